@@ -1,0 +1,362 @@
+//! `checkout`: materialise a commit (or a subpath of it) in a directory.
+//!
+//! Hardlinks from bare repos (and from bare-user repos in user mode), copies
+//! otherwise, as libostree decides. Every entry is created relative to a
+//! directory fd opened with `O_NOFOLLOW`, and names come from validated
+//! dirtrees, so nothing in the tree — `..` names, symlinks pointing out —
+//! can make checkout write outside the destination.
+//!
+//! Directories are created `0700` and get their final owner, mode and mtime
+//! after their contents, bottom-up; file work runs on worker threads.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{fchmod, mkdirat, Mode};
+use nix::unistd::{fchown, fchownat, linkat, symlinkat, unlinkat, UnlinkatFlags};
+use uptree_sys::xattr;
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::object::{Checksum, DirMeta, FileMeta, ObjectType};
+use crate::repo::{Content, Repo, RepoMode};
+
+/// Checkout behaviour.
+#[derive(Debug, Clone, Default)]
+pub struct CheckoutOptions {
+    /// `-U`: do not chown, do not set xattrs, drop setuid/setgid.
+    pub user_mode: bool,
+    /// `--union`: replace existing files, merge into existing directories.
+    pub union: bool,
+    /// `--union-add`: keep existing files, add missing ones.
+    pub union_add: bool,
+    /// `--force-copy`: never hardlink.
+    pub force_copy: bool,
+    /// `--require-hardlinks`: fail rather than copy regular files.
+    pub require_hardlinks: bool,
+    /// `--subpath`: check out only this path of the commit.
+    pub subpath: Option<String>,
+    /// `syncfs` the destination when done.
+    pub fsync: bool,
+    /// Worker threads (0 = one per core).
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Overwrite {
+    None,
+    Replace,
+    Keep,
+}
+
+struct Job {
+    dir: Arc<OwnedFd>,
+    dir_path: Arc<PathBuf>,
+    name: String,
+    csum: Checksum,
+}
+
+struct Ctx<'a> {
+    repo: &'a Repo,
+    opts: &'a CheckoutOptions,
+    overwrite: Overwrite,
+    can_hardlink: bool,
+}
+
+/// Statistics of one checkout.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CheckoutStats {
+    pub files: u64,
+    pub hardlinked: u64,
+    pub dirs: u64,
+}
+
+/// Check out `commit` into `dest`.
+pub fn checkout(repo: &Repo, commit: &Checksum, dest: &Path, opts: &CheckoutOptions) -> Result<CheckoutStats> {
+    if repo.is_partial(commit) {
+        return Err(Error::Invalid(format!("commit {commit} is partial (an interrupted pull); pull it again before checking it out")));
+    }
+    let c = repo.load_commit(commit)?;
+    let overwrite = match (opts.union, opts.union_add) {
+        (true, true) => return Err(Error::Invalid("--union and --union-add are mutually exclusive".into())),
+        (true, false) => Overwrite::Replace,
+        (false, true) => Overwrite::Keep,
+        _ => Overwrite::None,
+    };
+    let can_hardlink = !opts.force_copy
+        && match repo.mode() {
+            RepoMode::Bare => !opts.user_mode,
+            RepoMode::BareUser | RepoMode::BareUserOnly => opts.user_mode,
+            RepoMode::Archive => false,
+        };
+    if opts.require_hardlinks && !can_hardlink {
+        return Err(Error::Invalid(match repo.mode() {
+            RepoMode::Archive => "an archive repository cannot hardlink".to_string(),
+            RepoMode::Bare => "Bare repository mode cannot hardlink in user checkout mode".to_string(),
+            _ => "User repository mode requires user checkout mode to hardlink".to_string(),
+        }));
+    }
+    let ctx = Ctx { repo, opts, overwrite, can_hardlink };
+
+    // Resolve --subpath to a dirtree or a single file.
+    let (mut tree, mut meta) = (c.root_tree, c.root_meta);
+    let mut single_file = None;
+    if let Some(sub) = &opts.subpath {
+        let comps: Vec<&str> = sub.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+        for (i, comp) in comps.iter().enumerate() {
+            let dt = repo.load_dirtree(&tree)?;
+            if let Some((_, t, m)) = dt.dirs.iter().find(|(n, _, _)| n == comp) {
+                (tree, meta) = (*t, *m);
+            } else if let (Some((_, f)), true) = (dt.files.iter().find(|(n, _)| n == comp), i + 1 == comps.len()) {
+                single_file = Some(*f);
+            } else {
+                return Err(Error::Invalid(format!("No such file or directory: {sub}")));
+            }
+        }
+    }
+
+    let dest_parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dest_name = dest.file_name().ok_or_else(|| Error::Invalid(format!("invalid destination {}", dest.display())))?;
+    let parent_fd = open_dir_follow(dest_parent)?;
+
+    if let Some(f) = single_file {
+        // A file subpath lands at DEST itself.
+        let job = Job { dir: Arc::new(parent_fd), dir_path: Arc::new(dest_parent.to_path_buf()), name: dest_name.to_string_lossy().into_owned(), csum: f };
+        let mut stats = CheckoutStats::default();
+        checkout_file(&ctx, &job, &mut stats)?;
+        return Ok(stats);
+    }
+
+    let n = if opts.threads > 0 { opts.threads } else { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(8) };
+    let (tx, rx) = mpsc::sync_channel::<Job>(n * 64);
+    let rx = Arc::new(Mutex::new(rx));
+    let first_err: Mutex<Option<Error>> = Mutex::new(None);
+    let stats = Mutex::new(CheckoutStats::default());
+    let mut finalize: Vec<(OwnedFd, PathBuf, DirMeta, bool)> = Vec::new();
+    let walked = std::thread::scope(|s| {
+        for _ in 0..n {
+            let rx = Arc::clone(&rx);
+            let (ctx, first_err, stats) = (&ctx, &first_err, &stats);
+            s.spawn(move || {
+                let mut local = CheckoutStats::default();
+                loop {
+                    let job = match rx.lock() {
+                        Ok(r) => r.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok(job) = job else { break };
+                    if first_err.lock().is_ok_and(|e| e.is_some()) {
+                        continue; // drain quickly after a failure
+                    }
+                    if let Err(e) = checkout_file(ctx, &job, &mut local) {
+                        let e = e.context(format!("checking out {}", job.dir_path.join(&job.name).display()));
+                        if let Ok(mut slot) = first_err.lock() {
+                            slot.get_or_insert(e);
+                        }
+                    }
+                }
+                if let Ok(mut s) = stats.lock() {
+                    s.files += local.files;
+                    s.hardlinked += local.hardlinked;
+                }
+            });
+        }
+        let r = walk(&ctx, &parent_fd, dest_parent, &dest_name.to_string_lossy(), &tree, &meta, &tx, &mut finalize);
+        drop(tx);
+        r
+    });
+    if let Some(e) = first_err.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    walked?;
+    // Directory metadata last, deepest first, so read-only dirs can be filled.
+    let dirs = finalize.len() as u64;
+    for (fd, path, m, created) in finalize.into_iter().rev() {
+        if created {
+            apply_dir_meta(&ctx, &fd, &path, &m)?;
+        }
+    }
+    if opts.fsync {
+        let d = File::open(dest).at(dest)?;
+        nix::unistd::syncfs(&d).at(dest)?;
+    }
+    let mut st = stats.into_inner().unwrap_or_default();
+    st.dirs = dirs;
+    Ok(st)
+}
+
+fn open_dir_follow(p: &Path) -> Result<OwnedFd> {
+    nix::fcntl::open(p, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).at(p)
+}
+
+fn open_dir_nofollow(parent: &OwnedFd, name: &str, full: &Path) -> Result<OwnedFd> {
+    match nix::fcntl::openat(parent, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(fd) => Ok(fd),
+        Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => Err(Error::Conflict(format!("{}: exists and is not a directory (refusing to follow a symlink out of the checkout)", full.display()))),
+        Err(e) => Err(Error::io(full, e.into())),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk(ctx: &Ctx<'_>, parent: &OwnedFd, parent_path: &Path, name: &str, tree: &Checksum, meta: &Checksum, tx: &mpsc::SyncSender<Job>, finalize: &mut Vec<(OwnedFd, PathBuf, DirMeta, bool)>) -> Result<()> {
+    let path = parent_path.join(name);
+    let dm = ctx.repo.load_dirmeta(meta)?;
+    let dt = ctx.repo.load_dirtree(tree)?;
+    let created = match mkdirat(parent, name, Mode::from_bits_truncate(0o700)) {
+        Ok(()) => true,
+        Err(Errno::EEXIST) if ctx.overwrite != Overwrite::None => false,
+        Err(e) => return Err(Error::io(&path, e.into())),
+    };
+    let fd = open_dir_nofollow(parent, name, &path)?;
+    if created && !ctx.opts.user_mode && !dm.xattrs.is_empty() {
+        for (n, v) in &dm.xattrs {
+            xattr::set(xattr::Target::Fd(fd.as_fd()), n, v).at(&path)?;
+        }
+    }
+    let dir = Arc::new(fd.try_clone().at(&path)?);
+    let dir_path = Arc::new(path.clone());
+    for (fname, csum) in &dt.files {
+        tx.send(Job { dir: Arc::clone(&dir), dir_path: Arc::clone(&dir_path), name: fname.clone(), csum: *csum }).map_err(|_| Error::Invalid("checkout workers exited".into()))?;
+    }
+    finalize.push((fd, path.clone(), dm, created));
+    for (dname, t, m) in &dt.dirs {
+        walk(ctx, &dir, &path, dname, t, m, tx, finalize)?;
+    }
+    Ok(())
+}
+
+fn apply_dir_meta(ctx: &Ctx<'_>, fd: &OwnedFd, path: &Path, m: &DirMeta) -> Result<()> {
+    let mut mode = m.mode & 0o7777;
+    if ctx.repo.mode() == RepoMode::BareUserOnly {
+        mode &= 0o775;
+    }
+    fchmod(fd, Mode::from_bits_truncate(mode)).at(path)?;
+    if !ctx.opts.user_mode {
+        fchown(fd, Some(m.uid.into()), Some(m.gid.into())).at(path)?;
+    }
+    if !ctx.opts.force_copy {
+        // Constant mtime for every checkout (OSTREE_TIMESTAMP).
+        let zero = nix::sys::time::TimeSpec::new(0, 0);
+        nix::sys::stat::futimens(fd, &nix::sys::time::TimeSpec::UTIME_OMIT, &zero).at(path)?;
+    }
+    Ok(())
+}
+
+/// Make room for `name` according to the overwrite policy. Returns false if
+/// the existing entry must be kept (`--union-add`).
+fn prepare_slot(ctx: &Ctx<'_>, dir: &OwnedFd, name: &str, full: &Path) -> Result<bool> {
+    match nix::sys::stat::fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Err(Errno::ENOENT) => Ok(true),
+        Err(e) => Err(Error::io(full, e.into())),
+        Ok(st) => match ctx.overwrite {
+            Overwrite::None => Err(Error::io(full, io::Error::from_raw_os_error(libc_eexist()))),
+            Overwrite::Keep => Ok(false),
+            Overwrite::Replace => {
+                if st.st_mode & crate::object::S_IFMT == crate::object::S_IFDIR {
+                    return Err(Error::Conflict(format!("{}: cannot replace a directory with a file", full.display())));
+                }
+                Ok(true)
+            }
+        },
+    }
+}
+
+fn libc_eexist() -> i32 {
+    Errno::EEXIST as i32
+}
+
+fn checkout_file(ctx: &Ctx<'_>, job: &Job, stats: &mut CheckoutStats) -> Result<()> {
+    let full = job.dir_path.join(&job.name);
+    crate::object::validate_filename(&job.name)?;
+    if !prepare_slot(ctx, &job.dir, &job.name, &full)? {
+        return Ok(());
+    }
+    let replace = ctx.overwrite == Overwrite::Replace;
+    let repo = ctx.repo;
+    let (meta, size) = repo.load_file_info(&job.csum)?;
+    stats.files += 1;
+    // Hardlink when the repo's stored form is exactly the checkout's form;
+    // empty files are always copied (they would pile up links: EMLINK).
+    let zero_sized = meta.is_regular() && size == 0;
+    let linkable = ctx.can_hardlink && !(meta.is_symlink() && repo.mode() == RepoMode::BareUser) && !zero_sized;
+    if linkable {
+        let obj = repo.object_path(&job.csum, ObjectType::File);
+        let tmp_name = if replace { fsutil::tmp_name("co") } else { job.name.clone() };
+        match linkat(nix::fcntl::AT_FDCWD, &obj, &*job.dir, tmp_name.as_str(), AtFlags::empty()) {
+            Ok(()) => {
+                if replace {
+                    nix::fcntl::renameat(&*job.dir, tmp_name.as_str(), &*job.dir, job.name.as_str()).at(&full)?;
+                }
+                stats.hardlinked += 1;
+                return Ok(());
+            }
+            // Cross-device, too many links, or not permitted: copy instead.
+            Err(Errno::EXDEV) | Err(Errno::EMLINK) | Err(Errno::EPERM) if !ctx.opts.require_hardlinks => {}
+            Err(e) => return Err(Error::io(&full, e.into())),
+        }
+    }
+    if ctx.opts.require_hardlinks && meta.is_regular() && !zero_sized {
+        return Err(Error::Invalid(format!("{}: cannot hardlink and --require-hardlinks is set", full.display())));
+    }
+    let (meta, content) = repo.load_file(&job.csum)?;
+    let name = if replace { fsutil::tmp_name("co") } else { job.name.clone() };
+    let r = write_copy(ctx, &job.dir, &name, &full, &meta, content);
+    if r.is_err() && replace {
+        let _ = unlinkat(&*job.dir, name.as_str(), UnlinkatFlags::NoRemoveDir);
+    }
+    r?;
+    if replace {
+        nix::fcntl::renameat(&*job.dir, name.as_str(), &*job.dir, job.name.as_str()).at(&full)?;
+    }
+    Ok(())
+}
+
+fn write_copy(ctx: &Ctx<'_>, dir: &OwnedFd, name: &str, full: &Path, meta: &FileMeta, content: Content) -> Result<()> {
+    let user = ctx.opts.user_mode;
+    match content {
+        Content::Symlink => {
+            symlinkat(meta.symlink_target.as_str(), dir, name).at(full)?;
+            if !user {
+                fchownat(dir, name, Some(meta.uid.into()), Some(meta.gid.into()), AtFlags::AT_SYMLINK_NOFOLLOW).at(full)?;
+                let p = full.with_file_name(name);
+                for (n, v) in &meta.xattrs {
+                    xattr::set(xattr::Target::Path(&p), n, v).at(full)?;
+                }
+            }
+            Ok(())
+        }
+        Content::Regular(mut data, size) => {
+            let fd = nix::fcntl::openat(dir, name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o600)).at(full)?;
+            let mut f = File::from(fd);
+            let copied = {
+                let mut w = io::BufWriter::with_capacity(256 * 1024, &mut f);
+                let n = io::copy(&mut (&mut data).take(size + 1), &mut w).at(full)?;
+                w.flush().at(full)?;
+                n
+            };
+            if copied != size {
+                return Err(Error::Corrupt(format!("{}: object has {copied} bytes, header says {size}", full.display())));
+            }
+            // Surface inflate errors (trailing garbage) that only show at EOF.
+            let mut probe = [0u8; 1];
+            data.read(&mut probe).at(full)?;
+            let mut mode = meta.mode & 0o7777;
+            if user {
+                mode &= !0o6000;
+            } else {
+                fchown(&f, Some(meta.uid.into()), Some(meta.gid.into())).at(full)?;
+                for (n, v) in &meta.xattrs {
+                    xattr::set(xattr::Target::Fd(f.as_fd()), n, v).at(full)?;
+                }
+            }
+            f.set_permissions(std::fs::Permissions::from_mode(mode)).at(full)?;
+            Ok(())
+        }
+    }
+}

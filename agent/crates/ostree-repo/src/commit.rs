@@ -1,0 +1,975 @@
+//! `commit`: turn directories, tarballs and existing commits into objects.
+//!
+//! Layers (`--tree=dir=…`, `--tree=tar=…`, `--tree=ref=…`) are applied in
+//! order onto a mutable tree ([`MTree`]) with ostree's semantics: later
+//! layers replace files, merge directories, and set directory metadata; a
+//! file may not replace a directory or the reverse. A ref layer is kept as
+//! its existing dirtree checksums and only expanded where a later layer
+//! writes into it, so layering packages onto a big base does not re-hash it.
+//!
+//! Directory walking happens on the calling thread; hashing, compression and
+//! object writing run on a pool of worker threads (one per core).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc, Mutex};
+
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{fstatat, Mode};
+use uptree_sys::xattr;
+
+use crate::error::{Error, IoContext, Result};
+use crate::gvariant::{build, Value};
+use crate::object::{Checksum, Commit, DirMeta, DirTree, FileMeta, ObjectType, Xattrs, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
+use crate::repo::{read_xattrs, Content, ContentSource, RefName, Repo, RepoMode, Transaction};
+
+/// Changes applied to every entry (ostree's commit modifier and filter).
+#[derive(Debug, Clone, Default)]
+pub struct Modifier {
+    pub owner_uid: Option<u32>,
+    pub owner_gid: Option<u32>,
+    /// Do not record extended attributes.
+    pub no_xattrs: bool,
+    /// uid/gid 0 and no setuid/setgid/sticky/o+w (bare-user-only style).
+    pub canonical_permissions: bool,
+}
+
+impl Modifier {
+    /// True if entries can change; a ref layer is then rewritten, not reused.
+    pub fn is_active(&self) -> bool {
+        self.owner_uid.is_some() || self.owner_gid.is_some() || self.no_xattrs || self.canonical_permissions
+    }
+
+    fn apply(&self, uid: &mut u32, gid: &mut u32, mode: &mut u32, xattrs: &mut Xattrs) {
+        if let Some(u) = self.owner_uid {
+            *uid = u;
+        }
+        if let Some(g) = self.owner_gid {
+            *gid = g;
+        }
+        if self.canonical_permissions {
+            match *mode & S_IFMT {
+                S_IFREG => *mode &= S_IFREG | 0o755,
+                S_IFDIR => *mode &= S_IFDIR | 0o755,
+                _ => {}
+            }
+            *uid = 0;
+            *gid = 0;
+        }
+        if self.no_xattrs || self.canonical_permissions {
+            xattrs.clear();
+        }
+    }
+}
+
+/// Options for building a tree.
+#[derive(Debug, Clone, Default)]
+pub struct TreeOptions {
+    pub modifier: Modifier,
+    /// Reuse checksums of files hardlinked from this repo's objects.
+    pub link_checkout_speedup: bool,
+    /// Create missing parent directories of tar entries.
+    pub tar_autocreate_parents: bool,
+    /// Worker threads (0 = one per core).
+    pub threads: usize,
+}
+
+/// One `--tree=` layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layer {
+    Dir(PathBuf),
+    /// A tar file (plain or gzip); `-` reads standard input.
+    Tar(PathBuf),
+    Ref(String),
+}
+
+impl Layer {
+    /// Parse `dir=PATH`, `tar=FILE`, `ref=REV`.
+    pub fn parse(spec: &str) -> Result<Layer> {
+        let (kind, val) = spec.split_once('=').ok_or_else(|| Error::Invalid(format!("Missing type in tree specification '{spec}'")))?;
+        Ok(match kind {
+            "dir" => Layer::Dir(val.into()),
+            "tar" => Layer::Tar(val.into()),
+            "ref" => Layer::Ref(val.to_string()),
+            _ => return Err(Error::Invalid(format!("Invalid tree type specification '{kind}'"))),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum FileSlot {
+    Done(Checksum),
+    Pending(usize),
+}
+
+/// A directory being assembled.
+#[derive(Debug, Default)]
+pub struct MTree {
+    meta: Option<Checksum>,
+    files: BTreeMap<String, FileSlot>,
+    dirs: BTreeMap<String, MTree>,
+    /// Unexpanded contents: this directory is exactly that dirtree.
+    lazy: Option<Checksum>,
+}
+
+impl MTree {
+    fn is_empty(&self) -> bool {
+        self.meta.is_none() && self.files.is_empty() && self.dirs.is_empty() && self.lazy.is_none()
+    }
+
+    fn expand(&mut self, repo: &Repo) -> Result<()> {
+        if let Some(tree) = self.lazy.take() {
+            let dt = repo.load_dirtree(&tree)?;
+            for (n, c) in dt.files {
+                self.files.insert(n, FileSlot::Done(c));
+            }
+            for (n, t, m) in dt.dirs {
+                self.dirs.insert(n, MTree { meta: Some(m), lazy: Some(t), ..MTree::default() });
+            }
+        }
+        Ok(())
+    }
+
+    fn ensure_dir(&mut self, repo: &Repo, name: &str) -> Result<&mut MTree> {
+        crate::object::validate_filename(name)?;
+        self.expand(repo)?;
+        if self.files.contains_key(name) {
+            return Err(Error::Conflict(format!("Can't replace file with directory: {name}")));
+        }
+        Ok(self.dirs.entry(name.to_string()).or_default())
+    }
+
+    fn replace_file(&mut self, repo: &Repo, name: &str, slot: FileSlot) -> Result<()> {
+        crate::object::validate_filename(name)?;
+        self.expand(repo)?;
+        if self.dirs.contains_key(name) {
+            return Err(Error::Conflict(format!("Can't replace directory with file: {name}")));
+        }
+        self.files.insert(name.to_string(), slot);
+        Ok(())
+    }
+
+    fn set_meta(&mut self, m: Checksum) {
+        self.meta = Some(m);
+    }
+
+    fn walk_mut(&mut self, repo: &Repo, components: &[&str]) -> Result<&mut MTree> {
+        let mut cur = self;
+        for c in components {
+            cur.expand(repo)?;
+            cur = cur.dirs.get_mut(*c).ok_or_else(|| Error::Invalid(format!("No such file or directory: {c}")))?;
+        }
+        Ok(cur)
+    }
+
+    fn lookup_file(&self, name: &str) -> Option<FileSlot> {
+        self.files.get(name).copied()
+    }
+}
+
+enum Job {
+    /// A regular file or symlink under a directory fd.
+    Path { dir: Arc<OwnedFd>, dir_path: Arc<PathBuf>, name: std::ffi::OsString, slot: usize, is_link: bool },
+    /// A file whose metadata and bytes are already known (tar entries).
+    Data { meta: FileMeta, data: Vec<u8>, slot: usize, path: String },
+}
+
+type DevIno = HashMap<(u64, u64), Checksum>;
+
+/// Builds a root tree from layers inside a transaction.
+pub struct TreeBuilder<'t, 'r> {
+    txn: &'t Transaction<'r>,
+    opts: TreeOptions,
+    root: MTree,
+    results: Vec<Option<Checksum>>,
+    devino: Option<Arc<DevIno>>,
+    dirmeta_cache: HashMap<DirMeta, Checksum>,
+}
+
+impl std::fmt::Debug for TreeBuilder<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TreeBuilder").field("opts", &self.opts).finish()
+    }
+}
+
+struct Pool {
+    tx: Option<mpsc::SyncSender<Job>>,
+    results: mpsc::Receiver<(usize, Result<Checksum>)>,
+    pending: usize,
+}
+
+impl<'t, 'r> TreeBuilder<'t, 'r> {
+    pub fn new(txn: &'t Transaction<'r>, opts: TreeOptions) -> Result<Self> {
+        let mut opts = opts;
+        if txn.repo().mode() == RepoMode::BareUserOnly {
+            opts.modifier.canonical_permissions = true;
+        }
+        if txn.repo().disable_xattrs() {
+            opts.modifier.no_xattrs = true;
+        }
+        let devino = if opts.link_checkout_speedup && txn.repo().mode().is_bare() { Some(Arc::new(scan_devino(txn.repo())?)) } else { None };
+        Ok(TreeBuilder { txn, opts, root: MTree::default(), results: Vec::new(), devino, dirmeta_cache: HashMap::new() })
+    }
+
+    fn repo(&self) -> &'r Repo {
+        self.txn.repo()
+    }
+
+    fn threads(&self) -> usize {
+        if self.opts.threads > 0 {
+            self.opts.threads
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(8)
+        }
+    }
+
+    fn write_dirmeta(&mut self, meta: DirMeta) -> Result<Checksum> {
+        if let Some(c) = self.dirmeta_cache.get(&meta) {
+            return Ok(*c);
+        }
+        let c = self.txn.write_metadata(ObjectType::DirMeta, &meta.to_bytes())?;
+        self.dirmeta_cache.insert(meta, c);
+        Ok(c)
+    }
+
+    fn new_slot(&mut self) -> usize {
+        self.results.push(None);
+        self.results.len() - 1
+    }
+
+    /// Apply one layer.
+    pub fn add(&mut self, layer: &Layer) -> Result<()> {
+        match layer {
+            Layer::Ref(rev) => self.add_ref(rev).map_err(|e| e.context(format!("layer ref={rev}"))),
+            Layer::Dir(path) => self.with_pool(|b, pool| b.add_dir(path, pool)).map_err(|e| e.context(format!("layer dir={}", path.display()))),
+            Layer::Tar(path) => self.with_pool(|b, pool| b.add_tar(path, pool)).map_err(|e| e.context(format!("layer tar={}", path.display()))),
+        }
+    }
+
+    fn with_pool(&mut self, f: impl FnOnce(&mut Self, &mut Pool) -> Result<()>) -> Result<()> {
+        let n = self.threads();
+        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(n * 64);
+        let (res_tx, res_rx) = mpsc::channel();
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        let txn = self.txn;
+        let modifier = self.opts.modifier.clone();
+        let devino = self.devino.clone();
+        std::thread::scope(|s| {
+            for _ in 0..n {
+                let job_rx = Arc::clone(&job_rx);
+                let res_tx = res_tx.clone();
+                let modifier = modifier.clone();
+                let devino = devino.clone();
+                s.spawn(move || {
+                    let mut buf = Vec::new();
+                    loop {
+                        let job = match job_rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        let (slot, r) = process_job(txn, &modifier, devino.as_deref(), job, &mut buf);
+                        if res_tx.send((slot, r)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(res_tx);
+            let mut pool = Pool { tx: Some(job_tx), results: res_rx, pending: 0 };
+            let walked = f(self, &mut pool);
+            // Close the queue, then collect every outstanding result.
+            pool.tx = None;
+            let mut first_err = walked.err();
+            while pool.pending > 0 {
+                match pool.results.recv() {
+                    Ok((slot, r)) => {
+                        pool.pending -= 1;
+                        match r {
+                            Ok(c) => self.results[slot] = Some(c),
+                            Err(e) => {
+                                first_err.get_or_insert(e);
+                            }
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            match first_err {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        })
+    }
+
+    fn submit(&mut self, pool: &mut Pool, job: Job) -> Result<()> {
+        // Drain finished results opportunistically to keep memory flat.
+        while let Ok((slot, r)) = pool.results.try_recv() {
+            pool.pending -= 1;
+            self.results[slot] = Some(r?);
+        }
+        let tx = pool.tx.as_ref().ok_or_else(|| Error::Invalid("worker pool closed".into()))?;
+        tx.send(job).map_err(|_| Error::Invalid("worker threads exited".into()))?;
+        pool.pending += 1;
+        Ok(())
+    }
+
+    // ---- dir layer ----
+
+    fn add_dir(&mut self, path: &Path, pool: &mut Pool) -> Result<()> {
+        // The root may be given through a symlink; everything below is not followed.
+        let root_fd = open_dir(path, true)?;
+        let mut root = std::mem::take(&mut self.root);
+        let r = self.walk_dir(&mut root, path, root_fd, pool);
+        self.root = root;
+        r
+    }
+
+    fn walk_dir(&mut self, node: &mut MTree, path: &Path, fd: OwnedFd, pool: &mut Pool) -> Result<()> {
+        let st = nix::sys::stat::fstat(&fd).at(path)?;
+        let mut xattrs = if self.opts.modifier.no_xattrs { Vec::new() } else { read_xattrs(xattr::Target::Fd(fd.as_fd())).at(path)? };
+        let (mut uid, mut gid, mut mode) = (st.st_uid, st.st_gid, st.st_mode);
+        self.opts.modifier.apply(&mut uid, &mut gid, &mut mode, &mut xattrs);
+        let meta = self.write_dirmeta(DirMeta { uid, gid, mode, xattrs })?;
+        node.set_meta(meta);
+        let dir = Arc::new(fd);
+        let dir_path = Arc::new(path.to_path_buf());
+        let mut subdirs = Vec::new();
+        for e in fs::read_dir(path).at(path)? {
+            let e = e.at(path)?;
+            let name_os = e.file_name();
+            let name = name_os.to_str().ok_or_else(|| Error::Invalid(format!("{}: file name is not valid UTF-8", e.path().display())))?.to_string();
+            let mut ft = e.file_type().at(&e.path())?;
+            if !(ft.is_dir() || ft.is_file() || ft.is_symlink()) {
+                // d_type may be DT_UNKNOWN on some filesystems; std falls back
+                // to lstat, so what remains is a device, FIFO or socket.
+                ft = fs::symlink_metadata(e.path()).at(&e.path())?.file_type();
+            }
+            if ft.is_dir() {
+                subdirs.push(name);
+            } else if ft.is_file() || ft.is_symlink() {
+                let slot = self.new_slot();
+                node.replace_file(self.repo(), &name, FileSlot::Pending(slot))?;
+                self.submit(pool, Job::Path { dir: Arc::clone(&dir), dir_path: Arc::clone(&dir_path), name: name_os, slot, is_link: ft.is_symlink() })?;
+            } else {
+                return Err(Error::Unsupported { path: e.path(), what: "not a regular file, symlink or directory (device nodes, FIFOs and sockets cannot be committed)".into() });
+            }
+        }
+        for name in subdirs {
+            let child_path = path.join(&name);
+            let child_fd = open_dir_at(&dir, &name, &child_path)?;
+            let child = node.ensure_dir(self.repo(), &name)?;
+            self.walk_dir(child, &child_path, child_fd, pool)?;
+        }
+        Ok(())
+    }
+
+    // ---- ref layer ----
+
+    fn add_ref(&mut self, rev: &str) -> Result<()> {
+        let repo = self.repo();
+        let csum = repo.resolve_rev(rev)?;
+        let commit = repo.load_commit(&csum)?;
+        let mut root = std::mem::take(&mut self.root);
+        let r = if self.opts.modifier.is_active() {
+            self.rewrite_tree(&mut root, &commit.root_tree, &commit.root_meta)
+        } else {
+            merge_tree(repo, &mut root, commit.root_tree, commit.root_meta)
+        };
+        self.root = r.map(|()| root)?;
+        Ok(())
+    }
+
+    /// A ref layer under an active modifier: every entry is rewritten.
+    fn rewrite_tree(&mut self, node: &mut MTree, tree: &Checksum, meta: &Checksum) -> Result<()> {
+        let repo = self.repo();
+        let mut dm = repo.load_dirmeta(meta)?;
+        self.opts.modifier.apply(&mut dm.uid, &mut dm.gid, &mut dm.mode, &mut dm.xattrs);
+        let m = self.write_dirmeta(dm)?;
+        node.set_meta(m);
+        let dt = repo.load_dirtree(tree)?;
+        let mut buf = Vec::new();
+        for (name, c) in dt.files {
+            let (mut fm, content) = repo.load_file(&c)?;
+            let orig = fm.clone();
+            self.opts.modifier.apply(&mut fm.uid, &mut fm.gid, &mut fm.mode, &mut fm.xattrs);
+            let new = if fm == orig {
+                c
+            } else {
+                match content {
+                    Content::Symlink => self.txn.write_content(&fm, ContentSource::Bytes(&[]), &mut buf)?,
+                    Content::Regular(mut r, _) => {
+                        let mut data = Vec::new();
+                        r.read_to_end(&mut data).map_err(|e| Error::io(repo.object_path(&c, ObjectType::File), e))?;
+                        self.txn.write_content(&fm, ContentSource::Bytes(&data), &mut buf)?
+                    }
+                }
+            };
+            node.replace_file(repo, &name, FileSlot::Done(new))?;
+        }
+        for (name, t, m) in dt.dirs {
+            let child = node.ensure_dir(repo, &name)?;
+            self.rewrite_tree(child, &t, &m)?;
+        }
+        Ok(())
+    }
+
+    // ---- tar layer ----
+
+    fn add_tar(&mut self, path: &Path, pool: &mut Pool) -> Result<()> {
+        let input: Box<dyn Read> = if path == Path::new("-") { Box::new(io::stdin().lock()) } else { Box::new(File::open(path).at(path)?) };
+        let mut input = io::BufReader::with_capacity(256 * 1024, input);
+        let magic = io::BufRead::fill_buf(&mut input).at(path)?;
+        let reader: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) { Box::new(flate2::read::MultiGzDecoder::new(input)) } else { Box::new(input) };
+        let mut archive = tar::Archive::new(reader);
+        let mut root = std::mem::take(&mut self.root);
+        let r = self.import_tar(&mut root, &mut archive, path, pool);
+        self.root = root;
+        r
+    }
+
+    fn import_tar(&mut self, root: &mut MTree, archive: &mut tar::Archive<Box<dyn Read>>, tar_path: &Path, pool: &mut Pool) -> Result<()> {
+        let repo = self.repo();
+        let bad = |what: String| Error::Invalid(format!("{}: {what}", tar_path.display()));
+        // target path -> [(parent components, name, size)]
+        let mut deferred: BTreeMap<String, Vec<(Vec<String>, String, u64)>> = BTreeMap::new();
+        let mut imported_any_root = false;
+        for entry in archive.entries().map_err(|e| bad(format!("reading tar: {e}")))? {
+            let mut entry = entry.map_err(|e| bad(format!("reading tar: {e}")))?;
+            let kind = entry.header().entry_type();
+            if matches!(kind, tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink) {
+                continue;
+            }
+            let raw_path = entry.path_bytes().into_owned();
+            let raw_path = String::from_utf8(raw_path).map_err(|_| bad("entry path is not valid UTF-8".into()))?;
+            let rel = tar_relative(&raw_path).map_err(|e| bad(format!("entry {raw_path:?}: {e}")))?;
+            let components: Vec<String> = split_validate(&rel).map_err(|e| bad(format!("entry {raw_path:?}: {e}")))?;
+            let mut pax = TarPax::default();
+            if let Some(exts) = entry.pax_extensions().map_err(|e| bad(format!("PAX header of {raw_path:?}: {e}")))? {
+                for ext in exts {
+                    let ext = ext.map_err(|e| bad(format!("PAX header of {raw_path:?}: {e}")))?;
+                    pax.add(ext.key_bytes(), ext.value_bytes());
+                }
+            }
+            let h = entry.header();
+            let mut uid = pax.uid.unwrap_or(h.uid().map_err(|e| bad(e.to_string()))? as u32);
+            let mut gid = pax.gid.unwrap_or(h.gid().map_err(|e| bad(e.to_string()))? as u32);
+            let perm = h.mode().map_err(|e| bad(e.to_string()))? & 0o7777;
+            let hardlink = if kind == tar::EntryType::Link {
+                let t = entry.link_name_bytes().ok_or_else(|| bad(format!("hardlink {raw_path:?} without target")))?;
+                let t = String::from_utf8(t.into_owned()).map_err(|_| bad("hardlink target is not UTF-8".into()))?;
+                Some(split_validate(&tar_relative(&t).map_err(|e| bad(e.to_string()))?).map_err(|e| bad(e.to_string()))?.join("/"))
+            } else {
+                None
+            };
+            let mut mode = match kind {
+                tar::EntryType::Directory => S_IFDIR | perm,
+                tar::EntryType::Symlink => S_IFLNK | perm,
+                tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Link => S_IFREG | perm,
+                other => return Err(Error::Unsupported { path: PathBuf::from(&raw_path), what: format!("unsupported tar entry type {other:?} (device nodes, FIFOs and sockets cannot be committed)") }),
+            };
+            let mut xattrs = if self.opts.modifier.no_xattrs { Vec::new() } else { pax.xattrs.clone() };
+            self.opts.modifier.apply(&mut uid, &mut gid, &mut mode, &mut xattrs);
+            let (parent_components, name) = match components.split_last() {
+                Some((n, p)) => (p.to_vec(), n.clone()),
+                None => (Vec::new(), String::new()),
+            };
+            // Find (or create) the parent directory.
+            let parent = match walk_or_create(repo, root, &parent_components, self.opts.tar_autocreate_parents, uid, gid, &mut |m| self.dirmeta_cache_write(m)) {
+                Ok(p) => p,
+                Err(e) => return Err(bad(format!("entry {raw_path:?}: {e}"))),
+            };
+            if mode & S_IFMT == S_IFDIR {
+                let meta = self.write_dirmeta(DirMeta { uid, gid, mode, xattrs })?;
+                let dir = if name.is_empty() {
+                    imported_any_root = true;
+                    parent
+                } else {
+                    parent.ensure_dir(repo, &name)?
+                };
+                dir.set_meta(meta);
+                continue;
+            }
+            if name.is_empty() {
+                return Err(bad(format!("entry {raw_path:?}: the root must be a directory")));
+            }
+            let size = entry.size();
+            if hardlink.is_some() && size == 0 {
+                // Resolved after the whole archive, like libostree.
+                if let Some(t) = hardlink {
+                    deferred.entry(t).or_default().push((parent_components, name, 0));
+                }
+                continue;
+            }
+            let target = if mode & S_IFMT == S_IFLNK {
+                let t = entry.link_name_bytes().ok_or_else(|| bad(format!("symlink {raw_path:?} without target")))?;
+                String::from_utf8(t.into_owned()).map_err(|_| bad(format!("symlink target of {raw_path:?} is not UTF-8")))?
+            } else {
+                String::new()
+            };
+            let meta = FileMeta { uid, gid, mode, symlink_target: target, xattrs };
+            meta.validate().map_err(|e| bad(format!("entry {raw_path:?}: {e}")))?;
+            let slot = self.new_slot();
+            parent.replace_file(repo, &name, FileSlot::Pending(slot))?;
+            let mut data = Vec::new();
+            if meta.is_regular() {
+                data.reserve(usize::try_from(size).unwrap_or(0).min(64 << 20));
+                entry.read_to_end(&mut data).map_err(|e| bad(format!("entry {raw_path:?}: {e}")))?;
+                if data.len() as u64 != size {
+                    return Err(bad(format!("entry {raw_path:?} is truncated")));
+                }
+            }
+            if let Some(t) = hardlink {
+                deferred.entry(t).or_default().push((parent_components, name, size));
+            }
+            self.submit(pool, Job::Data { meta, data, slot, path: raw_path })?;
+        }
+        if !deferred.is_empty() {
+            self.resolve_deferred_hardlinks(root, deferred, pool)?;
+        }
+        if self.opts.tar_autocreate_parents && root.meta.is_none() && !imported_any_root {
+            let (mut uid, mut gid, mut mode, mut x) = (0, 0, S_IFDIR | 0o755, Vec::new());
+            self.opts.modifier.apply(&mut uid, &mut gid, &mut mode, &mut x);
+            let m = self.write_dirmeta(DirMeta { uid, gid, mode, xattrs: x })?;
+            root.set_meta(m);
+        }
+        Ok(())
+    }
+
+    fn dirmeta_cache_write(&mut self, m: DirMeta) -> Result<Checksum> {
+        self.write_dirmeta(m)
+    }
+
+    fn resolve_deferred_hardlinks(&mut self, root: &mut MTree, deferred: BTreeMap<String, Vec<(Vec<String>, String, u64)>>, pool: &mut Pool) -> Result<()> {
+        let repo = self.repo();
+        // Payload checksums must be known: wait for the workers.
+        self.drain(pool)?;
+        for (target, links) in deferred {
+            let comps: Vec<&str> = target.split('/').collect();
+            let Some((tname, tparent)) = comps.split_last() else { continue };
+            // A link that carried data (cpio style) defines the target's content.
+            if let Some((p, n, _)) = links.iter().find(|(_, _, size)| *size > 0) {
+                let pc: Vec<&str> = p.iter().map(String::as_str).collect();
+                let slot = root.walk_mut(repo, &pc)?.lookup_file(n).ok_or_else(|| Error::Invalid(format!("hardlink {n} vanished")))?;
+                root.walk_mut(repo, tparent)?.replace_file(repo, tname, slot)?;
+            }
+            let parent = root.walk_mut(repo, tparent).map_err(|e| e.context(format!("hardlink target {target}")))?;
+            if parent.dirs.contains_key(*tname) {
+                return Err(Error::Invalid(format!("Expected hardlink file target at \"{target}\" but found a directory")));
+            }
+            let slot = parent.lookup_file(tname).ok_or_else(|| Error::Invalid(format!("hardlink target {target} not found in archive")))?;
+            for (p, n, _) in links {
+                let pc: Vec<&str> = p.iter().map(String::as_str).collect();
+                root.walk_mut(repo, &pc)?.replace_file(repo, &n, slot)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn drain(&mut self, pool: &mut Pool) -> Result<()> {
+        while pool.pending > 0 {
+            let (slot, r) = pool.results.recv().map_err(|_| Error::Invalid("worker threads exited".into()))?;
+            pool.pending -= 1;
+            self.results[slot] = Some(r?);
+        }
+        Ok(())
+    }
+
+    /// Write all dirtrees; returns (root dirtree, root dirmeta).
+    pub fn finish(self) -> Result<(Checksum, Checksum)> {
+        let TreeBuilder { txn, root, results, .. } = self;
+        write_mtree(txn, &root, &results, "/")
+    }
+}
+
+/// Fill `node` from an existing tree without modifiers (ostree's
+/// `write_directory_to_mtree` with a repo file): empty nodes become lazy.
+fn merge_tree(repo: &Repo, node: &mut MTree, tree: Checksum, meta: Checksum) -> Result<()> {
+    if node.is_empty() {
+        node.lazy = Some(tree);
+        node.meta = Some(meta);
+        return Ok(());
+    }
+    node.set_meta(meta);
+    let dt = repo.load_dirtree(&tree)?;
+    for (name, c) in dt.files {
+        node.replace_file(repo, &name, FileSlot::Done(c))?;
+    }
+    for (name, t, m) in dt.dirs {
+        let child = node.ensure_dir(repo, &name)?;
+        merge_tree(repo, child, t, m)?;
+    }
+    Ok(())
+}
+
+fn walk_or_create<'a>(
+    repo: &Repo,
+    root: &'a mut MTree,
+    components: &[String],
+    autocreate: bool,
+    uid: u32,
+    gid: u32,
+    write_meta: &mut dyn FnMut(DirMeta) -> Result<Checksum>,
+) -> Result<&'a mut MTree> {
+    let mut missing = None;
+    {
+        let mut cur = &mut *root;
+        for c in components {
+            cur.expand(repo)?;
+            if cur.files.contains_key(c.as_str()) {
+                return Err(Error::Invalid(format!("parent {c} is not a directory")));
+            }
+            match cur.dirs.get_mut(c.as_str()) {
+                Some(d) => cur = d,
+                None => {
+                    missing = Some(c.clone());
+                    break;
+                }
+            }
+        }
+    }
+    let Some(missing) = missing else {
+        return root.walk_mut(repo, &components.iter().map(String::as_str).collect::<Vec<_>>());
+    };
+    if !autocreate {
+        return Err(Error::Invalid(format!("parent directory {missing} does not exist (use --tar-autocreate-parents)")));
+    }
+    // Like libostree: the root and every parent get default metadata owned
+    // by the entry's owner, whether they existed or not.
+    let m = write_meta(DirMeta { uid, gid, mode: S_IFDIR | 0o755, xattrs: Vec::new() })?;
+    let mut cur = root;
+    cur.set_meta(m);
+    for c in components {
+        cur = cur.ensure_dir(repo, c)?;
+        cur.set_meta(m);
+    }
+    Ok(cur)
+}
+
+#[derive(Default)]
+struct TarPax {
+    uid: Option<u32>,
+    gid: Option<u32>,
+    xattrs: Xattrs,
+}
+
+impl TarPax {
+    fn add(&mut self, key: &[u8], value: &[u8]) {
+        let num = || std::str::from_utf8(value).ok().and_then(|v| v.trim().parse::<u32>().ok());
+        if key == b"uid" {
+            self.uid = num();
+        } else if key == b"gid" {
+            self.gid = num();
+        } else if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
+            // Kept in archive order, as libarchive hands them to ostree.
+            self.xattrs.retain(|(n, _)| n.as_slice() != name);
+            self.xattrs.push((name.to_vec(), value.to_vec()));
+        }
+    }
+}
+
+/// libostree's `path_relative`: strip leading `/`, `/../`, `./`.
+fn tar_relative(src: &str) -> std::result::Result<String, &'static str> {
+    let mut s = src;
+    while let Some(rest) = s.strip_prefix('/') {
+        s = rest;
+        if let Some(r) = s.strip_prefix("../") {
+            s = &s[s.len() - r.len() - 1..];
+        }
+    }
+    loop {
+        if let Some(r) = s.strip_prefix("./") {
+            s = r;
+        } else if let Some(r) = s.strip_prefix('/') {
+            s = r;
+        } else {
+            break;
+        }
+    }
+    if s == "." {
+        s = "";
+    }
+    Ok(s.trim_end_matches('/').to_string())
+}
+
+/// `ot_util_path_split_validate`: drop `.` and empty components, refuse `..`.
+fn split_validate(path: &str) -> std::result::Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return Err(format!("Invalid uplink '..' in path {path}")),
+            c => {
+                crate::object::validate_filename(c).map_err(|e| e.to_string())?;
+                out.push(c.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn open_dir(path: &Path, follow: bool) -> Result<OwnedFd> {
+    let mut flags = libc_flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC);
+    if !follow {
+        flags |= OFlag::O_NOFOLLOW.bits();
+    }
+    let f = fs::OpenOptions::new().read(true).custom_flags(flags).open(path).at(path)?;
+    Ok(OwnedFd::from(f))
+}
+
+fn libc_flags(f: OFlag) -> i32 {
+    f.bits()
+}
+
+fn open_dir_at(parent: &OwnedFd, name: &str, full: &Path) -> Result<OwnedFd> {
+    nix::fcntl::openat(parent, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()).at(full)
+}
+
+fn process_job(txn: &Transaction<'_>, modifier: &Modifier, devino: Option<&DevIno>, job: Job, buf: &mut Vec<u8>) -> (usize, Result<Checksum>) {
+    match job {
+        Job::Data { meta, data, slot, path } => {
+            let r = txn.write_content(&meta, ContentSource::Bytes(&data), buf).map_err(|e| e.context(format!("tar entry {path}")));
+            (slot, r)
+        }
+        Job::Path { dir, dir_path, name, slot, is_link } => {
+            let full = dir_path.join(&name);
+            let r = process_path(txn, modifier, devino, &dir, &name, &full, is_link, buf).map_err(|e| e.context(format!("{}", full.display())));
+            (slot, r)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn process_path(txn: &Transaction<'_>, modifier: &Modifier, devino: Option<&DevIno>, dir: &OwnedFd, name: &std::ffi::OsStr, full: &Path, is_link: bool, buf: &mut Vec<u8>) -> Result<Checksum> {
+    let repo = txn.repo();
+    if is_link {
+        let st = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).at(full)?;
+        if st.st_mode & S_IFMT != S_IFLNK {
+            return Err(Error::Invalid("changed type while being committed".into()));
+        }
+        if let Some(c) = devino.and_then(|d| d.get(&(st.st_dev, st.st_ino))) {
+            if !modifier.is_active() {
+                txn.stats.devino_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(*c);
+            }
+        }
+        let target = nix::fcntl::readlinkat(dir, name).at(full)?;
+        let target = target.into_string().map_err(|_| Error::Invalid("symlink target is not valid UTF-8".into()))?;
+        let mut xattrs = if modifier.no_xattrs { Vec::new() } else { read_xattrs(xattr::Target::Path(full)).at(full)? };
+        let (mut uid, mut gid, mut mode) = (st.st_uid, st.st_gid, st.st_mode);
+        modifier.apply(&mut uid, &mut gid, &mut mode, &mut xattrs);
+        let meta = FileMeta { uid, gid, mode, symlink_target: target, xattrs };
+        return txn.write_content(&meta, ContentSource::Bytes(&[]), buf);
+    }
+    let fd = nix::fcntl::openat(dir, name, OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()).at(full)?;
+    let mut file = File::from(fd);
+    let st = file.metadata().at(full)?;
+    if !st.file_type().is_file() {
+        return Err(Error::Invalid("changed type while being committed".into()));
+    }
+    if let Some(c) = devino.and_then(|d| d.get(&(st.dev(), st.ino()))) {
+        if !modifier.is_active() {
+            txn.stats.devino_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(*c);
+        }
+    }
+    let mut xattrs = if modifier.no_xattrs { Vec::new() } else { read_xattrs(xattr::Target::Fd(file.as_fd())).at(full)? };
+    let (mut uid, mut gid, mut mode) = (st.uid(), st.gid(), st.mode());
+    if repo.mode() == RepoMode::BareUser && devino.is_some_and(|d| d.contains_key(&(st.dev(), st.ino()))) {
+        // A hardlink into a bare-user repo carries the real metadata in user.ostreemeta.
+        if let Some(raw) = xattr::get(xattr::Target::Fd(file.as_fd()), b"user.ostreemeta").at(full)? {
+            let m = FileMeta::from_bareuser_bytes(&raw)?;
+            (uid, gid, mode, xattrs) = (m.uid, m.gid, m.mode, m.xattrs);
+        }
+    }
+    modifier.apply(&mut uid, &mut gid, &mut mode, &mut xattrs);
+    let meta = FileMeta { uid, gid, mode, symlink_target: String::new(), xattrs };
+    txn.write_content(&meta, ContentSource::File(&mut file, st.len()), buf)
+}
+
+/// (device, inode) → checksum of every loose `.file` object, from `readdir`
+/// alone (one `stat` per fan-out directory for the device).
+fn scan_devino(repo: &Repo) -> Result<DevIno> {
+    let mut map = HashMap::new();
+    let objdir = repo.path().join("objects");
+    for e in fs::read_dir(&objdir).at(&objdir)? {
+        let e = e.at(&objdir)?;
+        let prefix = e.file_name();
+        if prefix.len() != 2 {
+            continue;
+        }
+        let sub = e.path();
+        let dev = fs::metadata(&sub).at(&sub)?.dev();
+        for f in fs::read_dir(&sub).at(&sub)? {
+            let f = f.at(&sub)?;
+            let name = f.file_name();
+            let Some(stem) = name.as_bytes().strip_suffix(b".file") else { continue };
+            let Ok(hex) = std::str::from_utf8(stem) else { continue };
+            if let Ok(c) = format!("{}{hex}", prefix.to_string_lossy()).parse::<Checksum>() {
+                map.insert((dev, std::os::unix::fs::DirEntryExt::ino(&f)), c);
+            }
+        }
+    }
+    Ok(map)
+}
+
+fn write_mtree(txn: &Transaction<'_>, node: &MTree, results: &[Option<Checksum>], path: &str) -> Result<(Checksum, Checksum)> {
+    let meta = node.meta.ok_or_else(|| Error::Invalid(format!("Can't commit an empty tree (no metadata for {path})")))?;
+    if let Some(t) = node.lazy {
+        return Ok((t, meta));
+    }
+    let mut dt = DirTree::default();
+    for (name, slot) in &node.files {
+        let c = match slot {
+            FileSlot::Done(c) => *c,
+            FileSlot::Pending(i) => results.get(*i).copied().flatten().ok_or_else(|| Error::Invalid(format!("no checksum computed for {path}{name}")))?,
+        };
+        dt.files.push((name.clone(), c));
+    }
+    for (name, child) in &node.dirs {
+        let (t, m) = write_mtree(txn, child, results, &format!("{path}{name}/"))?;
+        dt.dirs.push((name.clone(), t, m));
+    }
+    Ok((txn.write_metadata(ObjectType::DirTree, &dt.to_bytes())?, meta))
+}
+
+/// Everything `ostree commit` puts into the commit object.
+#[derive(Debug, Clone, Default)]
+pub struct CommitSpec {
+    pub branch: Option<String>,
+    pub subject: String,
+    pub body: String,
+    /// `--add-metadata-string` pairs in command-line order.
+    pub metadata_strings: Vec<(String, String)>,
+    /// Explicit parent; `None` with `parent_none == false` means "the branch's current commit".
+    pub parent: Option<Checksum>,
+    pub parent_none: bool,
+    pub orphan: bool,
+    pub no_bindings: bool,
+    pub bind_refs: Vec<String>,
+    /// Seconds since the epoch; `None` = `SOURCE_DATE_EPOCH` or now.
+    pub timestamp: Option<u64>,
+    /// Write nothing if the tree is the parent's.
+    pub skip_if_unchanged: bool,
+}
+
+/// Timestamp as ostree picks it: explicit, else `SOURCE_DATE_EPOCH`, else now.
+pub fn default_timestamp() -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => {
+            let digits: String = v.trim_start().chars().take_while(|c| c.is_ascii_digit() || *c == '-' || *c == '+').collect();
+            digits.parse::<i64>().map(|n| n as u64).map_err(|_| Error::Invalid(format!("Failed to convert SOURCE_DATE_EPOCH {v:?}")))
+        }
+        Err(_) => Ok(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)),
+    }
+}
+
+/// Result of [`commit`].
+#[derive(Debug, Clone)]
+pub struct CommitResult {
+    pub checksum: Checksum,
+    /// `skip_if_unchanged` found the parent's tree: `checksum` is the parent.
+    pub skipped: bool,
+    pub content_written: u64,
+    pub content_bytes_written: u64,
+    pub metadata_written: u64,
+    pub devino_hits: u64,
+}
+
+/// `ostree commit`: build the tree from `layers`, write the commit, move the
+/// branch. The ref moves only after every object is durable.
+pub fn commit(repo: &Repo, spec: &CommitSpec, layers: &[Layer], opts: TreeOptions) -> Result<CommitResult> {
+    if spec.branch.is_none() && !spec.orphan {
+        return Err(Error::Invalid("A branch must be specified with --branch, or use --orphan".into()));
+    }
+    let branch = spec.branch.as_deref().map(RefName::parse).transpose()?;
+    let parent = if spec.parent_none {
+        None
+    } else if let Some(p) = spec.parent {
+        Some(p)
+    } else if let (Some(b), false) = (&branch, spec.orphan) {
+        repo.read_ref(b)?
+    } else {
+        None
+    };
+    let timestamp = match spec.timestamp {
+        Some(t) => t,
+        None => default_timestamp()?,
+    };
+    let txn = repo.begin()?;
+    let mut builder = TreeBuilder::new(&txn, opts)?;
+    let default_layers;
+    let layers = if layers.is_empty() {
+        default_layers = [Layer::Dir(".".into())];
+        &default_layers[..]
+    } else {
+        layers
+    };
+    for l in layers {
+        builder.add(l)?;
+    }
+    let (root_tree, root_meta) = builder.finish()?;
+    if let (true, Some(p)) = (spec.skip_if_unchanged, parent) {
+        let pc = repo.load_commit(&p)?;
+        if (pc.root_tree, pc.root_meta) == (root_tree, root_meta) {
+            txn.commit()?;
+            return Ok(CommitResult { checksum: p, skipped: true, content_written: 0, content_bytes_written: 0, metadata_written: 0, devino_hits: 0 });
+        }
+    }
+    let mut metadata: Vec<(String, Value)> = spec.metadata_strings.iter().map(|(k, v)| (k.clone(), build::s(v.as_str()))).collect();
+    if !spec.no_bindings {
+        let mut refs: Vec<&str> = spec.branch.iter().map(String::as_str).chain(spec.bind_refs.iter().map(String::as_str)).collect();
+        refs.sort_unstable();
+        metadata.push(("ostree.ref-binding".to_string(), build::strv(&refs)));
+        if let Some(cid) = repo.config().get("core", "collection-id") {
+            if !metadata.iter().any(|(k, _)| k == "ostree.collection-binding") {
+                metadata.push(("ostree.collection-binding".to_string(), build::s(cid)));
+            }
+        }
+    }
+    let c = Commit { metadata, parent, subject: spec.subject.clone(), body: spec.body.clone(), timestamp, root_tree, root_meta };
+    let checksum = txn.write_metadata(ObjectType::Commit, &c.to_bytes())?;
+    let s = &txn.stats;
+    let result = CommitResult {
+        checksum,
+        skipped: false,
+        content_written: s.content_written.load(Ordering::Relaxed),
+        content_bytes_written: s.content_bytes_written.load(Ordering::Relaxed),
+        metadata_written: s.metadata_written.load(Ordering::Relaxed),
+        devino_hits: s.devino_hits.load(Ordering::Relaxed),
+    };
+    txn.commit()?;
+    if let (Some(b), false) = (&branch, spec.orphan) {
+        repo.set_ref(b, Some(&checksum))?;
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tar_paths_like_libostree() {
+        assert_eq!(tar_relative("./usr/bin/").as_deref(), Ok("usr/bin"));
+        assert_eq!(tar_relative("/../../etc/passwd").as_deref(), Ok("etc/passwd"));
+        assert_eq!(tar_relative(".").as_deref(), Ok(""));
+        assert_eq!(tar_relative("./").as_deref(), Ok(""));
+        assert!(split_validate("usr/../../etc").is_err());
+        assert_eq!(split_validate("a/./b//c").expect("valid"), vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn layer_specs() {
+        assert_eq!(Layer::parse("dir=/x").expect("dir"), Layer::Dir("/x".into()));
+        assert_eq!(Layer::parse("ref=os/main").expect("ref"), Layer::Ref("os/main".into()));
+        assert!(Layer::parse("zip=x").is_err());
+        assert!(Layer::parse("nothing").is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! The repository crate's error type: one enum, structured fields, and a
+//! context wrapper so a user reads which object or path failed.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::gvariant;
+use crate::object::{Checksum, ObjectType};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Variant(#[from] gvariant::Error),
+    #[error("invalid checksum {0:?}: expected 64 lowercase hex digits")]
+    InvalidChecksum(String),
+    #[error("invalid ref name {0:?}")]
+    InvalidRef(String),
+    #[error("refusing hostile file name {0:?} (empty, '.', '..', or containing '/' or NUL)")]
+    HostileName(String),
+    #[error("corrupt object: {0}")]
+    Corrupt(String),
+    #[error("object {checksum}.{kind}: checksum mismatch, contents hash to {actual}")]
+    ChecksumMismatch { checksum: Checksum, kind: ObjectType, actual: Checksum },
+    #[error("object {0}.{1} not found")]
+    MissingObject(Checksum, ObjectType),
+    #[error("ref {0:?} not found")]
+    RefNotFound(String),
+    #[error("{}: {what}", path.display())]
+    Unsupported { path: PathBuf, what: String },
+    #[error("repository config {}: {what}", path.display())]
+    Config { path: PathBuf, what: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{}: another process holds the repository lock", path.display())]
+    Locked { path: PathBuf },
+    #[error("{context}: {source}")]
+    Context { context: String, source: Box<Error> },
+}
+
+impl Error {
+    /// Wrap with a description of what was being done.
+    pub fn context(self, context: impl Into<String>) -> Error {
+        Error::Context { context: context.into(), source: Box::new(self) }
+    }
+
+    /// The innermost error, skipping context wrappers.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Context { source, .. } => source.root(),
+            e => e,
+        }
+    }
+
+    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Error {
+        Error::Io { path: path.into(), source }
+    }
+
+    /// True if this is an I/O "not found" at the root.
+    pub fn is_not_found(&self) -> bool {
+        match self.root() {
+            Error::Io { source, .. } => source.kind() == io::ErrorKind::NotFound,
+            Error::MissingObject(..) | Error::RefNotFound(_) => true,
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attach a path to `io::Result`s.
+pub trait IoContext<T> {
+    fn at(self, path: &Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, path: &Path) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}
+
+impl<T> IoContext<T> for nix::Result<T> {
+    fn at(self, path: &Path) -> Result<T> {
+        self.map_err(|e| Error::io(path, io::Error::from(e)))
+    }
+}
+
+/// Attach context to any crate `Result`.
+pub trait ResultExt<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> ResultExt<T> for Result<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| e.context(what()))
+    }
+}

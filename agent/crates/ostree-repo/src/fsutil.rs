@@ -1,0 +1,86 @@
+//! Small file-system helpers: atomic replace, directory fsync, unique
+//! temporary names.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{IoContext, Result};
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name for a temporary file that no other process or thread uses:
+/// `.tmp-<pid>-<counter>-<suffix>`.
+pub fn tmp_name(suffix: &str) -> String {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(".tmp-{}-{n}-{suffix}", std::process::id())
+}
+
+/// `n` random lowercase alphanumerics from the kernel's random pool.
+pub fn random_token(n: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut buf = vec![0u8; n];
+    let filled = File::open("/dev/urandom").and_then(|mut f| io::Read::read_exact(&mut f, &mut buf)).is_ok();
+    if !filled {
+        // No /dev/urandom (early boot): fall back on time and pid mixing.
+        let mut x = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+            ^ (u64::from(std::process::id()) << 32)
+            ^ TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        for b in &mut buf {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = (x >> 32) as u8;
+        }
+    }
+    buf.iter().map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()])).collect()
+}
+
+/// fsync a directory so entries created or renamed in it are durable.
+pub fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|f| f.sync_all()).at(dir)
+}
+
+/// Replace `path` with `data`: write a temp file beside it, fsync, rename,
+/// fsync the directory. Readers see the old or the new content, never a mix.
+pub fn atomic_write(path: &Path, data: &[u8], mode: u32, durable: bool) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(tmp_name(&name));
+    let result = (|| -> Result<()> {
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp).at(&tmp)?;
+        f.write_all(data).at(&tmp)?;
+        if durable {
+            f.sync_all().at(&tmp)?;
+        }
+        fs::rename(&tmp, path).at(path)?;
+        if durable {
+            fsync_dir(dir)?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The kernel's boot id (ostree names staging directories with it, so only
+/// the same boot resumes them). `OSTREE_BOOTID` overrides, as in ostree.
+pub fn boot_id() -> String {
+    if let Ok(id) = std::env::var("OSTREE_BOOTID") {
+        return id;
+    }
+    fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_else(|_| "noboot".to_string())
+}
+
+/// Remove a directory tree, tolerating that it is already gone.
+pub fn remove_tree(path: &Path) -> Result<()> {
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).at(path),
+    }
+}

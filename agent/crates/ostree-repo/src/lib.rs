@@ -1,0 +1,26 @@
+//! OSTree-compatible repositories, byte for byte.
+//!
+//! Pure format code first — [`gvariant`] (normal-form GVariant codec),
+//! [`object`] (checksums, dirmeta, dirtree, commit, content headers),
+//! [`keyfile`] (GLib INI text), [`datetime`] — then the store: [`repo`]
+//! (layout, config, refs, locks, transactions: where file I/O enters),
+//! [`commit`], [`checkout`], [`fsck`], [`prune`], [`tree`].
+//!
+//! Format reference: ostree-format.md; the judge is the real `ostree`.
+
+pub mod checkout;
+pub mod commit;
+pub mod datetime;
+pub mod error;
+pub mod fsck;
+mod fsutil;
+pub mod gvariant;
+pub mod keyfile;
+pub mod object;
+pub mod prune;
+pub mod repo;
+pub mod tree;
+
+pub use error::{Error, Result};
+pub use object::{Checksum, ObjectType};
+pub use repo::{RefName, Repo, RepoMode};

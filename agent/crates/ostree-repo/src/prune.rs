@@ -1,0 +1,115 @@
+//! `prune`: delete objects no longer reachable.
+//!
+//! With `refs_only`, the roots are the refs (local, remote, and the
+//! `ostree/B/S/N` refs that keep deployments alive), followed `depth`
+//! parents deep (-1 = all), plus commits younger than `keep_younger_than`.
+//! Without it every commit is a root and only orphaned trees and files go.
+//! Runs under the exclusive repo lock, so no transaction is mid-flight.
+
+use std::collections::HashSet;
+
+use crate::error::Result;
+use crate::object::{Checksum, ObjectType};
+use crate::repo::Repo;
+
+#[derive(Debug, Clone)]
+pub struct PruneOptions {
+    pub refs_only: bool,
+    /// Parents to keep behind each ref; -1 keeps all.
+    pub depth: i64,
+    /// Also keep commits with a timestamp at or after this.
+    pub keep_younger_than: Option<u64>,
+    /// Only report.
+    pub dry_run: bool,
+}
+
+impl Default for PruneOptions {
+    fn default() -> Self {
+        PruneOptions { refs_only: false, depth: -1, keep_younger_than: None, dry_run: false }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PruneStats {
+    pub total: usize,
+    pub deleted: usize,
+    pub freed: u64,
+}
+
+/// Add a commit's tree closure to `keep`. Missing objects are tolerated
+/// (partial commits).
+pub fn mark_commit(repo: &Repo, commit: &Checksum, keep: &mut HashSet<(Checksum, ObjectType)>) -> Result<()> {
+    keep.insert((*commit, ObjectType::Commit));
+    keep.insert((*commit, ObjectType::CommitMeta));
+    let c = match repo.load_commit(commit) {
+        Ok(c) => c,
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut stack = vec![(c.root_tree, c.root_meta)];
+    while let Some((t, m)) = stack.pop() {
+        keep.insert((m, ObjectType::DirMeta));
+        if !keep.insert((t, ObjectType::DirTree)) {
+            continue;
+        }
+        let dt = match repo.load_dirtree(&t) {
+            Ok(d) => d,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e),
+        };
+        for (_, f) in dt.files {
+            keep.insert((f, ObjectType::File));
+        }
+        stack.extend(dt.dirs.into_iter().map(|(_, t, m)| (t, m)));
+    }
+    Ok(())
+}
+
+pub fn prune(repo: &Repo, opts: &PruneOptions) -> Result<PruneStats> {
+    let _lock = repo.lock(uptree_sys::lock::LockKind::Exclusive)?;
+    let all = repo.list_objects(None)?;
+    let mut keep = HashSet::new();
+    let commits: Vec<Checksum> = all.iter().filter(|(_, t)| *t == ObjectType::Commit).map(|(c, _)| *c).collect();
+    if opts.refs_only {
+        let mut roots: Vec<(Checksum, i64)> = repo.list_refs()?.into_values().map(|c| (c, opts.depth)).collect();
+        if let Some(limit) = opts.keep_younger_than {
+            for c in &commits {
+                if repo.load_commit(c).is_ok_and(|cm| cm.timestamp >= limit) {
+                    roots.push((*c, 0));
+                }
+            }
+        }
+        let mut visited = HashSet::new();
+        while let Some((c, depth)) = roots.pop() {
+            if !visited.insert(c) {
+                continue;
+            }
+            mark_commit(repo, &c, &mut keep)?;
+            if depth != 0 {
+                if let Ok(cm) = repo.load_commit(&c) {
+                    if let Some(p) = cm.parent {
+                        roots.push((p, if depth > 0 { depth - 1 } else { -1 }));
+                    }
+                }
+            }
+        }
+    } else {
+        for c in &commits {
+            mark_commit(repo, c, &mut keep)?;
+        }
+    }
+    let mut stats = PruneStats { total: all.len(), ..PruneStats::default() };
+    for (c, t) in &all {
+        if keep.contains(&(*c, *t)) || *t == ObjectType::TombstoneCommit {
+            continue;
+        }
+        stats.deleted += 1;
+        if !opts.dry_run {
+            stats.freed += repo.delete_object(c, *t)?;
+            if *t == ObjectType::Commit {
+                let _ = std::fs::remove_file(repo.path().join(format!("state/{c}.commitpartial")));
+            }
+        }
+    }
+    Ok(stats)
+}

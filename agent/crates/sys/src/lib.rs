@@ -1,0 +1,12 @@
+//! The one crate in uptree that may use `unsafe` and raw syscalls.
+//!
+//! Everything here is a thin, safe wrapper: callers get `std::io::Result`
+//! values and never see a raw pointer. Each `unsafe` block carries a
+//! `// SAFETY:` paragraph. Modules:
+//!
+//! - [`xattr`]: list/get/set extended attributes on paths (no-follow) and fds;
+//! - [`lock`]: open-file-description (OFD) record locks, the locking scheme
+//!   libostree uses on `REPO/.lock`, so uptree and ostree exclude each other.
+
+pub mod lock;
+pub mod xattr;

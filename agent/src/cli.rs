@@ -1,0 +1,266 @@
+//! Command-line options, spelled as `ostree` spells them so existing
+//! runbooks work with the binary renamed. Parsed options are plain data.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "uptree", version, about = "Over-the-air updates for U-Boot boards, on-disk compatible with OSTree")]
+pub struct Cli {
+    /// Repository path (default: $OSTREE_REPO, else /ostree/repo).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub repo: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a repository.
+    Init(InitOpts),
+    /// Commit a tree (directories, tarballs, existing commits) to a branch.
+    Commit(CommitOpts),
+    /// List, create or delete refs.
+    Refs(RefsOpts),
+    /// Print the commit a ref points to.
+    RevParse(RevParseOpts),
+    /// Show a commit.
+    Show(ShowOpts),
+    /// Show a commit and its ancestors.
+    Log(LogOpts),
+    /// List a path of a commit.
+    Ls(LsOpts),
+    /// Print the contents of a file of a commit.
+    Cat(CatOpts),
+    /// Check out a commit into a directory.
+    Checkout(CheckoutOpts),
+    /// Verify every object against its checksum.
+    Fsck(FsckOpts),
+    /// Delete unreachable objects.
+    Prune(PruneOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct InitOpts {
+    /// archive (stored as archive-z2), bare, bare-user or bare-user-only.
+    #[arg(long, default_value = "bare")]
+    pub mode: String,
+    /// Set core.collection-id.
+    #[arg(long, value_name = "ID")]
+    pub collection_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CommitOpts {
+    /// Branch to commit to.
+    #[arg(short = 'b', long = "branch", value_name = "BRANCH")]
+    pub branch: Option<String>,
+    /// One-line subject.
+    #[arg(short = 's', long, default_value = "")]
+    pub subject: String,
+    /// Full description.
+    #[arg(short = 'm', long, default_value = "")]
+    pub body: String,
+    /// Read the body from FILE.
+    #[arg(short = 'F', long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// Parent commit checksum, or "none".
+    #[arg(long, value_name = "COMMIT")]
+    pub parent: Option<String>,
+    /// Create a commit without writing a ref.
+    #[arg(long)]
+    pub orphan: bool,
+    /// Do not write ref bindings.
+    #[arg(long)]
+    pub no_bindings: bool,
+    /// Add a ref to the ref binding.
+    #[arg(long, value_name = "BRANCH")]
+    pub bind_ref: Vec<String>,
+    /// Add KEY=VALUE string metadata (repeatable, order kept).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub add_metadata_string: Vec<String>,
+    /// Commit timestamp (e.g. "2024-01-31 12:00:00", "@1700000000").
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub timestamp: Option<String>,
+    /// Overlay a tree: dir=PATH, tar=FILE (plain or gzip, - for stdin) or ref=COMMIT; later ones win.
+    #[arg(long = "tree", value_name = "dir=PATH|tar=FILE|ref=COMMIT")]
+    pub trees: Vec<String>,
+    /// Set file ownership user id.
+    #[arg(long, value_name = "UID")]
+    pub owner_uid: Option<u32>,
+    /// Set file ownership group id.
+    #[arg(long, value_name = "GID")]
+    pub owner_gid: Option<u32>,
+    /// Do not import extended attributes.
+    #[arg(long)]
+    pub no_xattrs: bool,
+    /// Canonicalize permissions as bare-user-only does.
+    #[arg(long)]
+    pub canonical_permissions: bool,
+    /// Reuse checksums of files hardlinked from this repository's objects.
+    #[arg(long)]
+    pub link_checkout_speedup: bool,
+    /// Create missing parent directories of tar entries.
+    #[arg(long)]
+    pub tar_autocreate_parents: bool,
+    /// Do nothing if the tree equals the parent's.
+    #[arg(long)]
+    pub skip_if_unchanged: bool,
+    /// Whether to sync to disk (default: the repo's core.fsync).
+    #[arg(long, value_name = "BOOL")]
+    pub fsync: Option<bool>,
+    /// Directory to commit (default: .), same as --tree=dir=PATH.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RefsOpts {
+    /// Only refs starting with PREFIX (printed without it unless --list).
+    pub prefix: Option<String>,
+    /// Print full ref names.
+    #[arg(long)]
+    pub list: bool,
+    /// Delete the given refs (or all under PREFIX).
+    #[arg(long)]
+    pub delete: bool,
+    /// Create ref NEWREF pointing at the commit given as PREFIX.
+    #[arg(long, value_name = "NEWREF")]
+    pub create: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RevParseOpts {
+    /// REF, [REMOTE:]REF, checksum, optionally followed by ^.
+    pub rev: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowOpts {
+    pub rev: String,
+    /// Print only the GVariant text of this metadata key.
+    #[arg(long, value_name = "KEY")]
+    pub print_metadata_key: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogOpts {
+    pub rev: String,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LsOpts {
+    pub rev: String,
+    /// Paths to list (default: /).
+    pub paths: Vec<String>,
+    /// Recurse into directories.
+    #[arg(short = 'R', long)]
+    pub recursive: bool,
+    /// Show checksums.
+    #[arg(short = 'C', long)]
+    pub checksum: bool,
+    /// List directories themselves, not their contents.
+    #[arg(short = 'd', long)]
+    pub dironly: bool,
+    /// Show extended attributes.
+    #[arg(short = 'X', long)]
+    pub xattrs: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CatOpts {
+    pub rev: String,
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckoutOpts {
+    pub rev: String,
+    /// Destination (default: the ref's last path component).
+    pub dest: Option<PathBuf>,
+    /// User mode: no chown, no xattrs, no setuid/setgid.
+    #[arg(short = 'U', long)]
+    pub user_mode: bool,
+    /// Overwrite existing files, merge into existing directories.
+    #[arg(long)]
+    pub union: bool,
+    /// Keep existing files, add missing ones.
+    #[arg(long)]
+    pub union_add: bool,
+    /// Check out only this path of the commit.
+    #[arg(long, value_name = "PATH")]
+    pub subpath: Option<String>,
+    /// Never hardlink.
+    #[arg(short = 'C', long)]
+    pub force_copy: bool,
+    /// Fail instead of copying when a hardlink is impossible.
+    #[arg(short = 'H', long)]
+    pub require_hardlinks: bool,
+    /// Sync the destination's filesystem when done.
+    #[arg(long, value_name = "BOOL", default_value_t = false)]
+    pub fsync: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FsckOpts {
+    /// Delete corrupt objects and mark their commits partial for re-pull.
+    #[arg(long)]
+    pub delete: bool,
+    /// Machine-readable report.
+    #[arg(long)]
+    pub json: bool,
+    /// Only print problems.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneOpts {
+    /// Roots are the refs only (unreferenced commits are deleted too).
+    #[arg(long)]
+    pub refs_only: bool,
+    /// Keep only N parents behind each ref (-1: all).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub depth: i64,
+    /// Also keep commits newer than DATE ("2024-01-31", "2 weeks ago").
+    #[arg(long, value_name = "DATE")]
+    pub keep_younger_than: Option<String>,
+    /// Only report what would be deleted.
+    #[arg(long)]
+    pub no_prune: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("uptree").chain(args.iter().copied())).expect("parses")
+    }
+
+    #[test]
+    fn ostree_spellings() {
+        let c = parse(&["--repo=r", "commit", "-b", "os/main", "-s", "S", "--add-metadata-string=version=1", "--add-metadata-string", "k=v", "--tree=dir=a", "--tree=ref=os/base", "--owner-uid=0"]);
+        let Command::Commit(o) = c.command else { panic!("commit") };
+        assert_eq!(o.branch.as_deref(), Some("os/main"));
+        assert_eq!(o.add_metadata_string, vec!["version=1", "k=v"]);
+        assert_eq!(o.trees, vec!["dir=a", "ref=os/base"]);
+        assert_eq!(o.owner_uid, Some(0));
+        let c = parse(&["init", "--repo=x", "--mode=archive"]);
+        assert_eq!(c.repo.as_deref(), Some(std::path::Path::new("x")));
+        let c = parse(&["prune", "--refs-only", "--depth=-1", "--keep-younger-than=2 weeks ago"]);
+        let Command::Prune(p) = c.command else { panic!("prune") };
+        assert!(p.refs_only && p.depth == -1);
+        assert!(Cli::try_parse_from(["uptree", "frobnicate"]).is_err());
+    }
+}

@@ -1,0 +1,62 @@
+//! `commit`.
+
+use ostree_repo::commit::{self, CommitSpec, Layer, Modifier, TreeOptions};
+use ostree_repo::{datetime, Checksum, Error, Repo, Result};
+
+use super::{key_value, out};
+use crate::cli::CommitOpts;
+
+pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
+    if let Some(f) = o.fsync {
+        repo.set_fsync(f);
+    }
+    let body = match &o.body_file {
+        Some(p) => std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?,
+        None => o.body.clone(),
+    };
+    let (parent, parent_none) = match o.parent.as_deref() {
+        None => (None, false),
+        Some("none") => (None, true),
+        Some(p) => (Some(p.parse::<Checksum>()?), false),
+    };
+    let timestamp = match &o.timestamp {
+        Some(t) => Some(datetime::parse(t, commit::default_timestamp()?).ok_or_else(|| Error::Invalid(format!("Could not parse '{t}'")))?),
+        None => None,
+    };
+    let spec = CommitSpec {
+        branch: o.branch.clone(),
+        subject: o.subject.clone(),
+        body,
+        metadata_strings: o.add_metadata_string.iter().map(|s| key_value(s)).collect::<Result<_>>()?,
+        parent,
+        parent_none,
+        orphan: o.orphan,
+        no_bindings: o.no_bindings,
+        bind_refs: o.bind_ref.clone(),
+        timestamp,
+        skip_if_unchanged: o.skip_if_unchanged,
+    };
+    let mut layers: Vec<Layer> = o.trees.iter().map(|t| Layer::parse(t)).collect::<Result<_>>()?;
+    if let Some(p) = &o.path {
+        if !layers.is_empty() {
+            return Err(Error::Invalid("give either PATH or --tree, not both".into()));
+        }
+        layers.push(Layer::Dir(p.clone()));
+    }
+    let opts = TreeOptions {
+        modifier: Modifier { owner_uid: o.owner_uid, owner_gid: o.owner_gid, no_xattrs: o.no_xattrs, canonical_permissions: o.canonical_permissions },
+        link_checkout_speedup: o.link_checkout_speedup,
+        tar_autocreate_parents: o.tar_autocreate_parents,
+        threads: 0,
+    };
+    let r = commit::commit(&repo, &spec, &layers, opts).map_err(|e| e.context(format!("committing to {}", o.branch.as_deref().unwrap_or("(orphan)"))))?;
+    log::info!(
+        "{} content objects written ({} bytes), {} metadata objects, {} reused via hardlinks",
+        r.content_written,
+        r.content_bytes_written,
+        r.metadata_written,
+        r.devino_hits
+    );
+    out(&format!("{}\n", r.checksum))?;
+    Ok(0)
+}

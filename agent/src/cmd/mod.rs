@@ -1,0 +1,62 @@
+//! One function per verb; `dispatch` is the only `match` over commands.
+
+mod checkout;
+mod commit;
+mod fsck;
+mod inspect;
+mod refs;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use ostree_repo::{Error, Repo, Result};
+
+use crate::cli::{Cli, Command};
+
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    let repo_path = cli.repo.clone();
+    let repo = || open_repo(repo_path.clone());
+    match cli.command {
+        Command::Init(o) => refs::init(&repo_path_or_default(repo_path.clone()), &o),
+        Command::Commit(o) => commit::run(repo()?, &o),
+        Command::Refs(o) => refs::refs(&repo()?, &o),
+        Command::RevParse(o) => refs::rev_parse(&repo()?, &o),
+        Command::Show(o) => inspect::show(&repo()?, &o),
+        Command::Log(o) => inspect::log(&repo()?, &o),
+        Command::Ls(o) => inspect::ls(&repo()?, &o),
+        Command::Cat(o) => inspect::cat(&repo()?, &o),
+        Command::Checkout(o) => checkout::run(&repo()?, &o),
+        Command::Fsck(o) => fsck::fsck(&repo()?, &o),
+        Command::Prune(o) => fsck::prune(&repo()?, &o),
+    }
+}
+
+/// `--repo`, else `$OSTREE_REPO`, else the system repository.
+fn repo_path_or_default(p: Option<PathBuf>) -> PathBuf {
+    p.or_else(|| std::env::var_os("OSTREE_REPO").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("/ostree/repo"))
+}
+
+fn open_repo(p: Option<PathBuf>) -> Result<Repo> {
+    let path = repo_path_or_default(p);
+    Repo::open(&path)
+}
+
+/// True when progress output should be drawn (stderr is a terminal).
+pub(crate) fn progress_enabled() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// Write to stdout, treating a closed pipe (`| head`) as success.
+pub(crate) fn out(s: &str) -> Result<()> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    match o.write_all(s.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.map_err(|e| Error::io("<stdout>", e)),
+    }
+}
+
+/// Parse "K=V".
+pub(crate) fn key_value(s: &str) -> Result<(String, String)> {
+    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| Error::Invalid(format!("Missing '=' in KEY=VALUE metadata '{s}'")))
+}
