@@ -250,7 +250,20 @@ mod tests {
 
     #[test]
     fn ostree_spellings() {
-        let c = parse(&["--repo=r", "commit", "-b", "os/main", "-s", "S", "--add-metadata-string=version=1", "--add-metadata-string", "k=v", "--tree=dir=a", "--tree=ref=os/base", "--owner-uid=0"]);
+        let c = parse(&[
+            "--repo=r",
+            "commit",
+            "-b",
+            "os/main",
+            "-s",
+            "S",
+            "--add-metadata-string=version=1",
+            "--add-metadata-string",
+            "k=v",
+            "--tree=dir=a",
+            "--tree=ref=os/base",
+            "--owner-uid=0",
+        ]);
         let Command::Commit(o) = c.command else { panic!("commit") };
         assert_eq!(o.branch.as_deref(), Some("os/main"));
         assert_eq!(o.add_metadata_string, vec!["version=1", "k=v"]);

@@ -10,7 +10,7 @@ pub fn fsck(repo: &Repo, o: &FsckOpts) -> Result<i32> {
     let show_progress = progress_enabled() && !o.json && !o.quiet;
     let report = ostree_repo::fsck::fsck(repo, 0, &mut |done, total| {
         if show_progress {
-            eprint!("\rfsck objects ({done}/{total}) {}%", if total > 0 { done * 100 / total } else { 100 });
+            eprint!("\rfsck objects ({done}/{total}) {}%", (done * 100).checked_div(total).unwrap_or(100));
         }
     })?;
     if show_progress {
@@ -43,7 +43,11 @@ pub fn fsck(repo: &Repo, o: &FsckOpts) -> Result<i32> {
                 report.objects_checked,
                 report.commits,
                 report.partial_commits,
-                if report.is_clean() { "no errors found".to_string() } else { format!("{} corrupt or missing objects, {} bad refs", report.problems.len(), report.bad_refs.len()) }
+                if report.is_clean() {
+                    "no errors found".to_string()
+                } else {
+                    format!("{} corrupt or missing objects, {} bad refs", report.problems.len(), report.bad_refs.len())
+                }
             ));
         }
         if o.delete && removed > 0 {
@@ -65,10 +69,13 @@ pub fn prune(repo: &Repo, o: &PruneOpts) -> Result<i32> {
         None => None,
     };
     let st = prune::prune(repo, &PruneOptions { refs_only: o.refs_only, depth: o.depth, keep_younger_than: keep, dry_run: o.no_prune })?;
+    let freed = ostree_repo::fsutil::format_size(st.freed);
     if st.deleted == 0 {
         out(&format!("Total objects: {}\nNo unreachable objects\n", st.total))?;
+    } else if o.no_prune {
+        out(&format!("Total objects: {}\nWould delete: {} objects, freeing {freed}\n", st.total, st.deleted))?;
     } else {
-        out(&format!("Total objects: {}\nDeleted {} objects, {} bytes freed\n", st.total, st.deleted, st.freed))?;
+        out(&format!("Total objects: {}\nDeleted {} objects, {freed} freed\n", st.total, st.deleted))?;
     }
     Ok(0)
 }

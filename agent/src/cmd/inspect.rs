@@ -112,7 +112,10 @@ fn mode_column(mode: u32) -> String {
 }
 
 fn xattr_text(x: &ostree_repo::object::Xattrs) -> String {
-    let items: Vec<String> = x.iter().map(|(n, v)| format!("({}, {})", gvariant::print(&Value::Bytes([n.as_slice(), &[0]].concat())), gvariant::print(&Value::Bytes(v.clone())))).collect();
+    let items: Vec<String> = x
+        .iter()
+        .map(|(n, v)| format!("({}, {})", gvariant::print(&Value::Bytes([n.as_slice(), &[0]].concat())), gvariant::print(&Value::Bytes(v.clone()))))
+        .collect();
     format!("{{ [{}] }} ", items.join(", "))
 }
 

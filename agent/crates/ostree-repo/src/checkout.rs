@@ -24,7 +24,7 @@ use uptree_sys::xattr;
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
-use crate::object::{Checksum, DirMeta, FileMeta, ObjectType};
+use crate::object::{Checksum, ContentHasher, DirMeta, FileMeta, ObjectType};
 use crate::repo::{Content, Repo, RepoMode};
 
 /// Checkout behaviour.
@@ -198,13 +198,24 @@ fn open_dir_follow(p: &Path) -> Result<OwnedFd> {
 fn open_dir_nofollow(parent: &OwnedFd, name: &str, full: &Path) -> Result<OwnedFd> {
     match nix::fcntl::openat(parent, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()) {
         Ok(fd) => Ok(fd),
-        Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => Err(Error::Conflict(format!("{}: exists and is not a directory (refusing to follow a symlink out of the checkout)", full.display()))),
+        Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => {
+            Err(Error::Conflict(format!("{}: exists and is not a directory (refusing to follow a symlink out of the checkout)", full.display())))
+        }
         Err(e) => Err(Error::io(full, e.into())),
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn walk(ctx: &Ctx<'_>, parent: &OwnedFd, parent_path: &Path, name: &str, tree: &Checksum, meta: &Checksum, tx: &mpsc::SyncSender<Job>, finalize: &mut Vec<(OwnedFd, PathBuf, DirMeta, bool)>) -> Result<()> {
+fn walk(
+    ctx: &Ctx<'_>,
+    parent: &OwnedFd,
+    parent_path: &Path,
+    name: &str,
+    tree: &Checksum,
+    meta: &Checksum,
+    tx: &mpsc::SyncSender<Job>,
+    finalize: &mut Vec<(OwnedFd, PathBuf, DirMeta, bool)>,
+) -> Result<()> {
     let path = parent_path.join(name);
     let dm = ctx.repo.load_dirmeta(meta)?;
     let dt = ctx.repo.load_dirtree(tree)?;
@@ -222,7 +233,8 @@ fn walk(ctx: &Ctx<'_>, parent: &OwnedFd, parent_path: &Path, name: &str, tree: &
     let dir = Arc::new(fd.try_clone().at(&path)?);
     let dir_path = Arc::new(path.clone());
     for (fname, csum) in &dt.files {
-        tx.send(Job { dir: Arc::clone(&dir), dir_path: Arc::clone(&dir_path), name: fname.clone(), csum: *csum }).map_err(|_| Error::Invalid("checkout workers exited".into()))?;
+        tx.send(Job { dir: Arc::clone(&dir), dir_path: Arc::clone(&dir_path), name: fname.clone(), csum: *csum })
+            .map_err(|_| Error::Invalid("checkout workers exited".into()))?;
     }
     finalize.push((fd, path.clone(), dm, created));
     for (dname, t, m) in &dt.dirs {
@@ -306,7 +318,7 @@ fn checkout_file(ctx: &Ctx<'_>, job: &Job, stats: &mut CheckoutStats) -> Result<
     }
     let (meta, content) = repo.load_file(&job.csum)?;
     let name = if replace { fsutil::tmp_name("co") } else { job.name.clone() };
-    let r = write_copy(ctx, &job.dir, &name, &full, &meta, content);
+    let r = write_copy(ctx, &job.dir, &name, &full, &meta, content, &job.csum);
     if r.is_err() && replace {
         let _ = unlinkat(&*job.dir, name.as_str(), UnlinkatFlags::NoRemoveDir);
     }
@@ -317,10 +329,17 @@ fn checkout_file(ctx: &Ctx<'_>, job: &Job, stats: &mut CheckoutStats) -> Result<
     Ok(())
 }
 
-fn write_copy(ctx: &Ctx<'_>, dir: &OwnedFd, name: &str, full: &Path, meta: &FileMeta, content: Content) -> Result<()> {
+/// Copy an object out, re-hashing it on the way: a copy is never made of
+/// content that does not match its checksum.
+fn write_copy(ctx: &Ctx<'_>, dir: &OwnedFd, name: &str, full: &Path, meta: &FileMeta, content: Content, csum: &Checksum) -> Result<()> {
     let user = ctx.opts.user_mode;
+    let mut hasher = ContentHasher::new(meta);
     match content {
         Content::Symlink => {
+            let actual = hasher.finish();
+            if actual != *csum {
+                return Err(Error::ChecksumMismatch { checksum: *csum, kind: ObjectType::File, actual });
+            }
             symlinkat(meta.symlink_target.as_str(), dir, name).at(full)?;
             if !user {
                 fchownat(dir, name, Some(meta.uid.into()), Some(meta.gid.into()), AtFlags::AT_SYMLINK_NOFOLLOW).at(full)?;
@@ -332,20 +351,35 @@ fn write_copy(ctx: &Ctx<'_>, dir: &OwnedFd, name: &str, full: &Path, meta: &File
             Ok(())
         }
         Content::Regular(mut data, size) => {
-            let fd = nix::fcntl::openat(dir, name, OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o600)).at(full)?;
+            let fd = nix::fcntl::openat(
+                dir,
+                name,
+                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o600),
+            )
+            .at(full)?;
             let mut f = File::from(fd);
-            let copied = {
-                let mut w = io::BufWriter::with_capacity(256 * 1024, &mut f);
-                let n = io::copy(&mut (&mut data).take(size + 1), &mut w).at(full)?;
-                w.flush().at(full)?;
-                n
-            };
+            let mut copied = 0u64;
+            let mut buf = vec![0u8; (256 * 1024).min(size as usize + 1)];
+            loop {
+                let n = data.read(&mut buf).at(full)?;
+                if n == 0 {
+                    break;
+                }
+                copied += n as u64;
+                if copied > size {
+                    return Err(Error::Corrupt(format!("{}: object is longer than its header's {size} bytes", full.display())));
+                }
+                hasher.update(&buf[..n]);
+                f.write_all(&buf[..n]).at(full)?;
+            }
             if copied != size {
                 return Err(Error::Corrupt(format!("{}: object has {copied} bytes, header says {size}", full.display())));
             }
-            // Surface inflate errors (trailing garbage) that only show at EOF.
-            let mut probe = [0u8; 1];
-            data.read(&mut probe).at(full)?;
+            let actual = hasher.finish();
+            if actual != *csum {
+                return Err(Error::ChecksumMismatch { checksum: *csum, kind: ObjectType::File, actual });
+            }
             let mut mode = meta.mode & 0o7777;
             if user {
                 mode &= !0o6000;

@@ -358,7 +358,10 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
                 node.replace_file(self.repo(), &name, FileSlot::Pending(slot))?;
                 self.submit(pool, Job::Path { dir: Arc::clone(&dir), dir_path: Arc::clone(&dir_path), name: name_os, slot, is_link: ft.is_symlink() })?;
             } else {
-                return Err(Error::Unsupported { path: e.path(), what: "not a regular file, symlink or directory (device nodes, FIFOs and sockets cannot be committed)".into() });
+                return Err(Error::Unsupported {
+                    path: e.path(),
+                    what: "not a regular file, symlink or directory (device nodes, FIFOs and sockets cannot be committed)".into(),
+                });
             }
         }
         for name in subdirs {
@@ -472,7 +475,12 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
                 tar::EntryType::Directory => S_IFDIR | perm,
                 tar::EntryType::Symlink => S_IFLNK | perm,
                 tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Link => S_IFREG | perm,
-                other => return Err(Error::Unsupported { path: PathBuf::from(&raw_path), what: format!("unsupported tar entry type {other:?} (device nodes, FIFOs and sockets cannot be committed)") }),
+                other => {
+                    return Err(Error::Unsupported {
+                        path: PathBuf::from(&raw_path),
+                        what: format!("unsupported tar entry type {other:?} (device nodes, FIFOs and sockets cannot be committed)"),
+                    })
+                }
             };
             let mut xattrs = if self.opts.modifier.no_xattrs { Vec::new() } else { pax.xattrs.clone() };
             self.opts.modifier.apply(&mut uid, &mut gid, &mut mode, &mut xattrs);
@@ -481,7 +489,8 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
                 None => (Vec::new(), String::new()),
             };
             // Find (or create) the parent directory.
-            let parent = match walk_or_create(repo, root, &parent_components, self.opts.tar_autocreate_parents, uid, gid, &mut |m| self.dirmeta_cache_write(m)) {
+            let parent = match walk_or_create(repo, root, &parent_components, self.opts.tar_autocreate_parents, uid, gid, &mut |m| self.dirmeta_cache_write(m))
+            {
                 Ok(p) => p,
                 Err(e) => return Err(bad(format!("entry {raw_path:?}: {e}"))),
             };
@@ -667,9 +676,11 @@ impl TarPax {
         } else if key == b"gid" {
             self.gid = num();
         } else if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
-            // Kept in archive order, as libarchive hands them to ostree.
+            // Not sorted: libarchive hands ostree the PAX xattr records in
+            // reverse order (observed with ostree 2022.7: records b, c, a
+            // become a, c, b in the object), and the checksum covers that order.
             self.xattrs.retain(|(n, _)| n.as_slice() != name);
-            self.xattrs.push((name.to_vec(), value.to_vec()));
+            self.xattrs.insert(0, (name.to_vec(), value.to_vec()));
         }
     }
 }
@@ -746,7 +757,16 @@ fn process_job(txn: &Transaction<'_>, modifier: &Modifier, devino: Option<&DevIn
 }
 
 #[allow(clippy::too_many_arguments)]
-fn process_path(txn: &Transaction<'_>, modifier: &Modifier, devino: Option<&DevIno>, dir: &OwnedFd, name: &std::ffi::OsStr, full: &Path, is_link: bool, buf: &mut Vec<u8>) -> Result<Checksum> {
+fn process_path(
+    txn: &Transaction<'_>,
+    modifier: &Modifier,
+    devino: Option<&DevIno>,
+    dir: &OwnedFd,
+    name: &std::ffi::OsStr,
+    full: &Path,
+    is_link: bool,
+    buf: &mut Vec<u8>,
+) -> Result<Checksum> {
     let repo = txn.repo();
     if is_link {
         let st = fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW).at(full)?;
@@ -903,7 +923,38 @@ pub fn commit(repo: &Repo, spec: &CommitSpec, layers: &[Layer], opts: TreeOption
         None => default_timestamp()?,
     };
     let txn = repo.begin()?;
-    let mut builder = TreeBuilder::new(&txn, opts)?;
+    // A failed commit throws its staged objects away: nothing half-written
+    // stays behind (a pull, unlike a commit, keeps them to resume).
+    let built = build_commit(&txn, repo, spec, layers, opts, parent, timestamp);
+    let result = match built {
+        Ok(r) => r,
+        Err(e) => {
+            if let Err(abort_err) = txn.abort() {
+                log::warn!("cleaning up after a failed commit: {abort_err}");
+            }
+            return Err(e);
+        }
+    };
+    txn.commit()?;
+    if result.skipped {
+        return Ok(result);
+    }
+    if let (Some(b), false) = (&branch, spec.orphan) {
+        repo.set_ref(b, Some(&result.checksum))?;
+    }
+    Ok(result)
+}
+
+fn build_commit(
+    txn: &Transaction<'_>,
+    repo: &Repo,
+    spec: &CommitSpec,
+    layers: &[Layer],
+    opts: TreeOptions,
+    parent: Option<Checksum>,
+    timestamp: u64,
+) -> Result<CommitResult> {
+    let mut builder = TreeBuilder::new(txn, opts)?;
     let default_layers;
     let layers = if layers.is_empty() {
         default_layers = [Layer::Dir(".".into())];
@@ -918,7 +969,6 @@ pub fn commit(repo: &Repo, spec: &CommitSpec, layers: &[Layer], opts: TreeOption
     if let (true, Some(p)) = (spec.skip_if_unchanged, parent) {
         let pc = repo.load_commit(&p)?;
         if (pc.root_tree, pc.root_meta) == (root_tree, root_meta) {
-            txn.commit()?;
             return Ok(CommitResult { checksum: p, skipped: true, content_written: 0, content_bytes_written: 0, metadata_written: 0, devino_hits: 0 });
         }
     }
@@ -944,10 +994,6 @@ pub fn commit(repo: &Repo, spec: &CommitSpec, layers: &[Layer], opts: TreeOption
         metadata_written: s.metadata_written.load(Ordering::Relaxed),
         devino_hits: s.devino_hits.load(Ordering::Relaxed),
     };
-    txn.commit()?;
-    if let (Some(b), false) = (&branch, spec.orphan) {
-        repo.set_ref(b, Some(&checksum))?;
-    }
     Ok(result)
 }
 

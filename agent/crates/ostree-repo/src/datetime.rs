@@ -113,7 +113,13 @@ pub fn parse(input: &str, now: u64) -> Option<u64> {
     let offset: i64 = match zone {
         "" | "Z" | "z" | "UTC" | "utc" => 0,
         z => {
-            let sign = if z.starts_with('-') { -1 } else if z.starts_with('+') { 1 } else { return None };
+            let sign = if z.starts_with('-') {
+                -1
+            } else if z.starts_with('+') {
+                1
+            } else {
+                return None;
+            };
             let digits: String = z[1..].chars().filter(|c| *c != ':').collect();
             let (h, mi) = match digits.len() {
                 2 => (num(&digits)?, 0),

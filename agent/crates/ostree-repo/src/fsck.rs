@@ -225,7 +225,7 @@ pub fn fsck(repo: &Repo, threads: usize, progress: &mut dyn FnMut(usize, usize))
     });
     report.affected_commits.sort();
     report.affected_commits.dedup();
-    report.problems.sort_by(|a, b| (a.checksum, a.kind).cmp(&(b.checksum, b.kind)));
+    report.problems.sort_by_key(|p| (p.checksum, p.kind));
     Ok(report)
 }
 

@@ -84,3 +84,21 @@ pub fn remove_tree(path: &Path) -> Result<()> {
         Err(e) => Err(e).at(path),
     }
 }
+
+/// Sizes as GLib's `g_format_size` prints them: "482 bytes", "1.5 kB".
+pub fn format_size(n: u64) -> String {
+    if n == 1 {
+        return "1 byte".to_string();
+    }
+    if n < 1000 {
+        return format!("{n} bytes");
+    }
+    let mut v = n as f64;
+    for unit in ["kB", "MB", "GB", "TB", "PB", "EB"] {
+        v /= 1000.0;
+        if v < 1000.0 || unit == "EB" {
+            return format!("{v:.1} {unit}");
+        }
+    }
+    unreachable!("loop returns at EB")
+}

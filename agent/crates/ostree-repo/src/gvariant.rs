@@ -433,7 +433,7 @@ pub fn array_elements<'a>(data: &'a [u8], elem: &Type) -> Result<Vec<&'a [u8]>, 
     }
     let ty = || Type::Array(Box::new(elem.clone()));
     if let Some(fs) = elem.fixed_size() {
-        if data.len() % fs != 0 {
+        if !data.len().is_multiple_of(fs) {
             return Err(malformed(&ty(), "length is not a multiple of the element size"));
         }
         return Ok(data.chunks(fs).collect());
@@ -444,7 +444,7 @@ pub fn array_elements<'a>(data: &'a [u8], elem: &Type) -> Result<Vec<&'a [u8]>, 
         return Err(malformed(&ty(), "framing offset out of range"));
     }
     let table = data.len() - last_end;
-    if table % w != 0 {
+    if !table.is_multiple_of(w) {
         return Err(malformed(&ty(), "framing table size"));
     }
     let n = table / w;
@@ -507,9 +507,7 @@ fn fixed<const N: usize>(data: &[u8], ty: &Type) -> Result<[u8; N], Error> {
 
 fn string(data: &[u8], ty: &Type) -> Result<String, Error> {
     match data.split_last() {
-        Some((0, body)) if !body.contains(&0) => {
-            std::str::from_utf8(body).map(str::to_string).map_err(|_| malformed(ty, "string is not UTF-8"))
-        }
+        Some((0, body)) if !body.contains(&0) => std::str::from_utf8(body).map(str::to_string).map_err(|_| malformed(ty, "string is not UTF-8")),
         _ => Err(malformed(ty, "string is not NUL-terminated or has an inner NUL")),
     }
 }

@@ -11,7 +11,10 @@ use std::fmt;
 enum Line {
     /// Comment or blank line, verbatim.
     Other(String),
-    Entry { key: String, value: String },
+    Entry {
+        key: String,
+        value: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@ pub mod commit;
 pub mod datetime;
 pub mod error;
 pub mod fsck;
-mod fsutil;
+pub mod fsutil;
 pub mod gvariant;
 pub mod keyfile;
 pub mod object;

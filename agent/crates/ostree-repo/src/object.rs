@@ -283,10 +283,7 @@ impl DirTree {
         );
         let dirs = Value::Array(
             Type::Tuple(vec![Type::Str, Type::Array(Box::new(Type::Byte)), Type::Array(Box::new(Type::Byte))]),
-            self.dirs
-                .iter()
-                .map(|(n, t, m)| Value::Tuple(vec![Value::Str(n.clone()), Value::Bytes(t.0.to_vec()), Value::Bytes(m.0.to_vec())]))
-                .collect(),
+            self.dirs.iter().map(|(n, t, m)| Value::Tuple(vec![Value::Str(n.clone()), Value::Bytes(t.0.to_vec()), Value::Bytes(m.0.to_vec())])).collect(),
         );
         Value::Tuple(vec![files, dirs]).to_bytes()
     }
@@ -553,7 +550,8 @@ pub fn validate_ref_name(r: &str) -> Result<(), Error> {
     let ok = !r.is_empty()
         && r.split('/').all(|c| {
             let mut chars = c.chars();
-            matches!(chars.next(), Some(ch) if ch.is_ascii_alphanumeric() || ch == '_') && chars.all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.'))
+            matches!(chars.next(), Some(ch) if ch.is_ascii_alphanumeric() || ch == '_')
+                && chars.all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.'))
         });
     if ok {
         Ok(())
@@ -646,7 +644,8 @@ mod tests {
         let a = content_checksum(&root_0644("", 0o100644), b"abc");
         let dirmeta = Checksum::of(&DirMeta { uid: 0, gid: 0, mode: 0o40755, xattrs: vec![] }.to_bytes());
         let sub = DirTree { files: vec![("a.txt".into(), a)], dirs: vec![] };
-        let root = DirTree { files: vec![("hello.txt".into(), hello), ("link".into(), link)], dirs: vec![("sub".into(), Checksum::of(&sub.to_bytes()), dirmeta)] };
+        let root =
+            DirTree { files: vec![("hello.txt".into(), hello), ("link".into(), link)], dirs: vec![("sub".into(), Checksum::of(&sub.to_bytes()), dirmeta)] };
         let c = Commit {
             metadata: vec![("version".into(), build::s("1.0")), ("ostree.ref-binding".into(), build::strv(&["test/main"]))],
             parent: None,

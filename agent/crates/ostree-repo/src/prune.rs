@@ -2,8 +2,10 @@
 //!
 //! With `refs_only`, the roots are the refs (local, remote, and the
 //! `ostree/B/S/N` refs that keep deployments alive), followed `depth`
-//! parents deep (-1 = all), plus commits younger than `keep_younger_than`.
-//! Without it every commit is a root and only orphaned trees and files go.
+//! parents deep (-1 = all). With `keep_younger_than`, each ref keeps its
+//! own commit and then its ancestors for as long as they are at least that
+//! recent (ostree's semantics; `depth` is then unused). Without
+//! `refs_only` every commit is a root and only orphaned trees and files go.
 //! Runs under the exclusive repo lock, so no transaction is mid-flight.
 
 use std::collections::HashSet;
@@ -17,7 +19,7 @@ pub struct PruneOptions {
     pub refs_only: bool,
     /// Parents to keep behind each ref; -1 keeps all.
     pub depth: i64,
-    /// Also keep commits with a timestamp at or after this.
+    /// Keep history only back to this time (implies `refs_only`).
     pub keep_younger_than: Option<u64>,
     /// Only report.
     pub dry_run: bool,
@@ -70,32 +72,46 @@ pub fn prune(repo: &Repo, opts: &PruneOptions) -> Result<PruneStats> {
     let all = repo.list_objects(None)?;
     let mut keep = HashSet::new();
     let commits: Vec<Checksum> = all.iter().filter(|(_, t)| *t == ObjectType::Commit).map(|(c, _)| *c).collect();
-    if opts.refs_only {
-        let mut roots: Vec<(Checksum, i64)> = repo.list_refs()?.into_values().map(|c| (c, opts.depth)).collect();
-        if let Some(limit) = opts.keep_younger_than {
-            for c in &commits {
-                if repo.load_commit(c).is_ok_and(|cm| cm.timestamp >= limit) {
-                    roots.push((*c, 0));
+    if let Some(limit) = opts.keep_younger_than {
+        for c in repo.list_refs()?.into_values() {
+            mark_commit(repo, &c, &mut keep)?;
+            let mut cur = Some(c);
+            while let Some(id) = cur {
+                match repo.load_commit(&id) {
+                    Ok(cm) if cm.timestamp >= limit => {
+                        mark_commit(repo, &id, &mut keep)?;
+                        cur = cm.parent;
+                    }
+                    _ => break,
                 }
             }
         }
+    } else if opts.refs_only {
+        let mut roots: Vec<(Checksum, i64)> = repo.list_refs()?.into_values().map(|c| (c, opts.depth)).collect();
         let mut visited = HashSet::new();
         while let Some((c, depth)) = roots.pop() {
-            if !visited.insert(c) {
+            if !visited.insert((c, depth)) {
                 continue;
             }
             mark_commit(repo, &c, &mut keep)?;
             if depth != 0 {
-                if let Ok(cm) = repo.load_commit(&c) {
-                    if let Some(p) = cm.parent {
-                        roots.push((p, if depth > 0 { depth - 1 } else { -1 }));
-                    }
+                if let Ok(Some(p)) = repo.load_commit(&c).map(|cm| cm.parent) {
+                    roots.push((p, if depth > 0 { depth - 1 } else { -1 }));
                 }
             }
         }
     } else {
         for c in &commits {
-            mark_commit(repo, c, &mut keep)?;
+            let mut cur = Some(*c);
+            let mut depth = opts.depth;
+            while let Some(id) = cur {
+                mark_commit(repo, &id, &mut keep)?;
+                if depth == 0 {
+                    break;
+                }
+                depth = if depth > 0 { depth - 1 } else { -1 };
+                cur = repo.load_commit(&id).ok().and_then(|cm| cm.parent);
+            }
         }
     }
     let mut stats = PruneStats { total: all.len(), ..PruneStats::default() };
@@ -104,7 +120,9 @@ pub fn prune(repo: &Repo, opts: &PruneOptions) -> Result<PruneStats> {
             continue;
         }
         stats.deleted += 1;
-        if !opts.dry_run {
+        if opts.dry_run {
+            stats.freed += std::fs::symlink_metadata(repo.object_path(c, *t)).map(|m| m.len()).unwrap_or(0);
+        } else {
             stats.freed += repo.delete_object(c, *t)?;
             if *t == ObjectType::Commit {
                 let _ = std::fs::remove_file(repo.path().join(format!("state/{c}.commitpartial")));

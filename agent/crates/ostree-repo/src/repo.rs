@@ -218,7 +218,10 @@ impl Repo {
     fn parse_min_free(config: &KeyFile) -> std::result::Result<MinFreeSpace, String> {
         if let Some(s) = config.get("core", "min-free-space-size") {
             let s = s.trim();
-            let (num, unit) = s.strip_suffix('B').and_then(|r| r.split_at_checked(r.len().checked_sub(1)?)).ok_or_else(|| format!("invalid min-free-space-size {s:?}: use e.g. '123MB', '123GB' or '123TB'"))?;
+            let (num, unit) = s
+                .strip_suffix('B')
+                .and_then(|r| r.split_at_checked(r.len().checked_sub(1)?))
+                .ok_or_else(|| format!("invalid min-free-space-size {s:?}: use e.g. '123MB', '123GB' or '123TB'"))?;
             let shift = match unit {
                 "M" => 0,
                 "G" => 10,
@@ -291,7 +294,13 @@ impl Repo {
     /// Take the repository lock (`.lock`, OFD, as libostree).
     pub fn lock(&self, kind: LockKind) -> Result<OfdLock> {
         let p = self.path.join(".lock");
-        OfdLock::acquire(&p, kind, self.lock_timeout).map_err(|e| if e.kind() == io::ErrorKind::WouldBlock { Error::Locked { path: self.path.clone() } } else { Error::io(p, e) })
+        OfdLock::acquire(&p, kind, self.lock_timeout).map_err(|e| {
+            if e.kind() == io::ErrorKind::WouldBlock {
+                Error::Locked { path: self.path.clone() }
+            } else {
+                Error::io(p, e)
+            }
+        })
     }
 
     /// Bytes of a metadata object (no verification; see `fsck`).
@@ -310,16 +319,27 @@ impl Repo {
         Ok(buf)
     }
 
+    /// Bytes of a metadata object, checked against its name: bit rot in a
+    /// commit or tree is an error, never a silently different tree.
+    pub fn read_metadata_verified(&self, ty: ObjectType, csum: &Checksum) -> Result<Vec<u8>> {
+        let data = self.read_metadata(ty, csum)?;
+        let actual = Checksum::of(&data);
+        if actual != *csum {
+            return Err(Error::ChecksumMismatch { checksum: *csum, kind: ty, actual });
+        }
+        Ok(data)
+    }
+
     pub fn load_commit(&self, csum: &Checksum) -> Result<Commit> {
-        Commit::from_bytes(&self.read_metadata(ObjectType::Commit, csum)?).map_err(|e| e.context(format!("commit {csum}")))
+        Commit::from_bytes(&self.read_metadata_verified(ObjectType::Commit, csum)?).map_err(|e| e.context(format!("commit {csum}")))
     }
 
     pub fn load_dirtree(&self, csum: &Checksum) -> Result<DirTree> {
-        DirTree::from_bytes(&self.read_metadata(ObjectType::DirTree, csum)?).map_err(|e| e.context(format!("dirtree {csum}")))
+        DirTree::from_bytes(&self.read_metadata_verified(ObjectType::DirTree, csum)?).map_err(|e| e.context(format!("dirtree {csum}")))
     }
 
     pub fn load_dirmeta(&self, csum: &Checksum) -> Result<DirMeta> {
-        DirMeta::from_bytes(&self.read_metadata(ObjectType::DirMeta, csum)?).map_err(|e| e.context(format!("dirmeta {csum}")))
+        DirMeta::from_bytes(&self.read_metadata_verified(ObjectType::DirMeta, csum)?).map_err(|e| e.context(format!("dirmeta {csum}")))
     }
 
     /// True if `state/<commit>.commitpartial` exists.
@@ -355,14 +375,18 @@ impl Repo {
             }
             RepoMode::BareUser => {
                 let f = File::open(&p).map_err(missing)?;
-                let raw = xattr::get(xattr::Target::Fd(f.as_fd()), b"user.ostreemeta").at(&p)?.ok_or_else(|| ctx(Error::Corrupt("bare-user object without user.ostreemeta".into())))?;
+                let raw = xattr::get(xattr::Target::Fd(f.as_fd()), b"user.ostreemeta")
+                    .at(&p)?
+                    .ok_or_else(|| ctx(Error::Corrupt("bare-user object without user.ostreemeta".into())))?;
                 let mut meta = FileMeta::from_bareuser_bytes(&raw).map_err(ctx)?;
                 let size = f.metadata().at(&p)?.len();
                 if meta.mode & S_IFMT == S_IFLNK {
                     let mut target = Vec::new();
                     (&f).take(4097).read_to_end(&mut target).at(&p)?;
                     match target.split_last() {
-                        Some((0, t)) => meta.symlink_target = String::from_utf8(t.to_vec()).map_err(|_| ctx(Error::Corrupt("symlink target is not UTF-8".into())))?,
+                        Some((0, t)) => {
+                            meta.symlink_target = String::from_utf8(t.to_vec()).map_err(|_| ctx(Error::Corrupt("symlink target is not UTF-8".into())))?
+                        }
                         _ => return Err(ctx(Error::Corrupt("bare-user symlink object is not NUL-terminated".into()))),
                     }
                     meta.validate().map_err(ctx)?;
@@ -462,7 +486,8 @@ impl Repo {
         }
         // Like ostree: an unqualified name may also be a remote ref if unique.
         if r.remote.is_none() {
-            let matches: Vec<Checksum> = self.list_refs()?.into_iter().filter(|(k, _)| k.split_once(':').is_some_and(|(_, n)| n == r.name)).map(|(_, c)| c).collect();
+            let matches: Vec<Checksum> =
+                self.list_refs()?.into_iter().filter(|(k, _)| k.split_once(':').is_some_and(|(_, n)| n == r.name)).map(|(_, c)| c).collect();
             if let [c] = matches[..] {
                 return Ok(c);
             }
@@ -949,7 +974,8 @@ impl<'r> Transaction<'r> {
             std::os::unix::fs::symlink(&meta.symlink_target, &tmp).at(&tmp)?;
             let r = (|| {
                 if mode == RepoMode::Bare {
-                    nix::unistd::fchownat(nix::fcntl::AT_FDCWD, &tmp, Some(meta.uid.into()), Some(meta.gid.into()), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).at(&tmp)?;
+                    nix::unistd::fchownat(nix::fcntl::AT_FDCWD, &tmp, Some(meta.uid.into()), Some(meta.gid.into()), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                        .at(&tmp)?;
                     for (n, v) in &meta.xattrs {
                         xattr::set(xattr::Target::Path(&tmp), n, v).at(&tmp)?;
                     }
