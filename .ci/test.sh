@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 source .ci/lib.sh
 
 # Reference tools the tests compare against: the real ostree (its Debian
-# package is the judge of on-disk compatibility), GNU tar, python3.
-need_pkgs ostree tar gzip python3 attr
+# package is the judge of on-disk compatibility), GNU tar, python3, nginx
+# and openssl for the HTTPS tests.
+need_pkgs ostree tar gzip python3 attr nginx-light openssl
 
 step "format and lints"
 cargo fmt --all -- --check

@@ -40,6 +40,160 @@ pub enum Command {
     Fsck(FsckOpts),
     /// Delete unreachable objects.
     Prune(PruneOpts),
+    /// Manage remote repositories.
+    Remote(RemoteOpts),
+    /// Write or show the repository summary.
+    Summary(SummaryOpts),
+    /// Download commits from a remote (https://, http://, file://).
+    Pull(PullOpts),
+    /// Copy commits from a repository on this machine.
+    PullLocal(PullLocalOpts),
+    /// Sign a commit with an ed25519 key (detached metadata).
+    Sign(SignOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteOpts {
+    #[command(subcommand)]
+    pub command: RemoteCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RemoteCommand {
+    /// Add a remote.
+    Add(RemoteAddOpts),
+    /// List remotes.
+    List {
+        /// Show URLs too.
+        #[arg(short = 'u', long = "show-urls")]
+        show_urls: bool,
+    },
+    /// Delete a remote.
+    Delete {
+        name: String,
+        /// Do nothing if it does not exist.
+        #[arg(long)]
+        if_exists: bool,
+    },
+    /// Print a remote's URL.
+    ShowUrl { name: String },
+    /// List the refs a remote's summary offers.
+    Refs { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteAddOpts {
+    pub name: String,
+    pub url: String,
+    /// Branches to pull when none are given.
+    pub branches: Vec<String>,
+    /// Do not require GPG signatures (uptree verifies ed25519, not GPG).
+    #[arg(long)]
+    pub no_gpg_verify: bool,
+    /// Set a remote option KEY=VALUE (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// ed25519, ed25519=inline:PUBKEY or ed25519=file:PATH.
+    #[arg(long, value_name = "TYPE[=inline:KEY|file:PATH]")]
+    pub sign_verify: Vec<String>,
+    /// Do nothing if the remote exists.
+    #[arg(long)]
+    pub if_not_exists: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryOpts {
+    /// Regenerate the summary.
+    #[arg(short = 'u', long)]
+    pub update: bool,
+    /// Print the refs in the summary.
+    #[arg(short = 'v', long)]
+    pub view: bool,
+    /// Sign the summary with this base64 ed25519 secret key (repeatable).
+    #[arg(long, value_name = "SECRET")]
+    pub sign: Vec<String>,
+    /// Signature type.
+    #[arg(long, default_value = "ed25519")]
+    pub sign_type: String,
+}
+
+#[derive(Debug, Args)]
+pub struct NetArgs {
+    /// Retries per object after a network failure.
+    #[arg(long, default_value_t = 5)]
+    pub network_retries: u32,
+    /// Abort a transfer after this many seconds without data.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub stall_timeout: u64,
+    /// Parallel fetches (default 6).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Progress as JSON lines on stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress output.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PullOpts {
+    /// REMOTE or REMOTE:REF.
+    pub remote: String,
+    /// Refs or commit checksums (default: the remote's branches).
+    pub refs: Vec<String>,
+    /// Fetch commit objects only.
+    #[arg(long)]
+    pub commit_metadata_only: bool,
+    /// Also fetch N parents (-1: all).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub depth: i64,
+    /// Write refs/heads (mirror the remote), and its summary if pulling all refs.
+    #[arg(long)]
+    pub mirror: bool,
+    /// Do not check the commit's ref binding.
+    #[arg(long)]
+    pub disable_verify_bindings: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PullLocalOpts {
+    /// Source repository path.
+    pub src: PathBuf,
+    pub refs: Vec<String>,
+    /// Write refs as refs/remotes/NAME/….
+    #[arg(long, value_name = "NAME")]
+    pub remote: Option<String>,
+    /// Re-hash every object from the source.
+    #[arg(long)]
+    pub untrusted: bool,
+    #[arg(long)]
+    pub commit_metadata_only: bool,
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    pub depth: i64,
+    #[arg(long)]
+    pub disable_verify_bindings: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SignOpts {
+    /// Commit or ref to sign.
+    pub rev: String,
+    /// base64 ed25519 secret keys (seed+public, 64 bytes).
+    pub keys: Vec<String>,
+    /// Signature type.
+    #[arg(short = 's', long, default_value = "ed25519")]
+    pub sign_type: String,
+    /// Read secret keys from FILE, one base64 key per line.
+    #[arg(long, value_name = "FILE")]
+    pub keys_file: Option<PathBuf>,
+    /// Verify instead of signing, with base64 public keys.
+    #[arg(long)]
+    pub verify: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,9 @@ use std::ffi::OsString;
 
 use clap::Parser;
 
-pub use ostree_repo::{Error, Result};
+/// Errors of any layer, printed with their context chain.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub type Result<T> = std::result::Result<T, Error>;
 
 /// Parse `args` and run the command; returns the process exit code.
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {

@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 
 use ostree_repo::checkout::{self, CheckoutOptions};
-use ostree_repo::{Error, Repo, Result};
+use ostree_repo::{Error, Repo};
 
 use crate::cli::CheckoutOpts;
+use crate::Result;
 
 pub fn run(repo: &Repo, o: &CheckoutOpts) -> Result<i32> {
     let csum = repo.resolve_rev(&o.rev)?;

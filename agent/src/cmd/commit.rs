@@ -1,10 +1,11 @@
 //! `commit`.
 
 use ostree_repo::commit::{self, CommitSpec, Layer, Modifier, TreeOptions};
-use ostree_repo::{datetime, Checksum, Error, Repo, Result};
+use ostree_repo::{datetime, Checksum, Error, Repo};
 
 use super::{key_value, out};
 use crate::cli::CommitOpts;
+use crate::Result;
 
 pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
     if let Some(f) = o.fsync {
@@ -36,10 +37,10 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         timestamp,
         skip_if_unchanged: o.skip_if_unchanged,
     };
-    let mut layers: Vec<Layer> = o.trees.iter().map(|t| Layer::parse(t)).collect::<Result<_>>()?;
+    let mut layers: Vec<Layer> = o.trees.iter().map(|t| Layer::parse(t)).collect::<ostree_repo::Result<_>>()?;
     if let Some(p) = &o.path {
         if !layers.is_empty() {
-            return Err(Error::Invalid("give either PATH or --tree, not both".into()));
+            return Err(Error::Invalid("give either PATH or --tree, not both".into()).into());
         }
         layers.push(Layer::Dir(p.clone()));
     }

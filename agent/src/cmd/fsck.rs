@@ -1,10 +1,11 @@
 //! `fsck` and `prune`.
 
 use ostree_repo::prune::{self, PruneOptions};
-use ostree_repo::{datetime, Error, Repo, Result};
+use ostree_repo::{datetime, Error, Repo};
 
 use super::{out, progress_enabled};
 use crate::cli::{FsckOpts, PruneOpts};
+use crate::Result;
 
 pub fn fsck(repo: &Repo, o: &FsckOpts) -> Result<i32> {
     let show_progress = progress_enabled() && !o.json && !o.quiet;

@@ -6,10 +6,11 @@ use ostree_repo::gvariant::{self, Value};
 use ostree_repo::object::{Commit, S_IFDIR, S_IFLNK, S_IFMT};
 use ostree_repo::repo::Content;
 use ostree_repo::tree::{self, Entry, Listed};
-use ostree_repo::{datetime, Checksum, Error, Repo, Result};
+use ostree_repo::{datetime, Checksum, Error, Repo};
 
 use super::out;
 use crate::cli::{CatOpts, LogOpts, LsOpts, ShowOpts};
+use crate::Result;
 
 fn format_commit(csum: &Checksum, c: &Commit) -> String {
     let mut s = format!("commit {csum}\n");
@@ -87,7 +88,7 @@ pub fn log(repo: &Repo, o: &LogOpts) -> Result<i32> {
                 }
                 break;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         if o.json {
             json.push(commit_json(&csum, &c, repo.is_partial(&csum)));
@@ -127,7 +128,7 @@ pub fn ls(repo: &Repo, o: &LsOpts) -> Result<i32> {
         let abs = if p.starts_with('/') { p.clone() } else { format!("/{p}") };
         let entry = tree::lookup(repo, &csum, &abs)?;
         let mut first = true;
-        let mut line = |l: Listed| -> Result<()> {
+        let mut line = |l: Listed| -> ostree_repo::Result<()> {
             let is_self = std::mem::take(&mut first);
             if o.dironly && !is_self {
                 return Ok(());
@@ -157,7 +158,7 @@ pub fn cat(repo: &Repo, o: &CatOpts) -> Result<i32> {
     let csum = repo.resolve_rev(&o.rev)?;
     for p in &o.paths {
         let Entry::File(f) = tree::lookup(repo, &csum, p)? else {
-            return Err(Error::Invalid(format!("{p}: is a directory")));
+            return Err(Error::Invalid(format!("{p}: is a directory")).into());
         };
         match repo.load_file(&f)? {
             (_, Content::Regular(mut r, _)) => {

@@ -4,14 +4,17 @@ mod checkout;
 mod commit;
 mod fsck;
 mod inspect;
+mod pull;
 mod refs;
+mod remote;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use ostree_repo::{Error, Repo, Result};
+use ostree_repo::{Error, Repo};
 
 use crate::cli::{Cli, Command};
+use crate::Result;
 
 pub fn dispatch(cli: Cli) -> Result<i32> {
     let repo_path = cli.repo.clone();
@@ -28,6 +31,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Checkout(o) => checkout::run(&repo()?, &o),
         Command::Fsck(o) => fsck::fsck(&repo()?, &o),
         Command::Prune(o) => fsck::prune(&repo()?, &o),
+        Command::Remote(o) => remote::run(repo()?, &o),
+        Command::Summary(o) => remote::summary(repo()?, &o),
+        Command::Pull(o) => pull::pull(&repo()?, &o),
+        Command::PullLocal(o) => pull::pull_local(&repo()?, &o),
+        Command::Sign(o) => pull::sign(&repo()?, &o),
     }
 }
 
@@ -38,7 +46,7 @@ fn repo_path_or_default(p: Option<PathBuf>) -> PathBuf {
 
 fn open_repo(p: Option<PathBuf>) -> Result<Repo> {
     let path = repo_path_or_default(p);
-    Repo::open(&path)
+    Ok(Repo::open(&path)?)
 }
 
 /// True when progress output should be drawn (stderr is a terminal).
@@ -52,11 +60,11 @@ pub(crate) fn out(s: &str) -> Result<()> {
     let mut o = std::io::stdout().lock();
     match o.write_all(s.as_bytes()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => r.map_err(|e| Error::io("<stdout>", e)),
+        r => Ok(r.map_err(|e| Error::io("<stdout>", e))?),
     }
 }
 
 /// Parse "K=V".
 pub(crate) fn key_value(s: &str) -> Result<(String, String)> {
-    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| Error::Invalid(format!("Missing '=' in KEY=VALUE metadata '{s}'")))
+    Ok(s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| Error::Invalid(format!("Missing '=' in KEY=VALUE metadata '{s}'")))?)
 }

@@ -2,10 +2,11 @@
 
 use std::path::Path;
 
-use ostree_repo::{Checksum, Error, RefName, Repo, RepoMode, Result};
+use ostree_repo::{Checksum, Error, RefName, Repo, RepoMode};
 
 use super::out;
 use crate::cli::{InitOpts, RefsOpts, RevParseOpts};
+use crate::Result;
 
 pub fn init(path: &Path, o: &InitOpts) -> Result<i32> {
     let mode = RepoMode::parse(&o.mode).ok_or_else(|| Error::Invalid(format!("Invalid mode '{}' (archive, bare, bare-user, bare-user-only)", o.mode)))?;
@@ -21,7 +22,7 @@ pub fn refs(repo: &Repo, o: &RefsOpts) -> Result<i32> {
         let target = o.prefix.as_deref().ok_or_else(|| Error::Invalid("--create needs a commit to point at".into()))?;
         let name = RefName::parse(new)?;
         if repo.read_ref(&name)?.is_some() {
-            return Err(Error::Conflict(format!("Refusing to overwrite existing ref {new}")));
+            return Err(Error::Conflict(format!("Refusing to overwrite existing ref {new}")).into());
         }
         let c = repo.resolve_rev(target)?;
         repo.set_ref(&name, Some(&c))?;
@@ -37,7 +38,7 @@ pub fn refs(repo: &Repo, o: &RefsOpts) -> Result<i32> {
         .collect();
     if o.delete {
         if o.prefix.is_none() {
-            return Err(Error::Invalid("refs --delete needs a ref or prefix".into()));
+            return Err(Error::Invalid("refs --delete needs a ref or prefix".into()).into());
         }
         for (k, _) in &selected {
             repo.set_ref(&RefName::parse(k)?, None)?;

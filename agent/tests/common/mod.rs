@@ -2,6 +2,9 @@
 //! build trees from a tiny text description, snapshot trees for comparison.
 #![allow(dead_code)]
 
+pub mod http;
+pub mod nginx;
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;

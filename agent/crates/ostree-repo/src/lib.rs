@@ -4,7 +4,8 @@
 //! [`object`] (checksums, dirmeta, dirtree, commit, content headers),
 //! [`keyfile`] (GLib INI text), [`datetime`] — then the store: [`repo`]
 //! (layout, config, refs, locks, transactions: where file I/O enters),
-//! [`commit`], [`checkout`], [`fsck`], [`prune`], [`tree`].
+//! [`commit`], [`checkout`], [`fsck`], [`prune`], [`tree`], [`remote`]
+//! (remote configuration) and [`summary`].
 //!
 //! Format reference: ostree-format.md; the judge is the real `ostree`.
 
@@ -18,7 +19,9 @@ pub mod gvariant;
 pub mod keyfile;
 pub mod object;
 pub mod prune;
+pub mod remote;
 pub mod repo;
+pub mod summary;
 pub mod tree;
 
 pub use error::{Error, Result};

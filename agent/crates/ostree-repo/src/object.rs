@@ -200,23 +200,23 @@ fn cached_type(cell: &'static OnceLock<Type>, s: &str) -> &'static Type {
     cell.get_or_init(|| Type::parse(s).unwrap_or_else(|e| unreachable!("static type {s}: {e}")))
 }
 
-pub(crate) fn dirmeta_type() -> &'static Type {
+pub fn dirmeta_type() -> &'static Type {
     static T: OnceLock<Type> = OnceLock::new();
     cached_type(&T, "(uuua(ayay))")
 }
-pub(crate) fn dirtree_type() -> &'static Type {
+pub fn dirtree_type() -> &'static Type {
     static T: OnceLock<Type> = OnceLock::new();
     cached_type(&T, "(a(say)a(sayay))")
 }
-pub(crate) fn commit_type() -> &'static Type {
+pub fn commit_type() -> &'static Type {
     static T: OnceLock<Type> = OnceLock::new();
     cached_type(&T, "(a{sv}aya(say)sstayay)")
 }
-pub(crate) fn file_header_type() -> &'static Type {
+pub fn file_header_type() -> &'static Type {
     static T: OnceLock<Type> = OnceLock::new();
     cached_type(&T, "(uuuusa(ayay))")
 }
-pub(crate) fn filez_header_type() -> &'static Type {
+pub fn filez_header_type() -> &'static Type {
     static T: OnceLock<Type> = OnceLock::new();
     cached_type(&T, "(tuuuusa(ayay))")
 }

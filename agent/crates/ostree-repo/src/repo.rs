@@ -168,7 +168,8 @@ impl Repo {
             }
             return Ok(repo);
         }
-        for d in ["", "objects", "tmp", "tmp/cache", "extensions", "state", "refs", "refs/heads", "refs/mirrors", "refs/remotes"] {
+        fs::create_dir_all(path).at(path)?;
+        for d in ["objects", "tmp", "tmp/cache", "extensions", "state", "refs", "refs/heads", "refs/mirrors", "refs/remotes"] {
             let p = path.join(d);
             match fs::create_dir(&p) {
                 Ok(()) => {}
@@ -345,6 +346,37 @@ impl Repo {
     /// True if `state/<commit>.commitpartial` exists.
     pub fn is_partial(&self, commit: &Checksum) -> bool {
         self.path.join(format!("state/{commit}.commitpartial")).exists()
+    }
+
+    /// Mark a commit partial (durably, before its objects arrive).
+    pub fn mark_partial(&self, commit: &Checksum) -> Result<()> {
+        let state = self.path.join("state");
+        fs::create_dir_all(&state).at(&state)?;
+        fsutil::atomic_write(&state.join(format!("{commit}.commitpartial")), b"", 0o644, self.fsync)
+    }
+
+    /// Clear the partial mark once every object of the commit is durable.
+    pub fn clear_partial(&self, commit: &Checksum) -> Result<()> {
+        let p = self.path.join(format!("state/{commit}.commitpartial"));
+        match fs::remove_file(&p) {
+            Ok(()) => {
+                if self.fsync {
+                    fsutil::fsync_dir(&self.path.join("state"))?;
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(p, e)),
+        }
+    }
+
+    /// Fail if the filesystem is already below min-free-space: a pull or
+    /// commit does not start then.
+    pub fn check_free_space(&self) -> Result<()> {
+        if self.space_budget()? == 0 {
+            return Err(Error::Invalid(self.min_free.describe(0)));
+        }
+        Ok(())
     }
 
     /// Metadata and size of a content object without reading its data.
@@ -994,7 +1026,8 @@ impl<'r> Transaction<'r> {
             let mut pump = |w: &mut dyn Write, data: &mut dyn Read, hasher: &mut Option<crate::object::ContentHasher>| -> Result<()> {
                 let mut chunk = vec![0u8; STREAM_CHUNK.min(size as usize).max(1)];
                 loop {
-                    let n = data.read(&mut chunk).map_err(|e| Error::io(&tmp, e))?;
+                    // A failing source is bad data, not a problem with our temp file.
+                    let n = data.read(&mut chunk).map_err(|e| Error::Corrupt(format!("content object {csum}: {e}")))?;
                     if n == 0 {
                         break;
                     }
@@ -1071,36 +1104,52 @@ impl<'r> Transaction<'r> {
         self.stats.content_bytes_written.fetch_add(size, Ordering::Relaxed);
     }
 
-    /// Make everything staged durable and visible: syncfs, rename into
-    /// `objects/`, fsync the object directories, remove the staging dir.
-    pub fn commit(self) -> Result<()> {
+    /// Make everything staged so far durable and visible without ending the
+    /// transaction: syncfs, then rename each staged object into `objects/`
+    /// and fsync the directories. A long pull calls this now and then, so a
+    /// power cut loses at most the objects since the last checkpoint.
+    pub fn checkpoint(&self) -> Result<()> {
         let repo = self.repo;
-        if repo.fsync {
-            let d = File::open(&self.staging).at(&self.staging)?;
-            nix::unistd::syncfs(&d).at(&self.staging)?;
-        }
-        let objects = repo.path.join("objects");
-        let mut touched = Vec::new();
+        // Snapshot what is staged *before* syncing: objects published while
+        // we sync stay in staging until the next checkpoint, so nothing
+        // reaches objects/ unsynced.
+        let mut staged: Vec<(std::ffi::OsString, Vec<std::ffi::OsString>)> = Vec::new();
         for e in fs::read_dir(&self.staging).at(&self.staging)? {
             let e = e.at(&self.staging)?;
             let name = e.file_name();
             if name.len() != 2 || !e.file_type().at(&e.path())?.is_dir() {
                 continue;
             }
-            let dest_dir = objects.join(&name);
+            let mut objs = Vec::new();
+            for o in fs::read_dir(e.path()).at(&e.path())? {
+                let oname = o.at(&e.path())?.file_name();
+                if !oname.as_bytes().starts_with(b".") {
+                    objs.push(oname);
+                }
+            }
+            if !objs.is_empty() {
+                staged.push((name, objs));
+            }
+        }
+        if staged.is_empty() {
+            return Ok(());
+        }
+        if repo.fsync {
+            let d = File::open(&self.staging).at(&self.staging)?;
+            nix::unistd::syncfs(&d).at(&self.staging)?;
+        }
+        let objects = repo.path.join("objects");
+        let mut touched = Vec::new();
+        for (dir, objs) in staged {
+            let dest_dir = objects.join(&dir);
             match fs::create_dir(&dest_dir) {
                 Ok(()) => {}
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(err) => return Err(Error::io(&dest_dir, err)),
             }
-            for o in fs::read_dir(e.path()).at(&e.path())? {
-                let o = o.at(&e.path())?;
-                let oname = o.file_name();
-                if oname.as_bytes().starts_with(b".") {
-                    continue;
-                }
-                let dest = dest_dir.join(&oname);
-                fs::rename(o.path(), &dest).at(&dest)?;
+            for o in objs {
+                let dest = dest_dir.join(&o);
+                fs::rename(self.staging.join(&dir).join(&o), &dest).at(&dest)?;
             }
             touched.push(dest_dir);
         }
@@ -1110,9 +1159,102 @@ impl<'r> Transaction<'r> {
             }
             fsutil::fsync_dir(&objects)?;
         }
+        Ok(())
+    }
+
+    /// Make everything staged durable and visible, and end the transaction.
+    pub fn commit(self) -> Result<()> {
+        self.checkpoint()?;
         fsutil::remove_tree(&self.staging)?;
         let _ = fs::remove_file(&self.staging_lock_path);
-        cleanup_stale_staging(repo);
+        cleanup_stale_staging(self.repo);
+        Ok(())
+    }
+
+    /// Store an archive repo's `.filez` exactly as received; the caller has
+    /// verified it (inflated and hashed) already. With `take`, `src` is
+    /// renamed in (same filesystem); otherwise it is hardlinked, or copied.
+    pub fn import_filez(&self, csum: &Checksum, src: &Path, take: bool) -> Result<()> {
+        if self.repo.mode != RepoMode::Archive {
+            return Err(Error::Invalid("raw .filez objects can only be stored in archive repositories".into()));
+        }
+        if !self.claim(csum, ObjectType::File) {
+            return Ok(());
+        }
+        let size = fs::metadata(src).at(src)?.len();
+        let r = self.reserve(size).and_then(|()| {
+            let tmp = self.staging.join(fsutil::tmp_name("filez"));
+            let placed = if take { fs::rename(src, &tmp).is_ok() } else { fs::hard_link(src, &tmp).is_ok() };
+            if !placed {
+                fs::copy(src, &tmp).at(&tmp)?;
+                fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644)).at(&tmp)?;
+            }
+            self.publish(&tmp, csum, ObjectType::File)
+        });
+        match r {
+            Ok(()) => {
+                self.count_content(size);
+                Ok(())
+            }
+            Err(e) => {
+                self.unclaim(csum, ObjectType::File);
+                Err(e)
+            }
+        }
+    }
+
+    /// Same as [`Transaction::write_filez_raw`] for bytes in memory.
+    pub fn write_filez_bytes(&self, csum: &Checksum, bytes: &[u8]) -> Result<()> {
+        if self.repo.mode != RepoMode::Archive {
+            return Err(Error::Invalid("raw .filez objects can only be stored in archive repositories".into()));
+        }
+        if !self.claim(csum, ObjectType::File) {
+            return Ok(());
+        }
+        let r = self.reserve(bytes.len() as u64).and_then(|()| {
+            let (mut f, tmp) = self.tmp_file()?;
+            f.write_all(bytes).at(&tmp)?;
+            drop(f);
+            self.publish(&tmp, csum, ObjectType::File)
+        });
+        match r {
+            Ok(()) => {
+                self.count_content(bytes.len() as u64);
+                Ok(())
+            }
+            Err(e) => {
+                self.unclaim(csum, ObjectType::File);
+                Err(e)
+            }
+        }
+    }
+
+    /// Bytes of a metadata object that is staged in this transaction or
+    /// already in the repository, checked against its name.
+    pub fn load_metadata(&self, ty: ObjectType, csum: &Checksum) -> Result<Vec<u8>> {
+        match fs::read(self.staged_rel(csum, ty)) {
+            Ok(data) => {
+                let actual = Checksum::of(&data);
+                if actual != *csum {
+                    return Err(Error::ChecksumMismatch { checksum: *csum, kind: ty, actual });
+                }
+                Ok(data)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.repo.read_metadata_verified(ty, csum),
+            Err(e) => Err(Error::io(self.staged_rel(csum, ty), e)),
+        }
+    }
+
+    /// Bytes that may still be written before min-free-space is reached.
+    pub fn space_left(&self) -> u64 {
+        self.budget.load(Ordering::Relaxed)
+    }
+
+    /// Fail now if fewer than `bytes` may be written (min-free-space).
+    pub fn ensure_space(&self, bytes: u64) -> Result<()> {
+        if self.space_left() < bytes {
+            return Err(Error::Invalid(self.repo.min_free.describe(bytes)));
+        }
         Ok(())
     }
 

@@ -1,0 +1,223 @@
+//! Remotes as ostree stores them: `[remote "NAME"]` groups in the repo
+//! `config`, and for the system repository also
+//! `<sysroot>/etc/ostree/remotes.d/*.conf` (same group syntax).
+//!
+//! Pure parsing plus small, atomic file edits; no network code here.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::keyfile::KeyFile;
+use crate::object::validate_remote_name;
+use crate::repo::Repo;
+
+/// One configured remote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    pub name: String,
+    /// The key file group's (key, raw value) pairs, in file order.
+    options: Vec<(String, String)>,
+    /// Where it is defined: `None` = repo config, else a remotes.d file.
+    pub file: Option<PathBuf>,
+}
+
+fn group_name(name: &str) -> String {
+    format!("remote \"{name}\"")
+}
+
+fn parse_group(g: &str) -> Option<&str> {
+    g.strip_prefix("remote \"")?.strip_suffix('"')
+}
+
+impl Remote {
+    fn from_keyfile(kf: &KeyFile, group: &str, name: &str, file: Option<PathBuf>) -> Remote {
+        let options = kf.keys(group).into_iter().filter_map(|k| kf.get(group, k).map(|v| (k.to_string(), v))).collect();
+        Remote { name: name.to_string(), options, file }
+    }
+
+    /// A string option (unescaped).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.options.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// A boolean option with a default.
+    pub fn get_bool(&self, key: &str, default: bool) -> Result<bool> {
+        match self.get(key).map(str::trim) {
+            None => Ok(default),
+            Some("true") | Some("1") => Ok(true),
+            Some("false") | Some("0") => Ok(false),
+            Some(v) => Err(Error::Invalid(format!("remote {}: option {key}={v:?} is not a boolean", self.name))),
+        }
+    }
+
+    pub fn url(&self) -> Result<&str> {
+        self.get("url").ok_or_else(|| Error::Invalid(format!("remote {} has no url", self.name)))
+    }
+
+    /// `branches=a;b;` as a list.
+    pub fn branches(&self) -> Vec<String> {
+        self.get("branches").map(|b| b.split(';').filter(|s| !s.is_empty()).map(str::to_string).collect()).unwrap_or_default()
+    }
+
+    /// `gpg-verify` defaults to true, as in ostree.
+    pub fn gpg_verify(&self) -> Result<bool> {
+        self.get_bool("gpg-verify", true)
+    }
+
+    /// `sign-verify`: `None` if off, else the list of signature types
+    /// (`true` means every type uptree knows: ed25519).
+    pub fn sign_verify(&self) -> Result<Option<Vec<String>>> {
+        match self.get("sign-verify").map(str::trim) {
+            None | Some("false") | Some("0") => Ok(None),
+            Some("true") | Some("1") => Ok(Some(vec!["ed25519".to_string()])),
+            Some(list) => Ok(Some(list.split([',', ';']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())),
+        }
+    }
+
+    pub fn options(&self) -> &[(String, String)] {
+        &self.options
+    }
+}
+
+/// Where remotes.d lives for a repository: only the system repository
+/// (`<sysroot>/ostree/repo`, sysroot from `OSTREE_SYSROOT` or `/`) reads it,
+/// unless `core.add-remotes-config-dir` says otherwise — ostree's rule.
+pub fn remotes_dir(repo: &Repo) -> Option<PathBuf> {
+    let sysroot = std::env::var_os("OSTREE_SYSROOT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+    let is_system = match (fs::canonicalize(repo.path()), fs::canonicalize(sysroot.join("ostree/repo"))) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    let enabled = repo.config().get_bool("core", "add-remotes-config-dir").ok().flatten().unwrap_or(is_system);
+    enabled.then(|| sysroot.join("etc/ostree/remotes.d"))
+}
+
+/// All remotes: repo config first, then remotes.d files in name order.
+pub fn list(repo: &Repo) -> Result<Vec<Remote>> {
+    let mut out: Vec<Remote> = Vec::new();
+    for g in repo.config().groups() {
+        if let Some(name) = parse_group(g) {
+            out.push(Remote::from_keyfile(repo.config(), g, name, None));
+        }
+    }
+    if let Some(dir) = remotes_dir(repo) {
+        let mut files: Vec<PathBuf> = match fs::read_dir(&dir) {
+            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "conf")).collect(),
+            Err(_) => Vec::new(),
+        };
+        files.sort();
+        for f in files {
+            let text = fs::read_to_string(&f).map_err(|e| Error::io(&f, e))?;
+            let kf = KeyFile::parse(&text).map_err(|e| Error::Config { path: f.clone(), what: e.to_string() })?;
+            for g in kf.groups() {
+                if let Some(name) = parse_group(g) {
+                    if out.iter().any(|r| r.name == name) {
+                        return Err(Error::Config { path: f.clone(), what: format!("remote {name:?} is defined more than once") });
+                    }
+                    out.push(Remote::from_keyfile(&kf, g, name, Some(f.clone())));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn get(repo: &Repo, name: &str) -> Result<Remote> {
+    list(repo)?.into_iter().find(|r| r.name == name).ok_or_else(|| Error::Invalid(format!("Remote \"{name}\" not found")))
+}
+
+/// `remote add`: options in the order ostree writes them (url, then the
+/// `--set`/flag options in order). Written to remotes.d for the system repo.
+pub fn add(repo: &mut Repo, name: &str, url: &str, options: &[(String, String)], if_not_exists: bool) -> Result<()> {
+    validate_remote_name(name)?;
+    if let Ok(existing) = get(repo, name) {
+        if if_not_exists {
+            return Ok(());
+        }
+        let loc = existing.file.as_ref().map(|f| f.display().to_string()).unwrap_or_else(|| "(in config)".to_string());
+        return Err(Error::Conflict(format!("Remote configuration for \"{name}\" already exists: {loc}")));
+    }
+    let group = group_name(name);
+    let fill = |kf: &mut KeyFile| {
+        kf.set(&group, "url", url);
+        for (k, v) in options {
+            kf.set(&group, k, v);
+        }
+    };
+    match remotes_dir(repo) {
+        Some(dir) => {
+            fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let mut kf = KeyFile::new();
+            fill(&mut kf);
+            fsutil::atomic_write(&dir.join(format!("{name}.conf")), kf.to_string().as_bytes(), 0o644, true)
+        }
+        None => repo.update_config(fill),
+    }
+}
+
+/// `remote delete`.
+pub fn delete(repo: &mut Repo, name: &str, if_exists: bool) -> Result<()> {
+    let r = match get(repo, name) {
+        Ok(r) => r,
+        Err(_) if if_exists => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    match &r.file {
+        None => repo.update_config(|kf| {
+            kf.remove_group(&group_name(name));
+        }),
+        Some(f) => {
+            let text = fs::read_to_string(f).map_err(|e| Error::io(f, e))?;
+            let mut kf = KeyFile::parse(&text).map_err(|e| Error::Config { path: f.clone(), what: e.to_string() })?;
+            kf.remove_group(&group_name(name));
+            if kf.groups().next().is_none() {
+                fs::remove_file(f).map_err(|e| Error::io(f, e))
+            } else {
+                fsutil::atomic_write(f, kf.to_string().as_bytes(), 0o644, true)
+            }
+        }
+    }
+}
+
+/// Parse `--set=KEY=VALUE` and the flag options of `remote add`.
+pub fn parse_set(s: &str) -> Result<(String, String)> {
+    let (k, v) = s.split_once('=').ok_or_else(|| Error::Invalid(format!("--set expects KEY=VALUE, got {s:?}")))?;
+    if k.is_empty() {
+        return Err(Error::Invalid(format!("--set expects KEY=VALUE, got {s:?}")));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// `--sign-verify=TYPE=inline:KEY` / `TYPE=file:PATH` / `TYPE`, as ostree
+/// translates them into options.
+pub fn sign_verify_options(spec: &str) -> Result<Vec<(String, String)>> {
+    let (ty, key) = match spec.split_once('=') {
+        Some((t, k)) => (t, Some(k)),
+        None => (spec, None),
+    };
+    if ty != "ed25519" {
+        return Err(Error::Invalid(format!("unsupported signature type {ty:?} (uptree verifies ed25519)")));
+    }
+    let mut out = Vec::new();
+    match key {
+        None => {}
+        Some(k) => {
+            if let Some(inline) = k.strip_prefix("inline:") {
+                out.push(("verification-ed25519-key".to_string(), inline.to_string()));
+            } else if let Some(file) = k.strip_prefix("file:") {
+                out.push(("verification-ed25519-file".to_string(), file.to_string()));
+            } else {
+                return Err(Error::Invalid(format!("--sign-verify key must be inline:KEY or file:PATH, got {k:?}")));
+            }
+        }
+    }
+    out.push(("sign-verify".to_string(), ty.to_string()));
+    Ok(out)
+}
+
+/// Resolve a file path option relative to nothing (absolute expected).
+pub fn option_path(r: &Remote, key: &str) -> Option<PathBuf> {
+    r.get(key).filter(|v| !v.is_empty()).map(|v| Path::new(v).to_path_buf())
+}

@@ -1,0 +1,232 @@
+//! The repository summary `(a(s(taya{sv}))a{sv})` (ostree-format.md §4.3):
+//! refs with their commit size and checksum, plus repository metadata.
+//!
+//! [`Summary::to_bytes`]/[`Summary::from_bytes`] are pure; [`update`] writes
+//! `summary` atomically the way `ostree summary -u` does.
+
+use std::fs;
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::gvariant::{self, build, Type, Value};
+use crate::object::{Checksum, ObjectType};
+use crate::repo::Repo;
+
+/// One ref in a summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryRef {
+    pub name: String,
+    /// Size in bytes of the commit object (a download limit for clients).
+    pub commit_size: u64,
+    pub checksum: Checksum,
+    /// Per-ref metadata (`ostree.commit.timestamp`, `ostree.commit.version`).
+    pub metadata: Vec<(String, Value)>,
+}
+
+/// A decoded summary.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Summary {
+    /// Sorted by name.
+    pub refs: Vec<SummaryRef>,
+    pub metadata: Vec<(String, Value)>,
+}
+
+fn summary_type() -> Type {
+    Type::parse("(a(s(taya{sv}))a{sv})").unwrap_or_else(|e| unreachable!("static type: {e}"))
+}
+
+fn ref_entry_type() -> Type {
+    Type::parse("(s(taya{sv}))").unwrap_or_else(|e| unreachable!("static type: {e}"))
+}
+
+/// Largest summary we accept from a server.
+pub const MAX_SUMMARY_SIZE: u64 = 10 * 1024 * 1024;
+
+impl Summary {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let refs = self
+            .refs
+            .iter()
+            .map(|r| {
+                Value::Tuple(vec![
+                    Value::Str(r.name.clone()),
+                    Value::Tuple(vec![Value::U64(r.commit_size), Value::Bytes(r.checksum.0.to_vec()), build::vardict(r.metadata.iter().cloned())]),
+                ])
+            })
+            .collect();
+        Value::Tuple(vec![Value::Array(ref_entry_type(), refs), build::vardict(self.metadata.iter().cloned())]).to_bytes()
+    }
+
+    pub fn from_bytes(data: &[u8]) -> Result<Summary> {
+        let v = Value::from_bytes(data, &summary_type())?;
+        let Value::Tuple(m) = v else { unreachable!("decoded per type") };
+        let Value::Array(_, entries) = &m[0] else { unreachable!("decoded per type") };
+        let mut refs = Vec::with_capacity(entries.len());
+        for e in entries {
+            let Value::Tuple(pair) = e else { unreachable!("decoded per type") };
+            let Value::Tuple(inner) = &pair[1] else { unreachable!("decoded per type") };
+            let name = pair[0].as_str().unwrap_or_default().to_string();
+            crate::object::validate_ref_name(&name).map_err(|e| e.context("summary"))?;
+            let Value::U64(size) = inner[0] else { unreachable!("decoded per type") };
+            let checksum =
+                inner[1].as_bytes().and_then(Checksum::from_slice).ok_or_else(|| Error::Corrupt(format!("summary: ref {name} has a malformed checksum")))?;
+            let metadata = gvariant::vardict_entries(&inner[2]).into_iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+            refs.push(SummaryRef { name, commit_size: size, checksum, metadata });
+        }
+        let metadata = gvariant::vardict_entries(&m[1]).into_iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        Ok(Summary { refs, metadata })
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<&SummaryRef> {
+        self.refs.iter().find(|r| r.name == name)
+    }
+
+    pub fn meta(&self, key: &str) -> Option<&Value> {
+        self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// `ostree.summary.mode`, if present.
+    pub fn mode(&self) -> Option<&str> {
+        self.meta("ostree.summary.mode").and_then(Value::as_str)
+    }
+}
+
+/// Build the summary of `repo`'s local refs, as `ostree summary -u` does.
+pub fn generate(repo: &Repo, now: u64) -> Result<Summary> {
+    let mut refs = Vec::new();
+    for (name, csum) in repo.list_refs()? {
+        if name.contains(':') {
+            continue; // remote refs are never published
+        }
+        let bytes = repo.read_metadata_verified(ObjectType::Commit, &csum).map_err(|e| e.context(format!("ref {name}")))?;
+        let commit = crate::object::Commit::from_bytes(&bytes)?;
+        // ostree's GVariantDict order for these two keys.
+        let mut metadata = Vec::new();
+        if let Some(v) = commit.version() {
+            metadata.push(("ostree.commit.version".to_string(), build::s(v)));
+        }
+        metadata.push(("ostree.commit.timestamp".to_string(), Value::U64(commit.timestamp.swap_bytes())));
+        refs.push(SummaryRef { name, commit_size: bytes.len() as u64, checksum: csum, metadata });
+    }
+    refs.sort_by(|a, b| a.name.cmp(&b.name));
+    let tombstones = repo.config().get_bool("core", "tombstone-commits").ok().flatten().unwrap_or(false);
+    // Key order as GLib's hash table gives it for ostree 2022.7.
+    let mut metadata = vec![
+        ("ostree.summary.mode".to_string(), build::s(repo.mode().config_name())),
+        ("ostree.summary.last-modified".to_string(), Value::U64(now.swap_bytes())),
+        ("ostree.summary.tombstone-commits".to_string(), Value::Bool(tombstones)),
+    ];
+    let deltas = static_deltas(repo)?;
+    if !deltas.is_empty() {
+        let entries = deltas.into_iter().map(|(name, digest)| (name, Value::Bytes(digest.0.to_vec())));
+        metadata.push(("ostree.static-deltas".to_string(), build::vardict(entries)));
+    }
+    metadata.push(("ostree.summary.indexed-deltas".to_string(), Value::Bool(true)));
+    Ok(Summary { refs, metadata })
+}
+
+/// `summary -u`: write `summary` atomically, drop a stale `summary.sig`,
+/// and record `core.indexed-deltas=true` as ostree does.
+pub fn update(repo: &mut Repo, now: u64) -> Result<Summary> {
+    let s = generate(repo, now)?;
+    if repo.config().get("core", "indexed-deltas").as_deref() != Some("true") {
+        repo.update_config(|kf| kf.set("core", "indexed-deltas", "true"))?;
+    }
+    fsutil::atomic_write(&repo.path().join("summary"), &s.to_bytes(), 0o644, repo.fsync_enabled())?;
+    let sig = repo.path().join("summary.sig");
+    match fs::remove_file(&sig) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(sig, e)),
+    }
+    Ok(s)
+}
+
+/// Decode ostree's "modified base64" (`_` for `/`, no padding) to 32 bytes.
+pub fn mbase64_to_checksum(s: &str) -> Option<Checksum> {
+    let mut bits = 0u32;
+    let mut nbits = 0;
+    let mut out = Vec::with_capacity(32);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        };
+        bits = (bits << 6) | u32::from(v);
+        nbits += 6;
+        if nbits >= 8 {
+            nbits -= 8;
+            out.push((bits >> nbits) as u8);
+        }
+    }
+    Checksum::from_slice(&out)
+}
+
+/// Static deltas present in `deltas/`: (hex name `FROM-TO` or `TO`, SHA-256 of the superblock).
+fn static_deltas(repo: &Repo) -> Result<Vec<(String, Checksum)>> {
+    let root = repo.path().join("deltas");
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir(&root) else { return Ok(out) };
+    for prefix in rd.flatten() {
+        let p = prefix.file_name().to_string_lossy().into_owned();
+        let Ok(inner) = fs::read_dir(prefix.path()) else { continue };
+        for d in inner.flatten() {
+            let rest = d.file_name().to_string_lossy().into_owned();
+            let full = format!("{p}{rest}");
+            let name = match full.split_once('-') {
+                Some((from, to)) => match (mbase64_to_checksum(from), mbase64_to_checksum(to)) {
+                    (Some(f), Some(t)) => format!("{f}-{t}"),
+                    _ => continue,
+                },
+                None => match mbase64_to_checksum(&full) {
+                    Some(t) => t.to_hex(),
+                    None => continue,
+                },
+            };
+            let sb = d.path().join("superblock");
+            if let Ok(bytes) = fs::read(&sb) {
+                out.push((name, Checksum::of(&bytes)));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_lookup() {
+        let s = Summary {
+            refs: vec![
+                SummaryRef {
+                    name: "a/b".into(),
+                    commit_size: 134,
+                    checksum: Checksum([1; 32]),
+                    metadata: vec![("ostree.commit.version".into(), build::s("3"))],
+                },
+                SummaryRef { name: "x".into(), commit_size: 118, checksum: Checksum([2; 32]), metadata: vec![] },
+            ],
+            metadata: vec![("ostree.summary.mode".into(), build::s("archive-z2")), ("ostree.summary.indexed-deltas".into(), Value::Bool(true))],
+        };
+        let b = s.to_bytes();
+        let back = Summary::from_bytes(&b).expect("decode");
+        assert_eq!(back, s);
+        assert_eq!(back.lookup("x").map(|r| r.commit_size), Some(118));
+        assert_eq!(back.mode(), Some("archive-z2"));
+        assert!(Summary::from_bytes(&b[..b.len() - 3]).is_err());
+    }
+
+    #[test]
+    fn delta_names() {
+        // spec §5.1: c33a6c2f… -> wzpsL9KLuNhecE1lCSuQE_2lp1ahkizBsgEDk7aXNUQ
+        let c = mbase64_to_checksum("wzpsL9KLuNhecE1lCSuQE_2lp1ahkizBsgEDk7aXNUQ").expect("decodes");
+        assert!(c.to_hex().starts_with("c33a6c2f"));
+    }
+}

@@ -1,0 +1,561 @@
+//! The pull: resolve refs, fetch and verify commits, walk their trees with
+//! parallel workers, and move refs only when every object is durable.
+//!
+//! Order of durability: `state/<commit>.commitpartial` is written before the
+//! commit object; objects are staged and periodically checkpointed into
+//! `objects/` (syncfs, then rename), so an interrupted pull — a killed
+//! process or a pulled plug — keeps what it fetched and a re-run fetches
+//! only what is missing; the ref moves and the partial mark goes last.
+
+use std::collections::{HashSet, VecDeque};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use ostree_repo::gvariant::Value;
+use ostree_repo::keyfile::KeyFile;
+use ostree_repo::object::{vardict_type, Checksum, Commit, DirTree, ObjectType};
+use ostree_repo::remote::{self, Remote};
+use ostree_repo::repo::{RepoMode, Transaction, MAX_METADATA_SIZE};
+use ostree_repo::summary::{Summary, MAX_SUMMARY_SIZE};
+use ostree_repo::{RefName, Repo};
+
+use crate::error::{Error, Result};
+use crate::progress::{self, Progress, Snapshot};
+use crate::sign::Ed25519Verifier;
+use crate::transport::{self, local::Local, NetOptions, Stats, Transport};
+
+/// Options of one pull.
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    /// Fetch only commit objects (they stay partial).
+    pub commit_metadata_only: bool,
+    /// Parents to fetch as well; -1 = all.
+    pub depth: i64,
+    /// Write refs under `refs/heads` (and the summary when pulling all refs).
+    pub mirror: bool,
+    /// Parallel fetches (0 = default).
+    pub workers: usize,
+    pub net: NetOptions,
+    /// Retries per object after a transient failure (reset by progress).
+    pub retries: u32,
+    pub progress: progress::Mode,
+    pub disable_verify_bindings: bool,
+    /// `pull-local --untrusted`: re-hash objects from a local repository.
+    pub untrusted: bool,
+    /// For `pull-local`: write refs as `refs/remotes/NAME/…`.
+    pub local_remote_name: Option<String>,
+    /// Move staged objects into `objects/` at least this often.
+    pub checkpoint_interval: Duration,
+}
+
+/// Default parallel fetches: measured against nginx on loopback and over
+/// QEMU's user network (see agent/benches/pull-bench.sh).
+pub const DEFAULT_WORKERS: usize = 6;
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        PullOptions {
+            commit_metadata_only: false,
+            depth: 0,
+            mirror: false,
+            workers: 0,
+            net: NetOptions::default(),
+            retries: 5,
+            progress: progress::Mode::Quiet,
+            disable_verify_bindings: false,
+            untrusted: false,
+            local_remote_name: None,
+            checkpoint_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, Default)]
+pub struct PullReport {
+    /// Refs written (as shown to users) and their commits.
+    pub refs: Vec<(String, Checksum)>,
+    pub metadata_fetched: u64,
+    pub content_fetched: u64,
+    pub bytes_transferred: u64,
+    pub bytes_resumed: u64,
+    pub elapsed: Duration,
+}
+
+/// `pull REMOTE[:REF] [REF…]`.
+pub fn pull(repo: &Repo, remote_name: &str, refs: &[String], opts: &PullOptions) -> Result<PullReport> {
+    let remote = remote::get(repo, remote_name)?;
+    let mut opts = opts.clone();
+    if opts.workers == 0 {
+        opts.workers = DEFAULT_WORKERS;
+    }
+    opts.net.connections = opts.workers;
+    let transport = transport::open(repo, &remote, &opts.net)?;
+    run(repo, Some(&remote), transport.as_ref(), refs, &opts).map_err(|e| e.context(format!("pulling from {remote_name} ({})", transport.describe())))
+}
+
+/// `pull-local SRC [REF…]`: from a repository of any mode on this machine.
+pub fn pull_local(repo: &Repo, src: &Path, refs: &[String], opts: &PullOptions) -> Result<PullReport> {
+    let transport = Local::open(src, !opts.untrusted)?;
+    let mut opts = opts.clone();
+    if opts.workers == 0 {
+        opts.workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8);
+    }
+    run(repo, None, &transport, refs, &opts).map_err(|e| e.context(format!("pulling from {}", src.display())))
+}
+
+struct Target {
+    ref_name: Option<String>,
+    commit: Checksum,
+    max_size: u64,
+}
+
+/// How commits from this source are checked.
+struct Policy {
+    remote_name: Option<String>,
+    ed25519: Option<Ed25519Verifier>,
+    gpg: bool,
+    verify_bindings: bool,
+}
+
+fn policy(remote: Option<&Remote>, opts: &PullOptions) -> Result<Policy> {
+    let Some(r) = remote else {
+        return Ok(Policy { remote_name: None, ed25519: None, gpg: false, verify_bindings: !opts.disable_verify_bindings });
+    };
+    let ed25519 = match r.sign_verify()? {
+        None => None,
+        Some(types) => {
+            if let Some(t) = types.iter().find(|t| t.as_str() != "ed25519") {
+                return Err(Error::Config(format!("remote {}: unsupported sign-verify type {t:?} (uptree verifies ed25519)", r.name)));
+            }
+            Some(Ed25519Verifier::for_remote(r)?)
+        }
+    };
+    Ok(Policy { remote_name: Some(r.name.clone()), ed25519, gpg: r.gpg_verify()?, verify_bindings: !opts.disable_verify_bindings })
+}
+
+fn hex_or_none(s: &str) -> Option<Checksum> {
+    Checksum::is_valid_hex(s).then(|| s.parse().ok()).flatten()
+}
+
+/// The remote summary as fetched, with its signature file if any.
+type RawSummary = (Vec<u8>, Option<Vec<u8>>);
+
+fn resolve_targets(transport: &dyn Transport, remote: Option<&Remote>, refs: &[String], opts: &PullOptions) -> Result<(Vec<Target>, Option<RawSummary>)> {
+    let mut wanted: Vec<String> = refs.to_vec();
+    if wanted.is_empty() {
+        if let Some(r) = remote {
+            wanted = r.branches();
+        }
+    }
+    let need_summary = wanted.is_empty() || wanted.iter().any(|w| hex_or_none(w).is_none());
+    let mut summary_raw = None;
+    let mut summary = None;
+    if need_summary {
+        if let Some(bytes) = transport.get_file("summary", MAX_SUMMARY_SIZE)? {
+            let sig = transport.get_file("summary.sig", MAX_SUMMARY_SIZE)?;
+            if let Some(r) = remote {
+                if r.get_bool("sign-verify-summary", false)? {
+                    Ed25519Verifier::for_remote(r)?.verify("summary", &bytes, sig.as_deref())?;
+                }
+            }
+            summary = Some(Summary::from_bytes(&bytes).map_err(|e| Error::from(e).context("decoding the remote summary"))?);
+            summary_raw = Some((bytes, sig));
+        } else if remote.is_some_and(|r| r.get_bool("sign-verify-summary", false).unwrap_or(false)) {
+            return Err(Error::Signature("sign-verify-summary is set but the remote has no summary".into()));
+        }
+    }
+    if wanted.is_empty() {
+        match (&summary, opts.mirror) {
+            (Some(s), true) => wanted = s.refs.iter().map(|r| r.name.clone()).collect(),
+            _ => return Err(Error::Config("No refs specified (give REF arguments, or configure the remote's branches)".into())),
+        }
+    }
+    let mut targets = Vec::new();
+    for w in wanted {
+        if let Some(c) = hex_or_none(&w) {
+            targets.push(Target { ref_name: None, commit: c, max_size: MAX_METADATA_SIZE });
+            continue;
+        }
+        ostree_repo::object::validate_ref_name(&w)?;
+        if let Some(s) = &summary {
+            let r = s.lookup(&w).ok_or_else(|| Error::Config(format!("No such branch '{w}' in repository summary")))?;
+            targets.push(Target { ref_name: Some(w), commit: r.checksum, max_size: r.commit_size.clamp(1, MAX_METADATA_SIZE) });
+            continue;
+        }
+        let text = transport
+            .get_file(&format!("refs/heads/{w}"), 256)?
+            .ok_or_else(|| Error::Config(format!("ref {w} not found on the remote (no summary and no refs/heads/{w})")))?;
+        let c = std::str::from_utf8(&text)
+            .ok()
+            .and_then(|t| hex_or_none(t.trim()))
+            .ok_or_else(|| Error::Verify { object: format!("refs/heads/{w}"), what: "is not a checksum".into() })?;
+        targets.push(Target { ref_name: Some(w), commit: c, max_size: MAX_METADATA_SIZE });
+    }
+    Ok((targets, summary_raw))
+}
+
+fn check_remote_mode(transport: &dyn Transport, remote: Option<&Remote>) -> Result<()> {
+    // Only HTTP remotes must be archives; file:// reads any mode.
+    if !remote.and_then(|r| r.get("url")).is_some_and(|u| u.starts_with("http")) {
+        return Ok(());
+    }
+    if let Some(bytes) = transport.get_file("config", 64 * 1024)? {
+        let text = String::from_utf8_lossy(&bytes);
+        let kf = KeyFile::parse(&text).map_err(|e| Error::Config(format!("remote config: {e}")))?;
+        let mode = kf.get("core", "mode").unwrap_or_else(|| "bare".into());
+        if RepoMode::parse(&mode) != Some(RepoMode::Archive) {
+            return Err(Error::Config(format!("Can't pull from archives with mode \"{mode}\"")));
+        }
+    }
+    Ok(())
+}
+
+/// A queued object to fetch or scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Item {
+    Tree(Checksum),
+    Meta(Checksum),
+    Content(Checksum),
+}
+
+#[derive(Default)]
+struct Queue {
+    meta: VecDeque<Item>,
+    content: VecDeque<Item>,
+    active: usize,
+    seen: HashSet<Item>,
+    error: Option<Error>,
+    requested: u64,
+    done: u64,
+}
+
+struct Walk<'a, 'r> {
+    txn: &'a Transaction<'r>,
+    transport: &'a dyn Transport,
+    stats: &'a Stats,
+    retries: u32,
+    q: Mutex<Queue>,
+    cv: Condvar,
+}
+
+fn verify_metadata(kind: ObjectType, csum: &Checksum, data: &[u8]) -> Result<()> {
+    ostree_repo::fsck::verify_metadata(kind, csum, data).map_err(|e| Error::Verify { object: format!("{csum}.{kind}"), what: e.root().to_string() })
+}
+
+impl Walk<'_, '_> {
+    /// Run `op`, retrying transient failures with backoff. Real progress
+    /// (a MiB arriving in the failed attempt) resets the count, so a flaky
+    /// but moving link keeps going; a server dribbling bytes does not, and
+    /// no object gets more than `MAX_ATTEMPTS` tries.
+    fn with_retries<T>(&self, what: &str, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+        const PROGRESS: u64 = 1024 * 1024;
+        const MAX_ATTEMPTS: u32 = 100;
+        let mut attempt = 0u32;
+        let mut total = 0u32;
+        loop {
+            let before = self.stats.bytes.load(Ordering::Relaxed);
+            total += 1;
+            match op() {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_transient() => {
+                    if self.stats.bytes.load(Ordering::Relaxed) >= before + PROGRESS {
+                        attempt = 0;
+                    }
+                    if attempt >= self.retries || total >= MAX_ATTEMPTS {
+                        return Err(e.context(format!("{what}: giving up after {} attempts", attempt + 1)));
+                    }
+                    let wait = Duration::from_millis((500u64 << attempt.min(6)).min(30_000));
+                    log::warn!("{what}: {e}; retrying in {:.1} s", wait.as_secs_f64());
+                    std::thread::sleep(wait);
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn fetch_meta(&self, csum: &Checksum, kind: ObjectType) -> Result<Vec<u8>> {
+        let data = self.with_retries(&format!("{csum}.{kind}"), || self.transport.get_metadata(csum, kind, MAX_METADATA_SIZE))?;
+        let data = data.ok_or_else(|| Error::NotFound { url: format!("{}/{}", self.transport.describe(), self.txn.repo().object_rel_path(csum, kind)) })?;
+        self.stats.add_bytes(data.len() as u64);
+        if !self.transport.trusted() {
+            verify_metadata(kind, csum, &data)?;
+        }
+        self.txn.write_metadata_trusted(kind, csum, &data)?;
+        self.stats.metadata_fetched.fetch_add(1, Ordering::Relaxed);
+        Ok(data)
+    }
+
+    fn push(&self, items: Vec<Item>) {
+        if items.is_empty() {
+            return;
+        }
+        let Ok(mut q) = self.q.lock() else { return };
+        for it in items {
+            if q.seen.insert(it) {
+                q.requested += 1;
+                match it {
+                    Item::Content(_) => q.content.push_back(it),
+                    _ => q.meta.push_back(it),
+                }
+            }
+        }
+        drop(q);
+        self.cv.notify_all();
+    }
+
+    fn process(&self, it: Item) -> Result<()> {
+        let txn = self.txn;
+        match it {
+            Item::Tree(c) => {
+                let data = if txn.has_object(&c, ObjectType::DirTree) {
+                    txn.load_metadata(ObjectType::DirTree, &c)?
+                } else {
+                    self.fetch_meta(&c, ObjectType::DirTree)?
+                };
+                let dt = DirTree::from_bytes(&data).map_err(|e| Error::Verify { object: format!("{c}.dirtree"), what: e.root().to_string() })?;
+                let mut next = Vec::new();
+                for (_, f) in &dt.files {
+                    if !txn.has_object(f, ObjectType::File) {
+                        next.push(Item::Content(*f));
+                    }
+                }
+                for (_, t, m) in &dt.dirs {
+                    next.push(Item::Tree(*t));
+                    if !txn.has_object(m, ObjectType::DirMeta) {
+                        next.push(Item::Meta(*m));
+                    }
+                }
+                self.push(next);
+            }
+            Item::Meta(c) => {
+                if !txn.has_object(&c, ObjectType::DirMeta) {
+                    self.fetch_meta(&c, ObjectType::DirMeta)?;
+                }
+            }
+            Item::Content(c) => {
+                if !txn.has_object(&c, ObjectType::File) {
+                    self.with_retries(&format!("{c}.filez"), || self.transport.fetch_content(txn, &c, self.stats))?;
+                    self.stats.content_fetched.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn worker(&self) {
+        loop {
+            let item = {
+                let Ok(mut q) = self.q.lock() else { return };
+                loop {
+                    if q.error.is_some() {
+                        return;
+                    }
+                    if let Some(it) = q.meta.pop_front().or_else(|| q.content.pop_front()) {
+                        q.active += 1;
+                        break it;
+                    }
+                    if q.active == 0 {
+                        drop(q);
+                        self.cv.notify_all();
+                        return;
+                    }
+                    q = match self.cv.wait(q) {
+                        Ok(g) => g,
+                        Err(_) => return,
+                    };
+                }
+            };
+            let r = self.process(item);
+            let Ok(mut q) = self.q.lock() else { return };
+            q.active -= 1;
+            q.done += 1;
+            if let Err(e) = r {
+                q.error.get_or_insert(e);
+            }
+            drop(q);
+            self.cv.notify_all();
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let (requested, done) = self.q.lock().map(|q| (q.requested, q.done)).unwrap_or_default();
+        Snapshot {
+            requested,
+            done,
+            bytes: self.stats.bytes.load(Ordering::Relaxed),
+            metadata: self.stats.metadata_fetched.load(Ordering::Relaxed),
+            content: self.stats.content_fetched.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Wait for the workers; checkpoint and draw progress meanwhile.
+    fn supervise(&self, progress: &mut Progress, every: Duration) -> Result<()> {
+        let mut last_checkpoint = Instant::now();
+        let mut checkpointed = 0u64;
+        loop {
+            let finished = {
+                let q = self.q.lock().map_err(|_| Error::Config("worker panicked".into()))?;
+                let (q, _) = self.cv.wait_timeout(q, Duration::from_millis(200)).map_err(|_| Error::Config("worker panicked".into()))?;
+                q.error.is_some() || (q.active == 0 && q.meta.is_empty() && q.content.is_empty())
+            };
+            progress.update(self.snapshot());
+            if finished {
+                return Ok(());
+            }
+            let stored = self.stats.metadata_fetched.load(Ordering::Relaxed) + self.stats.content_fetched.load(Ordering::Relaxed);
+            if last_checkpoint.elapsed() >= every && stored > checkpointed {
+                self.txn.checkpoint()?;
+                checkpointed = stored;
+                last_checkpoint = Instant::now();
+            }
+        }
+    }
+}
+
+fn run(repo: &Repo, remote: Option<&Remote>, transport: &dyn Transport, refs: &[String], opts: &PullOptions) -> Result<PullReport> {
+    repo.check_free_space()?;
+    let policy = policy(remote, opts)?;
+    check_remote_mode(transport, remote)?;
+    let (targets, summary_raw) = resolve_targets(transport, remote, refs, opts)?;
+    let stats = Stats::default();
+    let mut progress = Progress::new(opts.progress);
+    let txn = repo.begin()?;
+    let walk = Walk { txn: &txn, transport, stats: &stats, retries: opts.retries, q: Mutex::new(Queue::default()), cv: Condvar::new() };
+
+    // Commits first, on this thread: verify before anything of theirs is stored.
+    let mut fetched_commits: Vec<Checksum> = Vec::new();
+    for t in &targets {
+        let mut next = Some((t.commit, t.max_size, t.ref_name.clone(), opts.depth, true));
+        while let Some((c, max, ref_name, depth, required)) = next.take() {
+            let commit = match fetch_commit(&walk, &policy, &c, max, ref_name.as_deref()) {
+                Ok(Some(x)) => x,
+                Ok(None) if !required => break, // missing parents are fine
+                Ok(None) => return Err(Error::NotFound { url: format!("{}/{}", transport.describe(), repo.object_rel_path(&c, ObjectType::Commit)) }),
+                Err(e) => return Err(e),
+            };
+            if !fetched_commits.contains(&c) {
+                fetched_commits.push(c);
+            }
+            if !opts.commit_metadata_only && repo.is_partial(&c) {
+                walk.push(vec![Item::Tree(commit.root_tree), Item::Meta(commit.root_meta)]);
+            }
+            if depth != 0 {
+                if let Some(p) = commit.parent {
+                    next = Some((p, MAX_METADATA_SIZE, None, if depth > 0 { depth - 1 } else { -1 }, false));
+                }
+            }
+        }
+    }
+
+    // Trees and content, in parallel.
+    let walked = std::thread::scope(|s| {
+        for _ in 0..opts.workers.max(1) {
+            s.spawn(|| walk.worker());
+        }
+        walk.supervise(&mut progress, opts.checkpoint_interval)
+    });
+    walked?;
+    if let Some(e) = walk.q.lock().ok().and_then(|mut q| q.error.take()) {
+        progress.finish(walk.snapshot());
+        return Err(e);
+    }
+    progress.finish(walk.snapshot());
+
+    // Everything is here: make it durable, then clear marks and move refs.
+    txn.commit()?;
+    if !opts.commit_metadata_only {
+        for c in &fetched_commits {
+            repo.clear_partial(c)?;
+        }
+    }
+    let mut report = PullReport {
+        metadata_fetched: stats.metadata_fetched.load(Ordering::Relaxed),
+        content_fetched: stats.content_fetched.load(Ordering::Relaxed),
+        bytes_transferred: stats.bytes.load(Ordering::Relaxed),
+        bytes_resumed: stats.bytes_resumed.load(Ordering::Relaxed),
+        elapsed: progress.elapsed(),
+        refs: Vec::new(),
+    };
+    for t in &targets {
+        let Some(name) = &t.ref_name else { continue };
+        let r = match (&policy.remote_name, opts.mirror, &opts.local_remote_name) {
+            (_, true, _) | (None, false, None) => RefName { remote: None, name: name.clone() },
+            (Some(remote), false, _) => RefName { remote: Some(remote.clone()), name: name.clone() },
+            (None, false, Some(remote)) => RefName { remote: Some(remote.clone()), name: name.clone() },
+        };
+        if repo.read_ref(&r)? != Some(t.commit) {
+            repo.set_ref(&r, Some(&t.commit))?;
+        }
+        report.refs.push((r.to_string(), t.commit));
+    }
+    if opts.mirror && refs.is_empty() {
+        if let Some((bytes, sig)) = summary_raw {
+            ostree_repo::fsutil::atomic_write(&repo.path().join("summary"), &bytes, 0o644, repo.fsync_enabled())?;
+            if let Some(sig) = sig {
+                ostree_repo::fsutil::atomic_write(&repo.path().join("summary.sig"), &sig, 0o644, repo.fsync_enabled())?;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Fetch (or load) one commit, verify it, and store it marked partial.
+/// `Ok(None)` if the source does not have it.
+fn fetch_commit(walk: &Walk<'_, '_>, policy: &Policy, c: &Checksum, max: u64, ref_name: Option<&str>) -> Result<Option<Commit>> {
+    let txn = walk.txn;
+    let repo = txn.repo();
+    let complete_locally = txn.has_object(c, ObjectType::Commit) && !repo.is_partial(c);
+    let detached = if policy.ed25519.is_some() || !complete_locally {
+        walk.with_retries(&format!("{c}.commitmeta"), || walk.transport.get_metadata(c, ObjectType::CommitMeta, 16 * 1024 * 1024))?
+    } else {
+        None
+    };
+    let bytes = if txn.has_object(c, ObjectType::Commit) {
+        txn.load_metadata(ObjectType::Commit, c)?
+    } else {
+        match walk.with_retries(&format!("{c}.commit"), || walk.transport.get_metadata(c, ObjectType::Commit, max))? {
+            Some(b) => b,
+            None => return Ok(None),
+        }
+    };
+    verify_metadata(ObjectType::Commit, c, &bytes)?;
+    if let Some(v) = &policy.ed25519 {
+        v.verify(&format!("commit {c}"), &bytes, detached.as_deref())?;
+    } else if policy.gpg {
+        return Err(Error::Signature(format!(
+            "remote {} has gpg-verify enabled (ostree's default for remotes), and uptree does not verify GPG: use ed25519 signatures (sign-verify) or set gpg-verify=false",
+            policy.remote_name.as_deref().unwrap_or("?")
+        )));
+    }
+    let commit = Commit::from_bytes(&bytes)?;
+    if let (true, Some(name)) = (policy.verify_bindings, ref_name) {
+        if let Some(Value::Array(_, items)) = commit.meta("ostree.ref-binding") {
+            if !items.iter().any(|i| i.as_str() == Some(name)) {
+                let bound: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                return Err(Error::Verify {
+                    object: format!("{c}.commit"),
+                    what: format!("Commit has no requested ref '{name}' in ref binding metadata ({})", bound.join(", ")),
+                });
+            }
+        }
+    }
+    if complete_locally {
+        return Ok(Some(commit));
+    }
+    if let Some(d) = &detached {
+        Value::from_bytes_normal(d, vardict_type()).map_err(|e| Error::Verify { object: format!("{c}.commitmeta"), what: e.to_string() })?;
+    }
+    // Mark first: a commit object without its tree is never taken as complete.
+    repo.mark_partial(c)?;
+    if let Some(d) = &detached {
+        txn.write_metadata_trusted(ObjectType::CommitMeta, c, d)?;
+    }
+    txn.write_metadata_trusted(ObjectType::Commit, c, &bytes)?;
+    walk.stats.add_bytes(bytes.len() as u64);
+    walk.stats.metadata_fetched.fetch_add(1, Ordering::Relaxed);
+    Ok(Some(commit))
+}

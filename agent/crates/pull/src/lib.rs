@@ -1,0 +1,19 @@
+//! Pulling commits into an OSTree repository: over HTTPS (or plain HTTP
+//! where a remote is configured so), and from local repositories such as
+//! one on a USB stick (`file://`, `pull-local`).
+//!
+//! [`transport::Transport`] is the seam: [`transport::http`] (ureq + rustls)
+//! and [`transport::local`] implement it. [`engine`] resolves refs, fetches
+//! and verifies commits (hash, ed25519 signature, ref binding), walks trees
+//! with parallel workers, and moves refs only once every object is durable.
+//! Every object is hashed before it enters `objects/`; nothing a server
+//! sends is trusted.
+
+pub mod engine;
+pub mod error;
+pub mod progress;
+pub mod sign;
+pub mod transport;
+
+pub use engine::{pull, pull_local, PullOptions, PullReport};
+pub use error::{Error, Result};

@@ -1,0 +1,332 @@
+//! HTTPS and HTTP archive repositories, with ureq and rustls.
+//!
+//! TLS trusts the remote's `tls-ca-path` if set, else the system bundle
+//! (`SSL_CERT_FILE`, `/etc/ssl/certs/ca-certificates.crt`); client
+//! certificates come from `tls-client-cert-path`/`tls-client-key-path`,
+//! a proxy from `proxy`. An `https://` remote never follows a redirect to
+//! plain HTTP. Connections are kept alive and shared by the workers.
+//!
+//! Small objects are read into memory; large ones are streamed to
+//! `tmp/uptree-partial/<checksum>.filez.part` and resumed with HTTP Range
+//! after an interruption, so no byte is fetched twice once it arrived.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ostree_repo::object::{Checksum, FileMeta, ObjectType, MAX_CONTENT_HEADER};
+use ostree_repo::remote::{option_path, Remote};
+use ostree_repo::repo::Transaction;
+use ostree_repo::Repo;
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+
+use super::{filez_size_bound, store_filez_bytes, store_filez_file, verify_err, NetOptions, Stats, Transport};
+use crate::error::{Error, Result};
+
+/// Objects up to this size (compressed) are fetched into memory.
+const IN_MEMORY_MAX: u64 = 1024 * 1024;
+
+#[derive(Debug)]
+pub struct Http {
+    agent: ureq::Agent,
+    base: String,
+    content_base: String,
+    partial_dir: PathBuf,
+    stall_secs: u64,
+}
+
+fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>> {
+    fs::read(path).map_err(|e| Error::Config(format!("{what} {}: {e}", path.display())))
+}
+
+fn certs_from_pem(pem: &[u8], path: &Path) -> Result<Vec<Certificate<'static>>> {
+    let mut out = Vec::new();
+    for item in ureq::tls::parse_pem(pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => out.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(Error::Config(format!("{}: {e}", path.display()))),
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Config(format!("{}: no certificates found", path.display())));
+    }
+    Ok(out)
+}
+
+/// The system CA bundle, as OpenSSL-based tools find it.
+fn system_roots() -> Result<Vec<Certificate<'static>>> {
+    let candidates: Vec<PathBuf> = std::env::var_os("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"].into_iter().map(PathBuf::from))
+        .collect();
+    for p in &candidates {
+        if let Ok(pem) = fs::read(p) {
+            return certs_from_pem(&pem, p);
+        }
+    }
+    Err(Error::Config("no system CA bundle found (install ca-certificates, or set the remote's tls-ca-path)".into()))
+}
+
+fn tls_config(remote: &Remote) -> Result<TlsConfig> {
+    let roots = match option_path(remote, "tls-ca-path") {
+        Some(p) => certs_from_pem(&read_pem(&p, "tls-ca-path")?, &p)?,
+        None => system_roots()?,
+    };
+    let client = match (option_path(remote, "tls-client-cert-path"), option_path(remote, "tls-client-key-path")) {
+        (Some(c), Some(k)) => {
+            let chain = certs_from_pem(&read_pem(&c, "tls-client-cert-path")?, &c)?;
+            let key =
+                PrivateKey::from_pem(&read_pem(&k, "tls-client-key-path")?).map_err(|e| Error::Config(format!("tls-client-key-path {}: {e}", k.display())))?;
+            Some(ClientCert::new_with_certs(&chain, key))
+        }
+        (None, None) => None,
+        _ => return Err(Error::Config(format!("remote {}: tls-client-cert-path and tls-client-key-path go together", remote.name))),
+    };
+    if remote.get_bool("tls-permissive", false)? {
+        return Err(Error::Config(format!("remote {}: tls-permissive is not supported; configure tls-ca-path instead", remote.name)));
+    }
+    Ok(TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .root_certs(RootCerts::new_with_certs(&roots))
+        .client_cert(client)
+        .build())
+}
+
+impl Http {
+    pub fn new(repo: &Repo, remote: &Remote, url: &str, net: &NetOptions) -> Result<Http> {
+        let https = url.starts_with("https://");
+        let proxy = match remote.get("proxy").filter(|p| !p.is_empty()) {
+            Some(p) => Some(ureq::Proxy::new(p).map_err(|e| Error::Config(format!("remote {}: proxy {p:?}: {e}", remote.name)))?),
+            None => None,
+        };
+        let mut cfg = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .https_only(https)
+            .proxy(proxy)
+            .timeout_connect(Some(net.connect_timeout))
+            .timeout_per_read(Some(net.stall_timeout))
+            .timeout_per_write(Some(net.stall_timeout))
+            .max_idle_connections_per_host(net.connections.max(1))
+            .max_idle_connections(net.connections.max(1) * 2)
+            .user_agent(concat!("uptree/", env!("CARGO_PKG_VERSION")));
+        // Plain-HTTP remotes only get TLS settings if they can be built (a
+        // redirect to https then still verifies); https remotes require them.
+        match tls_config(remote) {
+            Ok(t) => cfg = cfg.tls_config(t),
+            Err(e) if https => return Err(e),
+            Err(_) => {}
+        }
+        let agent = cfg.build().new_agent();
+        let content_base = remote.get("contenturl").map(|c| c.trim_end_matches('/').to_string()).unwrap_or_else(|| url.to_string());
+        Ok(Http { agent, base: url.to_string(), content_base, partial_dir: repo.path().join("tmp/uptree-partial"), stall_secs: net.stall_timeout.as_secs() })
+    }
+
+    fn map_err(&self, url: &str, e: ureq::Error) -> Error {
+        match e {
+            ureq::Error::Timeout(ureq::Timeout::PerRead) => Error::Stalled { url: url.to_string(), secs: self.stall_secs },
+            ureq::Error::Tls(t) => Error::Tls { url: url.to_string(), what: t.to_string() },
+            ureq::Error::Rustls(t) => Error::Tls { url: url.to_string(), what: t.to_string() },
+            ureq::Error::Io(io) if io.to_string().contains("certificate") => Error::Tls { url: url.to_string(), what: io.to_string() },
+            other => Error::Transport { url: url.to_string(), what: other.to_string() },
+        }
+    }
+
+    fn body_err(&self, url: &str, e: std::io::Error) -> Error {
+        if e.kind() == std::io::ErrorKind::TimedOut || e.to_string().contains("timeout") {
+            return Error::Stalled { url: url.to_string(), secs: self.stall_secs };
+        }
+        Error::Transport { url: url.to_string(), what: format!("connection lost while receiving: {e}") }
+    }
+
+    /// GET `url` from byte `offset`. `Ok(None)` on 404.
+    fn get(&self, url: &str, offset: u64) -> Result<Option<(ureq::http::Response<ureq::Body>, u64)>> {
+        let mut req = self.agent.get(url);
+        if offset > 0 {
+            req = req.header("Range", format!("bytes={offset}-"));
+        }
+        let resp = req.call().map_err(|e| self.map_err(url, e))?;
+        match resp.status().as_u16() {
+            200 => Ok(Some((resp, 0))),
+            206 => {
+                // Content-Range: bytes START-END/TOTAL must start where we asked.
+                let start = resp
+                    .headers()
+                    .get("content-range")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("bytes "))
+                    .and_then(|v| v.split('-').next())
+                    .and_then(|v| v.parse::<u64>().ok());
+                match start {
+                    Some(s) if s == offset => Ok(Some((resp, s))),
+                    _ => Err(Error::Transport { url: url.to_string(), what: "server answered a range request with a different range".into() }),
+                }
+            }
+            404 | 410 => Ok(None),
+            416 if offset > 0 => Err(Error::Transport { url: url.to_string(), what: "range not satisfiable (object changed on the server?)".into() }),
+            s => Err(Error::Status { url: url.to_string(), status: s }),
+        }
+    }
+
+    fn read_limited(&self, url: &str, resp: ureq::http::Response<ureq::Body>, max: u64, stats: Option<&Stats>) -> Result<Vec<u8>> {
+        let declared = resp.body().content_length();
+        if declared.is_some_and(|n| n > max) {
+            return Err(Error::Verify {
+                object: url.to_string(),
+                what: format!("server announces {} bytes, more than the {max} allowed", declared.unwrap_or(0)),
+            });
+        }
+        let mut buf = Vec::with_capacity(declared.unwrap_or(4096).min(max) as usize);
+        let mut r = resp.into_body().into_reader();
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = r.read(&mut chunk).map_err(|e| self.body_err(url, e))?;
+            if n == 0 {
+                break;
+            }
+            if let Some(s) = stats {
+                s.add_bytes(n as u64);
+            }
+            if buf.len() as u64 + n as u64 > max {
+                return Err(Error::Verify { object: url.to_string(), what: format!("larger than the {max} bytes allowed") });
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        if declared.is_some_and(|n| n != buf.len() as u64) {
+            return Err(Error::Transport { url: url.to_string(), what: format!("truncated: {} of {} bytes", buf.len(), declared.unwrap_or(0)) });
+        }
+        Ok(buf)
+    }
+
+    fn object_url(&self, csum: &Checksum, ext: &str) -> String {
+        let hex = csum.to_hex();
+        let base = if ext == "filez" { &self.content_base } else { &self.base };
+        format!("{base}/objects/{}/{}.{ext}", &hex[..2], &hex[2..])
+    }
+
+    /// Stream a response into the object's `.part` file from byte `start`.
+    #[allow(clippy::too_many_arguments)]
+    fn download_to_part(
+        &self,
+        url: &str,
+        csum: &Checksum,
+        part: &Path,
+        resp: ureq::http::Response<ureq::Body>,
+        start: u64,
+        txn: &Transaction<'_>,
+        stats: &Stats,
+    ) -> Result<()> {
+        let have = start;
+        if have > 0 {
+            stats.bytes_resumed.fetch_add(have, std::sync::atomic::Ordering::Relaxed);
+            log::debug!("resuming {url} at byte {have}");
+        }
+        let mut f = OpenOptions::new().create(true).write(true).truncate(false).open(part).map_err(|e| ostree_repo::Error::io(part, e))?;
+        f.set_len(start).map_err(|e| ostree_repo::Error::io(part, e))?;
+        f.seek(SeekFrom::Start(start)).map_err(|e| ostree_repo::Error::io(part, e))?;
+        let declared = resp.body().content_length();
+        let mut r = resp.into_body().into_reader();
+        let mut written = start;
+        let mut limit: Option<u64> = None;
+        let mut chunk = vec![0u8; 128 * 1024];
+        let mut since_check = 0u64;
+        loop {
+            let n = match r.read(&mut chunk) {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = f.flush();
+                    return Err(self.body_err(url, e));
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            f.write_all(&chunk[..n]).map_err(|e| ostree_repo::Error::io(part, e))?;
+            stats.add_bytes(n as u64);
+            written += n as u64;
+            since_check += n as u64;
+            if limit.is_none() {
+                limit = header_limit(part, csum)?;
+            }
+            if limit.is_some_and(|l| written > l) {
+                let _ = fs::remove_file(part);
+                return Err(verify_err(csum, "larger than its declared size allows (compressed data without bound)".into()));
+            }
+            if since_check >= 16 * 1024 * 1024 {
+                txn.ensure_space(since_check)?;
+                since_check = 0;
+            }
+        }
+        if declared.is_some_and(|d| start + d != written) {
+            return Err(Error::Transport { url: url.to_string(), what: format!("truncated at byte {written}") });
+        }
+        f.sync_data().map_err(|e| ostree_repo::Error::io(part, e))?;
+        Ok(())
+    }
+}
+
+/// Once the `.filez` header is in the part file, the most its compressed
+/// form may take. `None` while the header is still incomplete.
+fn header_limit(part: &Path, csum: &Checksum) -> Result<Option<u64>> {
+    let mut f = File::open(part).map_err(|e| ostree_repo::Error::io(part, e))?;
+    let mut pre = [0u8; 8];
+    if f.read_exact(&mut pre).is_err() {
+        return Ok(None);
+    }
+    let hlen = u32::from_be_bytes([pre[0], pre[1], pre[2], pre[3]]) as usize;
+    if hlen > MAX_CONTENT_HEADER {
+        return Err(verify_err(csum, format!("content header of {hlen} bytes is too large")));
+    }
+    let mut buf = pre.to_vec();
+    buf.resize(8 + hlen, 0);
+    if f.read_exact(&mut buf[8..]).is_err() {
+        return Ok(None);
+    }
+    let (_, size, off): (FileMeta, u64, usize) = FileMeta::parse_filez_header(&buf).map_err(|e| verify_err(csum, e.to_string()))?;
+    Ok(Some(filez_size_bound(off as u64, size)))
+}
+
+impl Transport for Http {
+    fn describe(&self) -> String {
+        self.base.clone()
+    }
+
+    fn get_file(&self, rel: &str, max: u64) -> Result<Option<Vec<u8>>> {
+        let url = format!("{}/{rel}", self.base);
+        match self.get(&url, 0)? {
+            Some((resp, _)) => Ok(Some(self.read_limited(&url, resp, max, None)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn get_metadata(&self, csum: &Checksum, ty: ObjectType, max: u64) -> Result<Option<Vec<u8>>> {
+        let url = self.object_url(csum, ty.extension());
+        match self.get(&url, 0)? {
+            Some((resp, _)) => Ok(Some(self.read_limited(&url, resp, max, None)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn fetch_content(&self, txn: &Transaction<'_>, csum: &Checksum, stats: &Stats) -> Result<()> {
+        let url = self.object_url(csum, "filez");
+        let part = self.partial_dir.join(format!("{csum}.filez.part"));
+        let have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+        let (resp, start) = self.get(&url, have)?.ok_or_else(|| Error::NotFound { url: url.clone() })?;
+        let len = resp.body().content_length();
+        if start == 0 && len.is_some_and(|n| n <= IN_MEMORY_MAX) {
+            let _ = fs::remove_file(&part);
+            let bytes = self.read_limited(&url, resp, IN_MEMORY_MAX, Some(stats))?;
+            return store_filez_bytes(txn, csum, &bytes);
+        }
+        // Large or of unknown length: keep what arrives for a resume.
+        fs::create_dir_all(&self.partial_dir).map_err(|e| ostree_repo::Error::io(&self.partial_dir, e))?;
+        self.download_to_part(&url, csum, &part, resp, start, txn, stats)?;
+        let r = store_filez_file(txn, csum, &part, true);
+        // Stored (taken or copied) or corrupt: either way the next attempt starts afresh.
+        let _ = fs::remove_file(&part);
+        r
+    }
+}

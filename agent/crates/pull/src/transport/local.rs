@@ -1,0 +1,95 @@
+//! A repository on a mounted filesystem (`file://`, `pull-local`): any
+//! mode, read directly. Objects are re-hashed unless the source is trusted
+//! (`pull-local` without `--untrusted`); a USB stick never is.
+
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+
+use ostree_repo::object::{content_checksum, Checksum, ObjectType};
+use ostree_repo::repo::{Content, RepoMode, Transaction};
+use ostree_repo::Repo;
+
+use super::{store_err, verify_err, verify_filez, Stats, Transport};
+use crate::error::{Error, Result};
+
+#[derive(Debug)]
+pub struct Local {
+    src: Repo,
+    trusted: bool,
+}
+
+impl Local {
+    pub fn open(path: &Path, trusted: bool) -> Result<Local> {
+        let src = Repo::open(path).map_err(|e| Error::from(e).context(format!("opening source repository {}", path.display())))?;
+        Ok(Local { src, trusted })
+    }
+}
+
+impl Transport for Local {
+    fn describe(&self) -> String {
+        format!("file://{}", self.src.path().display())
+    }
+
+    fn trusted(&self) -> bool {
+        self.trusted
+    }
+
+    fn get_file(&self, rel: &str, max: u64) -> Result<Option<Vec<u8>>> {
+        let p = self.src.path().join(rel);
+        match fs::File::open(&p) {
+            Ok(f) => {
+                let mut buf = Vec::new();
+                f.take(max + 1).read_to_end(&mut buf).map_err(|e| ostree_repo::Error::io(&p, e))?;
+                if buf.len() as u64 > max {
+                    return Err(Error::Verify { object: p.display().to_string(), what: format!("larger than the {max} bytes allowed") });
+                }
+                Ok(Some(buf))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ostree_repo::Error::io(p, e).into()),
+        }
+    }
+
+    fn get_metadata(&self, csum: &Checksum, ty: ObjectType, max: u64) -> Result<Option<Vec<u8>>> {
+        let rel = self.src.object_rel_path(csum, ty);
+        self.get_file(&rel, max)
+    }
+
+    fn fetch_content(&self, txn: &Transaction<'_>, csum: &Checksum, stats: &Stats) -> Result<()> {
+        let dest_archive = txn.repo().mode() == RepoMode::Archive;
+        if self.src.mode() == RepoMode::Archive && dest_archive {
+            // Same stored form: verify, then hardlink or copy the file as is.
+            let p = self.src.object_path(csum, ObjectType::File);
+            if !p.exists() {
+                return Err(Error::NotFound { url: p.display().to_string() });
+            }
+            let len = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            if !self.trusted {
+                verify_filez(csum, std::io::BufReader::new(fs::File::open(&p).map_err(|e| ostree_repo::Error::io(&p, e))?))?;
+            }
+            txn.import_filez(csum, &p, false)?;
+            stats.add_bytes(len);
+            return Ok(());
+        }
+        let (meta, content) = match self.src.load_file(csum) {
+            Ok(x) => x,
+            Err(e) if e.is_not_found() => return Err(Error::NotFound { url: self.src.object_path(csum, ObjectType::File).display().to_string() }),
+            Err(e) => return Err(verify_err(csum, e.root().to_string())),
+        };
+        match content {
+            Content::Symlink => {
+                let actual = content_checksum(&meta, &[]);
+                if !self.trusted && actual != *csum {
+                    return Err(verify_err(csum, format!("checksum mismatch, content hashes to {actual}")));
+                }
+                txn.write_content_trusted(&meta, csum, &mut std::io::empty(), 0, false)?;
+            }
+            Content::Regular(mut r, size) => {
+                txn.write_content_trusted(&meta, csum, &mut r, size, !self.trusted).map_err(|e| store_err(csum, e))?;
+                stats.add_bytes(size);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,170 @@
+//! Where objects come from. One trait, one file per implementation:
+//! [`http`] for `https://` and `http://` archive repositories, [`local`]
+//! for `file://` and `pull-local` (a repository of any mode on a mounted
+//! filesystem, e.g. a USB stick).
+//!
+//! Transports fetch; verification and storage of content go through the
+//! helpers here so every transport checks objects the same way.
+
+pub mod http;
+pub mod local;
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ostree_repo::object::{Checksum, ContentHasher, FileMeta, ObjectType};
+use ostree_repo::remote::Remote;
+use ostree_repo::repo::{read_filez_header, ExactInflate, RepoMode, Transaction};
+use ostree_repo::Repo;
+
+use crate::error::{Error, Result};
+
+/// Counters shared by workers and the progress display.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Bytes received from the transport (compressed, as on the wire).
+    pub bytes: AtomicU64,
+    pub metadata_fetched: AtomicU64,
+    pub content_fetched: AtomicU64,
+    /// Bytes of resumed downloads that did not need fetching again.
+    pub bytes_resumed: AtomicU64,
+}
+
+impl Stats {
+    pub fn add_bytes(&self, n: u64) {
+        self.bytes.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// A source of repository files and objects.
+pub trait Transport: Send + Sync {
+    /// For messages: the URL or path.
+    fn describe(&self) -> String;
+
+    /// A small file of the repository (`summary`, `summary.sig`, `config`,
+    /// `refs/heads/…`); `None` if it does not exist. At most `max` bytes.
+    fn get_file(&self, rel: &str, max: u64) -> Result<Option<Vec<u8>>>;
+
+    /// The bytes of a metadata object, unverified; `None` if absent.
+    fn get_metadata(&self, csum: &Checksum, ty: ObjectType, max: u64) -> Result<Option<Vec<u8>>>;
+
+    /// Fetch content object `csum`, verify it, and store it in `txn`.
+    fn fetch_content(&self, txn: &Transaction<'_>, csum: &Checksum, stats: &Stats) -> Result<()>;
+
+    /// True for sources whose objects are trusted without re-hashing
+    /// (`pull-local` without `--untrusted`).
+    fn trusted(&self) -> bool {
+        false
+    }
+}
+
+/// Network behaviour for HTTP transports.
+#[derive(Debug, Clone)]
+pub struct NetOptions {
+    /// Abort a transfer that receives nothing for this long.
+    pub stall_timeout: std::time::Duration,
+    pub connect_timeout: std::time::Duration,
+    /// Connections kept alive per host (one per worker).
+    pub connections: usize,
+}
+
+impl Default for NetOptions {
+    fn default() -> Self {
+        NetOptions { stall_timeout: std::time::Duration::from_secs(30), connect_timeout: std::time::Duration::from_secs(30), connections: 8 }
+    }
+}
+
+/// Open the transport for a remote's URL.
+pub fn open(repo: &Repo, remote: &Remote, net: &NetOptions) -> Result<Box<dyn Transport>> {
+    let url = remote.url()?.trim_end_matches('/').to_string();
+    if let Some(path) = url.strip_prefix("file://") {
+        return Ok(Box::new(local::Local::open(Path::new(path), false)?));
+    }
+    if url.starts_with("https://") || url.starts_with("http://") {
+        return Ok(Box::new(http::Http::new(repo, remote, &url, net)?));
+    }
+    Err(Error::Config(format!("remote {}: unsupported URL {url:?} (https://, http:// or file://)", remote.name)))
+}
+
+/// Bound on the compressed size of a `.filez` whose data is `size` bytes:
+/// deflate never expands by more than 5 bytes per 16 KiB block (+ framing).
+pub fn filez_size_bound(header_len: u64, size: u64) -> u64 {
+    header_len + size + size / 1024 + 1024
+}
+
+/// Parse a `.filez` stream, inflate it and check the content checksum.
+/// Returns the file metadata and uncompressed size.
+pub fn verify_filez<R: Read>(csum: &Checksum, mut r: R) -> Result<(FileMeta, u64)> {
+    let (meta, size) = read_filez_header(&mut r).map_err(|e| verify_err(csum, e.to_string()))?;
+    let mut h = ContentHasher::new(&meta);
+    if !meta.is_symlink() {
+        let mut inflate = ExactInflate::new(r, size, *csum);
+        let mut buf = vec![0u8; 128 * 1024];
+        loop {
+            let n = inflate.read(&mut buf).map_err(|e| verify_err(csum, e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    }
+    let actual = h.finish();
+    if actual != *csum {
+        return Err(verify_err(csum, format!("checksum mismatch, content hashes to {actual}")));
+    }
+    Ok((meta, size))
+}
+
+/// Errors from storing fetched content: bad data becomes a verification
+/// error naming the object; anything else (disk full, …) stays as it is.
+pub(crate) fn store_err(csum: &Checksum, e: ostree_repo::Error) -> Error {
+    match e.root() {
+        ostree_repo::Error::ChecksumMismatch { actual, .. } => verify_err(csum, format!("checksum mismatch, content hashes to {actual}")),
+        ostree_repo::Error::Corrupt(what) => verify_err(csum, what.replace(&format!("content object {csum}: "), "")),
+        _ => Error::from(e),
+    }
+}
+
+pub(crate) fn verify_err(csum: &Checksum, what: String) -> Error {
+    Error::Verify { object: format!("{csum}.filez"), what }
+}
+
+/// Store a verified-on-the-way `.filez` stream into a repo of any mode.
+/// Archive repos get the bytes as they are (after verification); bare
+/// repos get the inflated content, hashed while it is written.
+pub fn store_filez_file(txn: &Transaction<'_>, csum: &Checksum, path: &Path, take: bool) -> Result<()> {
+    let open = || File::open(path).map_err(|e| Error::from(ostree_repo::Error::io(path, e)));
+    if txn.repo().mode() == RepoMode::Archive {
+        verify_filez(csum, BufReader::with_capacity(128 * 1024, open()?))?;
+        txn.import_filez(csum, path, take)?;
+        return Ok(());
+    }
+    store_inflated(txn, csum, BufReader::with_capacity(128 * 1024, open()?))
+}
+
+/// Same as [`store_filez_file`] for a `.filez` held in memory.
+pub fn store_filez_bytes(txn: &Transaction<'_>, csum: &Checksum, bytes: &[u8]) -> Result<()> {
+    if txn.repo().mode() == RepoMode::Archive {
+        verify_filez(csum, bytes)?;
+        txn.write_filez_bytes(csum, bytes)?;
+        return Ok(());
+    }
+    store_inflated(txn, csum, bytes)
+}
+
+fn store_inflated<R: Read>(txn: &Transaction<'_>, csum: &Checksum, mut r: R) -> Result<()> {
+    let (meta, size) = read_filez_header(&mut r).map_err(|e| verify_err(csum, e.to_string()))?;
+    if meta.is_symlink() {
+        let actual = ostree_repo::object::content_checksum(&meta, &[]);
+        if actual != *csum {
+            return Err(verify_err(csum, format!("checksum mismatch, content hashes to {actual}")));
+        }
+        txn.write_content_trusted(&meta, csum, &mut io::empty(), 0, false)?;
+        return Ok(());
+    }
+    let mut inflate = ExactInflate::new(r, size, *csum);
+    txn.write_content_trusted(&meta, csum, &mut inflate, size, true).map_err(|e| store_err(csum, e))?;
+    Ok(())
+}
