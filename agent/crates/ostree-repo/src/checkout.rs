@@ -134,7 +134,9 @@ pub fn checkout(repo: &Repo, commit: &Checksum, dest: &Path, opts: &CheckoutOpti
     }
 
     let n = if opts.threads > 0 { opts.threads } else { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(8) };
-    let (tx, rx) = mpsc::sync_channel::<Job>(n * 64);
+    // Whole directories' files go to workers as one batch: a hand-off per
+    // file costs more than the hardlink itself.
+    let (tx, rx) = mpsc::sync_channel::<Vec<Job>>(n * 4);
     let rx = Arc::new(Mutex::new(rx));
     let first_err: Mutex<Option<Error>> = Mutex::new(None);
     let stats = Mutex::new(CheckoutStats::default());
@@ -146,18 +148,21 @@ pub fn checkout(repo: &Repo, commit: &Checksum, dest: &Path, opts: &CheckoutOpti
             s.spawn(move || {
                 let mut local = CheckoutStats::default();
                 loop {
-                    let job = match rx.lock() {
+                    let jobs = match rx.lock() {
                         Ok(r) => r.recv(),
                         Err(_) => break,
                     };
-                    let Ok(job) = job else { break };
+                    let Ok(jobs) = jobs else { break };
                     if first_err.lock().is_ok_and(|e| e.is_some()) {
                         continue; // drain quickly after a failure
                     }
-                    if let Err(e) = checkout_file(ctx, &job, &mut local) {
-                        let e = e.context(format!("checking out {}", job.dir_path.join(&job.name).display()));
-                        if let Ok(mut slot) = first_err.lock() {
-                            slot.get_or_insert(e);
+                    for job in jobs {
+                        if let Err(e) = checkout_file(ctx, &job, &mut local) {
+                            let e = e.context(format!("checking out {}", job.dir_path.join(&job.name).display()));
+                            if let Ok(mut slot) = first_err.lock() {
+                                slot.get_or_insert(e);
+                            }
+                            break;
                         }
                     }
                 }
@@ -213,7 +218,7 @@ fn walk(
     name: &str,
     tree: &Checksum,
     meta: &Checksum,
-    tx: &mpsc::SyncSender<Job>,
+    tx: &mpsc::SyncSender<Vec<Job>>,
     finalize: &mut Vec<(OwnedFd, PathBuf, DirMeta, bool)>,
 ) -> Result<()> {
     let path = parent_path.join(name);
@@ -232,9 +237,9 @@ fn walk(
     }
     let dir = Arc::new(fd.try_clone().at(&path)?);
     let dir_path = Arc::new(path.clone());
-    for (fname, csum) in &dt.files {
-        tx.send(Job { dir: Arc::clone(&dir), dir_path: Arc::clone(&dir_path), name: fname.clone(), csum: *csum })
-            .map_err(|_| Error::Invalid("checkout workers exited".into()))?;
+    for chunk in dt.files.chunks(256) {
+        let jobs = chunk.iter().map(|(fname, csum)| Job { dir: Arc::clone(&dir), dir_path: Arc::clone(&dir_path), name: fname.clone(), csum: *csum }).collect();
+        tx.send(jobs).map_err(|_| Error::Invalid("checkout workers exited".into()))?;
     }
     finalize.push((fd, path.clone(), dm, created));
     for (dname, t, m) in &dt.dirs {

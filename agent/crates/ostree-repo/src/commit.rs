@@ -198,9 +198,14 @@ impl std::fmt::Debug for TreeBuilder<'_, '_> {
     }
 }
 
+/// Jobs go to workers in batches and results come back in batches: one
+/// channel hand-off per file made thread wake-ups the bottleneck.
+const BATCH: usize = 64;
+
 struct Pool {
-    tx: Option<mpsc::SyncSender<Job>>,
-    results: mpsc::Receiver<(usize, Result<Checksum>)>,
+    tx: Option<mpsc::SyncSender<Vec<Job>>>,
+    results: mpsc::Receiver<Vec<(usize, Result<Checksum>)>>,
+    batch: Vec<Job>,
     pending: usize,
 }
 
@@ -254,7 +259,7 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
 
     fn with_pool(&mut self, f: impl FnOnce(&mut Self, &mut Pool) -> Result<()>) -> Result<()> {
         let n = self.threads();
-        let (job_tx, job_rx) = mpsc::sync_channel::<Job>(n * 64);
+        let (job_tx, job_rx) = mpsc::sync_channel::<Vec<Job>>(n * 4);
         let (res_tx, res_rx) = mpsc::channel();
         let job_rx = Arc::new(Mutex::new(job_rx));
         let txn = self.txn;
@@ -269,32 +274,34 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
                 s.spawn(move || {
                     let mut buf = Vec::new();
                     loop {
-                        let job = match job_rx.lock() {
+                        let jobs = match job_rx.lock() {
                             Ok(rx) => rx.recv(),
                             Err(_) => return,
                         };
-                        let Ok(job) = job else { return };
-                        let (slot, r) = process_job(txn, &modifier, devino.as_deref(), job, &mut buf);
-                        if res_tx.send((slot, r)).is_err() {
+                        let Ok(jobs) = jobs else { return };
+                        let results: Vec<_> = jobs.into_iter().map(|job| process_job(txn, &modifier, devino.as_deref(), job, &mut buf)).collect();
+                        if res_tx.send(results).is_err() {
                             return;
                         }
                     }
                 });
             }
             drop(res_tx);
-            let mut pool = Pool { tx: Some(job_tx), results: res_rx, pending: 0 };
-            let walked = f(self, &mut pool);
+            let mut pool = Pool { tx: Some(job_tx), results: res_rx, batch: Vec::with_capacity(BATCH), pending: 0 };
+            let walked = f(self, &mut pool).and_then(|()| self.flush(&mut pool));
             // Close the queue, then collect every outstanding result.
             pool.tx = None;
             let mut first_err = walked.err();
             while pool.pending > 0 {
                 match pool.results.recv() {
-                    Ok((slot, r)) => {
-                        pool.pending -= 1;
-                        match r {
-                            Ok(c) => self.results[slot] = Some(c),
-                            Err(e) => {
-                                first_err.get_or_insert(e);
+                    Ok(batch) => {
+                        for (slot, r) in batch {
+                            pool.pending -= 1;
+                            match r {
+                                Ok(c) => self.results[slot] = Some(c),
+                                Err(e) => {
+                                    first_err.get_or_insert(e);
+                                }
                             }
                         }
                     }
@@ -309,14 +316,28 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
     }
 
     fn submit(&mut self, pool: &mut Pool, job: Job) -> Result<()> {
-        // Drain finished results opportunistically to keep memory flat.
-        while let Ok((slot, r)) = pool.results.try_recv() {
-            pool.pending -= 1;
-            self.results[slot] = Some(r?);
-        }
-        let tx = pool.tx.as_ref().ok_or_else(|| Error::Invalid("worker pool closed".into()))?;
-        tx.send(job).map_err(|_| Error::Invalid("worker threads exited".into()))?;
+        pool.batch.push(job);
         pool.pending += 1;
+        if pool.batch.len() >= BATCH {
+            self.flush(pool)?;
+        }
+        Ok(())
+    }
+
+    /// Hand the current batch to the workers; collect finished results.
+    fn flush(&mut self, pool: &mut Pool) -> Result<()> {
+        while let Ok(batch) = pool.results.try_recv() {
+            for (slot, r) in batch {
+                pool.pending -= 1;
+                self.results[slot] = Some(r?);
+            }
+        }
+        if pool.batch.is_empty() {
+            return Ok(());
+        }
+        let jobs = std::mem::replace(&mut pool.batch, Vec::with_capacity(BATCH));
+        let tx = pool.tx.as_ref().ok_or_else(|| Error::Invalid("worker pool closed".into()))?;
+        tx.send(jobs).map_err(|_| Error::Invalid("worker threads exited".into()))?;
         Ok(())
     }
 
@@ -582,10 +603,13 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
     }
 
     fn drain(&mut self, pool: &mut Pool) -> Result<()> {
+        self.flush(pool)?;
         while pool.pending > 0 {
-            let (slot, r) = pool.results.recv().map_err(|_| Error::Invalid("worker threads exited".into()))?;
-            pool.pending -= 1;
-            self.results[slot] = Some(r?);
+            let batch = pool.results.recv().map_err(|_| Error::Invalid("worker threads exited".into()))?;
+            for (slot, r) in batch {
+                pool.pending -= 1;
+                self.results[slot] = Some(r?);
+            }
         }
         Ok(())
     }

@@ -14,8 +14,9 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// A name for a temporary file that no other process or thread uses:
 /// `.tmp-<pid>-<counter>-<suffix>`.
 pub fn tmp_name(suffix: &str) -> String {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(".tmp-{}-{n}-{suffix}", std::process::id())
+    format!(".tmp-{}-{n}-{suffix}", PID.get_or_init(std::process::id))
 }
 
 /// `n` random lowercase alphanumerics from the kernel's random pool.

@@ -751,6 +751,7 @@ impl std::fmt::Debug for ContentSource<'_> {
 }
 
 const STREAM_CHUNK: usize = 256 * 1024;
+const IN_MEMORY_MAX: u64 = 1024 * 1024;
 
 impl<'r> Transaction<'r> {
     fn new(repo: &'r Repo) -> Result<Transaction<'r>> {
@@ -799,6 +800,12 @@ impl<'r> Transaction<'r> {
                 let e = e.at(&staging)?;
                 if e.file_name().as_bytes().starts_with(b".tmp-") {
                     let _ = fs::remove_file(e.path());
+                } else if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    for t in fs::read_dir(e.path()).at(&e.path())?.flatten() {
+                        if t.file_name().as_bytes().starts_with(b".tmp-") {
+                            let _ = fs::remove_file(t.path());
+                        }
+                    }
                 }
             }
         }
@@ -872,8 +879,11 @@ impl<'r> Transaction<'r> {
         Ok(())
     }
 
-    fn tmp_file(&self) -> Result<(File, PathBuf)> {
-        let p = self.staging.join(fsutil::tmp_name("obj"));
+    /// A temp file beside where `csum` will be staged: the fan-out
+    /// directories stay small and the final rename stays in one directory.
+    fn tmp_file(&self, csum: &Checksum) -> Result<(File, PathBuf)> {
+        self.ensure_staging_subdir(csum)?;
+        let p = self.staging.join(&csum.to_hex()[..2]).join(fsutil::tmp_name("obj"));
         let f = OpenOptions::new().write(true).create_new(true).mode(0o644).custom_flags(libc_o_cloexec()).open(&p).at(&p)?;
         Ok((f, p))
     }
@@ -911,7 +921,7 @@ impl<'r> Transaction<'r> {
             return Ok(());
         }
         let r = (|| {
-            let (mut f, tmp) = self.tmp_file()?;
+            let (mut f, tmp) = self.tmp_file(csum)?;
             f.write_all(data).at(&tmp)?;
             drop(f);
             self.publish(&tmp, csum, ty)
@@ -949,7 +959,9 @@ impl<'r> Transaction<'r> {
             }
             ContentSource::File(f, size) => {
                 // Small files: one read into memory, hash, store from memory.
-                if size <= 4 * 1024 * 1024 {
+                // (Above 1 MiB the second read comes from the page cache;
+                // keeping buffers small keeps peak RSS below ostree's.)
+                if size <= IN_MEMORY_MAX {
                     buf.clear();
                     f.take(size + 1).read_to_end(buf).map_err(|e| Error::io("<source file>", e))?;
                     if buf.len() as u64 != size {
@@ -1002,7 +1014,8 @@ impl<'r> Transaction<'r> {
         let is_link = meta.is_symlink();
         if is_link && mode.is_bare() && mode != RepoMode::BareUser {
             // Real symlink objects (bare, bare-user-only).
-            let tmp = self.staging.join(fsutil::tmp_name("lnk"));
+            self.ensure_staging_subdir(csum)?;
+            let tmp = self.staging.join(&csum.to_hex()[..2]).join(fsutil::tmp_name("lnk"));
             std::os::unix::fs::symlink(&meta.symlink_target, &tmp).at(&tmp)?;
             let r = (|| {
                 if mode == RepoMode::Bare {
@@ -1019,7 +1032,7 @@ impl<'r> Transaction<'r> {
             }
             return r.map(|()| self.count_content(0));
         }
-        let (f, tmp) = self.tmp_file()?;
+        let (f, tmp) = self.tmp_file(csum)?;
         let r = (|| -> Result<()> {
             let mut w = io::BufWriter::with_capacity(STREAM_CHUNK, &f);
             let mut copied = 0u64;
@@ -1183,7 +1196,8 @@ impl<'r> Transaction<'r> {
         }
         let size = fs::metadata(src).at(src)?.len();
         let r = self.reserve(size).and_then(|()| {
-            let tmp = self.staging.join(fsutil::tmp_name("filez"));
+            self.ensure_staging_subdir(csum)?;
+            let tmp = self.staging.join(&csum.to_hex()[..2]).join(fsutil::tmp_name("filez"));
             let placed = if take { fs::rename(src, &tmp).is_ok() } else { fs::hard_link(src, &tmp).is_ok() };
             if !placed {
                 fs::copy(src, &tmp).at(&tmp)?;
@@ -1212,7 +1226,7 @@ impl<'r> Transaction<'r> {
             return Ok(());
         }
         let r = self.reserve(bytes.len() as u64).and_then(|()| {
-            let (mut f, tmp) = self.tmp_file()?;
+            let (mut f, tmp) = self.tmp_file(csum)?;
             f.write_all(bytes).at(&tmp)?;
             drop(f);
             self.publish(&tmp, csum, ObjectType::File)
