@@ -350,7 +350,12 @@ fn killed_pull_resumes_after_a_restart() {
         assert!(std::time::Instant::now() < deadline, "pull never reached the big object");
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_millis(6_000)); // past a checkpoint
+    // Past a checkpoint: objects have reached objects/ (not just staging).
+    let count_objects = || fs::read_dir(repo.join("objects")).map(|d| d.count()).unwrap_or(0);
+    while count_objects() == 0 {
+        assert!(std::time::Instant::now() < deadline + Duration::from_secs(20), "no checkpoint happened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     child.kill().expect("kill");
     let _ = child.wait();
     assert!(repo.join(format!("state/{commit}.commitpartial")).exists());
@@ -662,4 +667,48 @@ fn remote_config_matches_ostree() {
     assert!(sysroot.join("etc/ostree/remotes.d/local.conf").exists(), "system repo remotes go to remotes.d");
     up_env(os_args![repo_arg(&sysrepo), "remote", "delete", "vendor"], &env);
     assert!(!sysroot.join("etc/ostree/remotes.d/vendor.conf").exists());
+}
+
+#[test]
+fn pull_recovers_after_an_outage_and_never_hangs() {
+    let t = scratch();
+    let (server, commit) = ostree_server_repo(t.path());
+    let origin = TestServer::origin(server.clone());
+    let ls = ostree(os_args![repo_arg(&server), "ls", "-R", "-C", "os/stable"]);
+    // The server is down (503) for a few requests, then one object's
+    // connection goes silent (a dead route); the pull waits out both.
+    origin.add_rule("/summary", Fault::Status(503), 2);
+    origin.add_rule(&obj_suffix(&ls, "/usr/lib/big-text.txt", "filez"), Fault::StallAfter(0, Duration::from_secs(8)), 1);
+    origin.add_rule(".dirtree", Fault::Status(502), 2);
+    let repo = device(t.path(), "bare-user");
+    remote_add(&repo, "origin", &origin.url(), &[]);
+    let started = std::time::Instant::now();
+    up(os_args![repo_arg(&repo), "pull", "--stall-timeout=2", "--network-retries=4", "origin", "os/stable"]);
+    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    assert_eq!(up(os_args![repo_arg(&repo), "rev-parse", "origin:os/stable"]), commit);
+    // A server that stays silent: a clear error within the retry budget.
+    let dead = TestServer::origin(server.clone());
+    dead.add_rule("/summary", Fault::StallAfter(0, Duration::from_secs(60)), 100);
+    let repo2 = device(&t.path().join("b"), "bare-user");
+    remote_add(&repo2, "origin", &dead.url(), &[]);
+    let started = std::time::Instant::now();
+    let err = up_fails(os_args![repo_arg(&repo2), "pull", "--stall-timeout=1", "--network-retries=1", "origin", "os/stable"]);
+    assert!(err.contains("stalled") || err.contains("timeout"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn min_free_space_stops_a_pull_midway() {
+    let t = scratch();
+    let (server, _) = ostree_server_repo(t.path());
+    let repo = device(t.path(), "bare-user");
+    remote_add(&repo, "usb", &format!("file://{}", server.display()), &[]);
+    // Leave room for about 2 MiB of the ~10 MiB pull.
+    let st = nix::sys::statvfs::statvfs(&repo).expect("statvfs");
+    let free_mb = st.blocks_free() as u64 * st.fragment_size() as u64 / (1 << 20);
+    let cfg = fs::read_to_string(repo.join("config")).expect("config").replace("[core]\n", &format!("[core]\nmin-free-space-size={}MB\n", free_mb - 2));
+    fs::write(repo.join("config"), cfg).expect("config");
+    let err = up_fails(os_args![repo_arg(&repo), "pull", "usb", "os/stable"]);
+    assert!(err.contains("min-free-space-size"), "{err}");
+    assert_untouched(&repo, "usb:os/stable", None);
 }

@@ -102,10 +102,47 @@ impl Layer {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+/// A file of the tree being built: known (from an existing tree; boxed,
+/// as it is the rare case) or computed by a worker into a result slot.
+/// 16 bytes per entry, which matters with 100k files.
+#[derive(Debug, Clone)]
 enum FileSlot {
-    Done(Checksum),
-    Pending(usize),
+    Done(Box<Checksum>),
+    Pending(u32),
+}
+
+/// Worker results, in fixed-size chunks so growing never copies (or
+/// doubles the peak of) what is already there.
+#[derive(Debug, Default)]
+struct Slots {
+    chunks: Vec<Vec<Option<Checksum>>>,
+    len: u32,
+}
+
+const SLOT_CHUNK: usize = 8192;
+
+impl Slots {
+    fn alloc(&mut self) -> u32 {
+        if self.chunks.last().is_none_or(|c| c.len() == SLOT_CHUNK) {
+            self.chunks.push(Vec::with_capacity(SLOT_CHUNK));
+        }
+        if let Some(c) = self.chunks.last_mut() {
+            c.push(None);
+        }
+        self.len += 1;
+        self.len - 1
+    }
+
+    fn set(&mut self, i: usize, v: Checksum) {
+        if let Some(slot) = self.chunks.get_mut(i / SLOT_CHUNK).and_then(|c| c.get_mut(i % SLOT_CHUNK)) {
+            *slot = Some(v);
+        }
+    }
+
+    fn get(&self, i: u32) -> Option<Checksum> {
+        let i = i as usize;
+        self.chunks.get(i / SLOT_CHUNK).and_then(|c| c.get(i % SLOT_CHUNK)).copied().flatten()
+    }
 }
 
 /// A directory being assembled.
@@ -127,7 +164,7 @@ impl MTree {
         if let Some(tree) = self.lazy.take() {
             let dt = repo.load_dirtree(&tree)?;
             for (n, c) in dt.files {
-                self.files.insert(n, FileSlot::Done(c));
+                self.files.insert(n, FileSlot::Done(Box::new(c)));
             }
             for (n, t, m) in dt.dirs {
                 self.dirs.insert(n, MTree { meta: Some(m), lazy: Some(t), ..MTree::default() });
@@ -169,25 +206,27 @@ impl MTree {
     }
 
     fn lookup_file(&self, name: &str) -> Option<FileSlot> {
-        self.files.get(name).copied()
+        self.files.get(name).cloned()
     }
 }
 
 enum Job {
     /// A regular file or symlink under a directory fd.
-    Path { dir: Arc<OwnedFd>, dir_path: Arc<PathBuf>, name: std::ffi::OsString, slot: usize, is_link: bool },
+    Path { dir: Arc<OwnedFd>, dir_path: Arc<PathBuf>, name: std::ffi::OsString, slot: u32, is_link: bool },
     /// A file whose metadata and bytes are already known (tar entries).
-    Data { meta: FileMeta, data: Vec<u8>, slot: usize, path: String },
+    Data { meta: FileMeta, data: Vec<u8>, slot: u32, path: String },
 }
 
 type DevIno = HashMap<(u64, u64), Checksum>;
+
+type JobResult = (u32, Result<Checksum>);
 
 /// Builds a root tree from layers inside a transaction.
 pub struct TreeBuilder<'t, 'r> {
     txn: &'t Transaction<'r>,
     opts: TreeOptions,
     root: MTree,
-    results: Vec<Option<Checksum>>,
+    results: Slots,
     devino: Option<Arc<DevIno>>,
     dirmeta_cache: HashMap<DirMeta, Checksum>,
 }
@@ -204,7 +243,7 @@ const BATCH: usize = 64;
 
 struct Pool {
     tx: Option<mpsc::SyncSender<Vec<Job>>>,
-    results: mpsc::Receiver<Vec<(usize, Result<Checksum>)>>,
+    results: mpsc::Receiver<Vec<JobResult>>,
     batch: Vec<Job>,
     pending: usize,
 }
@@ -219,7 +258,7 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
             opts.modifier.no_xattrs = true;
         }
         let devino = if opts.link_checkout_speedup && txn.repo().mode().is_bare() { Some(Arc::new(scan_devino(txn.repo())?)) } else { None };
-        Ok(TreeBuilder { txn, opts, root: MTree::default(), results: Vec::new(), devino, dirmeta_cache: HashMap::new() })
+        Ok(TreeBuilder { txn, opts, root: MTree::default(), results: Slots::default(), devino, dirmeta_cache: HashMap::new() })
     }
 
     fn repo(&self) -> &'r Repo {
@@ -243,9 +282,8 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
         Ok(c)
     }
 
-    fn new_slot(&mut self) -> usize {
-        self.results.push(None);
-        self.results.len() - 1
+    fn new_slot(&mut self) -> u32 {
+        self.results.alloc()
     }
 
     /// Apply one layer.
@@ -298,7 +336,7 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
                         for (slot, r) in batch {
                             pool.pending -= 1;
                             match r {
-                                Ok(c) => self.results[slot] = Some(c),
+                                Ok(c) => self.results.set(slot as usize, c),
                                 Err(e) => {
                                     first_err.get_or_insert(e);
                                 }
@@ -329,7 +367,7 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
         while let Ok(batch) = pool.results.try_recv() {
             for (slot, r) in batch {
                 pool.pending -= 1;
-                self.results[slot] = Some(r?);
+                self.results.set(slot as usize, r?);
             }
         }
         if pool.batch.is_empty() {
@@ -435,7 +473,7 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
                     }
                 }
             };
-            node.replace_file(repo, &name, FileSlot::Done(new))?;
+            node.replace_file(repo, &name, FileSlot::Done(Box::new(new)))?;
         }
         for (name, t, m) in dt.dirs {
             let child = node.ensure_dir(repo, &name)?;
@@ -596,7 +634,7 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
             let slot = parent.lookup_file(tname).ok_or_else(|| Error::Invalid(format!("hardlink target {target} not found in archive")))?;
             for (p, n, _) in links {
                 let pc: Vec<&str> = p.iter().map(String::as_str).collect();
-                root.walk_mut(repo, &pc)?.replace_file(repo, &n, slot)?;
+                root.walk_mut(repo, &pc)?.replace_file(repo, &n, slot.clone())?;
             }
         }
         Ok(())
@@ -608,7 +646,7 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
             let batch = pool.results.recv().map_err(|_| Error::Invalid("worker threads exited".into()))?;
             for (slot, r) in batch {
                 pool.pending -= 1;
-                self.results[slot] = Some(r?);
+                self.results.set(slot as usize, r?);
             }
         }
         Ok(())
@@ -632,7 +670,7 @@ fn merge_tree(repo: &Repo, node: &mut MTree, tree: Checksum, meta: Checksum) -> 
     node.set_meta(meta);
     let dt = repo.load_dirtree(&tree)?;
     for (name, c) in dt.files {
-        node.replace_file(repo, &name, FileSlot::Done(c))?;
+        node.replace_file(repo, &name, FileSlot::Done(Box::new(c)))?;
     }
     for (name, t, m) in dt.dirs {
         let child = node.ensure_dir(repo, &name)?;
@@ -766,7 +804,7 @@ fn open_dir_at(parent: &OwnedFd, name: &str, full: &Path) -> Result<OwnedFd> {
     nix::fcntl::openat(parent, name, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()).at(full)
 }
 
-fn process_job(txn: &Transaction<'_>, modifier: &Modifier, devino: Option<&DevIno>, job: Job, buf: &mut Vec<u8>) -> (usize, Result<Checksum>) {
+fn process_job(txn: &Transaction<'_>, modifier: &Modifier, devino: Option<&DevIno>, job: Job, buf: &mut Vec<u8>) -> JobResult {
     match job {
         Job::Data { meta, data, slot, path } => {
             let r = txn.write_content(&meta, ContentSource::Bytes(&data), buf).map_err(|e| e.context(format!("tar entry {path}")));
@@ -863,7 +901,7 @@ fn scan_devino(repo: &Repo) -> Result<DevIno> {
     Ok(map)
 }
 
-fn write_mtree(txn: &Transaction<'_>, node: &MTree, results: &[Option<Checksum>], path: &str) -> Result<(Checksum, Checksum)> {
+fn write_mtree(txn: &Transaction<'_>, node: &MTree, results: &Slots, path: &str) -> Result<(Checksum, Checksum)> {
     let meta = node.meta.ok_or_else(|| Error::Invalid(format!("Can't commit an empty tree (no metadata for {path})")))?;
     if let Some(t) = node.lazy {
         return Ok((t, meta));
@@ -871,8 +909,8 @@ fn write_mtree(txn: &Transaction<'_>, node: &MTree, results: &[Option<Checksum>]
     let mut dt = DirTree::default();
     for (name, slot) in &node.files {
         let c = match slot {
-            FileSlot::Done(c) => *c,
-            FileSlot::Pending(i) => results.get(*i).copied().flatten().ok_or_else(|| Error::Invalid(format!("no checksum computed for {path}{name}")))?,
+            FileSlot::Done(c) => **c,
+            FileSlot::Pending(i) => results.get(*i).ok_or_else(|| Error::Invalid(format!("no checksum computed for {path}{name}")))?,
         };
         dt.files.push((name.clone(), c));
     }

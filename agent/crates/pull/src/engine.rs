@@ -143,7 +143,13 @@ fn hex_or_none(s: &str) -> Option<Checksum> {
 /// The remote summary as fetched, with its signature file if any.
 type RawSummary = (Vec<u8>, Option<Vec<u8>>);
 
-fn resolve_targets(transport: &dyn Transport, remote: Option<&Remote>, refs: &[String], opts: &PullOptions) -> Result<(Vec<Target>, Option<RawSummary>)> {
+fn resolve_targets(
+    net: &Stats,
+    transport: &dyn Transport,
+    remote: Option<&Remote>,
+    refs: &[String],
+    opts: &PullOptions,
+) -> Result<(Vec<Target>, Option<RawSummary>)> {
     let mut wanted: Vec<String> = refs.to_vec();
     if wanted.is_empty() {
         if let Some(r) = remote {
@@ -154,8 +160,9 @@ fn resolve_targets(transport: &dyn Transport, remote: Option<&Remote>, refs: &[S
     let mut summary_raw = None;
     let mut summary = None;
     if need_summary {
-        if let Some(bytes) = transport.get_file("summary", MAX_SUMMARY_SIZE)? {
-            let sig = transport.get_file("summary.sig", MAX_SUMMARY_SIZE)?;
+        let get = |rel: &str| with_retries(net, opts.retries, rel, || transport.get_file(rel, MAX_SUMMARY_SIZE));
+        if let Some(bytes) = get("summary")? {
+            let sig = get("summary.sig")?;
             if let Some(r) = remote {
                 if r.get_bool("sign-verify-summary", false)? {
                     Ed25519Verifier::for_remote(r)?.verify("summary", &bytes, sig.as_deref())?;
@@ -197,12 +204,12 @@ fn resolve_targets(transport: &dyn Transport, remote: Option<&Remote>, refs: &[S
     Ok((targets, summary_raw))
 }
 
-fn check_remote_mode(transport: &dyn Transport, remote: Option<&Remote>) -> Result<()> {
+fn check_remote_mode(net: &Stats, retries: u32, transport: &dyn Transport, remote: Option<&Remote>) -> Result<()> {
     // Only HTTP remotes must be archives; file:// reads any mode.
     if !remote.and_then(|r| r.get("url")).is_some_and(|u| u.starts_with("http")) {
         return Ok(());
     }
-    if let Some(bytes) = transport.get_file("config", 64 * 1024)? {
+    if let Some(bytes) = with_retries(net, retries, "config", || transport.get_file("config", 64 * 1024))? {
         let text = String::from_utf8_lossy(&bytes);
         let kf = KeyFile::parse(&text).map_err(|e| Error::Config(format!("remote config: {e}")))?;
         let mode = kf.get("core", "mode").unwrap_or_else(|| "bare".into());
@@ -232,6 +239,37 @@ struct Queue {
     done: u64,
 }
 
+/// Run `op`, retrying transient failures with backoff. Real progress
+/// (a MiB arriving in the failed attempt) resets the count, so a flaky
+/// but moving link keeps going; a server dribbling bytes does not, and
+/// nothing gets more than `MAX_ATTEMPTS` tries.
+fn with_retries<T>(stats: &Stats, retries: u32, what: &str, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+    const PROGRESS: u64 = 1024 * 1024;
+    const MAX_ATTEMPTS: u32 = 100;
+    let mut attempt = 0u32;
+    let mut total = 0u32;
+    loop {
+        let before = stats.bytes.load(Ordering::Relaxed);
+        total += 1;
+        match op() {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_transient() => {
+                if stats.bytes.load(Ordering::Relaxed) >= before + PROGRESS {
+                    attempt = 0;
+                }
+                if attempt >= retries || total >= MAX_ATTEMPTS {
+                    return Err(e.context(format!("{what}: giving up after {total} attempts")));
+                }
+                let wait = Duration::from_millis((500u64 << attempt.min(6)).min(30_000));
+                log::warn!("{what}: {e}; retrying in {:.1} s", wait.as_secs_f64());
+                std::thread::sleep(wait);
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 struct Walk<'a, 'r> {
     txn: &'a Transaction<'r>,
     transport: &'a dyn Transport,
@@ -246,35 +284,8 @@ fn verify_metadata(kind: ObjectType, csum: &Checksum, data: &[u8]) -> Result<()>
 }
 
 impl Walk<'_, '_> {
-    /// Run `op`, retrying transient failures with backoff. Real progress
-    /// (a MiB arriving in the failed attempt) resets the count, so a flaky
-    /// but moving link keeps going; a server dribbling bytes does not, and
-    /// no object gets more than `MAX_ATTEMPTS` tries.
-    fn with_retries<T>(&self, what: &str, mut op: impl FnMut() -> Result<T>) -> Result<T> {
-        const PROGRESS: u64 = 1024 * 1024;
-        const MAX_ATTEMPTS: u32 = 100;
-        let mut attempt = 0u32;
-        let mut total = 0u32;
-        loop {
-            let before = self.stats.bytes.load(Ordering::Relaxed);
-            total += 1;
-            match op() {
-                Ok(v) => return Ok(v),
-                Err(e) if e.is_transient() => {
-                    if self.stats.bytes.load(Ordering::Relaxed) >= before + PROGRESS {
-                        attempt = 0;
-                    }
-                    if attempt >= self.retries || total >= MAX_ATTEMPTS {
-                        return Err(e.context(format!("{what}: giving up after {} attempts", attempt + 1)));
-                    }
-                    let wait = Duration::from_millis((500u64 << attempt.min(6)).min(30_000));
-                    log::warn!("{what}: {e}; retrying in {:.1} s", wait.as_secs_f64());
-                    std::thread::sleep(wait);
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+    fn with_retries<T>(&self, what: &str, op: impl FnMut() -> Result<T>) -> Result<T> {
+        with_retries(self.stats, self.retries, what, op)
     }
 
     fn fetch_meta(&self, csum: &Checksum, kind: ObjectType) -> Result<Vec<u8>> {
@@ -419,9 +430,9 @@ impl Walk<'_, '_> {
 fn run(repo: &Repo, remote: Option<&Remote>, transport: &dyn Transport, refs: &[String], opts: &PullOptions) -> Result<PullReport> {
     repo.check_free_space()?;
     let policy = policy(remote, opts)?;
-    check_remote_mode(transport, remote)?;
-    let (targets, summary_raw) = resolve_targets(transport, remote, refs, opts)?;
     let stats = Stats::default();
+    check_remote_mode(&stats, opts.retries, transport, remote)?;
+    let (targets, summary_raw) = resolve_targets(&stats, transport, remote, refs, opts)?;
     let mut progress = Progress::new(opts.progress);
     let txn = repo.begin()?;
     let walk = Walk { txn: &txn, transport, stats: &stats, retries: opts.retries, q: Mutex::new(Queue::default()), cv: Condvar::new() };

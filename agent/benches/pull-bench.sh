@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Pull: uptree vs `ostree pull` from the same nginx on 127.0.0.1, back to
+# back, into bare-user repos: a full pull of Debian minbase arm64 (v1) and
+# an incremental pull to v2 (+40 packages, 2% of files changed), over HTTPS
+# and plain HTTP.
+#
+#   bash agent/benches/pull-bench.sh [--protocols https,http] [--jobs N]
+#
+# Env: UPTREE, BENCH_RUNS (default 3), UPTREE_BENCH_CACHE.
+# Targets: HTTPS ≤ 0.3× ostree's wall time and ≤ 0.25× its peak RSS;
+# HTTP ≤ 0.8× and ≤ 0.5×; bytes transferred ≤ ostree's in every case.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+protocols="https,http" jobs=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --protocols) protocols=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    *) echo "usage: $0 [--protocols https,http] [--jobs N]" >&2; exit 2 ;;
+  esac
+done
+
+need_pkgs ostree time nginx-light openssl
+UP=$(uptree_bin)
+work=$(bench_scratch)
+NGINX_PID=""
+cleanup() {
+  [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null
+  bench_cleanup "$work"
+}
+trap cleanup EXIT
+
+v1_tree=$(minbase_tree)
+v2_tree=$(minbase_v2_tree)
+echo "== v1: $(tree_stats "$v1_tree"); v2: $(tree_stats "$v2_tree")"
+
+# The server repository, made by the real ostree.
+server=$work/server
+ostree --repo="$server" init --mode=archive
+v1=$(ostree --repo="$server" commit -b os/stable -s v1 --timestamp='2024-01-01 00:00:00' "$v1_tree")
+v2=$(ostree --repo="$server" commit -b os/stable -s v2 --timestamp='2024-02-01 00:00:00' "$v2_tree")
+ostree --repo="$server" summary -u
+echo "   server: v1 $v1, v2 $v2, $(du -sm "$server/objects" | cut -f1) MiB of objects"
+
+# A CA and a server certificate for 127.0.0.1.
+pki=$work/pki
+mkdir -p "$pki"
+(
+  cd "$pki"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 \
+    -subj "/CN=bench CA" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext 2>/dev/null
+)
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+HTTP_PORT=$(port)
+HTTPS_PORT=$(port)
+ng=$work/nginx
+mkdir -p "$ng"
+cat >"$ng/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $ng/nginx.pid;
+error_log $ng/error.log warn;
+events { worker_connections 1024; }
+http {
+  log_format bytes '\$body_bytes_sent';
+  access_log $ng/access.log bytes;
+  client_body_temp_path $ng/body; proxy_temp_path $ng/proxy; fastcgi_temp_path $ng/fastcgi;
+  uwsgi_temp_path $ng/uwsgi; scgi_temp_path $ng/scgi;
+  default_type application/octet-stream;
+  sendfile on;
+  keepalive_requests 100000;
+  server { listen 127.0.0.1:$HTTP_PORT; root $server; }
+  server { listen 127.0.0.1:$HTTPS_PORT ssl; ssl_certificate $pki/server.pem; ssl_certificate_key $pki/server.key; root $server; }
+}
+EOF
+nginx -p "$ng" -c "$ng/nginx.conf" &
+NGINX_PID=$!
+for _ in $(seq 100); do
+  (exec 3<>/dev/tcp/127.0.0.1/$HTTPS_PORT) 2>/dev/null && break
+  sleep 0.05
+done
+
+# Bytes nginx sent since line N of its access log.
+log_lines() { wc -l <"$ng/access.log"; }
+bytes_since() { tail -n "+$(($1 + 1))" "$ng/access.log" | awk '{s += $1} END {print s + 0}'; }
+
+BYTES=()
+job_args=()
+[ -n "$jobs" ] && job_args=(--jobs="$jobs")
+
+for proto in ${protocols//,/ }; do
+  url="http://127.0.0.1:$HTTP_PORT"
+  [ "$proto" = https ] && url="https://127.0.0.1:$HTTPS_PORT"
+  declare -A W R B
+  for run in $(seq "$RUNS"); do
+    for tool in ostree uptree; do
+      repo=$work/client-$tool
+      rm -rf "$repo"
+      bin=ostree
+      [ $tool = uptree ] && bin=$UP
+      "$bin" --repo="$repo" init --mode=bare-user
+      "$bin" --repo="$repo" remote add --no-gpg-verify --set=tls-ca-path="$pki/ca.pem" origin "$url"
+      extra=()
+      [ $tool = uptree ] && extra=("${job_args[@]}")
+      for step in full incremental; do
+        rev=$v1
+        [ $step = incremental ] && rev=os/stable
+        settle
+        n=$(log_lines)
+        t=$(timed "$bin" --repo="$repo" pull "${extra[@]}" origin "$rev")
+        b=$(bytes_since "$n")
+        W[$tool-$step]+="${t% *} "
+        R[$tool-$step]+="${t#* } "
+        B[$tool-$step]=$b
+      done
+      got=$("$bin" --repo="$repo" rev-parse origin:os/stable)
+      if [ "$got" != "$v2" ]; then
+        echo "WRONG RESULT ($tool, $proto): origin:os/stable is $got, expected $v2" >&2
+        FAILED=1
+      fi
+    done
+    "$UP" --repo="$work/client-uptree" fsck -q || FAILED=1
+    ostree --repo="$work/client-uptree" fsck >/dev/null || FAILED=1
+  done
+  for step in full incremental; do
+    tt=0.80 rt=0.50
+    [ "$proto" = https ] && tt=0.30 rt=0.25
+    med() { tr ' ' '\n' | grep -v '^$' | median; }
+    mx() { tr ' ' '\n' | grep -v '^$' | maxof; }
+    record "$proto $step pull" $tt "$(echo "${W[ostree-$step]}" | med)" "$(echo "${W[uptree-$step]}" | med)" \
+      "$(echo "${R[ostree-$step]}" | mx)" "$(echo "${R[uptree-$step]}" | mx)" $rt
+    ob=${B[ostree-$step]} ub=${B[uptree-$step]}
+    verdict=PASS
+    [ "$ub" -le "$ob" ] || verdict=MISS
+    BYTES+=("$(printf '%-34s %12s %12s   %s' "$proto $step bytes sent" "$ob" "$ub" "$verdict")")
+  done
+  unset W R B
+done
+print_results
+printf '\n%-34s %12s %12s\n' "case" "ostree" "uptree"
+printf '%s\n' "${BYTES[@]}"
