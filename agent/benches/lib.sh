@@ -53,14 +53,16 @@ minbase_v2_tree() {
         as_root apt-get update -qq
       fi
       mkdir -p "$debs"
+      # arm64 packages, plus architecture-independent ones (no :arm64 suffix).
       (cd "$debs" && apt-get download -qq \
         $(printf '%s:arm64 ' busybox-static curl libcurl4 libnghttp2-14 librtmp1 libssh2-1 libpsl5 libbrotli1 libldap-2.5-0 libsasl2-2 \
-          libsasl2-modules-db libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 libgssapi-krb5-2 libcom-err2 openssl libssl3 ca-certificates \
-          iproute2 libbpf1 libelf1 libmnl0 libxtables12 libcap2-bin iputils-ping nano libncursesw6 less vim-tiny vim-common xxd \
-          kmod libkmod2 procps libproc2-0 psmisc file libmagic1) >&2)
+          libsasl2-modules-db libkrb5-3 libk5crypto3 libkrb5support0 libkeyutils1 libgssapi-krb5-2 libcom-err2 openssl libssl3 \
+          iproute2 libbpf1 libelf1 libmnl0 libxtables12 libcap2-bin iputils-ping nano libncursesw6 less vim-tiny xxd \
+          kmod libkmod2 procps libproc2-0 psmisc file libmagic1) ca-certificates vim-common >&2)
+      [ "$(ls "$debs"/*.deb | wc -l)" -ge 40 ] || { echo "expected 40 packages in $debs" >&2; return 1; }
       touch "$debs/.complete"
     fi
-    for d in "$debs"/*.deb; do dpkg-deb -x "$d" "$dir"; done
+    for d in "$debs"/*.deb; do dpkg-deb -x "$d" "$dir" || return 1; done
     find "$dir" ! -type f ! -type d ! -type l -delete
     # Change 2% of the existing files (deterministic choice).
     local n total

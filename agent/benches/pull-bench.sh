@@ -4,7 +4,10 @@
 # an incremental pull to v2 (+40 packages, 2% of files changed), over HTTPS
 # and plain HTTP.
 #
-#   bash agent/benches/pull-bench.sh [--protocols https,http] [--jobs N]
+#   bash agent/benches/pull-bench.sh [--protocols https,http] [--jobs N] [--rtt-ms MS]
+#
+# --rtt-ms puts a TCP delay proxy (delay-proxy.py) between clients and
+# nginx, to compare over a link with round-trip time instead of loopback.
 #
 # Env: UPTREE, BENCH_RUNS (default 3), UPTREE_BENCH_CACHE.
 # Targets: HTTPS ≤ 0.3× ostree's wall time and ≤ 0.25× its peak RSS;
@@ -12,21 +15,23 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-protocols="https,http" jobs=""
+protocols="https,http" jobs="" rtt=0
 while [ $# -gt 0 ]; do
   case $1 in
     --protocols) protocols=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
-    *) echo "usage: $0 [--protocols https,http] [--jobs N]" >&2; exit 2 ;;
+    --rtt-ms) rtt=$2; shift 2 ;;
+    *) echo "usage: $0 [--protocols https,http] [--jobs N] [--rtt-ms MS]" >&2; exit 2 ;;
   esac
 done
 
 need_pkgs ostree time nginx-light openssl
 UP=$(uptree_bin)
 work=$(bench_scratch)
-NGINX_PID=""
+NGINX_PID="" PROXY_PIDS=""
 cleanup() {
   [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null
+  [ -n "$PROXY_PIDS" ] && kill $PROXY_PIDS 2>/dev/null
   bench_cleanup "$work"
 }
 trap cleanup EXIT
@@ -86,6 +91,19 @@ for _ in $(seq 100); do
   sleep 0.05
 done
 
+# Optionally reach nginx through a delay proxy (half the RTT each way).
+CLIENT_HTTP_PORT=$HTTP_PORT CLIENT_HTTPS_PORT=$HTTPS_PORT
+if [ "$rtt" != 0 ]; then
+  CLIENT_HTTP_PORT=$(port)
+  CLIENT_HTTPS_PORT=$(port)
+  python3 "$bench_here/delay-proxy.py" "$CLIENT_HTTP_PORT" "$HTTP_PORT" "$(awk -v r="$rtt" 'BEGIN {print r / 2}')" &
+  PROXY_PIDS="$!"
+  python3 "$bench_here/delay-proxy.py" "$CLIENT_HTTPS_PORT" "$HTTPS_PORT" "$(awk -v r="$rtt" 'BEGIN {print r / 2}')" &
+  PROXY_PIDS="$PROXY_PIDS $!"
+  sleep 0.5
+  echo "   through a delay proxy: ${rtt} ms round trip"
+fi
+
 # Bytes nginx sent since line N of its access log.
 log_lines() { wc -l <"$ng/access.log"; }
 bytes_since() { tail -n "+$(($1 + 1))" "$ng/access.log" | awk '{s += $1} END {print s + 0}'; }
@@ -95,8 +113,8 @@ job_args=()
 [ -n "$jobs" ] && job_args=(--jobs="$jobs")
 
 for proto in ${protocols//,/ }; do
-  url="http://127.0.0.1:$HTTP_PORT"
-  [ "$proto" = https ] && url="https://127.0.0.1:$HTTPS_PORT"
+  url="http://127.0.0.1:$CLIENT_HTTP_PORT"
+  [ "$proto" = https ] && url="https://127.0.0.1:$CLIENT_HTTPS_PORT"
   declare -A W R B
   for run in $(seq "$RUNS"); do
     for tool in ostree uptree; do

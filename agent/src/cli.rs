@@ -125,7 +125,7 @@ pub struct NetArgs {
     /// Abort a transfer after this many seconds without data.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub stall_timeout: u64,
-    /// Parallel fetches (default 6).
+    /// Parallel fetches (default 8; more helps on long-latency links).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Progress as JSON lines on stderr.

@@ -25,7 +25,7 @@ use super::{filez_size_bound, store_filez_bytes, store_filez_file, verify_err, N
 use crate::error::{Error, Result};
 
 /// Objects up to this size (compressed) are fetched into memory.
-const IN_MEMORY_MAX: u64 = 1024 * 1024;
+const IN_MEMORY_MAX: u64 = 128 * 1024;
 
 #[derive(Debug)]
 pub struct Http {
@@ -112,6 +112,11 @@ impl Http {
             .timeout_per_write(Some(net.stall_timeout))
             .max_idle_connections_per_host(net.connections.max(1))
             .max_idle_connections(net.connections.max(1) * 2)
+            // ureq's defaults are 128 KiB each way per connection; requests
+            // are a few hundred bytes and bodies are streamed, so small
+            // buffers let many connections hide latency cheaply.
+            .input_buffer_size(32 * 1024)
+            .output_buffer_size(8 * 1024)
             .user_agent(concat!("uptree/", env!("CARGO_PKG_VERSION")));
         // Plain-HTTP remotes only get TLS settings if they can be built (a
         // redirect to https then still verifies); https remotes require them.
@@ -181,7 +186,7 @@ impl Http {
         }
         let mut buf = Vec::with_capacity(declared.unwrap_or(4096).min(max) as usize);
         let mut r = resp.into_body().into_reader();
-        let mut chunk = vec![0u8; 64 * 1024];
+        let mut chunk = vec![0u8; 32 * 1024];
         loop {
             let n = r.read(&mut chunk).map_err(|e| self.body_err(url, e))?;
             if n == 0 {
@@ -231,7 +236,7 @@ impl Http {
         let mut r = resp.into_body().into_reader();
         let mut written = start;
         let mut limit: Option<u64> = None;
-        let mut chunk = vec![0u8; 128 * 1024];
+        let mut chunk = vec![0u8; 64 * 1024];
         let mut since_check = 0u64;
         loop {
             let n = match r.read(&mut chunk) {
