@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # README's first command: the main job of uptree on an embedded default
-# (aarch64 test OS). Today it covers the repository half: a build server
-# commits v1 and v2 of the OS with uptree, real ostree reads and verifies
-# what uptree wrote, and a device-style bare-user repo checks v2 out.
-# Serving over HTTPS, pulling, deploying and booting under QEMU come with
-# their issues; the script says so instead of pretending.
+# (aarch64 test OS). Today: a build server commits v1 and v2 of the OS with
+# uptree, real ostree verifies what uptree wrote, nginx serves it over HTTPS
+# on 127.0.0.1, and a device repo pulls v1, then v2 incrementally, and
+# checks it out. Deploying and booting under QEMU come with their issues;
+# the script says so instead of pretending.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 source "$root/.ci/lib.sh"
 
-need_pkgs ostree
+need_pkgs ostree nginx-light openssl
 step "building uptree (release profile)"
 (cd "$root" && cargo build --release --locked -p uptree)
 uptree="$root/target/release/uptree"
@@ -37,11 +37,50 @@ step "real ostree reads and verifies the repository uptree wrote"
 ostree --repo="$repo" log "$ref" | grep -E '^(commit|Version)'
 ostree --repo="$repo" fsck
 
-step "device side: check v2 out of the repository with uptree"
-rm -rf "$work/checkout"
-"$uptree" --repo="$repo" checkout "$ref" "$work/checkout"
-cat "$work/checkout/usr/lib/os-release"
-"$uptree" --repo="$repo" fsck
+step "serve the repository over HTTPS on 127.0.0.1 (nginx, demo CA)"
+"$uptree" --repo="$repo" summary -u
+pki="$work/pki"
+mkdir -p "$pki"
+(
+  cd "$pki"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 \
+    -subj "/CN=uptree demo CA" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >ext
+  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext 2>/dev/null
+)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<EOF
+daemon off; master_process off; worker_processes 1;
+pid $work/nginx/nginx.pid; error_log $work/nginx/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off; default_type application/octet-stream;
+  client_body_temp_path $work/nginx/b; proxy_temp_path $work/nginx/p; fastcgi_temp_path $work/nginx/f;
+  uwsgi_temp_path $work/nginx/u; scgi_temp_path $work/nginx/s;
+  server { listen 127.0.0.1:$port ssl; ssl_certificate $pki/server.pem; ssl_certificate_key $pki/server.key; root $repo; }
+}
+EOF
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
+nginx_pid=$!
+trap 'kill $nginx_pid 2>/dev/null' EXIT
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+echo "serving https://127.0.0.1:$port"
 
-step "not yet available: HTTPS serving, pull, deploy into a sysroot, U-Boot boot under QEMU (issues 3-6)"
-echo "demo finished: repository stage OK"
+step "device: pull v1, then the update to v2, over HTTPS"
+device="$work/device-repo"
+rm -rf "$device"
+"$uptree" --repo="$device" init --mode=bare-user
+"$uptree" --repo="$device" remote add --no-gpg-verify --set=tls-ca-path="$pki/ca.pem" origin "https://127.0.0.1:$port"
+"$uptree" --repo="$device" remote refs origin
+"$uptree" --repo="$device" pull origin "$("$uptree" --repo="$repo" rev-parse "$ref^")"
+"$uptree" --repo="$device" pull origin "$ref"
+"$uptree" --repo="$device" log "origin:$ref" | grep -E '^(commit|Version)'
+ostree --repo="$device" fsck | tail -1
+rm -rf "$work/checkout"
+"$uptree" --repo="$device" checkout -U "origin:$ref" "$work/checkout"
+cat "$work/checkout/usr/lib/os-release"
+
+step "not yet available: deploy into a sysroot, uEnv.txt, boot under QEMU (issues 4-6)"
+echo "demo finished: build, serve, pull stage OK"
