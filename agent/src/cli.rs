@@ -50,6 +50,190 @@ pub enum Command {
     PullLocal(PullLocalOpts),
     /// Sign a commit with an ed25519 key (detached metadata).
     Sign(SignOpts),
+    /// Read or change the repository configuration.
+    Config(ConfigOpts),
+    /// Deployments: the device side (deploy, status, rollback, upgrade…).
+    Admin(AdminOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigOpts {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print SECTION.KEY.
+    Get {
+        /// SECTION.KEY, e.g. core.mode or uptree.boot-layout.
+        key: String,
+        /// Look in --group GROUP for KEY instead of SECTION.KEY.
+        #[arg(long)]
+        group: Option<String>,
+    },
+    /// Set SECTION.KEY to VALUE.
+    Set {
+        key: String,
+        value: String,
+        #[arg(long)]
+        group: Option<String>,
+    },
+    /// Remove SECTION.KEY.
+    Unset {
+        key: String,
+        #[arg(long)]
+        group: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AdminOpts {
+    /// The physical root of the system (default: /).
+    #[arg(long, global = true, value_name = "PATH", default_value = "/")]
+    pub sysroot: PathBuf,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create the directories of a sysroot and its repository.
+    InitFs {
+        path: PathBuf,
+        /// Accepted for ostree compatibility (only the basic layout is made).
+        #[arg(long)]
+        modern: bool,
+    },
+    /// Create a stateroot (its /var) for an operating system.
+    OsInit { osname: String },
+    /// Check out a commit as a new deployment and make it the default.
+    Deploy(DeployOpts),
+    /// List deployments.
+    Status(StatusOpts),
+    /// Remove deployment INDEX.
+    Undeploy { index: usize },
+    /// Make deployment INDEX the one that boots next.
+    SetDefault { index: usize },
+    /// Boot the previous deployment next (or keep the booted one, if an update is pending).
+    Rollback,
+    /// Keep deployments whatever later deploys do (--unpin to release).
+    Pin {
+        #[arg(required = true)]
+        index: Vec<usize>,
+        #[arg(long, short = 'u')]
+        unpin: bool,
+    },
+    /// Delete what no boot entry references; prune the repository.
+    Cleanup,
+    /// Pull the booted deployment's origin and deploy it if it changed.
+    Upgrade(UpgradeOpts),
+    /// Make /usr writable.
+    Unlock(UnlockOpts),
+    /// Declare this boot good: run the health checks, then stop boot counting.
+    MarkGood(MarkGoodOpts),
+}
+
+/// How kernel arguments are chosen.
+#[derive(Debug, Args, Clone, Default)]
+pub struct KargArgs {
+    /// Set a kernel argument (replacing the merge deployment's values of that key).
+    #[arg(long = "karg", value_name = "NAME=VALUE")]
+    pub replace: Vec<String>,
+    /// Append a kernel argument.
+    #[arg(long = "karg-append", value_name = "NAME=VALUE")]
+    pub append: Vec<String>,
+    /// Delete a kernel argument (NAME or NAME=VALUE).
+    #[arg(long = "karg-delete", value_name = "NAME[=VALUE]")]
+    pub delete: Vec<String>,
+    /// Start from no kernel arguments at all.
+    #[arg(long = "karg-none")]
+    pub none: bool,
+    /// Start from the running kernel's command line (/proc/cmdline).
+    #[arg(long = "karg-proc-cmdline")]
+    pub proc_cmdline: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployOpts {
+    /// REFSPEC or CHECKSUM.
+    pub refspec: String,
+    /// Stateroot (default: the booted one, or the only one).
+    #[arg(long = "os", value_name = "OSNAME")]
+    pub os: Option<String>,
+    #[command(flatten)]
+    pub kargs: KargArgs,
+    /// Keep all existing deployments.
+    #[arg(long)]
+    pub retain: bool,
+    /// Keep pending deployments.
+    #[arg(long)]
+    pub retain_pending: bool,
+    /// Keep rollback deployments.
+    #[arg(long)]
+    pub retain_rollback: bool,
+    /// Put the new deployment after the booted one, not first.
+    #[arg(long)]
+    pub not_as_default: bool,
+    /// Do not merge /etc or inherit kernel arguments.
+    #[arg(long)]
+    pub no_merge: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusOpts {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Also print kernel arguments and /etc merge details.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeOpts {
+    /// Stateroot (default: the booted one).
+    #[arg(long = "os", value_name = "OSNAME")]
+    pub os: Option<String>,
+    /// Only pull.
+    #[arg(long)]
+    pub pull_only: bool,
+    /// Only deploy what was pulled before.
+    #[arg(long)]
+    pub deploy_only: bool,
+    /// Deploy this commit of the origin's ref instead of the newest.
+    #[arg(long, value_name = "CHECKSUM")]
+    pub override_commit: Option<String>,
+    /// Allow deploying a commit older than the current one.
+    #[arg(long)]
+    pub allow_downgrade: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockOpts {
+    /// Keep the overlay across reboots (a copy of the deployment stays as rollback).
+    #[arg(long)]
+    pub hotfix: bool,
+    /// Deployment to unlock (default: the booted one).
+    pub index: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct MarkGoodOpts {
+    /// Directory of health checks: executables run in name order; all must succeed.
+    #[arg(long, value_name = "DIR", default_value = "/etc/uptree/health-check.d")]
+    pub hooks_dir: PathBuf,
+    /// Seconds each health check may take.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

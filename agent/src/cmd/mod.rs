@@ -1,5 +1,6 @@
 //! One function per verb; `dispatch` is the only `match` over commands.
 
+mod admin;
 mod checkout;
 mod commit;
 mod fsck;
@@ -36,6 +37,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Pull(o) => pull::pull(&repo()?, &o),
         Command::PullLocal(o) => pull::pull_local(&repo()?, &o),
         Command::Sign(o) => pull::sign(&repo()?, &o),
+        Command::Config(o) => refs::config(repo()?, &o),
+        Command::Admin(o) => admin::run(&o),
     }
 }
 

@@ -14,7 +14,7 @@ use super::out;
 use crate::cli::{NetArgs, PullLocalOpts, PullOpts, SignOpts};
 use crate::Result;
 
-fn options(net: &NetArgs) -> PullOptions {
+pub(crate) fn options(net: &NetArgs) -> PullOptions {
     let progress = if net.quiet {
         Mode::Quiet
     } else if net.json {
@@ -29,7 +29,7 @@ fn options(net: &NetArgs) -> PullOptions {
     o
 }
 
-fn print_report(r: &PullReport) -> Result<()> {
+pub(crate) fn print_report(r: &PullReport) -> Result<()> {
     let resumed = if r.bytes_resumed > 0 { format!(" ({} resumed)", format_size(r.bytes_resumed)) } else { String::new() };
     out(&format!(
         "{} metadata, {} content objects fetched; {} transferred{resumed} in {} seconds\n",

@@ -67,3 +67,35 @@ pub fn rev_parse(repo: &Repo, o: &RevParseOpts) -> Result<i32> {
     out(&format!("{}\n", repo.resolve_rev(&o.rev)?))?;
     Ok(0)
 }
+
+/// `config get|set|unset [--group=G] SECTION.KEY [VALUE]`, as ostree.
+pub fn config(mut repo: Repo, o: &crate::cli::ConfigOpts) -> Result<i32> {
+    use crate::cli::ConfigCommand;
+    let split = |key: &str, group: &Option<String>| -> Result<(String, String)> {
+        match group {
+            Some(g) => Ok((g.clone(), key.to_string())),
+            None => key
+                .rsplit_once('.')
+                .map(|(g, k)| (g.to_string(), k.to_string()))
+                .ok_or_else(|| Error::Invalid(format!("Section.key expected, got {key:?} (or use --group)")).into()),
+        }
+    };
+    match &o.command {
+        ConfigCommand::Get { key, group } => {
+            let (g, k) = split(key, group)?;
+            let v = repo.config().get(&g, &k).ok_or_else(|| Error::Invalid(format!("Key file does not have key “{k}” in group “{g}”")))?;
+            out(&format!("{v}\n"))?;
+        }
+        ConfigCommand::Set { key, value, group } => {
+            let (g, k) = split(key, group)?;
+            repo.update_config(|c| c.set(&g, &k, value))?;
+        }
+        ConfigCommand::Unset { key, group } => {
+            let (g, k) = split(key, group)?;
+            repo.update_config(|c| {
+                c.remove_key(&g, &k);
+            })?;
+        }
+    }
+    Ok(0)
+}

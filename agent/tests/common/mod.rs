@@ -353,3 +353,71 @@ pub fn root_of(repo: &Path, rev: &str) -> String {
     let f: Vec<&str> = line.split_whitespace().collect();
     format!("{} {}", f[4], f[5])
 }
+
+/// A filesystem image of its own, loop-mounted (root only), unmounted on
+/// drop. `ostree admin deploy` freezes the filesystem holding /boot, so its
+/// sysroots live on one of these, never on the machine's root.
+pub struct LoopFs {
+    pub mnt: PathBuf,
+    img: PathBuf,
+}
+
+impl LoopFs {
+    /// `fstype`: "ext4" or "vfat".
+    pub fn new(dir: &Path, name: &str, size_mib: u64, fstype: &str) -> LoopFs {
+        assert!(is_root(), "loop mounts need root (CI runs as root)");
+        let img = dir.join(format!("{name}.img"));
+        let mnt = dir.join(name);
+        fs::create_dir_all(&mnt).expect("mountpoint");
+        let f = fs::File::create(&img).expect("image");
+        f.set_len(size_mib << 20).expect("size");
+        drop(f);
+        let img_s = img.to_string_lossy().into_owned();
+        match fstype {
+            "ext4" => ok("mkfs.ext4", crate::os_args!["-q", "-F", "-E", "nodiscard", img_s], &[]),
+            "vfat" => ok("mkfs.vfat", crate::os_args![img_s], &[]),
+            other => panic!("unsupported fstype {other}"),
+        };
+        ok("mount", crate::os_args!["-o", "loop", img_s, mnt.as_os_str()], &[]);
+        LoopFs { mnt, img }
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        let m = self.mnt.to_string_lossy().into_owned();
+        if !Command::new("umount").arg(&m).status().is_ok_and(|s| s.success()) {
+            let _ = Command::new("umount").arg("-l").arg(&m).status();
+        }
+        let _ = fs::remove_file(&self.img);
+    }
+}
+
+/// Every path below `root` with its type, mode and link target (sorted),
+/// skipping the names in `skip` (relative paths, whole subtrees).
+pub fn listing(root: &Path, skip: &[&str]) -> Vec<String> {
+    fn walk(root: &Path, rel: &str, skip: &[&str], out: &mut Vec<String>) {
+        let dir = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
+        let mut names: Vec<String> = fs::read_dir(&dir).expect("read_dir").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        for n in names {
+            let r = if rel.is_empty() { n.clone() } else { format!("{rel}/{n}") };
+            if skip.contains(&r.as_str()) {
+                continue;
+            }
+            let p = root.join(&r);
+            let m = fs::symlink_metadata(&p).expect("lstat");
+            if m.file_type().is_symlink() {
+                out.push(format!("l {r} -> {}", fs::read_link(&p).expect("readlink").display()));
+            } else if m.is_dir() {
+                out.push(format!("d {r} {:o}", m.mode() & 0o7777));
+                walk(root, &r, skip, out);
+            } else {
+                out.push(format!("f {r} {:o} {}", m.mode() & 0o7777, m.len()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, "", skip, &mut out);
+    out
+}

@@ -194,7 +194,17 @@ impl KeyFile {
         before != g.lines.len()
     }
 
-    /// Remove a whole group; returns whether it existed.
+    /// Remove a whole group as `g_key_file_remove_group` does: the blank
+    /// line that separated it stays with the previous group (ostree's
+    /// upgrade writes origins this way). Returns whether it existed.
+    pub fn remove_group_keep_separator(&mut self, group: &str) -> bool {
+        let before = self.groups.len();
+        self.groups.retain(|g| g.name != group);
+        before != self.groups.len()
+    }
+
+    /// Remove a whole group and the blank line that separated it (what
+    /// `ostree remote delete` leaves); returns whether it existed.
     pub fn remove_group(&mut self, group: &str) -> bool {
         let before = self.groups.len();
         self.groups.retain(|g| g.name != group);

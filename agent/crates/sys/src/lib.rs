@@ -5,8 +5,12 @@
 //! `// SAFETY:` paragraph. Modules:
 //!
 //! - [`xattr`]: list/get/set extended attributes on paths (no-follow) and fds;
+//! - [`fs`]: immutable attribute and freeze/thaw ioctls;
+//! - [`mount`]: overlay and bind mounts;
 //! - [`lock`]: open-file-description (OFD) record locks, the locking scheme
 //!   libostree uses on `REPO/.lock`, so uptree and ostree exclude each other.
 
+pub mod fs;
 pub mod lock;
+pub mod mount;
 pub mod xattr;

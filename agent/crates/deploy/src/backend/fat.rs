@@ -1,0 +1,113 @@
+//! The FAT layout, for boards whose U-Boot only reads FAT (ostree cannot
+//! do this: it needs symlinks in `/boot`).
+//!
+//! ```text
+//! boot/ (vfat)
+//!   loader.0/uEnv.txt                 slot 0: CRC'd, sequence-numbered (see uenv::slot)
+//!   loader.0/entries/ostree-N-OS.conf BLS entries, for uptree's own reading
+//!   loader.0/ostree/OS-BOOTCSUM/      copies of every kernel slot 0's entries use
+//!   loader.1/…                        slot 1, the same
+//! ```
+//!
+//! Each slot is self-contained and a switch only ever writes inside the
+//! slot that is not live: (1) remove its `uEnv.txt` (it is now invalid),
+//! (2) empty it, copy the kernels and write the entries, (3) sync both
+//! filesystems, (4) write its `uEnv.txt` with a sequence number one above
+//! the live slot's, in place, fsynced. The boot script picks the valid slot
+//! with the highest sequence; until step 4 completes that is the old one,
+//! after it the new one. Directory `loader.B` itself is never removed, so
+//! the root directory of the partition is not rewritten after the first
+//! deploy. After the switch, clean-up invalidates the old slot first,
+//! because the deployments it names are about to be deleted.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::Path;
+
+use super::{full_sync, Backend};
+use crate::bls::BootEntry;
+use crate::dfs;
+use crate::error::{Error, Result};
+use crate::uenv::{self, slot};
+
+#[derive(Debug)]
+pub struct Fat;
+
+impl Fat {
+    fn read_slot(root: &Path, b: u32) -> Result<Option<slot::Slot>> {
+        let p = root.join(format!("boot/loader.{b}/uEnv.txt"));
+        match fs::read(&p) {
+            Ok(bytes) => {
+                let s = slot::decode(&bytes).filter(|s| s.bootversion == b);
+                if s.is_none() {
+                    log::warn!("{}: not a valid slot (interrupted write?); ignored", p.display());
+                }
+                Ok(s)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(p, e)),
+        }
+    }
+
+    /// Both slots, as the boot script sees them.
+    pub fn slots(root: &Path) -> Result<[Option<slot::Slot>; 2]> {
+        Ok([Self::read_slot(root, 0)?, Self::read_slot(root, 1)?])
+    }
+}
+
+impl Backend for Fat {
+    fn name(&self) -> &'static str {
+        "fat"
+    }
+
+    fn live(&self, root: &Path) -> Result<Option<u32>> {
+        let s = Self::slots(root)?;
+        Ok(slot::pick([s[0].as_ref(), s[1].as_ref()]).map(|s| s.bootversion))
+    }
+
+    fn kernel_dir(&self, b: u32, osname: &str, bootcsum: &str) -> String {
+        format!("loader.{b}/ostree/{osname}-{bootcsum}")
+    }
+
+    fn begin(&self, root: &Path, b: u32) -> Result<()> {
+        let dir = root.join(format!("boot/loader.{b}"));
+        let uenv = dir.join("uEnv.txt");
+        if fs::symlink_metadata(&uenv).is_ok() {
+            dfs::remove(&uenv)?;
+            ostree_repo::fsutil::fsync_dir(&dir)?;
+        }
+        dfs::remove(&dir.join("entries"))?;
+        dfs::remove(&dir.join("ostree"))?;
+        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            // Leftovers of an interrupted switch (temp files).
+            if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                dfs::remove(&e.path())?;
+            }
+        }
+        dfs::create_dir_all(&dir.join("entries"))
+    }
+
+    fn commit(&self, root: &Path, b: u32, entries: &[BootEntry], appended: Option<&str>) -> Result<()> {
+        let s = Self::slots(root)?;
+        let seq = slot::pick([s[0].as_ref(), s[1].as_ref()]).map_or(1, |s| s.seq.saturating_add(1));
+        let text = uenv::generate(entries, appended, "").map_err(Error::Invalid)?;
+        full_sync(root)?;
+        // The single atomic step: the slot becomes valid when its last byte is on disk.
+        dfs::write_in_place(&root.join(format!("boot/loader.{b}/uEnv.txt")), &slot::encode(seq, b, &text))?;
+        full_sync(root)
+    }
+
+    fn cleanup(&self, root: &Path, live: u32, _used: &HashSet<String>) -> Result<()> {
+        let old = root.join(format!("boot/loader.{}", 1 - live));
+        if !old.is_dir() {
+            return Ok(());
+        }
+        let uenv = old.join("uEnv.txt");
+        if fs::symlink_metadata(&uenv).is_ok() {
+            dfs::remove(&uenv)?;
+            ostree_repo::fsutil::fsync_dir(&old)?;
+        }
+        dfs::remove(&old.join("entries"))?;
+        dfs::remove(&old.join("ostree"))
+    }
+}

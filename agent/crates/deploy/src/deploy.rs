@@ -1,0 +1,553 @@
+//! Creating deployments and switching the bootloader to them, the way
+//! libostree does (ostree-format.md §7.7), so real `ostree admin` reads
+//! what uptree writes and the reverse.
+//!
+//! A new deployment is a hardlink checkout of the commit with `etc` copied
+//! from `usr/etc` and three-way merged, an `.origin` file, and the
+//! immutable flag. Switching writes everything for the *other* bootversion
+//! (kernels in `boot/ostree/OS-BOOTCSUM/`, BLS entries, `ostree/boot.B.S`
+//! links, `uEnv.txt`), syncs, and then renames `boot/loader.tmp` over
+//! `boot/loader` — the single atomic step. A pulled plug before it boots
+//! the old set, after it the new one.
+
+use std::collections::HashSet;
+use std::fs;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use ostree_repo::checkout::{self, CheckoutOptions};
+use ostree_repo::keyfile::KeyFile;
+use ostree_repo::prune::{self, PruneOptions};
+use ostree_repo::{Checksum, RefName};
+use uptree_sys::lock::{LockKind, OfdLock};
+
+use crate::backend;
+use crate::bls::BootEntry;
+use crate::bootcount::BootCounter;
+use crate::dfs;
+use crate::error::{At, Error, Result};
+use crate::etcmerge::{self, MergeReport};
+use crate::kargs::Kargs;
+use crate::kernel;
+use crate::layout;
+use crate::sysroot::{Deployment, Sysroot};
+
+/// How kernel arguments of a new deployment are chosen (`admin deploy`).
+#[derive(Debug, Clone, Default)]
+pub struct KargsSpec {
+    /// `--karg=K=V`: replace (start from the merge deployment's).
+    pub replace: Vec<String>,
+    /// `--karg-append=…`.
+    pub append: Vec<String>,
+    /// `--karg-delete=…`.
+    pub delete: Vec<String>,
+    /// `--karg-none`.
+    pub none: bool,
+    /// Start from these arguments instead of the merge deployment's
+    /// (`--karg-proc-cmdline`).
+    pub base: Option<String>,
+}
+
+/// Options of `admin deploy`.
+#[derive(Debug, Clone, Default)]
+pub struct DeployOptions {
+    pub osname: Option<String>,
+    pub kargs: KargsSpec,
+    /// Keep every existing deployment.
+    pub retain: bool,
+    pub retain_pending: bool,
+    pub retain_rollback: bool,
+    /// Add the deployment after the booted one instead of as the default.
+    pub not_as_default: bool,
+    /// No /etc merge and no inherited kernel arguments.
+    pub no_merge: bool,
+    /// Skip the post-switch cleanup.
+    pub no_clean: bool,
+    /// The origin to write (upgrade, clones) instead of `refspec=REV`.
+    pub origin: Option<KeyFile>,
+}
+
+/// What a deploy did.
+#[derive(Debug, Clone)]
+pub struct DeployReport {
+    pub osname: String,
+    pub checksum: Checksum,
+    pub deployserial: u32,
+    pub etc: Option<MergeReport>,
+    pub bootswap: bool,
+    pub bootversion: u32,
+    pub subbootversion: u32,
+}
+
+/// Take the sysroot lock (`ostree/lock`, as libostree).
+pub fn lock(sysroot: &Path) -> Result<OfdLock> {
+    let p = sysroot.join("ostree/lock");
+    OfdLock::acquire(&p, LockKind::Exclusive, Some(std::time::Duration::from_secs(60))).map_err(|e| Error::io(p, e))
+}
+
+pub(crate) fn set_immutable(path: &Path, on: bool) -> Result<()> {
+    let f = fs::File::open(path).at(path)?;
+    match uptree_sys::fs::set_immutable(f.as_fd(), on) {
+        Ok(()) => Ok(()),
+        Err(e) if uptree_sys::fs::unsupported(&e) => {
+            log::debug!("{}: no immutable attribute on this filesystem", path.display());
+            Ok(())
+        }
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Remove a deployment directory (clearing the immutable flag first).
+pub fn rmrf_deployment(path: &Path) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    set_immutable(path, false)?;
+    fs::remove_dir_all(path).at(path)
+}
+
+fn os_release_name(dep: &Path) -> Result<String> {
+    let text = fs::read_to_string(dep.join("usr/lib/os-release"))
+        .or_else(|_| fs::read_to_string(dep.join("etc/os-release")))
+        .map_err(|e| Error::io(dep.join("usr/lib/os-release"), e))?;
+    let mut vals = std::collections::HashMap::new();
+    for line in text.lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            let v = v.trim();
+            let v = v.strip_prefix('"').and_then(|x| x.strip_suffix('"')).or_else(|| v.strip_prefix('\'').and_then(|x| x.strip_suffix('\''))).unwrap_or(v);
+            vals.insert(k.trim().to_string(), v.to_string());
+        }
+    }
+    vals.get("PRETTY_NAME").or_else(|| vals.get("ID")).cloned().ok_or_else(|| Error::Invalid("No PRETTY_NAME or ID in /etc/os-release".into()))
+}
+
+/// `admin deploy REFSPEC|CHECKSUM`.
+pub fn deploy(sysroot: &mut Sysroot, rev: &str, opts: &DeployOptions) -> Result<DeployReport> {
+    let _lock = lock(&sysroot.path)?;
+    let csum = sysroot.repo.resolve_rev(rev)?;
+    if sysroot.repo.is_partial(&csum) {
+        return Err(Error::Invalid(format!("commit {csum} is partial (an interrupted pull); pull it completely before deploying")));
+    }
+    let osname = match &opts.osname {
+        Some(o) => o.clone(),
+        None => sysroot.default_osname()?,
+    };
+    if !sysroot.path.join("ostree/deploy").join(&osname).is_dir() {
+        return Err(Error::Invalid(format!("stateroot {osname} does not exist: run 'admin os-init {osname}'")));
+    }
+    let merge = if opts.no_merge { None } else { sysroot.merge_deployment(&osname) };
+    let merge_dep = merge.map(|i| sysroot.deployments[i].clone());
+
+    // Kernel arguments, as `ostree admin deploy` computes them.
+    let k = &opts.kargs;
+    let kargs: Option<Kargs> = if k.none {
+        Some(Kargs::default())
+    } else {
+        let mut base = match (&k.base, &merge_dep, k.replace.is_empty() && k.append.is_empty() && k.delete.is_empty()) {
+            (Some(b), _, _) => Some(Kargs::parse(b)),
+            (None, Some(m), false) => Some(Kargs::parse(m.bootconfig.get("options").unwrap_or(""))),
+            _ => None,
+        };
+        for a in &k.replace {
+            base.get_or_insert_with(Kargs::default).replace(a);
+        }
+        for a in &k.append {
+            base.get_or_insert_with(Kargs::default).append(a);
+        }
+        for a in &k.delete {
+            base.get_or_insert_with(Kargs::default).delete(a);
+        }
+        base
+    };
+
+    // Deployserial: one above any existing directory of the same commit.
+    let deploy_dir = sysroot.path.join("ostree/deploy").join(&osname).join("deploy");
+    fs::create_dir_all(&deploy_dir).at(&deploy_dir)?;
+    let mut deployserial = 0;
+    for e in fs::read_dir(&deploy_dir).at(&deploy_dir)?.flatten() {
+        if let Some((c, s)) = layout::parse_deploy_dir_name(&e.file_name().to_string_lossy()) {
+            if c == csum.to_hex() && e.path().is_dir() {
+                deployserial = deployserial.max(s + 1);
+            }
+        }
+    }
+    let rel = layout::deployment_relpath(&osname, &csum.to_hex(), deployserial);
+    let dpath = sysroot.path.join(&rel);
+    rmrf_deployment(&dpath)?;
+    let prepared = (|| -> Result<(Deployment, Option<MergeReport>)> {
+        crate::failpoint::step("check out")?;
+        checkout::checkout(&sysroot.repo, &csum, &dpath, &CheckoutOptions { fsync: false, ..CheckoutOptions::default() })?;
+        let kl = kernel::find(&dpath)?;
+        // /etc: from usr/etc (a tree with only /etc gets it moved there).
+        let (etc, usretc) = (dpath.join("etc"), dpath.join("usr/etc"));
+        if fs::symlink_metadata(&etc).is_ok() {
+            if fs::symlink_metadata(&usretc).is_ok() {
+                return Err(Error::Invalid("Tree contains both /etc and /usr/etc".into()));
+            }
+            fs::rename(&etc, &usretc).at(&usretc)?;
+        }
+        let mut merge_report = None;
+        if usretc.is_dir() {
+            etcmerge::copy_tree(&usretc, &etc)?;
+            if let Some(m) = &merge_dep {
+                let mpath = sysroot.path.join(m.relpath());
+                merge_report = Some(etcmerge::merge(&mpath.join("usr/etc"), &mpath.join("etc"), &usretc, &etc).map_err(|e| e.context("During /etc merge"))?);
+            }
+        }
+        // ostree marks the stateroot's /var as labelled on its first deploy.
+        let selabeled = sysroot.path.join(layout::stateroot_var_relpath(&osname)).join(".ostree-selabeled");
+        if !selabeled.exists() {
+            fs::write(&selabeled, b"").at(&selabeled)?;
+        }
+        let _ = fs::remove_file(etc.join(".updated"));
+        let _ = fs::remove_file(sysroot.path.join(layout::stateroot_var_relpath(&osname)).join(".updated"));
+        // Origin.
+        let mut origin = match &opts.origin {
+            Some(o) => o.clone(),
+            None => {
+                let mut o = KeyFile::new();
+                o.set("origin", "refspec", rev);
+                o
+            }
+        };
+        origin.remove_group_keep_separator("libostree-transient");
+        origin.remove_key("origin", "unlocked");
+        if let Some(r) = &merge_report {
+            write_merge_report(&sysroot.path, &osname, &layout::deploy_dir_name(&csum.to_hex(), deployserial), r)?;
+        }
+        dfs::write_atomic(&sysroot.path.join(format!("{rel}.origin")), origin.to_string().as_bytes())?;
+        set_immutable(&dpath, true)?;
+        let mut bootconfig = BootEntry::default();
+        match (&kargs, &merge_dep) {
+            (Some(k), _) => bootconfig.set("options", &k.to_string()),
+            (None, Some(m)) => bootconfig.set("options", m.bootconfig.get("options").unwrap_or("")),
+            (None, None) => {}
+        }
+        let new = Deployment { osname: osname.clone(), csum, deployserial, bootcsum: kl.bootcsum, bootserial: 0, bootconfig, origin: Some(origin) };
+        Ok((new, merge_report))
+    })();
+    let r = prepared.and_then(|(new, etc)| {
+        let list = new_deployment_list(sysroot, &new, &osname, merge, opts);
+        let (bootswap, bootversion, subbootversion) = write_deployments(sysroot, list)?;
+        Ok(DeployReport { osname: osname.clone(), checksum: csum, deployserial, etc, bootswap, bootversion, subbootversion })
+    });
+    match r {
+        Ok(rep) => {
+            if !opts.no_clean {
+                cleanup(sysroot)?;
+            }
+            Ok(rep)
+        }
+        Err(e) if crate::failpoint::tripped() => Err(e), // the power is off: nothing runs
+        Err(e) => {
+            // Remove the new deployment unless the switch got as far as
+            // referencing it (then it is live and must stay).
+            let referenced = Sysroot::load(&sysroot.path).map(|s| s.deployments.iter().any(|d| d.relpath() == rel)).unwrap_or(true);
+            if !referenced {
+                let _ = rmrf_deployment(&dpath);
+                let _ = fs::remove_file(sysroot.path.join(format!("{rel}.origin")));
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Record the /etc merge report in the origin (an uptree group ostree ignores).
+/// Where the /etc merge report of a deployment is kept: beside ostree's
+/// files, not in the origin (which stays byte-identical to ostree's).
+fn merge_report_path(sysroot: &Path, osname: &str, dirname: &str) -> PathBuf {
+    sysroot.join("ostree/uptree/etc-merge").join(osname).join(format!("{dirname}.json"))
+}
+
+fn write_merge_report(sysroot: &Path, osname: &str, dirname: &str, r: &MergeReport) -> Result<()> {
+    let p = merge_report_path(sysroot, osname, dirname);
+    if let Some(d) = p.parent() {
+        dfs::create_dir_all(d)?;
+    }
+    let v = serde_json::json!({ "kept": r.kept, "updated": r.updated, "added": r.added, "removed": r.removed });
+    dfs::write_atomic(&p, format!("{v}\n").as_bytes())
+}
+
+/// Read back the /etc merge report of a deployment, if it has one.
+pub fn merge_report(sysroot: &Sysroot, d: &Deployment) -> Option<MergeReport> {
+    let text = fs::read_to_string(merge_report_path(&sysroot.path, &d.osname, &layout::deploy_dir_name(&d.csum.to_hex(), d.deployserial))).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let list = |k: &str| v.get(k).and_then(|a| a.as_array()).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    Some(MergeReport { kept: list("kept"), updated: list("updated"), added: list("added"), removed: list("removed") })
+}
+
+/// ostree_sysroot_simple_write_deployment's choice of what to keep.
+fn new_deployment_list(sysroot: &Sysroot, new: &Deployment, osname: &str, merge: Option<usize>, opts: &DeployOptions) -> Vec<Deployment> {
+    let booted = sysroot.booted;
+    let mut out = Vec::new();
+    let mut added = false;
+    if !opts.not_as_default {
+        out.push(new.clone());
+        added = true;
+    }
+    let retain = opts.retain || (booted.is_none() && merge.is_none() && (opts.retain_pending || opts.retain_rollback));
+    let (mut before_booted, mut before_merge) = (true, true);
+    for (i, d) in sysroot.deployments.iter().enumerate() {
+        let is_booted = Some(i) == booted;
+        let is_merge = Some(i) == merge;
+        if is_booted {
+            before_booted = false;
+        }
+        if is_merge {
+            before_merge = false;
+        }
+        let crossed = if booted.is_some() { !before_booted } else { !before_merge };
+        if retain || d.is_pinned() || d.osname != osname || (opts.retain_pending && !crossed) || is_booted || is_merge || (opts.retain_rollback && crossed) {
+            out.push(d.clone());
+        }
+        if !added && crossed {
+            out.push(new.clone());
+            added = true;
+        }
+    }
+    if !added {
+        out.push(new.clone());
+    }
+    out
+}
+
+fn bootconfigs_equal(sysroot: &Sysroot, a: &Deployment, b: &Deployment) -> bool {
+    let version = |d: &Deployment| sysroot.repo.load_commit(&d.csum).ok().and_then(|c| c.version().map(str::to_string));
+    a.osname == b.osname && a.bootcsum == b.bootcsum && a.kargs_without_ostree() == b.kargs_without_ostree() && version(a) == version(b)
+}
+
+/// Make `list` the deployments, in order (index 0 boots next). Returns
+/// (bootconfig swapped, bootversion, subbootversion) and reloads `sysroot`.
+///
+/// Nothing the live bootversion uses is touched until the backend's
+/// commit; a power cut at any step boots either the old list or the new.
+pub fn write_deployments(sysroot: &mut Sysroot, mut list: Vec<Deployment>) -> Result<(bool, u32, u32)> {
+    if let Some(b) = sysroot.booted_deployment() {
+        if !list.iter().any(|d| d.same(b)) {
+            return Err(Error::Invalid("Attempting to remove booted deployment".into()));
+        }
+    }
+    // Bootserials: position among deployments sharing a bootcsum.
+    let mut counts = std::collections::HashMap::new();
+    for d in &mut list {
+        let c = counts.entry(d.bootcsum.clone()).or_insert(0u32);
+        d.bootserial = *c;
+        *c += 1;
+    }
+    for d in &list {
+        if !sysroot.path.join(d.relpath()).is_dir() {
+            return Err(Error::Invalid(format!("Unable to find expected deployment root: {}", d.relpath())));
+        }
+    }
+    let needs_bootswap = list.len() != sysroot.deployments.len() || list.iter().zip(&sysroot.deployments).any(|(n, c)| !bootconfigs_equal(sysroot, n, c));
+    let root = sysroot.path.clone();
+    // A new default that has never booted: count its boots (armed before
+    // the switch, so a cut in between only makes the old default count).
+    let new_default =
+        list.first().is_some_and(|n| sysroot.deployments.first().is_none_or(|c| !c.same(n)) && sysroot.booted_deployment().is_none_or(|b| !b.same(n)));
+    if new_default {
+        if let Some(c) = BootCounter::open(sysroot)? {
+            c.arm()?;
+        }
+    }
+    let (bootversion, subbootversion) = if !needs_bootswap {
+        // Same entries: only which deployment each boot link names changes.
+        let b = sysroot.bootversion;
+        let s = 1 - sysroot.subbootversion;
+        create_bootlinks(&root, b, s, &list)?;
+        backend::full_sync(&root)?;
+        dfs::symlink_replace(&format!("boot.{b}.{s}"), &root.join(format!("ostree/boot.{b}")))?;
+        (b, s)
+    } else {
+        let b = 1 - sysroot.bootversion;
+        let s = match fs::read_link(root.join(format!("ostree/boot.{b}"))) {
+            Ok(t) if t.to_string_lossy() == format!("boot.{b}.1") => 0,
+            _ => 1,
+        };
+        sysroot.backend.begin(&root, b)?;
+        let show_osname = list.iter().any(|d| d.osname != list[0].osname);
+        let n = list.len();
+        let mut written = Vec::new();
+        for (i, d) in list.iter_mut().enumerate() {
+            install_kernel_and_entry(sysroot, b, d, i, n, show_osname)?;
+            written.push(d.bootconfig.clone());
+        }
+        create_bootlinks(&root, b, s, &list)?;
+        dfs::symlink_replace(&format!("boot.{b}.{s}"), &root.join(format!("ostree/boot.{b}")))?;
+        let appended = list.first().and_then(|d| fs::read_to_string(root.join(d.relpath()).join("usr/lib/ostree-boot/uEnv.txt")).ok());
+        sysroot.backend.commit(&root, b, &written, appended.as_deref())?;
+        (b, s)
+    };
+    log::info!("Transaction complete; bootconfig swap: {}; bootversion: boot.{bootversion}.{subbootversion}", if needs_bootswap { "yes" } else { "no" });
+    *sysroot = Sysroot::load(&root)?;
+    Ok((needs_bootswap, bootversion, subbootversion))
+}
+
+fn create_bootlinks(root: &Path, b: u32, s: u32, list: &[Deployment]) -> Result<()> {
+    let dir = root.join(format!("ostree/boot.{b}.{s}"));
+    dfs::remove(&dir)?;
+    for d in list {
+        let parent = dir.join(&d.osname).join(&d.bootcsum);
+        dfs::create_dir_all(&parent)?;
+        dfs::symlink(&layout::bootlink_target(&d.osname, &d.csum.to_hex(), d.deployserial), &parent.join(d.bootserial.to_string()))?;
+    }
+    Ok(())
+}
+
+fn copy_dir(src: &Path, dst: &Path) -> Result<()> {
+    dfs::create_dir_all(dst)?;
+    for e in fs::read_dir(src).at(src)?.flatten() {
+        let (s, d) = (e.path(), dst.join(e.file_name()));
+        if e.file_type().at(&s)?.is_dir() {
+            copy_dir(&s, &d)?;
+        } else {
+            dfs::copy_file(&s, &d, true)?;
+        }
+    }
+    Ok(())
+}
+
+fn install_kernel_and_entry(sysroot: &Sysroot, b: u32, d: &mut Deployment, index: usize, n: usize, show_osname: bool) -> Result<()> {
+    let root = &sysroot.path;
+    let dpath = root.join(d.relpath());
+    let kl = kernel::find(&dpath)?;
+    let kdir_rel = sysroot.backend.kernel_dir(b, &d.osname, &d.bootcsum);
+    let kdir = root.join("boot").join(&kdir_rel);
+    dfs::create_dir_all(&kdir)?;
+    dfs::copy_file(&dpath.join(&kl.dir).join(&kl.kernel_src), &kdir.join(&kl.kernel_name), true)?;
+    if let Some((src, name)) = &kl.initramfs {
+        dfs::copy_file(&dpath.join(&kl.dir).join(src), &kdir.join(name), true)?;
+    }
+    if let Some((src, name)) = &kl.devicetree {
+        dfs::copy_file(&dpath.join(&kl.dir).join(src), &kdir.join(name), true)?;
+    }
+    if let Some(dir) = &kl.dtb_dir {
+        copy_dir(&dpath.join(&kl.dir).join(dir), &kdir.join(dir))?;
+    }
+    let mut title = os_release_name(&dpath)?;
+    if let Ok(c) = sysroot.repo.load_commit(&d.csum) {
+        if let Some(v) = c.version().filter(|v| !v.is_empty() && !title.contains(*v)) {
+            title.push(' ');
+            title.push_str(v);
+        }
+    }
+    title.push_str(" (ostree");
+    if show_osname {
+        title.push(':');
+        title.push_str(&d.osname);
+    }
+    title.push_str(&format!(":{index})"));
+    let e = &mut d.bootconfig;
+    e.set("title", &title);
+    e.set("version", &(n - index).to_string());
+    e.set("linux", &format!("/{kdir_rel}/{}", kl.kernel_name));
+    let mut kargs = Kargs::parse(e.get("options").unwrap_or(""));
+    match &kl.initramfs {
+        Some((_, name)) => e.set("initrd", &format!("/{kdir_rel}/{name}")),
+        None => kargs.replace(&format!("init=/ostree/boot.{b}/{}/{}/{}/usr/lib/ostree/ostree-prepare-root", d.osname, d.bootcsum, d.bootserial)),
+    }
+    if let Some((_, name)) = &kl.devicetree {
+        e.set("devicetree", &format!("/{kdir_rel}/{name}"));
+    } else if let Some(dir) = &kl.dtb_dir {
+        e.set("fdtdir", &format!("/{kdir_rel}/{dir}"));
+    }
+    kargs.replace(&format!("ostree=/ostree/boot.{b}/{}/{}/{}", d.osname, d.bootcsum, d.bootserial));
+    e.set("options", &kargs.to_string());
+    dfs::write_atomic(&root.join(format!("boot/loader.{b}/entries/ostree-{}-{}.conf", n - index, d.osname)), e.to_text().as_bytes())
+}
+
+/// `admin cleanup`: remove what no boot entry references — the other
+/// bootversion, old deployments, unused kernels — regenerate the
+/// `ostree/B/S/N` refs, and prune the repo (refs only, depth 0).
+pub fn cleanup(sysroot: &mut Sysroot) -> Result<()> {
+    let root = sysroot.path.clone();
+    let (b, s) = (sysroot.bootversion, sysroot.subbootversion);
+    let ob = 1 - b;
+    // The other bootversion first: it names deployments deleted below.
+    let used: HashSet<String> = sysroot.deployments.iter().map(|d| sysroot.backend.kernel_dir(b, &d.osname, &d.bootcsum)).collect();
+    sysroot.backend.cleanup(&root, b, &used)?;
+    for p in [
+        root.join(format!("ostree/boot.{ob}.0")),
+        root.join(format!("ostree/boot.{ob}.1")),
+        root.join(format!("ostree/boot.{ob}")),
+        root.join(format!("ostree/boot.{b}.{}", 1 - s)),
+    ] {
+        dfs::remove(&p)?;
+    }
+    // Temp files a power cut left behind (never live: they are renamed into place).
+    remove_temps(&root.join("boot"), true)?;
+    remove_temps(&root.join("ostree"), false)?;
+    for os in fs::read_dir(root.join("ostree/deploy")).into_iter().flatten().flatten() {
+        remove_temps(&os.path().join("deploy"), false)?;
+    }
+    // Deployments not in the list.
+    let keep: HashSet<String> = sysroot.deployments.iter().map(Deployment::relpath).collect();
+    let deploy = root.join("ostree/deploy");
+    for os in fs::read_dir(&deploy).at(&deploy)?.flatten() {
+        let dir = os.path().join("deploy");
+        let Ok(rd) = fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let base = name.strip_suffix(".origin").unwrap_or(&name);
+            if layout::parse_deploy_dir_name(base).is_none() {
+                continue;
+            }
+            let rel = format!("ostree/deploy/{}/deploy/{base}", os.file_name().to_string_lossy());
+            if keep.contains(&rel) {
+                continue;
+            }
+            if name.ends_with(".origin") {
+                dfs::remove(&e.path())?;
+            } else {
+                rmrf_deployment(&e.path())?;
+            }
+        }
+    }
+    let reports = root.join("ostree/uptree/etc-merge");
+    for os in fs::read_dir(&reports).into_iter().flatten().flatten() {
+        for e in fs::read_dir(os.path()).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rel = format!("ostree/deploy/{}/deploy/{}", os.file_name().to_string_lossy(), name.trim_end_matches(".json"));
+            if !keep.contains(&rel) {
+                dfs::remove(&e.path())?;
+            }
+        }
+    }
+    // ostree/B/S/N refs keep deployed commits alive.
+    let repo = &sysroot.repo;
+    let mut wanted = std::collections::BTreeMap::new();
+    for (i, d) in sysroot.deployments.iter().enumerate() {
+        wanted.insert(format!("ostree/{b}/{s}/{i}"), d.csum);
+    }
+    for (name, _) in repo.list_refs()? {
+        if name.starts_with("ostree/") && !wanted.contains_key(&name) && name.split('/').count() == 4 {
+            repo.set_ref(&RefName::parse(&name)?, None)?;
+        }
+    }
+    for (name, csum) in &wanted {
+        let r = RefName::parse(name)?;
+        if repo.read_ref(&r)? != Some(*csum) {
+            repo.set_ref(&r, Some(csum))?;
+        }
+    }
+    prune::prune(repo, &PruneOptions { refs_only: true, depth: 0, keep_younger_than: None, dry_run: false })?;
+    Ok(())
+}
+
+fn remove_temps(dir: &Path, recurse: bool) -> Result<()> {
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".tmp-") || name == "loader.tmp" {
+            dfs::remove(&e.path())?;
+        } else if recurse && e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_temps(&e.path(), true)?;
+        }
+    }
+    Ok(())
+}
+
+/// The physical path of a deployment.
+pub fn deployment_path(sysroot: &Sysroot, d: &Deployment) -> PathBuf {
+    sysroot.path.join(d.relpath())
+}

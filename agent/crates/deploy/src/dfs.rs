@@ -1,0 +1,103 @@
+//! The durable file operations of a boot switch. Each is one step of
+//! [`failpoint`](crate::failpoint), so tests can cut the power at every one.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::{At, Error, Result};
+use crate::failpoint::{self, Cut};
+
+fn label(op: &str, p: &Path) -> String {
+    format!("{op} {}", p.display())
+}
+
+/// Write `data` to `path` through a temp file: temp, fsync, rename, fsync dir.
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    if failpoint::write_step(&label("write", path))? == Cut::Torn {
+        let tmp = path.with_file_name(ostree_repo::fsutil::tmp_name("torn"));
+        fs::write(&tmp, &data[..data.len() / 2]).at(&tmp)?;
+        return Err(Error::PowerCut(label("write (torn)", path)));
+    }
+    ostree_repo::fsutil::atomic_write(path, data, 0o644, true).map_err(Error::from)
+}
+
+/// Create `path` (which must not exist) and write `data` into it in place,
+/// then fsync it and its directory. A torn write leaves a prefix.
+pub(crate) fn write_in_place(path: &Path, data: &[u8]) -> Result<()> {
+    let cut = failpoint::write_step(&label("write in place", path))?;
+    let mut f = fs::OpenOptions::new().write(true).create_new(true).open(path).at(path)?;
+    if cut == Cut::Torn {
+        f.write_all(&data[..data.len() / 2]).at(path)?;
+        return Err(Error::PowerCut(label("write in place (torn)", path)));
+    }
+    f.write_all(data).at(path)?;
+    f.sync_all().at(path)?;
+    fsync_parent(path)
+}
+
+/// Copy a file through a temp file (fsynced); existing destinations are kept.
+pub(crate) fn copy_file(src: &Path, dst: &Path, try_hardlink: bool) -> Result<()> {
+    if fs::symlink_metadata(dst).is_ok() {
+        return Ok(());
+    }
+    let cut = failpoint::write_step(&label("copy", dst))?;
+    if try_hardlink && cut == Cut::No && fs::hard_link(src, dst).is_ok() {
+        return Ok(());
+    }
+    let tmp = dst.with_file_name(ostree_repo::fsutil::tmp_name("copy"));
+    if cut == Cut::Torn {
+        let data = fs::read(src).at(src)?;
+        fs::write(&tmp, &data[..data.len() / 2]).at(&tmp)?;
+        return Err(Error::PowerCut(label("copy (torn)", dst)));
+    }
+    // Content only: FAT has no modes to copy (chmod fails there).
+    let mut from = fs::File::open(src).at(src)?;
+    let mut to = fs::OpenOptions::new().write(true).create_new(true).open(&tmp).at(&tmp)?;
+    std::io::copy(&mut from, &mut to).at(&tmp)?;
+    to.sync_all().at(&tmp)?;
+    fs::rename(&tmp, dst).at(dst)
+}
+
+pub(crate) fn create_dir_all(p: &Path) -> Result<()> {
+    if p.is_dir() {
+        return Ok(());
+    }
+    failpoint::step(&label("mkdir", p))?;
+    fs::create_dir_all(p).at(p)
+}
+
+/// Remove a file or tree if it exists.
+pub(crate) fn remove(p: &Path) -> Result<()> {
+    let Ok(m) = fs::symlink_metadata(p) else { return Ok(()) };
+    failpoint::step(&label("remove", p))?;
+    if m.is_dir() {
+        fs::remove_dir_all(p).at(p)
+    } else {
+        fs::remove_file(p).at(p)
+    }
+}
+
+pub(crate) fn symlink(target: &str, link: &Path) -> Result<()> {
+    failpoint::step(&label("symlink", link))?;
+    std::os::unix::fs::symlink(target, link).at(link)
+}
+
+/// Point `link` at `target` atomically (new link, then rename over).
+pub(crate) fn symlink_replace(target: &str, link: &Path) -> Result<()> {
+    let tmp = link.with_file_name(ostree_repo::fsutil::tmp_name("link"));
+    std::os::unix::fs::symlink(target, &tmp).at(&tmp)?;
+    rename(&tmp, link)
+}
+
+pub(crate) fn rename(from: &Path, to: &Path) -> Result<()> {
+    failpoint::step(&label("rename", to))?;
+    fs::rename(from, to).at(to)
+}
+
+pub(crate) fn fsync_parent(p: &Path) -> Result<()> {
+    match p.parent() {
+        Some(d) => ostree_repo::fsutil::fsync_dir(d).map_err(Error::from),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,139 @@
+//! The list operations of `admin`: undeploy, set-default, rollback, pin,
+//! unlock. Each takes the sysroot lock, computes the new deployment list
+//! and hands it to [`write_deployments`], then cleans up.
+
+use std::fs;
+use std::path::Path;
+
+use ostree_repo::keyfile::KeyFile;
+
+use crate::deploy::{cleanup, lock, set_immutable, write_deployments};
+use crate::dfs;
+use crate::error::{At, Error, Result};
+use crate::sysroot::{Deployment, Sysroot};
+
+fn check_index(sysroot: &Sysroot, index: usize) -> Result<()> {
+    if index >= sysroot.deployments.len() {
+        return Err(Error::Invalid(format!("Out of range deployment index {index}, expected < {}", sysroot.deployments.len())));
+    }
+    Ok(())
+}
+
+/// `admin undeploy N`.
+pub fn undeploy(sysroot: &mut Sysroot, index: usize) -> Result<Deployment> {
+    let _lock = lock(&sysroot.path)?;
+    check_index(sysroot, index)?;
+    if sysroot.booted == Some(index) {
+        return Err(Error::Invalid(format!("Cannot undeploy currently booted deployment {index}")));
+    }
+    let mut list = sysroot.deployments.clone();
+    let gone = list.remove(index);
+    write_deployments(sysroot, list)?;
+    cleanup(sysroot)?;
+    Ok(gone)
+}
+
+/// `admin set-default N`: move deployment N to the front.
+pub fn set_default(sysroot: &mut Sysroot, index: usize) -> Result<()> {
+    let _lock = lock(&sysroot.path)?;
+    check_index(sysroot, index)?;
+    if index == 0 {
+        return Err(Error::Invalid("Deployment 0 is already the default".into()));
+    }
+    move_to_front(sysroot, index)
+}
+
+fn move_to_front(sysroot: &mut Sysroot, index: usize) -> Result<()> {
+    let mut list = sysroot.deployments.clone();
+    let d = list.remove(index);
+    list.insert(0, d);
+    write_deployments(sysroot, list)?;
+    cleanup(sysroot)
+}
+
+/// `admin rollback`: if a pending deployment would boot next, make the
+/// booted one the default again; otherwise make the rollback deployment
+/// (the first after the booted one, of the same stateroot) the default.
+/// Returns the index (before the change) of the new default.
+pub fn rollback(sysroot: &mut Sysroot) -> Result<usize> {
+    let _lock = lock(&sysroot.path)?;
+    let current = sysroot.booted.unwrap_or(0);
+    let osname = sysroot.deployments.get(current).map(|d| d.osname.clone()).ok_or_else(|| Error::Invalid("No deployments".into()))?;
+    let target = if current != 0 { current } else { sysroot.rollback(&osname).ok_or_else(|| Error::Invalid("No rollback deployment found".into()))? };
+    move_to_front(sysroot, target)?;
+    Ok(target)
+}
+
+fn write_origin(sysroot: &Sysroot, d: &Deployment, origin: &KeyFile) -> Result<()> {
+    dfs::write_atomic(&sysroot.path.join(d.origin_relpath()), origin.to_string().as_bytes())
+}
+
+/// `admin pin [--unpin] N`. Returns false when nothing changed.
+pub fn pin(sysroot: &mut Sysroot, index: usize, pinned: bool) -> Result<bool> {
+    let _lock = lock(&sysroot.path)?;
+    check_index(sysroot, index)?;
+    let d = &sysroot.deployments[index];
+    if d.is_pinned() == pinned {
+        return Ok(false);
+    }
+    let mut origin = d.origin.clone().unwrap_or_default();
+    if pinned {
+        origin.set_bool("libostree-transient", "pinned", true);
+    } else {
+        // As ostree: the key goes, the (maybe empty) group stays.
+        origin.remove_key("libostree-transient", "pinned");
+    }
+    write_origin(sysroot, d, &origin)?;
+    sysroot.deployments[index].origin = Some(origin);
+    Ok(true)
+}
+
+/// The directories of the `/usr` hotfix overlay, in the deployment root.
+pub const HOTFIX_UPPER: &str = ".usr-ovl-upper";
+pub const HOTFIX_WORK: &str = ".usr-ovl-work";
+
+/// `admin unlock --hotfix`: keep a copy of the deployment as the rollback
+/// (so the hotfix can be undone by booting it), then give the deployment a
+/// persistent writable overlay on `/usr`, which the init mounts at every
+/// boot. Returns the path of the unlocked deployment; mounting the overlay
+/// on the running `/usr` is the caller's business.
+pub fn unlock_hotfix(sysroot: &mut Sysroot, index: usize) -> Result<std::path::PathBuf> {
+    check_index(sysroot, index)?;
+    let target = sysroot.deployments[index].clone();
+    if let Some(u) = target.unlocked() {
+        return Err(Error::Invalid(format!("Deployment is already in unlocked state: {u}")));
+    }
+    // A clean clone of the same commit, right after the unlocked one.
+    let opts = crate::deploy::DeployOptions {
+        osname: Some(target.osname.clone()),
+        retain: true,
+        not_as_default: true,
+        no_clean: true,
+        origin: target.origin.clone(),
+        ..Default::default()
+    };
+    crate::deploy::deploy(sysroot, &target.csum.to_hex(), &opts)?;
+    let _lock = lock(&sysroot.path)?;
+    let idx = sysroot.deployments.iter().position(|d| d.same(&target)).ok_or_else(|| Error::Invalid("unlocked deployment vanished".into()))?;
+    let d = sysroot.deployments[idx].clone();
+    let dpath = sysroot.path.join(d.relpath());
+    set_immutable(&dpath, false)?;
+    for dir in [HOTFIX_UPPER, HOTFIX_WORK] {
+        let p = dpath.join(dir);
+        if !p.exists() {
+            fs::create_dir(&p).at(&p)?;
+        }
+    }
+    let mut origin = d.origin.clone().unwrap_or_default();
+    origin.set("origin", "unlocked", "hotfix");
+    write_origin(sysroot, &d, &origin)?;
+    set_immutable(&dpath, true)?;
+    ostree_repo::fsutil::fsync_dir(&dpath)?;
+    sysroot.deployments[idx].origin = Some(origin);
+    Ok(dpath)
+}
+
+/// Whether a deployment directory carries the hotfix overlay.
+pub fn has_hotfix(deployment: &Path) -> bool {
+    deployment.join(HOTFIX_UPPER).is_dir() && deployment.join(HOTFIX_WORK).is_dir()
+}

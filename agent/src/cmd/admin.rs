@@ -1,0 +1,339 @@
+//! `admin …`: deployments on the device (ostree's `admin` verbs, plus
+//! `mark-good` for boot counting).
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use uptree_deploy::bootcount::{BootCounter, CountState};
+use uptree_deploy::deploy::{self, DeployOptions, KargsSpec};
+use uptree_deploy::etcmerge::MergeReport;
+use uptree_deploy::sysroot::{self, Sysroot};
+use uptree_deploy::{failed, health, ops};
+
+use super::out;
+use crate::cli::{AdminCommand, AdminOpts, DeployOpts, KargArgs, MarkGoodOpts, StatusOpts, UnlockOpts, UpgradeOpts};
+use crate::Result;
+
+pub fn run(o: &AdminOpts) -> Result<i32> {
+    let root = o.sysroot.as_path();
+    match &o.command {
+        AdminCommand::InitFs { path, modern: _ } => {
+            sysroot::init_fs(path)?;
+            Ok(0)
+        }
+        AdminCommand::OsInit { osname } => {
+            sysroot::os_init(root, osname)?;
+            out(&format!("ostree/deploy/{osname} initialized as OSTree root\n"))?;
+            Ok(0)
+        }
+        AdminCommand::Deploy(d) => deploy_cmd(root, d),
+        AdminCommand::Status(s) => status(root, s),
+        AdminCommand::Undeploy { index } => {
+            let mut s = Sysroot::load(root)?;
+            let gone = ops::undeploy(&mut s, *index)?;
+            out(&format!("Deleted deployment {}.{}\n", gone.csum, gone.deployserial))?;
+            Ok(0)
+        }
+        AdminCommand::SetDefault { index } => {
+            let mut s = Sysroot::load(root)?;
+            ops::set_default(&mut s, *index)?;
+            Ok(0)
+        }
+        AdminCommand::Rollback => {
+            let mut s = Sysroot::load(root)?;
+            let from = ops::rollback(&mut s)?;
+            let d = &s.deployments[0];
+            out(&format!("Deployment {from} ({}.{}) is now the default; reboot to use it\n", d.csum, d.deployserial))?;
+            Ok(0)
+        }
+        AdminCommand::Pin { index, unpin } => {
+            let mut s = Sysroot::load(root)?;
+            for i in index {
+                let changed = ops::pin(&mut s, *i, !unpin)?;
+                let what = if *unpin { "unpinned" } else { "pinned" };
+                out(&if changed { format!("Deployment {i} is now {what}\n") } else { format!("Deployment {i} is already {what}\n") })?;
+            }
+            Ok(0)
+        }
+        AdminCommand::Cleanup => {
+            let mut s = Sysroot::load(root)?;
+            let _lock = deploy::lock(root)?;
+            deploy::cleanup(&mut s)?;
+            Ok(0)
+        }
+        AdminCommand::Upgrade(u) => upgrade(root, u),
+        AdminCommand::Unlock(u) => unlock(root, u),
+        AdminCommand::MarkGood(m) => mark_good(root, m),
+    }
+}
+
+fn kargs_spec(k: &KargArgs) -> Result<KargsSpec> {
+    let base = if k.proc_cmdline {
+        let cmdline = std::fs::read_to_string("/proc/cmdline")?;
+        // As ostree: the boot loader's own arguments do not carry over.
+        Some(cmdline.split_ascii_whitespace().filter(|a| !a.starts_with("BOOT_IMAGE=") && !a.starts_with("initrd=")).collect::<Vec<_>>().join(" "))
+    } else {
+        None
+    };
+    Ok(KargsSpec { replace: k.replace.clone(), append: k.append.clone(), delete: k.delete.clone(), none: k.none, base })
+}
+
+fn merge_json(r: &MergeReport) -> Value {
+    json!({ "kept": r.kept, "updated": r.updated, "added": r.added, "removed": r.removed })
+}
+
+fn deploy_cmd(root: &Path, d: &DeployOpts) -> Result<i32> {
+    let mut s = Sysroot::load(root)?;
+    let opts = DeployOptions {
+        osname: d.os.clone(),
+        kargs: kargs_spec(&d.kargs)?,
+        retain: d.retain,
+        retain_pending: d.retain_pending,
+        retain_rollback: d.retain_rollback,
+        not_as_default: d.not_as_default,
+        no_merge: d.no_merge,
+        ..Default::default()
+    };
+    if let Ok(c) = s.repo.resolve_rev(&d.refspec) {
+        if let Some(f) = failed::find(root, &c.to_hex())? {
+            log::warn!("commit {c} failed to boot before ({}); deploying it because it was asked for explicitly", f.reason);
+        }
+    }
+    let r = deploy::deploy(&mut s, &d.refspec, &opts)?;
+    if d.json {
+        out(&format!(
+            "{}\n",
+            json!({
+                "osname": r.osname, "checksum": r.checksum.to_hex(), "deployserial": r.deployserial,
+                "bootconfig-swap": r.bootswap, "bootversion": r.bootversion, "subbootversion": r.subbootversion,
+                "etc-merge": r.etc.as_ref().map(merge_json),
+            })
+        ))?;
+    } else {
+        if let Some(m) = &r.etc {
+            out(&format!("Copying /etc changes: {} modified, {} removed, {} added\n", m.kept.len(), m.removed.len(), m.added.len()))?;
+        }
+        out(&format!(
+            "Transaction complete; bootconfig swap: {}; bootversion: boot.{}.{}\n",
+            if r.bootswap { "yes" } else { "no" },
+            r.bootversion,
+            r.subbootversion
+        ))?;
+    }
+    Ok(0)
+}
+
+fn counting(s: &Sysroot) -> Result<(Option<BootCounter>, Option<CountState>)> {
+    let c = BootCounter::open(s)?;
+    let st = match &c {
+        Some(c) => Some(c.state()?),
+        None => None,
+    };
+    Ok((c, st))
+}
+
+fn status(root: &Path, o: &StatusOpts) -> Result<i32> {
+    let s = Sysroot::load(root)?;
+    let (counter, state) = counting(&s)?;
+    let failures = failed::load(root)?;
+    let fallback = state.as_ref().and_then(|st| health::fallback_from(&s, st));
+    let booted_os = s.booted_deployment().map(|d| d.osname.clone());
+    let mut deployments = Vec::new();
+    let mut text = String::new();
+    if s.deployments.is_empty() {
+        text.push_str("No deployments.\n");
+    }
+    for (i, d) in s.deployments.iter().enumerate() {
+        let os = booted_os.clone().unwrap_or_else(|| d.osname.clone());
+        let booted = s.booted == Some(i);
+        let pending = s.booted.is_some() && s.pending(&os) == Some(i);
+        let rollback = s.booted.is_some() && s.rollback(&os) == Some(i);
+        let version = s.repo.load_commit(&d.csum).ok().and_then(|c| c.version().map(str::to_string));
+        let etc = deploy::merge_report(&s, d);
+        let failure = failures.iter().find(|f| f.checksum == d.csum.to_hex());
+        text.push_str(&format!("{} {} {}.{}", if booted { '*' } else { ' ' }, d.osname, d.csum, d.deployserial));
+        if pending {
+            text.push_str(" (pending)");
+        }
+        if rollback {
+            text.push_str(" (rollback)");
+        }
+        text.push('\n');
+        if let Some(v) = &version {
+            text.push_str(&format!("    Version: {v}\n"));
+        }
+        if let Some(u) = d.unlocked() {
+            text.push_str(&format!("    Unlocked: {u}\n"));
+        }
+        if d.is_pinned() {
+            text.push_str("    Pinned: yes\n");
+        }
+        match (&d.origin, d.refspec()) {
+            (None, _) => text.push_str("    origin: none\n"),
+            (Some(_), None) => text.push_str("    origin: <unknown origin type>\n"),
+            (Some(_), Some(r)) => text.push_str(&format!("    origin refspec: {r}\n")),
+        }
+        if let Some(f) = failure {
+            text.push_str(&format!("    Failed to boot: {}\n", f.reason));
+        }
+        if o.verbose {
+            text.push_str(&format!("    Kernel arguments: {}\n", d.kargs_without_ostree()));
+            if let Some(m) = &etc {
+                text.push_str(&format!("    /etc merge: kept {:?}, updated {:?}, added {:?}, removed {:?}\n", m.kept, m.updated, m.added, m.removed));
+            }
+        }
+        deployments.push(json!({
+            "index": i, "osname": d.osname, "checksum": d.csum.to_hex(), "deployserial": d.deployserial,
+            "booted": booted, "pending": pending, "rollback": rollback, "default": i == 0,
+            "pinned": d.is_pinned(), "unlocked": d.unlocked(), "version": version, "refspec": d.refspec(),
+            "bootcsum": d.bootcsum, "kernel-args": d.kargs_without_ostree(),
+            "etc-merge": etc.as_ref().map(merge_json),
+            "failed": failure.map(failed::Failure::to_json),
+        }));
+    }
+    if let Some(st) = &state {
+        let limit = st.bootlimit.map_or_else(|| "unset".into(), |l| l.to_string());
+        text.push_str(&format!("Boot counting: upgrade_available={} bootcount={} bootlimit={limit}\n", u8::from(st.upgrade_available), st.bootcount));
+    }
+    if let Some(i) = fallback {
+        text.push_str(&format!("Fallback boot: deployment {i} did not come up; 'admin mark-good' records it and makes the booted deployment the default\n"));
+    }
+    for f in &failures {
+        text.push_str(&format!("Failed commit: {} ({}, {} time(s)): {}\n", f.checksum, ostree_repo::datetime::format_iso(f.detected), f.count, f.reason));
+    }
+    if o.json {
+        let v = json!({
+            "sysroot": root.display().to_string(),
+            "boot-layout": s.backend.name(),
+            "bootversion": s.bootversion,
+            "subbootversion": s.subbootversion,
+            "deployments": deployments,
+            "boot-counting": counter.as_ref().zip(state.as_ref()).map(|(c, st)| json!({
+                "fw-env-config": c.config_path.display().to_string(),
+                "upgrade-available": st.upgrade_available, "bootcount": st.bootcount, "bootlimit": st.bootlimit,
+            })),
+            "fallback-from": fallback,
+            "failed-commits": failures.iter().map(failed::Failure::to_json).collect::<Vec<_>>(),
+        });
+        out(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
+    } else {
+        out(&text)?;
+    }
+    Ok(0)
+}
+
+fn upgrade(root: &Path, u: &UpgradeOpts) -> Result<i32> {
+    let mut s = Sysroot::load(root)?;
+    let osname = match &u.os {
+        Some(o) => o.clone(),
+        None => s.default_osname()?,
+    };
+    let merge = s.merge_deployment(&osname).ok_or_else(|| format!("no deployment of {osname} to upgrade"))?;
+    let current = s.deployments[merge].clone();
+    let mut origin = current.origin.clone().ok_or("the deployment has no origin file: nothing to upgrade from")?;
+    let refspec = current.refspec().ok_or("the deployment's origin has no refspec")?;
+    if let Some(c) = &u.override_commit {
+        origin.set("origin", "override-commit", c);
+    } else {
+        origin.remove_key("origin", "override-commit");
+    }
+    if !u.deploy_only {
+        if let Some((remote, rf)) = refspec.split_once(':') {
+            let target = u.override_commit.clone().unwrap_or_else(|| rf.to_string());
+            let r = uptree_pull::pull(&s.repo, remote, &[target], &super::pull::options(&u.net))?;
+            super::pull::print_report(&r)?;
+        } else {
+            log::info!("origin {refspec} names a local ref: nothing to pull");
+        }
+    }
+    if u.pull_only {
+        return Ok(0);
+    }
+    let new = match &u.override_commit {
+        Some(c) => s.repo.resolve_rev(c)?,
+        None => s.repo.resolve_rev(&refspec)?,
+    };
+    if new == current.csum {
+        out("No update available.\n")?;
+        return Ok(0);
+    }
+    if !u.allow_downgrade {
+        let (old_ts, new_ts) = (s.repo.load_commit(&current.csum)?.timestamp, s.repo.load_commit(&new)?.timestamp);
+        if new_ts < old_ts {
+            return Err(format!(
+                "Upgrade target revision '{new}' with timestamp '{}' is chronologically older than current revision '{}' with timestamp '{}'; use --allow-downgrade to permit",
+                ostree_repo::datetime::format_iso(new_ts),
+                current.csum,
+                ostree_repo::datetime::format_iso(old_ts)
+            )
+            .into());
+        }
+    }
+    if let Some(f) = failed::find(root, &new.to_hex())? {
+        return Err(format!(
+            "commit {new} failed to boot on {} ({}); not deploying it automatically. Deploy it explicitly with 'admin deploy {new}' to try again",
+            ostree_repo::datetime::format_iso(f.detected),
+            f.reason
+        )
+        .into());
+    }
+    let opts = DeployOptions { osname: Some(osname), origin: Some(origin), ..Default::default() };
+    let r = deploy::deploy(&mut s, &new.to_hex(), &opts)?;
+    out(&format!("Deployed {}.{}; it boots next (bootversion boot.{}.{})\n", r.checksum, r.deployserial, r.bootversion, r.subbootversion))?;
+    Ok(0)
+}
+
+fn unlock(root: &Path, u: &UnlockOpts) -> Result<i32> {
+    if !u.hotfix {
+        return Err("only 'unlock --hotfix' is supported: a development unlock would be lost at the next boot".into());
+    }
+    let mut s = Sysroot::load(root)?;
+    let index = match (u.index, s.booted) {
+        (Some(i), _) => i,
+        (None, Some(b)) => b,
+        (None, None) => return Err("not booted into a deployment of this sysroot: give the deployment INDEX to unlock".into()),
+    };
+    let was_booted = s.booted == Some(index);
+    let dpath = ops::unlock_hotfix(&mut s, index)?;
+    if was_booted {
+        uptree_sys::mount::overlay(&dpath.join("usr"), &dpath.join(ops::HOTFIX_UPPER), &dpath.join(ops::HOTFIX_WORK), Path::new("/usr"))
+            .map_err(|e| format!("mounting the /usr overlay: {e}"))?;
+        out("Hotfix mode enabled. A writable overlay is now mounted on /usr for this booted deployment. A non-hotfixed clone has been created as the non-default rollback target.\n")?;
+    } else {
+        out(&format!("Deployment {index} unlocked (hotfix): its /usr overlay is mounted at its next boot; a clean copy is the rollback.\n"))?;
+    }
+    Ok(0)
+}
+
+fn mark_good(root: &Path, m: &MarkGoodOpts) -> Result<i32> {
+    let mut s = Sysroot::load(root)?;
+    let r = health::mark_good(&mut s, &m.hooks_dir, Duration::from_secs(m.timeout))?;
+    if r.healthy {
+        if let Some(b) = s.booted_deployment() {
+            if failed::forget(root, &b.csum.to_hex())? {
+                log::info!("commit {} came up this time: its failure record is cleared", b.csum);
+            }
+        }
+    }
+    if m.json {
+        let v = json!({
+            "healthy": r.healthy,
+            "checks": r.checks.iter().map(|c| json!({"name": c.name, "ok": c.ok, "detail": c.detail, "seconds": c.elapsed.as_secs_f64()})).collect::<Vec<_>>(),
+            "fallback": r.fallback.as_ref().map(failed::Failure::to_json),
+            "counting-cleared": r.cleared,
+        });
+        out(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
+    } else {
+        for c in &r.checks {
+            out(&format!("{} {} ({:.1} s): {}\n", if c.ok { "ok  " } else { "FAIL" }, c.name, c.elapsed.as_secs_f64(), c.detail))?;
+        }
+        if let Some(f) = &r.fallback {
+            out(&format!("Fallback boot: commit {} {}; recorded, and the booted deployment is the default again\n", f.checksum, f.reason))?;
+        }
+        if r.healthy {
+            out(if r.cleared { "Boot marked good.\n" } else { "Boot is healthy (no boot counting configured or an update is waiting to boot).\n" })?;
+        }
+    }
+    Ok(if r.healthy { 0 } else { 1 })
+}

@@ -1,0 +1,268 @@
+//! `uptree admin` against the real `ostree admin`: the same commits
+//! deployed with both tools into two sysroots give the same bytes (boot
+//! entries, `uEnv.txt`, links, origins, merged /etc), and each tool reads
+//! and changes what the other wrote. ostree freezes the filesystem holding
+//! `/boot`, so every sysroot here is on a loop-mounted filesystem of its own.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+const KARGS: [&str; 2] = ["--karg=root=/dev/vda2", "--karg=rw"];
+
+/// A small bootable OS tree; `gen` changes the kernel and the defaults.
+fn os_tree(root: &Path, gen: u32) {
+    let spec = format!(
+        r#"
+f usr/lib/os-release 644 NAME="Test OS"\nID=testos\nPRETTY_NAME="Test OS"\n
+f usr/lib/modules/5.10.0-test/vmlinuz 644 kernel{gen}\n
+f usr/lib/modules/5.10.0-test/initramfs.img 644 initrd{gen}\n
+f usr/lib/modules/5.10.0-test/devicetree 644 dtb{gen}\n
+f usr/lib/ostree-boot/uEnv.txt 644 bootcmd_extra=echo hi\n
+f usr/etc/hostname 644 board{gen}\n
+f usr/etc/app.conf 644 a=default{gen}\n
+f usr/etc/gone.conf 644 x\n
+f usr/etc/sub/deep.conf 644 d\n
+f usr/etc/gen{gen}.conf 644 upstream\n
+f usr/bin/hello 755 #!/bin/sh\necho hello {gen}\n
+d var 755
+"#
+    );
+    build_tree(root, &spec);
+}
+
+struct Lab {
+    // Unmounted before the directory holding them is removed (field order).
+    _fs: Vec<LoopFs>,
+    _dir: tempfile::TempDir,
+    src: PathBuf,
+    /// Sysroot written by ostree.
+    o: PathBuf,
+    /// Sysroot written by uptree.
+    u: PathBuf,
+}
+
+fn sysroot_arg(p: &Path) -> String {
+    format!("--sysroot={}", p.display())
+}
+
+fn commit(src: &Path, tree: &Path, version: &str, ts: &str) -> String {
+    ostree(os_args![
+        repo_arg(src),
+        "commit",
+        "-b",
+        "testos/stable",
+        "-s",
+        format!("release {version}"),
+        format!("--timestamp={ts}"),
+        format!("--add-metadata-string=version={version}"),
+        tree.as_os_str()
+    ])
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let dir = scratch();
+        let src = dir.path().join("src");
+        ostree(os_args![repo_arg(&src), "init", "--mode=archive"]);
+        let (fo, fu) = (LoopFs::new(dir.path(), "o", 128, "ext4"), LoopFs::new(dir.path(), "u", 128, "ext4"));
+        let (o, u) = (fo.mnt.join("sysroot"), fu.mnt.join("sysroot"));
+        fs::create_dir_all(&o).expect("mkdir");
+        ostree(os_args!["admin", "init-fs", o.as_os_str()]);
+        up(os_args!["admin", "init-fs", u.as_os_str()]);
+        ostree(os_args!["admin", "os-init", "testos", sysroot_arg(&o)]);
+        up(os_args!["admin", "os-init", "testos", sysroot_arg(&u)]);
+        // ostree's U-Boot backend needs an existing uEnv.txt before its first
+        // deploy; uptree's sysroot stays fresh (it must not need one).
+        fs::create_dir_all(o.join("boot/loader.0")).expect("mkdir");
+        fs::write(o.join("boot/loader.0/uEnv.txt"), "").expect("seed");
+        std::os::unix::fs::symlink("loader.0", o.join("boot/loader")).expect("link");
+        Lab { _fs: vec![fo, fu], _dir: dir, src, o, u }
+    }
+
+    fn tree(&self, gen: u32) -> PathBuf {
+        let t = self.src.with_file_name(format!("tree{gen}"));
+        os_tree(&t, gen);
+        t
+    }
+
+    fn pull_both(&self) {
+        let src = self.src.to_string_lossy().into_owned();
+        ostree(os_args![repo_arg(&self.o.join("ostree/repo")), "pull-local", src, "testos/stable"]);
+        up(os_args![repo_arg(&self.u.join("ostree/repo")), "pull-local", src, "testos/stable"]);
+    }
+
+    /// Run an `admin` verb with both tools, each on its own sysroot.
+    fn both(&self, args: &[&str]) {
+        let mut a: Vec<String> = vec!["admin".into()];
+        a.extend(args.iter().map(|s| s.to_string()));
+        let with = |p: &Path| {
+            let mut v = a.clone();
+            v.push(sysroot_arg(p));
+            v
+        };
+        let (ao, au) = (with(&self.o), with(&self.u));
+        ok("ostree", &ao.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>(), &[]);
+        up(&au.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>());
+    }
+
+    /// The sysroots hold the same boot files, links, entries and origins.
+    fn assert_same(&self, step: &str) {
+        // ostree deletes its lock file after use, uptree keeps it; ostree/uptree
+        // holds uptree's own records (/etc merge reports, failed commits).
+        let skip = ["ostree/repo", "ostree/lock", "ostree/uptree"];
+        let (lo, lu) = (listing(&self.o, &skip), listing(&self.u, &skip));
+        let only = |a: &[String], b: &[String]| a.iter().filter(|l| !b.contains(l)).cloned().collect::<Vec<_>>();
+        assert!(lo == lu, "{step}: trees differ\nonly ostree: {:#?}\nonly uptree: {:#?}", only(&lo, &lu), only(&lu, &lo));
+        // Byte-identical boot configuration.
+        for rel in bootfiles(&self.o) {
+            let (a, b) = (fs::read(self.o.join(&rel)).expect("read"), fs::read(self.u.join(&rel)).unwrap_or_default());
+            assert_eq!(String::from_utf8_lossy(&a), String::from_utf8_lossy(&b), "{step}: {rel} differs");
+        }
+        // Deployments: same names, same origins, same merged /etc.
+        let deploys = |root: &Path| {
+            let d = root.join("ostree/deploy/testos/deploy");
+            let mut v: Vec<String> = fs::read_dir(&d).expect("deploy dir").map(|e| e.expect("e").file_name().to_string_lossy().into_owned()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(deploys(&self.o), deploys(&self.u), "{step}: deployments differ");
+        for name in deploys(&self.o) {
+            let (a, b) = (self.o.join("ostree/deploy/testos/deploy").join(&name), self.u.join("ostree/deploy/testos/deploy").join(&name));
+            if name.ends_with(".origin") {
+                let strip = |t: String| t.lines().take_while(|l| *l != "[uptree-etc-merge]").collect::<Vec<_>>().join("\n");
+                assert_eq!(
+                    strip(fs::read_to_string(&a).expect("origin")).trim_end(),
+                    strip(fs::read_to_string(&b).expect("origin")).trim_end(),
+                    "{step}: {name}"
+                );
+            } else {
+                assert_same_tree(&snapshot(&a.join("etc"), true, false), &snapshot(&b.join("etc"), true, false), &format!("{step}: {name}/etc"));
+            }
+        }
+        // Each tool reads both sysroots the same way.
+        let status = |tool: &str, root: &Path| ok(tool, os_args!["admin", "status", sysroot_arg(root)], &[]);
+        let reference = status("ostree", &self.o);
+        assert_eq!(status("ostree", &self.u), reference, "{step}: ostree admin status of uptree's sysroot");
+        assert_eq!(status(uptree_bin(), &self.o), reference, "{step}: uptree admin status of ostree's sysroot");
+        assert_eq!(status(uptree_bin(), &self.u), reference, "{step}: uptree admin status of its own sysroot");
+        assert_eq!(
+            ostree(os_args![repo_arg(&self.o.join("ostree/repo")), "refs"]),
+            ostree(os_args![repo_arg(&self.u.join("ostree/repo")), "refs"]),
+            "{step}: refs"
+        );
+    }
+
+    fn edit_etc(&self) {
+        for root in [&self.o, &self.u] {
+            let d = fs::read_dir(root.join("ostree/deploy/testos/deploy"))
+                .expect("dir")
+                .map(|e| e.expect("e").path())
+                .find(|p| p.is_dir() && ostree_default(root).is_some_and(|c| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&c))))
+                .expect("default deployment");
+            fs::write(d.join("etc/app.conf"), "a=LOCAL\n").expect("edit");
+            fs::write(d.join("etc/local.conf"), "mine\n").expect("add");
+            fs::remove_file(d.join("etc/gone.conf")).expect("rm");
+        }
+    }
+}
+
+/// The checksum of deployment 0, from its BLS entry's ostree= link.
+fn ostree_default(root: &Path) -> Option<String> {
+    let loader = root.join("boot/loader/entries");
+    let mut best: Option<(u32, String)> = None;
+    for e in fs::read_dir(loader).ok()?.flatten() {
+        let t = fs::read_to_string(e.path()).ok()?;
+        let v: u32 = t.lines().find_map(|l| l.strip_prefix("version "))?.parse().ok()?;
+        let link = t.lines().find_map(|l| l.strip_prefix("options "))?.split(' ').find_map(|a| a.strip_prefix("ostree="))?.to_string();
+        let target = fs::read_link(root.join(link.trim_start_matches('/'))).ok()?;
+        let name = target.file_name()?.to_string_lossy().into_owned();
+        if best.as_ref().is_none_or(|(bv, _)| v > *bv) {
+            best = Some((v, name.split('.').next()?.to_string()));
+        }
+    }
+    best.map(|b| b.1)
+}
+
+/// Boot configuration files of the live bootversion, relative to the sysroot.
+fn bootfiles(root: &Path) -> Vec<String> {
+    let mut v = vec!["boot/loader/uEnv.txt".to_string()];
+    if let Ok(rd) = fs::read_dir(root.join("boot/loader/entries")) {
+        let mut names: Vec<String> = rd.map(|e| format!("boot/loader/entries/{}", e.expect("e").file_name().to_string_lossy())).collect();
+        names.sort();
+        v.extend(names);
+    }
+    v
+}
+
+#[test]
+fn deploys_match_ostree_byte_for_byte_and_interoperate() {
+    let lab = Lab::new();
+    let t1 = lab.tree(1);
+    commit(&lab.src, &t1, "1.0", "2024-01-01 00:00:00 +0000");
+    lab.pull_both();
+    // First deploy: uptree's sysroot is fresh (no boot/loader at all).
+    let mut first = vec!["deploy", "--os=testos"];
+    first.extend(KARGS);
+    first.push("testos/stable");
+    lab.both(&first);
+    lab.assert_same("first deploy");
+    let uenv = fs::read_to_string(lab.u.join("boot/loader/uEnv.txt")).expect("uEnv.txt");
+    assert!(uenv.starts_with("kernel_image=/boot/ostree/testos-") && uenv.contains("bootcmd_extra=echo hi\n"), "{uenv}");
+
+    // Local /etc changes, then an upgrade to a new kernel and new defaults.
+    lab.edit_etc();
+    let t2 = lab.tree(2);
+    commit(&lab.src, &t2, "2.0", "2024-02-01 00:00:00 +0000");
+    lab.pull_both();
+    lab.both(&["deploy", "--os=testos", "testos/stable"]);
+    lab.assert_same("upgrade with /etc merge");
+    let uenv = fs::read_to_string(lab.u.join("boot/loader/uEnv.txt")).expect("uEnv.txt");
+    for key in ["kernel_image=", "ramdisk_image=", "fdt_file=", "bootargs=", "kernel_image2=", "ramdisk_image2=", "fdt_file2=", "bootargs2="] {
+        assert!(uenv.lines().any(|l| l.starts_with(key)), "{key} missing:\n{uenv}");
+    }
+    let st: serde_json::Value = serde_json::from_str(&up(os_args!["admin", "status", "--json", sysroot_arg(&lab.u)])).expect("json");
+    let merge = &st["deployments"][0]["etc-merge"];
+    assert_eq!(merge["kept"], serde_json::json!(["app.conf"]), "{st:#}");
+    assert_eq!(merge["added"], serde_json::json!(["local.conf"]), "{st:#}");
+    assert_eq!(merge["removed"], serde_json::json!(["gone.conf"]), "{st:#}");
+    assert_eq!(merge["updated"], serde_json::json!(["gen1.conf", "gen2.conf", "hostname"]), "{st:#}");
+
+    lab.both(&["pin", "1"]);
+    lab.assert_same("pin");
+    lab.both(&["pin", "--unpin", "1"]);
+    lab.assert_same("unpin");
+    // ostree 2022.7 has no set-default: uptree on both sysroots (one written by ostree).
+    for root in [&lab.o, &lab.u] {
+        up(os_args!["admin", "set-default", "1", sysroot_arg(root)]);
+    }
+    lab.assert_same("set-default");
+    let uenv = fs::read_to_string(lab.u.join("boot/loader/uEnv.txt")).expect("uEnv.txt");
+    assert!(uenv.contains("/vmlinuz-5.10.0-test\n") && uenv.contains("bootargs2="), "{uenv}");
+    lab.both(&["undeploy", "1"]);
+    lab.assert_same("undeploy");
+
+    // `admin upgrade` of a local ref: deploy the ref's new commit.
+    let t3 = lab.tree(3);
+    commit(&lab.src, &t3, "3.0", "2024-03-01 00:00:00 +0000");
+    lab.pull_both();
+    lab.both(&["upgrade", "--os=testos"]);
+    lab.assert_same("upgrade");
+    assert!(up(os_args!["admin", "upgrade", sysroot_arg(&lab.u)]).contains("No update available"));
+
+    // Each tool deploys onto the sysroot the other wrote.
+    let t4 = lab.tree(4);
+    commit(&lab.src, &t4, "4.0", "2024-04-01 00:00:00 +0000");
+    lab.pull_both();
+    ostree(os_args!["admin", "deploy", "--os=testos", "testos/stable", sysroot_arg(&lab.u)]);
+    up(os_args!["admin", "deploy", "--os=testos", "testos/stable", sysroot_arg(&lab.o)]);
+    lab.assert_same("cross deploy");
+    ostree(os_args!["admin", "cleanup", sysroot_arg(&lab.u)]);
+    up(os_args!["admin", "cleanup", sysroot_arg(&lab.o)]);
+    lab.assert_same("cross cleanup");
+    up(os_args![repo_arg(&lab.u.join("ostree/repo")), "fsck"]);
+    ostree(os_args![repo_arg(&lab.o.join("ostree/repo")), "fsck"]);
+}
