@@ -14,6 +14,14 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "board configs: generated files up to date, boot scripts accepted by mkimage"
+python3 board-configs/generate.py --check
+scr=$(mktemp -d)
+python3 board-configs/generate.py --mkimage "$scr" >/dev/null
+python3 board-configs/generate.py --env-image "$scr/uboot.env" --board qemu-arm64
+fw_printenv -c <(echo "$scr/uboot.env 0x0 0x40000") bootlimit altbootcmd >/dev/null
+rm -rf "$scr"
+
 step "unit and interop tests (real ostree $(ostree --version | sed -n "s/.*Version: '\(.*\)'/\1/p"))"
 # Tests need root: bare repos chown, fixtures have non-root owners and device nodes.
 UPTREE_TEST_TMP=${UPTREE_TEST_TMP:-/var/tmp} cargo test --workspace --locked

@@ -266,3 +266,123 @@ fn deploys_match_ostree_byte_for_byte_and_interoperate() {
     up(os_args![repo_arg(&lab.u.join("ostree/repo")), "fsck"]);
     ostree(os_args![repo_arg(&lab.o.join("ostree/repo")), "fsck"]);
 }
+
+/// A sysroot written only by uptree, its repo fed by `uptree commit`.
+fn uptree_sysroot(dir: &Path) -> (LoopFs, PathBuf) {
+    let fs_ = LoopFs::new(dir, "s", 128, "ext4");
+    let root = fs_.mnt.join("sysroot");
+    fs::create_dir_all(&root).expect("mkdir");
+    up(os_args!["admin", "init-fs", root.as_os_str()]);
+    up(os_args!["admin", "os-init", "testos", sysroot_arg(&root)]);
+    (fs_, root)
+}
+
+fn uptree_commit(root: &Path, tree: &Path, version: &str, ts: &str) -> String {
+    up(os_args![
+        repo_arg(&root.join("ostree/repo")),
+        "commit",
+        "-b",
+        "testos/stable",
+        "-s",
+        format!("release {version}"),
+        format!("--timestamp={ts}"),
+        format!("--add-metadata-string=version={version}"),
+        tree.as_os_str()
+    ])
+    .trim()
+    .to_string()
+}
+
+fn status_json(root: &Path) -> serde_json::Value {
+    serde_json::from_str(&up(os_args!["admin", "status", "--json", sysroot_arg(root)])).expect("status json")
+}
+
+#[test]
+fn upgrade_never_redeploys_a_failed_commit() {
+    let dir = scratch();
+    let (_fs, root) = uptree_sysroot(dir.path());
+    let tree = |g| {
+        let t = dir.path().join(format!("tree{g}"));
+        os_tree(&t, g);
+        t
+    };
+    uptree_commit(&root, &tree(1), "1.0", "2024-01-01 00:00:00 +0000");
+    let mut first = vec!["admin", "deploy", "--os=testos"];
+    first.extend(KARGS);
+    first.push("testos/stable");
+    let mut a: Vec<String> = first.iter().map(|s| s.to_string()).collect();
+    a.push(sysroot_arg(&root));
+    up(&a.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>());
+
+    // Commit 2 is what a fallback boot recorded as failed.
+    let bad = uptree_commit(&root, &tree(2), "2.0", "2024-02-01 00:00:00 +0000");
+    uptree_deploy::failed::record(
+        &root,
+        uptree_deploy::failed::Failure {
+            checksum: bad.clone(),
+            osname: "testos".into(),
+            refspec: Some("testos/stable".into()),
+            version: Some("2.0".into()),
+            detected: 1_706_800_000,
+            reason: "bootcount 4 passed bootlimit 3; U-Boot booted the fallback".into(),
+            count: 1,
+        },
+    )
+    .expect("record");
+    let err = up_fails(os_args!["admin", "upgrade", "--os=testos", sysroot_arg(&root)]);
+    assert!(err.contains(&bad) && err.contains("not deploying it automatically"), "{err}");
+    let st = status_json(&root);
+    assert_eq!(st["deployments"].as_array().map(Vec::len), Some(1), "{st:#}");
+    assert_eq!(st["failed-commits"][0]["checksum"], serde_json::json!(bad), "{st:#}");
+    assert!(st["failed-commits"][0]["reason"].as_str().is_some_and(|r| r.contains("bootlimit")), "{st:#}");
+    let text = up(os_args!["admin", "status", sysroot_arg(&root)]);
+    assert!(text.contains(&format!("Failed commit: {bad}")), "{text}");
+
+    // An operator may still deploy the failed commit explicitly (here
+    // through the ref, which still points at it).
+    up(os_args!["admin", "deploy", "--os=testos", "testos/stable", sysroot_arg(&root)]);
+    let st = status_json(&root);
+    assert_eq!(st["deployments"][0]["checksum"], serde_json::json!(bad), "{st:#}");
+    assert!(st["deployments"][0]["failed"]["reason"].is_string(), "{st:#}");
+
+    // A newer commit on the ref is deployed as usual.
+    let good = uptree_commit(&root, &tree(3), "3.0", "2024-03-01 00:00:00 +0000");
+    up(os_args!["admin", "upgrade", "--os=testos", sysroot_arg(&root)]);
+    let st = status_json(&root);
+    assert_eq!(st["deployments"][0]["checksum"], serde_json::json!(good), "{st:#}");
+}
+
+#[test]
+fn unlock_hotfix_keeps_a_clean_rollback_and_ostree_sees_it() {
+    let dir = scratch();
+    let (_fs, root) = uptree_sysroot(dir.path());
+    let t = dir.path().join("tree1");
+    os_tree(&t, 1);
+    let csum = uptree_commit(&root, &t, "1.0", "2024-01-01 00:00:00 +0000");
+    up(os_args!["admin", "deploy", "--os=testos", "--karg=root=/dev/vda2", "testos/stable", sysroot_arg(&root)]);
+    let before = status_json(&root);
+    let serial = before["deployments"][0]["deployserial"].as_u64().expect("serial");
+
+    // Not booted here: the deployment is named by index.
+    let err = up_fails(os_args!["admin", "unlock", "--hotfix", sysroot_arg(&root)]);
+    assert!(err.contains("INDEX"), "{err}");
+    up(os_args!["admin", "unlock", "--hotfix", "0", sysroot_arg(&root)]);
+
+    let st = status_json(&root);
+    let deps = st["deployments"].as_array().expect("deployments");
+    assert_eq!(deps.len(), 2, "{st:#}");
+    assert_eq!(deps[0]["unlocked"], serde_json::json!("hotfix"), "{st:#}");
+    assert_eq!(deps[0]["deployserial"].as_u64(), Some(serial), "{st:#}");
+    assert!(deps[1]["unlocked"].is_null() && deps[1]["checksum"] == serde_json::json!(csum), "clean copy is the rollback: {st:#}");
+    let dpath = root.join(format!("ostree/deploy/testos/deploy/{csum}.{serial}"));
+    for d in [".usr-ovl-upper", ".usr-ovl-work"] {
+        assert!(dpath.join(d).is_dir(), "{d} missing");
+    }
+    let origin = fs::read_to_string(dpath.with_extension(format!("{serial}.origin"))).expect("origin");
+    assert!(origin.contains("unlocked=hotfix"), "{origin}");
+    // The real ostree reads the unlocked state uptree wrote.
+    let ost = ostree(os_args!["admin", "status", sysroot_arg(&root)]);
+    assert!(ost.contains("Unlocked: hotfix"), "{ost}");
+    let again = up_fails(os_args!["admin", "unlock", "--hotfix", "0", sysroot_arg(&root)]);
+    assert!(again.contains("already in unlocked state"), "{again}");
+}
