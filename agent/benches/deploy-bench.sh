@@ -16,7 +16,9 @@ source "$(dirname "$0")/lib.sh"
 need_pkgs ostree time
 UP=$(uptree_bin)
 work=$(bench_scratch)
-trap 'chattr -R -i "$work" 2>/dev/null; bench_cleanup "$work"' EXIT
+# Deployment roots are immutable, as ostree makes them.
+unfreeze() { find "$1" -maxdepth 6 -path '*/ostree/deploy/*/deploy/*' -prune -exec chattr -i {} + 2>/dev/null || true; }
+trap 'unfreeze "$work"; bench_cleanup "$work"' EXIT
 
 # OSTree layout: config under usr/etc. (ostree 2022.7 fails to deploy
 # minbase's plain /etc: "Preparing /etc: No such file or directory:
@@ -55,7 +57,7 @@ echo "   commits: v1 $v1, v2 $v2"
 fresh_sysroot() {
   local tool=$1 root=$2 bin=ostree
   [ "$tool" = uptree ] && bin=$UP
-  if [ -d "$root" ]; then chattr -R -i "$root" 2>/dev/null || true; rm -rf "$root"; fi
+  if [ -d "$root" ]; then unfreeze "$root"; rm -rf "$root"; fi
   mkdir -p "$root"
   "$bin" admin init-fs "$root" >/dev/null
   "$bin" admin os-init os --sysroot="$root" >/dev/null
