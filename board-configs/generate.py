@@ -161,6 +161,7 @@ def render(name, conf):
         "CONFIG_CMD_NVEDIT_LOAD=y",
         "CONFIG_CMD_IMPORTENV=y",
         "CONFIG_CMD_CRC32=y",
+        "CONFIG_CRC32_VERIFY=y",
         "CONFIG_CMD_SETEXPR=y",
         "CONFIG_CMD_ITEST=y",
     ]

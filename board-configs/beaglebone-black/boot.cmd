@@ -28,17 +28,15 @@ if load ${devtype} ${uptree_part} ${kernel_addr_r} /boot/loader/uEnv.txt; then
   setenv uptree_found 1
 fi
 
-if test -z "${uptree_found}"; then
-  echo "uptree: no boot entry found on ${devtype} ${uptree_part}; nothing to boot"
-  exit
-fi
 
 # One attempt: load kernel, ramdisk and device tree named by uptree_k,
 # uptree_r, uptree_f/uptree_d, then boot with uptree_a. Returns only on
 # failure.
 setenv uptree_try ' echo "uptree: booting ${uptree_k} (${uptree_which})"; setenv uptree_rd -; setenv uptree_fdt ${fdtcontroladdr}; if load ${devtype} ${uptree_part} ${kernel_addr_r} ${uptree_k}; then setenv uptree_kok 1; else setenv uptree_kok; fi; if test -n "${uptree_kok}" && test -n "${uptree_r}"; then if load ${devtype} ${uptree_part} ${ramdisk_addr_r} ${uptree_r}; then setenv uptree_rd ${ramdisk_addr_r}:${filesize}; else setenv uptree_kok; fi; fi; if test -n "${uptree_kok}" && test -n "${uptree_f}"; then if load ${devtype} ${uptree_part} ${fdt_addr_r} ${uptree_f}; then setenv uptree_fdt ${fdt_addr_r}; else setenv uptree_kok; fi; elif test -n "${uptree_kok}" && test -n "${uptree_d}" && test -n "${fdtfile}"; then if load ${devtype} ${uptree_part} ${fdt_addr_r} ${uptree_d}/${fdtfile}; then setenv uptree_fdt ${fdt_addr_r}; else setenv uptree_kok; fi; fi; if test -n "${uptree_kok}"; then setenv bootargs ${uptree_a}; bootz ${kernel_addr_r} ${uptree_rd} ${uptree_fdt}; fi; echo "uptree: could not boot ${uptree_k}"'
 
-if test "${uptree_fallback}" = "1" && test -n "${kernel_image2}"; then
+if test -z "${uptree_found}"; then
+  echo "uptree: no boot entry found on ${devtype} ${uptree_part}; nothing to boot"
+elif test "${uptree_fallback}" = "1" && test -n "${kernel_image2}"; then
   echo "uptree: fallback boot (bootcount ${bootcount}, bootlimit ${bootlimit})"
 else
   setenv uptree_which primary
@@ -46,7 +44,7 @@ else
   setenv uptree_f ${fdt_file}; setenv uptree_d ${fdtdir}
   run uptree_try
 fi
-if test -n "${kernel_image2}"; then
+if test -n "${uptree_found}" && test -n "${kernel_image2}"; then
   setenv uptree_which fallback
   setenv uptree_k ${kernel_image2}; setenv uptree_r ${ramdisk_image2}; setenv uptree_a ${bootargs2}
   setenv uptree_f ${fdt_file2}; setenv uptree_d ${fdtdir2}
