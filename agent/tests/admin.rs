@@ -49,9 +49,10 @@ fn sysroot_arg(p: &Path) -> String {
     format!("--sysroot={}", p.display())
 }
 
-fn commit(src: &Path, tree: &Path, version: &str, ts: &str) -> String {
-    ostree(os_args![
-        repo_arg(src),
+/// Commit `tree` to `testos/stable` of `repo` with `tool` (`ostree` or `up`).
+fn commit_with(tool: fn(&[&std::ffi::OsStr]) -> String, repo: &Path, tree: &Path, version: &str, ts: &str) -> String {
+    tool(os_args![
+        repo_arg(repo),
         "commit",
         "-b",
         "testos/stable",
@@ -61,6 +62,12 @@ fn commit(src: &Path, tree: &Path, version: &str, ts: &str) -> String {
         format!("--add-metadata-string=version={version}"),
         tree.as_os_str()
     ])
+    .trim()
+    .to_string()
+}
+
+fn commit(src: &Path, tree: &Path, version: &str, ts: &str) -> String {
+    commit_with(ostree, src, tree, version, ts)
 }
 
 impl Lab {
@@ -278,19 +285,7 @@ fn uptree_sysroot(dir: &Path) -> (LoopFs, PathBuf) {
 }
 
 fn uptree_commit(root: &Path, tree: &Path, version: &str, ts: &str) -> String {
-    up(os_args![
-        repo_arg(&root.join("ostree/repo")),
-        "commit",
-        "-b",
-        "testos/stable",
-        "-s",
-        format!("release {version}"),
-        format!("--timestamp={ts}"),
-        format!("--add-metadata-string=version={version}"),
-        tree.as_os_str()
-    ])
-    .trim()
-    .to_string()
+    commit_with(up, &root.join("ostree/repo"), tree, version, ts)
 }
 
 fn status_json(root: &Path) -> serde_json::Value {

@@ -220,13 +220,7 @@ impl Env {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Env {
-        let mut e = Env::new();
-        for (k, v) in pairs {
-            e.set(k, v).expect("valid");
-        }
-        e
-    }
+    use crate::env::tests::env;
 
     #[test]
     fn golden_single_block() {

@@ -239,10 +239,10 @@ pub(crate) fn text_entries(text: &[u8]) -> Vec<(usize, Vec<u8>)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Env {
+    pub(crate) fn env(pairs: &[(&str, &str)]) -> Env {
         let mut e = Env::new();
         for (k, v) in pairs {
             e.set(k, v).expect("valid");

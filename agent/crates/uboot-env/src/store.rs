@@ -342,13 +342,7 @@ fn atomic_replace(path: &Path, old: Option<&Metadata>, block: &[u8]) -> Result<(
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Env {
-        let mut e = Env::new();
-        for (k, v) in pairs {
-            e.set(k, v).expect("valid");
-        }
-        e
-    }
+    use crate::env::tests::env;
 
     #[test]
     fn single_file_is_replaced_atomically() {
