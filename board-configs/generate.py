@@ -6,6 +6,7 @@ board boots with; `--check` (run by the tests) fails when they are stale.
   generate.py [BOARD...]              regenerate (all boards by default)
   generate.py --check [BOARD...]      exit 1 if a generated file is stale
   generate.py --mkimage OUT [BOARD...]  boot.scr for each board into OUT/BOARD/
+  generate.py --get BOARD KEY         print one board.conf value (for scripts)
   generate.py --env-image OUT --board B [--default-env FILE]
         uboot.env for board B: U-Boot's default environment (the text of
         `make u-boot-initial-env`) overlaid with the board's uboot-env.txt,
@@ -234,9 +235,16 @@ def main():
     ap.add_argument("--env-image", metavar="OUT")
     ap.add_argument("--board")
     ap.add_argument("--default-env", metavar="FILE")
+    ap.add_argument("--get", nargs=2, metavar=("BOARD", "KEY"))
     ap.add_argument("boards", nargs="*")
     a = ap.parse_args()
     try:
+        if a.get:
+            conf = load_board(a.get[0])
+            if a.get[1] not in conf:
+                raise BoardError(f"no key {a.get[1]} (keys: {', '.join(sorted(conf))})")
+            print(conf[a.get[1]])
+            return 0
         if a.env_image:
             if not a.board:
                 raise BoardError("--env-image needs --board")

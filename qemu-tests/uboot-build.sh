@@ -18,7 +18,7 @@ conf=$root/board-configs/$board
 cache=${UPTREE_CACHE:-/var/tmp/uptree-cache}
 src_cache=$cache/u-boot-src
 
-val() { sed -n "s/^$1 *= *//p" "$conf/board.conf" | head -1; }
+val() { python3 "$root/board-configs/generate.py" --get "$board" "$1"; }
 defconfig=$(val defconfig)
 cross=$(val cross_compile)
 case $cross in
