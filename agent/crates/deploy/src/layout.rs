@@ -90,6 +90,45 @@ pub fn boot_csum_dir(osname: &str, bootcsum: &str) -> String {
     format!("ostree/{osname}-{bootcsum}")
 }
 
+/// Deployment-root entries of the persistent `/usr` overlay that
+/// `admin unlock --hotfix` creates; ostree-prepare-root mounts
+/// `overlay lowerdir=usr,upperdir=.usr-ovl-upper,workdir=.usr-ovl-work`
+/// on `/usr` at every boot when the work directory exists.
+pub const HOTFIX_USR_OVL_UPPER: &str = ".usr-ovl-upper";
+pub const HOTFIX_USR_OVL_WORK: &str = ".usr-ovl-work";
+
+/// Written by the initramfs when it booted a deployment; its presence is
+/// how ostree (and uptree) know `/` is a deployment.
+pub const RUN_OSTREE_BOOTED: &str = "/run/ostree-booted";
+
+/// A deployment named by its path relative to the sysroot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentPath {
+    pub osname: String,
+    pub csum: String,
+    pub deployserial: u32,
+}
+
+impl DeploymentPath {
+    /// Accept exactly `ostree/deploy/OS/deploy/CSUM.SERIAL` (no leading
+    /// `/`, no `.`/`..`/empty components, a valid stateroot name, a
+    /// 64-hex checksum): what a boot link must end at.
+    pub fn parse(relpath: &str) -> Option<DeploymentPath> {
+        let parts: Vec<&str> = relpath.split('/').collect();
+        match parts.as_slice() {
+            ["ostree", "deploy", os, "deploy", name] if valid_osname(os) => {
+                let (csum, deployserial) = parse_deploy_dir_name(name)?;
+                Some(DeploymentPath { osname: os.to_string(), csum, deployserial })
+            }
+            _ => None,
+        }
+    }
+
+    pub fn relpath(&self) -> String {
+        deployment_relpath(&self.osname, &self.csum, self.deployserial)
+    }
+}
+
 /// Last `ostree=` argument of a kernel command line.
 pub fn ostree_karg(cmdline: &str) -> Option<&str> {
     cmdline.split_ascii_whitespace().rev().find_map(|a| a.strip_prefix("ostree="))
@@ -120,5 +159,26 @@ mod tests {
         assert_eq!(parse_deploy_dir_name(&format!("{c}.3")), Some((c.to_string(), 3)));
         assert!(parse_deploy_dir_name("xyz.0").is_none());
         assert_eq!(bootlink_target("os", c, 0), format!("../../../deploy/os/deploy/{c}.0"));
+    }
+
+    #[test]
+    fn deployment_paths() {
+        let c = "7af2663972d05825f4e4dda0f854c7f8b4b17015d55e3b234606e10e485c1252";
+        let rel = format!("ostree/deploy/os/deploy/{c}.2");
+        let d = DeploymentPath::parse(&rel).expect("parses");
+        assert_eq!((d.osname.as_str(), d.csum.as_str(), d.deployserial), ("os", c, 2));
+        assert_eq!(d.relpath(), rel);
+        for bad in [
+            format!("/ostree/deploy/os/deploy/{c}.2"),
+            format!("ostree/deploy/os/deploy/{c}.2/usr"),
+            format!("ostree/deploy/../deploy/{c}.2"),
+            format!("ostree/deploy/.os/deploy/{c}.2"),
+            format!("ostree/deploy/os/backing/{c}.2"),
+            "ostree/deploy/os/deploy/abc.0".to_string(),
+            format!("ostree/deploy/os/deploy/{c}"),
+            format!("ostree/deploy/os/var/{c}.0"),
+        ] {
+            assert!(DeploymentPath::parse(&bad).is_none(), "{bad}");
+        }
     }
 }

@@ -89,8 +89,7 @@ pub fn pin(sysroot: &mut Sysroot, index: usize, pinned: bool) -> Result<bool> {
 }
 
 /// The directories of the `/usr` hotfix overlay, in the deployment root.
-pub const HOTFIX_UPPER: &str = ".usr-ovl-upper";
-pub const HOTFIX_WORK: &str = ".usr-ovl-work";
+pub use crate::layout::{HOTFIX_USR_OVL_UPPER as HOTFIX_UPPER, HOTFIX_USR_OVL_WORK as HOTFIX_WORK};
 
 /// `admin unlock --hotfix`: keep a copy of the deployment as the rollback
 /// (so the hotfix can be undone by booting it), then give the deployment a

@@ -8,9 +8,14 @@
 //! - [`fs`]: immutable attribute and freeze/thaw ioctls;
 //! - [`mount`]: overlay and bind mounts;
 //! - [`lock`]: open-file-description (OFD) record locks, the locking scheme
-//!   libostree uses on `REPO/.lock`, so uptree and ostree exclude each other.
+//!   libostree uses on `REPO/.lock`, so uptree and ostree exclude each other;
+//! - [`switchroot`]: binds, moves, propagation, chroot (the initramfs);
+//! - [`pid1`]: console fds, `finit_module`, monotonic clock, reboot, a
+//!   shell in another root (the initramfs).
 
 pub mod fs;
 pub mod lock;
 pub mod mount;
+pub mod pid1;
+pub mod switchroot;
 pub mod xattr;

@@ -1,0 +1,430 @@
+//! The kernel command line, parsed the way the kernel splits it
+//! (`lib/cmdline.c` `next_arg`): words separated by spaces, double quotes
+//! group (`a="b c"`), everything after a lone `--` belongs to init. For
+//! repeated keys the last one wins, as the kernel's `__setup` handlers do.
+//!
+//! Pure: a `&str` in, a [`Cmdline`] (plus warnings about values we could
+//! not use) out.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+/// How the root device is named (`root=`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootSpec {
+    /// `/dev/vda2`, `vda2` (as `/dev/vda2`), `/dev/disk/by-label/x`.
+    Path(String),
+    Label(String),
+    Uuid(String),
+    /// `PARTUUID=…[/PARTNROFF=n]`: with an offset, the partition `n`
+    /// after the one carrying that UUID (on the same disk).
+    PartUuid {
+        uuid: String,
+        offset: i32,
+    },
+    PartLabel(String),
+    /// `MAJOR:MINOR` in decimal.
+    DevNum(u32, u32),
+}
+
+impl RootSpec {
+    pub fn parse(v: &str) -> Option<RootSpec> {
+        if v.is_empty() {
+            return None;
+        }
+        if let Some(l) = v.strip_prefix("LABEL=") {
+            return (!l.is_empty()).then(|| RootSpec::Label(l.to_string()));
+        }
+        if let Some(u) = v.strip_prefix("UUID=") {
+            return (!u.is_empty()).then(|| RootSpec::Uuid(u.to_string()));
+        }
+        if let Some(rest) = v.strip_prefix("PARTUUID=") {
+            let (uuid, offset) = match rest.split_once('/') {
+                Some((u, off)) => (u, off.strip_prefix("PARTNROFF=")?.parse().ok()?),
+                None => (rest, 0),
+            };
+            return (!uuid.is_empty()).then(|| RootSpec::PartUuid { uuid: uuid.to_string(), offset });
+        }
+        if let Some(l) = v.strip_prefix("PARTLABEL=") {
+            return (!l.is_empty()).then(|| RootSpec::PartLabel(l.to_string()));
+        }
+        if let Some((maj, min)) = v.split_once(':') {
+            if let (Ok(a), Ok(b)) = (maj.parse(), min.parse()) {
+                return Some(RootSpec::DevNum(a, b));
+            }
+            // Other `x:y` forms (ubi0:rootfs, NFS) are not block devices.
+            return None;
+        }
+        if v.starts_with('/') {
+            return Some(RootSpec::Path(v.to_string()));
+        }
+        if v.contains('/') || v.contains('=') {
+            return None;
+        }
+        Some(RootSpec::Path(format!("/dev/{v}")))
+    }
+}
+
+impl fmt::Display for RootSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RootSpec::Path(p) => f.write_str(p),
+            RootSpec::Label(l) => write!(f, "LABEL={l}"),
+            RootSpec::Uuid(u) => write!(f, "UUID={u}"),
+            RootSpec::PartUuid { uuid, offset: 0 } => write!(f, "PARTUUID={uuid}"),
+            RootSpec::PartUuid { uuid, offset } => write!(f, "PARTUUID={uuid}/PARTNROFF={offset}"),
+            RootSpec::PartLabel(l) => write!(f, "PARTLABEL={l}"),
+            RootSpec::DevNum(a, b) => write!(f, "{a}:{b}"),
+        }
+    }
+}
+
+/// How long to wait for the root device when nothing says otherwise.
+/// The kernel would not wait at all, but we load the drivers ourselves and
+/// some (MMC, USB) probe asynchronously.
+pub const DEFAULT_ROOT_TIMEOUT: Duration = Duration::from_secs(10);
+/// `rootwait` without a value: the kernel waits forever, which would leave
+/// a board hanging on a missing disk; we wait this long, then fail (and
+/// reboot, so U-Boot counts the attempt).
+pub const ROOTWAIT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Pause between the failure message and the reboot, so a human on the
+/// serial console can read it.
+pub const DEFAULT_REBOOT_DELAY: Duration = Duration::from_secs(3);
+
+/// Everything the init uses from the command line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cmdline {
+    pub root: Option<RootSpec>,
+    /// Raw `root=` value, for messages (also when it did not parse).
+    pub root_raw: Option<String>,
+    /// `rootfstype=`: comma-separated list to try, in order.
+    pub rootfstype: Vec<String>,
+    pub rootflags: Option<String>,
+    /// `ro`/`rw`; the kernel's default is read-only.
+    pub read_only: bool,
+    /// `rootwait` (`Some(None)`) or `rootwait=N` seconds (`Some(Some(N))`).
+    pub rootwait: Option<Option<u64>>,
+    /// `rootdelay=N`: seconds to sleep before looking for the device.
+    pub rootdelay: u64,
+    pub ostree: Option<String>,
+    pub init: Option<String>,
+    /// `uptree.debug`: print the plan and every module.
+    pub debug: bool,
+    /// `uptree.emergency`: on failure, run a shell (if one exists) before rebooting.
+    pub emergency: bool,
+    /// `uptree.roottimeout=S`: overrides the rootwait rules.
+    pub root_timeout: Option<Duration>,
+    /// `uptree.rebootdelay=S`.
+    pub reboot_delay: Option<Duration>,
+    /// `uptree.modules=a,b`: loaded after the list shipped in the initramfs.
+    pub modules: Vec<String>,
+    /// `module.param=value` (modprobe's reading of the command line):
+    /// module name (with `-` as `_`) → `param=value` words.
+    pub module_params: BTreeMap<String, Vec<String>>,
+}
+
+impl Cmdline {
+    /// How long to wait for the root device.
+    pub fn root_timeout(&self) -> Duration {
+        if let Some(t) = self.root_timeout {
+            return t;
+        }
+        match self.rootwait {
+            Some(Some(n)) => Duration::from_secs(n),
+            Some(None) => ROOTWAIT_TIMEOUT,
+            None => DEFAULT_ROOT_TIMEOUT,
+        }
+    }
+
+    pub fn reboot_delay(&self) -> Duration {
+        self.reboot_delay.unwrap_or(DEFAULT_REBOOT_DELAY)
+    }
+
+    /// Parameters to pass to `finit_module` for `module` (space-separated).
+    pub fn params_for(&self, module: &str) -> String {
+        self.module_params.get(&module.replace('-', "_")).map(|v| v.join(" ")).unwrap_or_default()
+    }
+}
+
+/// Split like the kernel: spaces separate, `"` toggles quoting (and is
+/// removed), a lone `--` ends the kernel's part. Returns the words before `--`.
+pub fn split(cmdline: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut quoted = false;
+    for c in cmdline.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                in_word = true;
+            }
+            c if c.is_ascii_whitespace() && !quoted => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    if let Some(i) = words.iter().position(|w| w == "--") {
+        words.truncate(i);
+    }
+    words
+}
+
+fn secs(v: &str) -> Option<Duration> {
+    // Whole or decimal seconds ("2", "0.5"); no units.
+    let (whole, frac) = v.split_once('.').unwrap_or((v, ""));
+    if whole.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let w: u64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let mut ms = 0u64;
+    for (i, c) in frac.chars().take(3).enumerate() {
+        ms += u64::from(c.to_digit(10)?) * 10u64.pow(2 - i as u32);
+    }
+    if !frac.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(Duration::from_secs(w) + Duration::from_millis(ms))
+}
+
+fn flag_value(v: Option<&str>) -> Option<bool> {
+    match v {
+        None | Some("1") | Some("y") | Some("yes") | Some("true") | Some("on") => Some(true),
+        Some("0") | Some("n") | Some("no") | Some("false") | Some("off") => Some(false),
+        Some(_) => None,
+    }
+}
+
+enum Verdict {
+    Used,
+    Unusable,
+    Unknown,
+}
+
+fn check(ok: bool) -> Verdict {
+    if ok {
+        Verdict::Used
+    } else {
+        Verdict::Unusable
+    }
+}
+
+/// Apply one `key[=value]` word; words that are not ours are `Used` (ignored).
+fn apply(c: &mut Cmdline, key: &str, val: Option<&str>) -> Verdict {
+    match (key, val) {
+        ("root", Some(v)) => {
+            c.root_raw = Some(v.to_string());
+            c.root = RootSpec::parse(v);
+            check(c.root.is_some())
+        }
+        ("rootfstype", Some(v)) => {
+            c.rootfstype = v.split(',').filter(|t| !t.is_empty()).map(str::to_string).collect();
+            Verdict::Used
+        }
+        ("rootflags", Some(v)) => {
+            c.rootflags = (!v.is_empty()).then(|| v.to_string());
+            Verdict::Used
+        }
+        ("ro", None) => {
+            c.read_only = true;
+            Verdict::Used
+        }
+        ("rw", None) => {
+            c.read_only = false;
+            Verdict::Used
+        }
+        ("rootwait", None) => {
+            c.rootwait = Some(None);
+            Verdict::Used
+        }
+        ("rootwait", Some(v)) => v.parse().map_or(Verdict::Unusable, |n| {
+            c.rootwait = Some(Some(n));
+            Verdict::Used
+        }),
+        ("rootdelay", Some(v)) => v.parse().map_or(Verdict::Unusable, |n| {
+            c.rootdelay = n;
+            Verdict::Used
+        }),
+        ("ostree", Some(v)) => {
+            c.ostree = Some(v.to_string());
+            Verdict::Used
+        }
+        ("init", Some(v)) => {
+            if v.starts_with('/') {
+                c.init = Some(v.to_string());
+            }
+            check(v.starts_with('/'))
+        }
+        (k, v) if k.starts_with("uptree.") || k.starts_with("uptree_") => apply_own(c, &k[7..].replace('-', "_"), v),
+        (k, Some(v)) if k.contains('.') => {
+            // module.param=value, as modprobe applies it from /proc/cmdline.
+            if let Some((module, param)) = k.split_once('.').filter(|(m, p)| !m.is_empty() && !p.is_empty()) {
+                c.module_params.entry(module.replace('-', "_")).or_default().push(format!("{param}={v}"));
+            }
+            Verdict::Used
+        }
+        _ => Verdict::Used,
+    }
+}
+
+/// Our own `uptree.*` switches.
+fn apply_own(c: &mut Cmdline, key: &str, v: Option<&str>) -> Verdict {
+    match key {
+        "debug" => flag_value(v).map_or(Verdict::Unusable, |b| {
+            c.debug = b;
+            Verdict::Used
+        }),
+        "emergency" => flag_value(v).map_or(Verdict::Unusable, |b| {
+            c.emergency = b;
+            Verdict::Used
+        }),
+        "roottimeout" | "root_timeout" => v.and_then(secs).map_or(Verdict::Unusable, |d| {
+            c.root_timeout = Some(d);
+            Verdict::Used
+        }),
+        "rebootdelay" | "reboot_delay" => v.and_then(secs).map_or(Verdict::Unusable, |d| {
+            c.reboot_delay = Some(d);
+            Verdict::Used
+        }),
+        "modules" => v.map_or(Verdict::Unusable, |list| {
+            c.modules.extend(list.split(',').filter(|m| !m.is_empty()).map(str::to_string));
+            Verdict::Used
+        }),
+        _ => Verdict::Unknown,
+    }
+}
+
+/// Parse a command line. Unusable values of known keys are reported in
+/// the second element and otherwise ignored (a typo must not stop a boot
+/// that can proceed).
+pub fn parse(cmdline: &str) -> (Cmdline, Vec<String>) {
+    let mut c = Cmdline { read_only: true, ..Cmdline::default() };
+    let mut warnings = Vec::new();
+    for word in split(cmdline) {
+        let (key, val) = match word.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (word.as_str(), None),
+        };
+        match apply(&mut c, key, val) {
+            Verdict::Used => {}
+            Verdict::Unusable => warnings.push(format!("ignoring {word:?}: unusable value")),
+            Verdict::Unknown => warnings.push(format!("ignoring unknown option {word:?}")),
+        }
+    }
+    (c, warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_like_the_kernel() {
+        assert_eq!(split("  a b=\"c d\"  \"e=f g\" h -- i j"), vec!["a", "b=c d", "e=f g", "h"]);
+        assert_eq!(split("x=\"\" y"), vec!["x=", "y"]);
+        assert_eq!(split(""), Vec::<String>::new());
+        assert_eq!(split("--"), Vec::<String>::new());
+        assert_eq!(split("a\n"), vec!["a"]);
+    }
+
+    #[test]
+    fn root_specs() {
+        assert_eq!(RootSpec::parse("/dev/vda2"), Some(RootSpec::Path("/dev/vda2".into())));
+        assert_eq!(RootSpec::parse("mmcblk0p2"), Some(RootSpec::Path("/dev/mmcblk0p2".into())));
+        assert_eq!(RootSpec::parse("LABEL=root fs"), Some(RootSpec::Label("root fs".into())));
+        assert_eq!(RootSpec::parse("UUID=1234-ABCD"), Some(RootSpec::Uuid("1234-ABCD".into())));
+        assert_eq!(RootSpec::parse("PARTUUID=0c1f3e2a-02"), Some(RootSpec::PartUuid { uuid: "0c1f3e2a-02".into(), offset: 0 }));
+        assert_eq!(RootSpec::parse("PARTUUID=0c1f3e2a-02/PARTNROFF=-1"), Some(RootSpec::PartUuid { uuid: "0c1f3e2a-02".into(), offset: -1 }));
+        assert_eq!(RootSpec::parse("PARTLABEL=rootfs_a"), Some(RootSpec::PartLabel("rootfs_a".into())));
+        assert_eq!(RootSpec::parse("179:2"), Some(RootSpec::DevNum(179, 2)));
+        for bad in ["", "LABEL=", "UUID=", "PARTUUID=", "PARTUUID=x/PARTNR=1", "ubi0:rootfs", "foo/bar", "a=b"] {
+            assert_eq!(RootSpec::parse(bad), None, "{bad}");
+        }
+        for s in ["/dev/vda", "LABEL=x", "UUID=y", "PARTUUID=z", "PARTUUID=z/PARTNROFF=2", "PARTLABEL=p", "8:1"] {
+            assert_eq!(RootSpec::parse(s).expect(s).to_string(), s);
+        }
+    }
+
+    #[test]
+    fn full_command_line() {
+        let (c, w) = parse(
+            "console=ttyAMA0 root=PARTUUID=abcd-02 rootfstype=ext4,btrfs rootflags=data=journal rw rootwait \
+             rootdelay=2 ostree=/ostree/boot.1/os/c/0 init=/lib/systemd/systemd uptree.debug uptree.emergency=1 \
+             uptree.roottimeout=2.5 uptree.rebootdelay=0 uptree.modules=a,b ext4.foo=1 usb-storage.delay_use=0 \
+             quiet -- single ostree=/evil",
+        );
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.root, Some(RootSpec::PartUuid { uuid: "abcd-02".into(), offset: 0 }));
+        assert_eq!(c.rootfstype, vec!["ext4", "btrfs"]);
+        assert_eq!(c.rootflags.as_deref(), Some("data=journal"));
+        assert!(!c.read_only);
+        assert_eq!(c.rootwait, Some(None));
+        assert_eq!(c.rootdelay, 2);
+        assert_eq!(c.ostree.as_deref(), Some("/ostree/boot.1/os/c/0"), "args after -- are init's");
+        assert_eq!(c.init.as_deref(), Some("/lib/systemd/systemd"));
+        assert!(c.debug && c.emergency);
+        assert_eq!(c.root_timeout(), Duration::from_millis(2500));
+        assert_eq!(c.reboot_delay(), Duration::ZERO);
+        assert_eq!(c.modules, vec!["a", "b"]);
+        assert_eq!(c.params_for("ext4"), "foo=1");
+        assert_eq!(c.params_for("usb_storage"), "delay_use=0");
+        assert_eq!(c.params_for("usb-storage"), "delay_use=0");
+        assert_eq!(c.params_for("vfat"), "");
+    }
+
+    #[test]
+    fn defaults_and_last_wins() {
+        let (c, w) = parse("root=/dev/vda rw ro");
+        assert!(w.is_empty());
+        assert!(c.read_only, "last of ro/rw wins");
+        assert_eq!(c.root_timeout(), DEFAULT_ROOT_TIMEOUT);
+        assert_eq!(c.reboot_delay(), DEFAULT_REBOOT_DELAY);
+        let (c, _) = parse("root=/dev/vda");
+        assert!(c.read_only, "the kernel mounts read-only unless told rw");
+        let (c, _) = parse("root=/dev/vda root=LABEL=b ostree=/a ostree=/b rootwait=7");
+        assert_eq!(c.root, Some(RootSpec::Label("b".into())));
+        assert_eq!(c.ostree.as_deref(), Some("/b"));
+        assert_eq!(c.root_timeout(), Duration::from_secs(7));
+        let (c, _) = parse("rootwait");
+        assert_eq!(c.root_timeout(), ROOTWAIT_TIMEOUT);
+        let (c, _) = parse("rootwait uptree.roottimeout=1");
+        assert_eq!(c.root_timeout(), Duration::from_secs(1), "our own timeout wins");
+        assert!(!c.debug && !c.emergency);
+    }
+
+    #[test]
+    fn unusable_values_warn_and_are_ignored() {
+        let (c, w) = parse("root=ubi0:rootfs rootdelay=x rootwait=forever init=sbin/init uptree.roottimeout=1s uptree.debug=maybe uptree.bogus");
+        assert_eq!(c.root, None);
+        assert_eq!(c.root_raw.as_deref(), Some("ubi0:rootfs"));
+        assert_eq!(c.rootdelay, 0);
+        assert_eq!(c.rootwait, None);
+        assert_eq!(c.init, None);
+        assert_eq!(c.root_timeout, None);
+        assert!(!c.debug);
+        assert_eq!(w.len(), 7, "{w:?}");
+        assert!(w.iter().any(|m| m.contains("uptree.bogus")));
+    }
+
+    #[test]
+    fn seconds() {
+        assert_eq!(secs("3"), Some(Duration::from_secs(3)));
+        assert_eq!(secs("0.25"), Some(Duration::from_millis(250)));
+        assert_eq!(secs(".5"), Some(Duration::from_millis(500)));
+        assert_eq!(secs("1.2345"), Some(Duration::from_millis(1234)));
+        for bad in ["", ".", "x", "1.x", "-1", "1s"] {
+            assert_eq!(secs(bad), None, "{bad}");
+        }
+    }
+}
