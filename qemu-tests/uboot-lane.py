@@ -1,0 +1,418 @@
+#!/usr/bin/env python3
+"""The full lane: U-Boot (built from Debian's source with the board's
+fragment) → boot.scr → uEnv.txt → kernel → uptree-init → the deployment,
+and the whole update cycle driven from the guest's console.
+
+  uboot-lane.py [--board qemu-arm64] [--scenarios 1,2,3,4,5] [--power-cuts N] [--seed S]
+
+Scenarios (each check one line, then "N passed, N failed"):
+  1 first boot into A through U-Boot; /usr read-only, /var shared, /sysroot
+  2 network upgrade to B over HTTPS (server on the host's 127.0.0.1); A is
+    the fallback; a local /etc change survives; mark-good clears the counter
+  3 USB upgrade to C from a stick (remote add file://, remote refs, pull,
+    admin deploy, pending in status); reboot into C
+  4 rollback: broken D (its init exits → kernel panic → reset); U-Boot's
+    counter passes bootlimit and boots C; uptree records D and refuses it
+  5 power loss: QEMU killed at a seeded random moment of `admin upgrade`
+    (pull, deploy, switch), N times; every next boot comes up in the old
+    or the new deployment and `uptree fsck` is clean
+
+Everything is built here from the repo (host uptree, static uptree and
+uptree-init for the board, U-Boot, Debian kernel, busybox test OS) into
+$UPTREE_CACHE; the test server binds 127.0.0.1 and the guest's network is
+restricted to a forward to it.
+"""
+import argparse
+import json
+import os
+import random
+import re
+import shlex
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from harness import Checks, Guest, GuestError, Server, rmtree, scratch, sparse_copy  # noqa: E402
+
+BOARDS = {
+    # board: (debian arch, boot timeout s)
+    "qemu-arm64": ("arm64", 90),
+    "qemu-arm": ("armhf", 240),
+}
+# Loaded by uptree-init: the root on virtio, and what the test OS uses
+# later (boot partition, network, USB stick), so the OS needs no modules.
+MODULES = ["crc32c_generic", "ext4", "virtio_mmio", "virtio_blk", "vfat", "nls_cp437", "nls_ascii",
+           "virtio_net", "xhci_pci", "usb_storage", "sd_mod"]
+REF = "testos/stable"
+
+
+def sh(script, **env):
+    """Run bash with the qemu-tests libraries sourced; returns stdout."""
+    full = f'set -euo pipefail; root={shlex.quote(ROOT)}; source "$root/.ci/lib.sh"; ' \
+           f'for f in "$root"/qemu-tests/lib/*.sh; do source "$f"; done; {script}'
+    r = subprocess.run(["bash", "-c", full], stdout=subprocess.PIPE, text=True, env={**os.environ, **env})
+    if r.returncode != 0:
+        raise RuntimeError(f"build step failed ({r.returncode}): {script}")
+    return r.stdout.strip()
+
+
+def run(*cmd, **kw):
+    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, **kw).stdout.strip()
+
+
+def board_value(board, key):
+    return run("python3", os.path.join(ROOT, "board-configs/generate.py"), "--get", board, key)
+
+
+class Lab:
+    """Everything one board's scenarios share."""
+
+    def __init__(self, board, work):
+        self.board, self.work = board, work
+        self.arch, self.timeout = BOARDS[board]
+        self.qemu_arch = "arm64" if self.arch == "arm64" else "arm"
+        self.layout = board_value(board, "layout")
+        self.env_mount = board_value(board, "env_mount")
+
+    def build(self):
+        w = self.work
+        sh("need_pkgs qemu-system-arm socat nginx-light openssl mtools dosfstools fdisk e2fsprogs u-boot-tools >&2")
+        run("cargo", "build", "--release", "--locked", "-q", "-p", "uptree", cwd=ROOT)
+        self.up = os.path.join(ROOT, "target/release/uptree")
+        self.uboot = run(os.path.join(HERE, "uboot-build.sh"), self.board)
+        self.kdir = sh(f"kernel_fetch {self.arch}")
+        self.kver = open(os.path.join(self.kdir, "kver")).read().strip()
+        self.guest_uptree = sh(f"cross_build {self.arch} uptree")
+        init = sh(f"cross_build {self.arch} uptree-init")
+        self.initrd = os.path.join(w, "initramfs.img")
+        sh(f"initramfs_build {shlex.quote(self.initrd)} {shlex.quote(init)} {shlex.quote(self.kdir)} {' '.join(MODULES)}")
+        self.server = Server(w, os.path.join(w, "server")).start()
+        self.repo = os.path.join(w, "server")
+        run(self.up, f"--repo={self.repo}", "init", "--mode=archive")
+        self.commits = {}
+        for name, version in [("A", "1.0"), ("B", "2.0"), ("C", "3.0"), ("D", "4.0-broken")]:
+            self.commits[name] = self.commit_os(name, version)
+        # The server offers A first; each scenario moves the ref on.
+        self.set_ref("A")
+        self.disk = os.path.join(w, "disk-A.img")
+        run(os.path.join(HERE, "build-image.sh"), "--board", self.board, "--repo", self.repo, "--ref", REF,
+            "--out", self.disk, "--uptree", self.up, "--remote", f"origin={self.server.guest_url()}",
+            "--remote-set", "tls-ca-path=/etc/uptree/ca.pem")
+        # The USB stick: an archive repo with C, summary made on it.
+        stick_dir = os.path.join(w, "stick")
+        stick_repo = os.path.join(stick_dir, "ostree_repo")
+        os.makedirs(stick_dir)
+        run(self.up, f"--repo={stick_repo}", "init", "--mode=archive")
+        run(self.up, f"--repo={stick_repo}", "pull-local", self.repo, self.commits["C"])
+        run(self.up, f"--repo={stick_repo}", "refs", f"--create={REF}", self.commits["C"])
+        run(self.up, f"--repo={stick_repo}", "summary", "-u")
+        self.stick = os.path.join(w, "stick.img")
+        run("mkfs.ext4", "-q", "-F", "-L", "UPTREE-USB", "-d", stick_dir, self.stick, "256M")
+
+    def commit_os(self, name, version):
+        """The busybox test OS plus a layer with the kernel, initramfs, the
+        board's uptree and the device config: two --tree layers, the
+        package-layering workflow."""
+        base = os.path.join(self.work, f"os-{name}")
+        layer = os.path.join(self.work, f"layer-{name}")
+        run(os.path.join(HERE, "testos.sh"), version, base, self.arch)
+        mod = os.path.join(layer, f"usr/lib/modules/{self.kver}")
+        os.makedirs(mod)
+        run("cp", os.path.join(self.kdir, "vmlinuz"), os.path.join(mod, "vmlinuz"))
+        run("cp", self.initrd, os.path.join(mod, "initramfs.img"))
+        os.makedirs(os.path.join(layer, "usr/bin"))
+        run("cp", self.guest_uptree, os.path.join(layer, "usr/bin/uptree"))
+        etc = os.path.join(layer, "usr/etc")
+        os.makedirs(os.path.join(etc, "uptree"))
+        run("cp", self.server.ca, os.path.join(etc, "uptree/ca.pem"))
+        run("cp", os.path.join(ROOT, "board-configs", self.board, "fw_env.config"), os.path.join(etc, "fw_env.config"))
+        with open(os.path.join(etc, "fstab"), "w") as f:
+            f.write(f"/dev/vda1 {self.env_mount} vfat defaults 0 0\n")
+        hooks = os.path.join(layer, "usr/lib/testos.d")
+        os.makedirs(hooks)
+        with open(os.path.join(hooks, "10-board"), "w") as f:
+            f.write(f"""#!/bin/sh
+# Board setup for the scenarios: the FAT partition (uboot.env), the
+# network to the test server (10.0.2.100 is forwarded to it).
+mkdir -p {self.env_mount}
+mount -a
+busybox ip link set lo up
+busybox ip addr add 10.0.2.15/24 dev eth0 && busybox ip link set eth0 up
+mkdir -p /mnt
+""")
+        os.chmod(os.path.join(hooks, "10-board"), 0o755)
+        if name == "D":
+            # A deployment that does not come up: its init exits at once.
+            with open(os.path.join(base, "usr/sbin/init"), "w") as f:
+                f.write("#!/bin/sh\necho 'UPTREE-TESTOS: broken init exits'\nexit 1\n")
+        return run(self.up, f"--repo={self.repo}", "commit", "-b", REF, "-s", f"test OS {version}",
+                   f"--add-metadata-string=version={version}", f"--tree=dir={base}", f"--tree=dir={layer}")
+
+    def set_ref(self, name):
+        """Point the served ref at commit `name` (as a build server would)."""
+        if REF in run(self.up, f"--repo={self.repo}", "refs").split():
+            run(self.up, f"--repo={self.repo}", "refs", "--delete", REF)
+        run(self.up, f"--repo={self.repo}", "refs", f"--create={REF}", self.commits[name])
+        run(self.up, f"--repo={self.repo}", "summary", "-u")
+
+    def guest(self, disk, name, usb=None):
+        return Guest(self.qemu_arch, disk, os.path.join(self.work, f"console-{name}.log"), bios=self.uboot,
+                     server_port=self.server.port, usb=usb)
+
+
+class Device:
+    """One board's disk through several boots."""
+
+    def __init__(self, lab, checks, name):
+        self.lab, self.checks, self.name = lab, checks, name
+        self.disk = os.path.join(lab.work, f"disk-{name}.img")
+        sparse_copy(lab.disk, self.disk)
+        self.g = None
+        self.boots = 0
+
+    def power_on(self, usb=None):
+        self.boots += 1
+        self.g = self.lab.guest(self.disk, self.name, usb=usb).start()
+        return self.g
+
+    def boot(self, usb=None, expect_version=None, what="boots"):
+        """Power on and wait for the test OS; returns its version (None if it did not come up)."""
+        g = self.power_on(usb)
+        try:
+            m = g.expect(r"UPTREE-TESTOS: (booted version=(\S+)|broken init exits)", timeout=self.lab.timeout)
+        except GuestError as e:
+            self.checks.ok(False, f"{self.name}: {what}", f"{e}\n{g.tail()}")
+            g.kill()
+            return None
+        if m.group(2) is None:
+            return "broken"
+        version = m.group(2)
+        g.expect("UPTREE-TESTOS-REPORT-END", timeout=60)
+        if expect_version is not None:
+            self.checks.ok(version == expect_version, f"{self.name}: {what}: version {version}",
+                           f"expected {expect_version}\n{g.tail()}")
+        return version
+
+    def status(self):
+        _, out = self.g.sh("uptree admin status --json")
+        return json.loads(out)
+
+    def reboot(self):
+        self.g.sh("sync", check=False)
+        self.g.send("reboot -f")
+        self.g.wait_exit(60)
+        self.g.kill()
+
+    def off(self):
+        if self.g:
+            self.g.kill()
+
+
+def uboot_lines(dev):
+    with open(dev.g.log_path, errors="replace") as f:
+        text = f.read()
+    return text.split("=====")[-1]
+
+
+def scenario_1(lab, c):
+    d = Device(lab, c, "s1")
+    try:
+        v = d.boot(expect_version="1.0", what="first boot through U-Boot into A")
+        if v is None:
+            return
+        log = uboot_lines(d)
+        c.ok("U-Boot" in log and "uptree: booting" in log and "(primary)" in log,
+             "s1: U-Boot ran the board's boot.scr and booted the primary entry", log[-2000:])
+        mounts = {m.group(1): m.group(0) for m in re.finditer(r"UPTREE-TESTOS: mount (\S+) .*", log)}
+        c.ok("/usr" in mounts and re.search(r"opts=ro\b|opts=ro,", mounts["/usr"]), "s1: /usr is read-only", str(mounts))
+        c.ok("/var" in mounts and "/ostree/deploy/testos/var" in mounts["/var"], "s1: /var is the stateroot's shared var",
+             str(mounts))
+        c.ok("UPTREE-TESTOS: sysroot-has-repo yes" in log, "s1: /sysroot holds the physical root")
+        st = d.status()
+        deps = st["deployments"]
+        c.ok(len(deps) == 1 and deps[0]["booted"] and deps[0]["checksum"] == lab.commits["A"],
+             "s1: uptree admin status --json in the guest: A booted", json.dumps(st)[:1500])
+    finally:
+        d.off()
+
+
+def scenario_2_3_4(lab, c, want):
+    """2, 3 and 4 run on one device in sequence: each starts where the last ended."""
+    d = Device(lab, c, "s234")
+    try:
+        if d.boot(expect_version="1.0", what="boots A") is None:
+            return
+        g = d.g
+        # 2: network upgrade to B.
+        lab.set_ref("B")
+        g.sh("echo 'local=kept' >> /etc/testos.conf")
+        rc, out = g.sh("uptree admin upgrade", timeout=600, check=False)
+        c.ok(rc == 0, "s2: admin upgrade pulls B over HTTPS and deploys it", out[-1500:])
+        st = d.status()
+        deps = st["deployments"]
+        c.ok(deps[0]["checksum"] == lab.commits["B"] and deps[0]["pending"], "s2: B is pending", json.dumps(deps)[:1500])
+        bc = st.get("boot-counting") or {}
+        c.ok(bc.get("upgrade-available") is True and bc.get("bootcount") == 0,
+             "s2: deploy armed boot counting (upgrade_available=1, bootcount=0)", json.dumps(bc))
+        d.reboot()
+        if d.boot(expect_version="2.0", what="reboots into B") is None:
+            return
+        st = d.status()
+        deps = st["deployments"]
+        c.ok(deps[0]["booted"] and deps[1]["checksum"] == lab.commits["A"] and deps[1]["rollback"],
+             "s2: B booted, A is the fallback (rollback)", json.dumps(deps)[:1500])
+        _, uenv = d.g.sh("cat /boot/loader/uEnv.txt 2>/dev/null || for f in /boot/loader.*/uEnv.txt; do cat $f; done",
+                         check=False)
+        c.ok("kernel_image2=" in uenv and lab.commits["A"] in uenv, "s2: uEnv.txt has A as the fallback entry", uenv)
+        _, conf = d.g.sh("cat /etc/testos.conf")
+        c.ok("local=kept" in conf and "version=2.0" in conf, "s2: local /etc change survived the three-way merge", conf)
+        c.ok((st.get("boot-counting") or {}).get("bootcount") == 1, "s2: U-Boot counted the boot (bootcount=1)",
+             json.dumps(st.get("boot-counting")))
+        rc, out = d.g.sh("uptree admin mark-good", check=False)
+        bc = d.status().get("boot-counting") or {}
+        c.ok(rc == 0 and bc.get("upgrade-available") is False and bc.get("bootcount") == 0,
+             "s2: mark-good cleared upgrade_available and bootcount", out + json.dumps(bc))
+        d.reboot()
+
+        if 3 in want:
+            # 3: USB upgrade to C.
+            if d.boot(usb=lab.stick, expect_version="2.0", what="boots B with the stick attached") is None:
+                return
+            g = d.g
+            g.sh("for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/sda ] && break; sleep 0.5; done; mount /dev/sda /mnt")
+            g.sh("uptree remote add usb file:///mnt/ostree_repo --no-gpg-verify")
+            _, refs = g.sh("uptree remote refs usb")
+            c.ok(f"usb:{REF}" in refs, "s3: remote refs usb lists the stick's ref", refs)
+            rc, out = g.sh(f"uptree pull usb {REF}", timeout=600, check=False)
+            c.ok(rc == 0, "s3: pull from the stick", out[-1500:])
+            rc, out = g.sh(f"uptree admin deploy --os=testos usb:{REF}", timeout=600, check=False)
+            c.ok(rc == 0, "s3: admin deploy usb:REF", out[-1500:])
+            _, text = g.sh("uptree admin status")
+            deps = d.status()["deployments"]
+            c.ok(deps[0]["checksum"] == lab.commits["C"] and deps[0]["pending"] and "pending" in text.lower(),
+                 "s3: admin status shows C pending", text)
+            g.sh("umount /mnt")
+            d.reboot()
+            if d.boot(expect_version="3.0", what="reboots into C") is None:
+                return
+            d.g.sh("uptree admin mark-good")
+            d.reboot()
+
+        if 4 in want:
+            # 4: the broken D; the upgrade comes from the network again.
+            base = "3.0" if 3 in want else "2.0"
+            base_commit = lab.commits["C" if 3 in want else "B"]
+            if d.boot(expect_version=base, what=f"boots {base}") is None:
+                return
+            lab.set_ref("D")
+            rc, out = d.g.sh("uptree admin upgrade --os=testos", timeout=600, check=False)
+            c.ok(rc == 0, "s4: admin upgrade deploys broken D", out[-1500:])
+            d.reboot()
+            limit = int(board_value(lab.board, "bootlimit"))
+            outcomes = []
+            for _ in range(limit + 3):
+                v = d.boot(what="boot while D fails")
+                outcomes.append(v)
+                if v != "broken":
+                    break
+                d.g.wait_exit(60)  # panic=-1: the kernel resets, QEMU exits
+                d.g.kill()
+            c.ok(outcomes[-1] == base and outcomes.count("broken") == limit + 1,
+                 f"s4: D failed {outcomes.count('broken')} times, then U-Boot booted the fallback",
+                 f"outcomes {outcomes}, bootlimit {limit}")
+            c.ok("uptree: fallback boot" in uboot_lines(d), "s4: the boot script took the fallback entry (altbootcmd)")
+            st = d.status()
+            rc, out = d.g.sh("uptree admin mark-good --json", check=False)
+            st = d.status()
+            failed = st.get("failed-commits") or []
+            c.ok(any(f["checksum"] == lab.commits["D"] and f.get("reason") for f in failed),
+                 "s4: mark-good recorded D as failed, with a reason", out + json.dumps(failed))
+            c.ok(st["deployments"][0]["checksum"] == base_commit and st["deployments"][0]["booted"],
+                 "s4: the running deployment is the default again", json.dumps(st["deployments"])[:1500])
+            rc, out = d.g.sh("uptree admin upgrade --os=testos", timeout=300, check=False)
+            c.ok(rc != 0 and "not deploying it automatically" in out, "s4: upgrade refuses to redeploy D", out[-800:])
+            lab.set_ref("B")
+    finally:
+        d.off()
+
+
+def scenario_5(lab, c, cuts, seed):
+    rng = random.Random(seed)
+    print(f"# power loss: {cuts} cuts, seed {seed}", flush=True)
+    lab.set_ref("B")
+    # Calibrate: how long a whole upgrade takes on this board.
+    d = Device(lab, c, "s5-cal")
+    if d.boot(expect_version="1.0", what="calibration boot") is None:
+        return
+    t0 = time.monotonic()
+    d.g.sh("uptree admin upgrade", timeout=600)
+    span = time.monotonic() - t0
+    d.off()
+    print(f"# a whole upgrade takes {span:.1f} s in the guest", flush=True)
+    outcomes = {"old": 0, "new": 0, "neither": 0}
+    for i in range(cuts):
+        d = Device(lab, c, f"s5-{i}")
+        try:
+            if d.boot(expect_version="1.0", what=f"cut {i}: boots A") is None:
+                outcomes["neither"] += 1
+                continue
+            delay = rng.uniform(0, span * 1.1)
+            d.g.send("uptree admin upgrade")
+            time.sleep(delay)
+            d.g.kill()  # the plug
+            v = d.boot(what=f"cut {i} at {delay:.2f} s: next boot")
+            kind = {"1.0": "old", "2.0": "new"}.get(v, "neither")
+            outcomes[kind] += 1
+            ok = kind != "neither"
+            if ok:
+                rc, out = d.g.sh("uptree fsck -q", timeout=600, check=False)
+                ok = rc == 0
+                c.ok(ok, f"s5: cut {i} at {delay:.2f} s: boots the {kind} deployment, fsck clean", out[-800:])
+            else:
+                c.ok(False, f"s5: cut {i} at {delay:.2f} s: boots the old or the new deployment", d.g.tail())
+        finally:
+            d.off()
+    print(f"# power loss outcomes: {outcomes['old']} old, {outcomes['new']} new, {outcomes['neither']} neither",
+          flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--board", default="qemu-arm64", choices=sorted(BOARDS))
+    ap.add_argument("--scenarios", default="1,2,3,4,5")
+    ap.add_argument("--power-cuts", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    a = ap.parse_args()
+    want = {int(s) for s in a.scenarios.split(",") if s}
+    seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1 << 32)
+    c = Checks()
+    work = scratch(f"uptree-uboot-{a.board}-")
+    print(f"# {a.board}: work dir {work}", flush=True)
+    lab = Lab(a.board, work)
+    try:
+        lab.build()
+        c.ok(True, f"{a.board}: image built (U-Boot, kernel {lab.kver}, uptree-init, deployment A)")
+        if 1 in want:
+            scenario_1(lab, c)
+        if want & {2, 3, 4}:
+            scenario_2_3_4(lab, c, want)
+        if 5 in want:
+            scenario_5(lab, c, a.power_cuts, seed)
+    except (RuntimeError, GuestError, subprocess.CalledProcessError) as e:
+        c.ok(False, f"{a.board}: lane aborted", str(e))
+    finally:
+        if getattr(lab, "server", None):
+            lab.server.stop()
+        if not a.keep and c.failed == 0:
+            rmtree(work)
+        elif c.failed:
+            print(f"# consoles kept in {work}/console-*.log", flush=True)
+    return c.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
