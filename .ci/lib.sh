@@ -6,6 +6,19 @@ as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# apt-get update. A mirror mid-sync fails one index now and then: retry,
+# then go on with the indexes we have (what needs a package still fails
+# loudly when it is missing).
+apt_update() {
+  local try
+  for try in 1 2 3; do
+    as_root apt-get update -qq >&2 && return 0
+    echo "apt-get update failed (attempt $try)" >&2
+    sleep $((try * 5))
+  done
+  return 0
+}
+
 # Install Debian packages that are missing; one apt-get update per run.
 need_pkgs() {
   local missing=()
@@ -14,16 +27,7 @@ need_pkgs() {
   done
   [ "${#missing[@]}" -eq 0 ] && return 0
   step "installing ${missing[*]}"
-  if [ -z "${_APT_UPDATED:-}" ]; then
-    # A mirror mid-sync fails one index now and then: retry, and go on with
-    # the indexes we have (the install below still fails loudly if needed).
-    local try
-    for try in 1 2 3; do
-      as_root apt-get update -qq && break
-      echo "apt-get update failed (attempt $try)" >&2
-      sleep $((try * 5))
-    done
-    _APT_UPDATED=1
-  fi
+  [ -z "${_APT_UPDATED:-}" ] && apt_update
+  _APT_UPDATED=1
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }

@@ -27,7 +27,7 @@ fetch_busybox() {
   if ! ls "$deb_dir"/busybox-static_*_"$arch".deb >/dev/null 2>&1; then
     if [ "$arch" != "$(dpkg --print-architecture)" ] && ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
       as_root dpkg --add-architecture "$arch"
-      as_root apt-get update -qq
+      apt_update
     fi
     mkdir -p "$deb_dir"
     (cd "$deb_dir" && apt-get download -qq "busybox-static:$arch")

@@ -35,14 +35,14 @@ if [ -z "$orig" ]; then
   if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list 2>/dev/null; then
     printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
       as_root tee "$list" >/dev/null
-    as_root apt-get update -qq >&2
+    apt_update
   fi
   mkdir -p "$src_cache"
   (cd "$src_cache" && apt-get source --download-only -qq u-boot >&2)
   orig=$(ls "$src_cache"/u-boot_*.orig.tar.xz | head -1)
 fi
 
-key=$( (basename "$orig"; cat "$conf/uboot.config") | sha256sum | cut -c1-16)
+key=$( (basename "$orig"; cat "$conf/uboot.config" "$0") | sha256sum | cut -c1-16)
 out=$cache/u-boot/$board-$key
 if [ ! -f "$out/u-boot.bin" ]; then
   build=$(mktemp -d "$cache/u-boot-build.XXXXXX")
@@ -52,12 +52,18 @@ if [ ! -f "$out/u-boot.bin" ]; then
     cd "$build"
     export CROSS_COMPILE=$cross
     make -s "$defconfig" >&2
-    grep -v '^#' "$conf/uboot.config" >>.config
+    # Verbatim: "# CONFIG_X is not set" lines switch options off.
+    cat "$conf/uboot.config" >>.config
     make -s olddefconfig >&2
     # Every option of the fragment must have survived olddefconfig.
     while IFS= read -r line; do
-      case $line in \#*|"") continue ;; esac
-      grep -qxF "$line" .config || { echo "u-boot: $line did not take (dependency missing?)" >&2; exit 1; }
+      case $line in
+        "# CONFIG_"*" is not set")
+          opt=${line#\# }; opt=${opt%% *}
+          if grep -q "^$opt=" .config; then echo "u-boot: $opt is still set (selected by the board?)" >&2; exit 1; fi ;;
+        \#*|"") continue ;;
+        *) grep -qxF "$line" .config || { echo "u-boot: $line did not take (dependency missing?)" >&2; exit 1; } ;;
+      esac
     done <"$conf/uboot.config"
     make -s -j"$(nproc)" >&2
     make -s u-boot-initial-env >&2

@@ -128,6 +128,8 @@ pub enum AdminCommand {
     Cleanup,
     /// Pull the booted deployment's origin and deploy it if it changed.
     Upgrade(UpgradeOpts),
+    /// Follow another ref (REMOTE:REF, or REF on the current remote): pull and deploy it.
+    Switch(SwitchOpts),
     /// Make /usr writable.
     Unlock(UnlockOpts),
     /// Declare this boot good: run the health checks, then stop boot counting.
@@ -212,6 +214,14 @@ pub struct UpgradeOpts {
     pub allow_downgrade: bool,
     #[command(flatten)]
     pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SwitchOpts {
+    /// The new origin: REMOTE:REF, or REF (keeps the current remote).
+    pub refspec: String,
+    #[command(flatten)]
+    pub upgrade: UpgradeOpts,
 }
 
 #[derive(Debug, Args)]

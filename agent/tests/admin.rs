@@ -260,6 +260,26 @@ fn deploys_match_ostree_byte_for_byte_and_interoperate() {
     lab.assert_same("upgrade");
     assert!(up(os_args!["admin", "upgrade", sysroot_arg(&lab.u)]).contains("No update available"));
 
+    // `admin switch` to another branch: same origin, same deployments.
+    let td = lab.tree(5);
+    ostree(os_args![repo_arg(&lab.src), "commit", "-b", "testos/devel", "-s", "devel", "--timestamp=2024-03-15 00:00:00 +0000", td.as_os_str()]);
+    let src = lab.src.to_string_lossy().into_owned();
+    ostree(os_args![repo_arg(&lab.o.join("ostree/repo")), "pull-local", src.as_str(), "testos/devel"]);
+    up(os_args![repo_arg(&lab.u.join("ostree/repo")), "pull-local", src.as_str(), "testos/devel"]);
+    lab.both(&["switch", "--os=testos", "testos/devel"]);
+    lab.assert_same("switch");
+    let origin = fs::read_dir(lab.u.join("ostree/deploy/testos/deploy"))
+        .expect("deploy dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "origin"))
+        .map(|p| fs::read_to_string(p).expect("origin"))
+        .collect::<Vec<_>>();
+    assert!(origin.iter().any(|o| o.contains("refspec=testos/devel")), "{origin:?}");
+    // Both deleted the old ref (so it can be pruned): fetch it again.
+    lab.pull_both();
+    lab.both(&["switch", "--os=testos", "testos/stable"]);
+    lab.assert_same("switch back");
+
     // Each tool deploys onto the sysroot the other wrote.
     let t4 = lab.tree(4);
     commit(&lab.src, &t4, "4.0", "2024-04-01 00:00:00 +0000");
@@ -380,4 +400,23 @@ fn unlock_hotfix_keeps_a_clean_rollback_and_ostree_sees_it() {
     assert!(ost.contains("Unlocked: hotfix"), "{ost}");
     let again = up_fails(os_args!["admin", "unlock", "--hotfix", "0", sysroot_arg(&root)]);
     assert!(again.contains("already in unlocked state"), "{again}");
+}
+
+#[test]
+fn status_reports_an_unreadable_boot_environment_instead_of_failing() {
+    let dir = scratch();
+    let (_fs, root) = uptree_sysroot(dir.path());
+    let t = dir.path().join("tree1");
+    os_tree(&t, 1);
+    uptree_commit(&root, &t, "1.0", "2024-01-01 00:00:00 +0000");
+    up(os_args!["admin", "deploy", "--os=testos", "testos/stable", sysroot_arg(&root)]);
+    // The boot partition holding uboot.env is not mounted.
+    fs::write(root.join("fw_env.config"), "/nonexistent/uboot.env 0x0 0x4000\n").expect("config");
+    up(os_args![repo_arg(&root.join("ostree/repo")), "config", "set", "uptree.fw-env-config", "fw_env.config"]);
+    let st = status_json(&root);
+    assert_eq!(st["deployments"].as_array().map(Vec::len), Some(1), "{st:#}");
+    let err = st["boot-counting"]["error"].as_str().unwrap_or_default();
+    assert!(err.contains("/nonexistent/uboot.env"), "{st:#}");
+    let text = up(os_args!["admin", "status", sysroot_arg(&root)]);
+    assert!(text.contains("Boot counting: unavailable"), "{text}");
 }

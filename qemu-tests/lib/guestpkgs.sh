@@ -22,7 +22,7 @@ guest_add_debs() {
   if [ ! -f "$dir/complete" ]; then
     if ! dpkg --print-foreign-architectures | grep -qx "$arch" && [ "$(dpkg --print-architecture)" != "$arch" ]; then
       as_root dpkg --add-architecture "$arch"
-      as_root apt-get update -qq
+      apt_update
     fi
     local pkgs
     pkgs=$(python3 - "$arch" "$@" <<'PY'

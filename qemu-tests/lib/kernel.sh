@@ -23,12 +23,12 @@ kernel_fetch() {
   need_pkgs kmod dpkg-dev >&2
   if ! dpkg --print-foreign-architectures | grep -qx "$arch" && [ "$(dpkg --print-architecture)" != "$arch" ]; then
     as_root dpkg --add-architecture "$arch"
-    as_root apt-get update -qq >&2
+    apt_update
   fi
   meta="linux-image-$flavour:$arch"
   pkg=$(apt-cache depends "$meta" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[^:]*\).*/\1/p' | head -1)
   if [ -z "$pkg" ]; then
-    as_root apt-get update -qq >&2
+    apt_update
     pkg=$(apt-cache depends "$meta" | sed -n 's/^ *Depends: \(linux-image-[^:]*\).*/\1/p' | head -1)
   fi
   [ -n "$pkg" ] || { echo "kernel_fetch: apt knows no $meta" >&2; return 1; }

@@ -62,7 +62,8 @@ pub fn run(o: &AdminOpts) -> Result<i32> {
             deploy::cleanup(&mut s)?;
             Ok(0)
         }
-        AdminCommand::Upgrade(u) => upgrade(root, u),
+        AdminCommand::Upgrade(u) => upgrade(root, u, None),
+        AdminCommand::Switch(sw) => upgrade(root, &sw.upgrade, Some(&sw.refspec)),
         AdminCommand::Unlock(u) => unlock(root, u),
         AdminCommand::MarkGood(m) => mark_good(root, m),
     }
@@ -124,18 +125,26 @@ fn deploy_cmd(root: &Path, d: &DeployOpts) -> Result<i32> {
     Ok(0)
 }
 
-fn counting(s: &Sysroot) -> Result<(Option<BootCounter>, Option<CountState>)> {
-    let c = BootCounter::open(s)?;
-    let st = match &c {
-        Some(c) => Some(c.state()?),
-        None => None,
+/// The boot counter and its state. Status is a diagnostic: an environment
+/// it cannot read (boot partition not mounted, corrupt block) is reported,
+/// not fatal.
+fn counting(s: &Sysroot) -> (Option<BootCounter>, Option<CountState>, Option<String>) {
+    let c = match BootCounter::open(s) {
+        Ok(c) => c,
+        Err(e) => return (None, None, Some(format!("{e:#}"))),
     };
-    Ok((c, st))
+    match c.as_ref().map(BootCounter::state).transpose() {
+        Ok(st) => (c, st, None),
+        Err(e) => (c, None, Some(format!("{e:#}"))),
+    }
 }
 
 fn status(root: &Path, o: &StatusOpts) -> Result<i32> {
     let s = Sysroot::load(root)?;
-    let (counter, state) = counting(&s)?;
+    let (counter, state, counting_error) = counting(&s);
+    if let Some(e) = &counting_error {
+        log::warn!("boot counting state unavailable: {e}");
+    }
     let failures = failed::load(root)?;
     let fallback = state.as_ref().and_then(|st| health::fallback_from(&s, st));
     let booted_os = s.booted_deployment().map(|d| d.osname.clone());
@@ -192,6 +201,9 @@ fn status(root: &Path, o: &StatusOpts) -> Result<i32> {
             "failed": failure.map(failed::Failure::to_json),
         }));
     }
+    if let Some(e) = &counting_error {
+        text.push_str(&format!("Boot counting: unavailable: {e}\n"));
+    }
     if let Some(st) = &state {
         let limit = st.bootlimit.map_or_else(|| "unset".into(), |l| l.to_string());
         text.push_str(&format!("Boot counting: upgrade_available={} bootcount={} bootlimit={limit}\n", u8::from(st.upgrade_available), st.bootcount));
@@ -209,10 +221,14 @@ fn status(root: &Path, o: &StatusOpts) -> Result<i32> {
             "bootversion": s.bootversion,
             "subbootversion": s.subbootversion,
             "deployments": deployments,
-            "boot-counting": counter.as_ref().zip(state.as_ref()).map(|(c, st)| json!({
-                "fw-env-config": c.config_path.display().to_string(),
-                "upgrade-available": st.upgrade_available, "bootcount": st.bootcount, "bootlimit": st.bootlimit,
-            })),
+            "boot-counting": match (&counter, &state, &counting_error) {
+                (Some(c), Some(st), _) => json!({
+                    "fw-env-config": c.config_path.display().to_string(),
+                    "upgrade-available": st.upgrade_available, "bootcount": st.bootcount, "bootlimit": st.bootlimit,
+                }),
+                (_, _, Some(e)) => json!({ "error": e }),
+                _ => serde_json::Value::Null,
+            },
             "fallback-from": fallback,
             "failed-commits": failures.iter().map(failed::Failure::to_json).collect::<Vec<_>>(),
         });
@@ -223,7 +239,9 @@ fn status(root: &Path, o: &StatusOpts) -> Result<i32> {
     Ok(0)
 }
 
-fn upgrade(root: &Path, u: &UpgradeOpts) -> Result<i32> {
+/// `admin upgrade`, and `admin switch` when `switch_to` names a new origin
+/// refspec (as ostree: a bare REF keeps the current remote).
+fn upgrade(root: &Path, u: &UpgradeOpts, switch_to: Option<&str>) -> Result<i32> {
     let mut s = Sysroot::load(root)?;
     let osname = match &u.os {
         Some(o) => o.clone(),
@@ -232,7 +250,16 @@ fn upgrade(root: &Path, u: &UpgradeOpts) -> Result<i32> {
     let merge = s.merge_deployment(&osname).ok_or_else(|| format!("no deployment of {osname} to upgrade"))?;
     let current = s.deployments[merge].clone();
     let mut origin = current.origin.clone().ok_or("the deployment has no origin file: nothing to upgrade from")?;
-    let refspec = current.refspec().ok_or("the deployment's origin has no refspec")?;
+    let mut refspec = current.refspec().ok_or("the deployment's origin has no refspec")?;
+    if let Some(to) = switch_to {
+        refspec = match (to.contains(':'), refspec.split_once(':')) {
+            (false, Some((remote, _))) => format!("{remote}:{to}"),
+            _ => to.to_string(),
+        };
+        // A new origin, as ostree's switch writes it (nothing carried over).
+        origin = ostree_repo::keyfile::KeyFile::new();
+        origin.set("origin", "refspec", &refspec);
+    }
     if let Some(c) = &u.override_commit {
         origin.set("origin", "override-commit", c);
     } else {
@@ -254,11 +281,12 @@ fn upgrade(root: &Path, u: &UpgradeOpts) -> Result<i32> {
         Some(c) => s.repo.resolve_rev(c)?,
         None => s.repo.resolve_rev(&refspec)?,
     };
-    if new == current.csum {
+    if new == current.csum && switch_to.is_none() {
         out("No update available.\n")?;
         return Ok(0);
     }
-    if !u.allow_downgrade {
+    // Switching to another ref is an explicit choice: ostree allows older commits there.
+    if !u.allow_downgrade && switch_to.is_none() {
         let (old_ts, new_ts) = (s.repo.load_commit(&current.csum)?.timestamp, s.repo.load_commit(&new)?.timestamp);
         if new_ts < old_ts {
             return Err(format!(
@@ -281,6 +309,16 @@ fn upgrade(root: &Path, u: &UpgradeOpts) -> Result<i32> {
     let opts = DeployOptions { osname: Some(osname), origin: Some(origin), ..Default::default() };
     let r = deploy::deploy(&mut s, &new.to_hex(), &opts)?;
     out(&format!("Deployed {}.{}; it boots next (bootversion boot.{}.{})\n", r.checksum, r.deployserial, r.bootversion, r.subbootversion))?;
+    // As ostree's switch: the old ref goes, so its commits can be pruned.
+    if let (Some(_), Some(old)) = (switch_to, current.refspec()) {
+        if old != refspec {
+            let name = ostree_repo::repo::RefName::parse(&old)?;
+            if s.repo.resolve_rev(&old).is_ok() {
+                s.repo.set_ref(&name, None)?;
+                out(&format!("Deleting ref '{old}'\n"))?;
+            }
+        }
+    }
     Ok(0)
 }
 
