@@ -835,7 +835,10 @@ fn process_path(
         if st.st_mode & S_IFMT != S_IFLNK {
             return Err(Error::Invalid("changed type while being committed".into()));
         }
-        if let Some(c) = devino.and_then(|d| d.get(&(st.st_dev, st.st_ino))) {
+        // st_ino is 32-bit in 32-bit glibc's struct stat.
+        #[allow(clippy::useless_conversion)]
+        let key = (st.st_dev, u64::from(st.st_ino));
+        if let Some(c) = devino.and_then(|d| d.get(&key)) {
             if !modifier.is_active() {
                 txn.stats.devino_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(*c);
