@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # README's first command: the main job of uptree on an embedded default
-# (aarch64 test OS). Today: a build server commits v1 and v2 of the OS with
+# (aarch64, QEMU virt). A build server commits v1 and v2 of the OS with
 # uptree, real ostree verifies what uptree wrote, nginx serves it over HTTPS
-# on 127.0.0.1, and a device repo pulls v1, then v2 incrementally, and
-# checks it out. Deploying and booting under QEMU come with their issues;
-# the script says so instead of pretending.
+# on 127.0.0.1 and a host repo pulls it; then the board: its disk image is
+# built with real uptree commands, it boots v1 through U-Boot and
+# uptree-init, updates itself to v2 over HTTPS, reboots into v2, and shows
+# `uptree admin status` before and after.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -82,5 +83,13 @@ rm -rf "$work/checkout"
 "$uptree" --repo="$device" checkout -U "origin:$ref" "$work/checkout"
 cat "$work/checkout/usr/lib/os-release"
 
-step "not yet available: deploy into a sysroot, uEnv.txt, boot under QEMU (issues 4-6)"
-echo "demo finished: build, serve, pull stage OK"
+kill $nginx_pid 2>/dev/null || true
+
+step "the board: build its image and boot it under QEMU through U-Boot, then update v1 -> v2 over HTTPS"
+# Builds U-Boot (Debian source + board fragment), the static uptree and
+# uptree-init for aarch64, the kernel (Debian), the disk image with real
+# uptree admin commands, serves the OS over HTTPS on 127.0.0.1, and drives
+# the board's console.
+python3 "$here/uboot-lane.py" --board qemu-arm64 --demo
+echo
+echo "demo finished: build, serve, pull, deploy, boot, update, reboot"

@@ -386,8 +386,35 @@ def scenario_5(lab, c, cuts, seed):
                 c.ok(False, f"s5: cut {i} at {delay:.2f} s: boots the old or the new deployment", d.g.tail())
         finally:
             d.off()
+            os.remove(d.disk)
     print(f"# power loss outcomes: {outcomes['old']} old, {outcomes['new']} new, {outcomes['neither']} neither",
           flush=True)
+
+
+def demo(lab):
+    """README's first command: boot v1, update to v2 over HTTPS, reboot."""
+    d = Device(lab, Checks(), "demo")
+    try:
+        print("\n==> booting the board (U-Boot → boot.scr → kernel → uptree-init → v1)", flush=True)
+        if d.boot(expect_version="1.0", what="boots v1") is None:
+            return 1
+        _, before = d.g.sh("uptree admin status")
+        print("--- uptree admin status, before ---\n" + before, flush=True)
+        lab.set_ref("B")
+        print(f"\n==> the server now offers v2; on the device: uptree admin upgrade (from {lab.server.guest_url()})", flush=True)
+        _, out = d.g.sh("uptree admin upgrade", timeout=600)
+        print(out.splitlines()[-1] if out else "", flush=True)
+        print("\n==> rebooting into v2", flush=True)
+        d.reboot()
+        if d.boot(expect_version="2.0", what="boots v2") is None:
+            return 1
+        _, after = d.g.sh("uptree admin status")
+        print("--- uptree admin status, after (v1 is the fallback; U-Boot counts this boot) ---\n" + after, flush=True)
+        _, good = d.g.sh("uptree admin mark-good && uptree admin status | grep -i 'boot counting'")
+        print("\n==> uptree admin mark-good\n" + good, flush=True)
+        return 0
+    finally:
+        d.off()
 
 
 def main():
@@ -397,6 +424,7 @@ def main():
     ap.add_argument("--power-cuts", type=int, default=20)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--demo", action="store_true", help="the demo: boot v1, update to v2, reboot, show status")
     a = ap.parse_args()
     want = {int(s) for s in a.scenarios.split(",") if s}
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1 << 32)
@@ -406,6 +434,8 @@ def main():
     lab = Lab(a.board, work)
     try:
         lab.build()
+        if a.demo:
+            return demo(lab)
         c.ok(True, f"{a.board}: image built (U-Boot, kernel {lab.kver}, uptree-init, deployment A)")
         if 1 in want:
             scenario_1(lab, c)
