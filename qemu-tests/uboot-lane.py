@@ -364,6 +364,7 @@ def scenario_5(lab, c, cuts, seed):
     d.off()
     print(f"# a whole upgrade takes {span:.1f} s in the guest", flush=True)
     outcomes = {"old": 0, "new": 0, "neither": 0}
+    phases = {}
     for i in range(cuts):
         d = Device(lab, c, f"s5-{i}")
         try:
@@ -374,21 +375,27 @@ def scenario_5(lab, c, cuts, seed):
             d.g.send("uptree admin upgrade")
             time.sleep(delay)
             d.g.kill()  # the plug
-            v = d.boot(what=f"cut {i} at {delay:.2f} s: next boot")
+            with d.g.lock:
+                seen = d.g.buf[d.g.pos:]
+            # Where the cut fell, from what the upgrade had printed.
+            phase = "after the switch" if "Deployed " in seen else \
+                "deploy/switch" if " transferred in " in seen else "pull"
+            phases[phase] = phases.get(phase, 0) + 1
+            v = d.boot(what=f"cut {i} at {delay:.2f} s ({phase}): next boot")
             kind = {"1.0": "old", "2.0": "new"}.get(v, "neither")
             outcomes[kind] += 1
             ok = kind != "neither"
             if ok:
                 rc, out = d.g.sh("uptree fsck -q", timeout=600, check=False)
                 ok = rc == 0
-                c.ok(ok, f"s5: cut {i} at {delay:.2f} s: boots the {kind} deployment, fsck clean", out[-800:])
+                c.ok(ok, f"s5: cut {i} at {delay:.2f} s ({phase}): boots the {kind} deployment, fsck clean", out[-800:])
             else:
                 c.ok(False, f"s5: cut {i} at {delay:.2f} s: boots the old or the new deployment", d.g.tail())
         finally:
             d.off()
             os.remove(d.disk)
-    print(f"# power loss outcomes: {outcomes['old']} old, {outcomes['new']} new, {outcomes['neither']} neither",
-          flush=True)
+    print(f"# power loss outcomes: {outcomes['old']} old, {outcomes['new']} new, {outcomes['neither']} neither; "
+          f"cuts by phase: {', '.join(f'{k} {v}' for k, v in sorted(phases.items()))}", flush=True)
 
 
 def demo(lab):
