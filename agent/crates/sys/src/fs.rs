@@ -52,9 +52,59 @@ pub fn unsupported(e: &io::Error) -> bool {
 }
 
 /// Freeze then thaw the filesystem holding `fd` (flushes its journal so a
-/// bootloader reading the raw device sees everything).
+/// bootloader reading the raw device, which does not replay it, sees
+/// everything).
+///
+/// A process killed between the two ioctls would leave the filesystem
+/// frozen — with the ostree layout in a booted system that is the root
+/// filesystem, and the board hangs. So, as ostree does, a forked watchdog
+/// holds the read end of a pipe and thaws when it closes: when we are done,
+/// or when we die.
 pub fn freeze_thaw(fd: BorrowedFd<'_>) -> io::Result<()> {
+    frozen_section(fd, || ())
+}
+
+/// Run `while_frozen` with the filesystem frozen, then thaw (the watchdog
+/// thaws if the process dies inside). `while_frozen` must not write to that
+/// filesystem. The tests use it to die while frozen.
+pub fn frozen_section(fd: BorrowedFd<'_>, while_frozen: impl FnOnce()) -> io::Result<()> {
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    let watchdog = fork_watchdog(fd, &rd, wr.as_raw_fd())?;
+    drop(rd);
     let mut zero: libc::c_int = 0;
-    ioctl_int(fd, FIFREEZE, &mut zero)?;
-    ioctl_int(fd, FITHAW, &mut zero)
+    let frozen = ioctl_int(fd, FIFREEZE, &mut zero);
+    let thawed = if frozen.is_ok() {
+        while_frozen();
+        ioctl_int(fd, FITHAW, &mut zero)
+    } else {
+        Ok(())
+    };
+    drop(wr);
+    let _ = nix::sys::wait::waitpid(watchdog, None);
+    frozen.and(thawed)
+}
+
+#[allow(unsafe_code)] // opt-in: fork, and only async-signal-safe calls in the child
+fn fork_watchdog(fd: BorrowedFd<'_>, rd: &std::os::fd::OwnedFd, wr: std::os::fd::RawFd) -> io::Result<nix::unistd::Pid> {
+    use nix::unistd::{fork, ForkResult};
+    // SAFETY: the child only calls read(2), ioctl(2) and _exit(2), which are
+    // async-signal-safe, so forking a multi-threaded process is sound; it
+    // allocates nothing and touches no lock.
+    match unsafe { fork() }.map_err(io::Error::from)? {
+        ForkResult::Child => {
+            // SAFETY: close(2) of our copy of the write end, so the parent's
+            // is the only one left.
+            unsafe { libc::close(wr) };
+            let mut b = [0u8; 1];
+            // SAFETY: plain read(2) into a local buffer; returns 0 (EOF)
+            // once the parent's write end closes: it is done, or dead.
+            while unsafe { libc::read(rd.as_raw_fd(), b.as_mut_ptr().cast(), 1) } > 0 {}
+            let mut zero: libc::c_int = 0;
+            // SAFETY: as in ioctl_int; EINVAL (not frozen) is expected.
+            unsafe { libc::ioctl(fd.as_raw_fd(), FITHAW as _, &mut zero as *mut libc::c_int) };
+            // SAFETY: leave without running the parent's atexit handlers or destructors.
+            unsafe { libc::_exit(0) }
+        }
+        ForkResult::Parent { child } => Ok(child),
+    }
 }
