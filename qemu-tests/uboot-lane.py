@@ -424,6 +424,16 @@ def demo(lab):
         d.off()
 
 
+def last_console(work, n=25):
+    """The last lines of the newest console log, for a failure report."""
+    logs = sorted((os.path.join(work, f) for f in os.listdir(work) if f.startswith("console-")), key=os.path.getmtime)
+    if not logs:
+        return ""
+    with open(logs[-1], errors="replace") as f:
+        lines = f.read().splitlines()[-n:]
+    return f"last console lines ({os.path.basename(logs[-1])}):\n" + "\n".join(lines)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--board", default="qemu-arm64", choices=sorted(BOARDS))
@@ -451,7 +461,7 @@ def main():
         if 5 in want:
             scenario_5(lab, c, a.power_cuts, seed)
     except (RuntimeError, GuestError, subprocess.CalledProcessError) as e:
-        c.ok(False, f"{a.board}: lane aborted", str(e))
+        c.ok(False, f"{a.board}: lane aborted", f"{e}\n{last_console(work)}")
     finally:
         if getattr(lab, "server", None):
             lab.server.stop()
