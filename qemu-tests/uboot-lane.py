@@ -144,6 +144,8 @@ class Lab:
 mount -a
 busybox ip link set lo up
 busybox ip addr add 10.0.2.15/24 dev eth0 && busybox ip link set eth0 up
+# Keep kernel messages off the console the scenarios read (dmesg keeps them).
+dmesg -n 1
 """)
         os.chmod(os.path.join(hooks, "10-board"), 0o755)
         if name == "D":
@@ -200,7 +202,12 @@ class Device:
 
     def status(self):
         _, out = self.g.sh("uptree admin status --json")
-        return json.loads(out)
+        # Kernel messages can land in the middle of the console output.
+        text = "\n".join(line for line in out.splitlines() if not re.match(r"^\[\s*\d+\.\d+\]", line))
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise GuestError(f"admin status --json is not JSON ({e}):\n{out}")
 
     def reboot(self):
         self.g.sh("sync", check=False)
@@ -460,8 +467,8 @@ def main():
             scenario_2_3_4(lab, c, want)
         if 5 in want:
             scenario_5(lab, c, a.power_cuts, seed)
-    except (RuntimeError, GuestError, subprocess.CalledProcessError) as e:
-        c.ok(False, f"{a.board}: lane aborted", f"{e}\n{last_console(work)}")
+    except Exception as e:  # noqa: BLE001 - any failure is reported as a check, with the console
+        c.ok(False, f"{a.board}: lane aborted", f"{type(e).__name__}: {e}\n{last_console(work)}")
     finally:
         if getattr(lab, "server", None):
             lab.server.stop()
