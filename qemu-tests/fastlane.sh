@@ -118,8 +118,9 @@ rmdir "$sysroot/$dep_good/.usr-ovl-upper" "$sysroot/$dep_good/.usr-ovl-work"
 ls -ls "$work"/*.img
 
 base="console=ttyAMA0 panic=-1 testos.poweroff"
-boot() { # NAME DISK APPEND [EXPECT SEND]
+boot() { # NAME DISK APPEND [EXPECT SEND]; sets $log for the checks
   local name=$1 disk=$2 append=$3
+  log=$logs/$name.log
   qemu_direct "$arch" "$logs/$name.log" 90 "$kernel" "$initrd" "$disk" "$base $append" "${4:-}" "${5:-}"
   echo "# $name: QEMU exited with $QEMU_RC after $QEMU_MS ms"
 }
@@ -134,7 +135,6 @@ done_with() {
 
 step "boot 1: the default deployment, root=/dev/vda"
 boot good "$work/disk.img" "root=/dev/vda rw ostree=$arg_good testos_arg"
-log=$logs/good.log
 check "good: powered off by itself (no hang, rc=$QEMU_RC, ${QEMU_MS} ms wall)" exited
 check "good: uptree-init handed over to /sbin/init" has 'uptree-init: handing over to /sbin/init after [0-9.]+ s'
 check "good: the deployment's init ran as PID 1" has '^UPTREE-TESTOS: init-pid 1$'
@@ -172,21 +172,18 @@ done_with
 
 step "boot 2: root=LABEL= (superblock label, no udev)"
 boot label "$work/disk.img" "root=LABEL=uptree-root rw ostree=$arg_good"
-log=$logs/label.log
 check "label: found /dev/vda by superblock label and booted" \
   eval "has 'found root device LABEL=uptree-root: /dev/vda \(superblock label\)' && has '^UPTREE-TESTOS: booted version=1\.0' && exited"
 done_with
 
 step "boot 3: root=PARTUUID= on an MBR disk (partition table, no udev)"
 boot partuuid "$work/disk-mbr.img" "root=PARTUUID=$partuuid rw ostree=$arg_good"
-log=$logs/partuuid.log
 check "partuuid: found /dev/vda1 by PARTUUID=$partuuid and booted" \
   eval "has 'found root device PARTUUID=$partuuid: /dev/vda1 \(partition table\)' && has '^UPTREE-TESTOS: booted version=1\.0' && exited"
 done_with
 
 step "boot 4: hotfix overlay on /usr (.usr-ovl-work in the deployment)"
 boot hotfix "$work/disk-hotfix.img" "root=/dev/vda rw ostree=$arg_good"
-log=$logs/hotfix.log
 check "hotfix: /usr is the overlay, writable" \
   eval "mount_line /usr | grep -q 'fs=overlay overlay rw,.*upperdir=/sysroot/$dep_good/.usr-ovl-upper' && has '^UPTREE-TESTOS: usr-writable yes$' && exited"
 done_with
@@ -198,30 +195,25 @@ fails_cleanly() { # LOG-REGEX: the failure line, then a reboot, and QEMU ended b
 
 step "boot 5: missing root device"
 boot noroot "$work/disk.img" "root=/dev/vdb rw uptree.roottimeout=2 ostree=$arg_good"
-log=$logs/noroot.log
 check "missing root: 'root device /dev/vdb did not appear', lists vda, reboots (${QEMU_MS} ms)" \
   fails_cleanly 'root device /dev/vdb did not appear within 2\.[0-9]+ s; block devices: vda \(254:0'
 done_with
 
 step "boot 6: ostree= pointing nowhere"
 boot nowhere "$work/disk.img" "root=/dev/vda rw ostree=$bootdir/7"
-log=$logs/nowhere.log
 check "ostree= nowhere: 'does not exist in the sysroot', reboots" fails_cleanly "ostree=$bootdir/7: .*/7 does not exist in the sysroot"
 done_with
 
 step "boot 7: hostile ostree= links"
 boot escape "$work/disk.img" "root=/dev/vda rw ostree=$bootdir/8"
-log=$logs/escape.log
 check "ostree= escaping with '..': refused, reboots" fails_cleanly "ostree=$bootdir/8: [^ ]*/8 -> (\.\./)+etc leads outside the sysroot"
 done_with
 boot absolute "$work/disk.img" "root=/dev/vda rw ostree=$bootdir/9"
-log=$logs/absolute.log
 check "ostree= with an absolute link: refused, reboots" fails_cleanly "ostree=$bootdir/9: .* is an absolute symlink"
 done_with
 
 step "boot 8: a deployment whose init is missing"
 boot noinit "$work/disk.img" "root=/dev/vda rw ostree=$arg_broken"
-log=$logs/noinit.log
 check "missing init: 'init /sbin/init of deployment …: /usr/sbin/init does not exist', reboots" \
   fails_cleanly "init /sbin/init of deployment /ostree/deploy/$os/deploy/[0-9a-f]{64}\.0: /usr/sbin/init does not exist"
 done_with
@@ -229,7 +221,6 @@ done_with
 step "boot 9: the same with uptree.emergency: the deployment's shell, then a reboot"
 boot emergency "$work/disk.img" "root=/dev/vda rw ostree=$arg_broken uptree.emergency" \
   'uptree.emergency: starting /bin/sh' 'echo EMERGENCY-SHELL-$((6*7)); exit'
-log=$logs/emergency.log
 check "emergency: the shell ran commands, exited, the board rebooted" \
   eval "has 'uptree.emergency: starting /bin/sh \(in /sysroot.tmp\)' && has '^EMERGENCY-SHELL-42' && has 'emergency shell exited with status 0' && has 'reboot: Restarting system' && exited"
 done_with
@@ -253,7 +244,6 @@ if [ "$with_armhf" = 1 ]; then
   arg32=$(sysroot_ostree_arg "$sysroot32" 0)
   sysroot_image "$sysroot32" "$work/disk-armhf.img" 256 uptree-root
   boot armhf-good "$work/disk-armhf.img" "root=LABEL=uptree-root rw ostree=$arg32"
-  log=$logs/armhf-good.log
   check "armhf: powered off by itself (rc=$QEMU_RC, ${QEMU_MS} ms wall)" exited
   check "armhf: handed over to /sbin/init; / is deployment $good32.0, /usr read-only, /var shared" \
     eval "has 'uptree-init: handing over to /sbin/init after' && has '^UPTREE-TESTOS: mount / root=/ostree/deploy/$os/deploy/$good32\.0 ' &&
@@ -262,7 +252,6 @@ if [ "$with_armhf" = 1 ]; then
   echo "# armhf boot time: /init -> exec of /sbin/init ${init32:-?} s, QEMU wall ${QEMU_MS} ms"
   done_with
   boot armhf-noroot "$work/disk-armhf.img" "root=PARTUUID=00000000-01 rw uptree.roottimeout=2 uptree.rebootdelay=0 ostree=$arg32"
-  log=$logs/armhf-noroot.log
   check "armhf: missing root device reboots" fails_cleanly 'root device PARTUUID=00000000-01 did not appear within 2\.[0-9]+ s'
   done_with
 fi

@@ -342,7 +342,6 @@ def scenario_2_3_4(lab, c, want):
                  f"s4: D failed {outcomes.count('broken')} times, then U-Boot booted the fallback",
                  f"outcomes {outcomes}, bootlimit {limit}")
             c.ok("uptree: fallback boot" in uboot_lines(d), "s4: the boot script took the fallback entry (altbootcmd)")
-            st = d.status()
             rc, out = d.g.sh("uptree admin mark-good --json", check=False)
             st = d.status()
             failed = st.get("failed-commits") or []

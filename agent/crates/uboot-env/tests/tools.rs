@@ -39,6 +39,15 @@ struct Tmp {
     dir: tempfile::TempDir,
 }
 
+/// One copy of SIZE at offset 0 of `file`, or two back to back.
+fn file_config(file: &Path, redundant: bool) -> Config {
+    if redundant {
+        Config::redundant(Location::new(file, 0, SIZE), Location::new(file, SIZE as i64, SIZE)).expect("config")
+    } else {
+        Config::single(Location::new(file, 0, SIZE))
+    }
+}
+
 impl Tmp {
     fn new() -> Tmp {
         Tmp { dir: tempfile::Builder::new().prefix("uboot-env-").tempdir().expect("tempdir") }
@@ -181,11 +190,7 @@ fn our_blocks_in_fw_printenv() {
     let t = Tmp::new();
     for redundant in [false, true] {
         let file = t.path(&format!("ours-{redundant}.env"));
-        let config = if redundant {
-            Config::redundant(Location::new(&file, 0, SIZE), Location::new(&file, SIZE as i64, SIZE)).expect("config")
-        } else {
-            Config::single(Location::new(&file, 0, SIZE))
-        };
+        let config = file_config(&file, redundant);
         let cfg = t.config(&config);
         let store = Store::new(config).expect("store");
         let e = env(&[("bootcmd", "run a; run b"), ("ipaddr", "10.0.0.2"), ("spaces", "  lead and trail  "), ("eq", "x=y"), ("upgrade_available", "1")]);
@@ -520,11 +525,7 @@ fn size_limit_matches_the_tools() {
     let t = Tmp::new();
     for redundant in [false, true] {
         let file = t.path(&format!("limit-{redundant}.env"));
-        let config = if redundant {
-            Config::redundant(Location::new(&file, 0, SIZE), Location::new(&file, SIZE as i64, SIZE)).expect("config")
-        } else {
-            Config::single(Location::new(&file, 0, SIZE))
-        };
+        let config = file_config(&file, redundant);
         let cfg = t.config(&config);
         let store = Store::new(config).expect("store");
         let header = if redundant { 5 } else { 4 };
