@@ -348,6 +348,16 @@ pub struct PullOpts {
     /// Do not check the commit's ref binding.
     #[arg(long)]
     pub disable_verify_bindings: bool,
+    /// Refuse to move a ref to a commit older than the one it names (always
+    /// on for remotes whose commits must be signed, unless --allow-downgrade).
+    #[arg(short = 'T', long, conflicts_with = "allow_downgrade")]
+    pub timestamp_check: bool,
+    /// Refuse fetched commits older than REV.
+    #[arg(long, value_name = "REV", conflicts_with = "allow_downgrade")]
+    pub timestamp_check_from_rev: Option<String>,
+    /// Let a ref of a signed remote move to an older commit.
+    #[arg(long)]
+    pub allow_downgrade: bool,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -357,12 +367,22 @@ pub struct PullLocalOpts {
     /// Source repository path.
     pub src: PathBuf,
     pub refs: Vec<String>,
-    /// Write refs as refs/remotes/NAME/….
+    /// Write refs as refs/remotes/NAME/…. Then NAME's signature policy
+    /// applies and every object is re-hashed, as for `pull`.
     #[arg(long, value_name = "NAME")]
     pub remote: Option<String>,
-    /// Re-hash every object from the source.
+    /// Re-hash every object from the source (always, with --remote).
     #[arg(long)]
     pub untrusted: bool,
+    /// GPG verify commits (needs --remote; uptree refuses: it does not verify GPG).
+    #[arg(long, requires = "remote")]
+    pub gpg_verify: bool,
+    /// GPG verify the summary (needs --remote; refused like --gpg-verify).
+    #[arg(long, requires = "remote")]
+    pub gpg_verify_summary: bool,
+    /// Let a ref of a signed remote move to an older commit.
+    #[arg(long)]
+    pub allow_downgrade: bool,
     #[arg(long)]
     pub commit_metadata_only: bool,
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]

@@ -268,7 +268,15 @@ fn upgrade(root: &Path, u: &UpgradeOpts, switch_to: Option<&str>) -> Result<i32>
     if !u.deploy_only {
         if let Some((remote, rf)) = refspec.split_once(':') {
             let target = u.override_commit.clone().unwrap_or_else(|| rf.to_string());
-            let r = uptree_pull::pull(&s.repo, remote, &[target], &super::pull::options(&u.net))?;
+            let mut opts = super::pull::options(&u.net);
+            // As ostree's upgrader: nothing older than the deployment is
+            // fetched, so a replayed old summary cannot even move the ref.
+            // A switch may go to an older commit (ostree allows it there).
+            opts.allow_downgrade = u.allow_downgrade || switch_to.is_some();
+            if !opts.allow_downgrade {
+                opts.timestamp_check_from_rev = Some(current.csum.to_hex());
+            }
+            let r = uptree_pull::pull(&s.repo, remote, &[target], &opts)?;
             super::pull::print_report(&r)?;
         } else {
             log::info!("origin {refspec} names a local ref: nothing to pull");

@@ -51,6 +51,9 @@ pub fn pull(repo: &Repo, o: &PullOpts) -> Result<i32> {
     opts.depth = o.depth;
     opts.mirror = o.mirror;
     opts.disable_verify_bindings = o.disable_verify_bindings;
+    opts.timestamp_check = o.timestamp_check;
+    opts.timestamp_check_from_rev = o.timestamp_check_from_rev.clone();
+    opts.allow_downgrade = o.allow_downgrade;
     let r = uptree_pull::pull(repo, &remote, &refs, &opts)?;
     print_report(&r)?;
     Ok(0)
@@ -63,6 +66,9 @@ pub fn pull_local(repo: &Repo, o: &PullLocalOpts) -> Result<i32> {
     opts.untrusted = o.untrusted;
     opts.local_remote_name = o.remote.clone();
     opts.disable_verify_bindings = o.disable_verify_bindings;
+    opts.gpg_verify = o.gpg_verify;
+    opts.gpg_verify_summary = o.gpg_verify_summary;
+    opts.allow_downgrade = o.allow_downgrade;
     let r = uptree_pull::pull_local(repo, &o.src, &o.refs, &opts)?;
     print_report(&r)?;
     Ok(0)

@@ -5,6 +5,7 @@ use ostree_repo::summary::{self, Summary, MAX_SUMMARY_SIZE};
 use ostree_repo::Repo;
 use uptree_pull::sign;
 use uptree_pull::transport::{self, NetOptions};
+use uptree_pull::trust::Policy;
 
 use super::out;
 use crate::cli::{RemoteCommand, RemoteOpts, SummaryOpts};
@@ -49,6 +50,10 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
             let bytes = t
                 .get_file("summary", MAX_SUMMARY_SIZE)?
                 .ok_or_else(|| format!("remote {name} has no summary ({}/summary not found); run 'summary -u' on the server", t.describe()))?;
+            // sign-verify-summary holds here as for pull: verified before decoding.
+            let policy = Policy::for_remote(&r)?;
+            let sig = if policy.summary_required() { t.get_file("summary.sig", MAX_SUMMARY_SIZE)? } else { None };
+            policy.verify_summary(&bytes, sig.as_deref())?;
             let sm = Summary::from_bytes(&bytes)?;
             let mut s = String::new();
             for rf in &sm.refs {

@@ -23,8 +23,9 @@ use ostree_repo::{RefName, Repo};
 
 use crate::error::{Error, Result};
 use crate::progress::{self, Progress, Snapshot};
-use crate::sign::Ed25519Verifier;
+use crate::sign::MAX_DETACHED_SIZE;
 use crate::transport::{self, local::Local, NetOptions, Stats, Transport};
+use crate::trust::Policy;
 
 /// Options of one pull.
 #[derive(Debug, Clone)]
@@ -44,8 +45,21 @@ pub struct PullOptions {
     pub disable_verify_bindings: bool,
     /// `pull-local --untrusted`: re-hash objects from a local repository.
     pub untrusted: bool,
-    /// For `pull-local`: write refs as `refs/remotes/NAME/…`.
+    /// For `pull-local`: write refs as `refs/remotes/NAME/…`. Such refs are
+    /// what deployments come from, so NAME's trust policy applies (when it
+    /// is configured) and every object is re-hashed, as for `pull`.
     pub local_remote_name: Option<String>,
+    /// `pull-local --gpg-verify` / `--gpg-verify-summary` (with a remote).
+    pub gpg_verify: bool,
+    pub gpg_verify_summary: bool,
+    /// `--timestamp-check`: a ref never moves to an older commit. On by
+    /// default for sources whose commits must be signed.
+    pub timestamp_check: bool,
+    /// `--timestamp-check-from-rev`: no fetched commit may be older than
+    /// this revision (`admin upgrade` passes the booted commit).
+    pub timestamp_check_from_rev: Option<String>,
+    /// Lift the default timestamp check of signed sources.
+    pub allow_downgrade: bool,
     /// Move staged objects into `objects/` at least this often.
     pub checkpoint_interval: Duration,
 }
@@ -71,6 +85,11 @@ impl Default for PullOptions {
             disable_verify_bindings: false,
             untrusted: false,
             local_remote_name: None,
+            gpg_verify: false,
+            gpg_verify_summary: false,
+            timestamp_check: false,
+            timestamp_check_from_rev: None,
+            allow_downgrade: false,
             checkpoint_interval: Duration::from_secs(5),
         }
     }
@@ -96,48 +115,49 @@ pub fn pull(repo: &Repo, remote_name: &str, refs: &[String], opts: &PullOptions)
         opts.workers = DEFAULT_WORKERS;
     }
     opts.net.connections = opts.workers;
+    let policy = Policy::for_remote(&remote)?;
     let transport = transport::open(repo, &remote, &opts.net)?;
-    run(repo, Some(&remote), transport.as_ref(), refs, &opts).map_err(|e| e.context(format!("pulling from {remote_name} ({})", transport.describe())))
+    run(repo, Some(&remote), &policy, transport.as_ref(), refs, &opts).map_err(|e| e.context(format!("pulling from {remote_name} ({})", transport.describe())))
 }
 
 /// `pull-local SRC [REF…]`: from a repository of any mode on this machine.
+///
+/// ostree 2022.7 never checks signatures here (only GPG, on request) and
+/// trusts the source's objects unless `--untrusted`. With `--remote=NAME`
+/// the refs written are ones `admin upgrade --deploy-only` and `admin
+/// deploy NAME:REF` take, so uptree is stricter: NAME's policy applies
+/// as it would to `pull NAME` (signatures, downgrade refusal) and every
+/// object is re-hashed.
 pub fn pull_local(repo: &Repo, src: &Path, refs: &[String], opts: &PullOptions) -> Result<PullReport> {
-    let transport = Local::open(src, !opts.untrusted)?;
+    let (mut policy, trusted) = match &opts.local_remote_name {
+        Some(name) => {
+            ostree_repo::object::validate_remote_name(name)?;
+            let policy = match remote::list(repo)?.iter().find(|r| r.name == *name) {
+                Some(r) => Policy::for_remote(r)?,
+                // Nothing configured to trust, and nothing to pull from later either.
+                None => Policy { remote: Some(name.clone()), ..Policy::unverified() },
+            };
+            (policy, false)
+        }
+        None if opts.gpg_verify || opts.gpg_verify_summary => {
+            return Err(Error::Config("--gpg-verify and --gpg-verify-summary need --remote (the remote's keys)".into()));
+        }
+        None => (Policy::unverified(), !opts.untrusted),
+    };
+    policy.gpg |= opts.gpg_verify;
+    policy.summary_gpg |= opts.gpg_verify_summary;
+    let transport = Local::open(src, trusted)?;
     let mut opts = opts.clone();
     if opts.workers == 0 {
         opts.workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8);
     }
-    run(repo, None, &transport, refs, &opts).map_err(|e| e.context(format!("pulling from {}", src.display())))
+    run(repo, None, &policy, &transport, refs, &opts).map_err(|e| e.context(format!("pulling from {}", src.display())))
 }
 
 struct Target {
     ref_name: Option<String>,
     commit: Checksum,
     max_size: u64,
-}
-
-/// How commits from this source are checked.
-struct Policy {
-    remote_name: Option<String>,
-    ed25519: Option<Ed25519Verifier>,
-    gpg: bool,
-    verify_bindings: bool,
-}
-
-fn policy(remote: Option<&Remote>, opts: &PullOptions) -> Result<Policy> {
-    let Some(r) = remote else {
-        return Ok(Policy { remote_name: None, ed25519: None, gpg: false, verify_bindings: !opts.disable_verify_bindings });
-    };
-    let ed25519 = match r.sign_verify()? {
-        None => None,
-        Some(types) => {
-            if let Some(t) = types.iter().find(|t| t.as_str() != "ed25519") {
-                return Err(Error::Config(format!("remote {}: unsupported sign-verify type {t:?} (uptree verifies ed25519)", r.name)));
-            }
-            Some(Ed25519Verifier::for_remote(r)?)
-        }
-    };
-    Ok(Policy { remote_name: Some(r.name.clone()), ed25519, gpg: r.gpg_verify()?, verify_bindings: !opts.disable_verify_bindings })
 }
 
 fn hex_or_none(s: &str) -> Option<Checksum> {
@@ -151,6 +171,7 @@ fn resolve_targets(
     net: &Stats,
     transport: &dyn Transport,
     remote: Option<&Remote>,
+    policy: &Policy,
     refs: &[String],
     opts: &PullOptions,
 ) -> Result<(Vec<Target>, Option<RawSummary>)> {
@@ -167,15 +188,12 @@ fn resolve_targets(
         let get = |rel: &str| with_retries(net, opts.retries, rel, || transport.get_file(rel, MAX_SUMMARY_SIZE));
         if let Some(bytes) = get("summary")? {
             let sig = get("summary.sig")?;
-            if let Some(r) = remote {
-                if r.get_bool("sign-verify-summary", false)? {
-                    Ed25519Verifier::for_remote(r)?.verify("summary", &bytes, sig.as_deref())?;
-                }
-            }
+            // Raw bytes first: a summary is decoded only once it verified.
+            policy.verify_summary(&bytes, sig.as_deref())?;
             summary = Some(Summary::from_bytes(&bytes).map_err(|e| Error::from(e).context("decoding the remote summary"))?);
             summary_raw = Some((bytes, sig));
-        } else if remote.is_some_and(|r| r.get_bool("sign-verify-summary", false).unwrap_or(false)) {
-            return Err(Error::Signature("sign-verify-summary is set but the remote has no summary".into()));
+        } else if policy.summary_required() {
+            return Err(policy.missing_summary());
         }
     }
     if wanted.is_empty() {
@@ -431,22 +449,79 @@ impl Walk<'_, '_> {
     }
 }
 
-fn run(repo: &Repo, remote: Option<&Remote>, transport: &dyn Transport, refs: &[String], opts: &PullOptions) -> Result<PullReport> {
+/// Where a pulled ref is written.
+fn dest_ref(policy: &Policy, opts: &PullOptions, name: &str) -> RefName {
+    RefName { remote: if opts.mirror { None } else { policy.remote.clone() }, name: name.to_string() }
+}
+
+/// A commit that a newly fetched one must not be older than.
+#[derive(Debug, Clone)]
+struct Floor {
+    commit: Checksum,
+    timestamp: u64,
+}
+
+/// ostree's `_ostree_compare_timestamps`: newer or equal timestamps pass,
+/// and so does the same commit.
+fn check_floor(policy: &Policy, what: &str, floor: &Floor, new: &Checksum, new_timestamp: u64) -> Result<()> {
+    if new_timestamp >= floor.timestamp || *new == floor.commit {
+        return Ok(());
+    }
+    Err(Error::Downgrade {
+        remote: policy.remote.clone(),
+        ref_: what.to_string(),
+        current: floor.commit,
+        current_timestamp: floor.timestamp,
+        new: *new,
+        new_timestamp,
+    })
+}
+
+/// The floors for each target, read before anything is fetched: the ref's
+/// current commit (`--timestamp-check`, on by default where signatures
+/// are required) and `--timestamp-check-from-rev`.
+fn floors(repo: &Repo, policy: &Policy, opts: &PullOptions, targets: &[Target]) -> Result<Vec<Vec<Floor>>> {
+    let floor_of = |c: Checksum, why: &str| -> Result<Floor> {
+        let commit = repo.load_commit(&c).map_err(|e| Error::from(e).context(format!("reading {c} for {why}")))?;
+        Ok(Floor { commit: c, timestamp: commit.timestamp })
+    };
+    let from_rev = match &opts.timestamp_check_from_rev {
+        Some(rev) => Some(floor_of(repo.resolve_rev(rev)?, "timestamp-check-from-rev")?),
+        None => None,
+    };
+    let check_refs = opts.timestamp_check || (policy.requires_signatures() && !opts.allow_downgrade);
+    let mut out = Vec::new();
+    for t in targets {
+        let mut f: Vec<Floor> = from_rev.iter().cloned().collect();
+        if let (true, Some(name)) = (check_refs, &t.ref_name) {
+            if let Some(current) = repo.read_ref(&dest_ref(policy, opts, name))? {
+                f.push(floor_of(current, "timestamp-check")?);
+            }
+        }
+        out.push(f);
+    }
+    Ok(out)
+}
+
+fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Transport, refs: &[String], opts: &PullOptions) -> Result<PullReport> {
     repo.check_free_space()?;
-    let policy = policy(remote, opts)?;
     let stats = Stats::default();
     check_remote_mode(&stats, opts.retries, transport, remote)?;
-    let (targets, summary_raw) = resolve_targets(&stats, transport, remote, refs, opts)?;
+    let (targets, summary_raw) = resolve_targets(&stats, transport, remote, policy, refs, opts)?;
+    let floors = floors(repo, policy, opts, &targets)?;
     let mut progress = Progress::new(opts.progress);
     let txn = repo.begin()?;
     let walk = Walk { txn: &txn, transport, stats: &stats, retries: opts.retries, q: Mutex::new(Queue::default()), cv: Condvar::new() };
 
     // Commits first, on this thread: verify before anything of theirs is stored.
     let mut fetched_commits: Vec<Checksum> = Vec::new();
-    for t in &targets {
+    for (t, floors) in targets.iter().zip(&floors) {
+        let shown = t.ref_name.as_deref().map_or_else(|| t.commit.to_hex(), |n| dest_ref(policy, opts, n).to_string());
         let mut next = Some((t.commit, t.max_size, t.ref_name.clone(), opts.depth, true));
         while let Some((c, max, ref_name, depth, required)) = next.take() {
-            let commit = match fetch_commit(&walk, &policy, &c, max, ref_name.as_deref()) {
+            // Only the commit asked for is held to the floors, not its parents.
+            let check = if required { Some((shown.as_str(), floors.as_slice())) } else { None };
+            let commit = match fetch_commit(&walk, policy, &c, max, ref_name.as_deref().filter(|_| !opts.disable_verify_bindings), check) {
                 Ok(Some(x)) => x,
                 Ok(None) if !required => break, // missing parents are fine
                 Ok(None) => return Err(Error::NotFound { url: format!("{}/{}", transport.describe(), repo.object_rel_path(&c, ObjectType::Commit)) }),
@@ -497,11 +572,7 @@ fn run(repo: &Repo, remote: Option<&Remote>, transport: &dyn Transport, refs: &[
     };
     for t in &targets {
         let Some(name) = &t.ref_name else { continue };
-        let r = match (&policy.remote_name, opts.mirror, &opts.local_remote_name) {
-            (_, true, _) | (None, false, None) => RefName { remote: None, name: name.clone() },
-            (Some(remote), false, _) => RefName { remote: Some(remote.clone()), name: name.clone() },
-            (None, false, Some(remote)) => RefName { remote: Some(remote.clone()), name: name.clone() },
-        };
+        let r = dest_ref(policy, opts, name);
         if repo.read_ref(&r)? != Some(t.commit) {
             repo.set_ref(&r, Some(&t.commit))?;
         }
@@ -520,12 +591,25 @@ fn run(repo: &Repo, remote: Option<&Remote>, transport: &dyn Transport, refs: &[
 
 /// Fetch (or load) one commit, verify it, and store it marked partial.
 /// `Ok(None)` if the source does not have it.
-fn fetch_commit(walk: &Walk<'_, '_>, policy: &Policy, c: &Checksum, max: u64, ref_name: Option<&str>) -> Result<Option<Commit>> {
+///
+/// Order matters: the commit is hashed and its signature checked over the
+/// raw bytes (only the signature list of `.commitmeta` is parsed, bounded)
+/// before the commit or the rest of its detached metadata is decoded.
+/// `bound_to`: the ref whose binding is checked. `check`: the ref as shown and the floors its new commit must not be
+/// older than.
+fn fetch_commit(
+    walk: &Walk<'_, '_>,
+    policy: &Policy,
+    c: &Checksum,
+    max: u64,
+    bound_to: Option<&str>,
+    check: Option<(&str, &[Floor])>,
+) -> Result<Option<Commit>> {
     let txn = walk.txn;
     let repo = txn.repo();
     let complete_locally = txn.has_object(c, ObjectType::Commit) && !repo.is_partial(c);
     let detached = if policy.ed25519.is_some() || !complete_locally {
-        walk.with_retries(&format!("{c}.commitmeta"), || walk.transport.get_metadata(c, ObjectType::CommitMeta, 16 * 1024 * 1024))?
+        walk.with_retries(&format!("{c}.commitmeta"), || walk.transport.get_metadata(c, ObjectType::CommitMeta, MAX_DETACHED_SIZE))?
     } else {
         None
     };
@@ -537,17 +621,20 @@ fn fetch_commit(walk: &Walk<'_, '_>, policy: &Policy, c: &Checksum, max: u64, re
             None => return Ok(None),
         }
     };
-    verify_metadata(ObjectType::Commit, c, &bytes)?;
-    if let Some(v) = &policy.ed25519 {
-        v.verify(&format!("commit {c}"), &bytes, detached.as_deref())?;
-    } else if policy.gpg {
-        return Err(Error::Signature(format!(
-            "remote {} has gpg-verify enabled (ostree's default for remotes), and uptree does not verify GPG: use ed25519 signatures (sign-verify) or set gpg-verify=false",
-            policy.remote_name.as_deref().unwrap_or("?")
-        )));
+    let actual = Checksum::of(&bytes);
+    if actual != *c {
+        let what = ostree_repo::Error::ChecksumMismatch { checksum: *c, kind: ObjectType::Commit, actual }.to_string();
+        return Err(Error::Verify { object: format!("{c}.commit"), what });
     }
+    policy.verify_commit(c, &bytes, detached.as_deref())?;
+    verify_metadata(ObjectType::Commit, c, &bytes)?;
     let commit = Commit::from_bytes(&bytes)?;
-    if let (true, Some(name)) = (policy.verify_bindings, ref_name) {
+    if let Some((what, floors)) = check {
+        for f in floors {
+            check_floor(policy, what, f, c, commit.timestamp)?;
+        }
+    }
+    if let Some(name) = bound_to {
         if let Some(Value::Array(_, items)) = commit.meta("ostree.ref-binding") {
             if !items.iter().any(|i| i.as_str() == Some(name)) {
                 let bound: Vec<&str> = items.iter().filter_map(Value::as_str).collect();

@@ -1,5 +1,7 @@
 //! Pull errors, by what went wrong, with the URL or object they concern.
 
+use ostree_repo::object::Checksum;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -16,8 +18,38 @@ pub enum Error {
     Tls { url: String, what: String },
     #[error("object {object}: {what}")]
     Verify { object: String, what: String },
-    #[error("{0}")]
-    Signature(String),
+    /// The remote's policy requires a signature and there is none.
+    #[error("Can't verify {object}: no ed25519 signatures found")]
+    Unsigned { object: String },
+    /// Signatures present, none valid from a trusted, non-revoked key.
+    #[error("Can't verify {object}: no valid ed25519 signature from a trusted key ({checked} signatures checked)")]
+    BadSignature { object: String, checked: usize },
+    /// The detached metadata holding the signatures is not what ostree writes.
+    #[error("Can't verify {object}: malformed signature metadata: {what}")]
+    MalformedSignatures { object: String, what: &'static str },
+    #[error("remote {remote}: unsupported sign-verify type {kind:?} (uptree verifies ed25519)")]
+    UnsupportedSignType { remote: String, kind: String },
+    #[error("remote {remote}: sign-verify is enabled but no ed25519 public key is configured")]
+    NoTrustedKeys { remote: String },
+    #[error("{origin}: not a base64 ed25519 public key")]
+    BadPublicKey { origin: String },
+    #[error("invalid ed25519 secret key: {what}")]
+    BadSecretKey { what: String },
+    #[error("reading keys from {}: {source}", path.display())]
+    KeyFile { path: std::path::PathBuf, source: std::io::Error },
+    #[error("remote {remote} has {option} enabled, and uptree does not verify GPG: use ed25519 signatures (sign-verify) or set {option}=false")]
+    GpgUnsupported { remote: String, option: &'static str },
+    #[error("remote {remote}: sign-verify-summary is set but the remote has no summary")]
+    SummaryMissing { remote: String },
+    /// `--timestamp-check` (on by default for remotes that require
+    /// signatures): the new commit is older than the one the ref (or the
+    /// `--timestamp-check-from-rev` revision) names now.
+    #[error(
+        "{ref_}: target revision '{new}' with timestamp '{}' is chronologically older than current revision '{current}' with timestamp '{}'; use --allow-downgrade to permit",
+        ostree_repo::datetime::format_iso(*new_timestamp),
+        ostree_repo::datetime::format_iso(*current_timestamp)
+    )]
+    Downgrade { remote: Option<String>, ref_: String, current: Checksum, current_timestamp: u64, new: Checksum, new_timestamp: u64 },
     #[error("{0}")]
     Config(String),
     #[error("{context}: {source}")]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod progress;
 pub mod sign;
 pub mod transport;
+pub mod trust;
 
 pub use engine::{pull, pull_local, PullOptions, PullReport};
 pub use error::{Error, Result};

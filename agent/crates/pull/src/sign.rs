@@ -4,6 +4,7 @@
 //! of the commit (or summary). Keys are base64: public keys 32 bytes,
 //! secret keys 64 bytes (seed ‖ public key, libsodium's layout).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ostree_repo::gvariant::{self, build, Type, Value};
@@ -49,14 +50,26 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Largest detached metadata (`.commitmeta`, `summary.sig`) read from a
+/// source: a signature takes 64 bytes, so this leaves room for many plus
+/// whatever else a publisher keeps there.
+pub const MAX_DETACHED_SIZE: u64 = 16 * 1024 * 1024;
+
+/// More signatures than this are refused rather than each tried against
+/// each key (a cheap way to make a device spend minutes verifying).
+pub const MAX_SIGNATURES: usize = 256;
+
+/// Key files are a few lines; anything bigger is not one.
+const MAX_KEY_FILE_SIZE: u64 = 1024 * 1024;
+
 fn public_key(b64: &str, origin: &str) -> Result<[u8; 32]> {
-    base64_decode(b64)
-        .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
-        .ok_or_else(|| Error::Signature(format!("{origin}: not a base64 ed25519 public key")))
+    base64_decode(b64).and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok()).ok_or_else(|| Error::BadPublicKey { origin: origin.to_string() })
 }
 
 fn keys_from_file(path: &Path) -> Result<Vec<[u8; 32]>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Signature(format!("reading keys from {}: {e}", path.display())))?;
+    let key_err = |source| Error::KeyFile { path: path.to_path_buf(), source };
+    let mut text = String::new();
+    std::fs::File::open(path).and_then(|f| f.take(MAX_KEY_FILE_SIZE).read_to_string(&mut text)).map_err(key_err)?;
     text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(|l| public_key(l, &path.display().to_string())).collect()
 }
 
@@ -103,7 +116,7 @@ impl Ed25519Verifier {
             keys = keys_from_default_locations(&sysroot, "trusted.ed25519")?;
         }
         if keys.is_empty() {
-            return Err(Error::Signature(format!("remote {}: sign-verify is enabled but no ed25519 public key is configured", remote.name)));
+            return Err(Error::NoTrustedKeys { remote: remote.name.clone() });
         }
         let revoked = keys_from_default_locations(&sysroot, "revoked.ed25519")?;
         Ok(Ed25519Verifier { keys, revoked })
@@ -114,14 +127,16 @@ impl Ed25519Verifier {
     }
 
     /// Pass if any signature in `detached` verifies `data` with any trusted,
-    /// non-revoked key.
-    pub fn verify(&self, what: &str, data: &[u8], detached: Option<&[u8]>) -> Result<()> {
+    /// non-revoked key. Works on the raw bytes of both: nothing of `data`
+    /// is decoded, and of `detached` only the framing that leads to the
+    /// signatures (see [`signatures`]).
+    pub fn verify(&self, object: &str, data: &[u8], detached: Option<&[u8]>) -> Result<()> {
         let sigs = match detached {
-            Some(d) => signatures(d)?,
+            Some(d) => signatures(object, d)?,
             None => Vec::new(),
         };
         if sigs.is_empty() {
-            return Err(Error::Signature(format!("Can't verify {what}: no ed25519 signatures found")));
+            return Err(Error::Unsigned { object: object.to_string() });
         }
         for key in self.keys.iter().filter(|k| !self.revoked.contains(k)) {
             let pk = UnparsedPublicKey::new(&ED25519, key);
@@ -129,19 +144,41 @@ impl Ed25519Verifier {
                 return Ok(());
             }
         }
-        Err(Error::Signature(format!("Can't verify {what}: no valid ed25519 signature from a trusted key ({} signatures checked)", sigs.len())))
+        Err(Error::BadSignature { object: object.to_string(), checked: sigs.len() })
     }
 }
 
-/// The ed25519 signatures in a detached metadata blob.
-pub fn signatures(detached: &[u8]) -> Result<Vec<Vec<u8>>> {
-    let v = Value::from_bytes_normal(detached, vardict_type()).map_err(|e| Error::Signature(format!("malformed detached metadata: {e}")))?;
+/// The ed25519 signatures in detached metadata (an `a{sv}`), found without
+/// decoding anything else: the array is split into entries and each entry
+/// into key and variant by their framing offsets only; the one value read
+/// is `ostree.sign.ed25519`, and only as an `aay`. Other values are never
+/// looked into, so however deep or large they are they cost nothing; this
+/// runs before the signed object or the rest of its metadata is decoded.
+pub fn signatures<'a>(object: &str, detached: &'a [u8]) -> Result<Vec<&'a [u8]>> {
+    let bad = |what| Error::MalformedSignatures { object: object.to_string(), what };
+    if detached.len() as u64 > MAX_DETACHED_SIZE {
+        return Err(bad("larger than 16 MiB"));
+    }
+    let entry = Type::DictEntry(Box::new(Type::Str), Box::new(Type::Variant));
+    let key = [ED25519_KEY.as_bytes(), b"\0"].concat();
+    let aay = Type::Array(Box::new(Type::Byte));
     let mut out = Vec::new();
-    for (k, val) in gvariant::vardict_entries(&v) {
-        if k == ED25519_KEY {
-            if let Value::Array(_, items) = val {
-                out.extend(items.iter().filter_map(|i| i.as_bytes().map(<[u8]>::to_vec)));
+    for e in gvariant::array_elements(detached, &entry).map_err(|_| bad("not an a{sv}"))? {
+        let members = gvariant::tuple_members(e, &[Type::Str, Type::Variant]).map_err(|_| bad("an entry is not a {sv}"))?;
+        let [k, v] = members.as_slice() else { return Err(bad("an entry is not a {sv}")) };
+        if *k != key.as_slice() {
+            continue;
+        }
+        // A variant is its value, a NUL, then its type string.
+        let nul = v.iter().rposition(|&b| b == 0).ok_or_else(|| bad("a variant has no type"))?;
+        if &v[nul + 1..] != b"aay" {
+            return Err(bad("ostree.sign.ed25519 is not an aay"));
+        }
+        for sig in gvariant::array_elements(&v[..nul], &aay).map_err(|_| bad("ostree.sign.ed25519 is not an aay"))? {
+            if out.len() == MAX_SIGNATURES {
+                return Err(bad("more than 256 signatures"));
             }
+            out.push(sig);
         }
     }
     Ok(out)
@@ -150,22 +187,22 @@ pub fn signatures(detached: &[u8]) -> Result<Vec<Vec<u8>>> {
 /// Sign `data` with a base64 secret key (seed ‖ public, 64 bytes; a bare
 /// 32-byte seed is accepted too). Returns the signature.
 pub fn sign(data: &[u8], secret_b64: &str) -> Result<Vec<u8>> {
-    let sk = base64_decode(secret_b64).ok_or_else(|| Error::Signature("secret key is not base64".into()))?;
+    let sk = base64_decode(secret_b64).ok_or_else(|| Error::BadSecretKey { what: "not base64".into() })?;
     let pair = match sk.len() {
         64 => Ed25519KeyPair::from_seed_and_public_key(&sk[..32], &sk[32..]),
         32 => Ed25519KeyPair::from_seed_unchecked(&sk),
-        n => return Err(Error::Signature(format!("ed25519 secret key must be 64 (or 32) bytes, got {n}"))),
+        n => return Err(Error::BadSecretKey { what: format!("must be 64 (or 32) bytes, got {n}") }),
     }
-    .map_err(|_| Error::Signature("invalid ed25519 secret key".into()))?;
+    .map_err(|_| Error::BadSecretKey { what: "the public half does not match the seed".into() })?;
     Ok(pair.sign(data).as_ref().to_vec())
 }
 
 /// The public key of a base64 secret key, base64.
 pub fn public_of(secret_b64: &str) -> Result<String> {
     use ring::signature::KeyPair;
-    let sk = base64_decode(secret_b64).ok_or_else(|| Error::Signature("secret key is not base64".into()))?;
-    let pair = Ed25519KeyPair::from_seed_unchecked(sk.get(..32).ok_or_else(|| Error::Signature("secret key too short".into()))?)
-        .map_err(|_| Error::Signature("invalid ed25519 secret key".into()))?;
+    let sk = base64_decode(secret_b64).ok_or_else(|| Error::BadSecretKey { what: "not base64".into() })?;
+    let pair = Ed25519KeyPair::from_seed_unchecked(sk.get(..32).ok_or_else(|| Error::BadSecretKey { what: "shorter than 32 bytes".into() })?)
+        .map_err(|_| Error::BadSecretKey { what: "not an ed25519 seed".into() })?;
     Ok(base64_encode(pair.public_key().as_ref()))
 }
 
@@ -174,7 +211,7 @@ pub fn public_of(secret_b64: &str) -> Result<String> {
 pub fn add_signature(existing: Option<&[u8]>, sig: &[u8]) -> Result<Vec<u8>> {
     let mut entries: Vec<(String, Value)> = match existing {
         Some(d) => {
-            let v = Value::from_bytes(d, vardict_type()).map_err(|e| Error::Signature(format!("malformed detached metadata: {e}")))?;
+            let v = Value::from_bytes(d, vardict_type()).map_err(ostree_repo::Error::from)?;
             gvariant::vardict_entries(&v).into_iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
         }
         None => Vec::new(),
@@ -218,7 +255,7 @@ mod tests {
         assert!(other.verify("commit", msg, Some(&meta)).is_err());
         // A second signature is appended, the first still counts.
         let meta2 = add_signature(Some(&meta), &sign(msg, &base64_encode(&[8u8; 32])).expect("sign")).expect("meta");
-        assert_eq!(signatures(&meta2).expect("sigs").len(), 2);
+        assert_eq!(signatures("commit", &meta2).expect("sigs").len(), 2);
         v.verify("commit", msg, Some(&meta2)).expect("still verifies");
     }
 }
