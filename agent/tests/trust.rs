@@ -382,3 +382,61 @@ fn sign_verify_summary_requires_a_valid_summary_signature() {
     let err = up_fails(os_args![repo_arg(&dev), "pull", "origin", "os/stable"]);
     assert!(err.contains("remote origin: sign-verify-summary is set but the remote has no summary"), "{err}");
 }
+
+/// A bootable tree for `admin deploy` (as in admin.rs).
+fn os_tree(dir: &Path, gen: &str) -> PathBuf {
+    let t = dir.join(format!("os-{gen}"));
+    build_tree(
+        &t,
+        &format!(
+            "f usr/lib/os-release 644 NAME=\"Test OS\"\\nID=testos\\n\n\
+             f usr/lib/modules/5.10.0-test/vmlinuz 644 kernel {gen}\\n\n\
+             f usr/lib/modules/5.10.0-test/initramfs.img 644 initrd {gen}\\n\n\
+             f usr/etc/hostname 644 board\\n\n\
+             d var 755"
+        ),
+    );
+    t
+}
+
+/// Issue #10: `admin upgrade` checked the timestamp only after its pull had
+/// moved the remote ref, so a replayed old summary left `origin:REF` on the
+/// old commit for the operator's next `admin deploy origin:REF`. The pull
+/// now refuses anything older than the deployment (ostree's upgrader does
+/// the same with `timestamp-check-from-rev`), even from a remote that
+/// requires no signatures; `--allow-downgrade` still goes back.
+#[test]
+fn admin_upgrade_refuses_a_replayed_summary_before_the_ref_moves() {
+    let t = scratch();
+    let fs_ = LoopFs::new(t.path(), "sysroot", 128, "ext4");
+    let root = fs_.mnt.join("sysroot");
+    fs::create_dir_all(&root).expect("sysroot");
+    up(os_args!["admin", "init-fs", root.as_os_str()]);
+    let sysroot = format!("--sysroot={}", root.display());
+    up(os_args!["admin", "os-init", "testos", &sysroot]);
+    let repo = root.join("ostree/repo");
+
+    let server = server_repo(t.path());
+    let commit_os = |gen: &str, ts: &str| {
+        let tree = os_tree(t.path(), gen);
+        let c = ostree(os_args![repo_arg(&server), "commit", "-b", "testos/stable", "-s", gen, format!("--timestamp={ts}"), tree.display().to_string()]);
+        up(os_args![repo_arg(&server), "summary", "-u"]);
+        c
+    };
+    let v1 = commit_os("v1", "2024-01-01 00:00:00 +0000");
+    let old = fs::read(server.join("summary")).expect("v1 summary");
+    let v2 = commit_os("v2", "2024-02-01 00:00:00 +0000");
+    let origin = TestServer::origin(server.clone());
+    remote_add(&repo, "origin", &origin.url(), &[]);
+    up(os_args![repo_arg(&repo), "pull", "origin", "testos/stable"]);
+    up(os_args!["admin", "deploy", "--os=testos", "--karg=root=/dev/vda2", "origin:testos/stable", &sysroot]);
+
+    fs::write(server.join("summary"), &old).expect("replay");
+    let err = up_fails(os_args!["admin", "upgrade", "--os=testos", &sysroot]);
+    assert!(err.contains(&format!("target revision '{v1}' with timestamp '2024-01-01T00:00:00Z' is chronologically older than current revision '{v2}'")), "{err}");
+    assert_ref(&repo, "origin:testos/stable", Some(&v2));
+    up(os_args!["admin", "upgrade", "--os=testos", "--allow-downgrade", &sysroot]);
+    assert_ref(&repo, "origin:testos/stable", Some(&v1));
+    let status = up(os_args!["admin", "status", &sysroot]);
+    assert!(status.lines().next().is_some_and(|l| l.contains(&v1)), "{status}");
+}

@@ -258,4 +258,26 @@ mod tests {
         assert_eq!(signatures("commit", &meta2).expect("sigs").len(), 2);
         v.verify("commit", msg, Some(&meta2)).expect("still verifies");
     }
+
+    #[test]
+    fn signatures_skip_other_keys_and_check_the_type() {
+        let sig = vec![5u8; 64];
+        let aay = Type::Array(Box::new(Type::Byte));
+        let entries = |v: Value| {
+            build::vardict([
+                ("other".to_string(), Value::Array(Type::Str, vec![build::s("a"), build::s("b")])),
+                (ED25519_KEY.to_string(), v),
+                ("later".to_string(), build::s("x")),
+            ])
+            .to_bytes()
+        };
+        let good = entries(Value::Array(aay.clone(), vec![Value::Bytes(sig.clone()), Value::Bytes(vec![6u8; 64])]));
+        assert_eq!(signatures("c", &good).expect("sigs"), vec![&sig[..], &[6u8; 64][..]]);
+        let wrong = entries(build::s("not signatures"));
+        assert!(matches!(signatures("c", &wrong), Err(Error::MalformedSignatures { what: "ostree.sign.ed25519 is not an aay", .. })));
+        assert!(signatures("c", &build::vardict([]).to_bytes()).expect("empty").is_empty());
+        assert!(matches!(signatures("c", &[0xff, 0x07]), Err(Error::MalformedSignatures { .. })));
+        let many = entries(Value::Array(aay, vec![Value::Bytes(sig); MAX_SIGNATURES + 1]));
+        assert!(matches!(signatures("c", &many), Err(Error::MalformedSignatures { what: "more than 256 signatures", .. })));
+    }
 }
