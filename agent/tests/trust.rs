@@ -433,7 +433,10 @@ fn admin_upgrade_refuses_a_replayed_summary_before_the_ref_moves() {
 
     fs::write(server.join("summary"), &old).expect("replay");
     let err = up_fails(os_args!["admin", "upgrade", "--os=testos", &sysroot]);
-    assert!(err.contains(&format!("target revision '{v1}' with timestamp '2024-01-01T00:00:00Z' is chronologically older than current revision '{v2}'")), "{err}");
+    assert!(
+        err.contains(&format!("target revision '{v1}' with timestamp '2024-01-01T00:00:00Z' is chronologically older than current revision '{v2}'")),
+        "{err}"
+    );
     assert_ref(&repo, "origin:testos/stable", Some(&v2));
     up(os_args!["admin", "upgrade", "--os=testos", "--allow-downgrade", &sysroot]);
     assert_ref(&repo, "origin:testos/stable", Some(&v1));

@@ -21,7 +21,7 @@ use ostree_repo::repo::{RepoMode, Transaction, MAX_METADATA_SIZE};
 use ostree_repo::summary::{Summary, MAX_SUMMARY_SIZE};
 use ostree_repo::{RefName, Repo};
 
-use crate::error::{Error, Result};
+use crate::error::{Downgrade, Error, Result};
 use crate::progress::{self, Progress, Snapshot};
 use crate::sign::MAX_DETACHED_SIZE;
 use crate::transport::{self, local::Local, NetOptions, Stats, Transport};
@@ -467,14 +467,14 @@ fn check_floor(policy: &Policy, what: &str, floor: &Floor, new: &Checksum, new_t
     if new_timestamp >= floor.timestamp || *new == floor.commit {
         return Ok(());
     }
-    Err(Error::Downgrade {
+    Err(Error::Downgrade(Box::new(Downgrade {
         remote: policy.remote.clone(),
         ref_: what.to_string(),
         current: floor.commit,
         current_timestamp: floor.timestamp,
         new: *new,
         new_timestamp,
-    })
+    })))
 }
 
 /// The floors for each target, read before anything is fetched: the ref's

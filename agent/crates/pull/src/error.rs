@@ -41,19 +41,32 @@ pub enum Error {
     GpgUnsupported { remote: String, option: &'static str },
     #[error("remote {remote}: sign-verify-summary is set but the remote has no summary")]
     SummaryMissing { remote: String },
-    /// `--timestamp-check` (on by default for remotes that require
-    /// signatures): the new commit is older than the one the ref (or the
-    /// `--timestamp-check-from-rev` revision) names now.
-    #[error(
-        "{ref_}: target revision '{new}' with timestamp '{}' is chronologically older than current revision '{current}' with timestamp '{}'; use --allow-downgrade to permit",
-        ostree_repo::datetime::format_iso(*new_timestamp),
-        ostree_repo::datetime::format_iso(*current_timestamp)
-    )]
-    Downgrade { remote: Option<String>, ref_: String, current: Checksum, current_timestamp: u64, new: Checksum, new_timestamp: u64 },
+    #[error(transparent)]
+    Downgrade(Box<Downgrade>),
     #[error("{0}")]
     Config(String),
     #[error("{context}: {source}")]
     Context { context: String, source: Box<Error> },
+}
+
+/// `--timestamp-check` (on by default for remotes that require
+/// signatures): the new commit is older than the one the ref (or the
+/// `--timestamp-check-from-rev` revision) names now.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{ref_}: target revision '{new}' with timestamp '{}' is chronologically older than current revision '{current}' with timestamp '{}'; use --allow-downgrade to permit",
+    ostree_repo::datetime::format_iso(*new_timestamp),
+    ostree_repo::datetime::format_iso(*current_timestamp)
+)]
+pub struct Downgrade {
+    /// The remote whose policy refused it, if any.
+    pub remote: Option<String>,
+    /// The ref as shown to users (`origin:os/stable`), or the commit asked for.
+    pub ref_: String,
+    pub current: Checksum,
+    pub current_timestamp: u64,
+    pub new: Checksum,
+    pub new_timestamp: u64,
 }
 
 impl Error {
