@@ -583,7 +583,9 @@ fn signatures_and_gpg_policy() {
         "s",
         origin.url()
     ]);
-    up_fails(os_args![repo_arg(&repo4), "pull", "s", "os/stable"]);
+    let err = up_fails(os_args![repo_arg(&repo4), "pull", "s", "os/stable"]);
+    assert!(err.contains("Can't verify summary: malformed signature metadata"), "{err}");
+    assert_untouched(&repo4, "s:os/stable", None);
 }
 
 fn uptree_pull_b64(b: &[u8]) -> String {
