@@ -595,8 +595,8 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
 /// Order matters: the commit is hashed and its signature checked over the
 /// raw bytes (only the signature list of `.commitmeta` is parsed, bounded)
 /// before the commit or the rest of its detached metadata is decoded.
-/// `bound_to`: the ref whose binding is checked. `check`: the ref as shown and the floors its new commit must not be
-/// older than.
+/// `bound_to`: the ref whose binding is checked. `check`: the ref as
+/// shown and the floors its new commit must not be older than.
 fn fetch_commit(
     walk: &Walk<'_, '_>,
     policy: &Policy,
