@@ -6,6 +6,9 @@
 //! and [`transport::local`] implement it. [`engine`] resolves refs, fetches
 //! and verifies commits (hash, ed25519 signature, ref binding), walks trees
 //! with parallel workers, and moves refs only once every object is durable.
+//! [`trust::Policy`] is what a source must prove (signatures checked over
+//! raw bytes before decoding, no ref moved to an older commit of a signed
+//! remote), the same for `pull` and `pull-local --remote`.
 //! Every object is hashed before it enters `objects/`; nothing a server
 //! sends is trusted.
 
