@@ -95,9 +95,9 @@ fn boot(st: &mut State) -> Result<Infallible> {
         (None, Some(raw)) => return Err(Error::BadRoot { value: raw.clone() }),
         (None, None) => return Err(Error::NoRoot),
     };
-    if st.cmdline.rootdelay > 0 {
-        c.line(format_args!("rootdelay: waiting {} s", st.cmdline.rootdelay));
-        std::thread::sleep(Duration::from_secs(st.cmdline.rootdelay));
+    if !st.cmdline.rootdelay.is_zero() {
+        c.line(format_args!("rootdelay: waiting {} s", secs_short(st.cmdline.rootdelay)));
+        std::thread::sleep(st.cmdline.rootdelay);
     }
     let found = wait_for_root(&c, &spec, st.cmdline.root_timeout(), &module_failures)?;
     let fstype = mount_root(&found, &st.cmdline)?;
