@@ -508,6 +508,13 @@ mod tests {
         // Exactly the maximum is not a warning; negative and garbage values are ignored.
         let (c, w) = parse("rootdelay=300 uptree.roottimeout=300.000 rootwait=-1 uptree.rebootdelay=-2 rootdelay=1e9");
         assert_eq!((c.rootdelay, c.root_timeout, c.rootwait, c.reboot_delay), (MAX_ROOT_WAIT, Some(MAX_ROOT_WAIT), None, None));
-        assert_eq!(w, vec!["ignoring \"rootwait=-1\": unusable value", "ignoring \"uptree.rebootdelay=-2\": unusable value", "ignoring \"rootdelay=1e9\": unusable value"]);
+        assert_eq!(
+            w,
+            vec![
+                "ignoring \"rootwait=-1\": unusable value",
+                "ignoring \"uptree.rebootdelay=-2\": unusable value",
+                "ignoring \"rootdelay=1e9\": unusable value"
+            ]
+        );
     }
 }
