@@ -138,7 +138,35 @@ fn ensure_parent(modified: &Path, new: &Path, rel: &str) -> Result<()> {
     }
 }
 
+/// The first directory component of `rel` (its last component excluded)
+/// that is a symlink in `base`. The new /etc comes from the commit: going
+/// through such a link would write or delete outside it (an absolute link
+/// resolves against the host's `/`). ostree follows it; uptree refuses.
+fn linked_component(base: &Path, rel: &str) -> Result<Option<String>> {
+    let Some((parent, _)) = rel.rsplit_once('/') else { return Ok(None) };
+    let mut prefix = String::new();
+    for c in parent.split('/') {
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        prefix.push_str(c);
+        let p = base.join(&prefix);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => return Ok(Some(prefix)),
+            Ok(m) if m.is_dir() => {}
+            // Not a directory (ensure_parent reports it), or absent (created).
+            Ok(_) => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(p, e)),
+        }
+    }
+    Ok(None)
+}
+
 fn copy_modified(modified: &Path, new: &Path, rel: &str) -> Result<bool> {
+    if let Some(link) = linked_component(new, rel)? {
+        return Err(Error::Conflict(format!("/etc merge: {link} is a symbolic link in the new /etc, cannot carry the local change to {rel} through it")));
+    }
     ensure_parent(modified, new, rel)?;
     let (src, dst) = (modified.join(rel), new.join(rel));
     if let Ok(nm) = fs::symlink_metadata(&dst) {
@@ -163,7 +191,10 @@ pub fn merge(old_defaults: &Path, old_etc: &Path, new_defaults: &Path, new_etc: 
     let mut report = MergeReport::default();
     for r in &removed {
         let p = new_etc.join(r);
-        if fs::symlink_metadata(&p).is_ok() {
+        if let Some(link) = linked_component(new_etc, r)? {
+            // Not in the new /etc proper: nothing of it to delete there.
+            log::info!("/etc merge: {link} is a symbolic link in the new /etc; locally removed {r} not removed through it");
+        } else if fs::symlink_metadata(&p).is_ok() {
             if is_dir(&p) {
                 fs::remove_dir_all(&p).at(&p)?;
             } else {
