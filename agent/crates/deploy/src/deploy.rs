@@ -260,6 +260,7 @@ pub fn deploy(sysroot: &mut Sysroot, rev: &str, opts: &DeployOptions) -> Result<
             if !referenced {
                 let _ = rmrf_deployment(&dpath);
                 let _ = fs::remove_file(sysroot.path.join(format!("{rel}.origin")));
+                let _ = fs::remove_file(merge_report_path(&sysroot.path, &osname, &layout::deploy_dir_name(&csum.to_hex(), deployserial)));
             }
             Err(e)
         }
@@ -378,6 +379,11 @@ pub fn write_deployments(sysroot: &mut Sysroot, mut list: Vec<Deployment>) -> Re
             Ok(t) if t.to_string_lossy() == format!("boot.{b}.1") => 0,
             _ => 1,
         };
+        // Read (and check) before anything of bootversion b is written.
+        let appended = match list.first() {
+            Some(d) => DeployTree::open(&root.join(d.relpath()))?.read_utf8(Path::new("usr/lib/ostree-boot/uEnv.txt"), deployfs::UENV)?,
+            None => None,
+        };
         sysroot.backend.begin(&root, b)?;
         let show_osname = list.iter().any(|d| d.osname != list[0].osname);
         let n = list.len();
@@ -388,10 +394,6 @@ pub fn write_deployments(sysroot: &mut Sysroot, mut list: Vec<Deployment>) -> Re
         }
         create_bootlinks(&root, b, s, &list)?;
         dfs::symlink_replace(&format!("boot.{b}.{s}"), &root.join(format!("ostree/boot.{b}")))?;
-        let appended = match list.first() {
-            Some(d) => DeployTree::open(&root.join(d.relpath()))?.read_utf8(Path::new("usr/lib/ostree-boot/uEnv.txt"), deployfs::UENV)?,
-            None => None,
-        };
         sysroot.backend.commit(&root, b, &written, appended.as_deref())?;
         (b, s)
     };

@@ -47,10 +47,7 @@ pub(crate) fn copy_file(mut from: fs::File, src: &Path, dst: &Path, try_hardlink
     let cut = failpoint::write_step(&label("copy", dst))?;
     // Linking the open file itself (AT_EMPTY_PATH), not its path: the path
     // is inside an untrusted tree. Needs CAP_DAC_READ_SEARCH, else a copy.
-    if try_hardlink
-        && cut == Cut::No
-        && nix::unistd::linkat(from.as_fd(), "", nix::fcntl::AT_FDCWD, dst, nix::fcntl::AtFlags::AT_EMPTY_PATH).is_ok()
-    {
+    if try_hardlink && cut == Cut::No && nix::unistd::linkat(from.as_fd(), "", nix::fcntl::AT_FDCWD, dst, nix::fcntl::AtFlags::AT_EMPTY_PATH).is_ok() {
         return fsync_parent(dst);
     }
     let tmp = dst.with_file_name(ostree_repo::fsutil::tmp_name("copy"));
