@@ -247,6 +247,31 @@ fn device_tree_links_out_of_the_deployment_copy_nothing_of_the_host() {
     });
 }
 
+/// `spec(gen, extra)` without its line starting with `drop`.
+fn spec_without(gen: u32, drop: &str, extra: &str) -> String {
+    spec(gen, extra).lines().filter(|l| !l.starts_with(drop)).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn kernel_and_initramfs_links_never_reach_the_host() {
+    both(|lab| {
+        let vmlinuz = "f usr/lib/modules/5.10.0-test/vmlinuz ";
+        // Resolved inside the deployment the link dangles: there is no kernel.
+        lab.commit_spec(1, &spec_without(1, vmlinuz, &format!("l usr/lib/modules/5.10.0-test/vmlinuz {}", lab.host_abs("hostname"))));
+        lab.refused(&["admin", "deploy", "--os=testos", "testos/stable"], "Failed to find kernel");
+        lab.assert_no_host_data("vmlinuz -> host");
+        // A link inside the deployment: ostree opens kernels O_NOFOLLOW and fails.
+        lab.commit_spec(2, &spec_without(2, vmlinuz, "f usr/lib/kernel-real 644 k\nl usr/lib/modules/5.10.0-test/vmlinuz ../../kernel-real"));
+        lab.refused(&["admin", "deploy", "--os=testos", "testos/stable"], "the kernel is a symbolic link");
+        // An initramfs link out of the deployment dangles: booted without one.
+        let initramfs = "f usr/lib/modules/5.10.0-test/initramfs.img ";
+        lab.commit_spec(3, &spec_without(3, initramfs, &format!("l usr/lib/modules/5.10.0-test/initramfs.img {}", lab.host_dots("hostname"))));
+        lab.deploy();
+        assert!(!lab.uenv().contains("ramdisk_image"), "{}", lab.uenv());
+        lab.assert_no_host_data("initramfs.img -> host");
+    });
+}
+
 #[test]
 fn os_release_links_out_of_the_deployment_read_nothing_of_the_host() {
     both(|lab| {

@@ -179,6 +179,19 @@ impl Dir {
 
     /// Names in byte order (ostree's `checksum_dir_recurse` order).
     pub fn names(&self) -> Result<Vec<std::ffi::OsString>> {
+        let mut v = self.names_readdir()?;
+        v.sort();
+        Ok(v)
+    }
+
+    /// Whether entry `name` is a directory itself (not a link to one).
+    pub fn is_dir(&self, name: &std::ffi::OsStr) -> Result<bool> {
+        let st = nix::sys::stat::fstatat(self.fd.as_fd(), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).at(&self.shown.join(name))?;
+        Ok(nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT == nix::sys::stat::SFlag::S_IFDIR)
+    }
+
+    /// Names in readdir order (which ostree's kernel search follows).
+    pub fn names_readdir(&self) -> Result<Vec<std::ffi::OsString>> {
         use std::os::unix::ffi::OsStrExt;
         let dup = self.fd.try_clone().at(&self.shown)?;
         let mut d = nix::dir::Dir::from_fd(dup).at(&self.shown)?;
@@ -190,7 +203,6 @@ impl Dir {
                 v.push(std::ffi::OsStr::from_bytes(n).to_os_string());
             }
         }
-        v.sort();
         Ok(v)
     }
 

@@ -83,23 +83,13 @@ fn is_file(tree: &DeployTree, rel: &Path) -> Result<bool> {
 fn from_modules(tree: &DeployTree) -> Result<Option<KernelLayout>> {
     let modules = Path::new("usr/lib/modules");
     let Some(fd) = tree.dir(modules)? else { return Ok(None) };
-    let shown = tree.path().join(modules);
-    // readdir order, like ostree: the first KVER directory with a regular vmlinuz.
-    let mut d = nix::dir::Dir::from_fd(fd).at(&shown)?;
+    let d = Dir::new(fd, tree.path().join(modules));
+    // readdir order, like ostree: the first KVER directory with a regular
+    // vmlinuz; anything not a directory (a symlinked KVER too) is skipped.
     let mut kvers = Vec::new();
-    for e in d.iter() {
-        let e = e.at(&shown)?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name == "." || name == ".." {
-            continue;
-        }
-        // ostree skips anything not a directory (a symlinked KVER too).
-        let is_dir = match e.file_type() {
-            Some(t) => t == nix::dir::Type::Directory,
-            None => std::fs::symlink_metadata(shown.join(&name)).is_ok_and(|m| m.is_dir()),
-        };
-        if is_dir {
-            kvers.push(name);
+    for name in d.names_readdir()? {
+        if d.is_dir(&name)? {
+            kvers.push(name.to_string_lossy().into_owned());
         }
     }
     for kver in kvers {

@@ -50,9 +50,10 @@ impl Resolver {
 }
 
 /// Open `path` below `root` with `flags` (`O_CLOEXEC` and, without
-/// `O_PATH`, `O_NOCTTY` are added), resolving symlinks and `..` inside `root`. `follow_last`: a
-/// symlink as the last component is followed (inside `root`), else the open
-/// fails with `ELOOP`. Magic links (`/proc/self/fd/N`) are never followed.
+/// `O_PATH`, `O_NOCTTY` are added), resolving symlinks and `..` inside
+/// `root`. `follow_last`: a symlink as the last component is followed
+/// (inside `root`), else the open fails with `ELOOP`. Magic links
+/// (`/proc/self/fd/N`) are never followed.
 pub fn open(root: BorrowedFd<'_>, path: &Path, flags: OFlag, follow_last: bool, resolver: Resolver) -> io::Result<OwnedFd> {
     let mut flags = flags | OFlag::O_CLOEXEC;
     // openat2 refuses (EINVAL) what open(2) ignores with O_PATH.
