@@ -69,16 +69,6 @@ pub fn create_dir_all_durable(dir: &Path, durable: bool) -> Result<()> {
     Ok(())
 }
 
-/// Remove the file `path` and fsync its directory (when `durable`).
-pub fn remove_file_durable(path: &Path, durable: bool) -> io::Result<()> {
-    fs::remove_file(path)?;
-    if durable {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
 /// Replace `path` with `data`: write a temp file beside it, fsync, rename,
 /// fsync the directory. Readers see the old or the new content, never a mix.
 pub fn atomic_write(path: &Path, data: &[u8], mode: u32, durable: bool) -> Result<()> {
@@ -144,7 +134,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durable_dirs_and_removal() {
+    fn durable_dirs() {
         let t = tempfile::tempdir().expect("tmp");
         let deep = t.path().join("refs/heads/a/b/c");
         fs::create_dir_all(t.path().join("refs/heads")).expect("mkdir");
@@ -154,8 +144,5 @@ mod tests {
         let f = deep.join("x");
         fs::write(&f, "y").expect("w");
         assert!(create_dir_all_durable(&f.join("sub"), true).is_err(), "a file in the way");
-        remove_file_durable(&f, true).expect("removes");
-        assert!(!f.exists());
-        assert_eq!(remove_file_durable(&f, true).map_err(|e| e.kind()), Err(io::ErrorKind::NotFound));
     }
 }

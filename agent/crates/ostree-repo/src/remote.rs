@@ -173,7 +173,8 @@ pub fn delete(repo: &mut Repo, name: &str, if_exists: bool) -> Result<()> {
             let mut kf = KeyFile::parse(&text).map_err(|e| Error::Config { path: f.clone(), what: e.to_string() })?;
             kf.remove_group(&group_name(name));
             if kf.groups().next().is_none() {
-                fsutil::remove_file_durable(f, true).map_err(|e| Error::io(f, e))
+                fs::remove_file(f).map_err(|e| Error::io(f, e))?;
+                fsutil::fsync_dir(f.parent().unwrap_or(Path::new(".")))
             } else {
                 fsutil::atomic_write(f, kf.to_string().as_bytes(), 0o644, true)
             }

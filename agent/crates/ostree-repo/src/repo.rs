@@ -536,8 +536,11 @@ impl Repo {
                 fsutil::create_dir_all_durable(dir, self.fsync)?;
                 fsutil::atomic_write(&p, format!("{c}\n").as_bytes(), 0o644, self.fsync)
             }
-            None => match fsutil::remove_file_durable(&p, self.fsync) {
+            None => match fs::remove_file(&p) {
                 Ok(()) => {
+                    if self.fsync {
+                        fsutil::fsync_dir(p.parent().unwrap_or(&self.path))?;
+                    }
                     // Remove now-empty parent directories below refs/heads or refs/remotes/R.
                     let stop = self.path.join(if r.remote.is_some() { "refs/remotes" } else { "refs/heads" });
                     let mut d = p.parent().map(Path::to_path_buf);
