@@ -34,6 +34,9 @@ pub const KERNEL: Kind = Kind { what: "kernel", max: 256 << 20, follow: false };
 pub const INITRAMFS: Kind = Kind { what: "initramfs", max: 1 << 30, follow: false };
 /// One device tree file (`devicetree`, or each file below `dtb/`).
 pub const DEVICETREE: Kind = Kind { what: "device tree", max: 16 << 20, follow: false };
+/// All files below a `dtb/` directory together (a whole vendor tree of a
+/// distribution kernel is ~100 MiB).
+pub const DTB_DIR_MAX: u64 = 256 << 20;
 /// Levels of subdirectories below a `dtb/` directory.
 pub const DTB_MAX_DEPTH: usize = 8;
 

@@ -61,14 +61,22 @@ fn open_dtb_dir(tree: &DeployTree, rel: &Path) -> Result<Dir> {
 /// Every regular file below `dir`, names in byte order, recursing into
 /// subdirectories at their sorted position (ostree's `checksum_dir_recurse`,
 /// which also fails on a symlink in there).
-fn hash_dir(h: &mut Sha256, dir: &Dir, depth: usize) -> Result<()> {
+/// `total` counts the bytes of the whole `dtb/` tree (at most
+/// [`deployfs::DTB_DIR_MAX`]: the copy goes to a small boot partition).
+fn hash_dir(h: &mut Sha256, dir: &Dir, depth: usize, total: &mut u64) -> Result<()> {
     if depth > deployfs::DTB_MAX_DEPTH {
         return Err(Error::Invalid(format!("{}: device tree directories nested too deep", dir.shown.display())));
     }
     for n in dir.names()? {
         match dir.entry(&n, deployfs::DEVICETREE)? {
-            Entry::Dir(sub) => hash_dir(h, &sub, depth + 1)?,
-            Entry::File(f, size) => hash_file(h, f, size, deployfs::DEVICETREE, &dir.shown.join(&n))?,
+            Entry::Dir(sub) => hash_dir(h, &sub, depth + 1, total)?,
+            Entry::File(f, size) => {
+                *total = total.saturating_add(size);
+                if *total > deployfs::DTB_DIR_MAX {
+                    return Err(Error::TooLarge { path: dir.shown.clone(), what: "device tree directory", size: *total, max: deployfs::DTB_DIR_MAX });
+                }
+                hash_file(h, f, size, deployfs::DEVICETREE, &dir.shown.join(&n))?
+            }
         }
     }
     Ok(())
@@ -119,7 +127,7 @@ fn from_modules(tree: &DeployTree) -> Result<Option<KernelLayout>> {
             hash_one(&mut h, tree, &kdir.join("devicetree"), deployfs::DEVICETREE)?;
             layout.devicetree = Some(("devicetree".into(), format!("devicetree-{kver}")));
         } else if tree.probe(&kdir.join("dtb"))?.is_some_and(|t| t.is_dir()) {
-            hash_dir(&mut h, &open_dtb_dir(tree, &kdir.join("dtb"))?, 0)?;
+            hash_dir(&mut h, &open_dtb_dir(tree, &kdir.join("dtb"))?, 0, &mut 0)?;
             layout.dtb_dir = Some("dtb".into());
         }
         layout.bootcsum = ostree_repo::Checksum(h.finalize().into()).to_hex();
@@ -220,6 +228,25 @@ mod tests {
     use std::fs;
 
     use super::*;
+
+    #[test]
+    fn oversized_or_too_deep_boot_files_are_refused_with_both_resolvers() {
+        use uptree_sys::inroot::Resolver;
+        for r in [Resolver::Auto, Resolver::Walk] {
+            let t = tempfile::tempdir().expect("tmp");
+            let k = t.path().join("usr/lib/modules/6.1.0");
+            fs::create_dir_all(&k).expect("mkdir");
+            let vmlinuz = fs::File::create(k.join("vmlinuz")).expect("create");
+            vmlinuz.set_len(deployfs::KERNEL.max + 1).expect("sparse");
+            let err = find_in(&DeployTree::open_with(t.path(), r).expect("open")).expect_err("too large");
+            assert!(matches!(err, Error::TooLarge { what: "kernel", .. }), "{r:?}: {err}");
+            vmlinuz.set_len(4).expect("small");
+            let deep = (0..=deployfs::DTB_MAX_DEPTH + 1).fold(k.join("dtb"), |p, i| p.join(format!("d{i}")));
+            fs::create_dir_all(&deep).expect("mkdir");
+            let err = find_in(&DeployTree::open_with(t.path(), r).expect("open")).expect_err("too deep");
+            assert!(err.to_string().contains("nested too deep"), "{r:?}: {err}");
+        }
+    }
 
     #[test]
     fn bootcsum_is_sha256_of_kernel_initramfs_devicetree() {
