@@ -64,7 +64,19 @@ impl BootCounter {
 
     pub fn state(&self) -> Result<CountState> {
         let env = self.load()?;
-        let num = |k: &str| env.get_str(k).ok().flatten().and_then(|v| v.trim().parse::<u32>().ok());
+        let num = |k: &str| -> Option<u32> {
+            let v = env.get_str(k).ok().flatten()?;
+            let v = v.trim();
+            match v.parse::<u32>() {
+                Ok(n) => Some(n),
+                // Digits beyond u32: U-Boot counted past anything a limit can be.
+                Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => Some(u32::MAX),
+                Err(_) => {
+                    log::warn!("U-Boot environment: {k}={v:?} is not a number; taken as unset");
+                    None
+                }
+            }
+        };
         Ok(CountState { upgrade_available: num("upgrade_available").unwrap_or(0) != 0, bootcount: num("bootcount").unwrap_or(0), bootlimit: num("bootlimit") })
     }
 

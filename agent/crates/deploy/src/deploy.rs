@@ -24,6 +24,7 @@ use uptree_sys::lock::{LockKind, OfdLock};
 use crate::backend;
 use crate::bls::BootEntry;
 use crate::bootcount::BootCounter;
+use crate::deployfs::{self, DeployTree};
 use crate::dfs;
 use crate::error::{At, Error, Result};
 use crate::etcmerge::{self, MergeReport};
@@ -106,10 +107,15 @@ pub fn rmrf_deployment(path: &Path) -> Result<()> {
     fs::remove_dir_all(path).at(path)
 }
 
-fn os_release_name(dep: &Path) -> Result<String> {
-    let text = fs::read_to_string(dep.join("usr/lib/os-release"))
-        .or_else(|_| fs::read_to_string(dep.join("etc/os-release")))
-        .map_err(|e| Error::io(dep.join("usr/lib/os-release"), e))?;
+/// ostree reads `usr/lib/os-release` when it exists, else `etc/os-release`,
+/// following links (resolved inside the deployment here).
+fn os_release_name(tree: &DeployTree) -> Result<String> {
+    let text = match tree.read_utf8(Path::new("usr/lib/os-release"), deployfs::OS_RELEASE)? {
+        Some(t) => t,
+        None => tree
+            .read_utf8(Path::new("etc/os-release"), deployfs::OS_RELEASE)?
+            .ok_or_else(|| Error::io(tree.path().join("etc/os-release"), std::io::ErrorKind::NotFound.into()))?,
+    };
     let mut vals = std::collections::HashMap::new();
     for line in text.lines() {
         if let Some((k, v)) = line.split_once('=') {
@@ -167,7 +173,8 @@ pub fn deploy(sysroot: &mut Sysroot, rev: &str, opts: &DeployOptions) -> Result<
     for e in fs::read_dir(&deploy_dir).at(&deploy_dir)?.flatten() {
         if let Some((c, s)) = layout::parse_deploy_dir_name(&e.file_name().to_string_lossy()) {
             if c == csum.to_hex() && e.path().is_dir() {
-                deployserial = deployserial.max(s + 1);
+                let next = s.checked_add(1).ok_or_else(|| Error::Invalid(format!("{}: deployment serial {s} cannot be incremented", e.path().display())))?;
+                deployserial = deployserial.max(next);
             }
         }
     }
@@ -179,6 +186,13 @@ pub fn deploy(sysroot: &mut Sysroot, rev: &str, opts: &DeployOptions) -> Result<
         checkout::checkout(&sysroot.repo, &csum, &dpath, &CheckoutOptions { fsync: false, ..CheckoutOptions::default() })?;
         let kl = kernel::find(&dpath)?;
         // /etc: from usr/etc (a tree with only /etc gets it moved there).
+        // Through a symlink in the commit, the copy and the merge would read
+        // and write outside the deployment (an absolute link is the host's).
+        for rel in ["usr", "etc", "usr/etc"] {
+            if fs::symlink_metadata(dpath.join(rel)).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(Error::Invalid(format!("/{rel} is a symbolic link in the commit; refusing to deploy it")));
+            }
+        }
         let (etc, usretc) = (dpath.join("etc"), dpath.join("usr/etc"));
         if fs::symlink_metadata(&etc).is_ok() {
             if fs::symlink_metadata(&usretc).is_ok() {
@@ -246,6 +260,7 @@ pub fn deploy(sysroot: &mut Sysroot, rev: &str, opts: &DeployOptions) -> Result<
             if !referenced {
                 let _ = rmrf_deployment(&dpath);
                 let _ = fs::remove_file(sysroot.path.join(format!("{rel}.origin")));
+                let _ = fs::remove_file(merge_report_path(&sysroot.path, &osname, &layout::deploy_dir_name(&csum.to_hex(), deployserial)));
             }
             Err(e)
         }
@@ -364,6 +379,11 @@ pub fn write_deployments(sysroot: &mut Sysroot, mut list: Vec<Deployment>) -> Re
             Ok(t) if t.to_string_lossy() == format!("boot.{b}.1") => 0,
             _ => 1,
         };
+        // Read (and check) before anything of bootversion b is written.
+        let appended = match list.first() {
+            Some(d) => DeployTree::open(&root.join(d.relpath()))?.read_utf8(Path::new("usr/lib/ostree-boot/uEnv.txt"), deployfs::UENV)?,
+            None => None,
+        };
         sysroot.backend.begin(&root, b)?;
         let show_osname = list.iter().any(|d| d.osname != list[0].osname);
         let n = list.len();
@@ -374,7 +394,6 @@ pub fn write_deployments(sysroot: &mut Sysroot, mut list: Vec<Deployment>) -> Re
         }
         create_bootlinks(&root, b, s, &list)?;
         dfs::symlink_replace(&format!("boot.{b}.{s}"), &root.join(format!("ostree/boot.{b}")))?;
-        let appended = list.first().and_then(|d| fs::read_to_string(root.join(d.relpath()).join("usr/lib/ostree-boot/uEnv.txt")).ok());
         sysroot.backend.commit(&root, b, &written, appended.as_deref())?;
         (b, s)
     };
@@ -394,37 +413,15 @@ fn create_bootlinks(root: &Path, b: u32, s: u32, list: &[Deployment]) -> Result<
     Ok(())
 }
 
-fn copy_dir(src: &Path, dst: &Path) -> Result<()> {
-    dfs::create_dir_all(dst)?;
-    for e in fs::read_dir(src).at(src)?.flatten() {
-        let (s, d) = (e.path(), dst.join(e.file_name()));
-        if e.file_type().at(&s)?.is_dir() {
-            copy_dir(&s, &d)?;
-        } else {
-            dfs::copy_file(&s, &d, true)?;
-        }
-    }
-    Ok(())
-}
-
 fn install_kernel_and_entry(sysroot: &Sysroot, b: u32, d: &mut Deployment, index: usize, n: usize, show_osname: bool) -> Result<()> {
     let root = &sysroot.path;
-    let dpath = root.join(d.relpath());
-    let kl = kernel::find(&dpath)?;
+    let tree = DeployTree::open(&root.join(d.relpath()))?;
+    let kl = kernel::find_in(&tree)?;
     let kdir_rel = sysroot.backend.kernel_dir(b, &d.osname, &d.bootcsum);
     let kdir = root.join("boot").join(&kdir_rel);
     dfs::create_dir_all(&kdir)?;
-    dfs::copy_file(&dpath.join(&kl.dir).join(&kl.kernel_src), &kdir.join(&kl.kernel_name), true)?;
-    if let Some((src, name)) = &kl.initramfs {
-        dfs::copy_file(&dpath.join(&kl.dir).join(src), &kdir.join(name), true)?;
-    }
-    if let Some((src, name)) = &kl.devicetree {
-        dfs::copy_file(&dpath.join(&kl.dir).join(src), &kdir.join(name), true)?;
-    }
-    if let Some(dir) = &kl.dtb_dir {
-        copy_dir(&dpath.join(&kl.dir).join(dir), &kdir.join(dir))?;
-    }
-    let mut title = os_release_name(&dpath)?;
+    kernel::install(&tree, &kl, &kdir)?;
+    let mut title = os_release_name(&tree)?;
     if let Ok(c) = sysroot.repo.load_commit(&d.csum) {
         if let Some(v) = c.version().filter(|v| !v.is_empty() && !title.contains(*v)) {
             title.push(' ');

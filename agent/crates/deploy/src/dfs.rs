@@ -2,7 +2,8 @@
 //! [`failpoint`](crate::failpoint), so tests can cut the power at every one.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use crate::error::{At, Error, Result};
@@ -36,27 +37,32 @@ pub(crate) fn write_in_place(path: &Path, data: &[u8]) -> Result<()> {
     fsync_parent(path)
 }
 
-/// Copy a file through a temp file (fsynced); existing destinations are kept.
-pub(crate) fn copy_file(src: &Path, dst: &Path, try_hardlink: bool) -> Result<()> {
+/// Copy the already opened (and checked) file `from` to `dst` through a
+/// temp file (fsynced, renamed, directory fsynced); existing destinations
+/// are kept. `src` names `from` in errors.
+pub(crate) fn copy_file(mut from: fs::File, src: &Path, dst: &Path, try_hardlink: bool) -> Result<()> {
     if fs::symlink_metadata(dst).is_ok() {
         return Ok(());
     }
     let cut = failpoint::write_step(&label("copy", dst))?;
-    if try_hardlink && cut == Cut::No && fs::hard_link(src, dst).is_ok() {
-        return Ok(());
+    // Linking the open file itself (AT_EMPTY_PATH), not its path: the path
+    // is inside an untrusted tree. Needs CAP_DAC_READ_SEARCH, else a copy.
+    if try_hardlink && cut == Cut::No && nix::unistd::linkat(from.as_fd(), "", nix::fcntl::AT_FDCWD, dst, nix::fcntl::AtFlags::AT_EMPTY_PATH).is_ok() {
+        return fsync_parent(dst);
     }
     let tmp = dst.with_file_name(ostree_repo::fsutil::tmp_name("copy"));
     if cut == Cut::Torn {
-        let data = fs::read(src).at(src)?;
+        let mut data = Vec::new();
+        from.read_to_end(&mut data).at(src)?;
         fs::write(&tmp, &data[..data.len() / 2]).at(&tmp)?;
         return Err(Error::PowerCut(label("copy (torn)", dst)));
     }
     // Content only: FAT has no modes to copy (chmod fails there).
-    let mut from = fs::File::open(src).at(src)?;
     let mut to = fs::OpenOptions::new().write(true).create_new(true).open(&tmp).at(&tmp)?;
     std::io::copy(&mut from, &mut to).at(&tmp)?;
     to.sync_all().at(&tmp)?;
-    fs::rename(&tmp, dst).at(dst)
+    fs::rename(&tmp, dst).at(dst)?;
+    fsync_parent(dst)
 }
 
 pub(crate) fn create_dir_all(p: &Path) -> Result<()> {
@@ -83,11 +89,14 @@ pub(crate) fn symlink(target: &str, link: &Path) -> Result<()> {
     std::os::unix::fs::symlink(target, link).at(link)
 }
 
-/// Point `link` at `target` atomically (new link, then rename over).
+/// Point `link` at `target` atomically (new link, rename over, fsync the directory).
 pub(crate) fn symlink_replace(target: &str, link: &Path) -> Result<()> {
     let tmp = link.with_file_name(ostree_repo::fsutil::tmp_name("link"));
     std::os::unix::fs::symlink(target, &tmp).at(&tmp)?;
-    rename(&tmp, link)
+    rename(&tmp, link)?;
+    // The `ostree/boot.B` swap without a bootloader swap is made by this
+    // rename alone: it must be on disk before the command reports success.
+    fsync_parent(link)
 }
 
 pub(crate) fn rename(from: &Path, to: &Path) -> Result<()> {

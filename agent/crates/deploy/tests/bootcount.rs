@@ -142,3 +142,18 @@ fn a_corrupt_environment_is_an_error_not_a_silent_reset() {
     // Nothing was switched.
     assert!(lab.sysroot().deployments.is_empty());
 }
+
+#[test]
+fn counts_past_u32_saturate_and_garbage_is_unset() {
+    let (lab, env) = lab_with_env(1);
+    lab.deploy(1).expect("deploy 1");
+    let state = || uptree_deploy::bootcount::BootCounter::open(&lab.sysroot()).expect("open").expect("configured").state().expect("state");
+    env.set("bootcount", "99999999999999999999");
+    env.set("bootlimit", "4294967296");
+    let st = state();
+    assert_eq!((st.bootcount, st.bootlimit), (u32::MAX, Some(u32::MAX)), "{st:?}");
+    env.set("bootcount", "3x");
+    env.set("bootlimit", "-1");
+    let st = state();
+    assert_eq!((st.bootcount, st.bootlimit), (0, None), "{st:?}");
+}

@@ -533,18 +533,27 @@ impl Repo {
         match target {
             Some(c) => {
                 let dir = p.parent().unwrap_or(&self.path);
-                fs::create_dir_all(dir).at(dir)?;
+                fsutil::create_dir_all_durable(dir, self.fsync)?;
                 fsutil::atomic_write(&p, format!("{c}\n").as_bytes(), 0o644, self.fsync)
             }
             None => match fs::remove_file(&p) {
                 Ok(()) => {
+                    if self.fsync {
+                        fsutil::fsync_dir(p.parent().unwrap_or(&self.path))?;
+                    }
                     // Remove now-empty parent directories below refs/heads or refs/remotes/R.
                     let stop = self.path.join(if r.remote.is_some() { "refs/remotes" } else { "refs/heads" });
                     let mut d = p.parent().map(Path::to_path_buf);
+                    let mut removed_any = false;
                     while let Some(dir) = d {
                         if dir == stop || !dir.starts_with(&stop) || fs::remove_dir(&dir).is_err() {
+                            // The last directory that changed: the one an entry left.
+                            if removed_any && self.fsync {
+                                fsutil::fsync_dir(&dir)?;
+                            }
                             break;
                         }
+                        removed_any = true;
                         d = dir.parent().map(Path::to_path_buf);
                     }
                     Ok(())
