@@ -84,14 +84,15 @@ impl BootCounter {
         Ok(())
     }
 
-    /// Count the next boots: `upgrade_available=1 bootcount=0`.
-    pub fn arm(&self) -> Result<()> {
+    /// Count the next boots: `upgrade_available=1 bootcount=0`. (Crate
+    /// only: written under the sysroot lock, by deploy and mark-good.)
+    pub(crate) fn arm(&self) -> Result<()> {
         log::info!("boot counting armed (upgrade_available=1, bootcount=0)");
         self.update(&[("upgrade_available", "1"), ("bootcount", "0")])
     }
 
     /// Stop counting: `upgrade_available=0 bootcount=0`.
-    pub fn clear(&self) -> Result<()> {
+    pub(crate) fn clear(&self) -> Result<()> {
         self.update(&[("upgrade_available", "0"), ("bootcount", "0")])
     }
 }
