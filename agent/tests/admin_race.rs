@@ -337,3 +337,45 @@ fn failpoints_from_the_environment() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid UPTREE_FAILPOINT"));
     drop(fs_);
 }
+
+/// A clean-up that fails after the switch is live (here an old deployment
+/// that cannot be removed) must not report the deploy as failed: the new
+/// deployment boots next. It is a warning, logged and in `--json`.
+#[test]
+fn deploy_succeeds_with_a_warning_when_cleanup_fails_after_the_switch() {
+    use std::os::fd::AsFd;
+    let dir = scratch();
+    let (fs_, root) = sysroot(dir.path(), "c");
+    let repo = root.join("ostree/repo");
+    // Each commit right before its deploy: a deploy's prune keeps only the ref's head.
+    let mut commits = Vec::new();
+    for g in 1..=3 {
+        let t = dir.path().join(format!("tree{g}"));
+        os_tree(&t, g, 0);
+        commits.push(commit(up, &repo, "testos/stable", &t, &format!("{g}.0"), &format!("2024-0{g}-01 00:00:00 +0000")));
+        if g < 3 {
+            up_admin(&root, &["deploy", "--os=testos", &commits[g as usize - 1]]);
+        }
+    }
+    // Deploying v3 drops v1; its directory holds a file nothing may remove.
+    let v1 = root.join(format!("ostree/deploy/testos/deploy/{}.0", commits[0]));
+    let stuck = v1.join("etc/stuck");
+    fs::write(&stuck, "x").expect("write");
+    let set = |on: bool| uptree_sys::fs::set_immutable(fs::File::open(&stuck).expect("open").as_fd(), on).expect("chattr");
+    set(true);
+    let c = spawn_admin(&root, &["deploy", "--os=testos", "--json", &commits[2]], &[]);
+    let out = c.wait_with_output().expect("wait");
+    set(false);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "a deploy whose switch is live was reported failed:\n{stdout}\n{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(v["checksum"], serde_json::json!(commits[2]), "{v:#}");
+    let w = v["warnings"].as_array().expect("warnings");
+    assert!(w.len() == 1 && w[0].as_str().is_some_and(|w| w.contains("cleaning up") && w.contains(&commits[0])), "{v:#}");
+    assert!(stderr.contains("cleaning up"), "not logged: {stderr}");
+    assert_deployed(&root, &commits[2], "kernel3\n", "after a failed clean-up");
+    // The next clean-up finishes the job.
+    up_admin(&root, &["cleanup"]);
+    assert!(!v1.exists(), "the old deployment is still there");
+    drop(fs_);
+}
