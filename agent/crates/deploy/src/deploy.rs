@@ -237,7 +237,7 @@ pub fn deploy(sysroot: &mut LockedSysroot, rev: &str, opts: &DeployOptions) -> R
         Err(e) => {
             // Remove the new deployment unless the switch got as far as
             // referencing it (then it is live and must stay).
-            let referenced = Sysroot::load_unlocked(&sysroot.path).map(|s| s.deployments.iter().any(|d| d.relpath() == rel)).unwrap_or(true);
+            let referenced = Sysroot::read(&sysroot.path).map(|s| s.deployments.iter().any(|d| d.relpath() == rel)).unwrap_or(true);
             if !referenced {
                 let _ = rmrf_deployment(&dpath);
                 let _ = fs::remove_file(sysroot.path.join(format!("{rel}.origin")));

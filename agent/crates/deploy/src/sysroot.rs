@@ -240,7 +240,8 @@ impl Sysroot {
         Sysroot::read(path)
     }
 
-    fn read(path: &Path) -> Result<Sysroot> {
+    /// Read the state; callers in this crate hold the lock.
+    pub(crate) fn read(path: &Path) -> Result<Sysroot> {
         let repo_path = check_sysroot(path)?;
         let repo = Repo::open(&repo_path)?;
         let backend = backend::detect(path, repo.config())?;
