@@ -379,3 +379,40 @@ fn deploy_succeeds_with_a_warning_when_cleanup_fails_after_the_switch() {
     assert!(!v1.exists(), "the old deployment is still there");
     drop(fs_);
 }
+
+/// Wait until process `c` has `path` open.
+fn wait_open(c: &mut Child, path: &Path) {
+    let start = Instant::now();
+    loop {
+        let fds = fs::read_dir(format!("/proc/{}/fd", c.id())).expect("/proc/PID/fd");
+        if fds.flatten().any(|e| fs::read_link(e.path()).is_ok_and(|t| t == path)) {
+            return;
+        }
+        assert!(c.try_wait().expect("try_wait").is_none(), "it ended without waiting for {}", path.display());
+        assert!(start.elapsed() < Duration::from_secs(30), "{} never opened", path.display());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// libostree unlinks `ostree/lock` as it releases it. A waiter that opened
+/// the old file and then wins its lock holds nothing: the next `ostree
+/// admin` locks a new file and runs at the same time. uptree checks for
+/// this, as libglnx does, and waits for the new file's lock.
+#[test]
+fn a_lock_file_its_owner_unlinked_is_not_the_lock() {
+    let dir = scratch();
+    let (fs_, root) = sysroot(dir.path(), "l");
+    let lock = root.join("ostree/lock");
+    let held = OfdLock::acquire(&lock, LockKind::Exclusive, Some(Duration::ZERO)).expect("lock");
+    let mut c = spawn_admin(&root, &["cleanup"], &[]);
+    wait_open(&mut c, &lock);
+    // As ostree lets go: unlink, unlock; the next ostree locks a new file.
+    fs::remove_file(&lock).expect("unlink");
+    let next = OfdLock::acquire(&lock, LockKind::Exclusive, Some(Duration::ZERO)).expect("lock the new file");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(c.try_wait().expect("try_wait").is_none(), "cleanup ran while another process held the sysroot lock");
+    drop(next);
+    finish(c, "cleanup");
+    drop(fs_);
+}

@@ -226,6 +226,8 @@ impl Sysroot {
         let p = path.join("ostree/lock");
         loop {
             match OfdLock::acquire(&p, LockKind::Exclusive, Some(LOCK_NAG)) {
+                // Its owner (ostree) unlinked it as it let go: lock the new one.
+                Ok(l) if !l.is_linked().map_err(|e| Error::io(&p, e))? => continue,
                 Ok(l) => return Ok(SysrootLock { path: path.to_path_buf(), _lock: l }),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => log::warn!("Waiting for sysroot lock ({})...", p.display()),
                 Err(e) => return Err(Error::io(p, e)),
