@@ -78,13 +78,14 @@ fn spawn_admin(root: &Path, args: &[&str], envs: &[(&str, &str)]) -> Child {
     c.spawn().expect("spawn uptree")
 }
 
-fn finish(mut c: Child, what: &str) -> String {
+/// Wait for `c`, which must succeed; its stdout and stderr.
+fn finish(mut c: Child, what: &str) -> (String, String) {
     let (mut out, mut err) = (String::new(), String::new());
     c.stdout.take().expect("stdout").read_to_string(&mut out).expect("read stdout");
     c.stderr.take().expect("stderr").read_to_string(&mut err).expect("read stderr");
     let st = c.wait().expect("wait");
     assert!(st.success(), "{what} failed ({st}):\nstdout:\n{out}\nstderr:\n{err}");
-    out
+    (out, err)
 }
 
 /// A sysroot of its own (loop-mounted ext4) with stateroot `testos`.
@@ -160,6 +161,23 @@ fn wait_locked(root: &Path, child: &mut Child) {
 /// snapshot, deleting v3's deployment and boot entries.
 #[test]
 fn upgrade_pulling_from_a_slow_origin_does_not_lose_a_concurrent_deploy() {
+    race_a_slow_upgrade(&["deploy", "--os=testos", "local/v3"], "kernel3\n");
+}
+
+/// The same with `admin switch` to another remote ref while the upgrade
+/// pulls: under the lock the upgrade finds a new origin, pulls that and
+/// decides again, as if it had run after the switch.
+#[test]
+fn upgrade_pulling_from_a_slow_origin_follows_a_concurrent_switch() {
+    race_a_slow_upgrade(&["switch", "--os=testos", "testos/devel"], "kernel4\n");
+}
+
+/// v1 deployed from `origin:testos/stable`; the server then publishes v2
+/// there. `admin upgrade` pulls v2, stalled by the server, while `other`
+/// runs to completion (v3 is on the local ref `local/v3`, v4 on the
+/// server's `testos/devel`). The result must equal `other`, then
+/// `upgrade`, run on a second sysroot; `kernel` is what `other` deployed.
+fn race_a_slow_upgrade(other: &[&str], kernel: &str) {
     let dir = scratch();
     let src = dir.path().join("src");
     ostree(os_args![repo_arg(&src), "init", "--mode=archive"]);
@@ -169,6 +187,7 @@ fn upgrade_pulling_from_a_slow_origin_does_not_lose_a_concurrent_deploy() {
         t
     };
     let v1 = commit(ostree, &src, "testos/stable", &tree(1), "1.0", "2024-01-01 00:00:00 +0000");
+    let v4 = commit(ostree, &src, "testos/devel", &tree(4), "4.0", "2024-04-01 00:00:00 +0000");
     ostree(os_args![repo_arg(&src), "summary", "-u"]);
     let server = TestServer::origin(src.clone());
 
@@ -185,13 +204,15 @@ fn upgrade_pulling_from_a_slow_origin_does_not_lose_a_concurrent_deploy() {
     }
     let v2 = commit(ostree, &src, "testos/stable", &tree(2), "2.0", "2024-02-01 00:00:00 +0000");
     ostree(os_args![repo_arg(&src), "summary", "-u"]);
-    assert!(v1 != v2 && v2 != v3);
+    let wanted = if other[0] == "switch" { &v4 } else { &v3 };
+    assert!(v1 != v2 && v2 != v3 && v3 != v4);
 
-    // One after the other: deploy v3, then upgrade (from v3's origin).
-    up_admin(&serial, &["deploy", "--os=testos", "local/v3"]);
+    // One after the other: `other`, then upgrade (from the origin `other` left).
+    up_admin(&serial, other);
     let serial_upgrade = up_admin(&serial, &["upgrade", "--os=testos"]);
+    assert_deployed(&serial, wanted, kernel, "serial");
 
-    // Raced: the upgrade's pull of v2 stalls on the commit object; deploy v3 meanwhile.
+    // Raced: the upgrade's pull of v2 stalls on the commit object; `other` meanwhile.
     let slow = format!("/objects/{}/{}.commit", &v2[..2], &v2[2..]);
     server.add_rule(&slow, Fault::StallAfter(0, Duration::from_secs(6)), 1);
     server.clear_log();
@@ -202,15 +223,17 @@ fn upgrade_pulling_from_a_slow_origin_does_not_lose_a_concurrent_deploy() {
         assert!(start.elapsed() < Duration::from_secs(30), "upgrade never asked for v2");
         std::thread::sleep(Duration::from_millis(10));
     }
-    up_admin(&raced, &["deploy", "--os=testos", "local/v3"]);
-    assert!(upgrade.try_wait().expect("try_wait").is_none(), "the deploy did not run while the upgrade was pulling");
-    let raced_upgrade = finish(upgrade, "raced upgrade");
+    up_admin(&raced, other);
+    assert!(upgrade.try_wait().expect("try_wait").is_none(), "{other:?} did not run while the upgrade was pulling");
+    let (raced_upgrade, log) = finish(upgrade, "raced upgrade");
+    if other[0] == "switch" {
+        assert!(log.contains("the origin changed to origin:testos/devel"), "the upgrade did not notice the new origin:\n{log}");
+    }
 
-    assert_deployed(&raced, &v3, "kernel3\n", "raced");
-    assert_same_state(&raced, &serial, "upgrade raced by a deploy");
+    assert_deployed(&raced, wanted, kernel, "raced");
+    assert_same_state(&raced, &serial, &format!("upgrade raced by {other:?}"));
     assert_eq!(raced_upgrade.lines().last(), serial_upgrade.lines().last(), "upgrade's verdict");
-    // The upgrade did pull v2 (its work was not skipped, only its stale decision).
-    up(os_args![repo_arg(&raced.join("ostree/repo")), "rev-parse", v2]);
+    assert_eq!(raced_upgrade.lines().last(), Some("No update available."));
     drop((fs_r, fs_s));
 }
 
