@@ -213,8 +213,9 @@ fn race_a_slow_upgrade(other: &[&str], kernel: &str) {
     assert_deployed(&serial, wanted, kernel, "serial");
 
     // Raced: the upgrade's pull of v2 stalls on the commit object; `other` meanwhile.
+    // 12 s: time for `other` on a loaded machine, short of the 30 s stall timeout.
     let slow = format!("/objects/{}/{}.commit", &v2[..2], &v2[2..]);
-    server.add_rule(&slow, Fault::StallAfter(0, Duration::from_secs(6)), 1);
+    server.add_rule(&slow, Fault::StallAfter(0, Duration::from_secs(12)), 1);
     server.clear_log();
     let mut upgrade = spawn_admin(&raced, &["upgrade", "--os=testos"], &[]);
     let start = Instant::now();
