@@ -88,18 +88,23 @@ impl BootCounter {
         for (k, v) in vars {
             env.set(k, v).map_err(|e| env_err(&self.config_path, e))?;
         }
+        // Named steps, so a power-cut lane can stop just before the write
+        // and just after it (Store::save writes and fsyncs in one call).
+        crate::failpoint::step("uboot-env write")?;
         self.store.save(&env).map_err(|e| env_err(&self.config_path, e))?;
+        crate::failpoint::step("uboot-env written")?;
         Ok(())
     }
 
-    /// Count the next boots: `upgrade_available=1 bootcount=0`.
-    pub fn arm(&self) -> Result<()> {
+    /// Count the next boots: `upgrade_available=1 bootcount=0`. (Crate
+    /// only: written under the sysroot lock, by deploy and mark-good.)
+    pub(crate) fn arm(&self) -> Result<()> {
         log::info!("boot counting armed (upgrade_available=1, bootcount=0)");
         self.update(&[("upgrade_available", "1"), ("bootcount", "0")])
     }
 
     /// Stop counting: `upgrade_available=0 bootcount=0`.
-    pub fn clear(&self) -> Result<()> {
+    pub(crate) fn clear(&self) -> Result<()> {
         self.update(&[("upgrade_available", "0"), ("bootcount", "0")])
     }
 }

@@ -19,7 +19,6 @@ use ostree_repo::checkout::{self, CheckoutOptions};
 use ostree_repo::keyfile::KeyFile;
 use ostree_repo::prune::{self, PruneOptions};
 use ostree_repo::{Checksum, RefName};
-use uptree_sys::lock::{LockKind, OfdLock};
 
 use crate::backend;
 use crate::bls::BootEntry;
@@ -31,7 +30,7 @@ use crate::etcmerge::{self, MergeReport};
 use crate::kargs::Kargs;
 use crate::kernel;
 use crate::layout;
-use crate::sysroot::{Deployment, Sysroot};
+use crate::sysroot::{Deployment, LockedSysroot, Sysroot};
 
 /// How kernel arguments of a new deployment are chosen (`admin deploy`).
 #[derive(Debug, Clone, Default)]
@@ -78,12 +77,9 @@ pub struct DeployReport {
     pub bootswap: bool,
     pub bootversion: u32,
     pub subbootversion: u32,
-}
-
-/// Take the sysroot lock (`ostree/lock`, as libostree).
-pub fn lock(sysroot: &Path) -> Result<OfdLock> {
-    let p = sysroot.join("ostree/lock");
-    OfdLock::acquire(&p, LockKind::Exclusive, Some(std::time::Duration::from_secs(60))).map_err(|e| Error::io(p, e))
+    /// What went wrong after the switch was live (the clean-up): the
+    /// deployment boots next all the same.
+    pub warnings: Vec<String>,
 }
 
 pub(crate) fn set_immutable(path: &Path, on: bool) -> Result<()> {
@@ -128,8 +124,7 @@ fn os_release_name(tree: &DeployTree) -> Result<String> {
 }
 
 /// `admin deploy REFSPEC|CHECKSUM`.
-pub fn deploy(sysroot: &mut Sysroot, rev: &str, opts: &DeployOptions) -> Result<DeployReport> {
-    let _lock = lock(&sysroot.path)?;
+pub fn deploy(sysroot: &mut LockedSysroot, rev: &str, opts: &DeployOptions) -> Result<DeployReport> {
     let csum = sysroot.repo.resolve_rev(rev)?;
     if sysroot.repo.is_partial(&csum) {
         return Err(Error::Invalid(format!("commit {csum} is partial (an interrupted pull); pull it completely before deploying")));
@@ -243,12 +238,12 @@ pub fn deploy(sysroot: &mut Sysroot, rev: &str, opts: &DeployOptions) -> Result<
     let r = prepared.and_then(|(new, etc)| {
         let list = new_deployment_list(sysroot, &new, &osname, merge, opts);
         let (bootswap, bootversion, subbootversion) = write_deployments(sysroot, list)?;
-        Ok(DeployReport { osname: osname.clone(), checksum: csum, deployserial, etc, bootswap, bootversion, subbootversion })
+        Ok(DeployReport { osname: osname.clone(), checksum: csum, deployserial, etc, bootswap, bootversion, subbootversion, warnings: Vec::new() })
     });
     match r {
-        Ok(rep) => {
+        Ok(mut rep) => {
             if !opts.no_clean {
-                cleanup(sysroot)?;
+                rep.warnings.extend(cleanup_after_switch(sysroot)?);
             }
             Ok(rep)
         }
@@ -256,7 +251,7 @@ pub fn deploy(sysroot: &mut Sysroot, rev: &str, opts: &DeployOptions) -> Result<
         Err(e) => {
             // Remove the new deployment unless the switch got as far as
             // referencing it (then it is live and must stay).
-            let referenced = Sysroot::load(&sysroot.path).map(|s| s.deployments.iter().any(|d| d.relpath() == rel)).unwrap_or(true);
+            let referenced = Sysroot::read(&sysroot.path).map(|s| s.deployments.iter().any(|d| d.relpath() == rel)).unwrap_or(true);
             if !referenced {
                 let _ = rmrf_deployment(&dpath);
                 let _ = fs::remove_file(sysroot.path.join(format!("{rel}.origin")));
@@ -336,7 +331,9 @@ fn bootconfigs_equal(sysroot: &Sysroot, a: &Deployment, b: &Deployment) -> bool 
 ///
 /// Nothing the live bootversion uses is touched until the backend's
 /// commit; a power cut at any step boots either the old list or the new.
-pub fn write_deployments(sysroot: &mut Sysroot, mut list: Vec<Deployment>) -> Result<(bool, u32, u32)> {
+/// The bootversion written is the one the lock holder read, so it is
+/// never the live one.
+pub fn write_deployments(sysroot: &mut LockedSysroot, mut list: Vec<Deployment>) -> Result<(bool, u32, u32)> {
     if let Some(b) = sysroot.booted_deployment() {
         if !list.iter().any(|d| d.same(b)) {
             return Err(Error::Invalid("Attempting to remove booted deployment".into()));
@@ -398,7 +395,7 @@ pub fn write_deployments(sysroot: &mut Sysroot, mut list: Vec<Deployment>) -> Re
         (b, s)
     };
     log::info!("Transaction complete; bootconfig swap: {}; bootversion: boot.{bootversion}.{subbootversion}", if needs_bootswap { "yes" } else { "no" });
-    *sysroot = Sysroot::load(&root)?;
+    sysroot.reload()?;
     Ok((needs_bootswap, bootversion, subbootversion))
 }
 
@@ -453,10 +450,25 @@ fn install_kernel_and_entry(sysroot: &Sysroot, b: u32, d: &mut Deployment, index
     dfs::write_atomic(&root.join(format!("boot/loader.{b}/entries/ostree-{}-{}.conf", n - index, d.osname)), e.to_text().as_bytes())
 }
 
+/// The clean-up after a switch that is already live: a failure there is a
+/// warning (logged, and returned for the caller's report), not a failed
+/// deploy. The next clean-up removes what this one left.
+pub(crate) fn cleanup_after_switch(sysroot: &mut LockedSysroot) -> Result<Option<String>> {
+    match cleanup(sysroot) {
+        Ok(()) => Ok(None),
+        Err(e) if crate::failpoint::tripped() => Err(e), // the power is off: nothing runs
+        Err(e) => {
+            let w = format!("the new boot configuration is live, but cleaning up after it failed: {e}");
+            log::warn!("{w}");
+            Ok(Some(w))
+        }
+    }
+}
+
 /// `admin cleanup`: remove what no boot entry references — the other
 /// bootversion, old deployments, unused kernels — regenerate the
 /// `ostree/B/S/N` refs, and prune the repo (refs only, depth 0).
-pub fn cleanup(sysroot: &mut Sysroot) -> Result<()> {
+pub fn cleanup(sysroot: &mut LockedSysroot) -> Result<()> {
     let root = sysroot.path.clone();
     let (b, s) = (sysroot.bootversion, sysroot.subbootversion);
     let ob = 1 - b;

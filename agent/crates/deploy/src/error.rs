@@ -21,6 +21,7 @@ pub enum Error {
     #[error("{}: the {what} is {size} bytes, more than the {max} allowed", path.display())]
     TooLarge { path: PathBuf, what: &'static str, size: u64, max: u64 },
     /// A simulated power cut (tests only, see `failpoint`).
+    #[cfg(feature = "failpoints")]
     #[error("power cut (simulated) at: {0}")]
     PowerCut(String),
     #[error("{context}: {source}")]

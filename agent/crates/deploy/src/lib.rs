@@ -10,7 +10,7 @@
 //! `boot/loader` atomically, clean up), [`deployfs`] (files of a
 //! deployment read inside it, bounded), [`backend`] (the ostree layout and
 //! the FAT layout behind one trait), [`etcmerge`], [`kernel`],
-//! [`failpoint`] (simulated power cuts for tests).
+//! [`failpoint`] (simulated power cuts; only with the `failpoints` feature).
 
 pub mod bls;
 pub mod kargs;
