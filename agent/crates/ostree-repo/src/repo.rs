@@ -1059,7 +1059,7 @@ impl<'r> Transaction<'r> {
             let mut w = io::BufWriter::with_capacity(cap, &f);
             let mut copied = 0u64;
             let mut pump = |w: &mut dyn Write, data: &mut dyn Read, hasher: &mut Option<crate::object::ContentHasher>| -> Result<()> {
-                let mut chunk = vec![0u8; STREAM_CHUNK.min(size as usize).max(1)];
+                let mut chunk = vec![0u8; fsutil::buffer_len(size, STREAM_CHUNK)];
                 loop {
                     // A failing source is bad data, not a problem with our temp file.
                     let n = data.read(&mut chunk).map_err(|e| Error::Corrupt(format!("content object {csum}: {e}")))?;
