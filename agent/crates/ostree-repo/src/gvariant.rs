@@ -40,7 +40,7 @@ pub enum Error {
     Malformed { ty: String, what: &'static str },
     #[error("GVariant {0} is not in normal form")]
     NotNormal(String),
-    #[error("GVariant {ty} at nesting depth {depth} is not in normal form (GLib refuses depth {limit} and deeper)", limit = MAX_DEPTH)]
+    #[error("GVariant nested more than {limit} levels deep is not in normal form ({ty} at depth {depth})", limit = MAX_DEPTH)]
     TooDeep { ty: String, depth: usize },
     #[error("GVariant {ty}: more than {limit} values in one object", limit = MAX_NODES)]
     TooManyValues { ty: String },
