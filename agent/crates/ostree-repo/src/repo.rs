@@ -616,11 +616,16 @@ impl Repo {
 }
 
 /// Read the extended attributes of a path (not followed) or fd, sorted.
+/// Attributes whose value is empty are left out, as ostree (libglnx's
+/// `glnx_fd_get_all_xattrs`) leaves them out: recording them would give a
+/// tree a different checksum than ostree gives it.
 pub fn read_xattrs(target: xattr::Target<'_>) -> io::Result<crate::object::Xattrs> {
     let mut out = Vec::new();
     for name in xattr::list(target)? {
         if let Some(v) = xattr::get(target, &name)? {
-            out.push((name, v));
+            if !v.is_empty() {
+                out.push((name, v));
+            }
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
