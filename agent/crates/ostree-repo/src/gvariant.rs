@@ -822,6 +822,12 @@ fn print_into(v: &Value, out: &mut String) {
             print_into(inner, out);
             out.push('>');
         }
+        // GLib annotates an empty array with its type even when told not to
+        // annotate (`ls -X` prints `{ @a(ayay) [] }`), or it would not parse back.
+        Value::Bytes(b) if b.is_empty() => out.push_str("@ay []"),
+        Value::Array(elem, items) if items.is_empty() => {
+            let _ = write!(out, "@a{elem} {}", if matches!(elem, Type::DictEntry(..)) { "{}" } else { "[]" });
+        }
         Value::Bytes(b) => {
             // A printable NUL-terminated byte string prints as b'...'.
             if let Some((0, body)) = b.split_last() {
@@ -1114,5 +1120,7 @@ mod tests {
     fn text_format() {
         let d = vardict([("version".to_string(), s("1.0")), ("ostree.ref-binding".to_string(), strv(&["test/main"]))]);
         assert_eq!(print(&d), "{'version': <'1.0'>, 'ostree.ref-binding': <['test/main']>}");
+        // Empty arrays carry their type, as ostree's `ls -X` and `show` print them.
+        assert_eq!(print(&Value::Tuple(vec![vardict([]), ay(Vec::new()), Value::Array(t("(ayay)"), vec![])])), "(@a{sv} {}, @ay [], @a(ayay) [])");
     }
 }
