@@ -26,9 +26,11 @@ use std::fmt;
 pub const MAX_DEPTH: usize = 128;
 
 /// Most values one decode may produce. `ay` counts as one value however
-/// long; every other element counts. A million covers a dirtree of over
-/// 300,000 entries while keeping a hostile `ab` or `a()` (one byte per
-/// element, 64 bytes per decoded [`Value`]) to tens of MiB.
+/// long; every other element counts, and so does every `Type` node parsed
+/// from a variant's type string or kept by an array or maybe value. A
+/// million covers a dirtree of over 300,000 entries while keeping a hostile
+/// `ab` or `a()` (one byte per element, 64 bytes per decoded [`Value`]) to
+/// tens of MiB.
 pub const MAX_NODES: usize = 1 << 20;
 
 /// Error from decoding a serialised value.
@@ -157,6 +159,16 @@ impl Type {
             Type::Array(t) | Type::Maybe(t) => 1 + t.depth(),
             Type::Tuple(m) => m.iter().map(|t| 1 + t.depth()).max().unwrap_or(0),
             Type::DictEntry(k, v) => 1 + k.depth().max(v.depth()),
+            _ => 1,
+        }
+    }
+
+    /// How many `Type` nodes this type is made of: what a copy of it costs.
+    fn node_count(&self) -> usize {
+        match self {
+            Type::Array(t) | Type::Maybe(t) => 1 + t.node_count(),
+            Type::Tuple(m) => m.iter().map(Type::node_count).fold(1, usize::saturating_add),
+            Type::DictEntry(k, v) => 1usize.saturating_add(k.node_count()).saturating_add(v.node_count()),
             _ => 1,
         }
     }
@@ -636,6 +648,11 @@ impl Decoder {
         let ty = &Type::Variant;
         let sep = data.iter().rposition(|&b| b == 0).ok_or_else(|| malformed(ty, "variant without type separator"))?;
         let tstr = std::str::from_utf8(&data[sep + 1..]).map_err(|_| malformed(ty, "variant type is not ASCII"))?;
+        // A type costs up to one node per character while it is parsed,
+        // and every array or maybe value inside keeps a copy of its element
+        // type: both count against the budget, so a wide type string (a
+        // tuple of a million members) cannot multiply memory either.
+        self.reserve(tstr.len(), ty)?;
         let inner_ty = Type::parse(tstr)?;
         // GLib judges a variant by its type's depth, not by how deep the
         // (possibly empty) value inside actually goes.
@@ -649,7 +666,7 @@ impl Decoder {
     #[inline(never)]
     fn decode_array(&mut self, data: &[u8], elem: &Type, depth: usize) -> Result<Value, Error> {
         let frame = ArrayFrame::new(data, elem)?;
-        self.reserve(frame.len, &Type::Array(Box::new(elem.clone())))?;
+        self.reserve(frame.len.saturating_add(elem.node_count()), &Type::Array(Box::new(elem.clone())))?;
         let mut items = Vec::with_capacity(frame.len);
         for d in frame {
             items.push(self.decode(d?, elem, depth + 1)?);
@@ -659,6 +676,7 @@ impl Decoder {
 
     #[inline(never)]
     fn decode_maybe(&mut self, data: &[u8], elem: &Type, depth: usize) -> Result<Value, Error> {
+        self.reserve(elem.node_count(), elem)?;
         if data.is_empty() {
             return Ok(Value::Maybe(elem.clone(), None));
         }
@@ -1057,7 +1075,7 @@ mod tests {
         assert!(Type::parse(&format!("{}y{}", "(".repeat(129), ")".repeat(129))).is_err());
     }
 
-    /// A MiB of nesting of each shape is refused without overflowing a
+    /// A MiB of nesting of each shape (half that for type strings) is refused without overflowing a
     /// small thread stack: pull's workers get Rust's default 2 MiB, this
     /// gives the decoder a quarter of that, in a debug build (which needs
     /// some 300 KiB for GLib's deepest value; a release build far less).
@@ -1074,10 +1092,11 @@ mod tests {
             asv = wrap_asv(asv);
         }
         let vs = nested_variants(MIB / 2, &leaf);
-        let levels = MIB / 2 - 1;
+        // Type strings under the value budget, so the nesting is what refuses them.
+        let levels = MIB / 4;
         let mut tuples = b"\x01\0".to_vec();
         tuples.extend(std::iter::repeat_n(b'(', levels).chain([b'y']).chain(std::iter::repeat_n(b')', levels)));
-        let arrays = [b"\0".as_slice(), &vec![b'a'; MIB], b"y"].concat();
+        let arrays = [b"\0".as_slice(), &vec![b'a'; MIB / 2], b"y"].concat();
         // The deepest value GLib accepts must still decode on that stack.
         let deepest = nested_variants(126, b"\x01\0y");
         let worker = std::thread::Builder::new().stack_size(512 * 1024);
@@ -1106,14 +1125,23 @@ mod tests {
             assert!(matches!(r, Err(Error::TooManyValues { .. })), "{ty}: {:?}", r.map(|_| "decoded"));
         }
         assert!(Value::from_bytes_normal(&big, &t("ay")).is_ok(), "ay stays one value");
-        // The outer array and its elements count: MAX_NODES - 1 bools fit.
-        assert!(Value::from_bytes_normal(&big[..MAX_NODES - 1], &t("ab")).is_ok());
-        assert!(matches!(Value::from_bytes(&big[..MAX_NODES], &t("ab")), Err(Error::TooManyValues { .. })));
+        // The outer array, its copy of the element type and its elements
+        // count: MAX_NODES - 2 bools fit.
+        assert!(Value::from_bytes_normal(&big[..MAX_NODES - 2], &t("ab")).is_ok());
+        assert!(matches!(Value::from_bytes(&big[..MAX_NODES - 1], &t("ab")), Err(Error::TooManyValues { .. })));
         // `av` of tiny variants: each element is a variant and its unit.
         let tiny = Value::Array(Type::Variant, vec![variant(Value::Tuple(Vec::new())); MAX_NODES / 2 + 1]);
         assert!(matches!(Value::from_bytes(&tiny.to_bytes(), &t("av")), Err(Error::TooManyValues { .. })));
-        let fits = Value::Array(Type::Variant, vec![variant(Value::Tuple(Vec::new())); MAX_NODES / 2 - 1]);
+        // Each counts its type string too: `()` is two characters.
+        let fits = Value::Array(Type::Variant, vec![variant(Value::Tuple(Vec::new())); MAX_NODES / 4 - 1]);
         assert_eq!(Value::from_bytes_normal(&fits.to_bytes(), &t("av")).expect("fits"), fits);
+        // Wide types: every empty `a(y…y)` keeps a copy of its 100-member
+        // element type, 3 KiB of `Type` from some 110 bytes of input.
+        let wide = Type::Tuple(vec![Type::Byte; 100]);
+        let many = Value::Array(Type::Variant, vec![variant(Value::Array(wide.clone(), vec![])); 10_000]);
+        assert!(matches!(Value::from_bytes(&many.to_bytes(), &t("av")), Err(Error::TooManyValues { .. })));
+        let few = Value::Array(Type::Variant, vec![variant(Value::Array(wide, vec![])); 1_000]);
+        assert_eq!(Value::from_bytes_normal(&few.to_bytes(), &t("av")).expect("a thousand fit"), few);
     }
 
     #[test]
