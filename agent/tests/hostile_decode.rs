@@ -132,8 +132,8 @@ fn pull_is_refused(dir: &Path, remotes: &Remotes, limits: &[&str], expect: &[&st
     }
 }
 
-/// No object, staged or committed, and no partial-commit marker: the
-/// hostile bytes were refused before anything of them was written.
+/// No object, staged or committed, no partial-commit marker and no staging
+/// directory: the hostile bytes were refused before anything was written.
 fn assert_nothing_stored(dev: &Path, kind: &str) {
     let listing = listing(dev, &[]);
     let stored: Vec<&String> = listing
@@ -145,6 +145,8 @@ fn assert_nothing_stored(dev: &Path, kind: &str) {
         })
         .collect();
     assert!(stored.is_empty(), "{kind}: nothing of the hostile commit may be stored: {stored:?}");
+    let staging: Vec<&String> = listing.iter().filter(|l| l.contains("tmp/staging-")).collect();
+    assert!(staging.is_empty(), "{kind}: no staging may be left behind: {staging:?}");
 }
 
 #[test]
