@@ -11,6 +11,13 @@ use crate::error::{IoContext, Result};
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Length of a read buffer for an object of `size` bytes, between 1 and
+/// `max`. `size` comes from an object header (an outside number): it is
+/// never truncated to a 32-bit `usize` nor incremented unchecked.
+pub fn buffer_len(size: u64, max: usize) -> usize {
+    usize::try_from(size).map_or(max, |n| n.clamp(1, max))
+}
+
 /// A name for a temporary file that no other process or thread uses:
 /// `.tmp-<pid>-<counter>-<suffix>`.
 pub fn tmp_name(suffix: &str) -> String {
