@@ -14,6 +14,8 @@
 #   FUZZ_RSS_MB   memory limit per target in MiB (default 512; a single
 #                 allocation may take half of it)
 #
+# A target's dict/<target>.dict (libFuzzer dictionary) is used if present.
+#
 # Reproduce a failure: fuzz/target/<triple>/release/<target> <artifact>
 # (or `cargo +nightly fuzz run --fuzz-dir fuzz <target> <artifact>` from agent/).
 # New inputs found during a run stay in fuzz/target/work/<target>/, never
@@ -55,7 +57,9 @@ mkdir -p "$logs"
 run_target() {
   local t=$1 work=fuzz/target/work/$1 art=fuzz/artifacts/$1/ log=$logs/$1.log rc=0
   mkdir -p "$work" "$art" fuzz/corpus/"$t"
-  "$bin/$t" "$work" "fuzz/corpus/$t" -max_total_time="$seconds" -max_len="$max_len" \
+  local dict=()
+  [ -f "fuzz/dict/$t.dict" ] && dict=(-dict="fuzz/dict/$t.dict")
+  "$bin/$t" "$work" "fuzz/corpus/$t" "${dict[@]}" -max_total_time="$seconds" -max_len="$max_len" \
     -rss_limit_mb="$rss_mb" -malloc_limit_mb=$((rss_mb / 2)) -timeout=10 \
     -artifact_prefix="$art" -print_final_stats=1 >"$log" 2>&1 || rc=$?
   local runs

@@ -127,6 +127,9 @@ put("cmdline", "full", b"console=ttyAMA0 root=PARTUUID=abcd-02/PARTNROFF=1 rootf
     b"rootdelay=2 ostree=/ostree/boot.1/os/c/0 init=/lib/systemd/systemd uptree.debug uptree.emergency=1 "
     b"uptree.roottimeout=2.5 uptree.rebootdelay=0 uptree.modules=a,b ext4.foo=1 usb-storage.delay_use=0 "
     b"quiet -- single ostree=/evil")
+# Boundary values: the largest numbers each field parses.
+put("cmdline", "bounds", b"root=PARTUUID=x/PARTNROFF=-2147483648 rootdelay=18446744073709551615 rootwait=18446744073709551615 "
+    b"uptree.roottimeout=18446744073709551615 uptree.rebootdelay=18446744073709551615 root=4294967295:4294967295")
 put("cmdline", "quoted", b'root=LABEL="root fs" rootwait=7 uptree.roottimeout=.5 ostree="/ostree/boot.0/a b/c/0"')
 
 put("keyfile", "origin", b"[origin]\nrefspec=origin:test/main\n\n[origin]\nunlocked=none\n")
