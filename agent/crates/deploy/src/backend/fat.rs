@@ -129,7 +129,7 @@ mod tests {
         fs::create_dir_all(root.join("boot/loader.0")).expect("mkdir");
         Fat.begin(root, 0).expect("begin");
         let entry = BootEntry::parse("linux /loader.0/ostree/os-c/vmlinuz\noptions root=/dev/vda2\n");
-        let err = Fat.commit(root, 0, &[entry.clone()], Some("uptree_seq=4000000000\n")).expect_err("must be refused");
+        let err = Fat.commit(root, 0, std::slice::from_ref(&entry), Some("uptree_seq=4000000000\n")).expect_err("must be refused");
         assert!(err.to_string().contains("uptree_seq=4000000000"), "{err}");
         assert!(!root.join("boot/loader.0/uEnv.txt").exists(), "nothing written");
         Fat.commit(root, 0, &[entry], Some("bootcmd_extra=echo hi\n")).expect("an ordinary uEnv.txt is fine");
