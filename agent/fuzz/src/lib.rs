@@ -96,7 +96,16 @@ pub fn value_of(u: &mut Unstructured, ty: &Type, depth: u32) -> Result<Value> {
             let inner = any_type(u, depth.saturating_sub(1))?;
             Value::Variant(Box::new(value_of(u, &inner, depth.saturating_sub(1))?))
         }
-        Type::Array(elem) if **elem == Type::Byte => Value::Bytes(u.arbitrary()?),
+        Type::Array(elem) if **elem == Type::Byte => {
+            // Now and then a long one, so that the containers around it
+            // need 2- and 4-byte framing offsets (inputs stay small).
+            if u.ratio(1, 16)? {
+                let n = u.int_in_range(200..=70_000)?;
+                Value::Bytes(vec![u.arbitrary()?; n])
+            } else {
+                Value::Bytes(u.arbitrary()?)
+            }
+        }
         Type::Array(elem) => Value::Array((**elem).clone(), items(u, |u| value_of(u, elem, depth))?),
         Type::Maybe(elem) => {
             let inner = if u.arbitrary()? { Some(Box::new(value_of(u, elem, depth)?)) } else { None };
