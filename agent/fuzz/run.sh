@@ -74,6 +74,11 @@ run_target() {
   printf 'fuzz %-12s FAILED (exit %s): %s\n  artifact: %s\n  log: %s\n' "$t" "$rc" "${what:-see log}" "${artifact:-none}" "$log"
   # The panic message and the top of the stack, for CI logs.
   grep -A3 -E 'invariant failed|panicked at' "$log" | head -20 | sed 's/^/    /' || true
+  # CI's work tree is gone after the run: the input itself, to reproduce
+  # with `base64 -d > input; fuzz/target/<triple>/release/<target> input`.
+  if [ -n "$artifact" ] && [ -f "$artifact" ] && [ "$(stat -c %s "$artifact")" -le 65536 ]; then
+    printf '  input (base64): %s\n' "$(base64 -w0 "$artifact")"
+  fi
   return 1
 }
 
