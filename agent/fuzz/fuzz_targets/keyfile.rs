@@ -20,10 +20,16 @@ fn name(u: &mut Unstructured) -> arbitrary::Result<String> {
     Ok(s.trim_end().to_string())
 }
 
+/// What a key must read back as.
+enum Expect {
+    Value(String),
+    List(Vec<String>),
+}
+
 fn ops(u: &mut Unstructured) -> arbitrary::Result<()> {
     let text: String = u.arbitrary()?;
     let mut kf = KeyFile::parse(&text).unwrap_or_default();
-    let mut expect: Vec<(String, String, Option<String>, Option<Vec<String>>)> = Vec::new();
+    let mut expect: Vec<(String, String, Expect)> = Vec::new();
     for _ in 0..u.int_in_range(1..=8)? {
         let (g, k) = (name(u)?, name(u)?);
         expect.retain(|(eg, ek, ..)| !(*eg == g && *ek == k));
@@ -36,7 +42,7 @@ fn ops(u: &mut Unstructured) -> arbitrary::Result<()> {
                     v.insert(0, 'x');
                 }
                 kf.set(&g, &k, &v);
-                expect.push((g, k, Some(v), None));
+                expect.push((g, k, Expect::Value(v)));
             }
             2 => {
                 let mut items: Vec<String> = u.arbitrary()?;
@@ -45,7 +51,7 @@ fn ops(u: &mut Unstructured) -> arbitrary::Result<()> {
                 }
                 let refs: Vec<&str> = items.iter().map(String::as_str).collect();
                 kf.set_list(&g, &k, &refs);
-                expect.push((g, k, None, Some(items)));
+                expect.push((g, k, Expect::List(items)));
             }
             _ => {
                 kf.remove_key(&g, &k);
@@ -54,12 +60,10 @@ fn ops(u: &mut Unstructured) -> arbitrary::Result<()> {
     }
     let text = kf.to_string();
     let back = KeyFile::parse(&text).unwrap_or_else(|e| panic!("invariant failed: printed key file does not parse: {e}\n{text}"));
-    for (g, k, v, list) in &expect {
-        if let Some(v) = v {
-            check!(back.get(g, k).as_ref() == Some(v), "[{g}] {k}: set {v:?}, read back {:?} from\n{text}", back.get(g, k));
-        }
-        if let Some(list) = list {
-            check!(back.get_list(g, k).as_ref() == Some(list), "[{g}] {k}: set list {list:?}, read back {:?}", back.get_list(g, k));
+    for (g, k, e) in &expect {
+        match e {
+            Expect::Value(v) => check!(back.get(g, k).as_ref() == Some(v), "[{g}] {k}: set {v:?}, read back {:?} from\n{text}", back.get(g, k)),
+            Expect::List(l) => check!(back.get_list(g, k).as_ref() == Some(l), "[{g}] {k}: set list {l:?}, read back {:?}", back.get_list(g, k)),
         }
     }
     Ok(())

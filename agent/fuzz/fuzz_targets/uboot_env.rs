@@ -101,11 +101,9 @@ fuzz_target!(|data: &[u8]| {
                     check!(Env::from_text(&text).ok().as_ref() == Some(&env), "text -> env -> text -> env differs");
                 }
             }
-            if let Ok(c) = std::str::from_utf8(rest).map(Config::parse) {
-                if let Ok(c) = c {
-                    if let Ok(text) = c.to_text() {
-                        check!(Config::parse(&text).ok().as_ref() == Some(&c), "fw_env.config does not round-trip: {text:?}");
-                    }
+            if let Some(c) = std::str::from_utf8(rest).ok().and_then(|t| Config::parse(t).ok()) {
+                if let Ok(text) = c.to_text() {
+                    check!(Config::parse(&text).ok().as_ref() == Some(&c), "fw_env.config does not round-trip: {text:?}");
                 }
             }
         }
