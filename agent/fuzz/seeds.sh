@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 corpus=$PWD/corpus
 rm -rf "$corpus"
-for t in $(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^uptree-fuzz$'); do
+sed -n 's|^path = "fuzz_targets/\(.*\)\.rs"$|\1|p' Cargo.toml | while read -r t; do
   mkdir -p "$corpus/$t"
 done
 work=$(mktemp -d)
@@ -34,21 +34,21 @@ ostree commit --repo="$repo" --branch=test/main --subject='Seed commit' --body='
   --add-metadata=ostree.endoflife-rebase="'test/next'" \
   --add-detached-metadata-string=seed.note=detached "$tree" >/dev/null
 printf 'v2\n' >"$tree/hello.txt"
-ostree commit --repo="$repo" --branch=test/main --subject='Second' --add-metadata-string=version=2.0 \
+ostree commit --repo="$repo" --branch=test/main --subject='Second' --timestamp=2023-11-15T00:00:00Z --add-metadata-string=version=2.0 \
   --add-metadata=seed.numbers='<[uint32 1, 2, 3]>' --add-metadata=seed.nested="<(byte 1, <int64 -2>, {'k': <true>})>" \
   "$tree" >/dev/null
-ostree commit --repo="$repo" --branch=other/x86_64/stable --subject='Other' "$tree" >/dev/null
+ostree commit --repo="$repo" --branch=other/x86_64/stable --subject='Other' --timestamp=2023-11-16T00:00:00Z "$tree" >/dev/null
 ostree summary --repo="$repo" -u --add-metadata=seed.title="'seed repository'"
 ostree remote add --repo="$repo" --set=gpg-verify=false --set=sign-verify=ed25519=inline:AAAA \
   --set=branches='a;b\;c;' origin https://example.com/repo test/main
 
-# Object files, named by type; small enough to keep them all.
-i=0
+# Object files, named by checksum (stable across runs: fixed timestamps);
+# small enough to keep them all.
 while IFS= read -r obj; do
   ext=${obj##*.}
-  i=$((i + 1))
+  name=$(basename "$(dirname "$obj")")$(basename "$obj")
   case $ext in
-    dirmeta | dirtree | commit | commitmeta | filez) cp "$obj" "$corpus/$ext/ostree-$i.$ext" ;;
+    dirmeta | dirtree | commit | commitmeta | filez) cp "$obj" "$corpus/$ext/${name:0:16}.$ext" ;;
   esac
 done < <(find "$repo/objects" -type f | sort)
 cp "$repo/summary" "$corpus/summary/ostree-summary"
