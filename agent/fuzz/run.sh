@@ -17,7 +17,7 @@
 # A target's dict/<target>.dict (libFuzzer dictionary) is used if present.
 #
 # Reproduce a failure: fuzz/target/<triple>/release/<target> <artifact>
-# (or `cargo +nightly fuzz run --fuzz-dir fuzz <target> <artifact>` from agent/).
+# (or `cargo +nightly-2026-05-19 fuzz run --fuzz-dir fuzz <target> <artifact>` from agent/).
 # New inputs found during a run stay in fuzz/target/work/<target>/, never
 # in the committed corpus/ (regenerate that with seeds.sh).
 set -euo pipefail
@@ -31,11 +31,13 @@ jobs=${FUZZ_JOBS:-$(nproc)}
 [ "$jobs" -gt 4 ] && jobs=4
 [ "$jobs" -lt 1 ] && jobs=1
 
-# Tools, installed once: rustup's nightly toolchain (sanitizers and
-# libFuzzer's instrumentation need it) and cargo-fuzz from crates.io.
-if ! rustup run nightly rustc --version >/dev/null 2>&1; then
-  echo "installing the nightly toolchain" >&2
-  rustup toolchain install nightly --profile minimal >&2
+# Tools, installed once: a pinned nightly toolchain (sanitizers and
+# libFuzzer's instrumentation need one; pinned so that a new nightly cannot
+# turn CI red) and cargo-fuzz from crates.io.
+nightly=${FUZZ_TOOLCHAIN:-nightly-2026-05-19}
+if ! rustup run "$nightly" rustc --version >/dev/null 2>&1; then
+  echo "installing the $nightly toolchain" >&2
+  rustup toolchain install "$nightly" --profile minimal >&2
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "installing cargo-fuzz" >&2
@@ -47,8 +49,8 @@ targets=${FUZZ_TARGETS:-$all}
 
 # Build every target even when a subset runs, so a target that no longer
 # compiles fails here.
-cargo +nightly fuzz build --fuzz-dir fuzz >&2
-triple=$(rustc +nightly -vV | sed -n 's/^host: //p')
+cargo "+$nightly" fuzz build --fuzz-dir fuzz >&2
+triple=$(rustc "+$nightly" -vV | sed -n 's/^host: //p')
 bin=fuzz/target/$triple/release
 logs=fuzz/target/logs
 mkdir -p "$logs"
