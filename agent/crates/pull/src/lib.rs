@@ -16,6 +16,7 @@ pub mod engine;
 pub mod error;
 pub mod progress;
 pub mod sign;
+pub mod summary;
 pub mod transport;
 pub mod trust;
 
