@@ -13,8 +13,8 @@ use uptree_deploy::bootcount::{BootCounter, CountState};
 use uptree_deploy::deploy::{self, DeployOptions, KargsSpec};
 use uptree_deploy::etcmerge::MergeReport;
 use uptree_deploy::sysroot::{self, Sysroot};
-use uptree_update::{Outcome, Request};
 use uptree_deploy::{failed, health, ops};
+use uptree_update::{Outcome, Request};
 
 use super::out;
 use crate::cli::{AdminCommand, AdminOpts, DeployOpts, KargArgs, MarkGoodOpts, StatusOpts, UnlockOpts, UpgradeOpts};

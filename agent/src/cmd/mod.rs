@@ -1,6 +1,7 @@
 //! One function per verb; `dispatch` is the only `match` over commands.
 
 mod admin;
+mod agent;
 mod checkout;
 mod commit;
 mod fsck;
@@ -39,6 +40,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Sign(o) => pull::sign(&repo()?, &o),
         Command::Config(o) => refs::config(repo()?, &o),
         Command::Admin(o) => admin::run(&o),
+        Command::Agent(o) => agent::run(&o),
     }
 }
 

@@ -47,7 +47,9 @@ pub enum Outcome {
     /// `pull_only`: pulled, nothing deployed.
     Pulled,
     /// The origin names the deployed commit already.
-    UpToDate { checksum: Checksum },
+    UpToDate {
+        checksum: Checksum,
+    },
     Deployed(Deployed),
 }
 

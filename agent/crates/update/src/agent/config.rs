@@ -210,7 +210,14 @@ mod tests {
         assert_eq!(c.trusted_keys, ["AAAA", "/etc/k.pub"]);
         assert_eq!(c.min_free_bytes, 128 << 20);
         assert_eq!(c.os.as_deref(), Some("testos"));
-        for bad in ["[agent]\ninterval=0\n", "[agent]\ninterval=5x\n", "[agent]\nreboot=sometimes\n", "[agent]\nreboot=window\n", "[agent]\nwhat=1\n", "[agent]\nmin-free-space=99999999999999999999G\n"] {
+        for bad in [
+            "[agent]\ninterval=0\n",
+            "[agent]\ninterval=5x\n",
+            "[agent]\nreboot=sometimes\n",
+            "[agent]\nreboot=window\n",
+            "[agent]\nwhat=1\n",
+            "[agent]\nmin-free-space=99999999999999999999G\n",
+        ] {
             assert!(AgentConfig::parse(bad).is_err(), "{bad:?}");
         }
         // Other groups are someone else's.

@@ -30,7 +30,10 @@ pub fn now() -> u64 {
 #[derive(Debug)]
 pub enum RoundResult {
     UpToDate,
-    Deployed { checksum: String, deployserial: u32 },
+    Deployed {
+        checksum: String,
+        deployserial: u32,
+    },
     /// Not run: another process holds the sysroot lock.
     Skipped(&'static str),
     Failed(Error),
@@ -138,7 +141,8 @@ impl Agent {
         }
         drop(snapshot);
         let outcome = upgrade::upgrade(&self.root, &req, &mut |r| {
-            st.progress = Some(Progress { metadata: r.metadata_fetched, content: r.content_fetched, bytes: r.bytes_transferred, bytes_resumed: r.bytes_resumed });
+            st.progress =
+                Some(Progress { metadata: r.metadata_fetched, content: r.content_fetched, bytes: r.bytes_transferred, bytes_resumed: r.bytes_resumed });
         })?;
         Ok(match outcome {
             Outcome::Pulled | Outcome::UpToDate { .. } => RoundResult::UpToDate,

@@ -88,13 +88,10 @@ impl State {
             bytes: u(p, "bytes").unwrap_or(0),
             bytes_resumed: u(p, "bytes-resumed").unwrap_or(0),
         });
-        let pending = v.get("pending").filter(|p| p.is_object()).and_then(|p| {
-            Some(Pending {
-                checksum: s(p, "checksum")?,
-                deployserial: u32::try_from(u(p, "deployserial")?).ok()?,
-                version: s(p, "version"),
-            })
-        });
+        let pending = v
+            .get("pending")
+            .filter(|p| p.is_object())
+            .and_then(|p| Some(Pending { checksum: s(p, "checksum")?, deployserial: u32::try_from(u(p, "deployserial")?).ok()?, version: s(p, "version") }));
         Ok(State {
             last_check: u(v, "last-check"),
             result: s(v, "result"),

@@ -1,0 +1,298 @@
+//! `uptree agent` on loop-mounted sysroots against servers on 127.0.0.1:
+//! it takes an update from nginx over HTTPS (and pulls nothing when
+//! nothing changed), backs off while the server fails and recovers without
+//! a restart, and after being killed mid-pull fetches only what is
+//! missing. `admin status --json` is validated against the shipped JSON
+//! Schema with Python's `jsonschema` (Debian: python3-jsonschema).
+//! Every agent here runs with `--sysroot=` a test sysroot: it never reboots.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::http::{Fault, TestServer};
+use common::nginx::{make_pki, Nginx};
+use common::*;
+use serde_json::Value;
+
+const REF: &str = "testos/stable";
+
+/// A bootable tree; `big` adds a large incompressible file.
+fn os_tree(dir: &Path, gen: &str, big: bool) -> PathBuf {
+    let t = dir.join(format!("os-{gen}"));
+    build_tree(
+        &t,
+        &format!(
+            "f usr/lib/os-release 644 NAME=\"Test OS\"\\nID=testos\\n\n\
+             f usr/lib/modules/5.10.0-test/vmlinuz 644 kernel {gen}\\n\n\
+             f usr/lib/modules/5.10.0-test/initramfs.img 644 initrd {gen}\\n\n\
+             f usr/etc/hostname 644 board\\n\n\
+             f usr/share/gen 644 {gen}\\n\n\
+             d var 755"
+        ),
+    );
+    if big {
+        for i in 0..40u64 {
+            fs::write(t.join(format!("usr/share/blob{i}")), noise(64 << 10, i + 1)).expect("blob");
+        }
+        fs::write(t.join("usr/share/big.bin"), noise(4 << 20, 99)).expect("big");
+    }
+    t
+}
+
+struct Device {
+    _fs: LoopFs,
+    root: PathBuf,
+    server: PathBuf,
+    dir: PathBuf,
+}
+
+impl Device {
+    fn new(dir: &Path) -> Device {
+        let fs_ = LoopFs::new(dir, "sysroot", 192, "ext4");
+        let root = fs_.mnt.join("sysroot");
+        fs::create_dir_all(&root).expect("sysroot");
+        up(os_args!["admin", "init-fs", root.as_os_str()]);
+        up(os_args!["admin", "os-init", "testos", self_arg(&root)]);
+        let server = dir.join("server");
+        ostree(os_args![repo_arg(&server), "init", "--mode=archive"]);
+        Device { _fs: fs_, root, server, dir: dir.to_path_buf() }
+    }
+
+    fn commit(&self, gen: &str, ts: &str, big: bool) -> String {
+        let tree = os_tree(&self.dir, gen, big);
+        let c = ostree(os_args![
+            repo_arg(&self.server),
+            "commit",
+            "-b",
+            REF,
+            "-s",
+            gen,
+            format!("--timestamp={ts}"),
+            format!("--add-metadata-string=version={gen}"),
+            tree.display().to_string()
+        ]);
+        ostree(os_args![repo_arg(&self.server), "summary", "-u"]);
+        c
+    }
+
+    fn repo(&self) -> PathBuf {
+        self.root.join("ostree/repo")
+    }
+
+    /// Add `origin`, pull and deploy what it has now.
+    fn first_deploy(&self, url: &str, extra: &[String]) {
+        let mut a = vec![repo_arg(&self.repo()), "remote".into(), "add".into(), "--no-gpg-verify".into(), "origin".into(), url.into()];
+        a.extend(extra.iter().cloned());
+        up(&a.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>());
+        up(os_args![repo_arg(&self.repo()), "pull", "origin", REF]);
+        up(os_args!["admin", "deploy", "--os=testos", "--karg=root=/dev/vda2", format!("origin:{REF}"), self_arg(&self.root)]);
+    }
+
+    fn status(&self) -> Value {
+        let out = up(os_args!["admin", "status", "--json", self_arg(&self.root)]);
+        serde_json::from_str(&out).expect("status json")
+    }
+
+    fn agent_cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(uptree_bin());
+        c.arg("agent").arg(self_arg(&self.root)).arg(format!("--config={}", self.dir.join("agent.conf").display())).args(args);
+        c.env("RUST_LOG", "warn").env("TZ", "UTC");
+        c
+    }
+
+    fn config(&self, text: &str) {
+        fs::write(self.dir.join("agent.conf"), text).expect("agent.conf");
+    }
+}
+
+fn self_arg(root: &Path) -> String {
+    format!("--sysroot={}", root.display())
+}
+
+fn schema_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/status.schema.json")
+}
+
+/// Validate `v` against the shipped schema; `Err(message)` if invalid.
+fn validate(v: &Value, dir: &Path) -> Result<(), String> {
+    let f = dir.join("status.json");
+    fs::write(&f, serde_json::to_vec(v).expect("json")).expect("write");
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys,jsonschema\njsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))",
+            &f.display().to_string(),
+            &schema_path().display().to_string(),
+        ])
+        .output()
+        .expect("python3 (the tests install python3-jsonschema)");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("ModuleNotFoundError"), "python3 has no jsonschema module (install python3-jsonschema): {err}");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+fn access_log_lines(nginx: &Nginx) -> Vec<String> {
+    fs::read_to_string(nginx.dir.join("access.log")).unwrap_or_default().lines().map(str::to_string).collect()
+}
+
+#[test]
+fn agent_once_takes_an_update_from_nginx_and_pulls_nothing_when_nothing_changed() {
+    let t = scratch();
+    let d = Device::new(t.path());
+    d.config("[agent]\nreboot=immediate\n");
+    let v1 = d.commit("v1", "2024-01-01 00:00:00 +0000", false);
+    let pki = make_pki(&t.path().join("pki"));
+    let nginx = Nginx::start(&d.server, &pki, &t.path().join("nginx"), false);
+    d.first_deploy(&nginx.https_url(), &[format!("--set=tls-ca-path={}", pki.ca.display())]);
+    let st = d.status();
+    assert_eq!(st["agent"], Value::Null, "{st:#}");
+    validate(&st, t.path()).expect("status before any agent round");
+
+    // While another process holds the sysroot lock the round is skipped,
+    // without a request to the server.
+    let before = access_log_lines(&nginx).len();
+    let lock = uptree_deploy::sysroot::Sysroot::lock(&d.root).expect("lock");
+    let out = d.agent_cmd(&["--once"]).output().expect("agent");
+    drop(lock);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("uptree-agent round result=skipped") && err.contains("another process holds the sysroot lock"), "{err}");
+    assert_eq!(access_log_lines(&nginx).len(), before, "a skipped round asks the server nothing");
+    assert_eq!(d.status()["agent"]["result"], "skipped");
+
+    // Nothing new: the round reads the summary and nothing else.
+    let before = access_log_lines(&nginx).len();
+    let out = d.agent_cmd(&["--once"]).output().expect("agent");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("uptree-agent round result=up-to-date"), "{err}");
+    let requests: Vec<String> = access_log_lines(&nginx).split_off(before);
+    assert!(requests.len() == 1 && requests[0].contains("GET /summary "), "only the summary: {requests:#?}");
+    let st = d.status();
+    assert_eq!(st["agent"]["result"], "up-to-date", "{st:#}");
+    assert_eq!(st["agent"]["available"], Value::from(v1.clone()), "{st:#}");
+    validate(&st, t.path()).expect("status after an up-to-date round");
+
+    // v2 appears on the server: the next round deploys it as pending, and
+    // with reboot=immediate still does not reboot (not the booted sysroot).
+    let v2 = d.commit("v2", "2024-02-01 00:00:00 +0000", false);
+    let out = d.agent_cmd(&["--once", "--progress=json"]).output().expect("agent");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(&format!("uptree-agent round result=deployed refspec=origin:{REF} available={v2} deployed={v2}.0")), "{err}");
+    assert!(err.lines().any(|l| l.starts_with("{\"event\":\"done\"")), "JSON progress lines: {err}");
+    assert!(!err.contains("rebooting"), "{err}");
+    let st = d.status();
+    assert_eq!(st["deployments"][0]["checksum"], Value::from(v2.clone()), "{st:#}");
+    assert_eq!(st["deployments"][1]["checksum"], Value::from(v1), "{st:#}");
+    assert_eq!(st["agent"]["result"], "deployed", "{st:#}");
+    assert_eq!(st["agent"]["pending"]["checksum"], Value::from(v2), "{st:#}");
+    assert_eq!(st["agent"]["pending"]["version"], "v2", "{st:#}");
+    assert_eq!(st["agent"]["next-check"], Value::Null, "--once sets no next check: {st:#}");
+    validate(&st, t.path()).expect("status after a deploying round");
+
+    // The validator is not a rubber stamp.
+    let mut bad = st.clone();
+    bad["agent"]["result"] = Value::from("maybe");
+    assert!(validate(&bad, t.path()).is_err(), "an unknown result must not validate");
+    let mut bad = st;
+    bad["schema-version"] = Value::from(2);
+    assert!(validate(&bad, t.path()).is_err(), "another schema version must not validate");
+}
+
+#[test]
+fn daemon_backs_off_while_the_server_fails_and_recovers_without_restart() {
+    let t = scratch();
+    let d = Device::new(t.path());
+    d.commit("v1", "2024-01-01 00:00:00 +0000", false);
+    let origin = TestServer::origin(d.server.clone());
+    d.first_deploy(&origin.url(), &[]);
+    let v2 = d.commit("v2", "2024-02-01 00:00:00 +0000", false);
+    // The server answers 503 to the next four summary requests.
+    origin.add_rule("/summary", Fault::Status(503), 4);
+    d.config("[agent]\ninterval=1h\njitter=0\nbackoff-min=1s\nbackoff-max=2s\n");
+    let log = t.path().join("agent.log");
+    let mut child = d.agent_cmd(&[]).stderr(Stdio::from(fs::File::create(&log).expect("log"))).spawn().expect("agent");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        let text = fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("result=deployed") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let rounds: Vec<&str> = text.lines().filter(|l| l.contains("uptree-agent round")).collect();
+    let nexts: Vec<&str> = rounds.iter().map(|l| l.split(" next-in=").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or("?")).collect();
+    assert_eq!(nexts, ["1s", "2s", "2s", "2s", "3600s"], "backoff 1 s, doubling, capped at 2 s, then the interval: {text}");
+    assert!(rounds[..4].iter().all(|l| l.contains("result=failed") && l.contains("503")), "{text}");
+    assert!(rounds[4].contains(&format!("deployed={v2}.0")), "{text}");
+    let st = d.status();
+    assert_eq!(st["agent"]["consecutive-failures"], 0, "{st:#}");
+    assert!(st["agent"]["next-check"].as_u64().is_some(), "{st:#}");
+    validate(&st, t.path()).expect("daemon status");
+
+    // SIGTERM between rounds: a clean exit.
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("kill");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status:?}: {}", fs::read_to_string(&log).unwrap_or_default());
+    assert!(fs::read_to_string(&log).unwrap_or_default().contains("uptree-agent stopped"));
+}
+
+#[test]
+fn agent_killed_mid_pull_fetches_only_what_is_missing_next_round() {
+    let t = scratch();
+    let d = Device::new(t.path());
+    d.commit("v1", "2024-01-01 00:00:00 +0000", false);
+    let origin = TestServer::origin(d.server.clone());
+    d.first_deploy(&origin.url(), &[]);
+    let v2 = d.commit("v2", "2024-02-01 00:00:00 +0000", true);
+    d.config("[agent]\n");
+    let ls = ostree(os_args![repo_arg(&d.server), "ls", "-R", "-C", REF]);
+    let big = ls.lines().find(|l| l.ends_with("/usr/share/big.bin")).and_then(|l| l.split_whitespace().nth(4)).expect("csum").to_string();
+    origin.add_rule(&format!("{}.filez", &big[2..]), Fault::StallAfter(50_000, Duration::from_secs(60)), 1);
+    let mut child = d.agent_cmd(&["--once"]).stderr(Stdio::null()).spawn().expect("agent");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !origin.seen().iter().any(|p| p.contains(&big[2..])) {
+        assert!(Instant::now() < deadline, "the agent never reached the big object");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Past a checkpoint (objects durable in objects/), kill -9.
+    let partial = d.repo().join(format!("state/{v2}.commitpartial"));
+    let blob_csum = ls.lines().find(|l| l.ends_with("/usr/share/blob0")).and_then(|l| l.split_whitespace().nth(4)).expect("csum").to_string();
+    let blob_obj = d.repo().join(format!("objects/{}/{}.file", &blob_csum[..2], &blob_csum[2..]));
+    while !blob_obj.exists() {
+        assert!(Instant::now() < deadline + Duration::from_secs(30), "no checkpoint happened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().expect("kill");
+    let _ = child.wait();
+    assert!(partial.exists(), "the interrupted pull is marked partial");
+    let fetched_first: std::collections::BTreeSet<String> =
+        origin.log().into_iter().filter(|e| e.complete && e.status == 200 && e.path.ends_with(".filez")).map(|e| e.path).collect();
+    assert!(fetched_first.len() >= 20, "the first round got most objects: {}", fetched_first.len());
+    let st = d.status();
+    assert_eq!(st["deployments"].as_array().map(Vec::len), Some(1), "nothing deployed by the killed round: {st:#}");
+    up(os_args![repo_arg(&d.repo()), "fsck"]);
+
+    origin.clear_log();
+    origin.clear_rules();
+    let out = d.agent_cmd(&["--once"]).output().expect("agent");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains(&format!("deployed={v2}.0")), "{err}");
+    let again: Vec<String> = origin.log().into_iter().filter(|e| e.path.ends_with(".filez") && fetched_first.contains(&e.path)).map(|e| e.path).collect();
+    assert!(again.is_empty(), "objects fetched twice: {again:?}");
+    let big_again = origin.log().into_iter().find(|e| e.path.ends_with(&format!("{}.filez", &big[2..]))).expect("big fetched in round 2");
+    assert_eq!(big_again.range_start, 50_000, "the big object resumed where the killed round left it");
+    assert!(!partial.exists());
+    assert_eq!(d.status()["deployments"][0]["checksum"], Value::from(v2));
+    up(os_args![repo_arg(&d.repo()), "fsck"]);
+}
