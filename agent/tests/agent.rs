@@ -296,3 +296,39 @@ fn agent_killed_mid_pull_fetches_only_what_is_missing_next_round() {
     assert_eq!(d.status()["deployments"][0]["checksum"], Value::from(v2));
     up(os_args![repo_arg(&d.repo()), "fsck"]);
 }
+
+#[test]
+fn sigterm_mid_pull_stops_at_an_object_boundary_and_deploys_nothing() {
+    let t = scratch();
+    let d = Device::new(t.path());
+    d.commit("v1", "2024-01-01 00:00:00 +0000", false);
+    let origin = TestServer::origin(d.server.clone());
+    d.first_deploy(&origin.url(), &[]);
+    let v2 = d.commit("v2", "2024-02-01 00:00:00 +0000", true);
+    d.config("[agent]\ninterval=1h\n");
+    let ls = ostree(os_args![repo_arg(&d.server), "ls", "-R", "-C", REF]);
+    let big = ls.lines().find(|l| l.ends_with("/usr/share/big.bin")).and_then(|l| l.split_whitespace().nth(4)).expect("csum").to_string();
+    // The big object pauses for 3 s part-way: SIGTERM arrives meanwhile.
+    origin.add_rule(&format!("{}.filez", &big[2..]), Fault::StallAfter(50_000, Duration::from_secs(3)), 1);
+    let log = t.path().join("agent.log");
+    let mut child = d.agent_cmd(&[]).stderr(Stdio::from(fs::File::create(&log).expect("log"))).spawn().expect("agent");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !origin.seen().iter().any(|p| p.contains(&big[2..])) {
+        assert!(Instant::now() < deadline, "the agent never reached the big object");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("kill");
+    let status = child.wait().expect("wait");
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "{status:?}: {text}");
+    assert!(Instant::now() < deadline + Duration::from_secs(30), "stopped in time");
+    assert!(text.contains("result=failed") && text.contains("pull interrupted on request") && text.contains("uptree-agent stopped"), "{text}");
+    let st = d.status();
+    assert_eq!(st["deployments"].as_array().map(Vec::len), Some(1), "nothing deployed: {st:#}");
+    assert!(d.repo().join(format!("state/{v2}.commitpartial")).exists());
+    up(os_args![repo_arg(&d.repo()), "fsck"]);
+    let out = d.agent_cmd(&["--once"]).output().expect("agent");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains(&format!("deployed={v2}.0")), "{err}");
+}

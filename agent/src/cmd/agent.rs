@@ -38,8 +38,8 @@ fn random() -> u64 {
 }
 
 /// SIGTERM/SIGINT set `stop` (a thread waits for them; the signals are
-/// blocked everywhere else), so a round ends where it would anyway and
-/// the daemon exits between rounds.
+/// blocked everywhere else): a pull stops at the next object boundary
+/// (what it fetched is kept), the round ends, and the agent exits.
 fn stop_on_signals() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut set = SigSet::empty();
@@ -49,7 +49,7 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
     let flag = stop.clone();
     std::thread::spawn(move || {
         if let Ok(sig) = set.wait() {
-            log::info!("uptree-agent: {sig} received, stopping after this round");
+            log::warn!("uptree-agent: {sig} received, stopping at the next object boundary");
             flag.store(true, Ordering::SeqCst);
         }
     });
@@ -63,10 +63,14 @@ fn local_second(now: u64) -> u32 {
 
 pub fn run(o: &AgentOpts) -> Result<i32> {
     let cfg = config(o)?;
-    let mut pull = uptree_pull::PullOptions { progress: if o.progress == ProgressArg::Json { Mode::Json } else { Mode::Quiet }, ..Default::default() };
-    pull.retries = 2;
+    let stop = stop_on_signals()?;
+    let pull = uptree_pull::PullOptions {
+        progress: if o.progress == ProgressArg::Json { Mode::Json } else { Mode::Quiet },
+        retries: 2,
+        cancel: Some(stop.clone()),
+        ..Default::default()
+    };
     let a = Agent { root: o.sysroot.clone(), config: cfg, pull };
-    let stop = if o.once { Arc::new(AtomicBool::new(false)) } else { stop_on_signals()? };
     let mut sched = Scheduler::new(a.config.timing);
     loop {
         let started = agent::now();
@@ -95,6 +99,10 @@ pub fn run(o: &AgentOpts) -> Result<i32> {
         }
         if a.reboot_due(may_reboot, pending, local_second(agent::now())) {
             reboot(&a.config.reboot_command, &a.root)?;
+        }
+        if stop.load(Ordering::SeqCst) {
+            log::warn!("uptree-agent stopped");
+            return Ok(0);
         }
         if o.once {
             return Ok(if r.ok() { 0 } else { 1 });

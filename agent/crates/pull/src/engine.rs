@@ -62,6 +62,9 @@ pub struct PullOptions {
     pub allow_downgrade: bool,
     /// Move staged objects into `objects/` at least this often.
     pub checkpoint_interval: Duration,
+    /// Set (by a SIGTERM handler) to stop at the next object boundary:
+    /// objects in flight finish, the rest is left for the next pull.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// Default parallel fetches, by measurement (agent/benches/pull-bench.sh,
@@ -91,6 +94,7 @@ impl Default for PullOptions {
             timestamp_check_from_rev: None,
             allow_downgrade: false,
             checkpoint_interval: Duration::from_secs(5),
+            cancel: None,
         }
     }
 }
@@ -299,6 +303,7 @@ struct Walk<'a, 'r> {
     retries: u32,
     q: Mutex<Queue>,
     cv: Condvar,
+    cancel: Option<&'a std::sync::atomic::AtomicBool>,
 }
 
 fn verify_metadata(kind: ObjectType, csum: &Checksum, data: &[u8]) -> Result<()> {
@@ -432,7 +437,12 @@ impl Walk<'_, '_> {
         loop {
             let finished = {
                 let q = self.q.lock().map_err(|_| Error::Config("worker panicked".into()))?;
-                let (q, _) = self.cv.wait_timeout(q, Duration::from_millis(200)).map_err(|_| Error::Config("worker panicked".into()))?;
+                let (mut q, _) = self.cv.wait_timeout(q, Duration::from_millis(200)).map_err(|_| Error::Config("worker panicked".into()))?;
+                if self.cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
+                    // Workers take no new object once an error is set.
+                    q.error.get_or_insert(Error::Cancelled);
+                    self.cv.notify_all();
+                }
                 q.error.is_some() || (q.active == 0 && q.meta.is_empty() && q.content.is_empty())
             };
             progress.update(self.snapshot());
@@ -511,7 +521,15 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
     let floors = floors(repo, policy, opts, &targets)?;
     let mut progress = Progress::new(opts.progress);
     let txn = repo.begin()?;
-    let walk = Walk { txn: &txn, transport, stats: &stats, retries: opts.retries, q: Mutex::new(Queue::default()), cv: Condvar::new() };
+    let walk = Walk {
+        txn: &txn,
+        transport,
+        stats: &stats,
+        retries: opts.retries,
+        q: Mutex::new(Queue::default()),
+        cv: Condvar::new(),
+        cancel: opts.cancel.as_deref(),
+    };
 
     // Commits first, on this thread: verify before anything of theirs is stored.
     let mut fetched_commits: Vec<Checksum> = Vec::new();
