@@ -56,6 +56,29 @@ pub enum Command {
     Admin(AdminOpts),
     /// Update this device unattended: scheduled rounds (or one with --once).
     Agent(AgentOpts),
+    /// Update from a USB stick (a block device, mounted read-only, or a mount point).
+    UsbUpdate(UsbUpdateOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct UsbUpdateOpts {
+    /// The stick: a block device (mounted read-only nosuid,nodev,noexec) or a directory.
+    pub source: PathBuf,
+    /// The physical root to update.
+    #[arg(long, value_name = "PATH", default_value = "/")]
+    pub sysroot: PathBuf,
+    /// The config file (`[agent]` group; default /etc/uptree/agent.conf).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Stateroot (default: the booted one).
+    #[arg(long = "os", value_name = "OSNAME")]
+    pub os: Option<String>,
+    /// The ref to take from the stick (default: the origin's ref).
+    #[arg(long = "ref", value_name = "REF")]
+    pub stick_ref: Option<String>,
+    /// Take unsigned commits from the stick (by default they are refused).
+    #[arg(long)]
+    pub allow_unsigned: bool,
 }
 
 #[derive(Debug, Args)]

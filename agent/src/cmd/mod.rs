@@ -9,6 +9,7 @@ mod inspect;
 mod pull;
 mod refs;
 mod remote;
+mod usb_update;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -41,6 +42,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Config(o) => refs::config(repo()?, &o),
         Command::Admin(o) => admin::run(&o),
         Command::Agent(o) => agent::run(&o),
+        Command::UsbUpdate(o) => usb_update::run(&o),
     }
 }
 

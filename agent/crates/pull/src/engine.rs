@@ -150,12 +150,23 @@ pub fn pull_local(repo: &Repo, src: &Path, refs: &[String], opts: &PullOptions) 
     };
     policy.gpg |= opts.gpg_verify;
     policy.summary_gpg |= opts.gpg_verify_summary;
-    let transport = Local::open(src, trusted)?;
+    local_with(repo, src, trusted, refs, opts, &policy)
+}
+
+/// `pull-local` held to `policy` whatever the remote's config says (a USB
+/// stick: signatures required by default). Refs are written as
+/// `refs/remotes/<policy.remote>/…`; every object is re-hashed.
+pub fn pull_local_with_policy(repo: &Repo, src: &Path, refs: &[String], opts: &PullOptions, policy: &Policy) -> Result<PullReport> {
+    local_with(repo, src, false, refs, opts, policy)
+}
+
+fn local_with(repo: &Repo, src: &Path, trusted: bool, refs: &[String], opts: &PullOptions, policy: &Policy) -> Result<PullReport> {
+    let transport = Local::open(src, trusted).map_err(|e| e.context(format!("opening {}", src.display())))?;
     let mut opts = opts.clone();
     if opts.workers == 0 {
         opts.workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8);
     }
-    run(repo, None, &policy, &transport, refs, &opts).map_err(|e| e.context(format!("pulling from {}", src.display())))
+    run(repo, None, policy, &transport, refs, &opts).map_err(|e| e.context(format!("pulling from {}", src.display())))
 }
 
 struct Target {

@@ -20,5 +20,5 @@ pub mod summary;
 pub mod transport;
 pub mod trust;
 
-pub use engine::{pull, pull_local, PullOptions, PullReport};
+pub use engine::{pull, pull_local, pull_local_with_policy, PullOptions, PullReport};
 pub use error::{Error, Result};

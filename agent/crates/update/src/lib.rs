@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod error;
 pub mod upgrade;
+pub mod usb;
 
 pub use error::{Error, Result};
 pub use upgrade::{upgrade, Deployed, Outcome, Plan, Request};

@@ -56,6 +56,9 @@ pub struct AgentConfig {
     pub os: Option<String>,
     /// What `reboot=` runs.
     pub reboot_command: Vec<String>,
+    /// The repository on a stick, relative to its top (default:
+    /// `ostree_repo/`, else `ostree/repo/`).
+    pub usb_repo_path: Option<PathBuf>,
 }
 
 impl Default for AgentConfig {
@@ -74,6 +77,7 @@ impl Default for AgentConfig {
             min_free_bytes: 64 << 20,
             os: None,
             reboot_command: vec!["reboot".into()],
+            usb_repo_path: None,
         }
     }
 }
@@ -145,6 +149,7 @@ impl AgentConfig {
             "min-free-space" => self.min_free_bytes = parse_size(value).ok_or_else(|| bad(key, value, "not a size (64M)"))?,
             "os" => self.os = (!value.is_empty()).then(|| value.to_string()),
             "reboot-command" => self.reboot_command = value.split_ascii_whitespace().map(str::to_string).collect(),
+            "usb-repo-path" => self.usb_repo_path = (!value.is_empty()).then(|| PathBuf::from(value)),
             _ => return Err(Error::Config(format!("[agent] {key}: unknown key"))),
         }
         Ok(())
@@ -193,6 +198,16 @@ impl AgentConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shipped_example_is_the_defaults() {
+        let c = AgentConfig::parse(include_str!("../../../../dist/agent.conf")).expect("agent/dist/agent.conf");
+        let d = AgentConfig::default();
+        assert_eq!(
+            (c.timing, c.window, c.reboot, c.usb, c.min_free_bytes, c.os, c.reboot_command),
+            (d.timing, d.window, d.reboot, d.usb, d.min_free_bytes, d.os, d.reboot_command)
+        );
+    }
 
     #[test]
     fn parses_every_key_and_refuses_nonsense() {

@@ -28,6 +28,17 @@ pub struct Pending {
     pub version: Option<String>,
 }
 
+/// The last `usb-update`: what the stick was and why it was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsbResult {
+    pub time: u64,
+    pub source: String,
+    /// `up-to-date`, `deployed`, `refused`.
+    pub result: String,
+    pub error: Option<String>,
+    pub commit: Option<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct State {
     /// Start of the last round (seconds since 1970, UTC).
@@ -42,6 +53,7 @@ pub struct State {
     pub progress: Option<Progress>,
     pub pending: Option<Pending>,
     pub consecutive_failures: u32,
+    pub usb: Option<UsbResult>,
 }
 
 pub fn path(sysroot: &Path) -> PathBuf {
@@ -73,6 +85,9 @@ impl State {
                 "checksum": p.checksum, "deployserial": p.deployserial, "version": p.version,
             })),
             "consecutive-failures": self.consecutive_failures,
+            "usb": self.usb.as_ref().map(|x| json!({
+                "time": x.time, "source": x.source, "result": x.result, "error": x.error, "commit": x.commit,
+            })),
         })
     }
 
@@ -92,7 +107,11 @@ impl State {
             .get("pending")
             .filter(|p| p.is_object())
             .and_then(|p| Some(Pending { checksum: s(p, "checksum")?, deployserial: u32::try_from(u(p, "deployserial")?).ok()?, version: s(p, "version") }));
+        let usb = v.get("usb").filter(|p| p.is_object()).and_then(|p| {
+            Some(UsbResult { time: u(p, "time")?, source: s(p, "source")?, result: s(p, "result")?, error: s(p, "error"), commit: s(p, "commit") })
+        });
         Ok(State {
+            usb,
             last_check: u(v, "last-check"),
             result: s(v, "result"),
             error: s(v, "error"),
@@ -148,6 +167,7 @@ mod tests {
             progress: Some(Progress { metadata: 3, content: 9, bytes: 1000, bytes_resumed: 10 }),
             pending: Some(Pending { checksum: "ab".repeat(32), deployserial: 0, version: Some("2".into()) }),
             consecutive_failures: 0,
+            usb: Some(UsbResult { time: 1_700_000_100, source: "/dev/sda1".into(), result: "refused".into(), error: Some("unsigned".into()), commit: None }),
         };
         st.save(dir.path()).expect("save");
         assert_eq!(State::load(dir.path()).expect("load"), Some(st.clone()));
