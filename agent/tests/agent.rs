@@ -196,10 +196,20 @@ fn sigterm_mid_pull_stops_at_an_object_boundary_and_deploys_nothing() {
         assert!(Instant::now() < deadline, "the agent never reached the big object");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Meanwhile status --json shows how far the pull got.
+    let content = |st: &Value| st["agent"]["progress"]["content"].as_u64().unwrap_or(0);
+    let mut st = d.status();
+    while content(&st) == 0 {
+        assert!(Instant::now() < deadline, "no progress in the state: {st:#}");
+        std::thread::sleep(Duration::from_millis(200));
+        st = d.status();
+    }
+    validate(&st, t.path()).expect("status during a pull");
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("kill");
     let status = child.wait().expect("wait");
     let text = fs::read_to_string(&log).unwrap_or_default();
+    assert!(content(&d.status()) > 0, "the interrupted round's progress is kept");
     assert!(status.success(), "{status:?}: {text}");
     assert!(Instant::now() < deadline + Duration::from_secs(30), "stopped in time");
     assert!(text.contains("result=failed") && text.contains("pull interrupted on request") && text.contains("uptree-agent stopped"), "{text}");
@@ -210,4 +220,28 @@ fn sigterm_mid_pull_stops_at_an_object_boundary_and_deploys_nothing() {
     let out = d.agent_cmd(&["--once"]).output().expect("agent");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && err.contains(&format!("deployed={v2}.0")), "{err}");
+}
+
+#[test]
+fn a_round_without_enough_free_space_pulls_nothing() {
+    let t = scratch();
+    let d = Device::new(t.path());
+    d.commit("v1", "2024-01-01 00:00:00 +0000", false);
+    let origin = TestServer::origin(d.server.clone());
+    d.first_deploy(&origin.url(), &[]);
+    d.commit("v2", "2024-02-01 00:00:00 +0000", false);
+    // The sysroot's filesystem is 192 MiB: 100 GiB free is never there.
+    d.config("[agent]\nmin-free-space=100G\n");
+    origin.clear_log();
+    let out = d.agent_cmd(&["--once"]).output().expect("agent");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("result=failed") && err.contains("the agent needs 107374182400"), "{err}");
+    let objects: Vec<String> = origin.log().into_iter().map(|e| e.path).filter(|p| p.contains("/objects/")).collect();
+    assert!(objects.is_empty(), "nothing pulled: {objects:?}");
+    let st = d.status();
+    assert_eq!(st["agent"]["result"], "failed", "{st:#}");
+    assert_eq!(st["agent"]["consecutive-failures"], 1, "{st:#}");
+    assert_eq!(st["deployments"].as_array().map(Vec::len), Some(1), "{st:#}");
+    validate(&st, t.path()).expect("status after a failed round");
 }

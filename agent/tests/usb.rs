@@ -70,6 +70,8 @@ fn assert_refused(d: &Device, out: &std::process::Output, v1: &str, expect: &str
     assert_eq!(st["agent"]["usb"]["result"], "refused", "{st:#}");
     assert!(st["agent"]["usb"]["error"].as_str().is_some_and(|e| e.contains(expect)), "status says why: {st:#}");
     validate(&st, &d.dir).expect("status after a refused stick");
+    let text = up(os_args!["admin", "status", self_arg(&d.root)]);
+    assert!(text.contains("USB stick ") && text.contains(": refused (") && text.contains(expect), "{text}");
     st
 }
 

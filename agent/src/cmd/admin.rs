@@ -222,6 +222,21 @@ fn status(root: &Path, o: &StatusOpts) -> Result<i32> {
     for f in &failures {
         text.push_str(&format!("Failed commit: {} ({}, {} time(s)): {}\n", f.checksum, ostree_repo::datetime::format_iso(f.detected), f.count, f.reason));
     }
+    match uptree_update::agent::state::State::load(root) {
+        Ok(Some(a)) => {
+            let when = a.last_check.map_or_else(|| "never".into(), ostree_repo::datetime::format_iso);
+            text.push_str(&format!("Agent: last check {when}: {}", a.result.as_deref().unwrap_or("none")));
+            if let Some(e) = &a.error {
+                text.push_str(&format!(" ({e})"));
+            }
+            text.push('\n');
+            if let Some(u) = &a.usb {
+                text.push_str(&format!("USB stick {}: {}{}\n", u.source, u.result, u.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => text.push_str(&format!("Agent: state unreadable: {e}\n")),
+    }
     if o.json {
         // A state file this uptree cannot read is shown, not fatal.
         let agent = match uptree_update::agent::state::State::load(root) {

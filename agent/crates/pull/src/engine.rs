@@ -65,6 +65,8 @@ pub struct PullOptions {
     /// Set (by a SIGTERM handler) to stop at the next object boundary:
     /// objects in flight finish, the rest is left for the next pull.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Hears the counters while objects are fetched.
+    pub on_progress: Option<progress::Hook>,
 }
 
 /// Default parallel fetches, by measurement (agent/benches/pull-bench.sh,
@@ -95,6 +97,7 @@ impl Default for PullOptions {
             allow_downgrade: false,
             checkpoint_interval: Duration::from_secs(5),
             cancel: None,
+            on_progress: None,
         }
     }
 }
@@ -315,6 +318,7 @@ struct Walk<'a, 'r> {
     q: Mutex<Queue>,
     cv: Condvar,
     cancel: Option<&'a std::sync::atomic::AtomicBool>,
+    hook: Option<&'a progress::Hook>,
 }
 
 fn verify_metadata(kind: ObjectType, csum: &Checksum, data: &[u8]) -> Result<()> {
@@ -456,7 +460,11 @@ impl Walk<'_, '_> {
                 }
                 q.error.is_some() || (q.active == 0 && q.meta.is_empty() && q.content.is_empty())
             };
-            progress.update(self.snapshot());
+            let snap = self.snapshot();
+            progress.update(snap);
+            if let Some(h) = self.hook {
+                (h.0)(snap);
+            }
             if finished {
                 return Ok(());
             }
@@ -540,6 +548,7 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
         q: Mutex::new(Queue::default()),
         cv: Condvar::new(),
         cancel: opts.cancel.as_deref(),
+        hook: opts.on_progress.as_ref(),
     };
 
     // Commits first, on this thread: verify before anything of theirs is stored.

@@ -88,7 +88,13 @@ impl Agent {
     pub fn round(&self, started: u64) -> (RoundResult, State) {
         let mut st = State::load(&self.root).ok().flatten().unwrap_or_default();
         st.last_check = Some(started);
+        // Progress is this round's: from the hook while pulling, then the report.
+        st.progress = None;
         let r = self.round_inner(&mut st);
+        if st.progress.is_none() {
+            // An interrupted pull: keep how far it got.
+            st.progress = State::load(&self.root).ok().flatten().and_then(|cur| cur.progress);
+        }
         st.result = Some(r.name().to_string());
         st.error = match &r {
             RoundResult::Failed(e) => Some(chain(e)),
@@ -140,6 +146,8 @@ impl Agent {
             return Err(Error::NoSpace { path: repo_path, free, needed: self.config.min_free_bytes });
         }
         drop(snapshot);
+        let mut req = req;
+        req.pull.on_progress = Some(self.progress_hook(st.clone()));
         let outcome = upgrade::upgrade(&self.root, &req, &mut |r| {
             st.progress =
                 Some(Progress { metadata: r.metadata_fetched, content: r.content_fetched, bytes: r.bytes_transferred, bytes_resumed: r.bytes_resumed });
@@ -153,6 +161,25 @@ impl Agent {
                 RoundResult::Deployed { checksum: d.checksum.to_hex(), deployserial: d.deployserial }
             }
         })
+    }
+
+    /// Keep the state file's `progress` current during a pull, at most
+    /// once a second (`status --json` for a UI).
+    fn progress_hook(&self, base: State) -> uptree_pull::progress::Hook {
+        let root = self.root.clone();
+        let last = std::sync::Mutex::new(None::<std::time::Instant>);
+        uptree_pull::progress::Hook(std::sync::Arc::new(move |s: uptree_pull::progress::Snapshot| {
+            let Ok(mut last) = last.lock() else { return };
+            if last.is_some_and(|l| l.elapsed() < std::time::Duration::from_secs(1)) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+            let mut st = base.clone();
+            st.progress = Some(Progress { metadata: s.metadata, content: s.content, bytes: s.bytes, bytes_resumed: 0 });
+            if let Err(e) = st.save(&root) {
+                log::warn!("saving the agent state: {e}");
+            }
+        }))
     }
 
     /// Whether to reboot now into the pending deployment, by the policy,
@@ -208,4 +235,31 @@ pub fn summary_line(r: &RoundResult, st: &State, next_in_secs: Option<u64>) -> S
         s.push_str(&format!(" error={e:?}"));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::schedule::Window;
+    use super::*;
+
+    fn agent(reboot: RebootPolicy, window: Option<&str>) -> Agent {
+        let config = AgentConfig { reboot, window: window.and_then(Window::parse), ..AgentConfig::default() };
+        Agent { root: PathBuf::from("/"), config, pull: PullOptions::default() }
+    }
+
+    #[test]
+    fn reboots_only_the_booted_system_with_something_pending_and_by_policy() {
+        let at = |h: u32, m: u32| h * 3600 + m * 60;
+        let imm = agent(RebootPolicy::Immediate, None);
+        assert!(imm.reboot_due(true, true, at(12, 0)));
+        assert!(!imm.reboot_due(false, true, at(12, 0)), "not the booted sysroot: never");
+        assert!(!imm.reboot_due(true, false, at(12, 0)), "nothing pending: never");
+        assert!(!agent(RebootPolicy::Never, None).reboot_due(true, true, at(12, 0)));
+        let win = agent(RebootPolicy::Window, Some("23:00-01:00"));
+        assert!(win.reboot_due(true, true, at(23, 0)));
+        assert!(win.reboot_due(true, true, at(0, 59)));
+        assert!(!win.reboot_due(true, true, at(1, 0)));
+        assert!(!win.reboot_due(true, true, at(22, 59)));
+        assert!(!win.reboot_due(false, true, at(23, 30)));
+    }
 }
