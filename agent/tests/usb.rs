@@ -125,8 +125,10 @@ fn signed_stick_on_a_block_device_is_mounted_read_only_deployed_and_unmounted() 
     // kernel may lack vfat; the mount tries both).
     let img = t.path().join("stick.img");
     fs::File::create(&img).expect("img").set_len(64 << 20).expect("size");
-    ok("mkfs.ext4", os_args!["-q", "-F", img.as_os_str()], &[]);
     let dev = LoopDev(ok("losetup", os_args!["--find", "--show", img.as_os_str()], &[]));
+    // Through the device: a loop device reused from an earlier image must
+    // not show that image's cached blocks.
+    ok("mkfs.ext4", os_args!["-q", "-F", &dev.0], &[]);
     let fill = t.path().join("fill");
     fs::create_dir_all(&fill).expect("mnt");
     ok("mount", os_args![&dev.0, fill.as_os_str()], &[]);
@@ -180,4 +182,75 @@ fn stick_losing_objects_part_way_deploys_nothing_and_keeps_the_repo_consistent()
     let out = usb_update(&d, &top, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(d.status()["deployments"][0]["checksum"], Value::from(v2));
+}
+
+/// Files below `dir`, recursively.
+fn count_files(dir: &Path) -> usize {
+    fs::read_dir(dir).map(|rd| rd.filter_map(Result::ok).map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum()).unwrap_or(0)
+}
+
+#[test]
+fn stick_pulled_out_mid_read_is_a_clear_error_and_deploys_nothing() {
+    let t = scratch();
+    let (secret, public) = key(7);
+    let d = Device::new(t.path());
+    d.commit("v1", "2024-01-01 00:00:00 +0000", false);
+    d.first_deploy(&format!("file://{}", d.server.display()), &[format!("--set=verification-ed25519-key={public}")]);
+    d.config("[agent]\n");
+    // v2 carries ~60 MiB in many objects, so the pull takes a while.
+    let tree = os_tree(t.path(), "v2", true);
+    for i in 0..60u64 {
+        fs::write(tree.join(format!("usr/share/chunk{i}")), noise(1 << 20, 1000 + i)).expect("chunk");
+    }
+    let v2 = ostree(os_args![repo_arg(&d.server), "commit", "-b", REF, "-s", "v2", "--timestamp=2024-02-01 00:00:00 +0000", tree.display().to_string()]);
+    ostree(os_args![repo_arg(&d.server), "summary", "-u"]);
+    up(os_args![repo_arg(&d.server), "sign", &v2, &secret]);
+    assert!(d.server.join(format!("objects/{}/{}.commitmeta", &v2[..2], &v2[2..])).is_file(), "signed");
+    let img = t.path().join("stick.img");
+    fs::File::create(&img).expect("img").set_len(256 << 20).expect("size");
+    let dev = LoopDev(ok("losetup", os_args!["--find", "--show", img.as_os_str()], &[]));
+    // Through the device: a loop device reused from an earlier image must
+    // not show that image's cached blocks.
+    ok("mkfs.ext4", os_args!["-q", "-F", &dev.0], &[]);
+    let fill = t.path().join("fill");
+    fs::create_dir_all(&fill).expect("mnt");
+    ok("mount", os_args![&dev.0, fill.as_os_str()], &[]);
+    stick_dir(&d, &fill);
+    ok("umount", os_args![fill.as_os_str()], &[]);
+    let v1 = origin_ref(&d);
+
+    let mut child = Command::new(uptree_bin())
+        .args(["usb-update", &dev.0, &self_arg(&d.root), &format!("--config={}", d.dir.join("agent.conf").display())])
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("usb-update");
+    // Once objects arrive, the stick goes away: the device shrinks to 1 MiB,
+    // so every further read fails as on a pulled-out stick.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while count_files(&d.repo().join("tmp")) + count_files(&d.repo().join("objects")) < 30 {
+        assert!(std::time::Instant::now() < deadline, "the pull never started");
+        if child.try_wait().expect("wait").is_some() {
+            let out = child.wait_with_output().expect("output");
+            panic!("usb-update ended before the stick was pulled out: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    fs::File::options().write(true).open(&img).expect("img").set_len(1 << 20).expect("shrink");
+    ok("losetup", os_args!["--set-capacity", &dev.0], &[]);
+    let out = child.wait_with_output().expect("usb-update");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the pull cannot have finished: {err}");
+    assert!(err.contains("uptree-usb-update result=refused") && err.contains(&format!("pulling from {}", "/run/uptree/usb-")), "{err}");
+    // Depending on where the read breaks: EIO, or a short read that the
+    // object decoder names as a truncated object.
+    assert!(err.contains("Input/output error") || err.contains("truncated"), "the read error is named: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(mounts_of(&dev.0), "", "the stick is unmounted afterwards");
+    assert_eq!(origin_ref(&d), v1, "the origin ref did not move");
+    up(os_args![repo_arg(&d.repo()), "fsck"]);
+    let st = d.status();
+    assert_eq!(st["deployments"].as_array().map(Vec::len), Some(1), "nothing deployed: {st:#}");
+    assert_eq!(st["agent"]["usb"]["result"], "refused", "{st:#}");
+    validate(&st, t.path()).expect("status after a pulled-out stick");
 }
