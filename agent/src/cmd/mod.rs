@@ -1,6 +1,7 @@
 //! One function per verb; `dispatch` is the only `match` over commands.
 
 mod admin;
+mod agent;
 mod checkout;
 mod commit;
 mod fsck;
@@ -8,6 +9,7 @@ mod inspect;
 mod pull;
 mod refs;
 mod remote;
+mod usb_update;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -39,6 +41,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Sign(o) => pull::sign(&repo()?, &o),
         Command::Config(o) => refs::config(repo()?, &o),
         Command::Admin(o) => admin::run(&o),
+        Command::Agent(o) => agent::run(&o),
+        Command::UsbUpdate(o) => usb_update::run(&o),
     }
 }
 
