@@ -76,7 +76,11 @@ impl BootCounter {
         for (k, v) in vars {
             env.set(k, v).map_err(|e| env_err(&self.config_path, e))?;
         }
+        // Named steps, so a power-cut lane can stop just before the write
+        // and just after it (Store::save writes and fsyncs in one call).
+        crate::failpoint::step("uboot-env write")?;
         self.store.save(&env).map_err(|e| env_err(&self.config_path, e))?;
+        crate::failpoint::step("uboot-env written")?;
         Ok(())
     }
 

@@ -14,6 +14,7 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
     /// A simulated power cut (tests only, see `failpoint`).
+    #[cfg(feature = "failpoints")]
     #[error("power cut (simulated) at: {0}")]
     PowerCut(String),
     #[error("{context}: {source}")]

@@ -9,7 +9,7 @@
 //! /etc, install kernels, write entries and `uEnv.txt`, swap
 //! `boot/loader` atomically, clean up), [`backend`] (the ostree layout and
 //! the FAT layout behind one trait), [`etcmerge`], [`kernel`],
-//! [`failpoint`] (simulated power cuts for tests).
+//! [`failpoint`] (simulated power cuts; only with the `failpoints` feature).
 
 pub mod bls;
 pub mod kargs;
