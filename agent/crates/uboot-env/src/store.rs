@@ -64,6 +64,8 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use nix::sys::statfs::{FsType, MSDOS_SUPER_MAGIC};
+
 use crate::block::{header_len, next_flag, select_active, FlagScheme};
 use crate::config::{Config, Location};
 use crate::env::Env;
@@ -307,23 +309,23 @@ fn write_copy(target: &Target, block: &[u8], redundant: bool) -> Result<()> {
     }
 }
 
-/// Linux `statfs` magic numbers of file systems whose rename is not one
-/// atomic update: FAT (vfat/msdos) and exFAT. Replacing the file there
-/// frees the old clusters, rewrites one directory entry and removes
-/// another in separate writes, in an order fsync does not fix; a cut in
-/// between leaves a file system that needs `fsck` and an environment file
-/// that may point at freed clusters.
-const NON_ATOMIC_RENAME: [i64; 2] = [0x4d44, 0x2011_bab0];
+/// exFAT's `statfs` magic (nix names FAT's, not this one).
+const EXFAT_SUPER_MAGIC: FsType = FsType(0x2011_bab0);
 
 /// Whether a single-copy file in `dir` is better replaced by rename (old
 /// or new after a crash) than overwritten in place (torn by a crash).
 fn rename_is_atomic(dir: &Path) -> Result<bool> {
     let fs = nix::sys::statfs::statfs(dir).map_err(|e| Error::io(dir, e.into()))?;
-    Ok(replace_by_rename(fs.filesystem_type().0 as i64))
+    Ok(replace_by_rename(fs.filesystem_type()))
 }
 
-fn replace_by_rename(fs_magic: i64) -> bool {
-    !NON_ATOMIC_RENAME.contains(&fs_magic)
+/// False for FAT (vfat/msdos) and exFAT, whose rename is not one atomic
+/// update: replacing a file frees the old clusters, rewrites one directory
+/// entry and removes another in separate writes, in an order fsync does
+/// not fix; a cut in between leaves a file system that needs `fsck` and an
+/// environment file that may point at freed clusters.
+fn replace_by_rename(fs: FsType) -> bool {
+    fs != MSDOS_SUPER_MAGIC && fs != EXFAT_SUPER_MAGIC
 }
 
 fn parent_dir(path: &Path) -> PathBuf {
@@ -496,10 +498,10 @@ mod tests {
 
     #[test]
     fn single_copy_on_fat_is_not_replaced_by_rename() {
-        assert!(!replace_by_rename(nix::sys::statfs::MSDOS_SUPER_MAGIC.0 as i64), "vfat");
-        assert!(!replace_by_rename(0x2011_bab0), "exfat");
-        assert!(replace_by_rename(nix::sys::statfs::EXT4_SUPER_MAGIC.0 as i64), "ext4");
-        assert!(replace_by_rename(nix::sys::statfs::TMPFS_MAGIC.0 as i64), "tmpfs");
+        assert!(!replace_by_rename(MSDOS_SUPER_MAGIC), "vfat");
+        assert!(!replace_by_rename(EXFAT_SUPER_MAGIC), "exfat");
+        assert!(replace_by_rename(nix::sys::statfs::EXT4_SUPER_MAGIC), "ext4");
+        assert!(replace_by_rename(nix::sys::statfs::TMPFS_MAGIC), "tmpfs");
     }
 
     #[test]
