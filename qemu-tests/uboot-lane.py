@@ -394,10 +394,12 @@ def cut_plan(cuts, rng, steps):
     # A step by name when the name is unique (stable if the numbering
     # shifts), else by number.
     targets = [what if names.count(what) == 1 else str(n) for n, what in steps if what not in ENV_STEPS]
+    # Each step once (in a seeded order) before any step twice.
+    order = rng.sample(targets, len(targets))
     plan = [("step", ENV_STEPS[0]), ("step", ENV_STEPS[1]), ("uboot", None)][:cuts]
     while len(plan) < cuts:
-        if len(plan) % 2 and targets:
-            plan.append(("step", rng.choice(targets)))
+        if len(plan) % 2 and order:
+            plan.append(("step", order[len(plan) // 2 % len(order)]))
         else:
             plan.append(("random", None))
     return plan
