@@ -125,6 +125,10 @@ def template():
 
 def render(name, conf):
     version, body, _ = template()
+    # mkimage keeps 32 bytes of an image name (IH_NMLEN) and the check of
+    # boot.scr looks for the whole of it.
+    if len(image_name(version, name)) > 32:
+        raise BoardError(f"{name}: board name too long for the boot.scr image name {image_name(version, name)!r} (32 bytes)")
     with open(os.path.join(HERE, "layouts", conf["layout"] + ".cmd")) as f:
         choose = f.read().rstrip("\n")
     entry_part = conf["root_partition"] if conf["layout"] == "ostree" else conf["boot_partition"]
@@ -194,6 +198,10 @@ def render(name, conf):
     return {"boot.cmd": boot_cmd, "uboot-env.txt": uboot_env, "uboot.config": uboot_config, "fw_env.config": fw_env}
 
 
+def image_name(version, name):
+    return f"uptree boot v{version} {name}"
+
+
 def write_atomic(path, text):
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
     with os.fdopen(fd, "w") as f:
@@ -210,10 +218,10 @@ def mkimage(name, conf, out):
     scr = os.path.join(dest, "boot.scr")
     src = os.path.join(HERE, name, "boot.cmd")
     subprocess.run(["mkimage", "-A", arch, "-O", "linux", "-T", "script", "-C", "none",
-                    "-n", f"uptree boot v{version} {name}", "-d", src, scr],
+                    "-n", image_name(version, name), "-d", src, scr],
                    check=True, stdout=subprocess.DEVNULL)
     listing = subprocess.run(["dumpimage", "-l", scr], check=True, capture_output=True, text=True).stdout
-    if "Script" not in listing or f"uptree boot v{version} {name}" not in listing:
+    if "Script" not in listing or image_name(version, name) not in listing:
         raise BoardError(f"{scr}: dumpimage does not see the script:\n{listing}")
     return scr
 

@@ -48,7 +48,7 @@ BOARDS = {
     "qemu-arm64": ("arm64", 90),
     "qemu-arm": ("armhf", 240),
     # qemu-arm64 with one environment copy instead of two.
-    "qemu-arm64-single-env": ("arm64", 90),
+    "qemu-arm64-1copy": ("arm64", 90),
 }
 # Loaded by uptree-init: the root on virtio, and what the test OS uses
 # later (boot partition, network, USB stick), so the OS needs no modules.
