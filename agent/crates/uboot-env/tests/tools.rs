@@ -648,10 +648,11 @@ fn board_env_images_with_the_tools() {
         let mut e = loaded.env;
         e.set("upgrade_available", "1").expect("set");
         let copy0 = std::fs::read(&files[0]).expect("read");
+        // (A single copy here, off FAT, is replaced by rename: no inode check.)
         let inodes: Vec<u64> = files.iter().map(|f| inode(f)).collect();
         let saved = store.save(&e).expect("save");
-        assert_eq!(files.iter().map(|f| inode(f)).collect::<Vec<_>>(), inodes, "{board}: written in place");
         if redundant {
+            assert_eq!(files.iter().map(|f| inode(f)).collect::<Vec<_>>(), inodes, "{board}: written in place");
             assert_eq!(saved, Saved { copy: 1, flag: Some(2) }, "{board}");
             assert_eq!(std::fs::read(&files[0]).expect("read"), copy0, "{board}: the active copy was touched");
         }
