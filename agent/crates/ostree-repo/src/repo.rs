@@ -914,7 +914,9 @@ impl<'r> Transaction<'r> {
     }
 
     fn reserve(&self, bytes: u64) -> Result<()> {
-        let blocks = bytes.div_ceil(4096).max(1) * 4096;
+        // `bytes` comes from an object's header: a size near 2^64 is a
+        // hostile object, not an arithmetic overflow.
+        let blocks = bytes.div_ceil(4096).max(1).checked_mul(4096).ok_or_else(|| Error::Corrupt(format!("declared size of {bytes} bytes is impossible")))?;
         let mut cur = self.budget.load(Ordering::Relaxed);
         loop {
             if cur < blocks {
