@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -650,7 +650,9 @@ pub fn read_filez_header<R: Read>(r: &mut R) -> Result<(FileMeta, u64)> {
 /// that is short, longer, or trailed by garbage is an error, never a panic or
 /// an unbounded allocation.
 pub struct ExactInflate<R: Read> {
-    inner: flate2::read::DeflateDecoder<R>,
+    // bufread, over a buffer we own: the bytes after the deflate stream
+    // stay visible in it (flate2::read's internal buffer hid them).
+    inner: flate2::bufread::DeflateDecoder<BufReader<R>>,
     remaining: u64,
     checksum: Checksum,
     finished: bool,
@@ -664,7 +666,7 @@ impl<R: Read> std::fmt::Debug for ExactInflate<R> {
 
 impl<R: Read> ExactInflate<R> {
     pub fn new(r: R, size: u64, checksum: Checksum) -> Self {
-        ExactInflate { inner: flate2::read::DeflateDecoder::new(r), remaining: size, checksum, finished: false }
+        ExactInflate { inner: flate2::bufread::DeflateDecoder::new(BufReader::with_capacity(32 * 1024, r)), remaining: size, checksum, finished: false }
     }
 
     fn err(&self, what: &str) -> io::Error {
@@ -683,8 +685,7 @@ impl<R: Read> Read for ExactInflate<R> {
                     return Err(self.err("inflates to more than its declared size"));
                 }
                 // Anything after the deflate stream is garbage too.
-                let mut rest = [0u8; 1];
-                if self.inner.get_mut().read(&mut rest)? != 0 {
+                if !self.inner.get_mut().fill_buf()?.is_empty() {
                     return Err(self.err("trailing data after the compressed body"));
                 }
             }
