@@ -117,7 +117,7 @@ impl Ed25519Verifier {
     /// non-revoked key.
     pub fn verify(&self, what: &str, data: &[u8], detached: Option<&[u8]>) -> Result<()> {
         let sigs = match detached {
-            Some(d) => signatures(d)?,
+            Some(d) => signatures(d).map_err(|e| Error::Signature(format!("Can't verify {what}: {e}")))?,
             None => Vec::new(),
         };
         if sigs.is_empty() {
