@@ -8,7 +8,6 @@
 mod common;
 
 use std::fs;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -50,34 +49,10 @@ fn device(dir: &Path, name: &str, mode: &str, url: &str, pki: Option<&Pki>) -> P
     repo
 }
 
-/// Run `uptree pull` that must fail with exit status 1 (an error, not a
-/// signal: a panic under `panic=abort` is SIGABRT, exit 134); its stderr.
+/// `uptree pull` that must fail with exit status 1, within two minutes (a
+/// worker that panics in a debug build leaves the others waiting forever).
 fn pull_fails(repo: &Path) -> String {
-    let child = Command::new(uptree_bin())
-        .arg(repo_arg(repo))
-        .args(["pull", "--network-retries=1", "origin", "os/stable"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run uptree");
-    // A worker that panics (debug builds unwind) leaves the others waiting
-    // for it forever: that is a failure too, not a hung test.
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let out = match rx.recv_timeout(Duration::from_secs(120)) {
-        Ok(out) => out.expect("wait for uptree"),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("uptree pull into {} hung for 120 s", repo.display());
-        }
-    };
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "pull must end in an error, not {:?} (signal {:?}):\n{stderr}", out.status.code(), out.status.signal());
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
+    up_fails_within(os_args![repo_arg(repo), "pull", "--network-retries=1", "origin", "os/stable"], 120)
 }
 
 /// fsck-clean, and `origin:os/stable` never written.

@@ -29,6 +29,9 @@ use crate::object::{Checksum, Commit, DirMeta, DirTree, FileMeta, ObjectType, S_
 /// Largest metadata object we read (libostree's `OSTREE_MAX_METADATA_SIZE`).
 pub const MAX_METADATA_SIZE: u64 = 128 * 1024 * 1024;
 
+/// Largest repository `config` read (ostree's are a few hundred bytes).
+pub const MAX_CONFIG_SIZE: u64 = 1024 * 1024;
+
 /// Repository modes (`core.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RepoMode {
@@ -187,7 +190,11 @@ impl Repo {
     /// Open an existing repository and read its `config`.
     pub fn open(path: &Path) -> Result<Repo> {
         let config_path = path.join("config");
-        let text = fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e).context(format!("opening repository {}", path.display())))?;
+        // Bounded, regular file, not through a symlink: the repository may
+        // be on a USB stick anyone can write.
+        let text = fsutil::read_regular(&config_path, MAX_CONFIG_SIZE)
+            .and_then(|b| String::from_utf8(b).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8")))
+            .map_err(|e| Error::io(&config_path, e).context(format!("opening repository {}", path.display())))?;
         let config = KeyFile::parse(&text).map_err(|e| Error::Config { path: config_path.clone(), what: e.to_string() })?;
         let cfg_err = |what: String| Error::Config { path: config_path.clone(), what };
         if config.get("core", "repo_version").as_deref() != Some("1") {
@@ -307,7 +314,7 @@ impl Repo {
     /// Bytes of a metadata object (no verification; see `fsck`).
     pub fn read_metadata(&self, ty: ObjectType, csum: &Checksum) -> Result<Vec<u8>> {
         let p = self.object_path(csum, ty);
-        let f = match File::open(&p) {
+        let f = match uptree_sys::fs::open_regular(&p) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::MissingObject(*csum, ty)),
             Err(e) => return Err(Error::io(&p, e)),
@@ -396,7 +403,7 @@ impl Repo {
         let ctx = |e: Error| e.context(format!("content object {csum}"));
         match self.mode {
             RepoMode::Archive => {
-                let f = File::open(&p).map_err(missing)?;
+                let f = uptree_sys::fs::open_regular(&p).map_err(missing)?;
                 let mut r = BufReader::with_capacity(64 * 1024, f);
                 let (meta, size) = read_filez_header(&mut r).map_err(ctx)?;
                 if meta.is_symlink() {
@@ -406,7 +413,7 @@ impl Repo {
                 Ok((meta, size, content))
             }
             RepoMode::BareUser => {
-                let f = File::open(&p).map_err(missing)?;
+                let f = uptree_sys::fs::open_regular(&p).map_err(missing)?;
                 let raw = xattr::get(xattr::Target::Fd(f.as_fd()), b"user.ostreemeta")
                     .at(&p)?
                     .ok_or_else(|| ctx(Error::Corrupt("bare-user object without user.ostreemeta".into())))?;
@@ -438,7 +445,7 @@ impl Repo {
                 }
                 let meta = FileMeta { uid, gid, mode: st.mode(), symlink_target: String::new(), xattrs };
                 meta.validate().map_err(ctx)?;
-                let content = if want_data { Some(Content::Regular(Box::new(File::open(&p).at(&p)?), st.len())) } else { None };
+                let content = if want_data { Some(Content::Regular(Box::new(uptree_sys::fs::open_regular(&p).at(&p)?), st.len())) } else { None };
                 Ok((meta, st.len(), content))
             }
         }
