@@ -406,7 +406,8 @@ fn sweep_partials(repo: &Repo, dir: &Path) {
     let Ok(rd) = fs::read_dir(dir) else { return };
     for e in rd.flatten() {
         let name = e.file_name();
-        let csum = name.to_str().and_then(|n| n.strip_suffix(".filez.part")).and_then(|h| Checksum::is_valid_hex(h).then(|| h.parse::<Checksum>().ok()).flatten());
+        let csum =
+            name.to_str().and_then(|n| n.strip_suffix(".filez.part")).and_then(|h| Checksum::is_valid_hex(h).then(|| h.parse::<Checksum>().ok()).flatten());
         let keep = csum.is_some_and(|c| !repo.has_object(&c, ObjectType::File)) && e.file_type().is_ok_and(|t| t.is_file());
         if !keep {
             if let Err(err) = remove_partial(&e.path()) {
