@@ -99,8 +99,9 @@ fn filez_declaring_a_size_near_2_64_is_refused() {
 /// What `tmp/uptree-partial` can hold after a kill, a power cut or a hand:
 /// a `.part` that is already the whole object (killed after its last byte,
 /// before it was stored: every later pull used to get 416 and give up), one
-/// longer than its object, garbage, partials of objects the repo has, and
-/// entries that are not regular files. The pull uses the complete one
+/// longer than its object, garbage, partials of objects the repo has,
+/// entries that are not regular files, and a staging directory whose
+/// fan-out directories are files. The pull uses the complete one
 /// without fetching it again, fetches the others from zero once, and
 /// leaves `tmp/uptree-partial` empty.
 #[test]
@@ -138,6 +139,14 @@ fn planted_partials_are_used_or_discarded() {
         fs::create_dir(parts.join(format!("{}.filez.part", "0".repeat(64)))).expect("dir part");
         std::os::unix::fs::symlink("/dev/zero", parts.join(format!("{}.filez.part", "1".repeat(64)))).expect("symlink part");
         fs::write(parts.join("not-a-partial"), "x").expect("junk");
+        // An interrupted transaction of this boot whose fan-out directories
+        // are files: resumed, it would fail every write.
+        let boot_id = ostree_repo::fsutil::boot_id();
+        let staging = repo.join(format!("tmp/staging-{boot_id}-planted"));
+        fs::create_dir_all(&staging).expect("staging");
+        for b in 0..=255u8 {
+            fs::write(staging.join(format!("{b:02x}")), "").expect("fan-out file");
+        }
         origin.clear_log();
         up(os_args![repo_arg(&repo), "pull", "origin", "os/stable"]);
         assert_eq!(up(os_args![repo_arg(&repo), "rev-parse", "origin:os/stable"]), commit);

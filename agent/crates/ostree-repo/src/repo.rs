@@ -806,12 +806,15 @@ impl<'r> Transaction<'r> {
         };
         if resumed {
             log::debug!("resuming staging directory {}", staging.display());
-            // Drop half-written temporaries of the interrupted transaction.
+            // Drop half-written temporaries of the interrupted transaction,
+            // and anything but directories at the top (only `xx/` fan-out
+            // directories belong there; a file named `xx` would make every
+            // later write to it fail, and the staging dir be resumed forever).
             for e in fs::read_dir(&staging).at(&staging)? {
                 let e = e.at(&staging)?;
-                if e.file_name().as_bytes().starts_with(b".tmp-") {
+                if !e.file_type().is_ok_and(|t| t.is_dir()) {
                     let _ = fs::remove_file(e.path());
-                } else if e.file_type().is_ok_and(|t| t.is_dir()) {
+                } else {
                     for t in fs::read_dir(e.path()).at(&e.path())?.flatten() {
                         if t.file_name().as_bytes().starts_with(b".tmp-") {
                             let _ = fs::remove_file(t.path());
