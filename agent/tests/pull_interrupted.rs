@@ -227,7 +227,7 @@ fn pull_killed_at_seeded_moments_finishes_on_the_next_run() {
     up(os_args![repo_arg(&reference), "pull", "origin", "os/stable"]);
     let full = origin.served();
     for i in 0..iterations {
-        let mode = if i % 2 == 0 { "bare-user" } else { "archive" };
+        let mode = if i.is_multiple_of(2) { "bare-user" } else { "archive" };
         let repo = device(t.path(), &format!("dev-{i}"), mode, &url, Some(&pki));
         let start = origin.served();
         let kills = 1 + rng.next() % 2;
@@ -235,7 +235,7 @@ fn pull_killed_at_seeded_moments_finishes_on_the_next_run() {
         for k in 0..kills {
             // The first kill of all lands right after the large object's last
             // byte: the moment that used to wedge every later pull.
-            let at = if (i == 0 && k == 0) || rng.next() % 3 == 0 { KillAt::BigObjectSent } else { KillAt::Bytes(rng.next() % full) };
+            let at = if (i == 0 && k == 0) || rng.next().is_multiple_of(3) { KillAt::BigObjectSent } else { KillAt::Bytes(rng.next() % full) };
             plan.push(at);
             origin.clear_log();
             let run_start = origin.served();
