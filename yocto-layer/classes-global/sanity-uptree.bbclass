@@ -7,6 +7,7 @@
 
 addhandler uptree_sanity_check
 uptree_sanity_check[eventmask] = "bb.event.SanityCheck"
+uptree_sanity_check[doc] = "Warns when the uptree layer is present but not enabled, or settings are missing"
 python uptree_sanity_check() {
     d = e.data
     if 'uptree' not in (d.getVar('DISTRO_FEATURES') or '').split():

@@ -72,6 +72,7 @@ IMAGE_TYPES += "uptree"
 IMAGE_FSTYPES += "uptree wic"
 WKS_FILE ??= "uptree.wks.in"
 WKS_FILE_DEPENDS:append = " dosfstools-native mtools-native e2fsprogs-native"
+# nooelint: oelint.vars.specific,oelint.vars.overrideappend - wic is an image type (oe-core writes it so)
 IMAGE_TYPEDEP:wic += "uptree"
 
 PSEUDO_INCLUDE_PATHS .= ",${UPTREE_TREE},${UPTREE_PARTS}"
@@ -89,34 +90,36 @@ do_image_uptree[cleandirs] = "${UPTREE_TREE} ${UPTREE_PARTS}"
 # The repo is history, not output: it must not be wiped or tracked.
 do_image_uptree[vardepsexclude] += "UPTREE_REPO"
 
+do_image_uptree[doc] = "Commits IMAGE_ROOTFS to UPTREE_REPO and writes the sysroot and boot files for wic"
+# nooelint: oelint.task.docstrings - the task is do_image_uptree (its [doc] above)
 IMAGE_CMD:uptree() {
-	kver=$(cat ${STAGING_KERNEL_BUILDDIR}/kernel-abiversion)
-	dtb_args=""
-	for f in ${UPTREE_DTBS}; do
-		dtb_args="$dtb_args --dtb ${DEPLOY_DIR_IMAGE}/$f"
-	done
-	bash ${UPTREE_SCRIPT} rootfs ${IMAGE_ROOTFS} ${UPTREE_TREE} --users ${UPTREE_USERS} \
-		--kver "$kver" --kernel ${DEPLOY_DIR_IMAGE}/${KERNEL_IMAGETYPE} \
-		--initramfs ${DEPLOY_DIR_IMAGE}/${UPTREE_INITRAMFS_IMAGE}-${MACHINE}.cpio.gz $dtb_args
+    kver=$(cat ${STAGING_KERNEL_BUILDDIR}/kernel-abiversion)
+    dtb_args=""
+    for f in ${UPTREE_DTBS}; do
+        dtb_args="$dtb_args --dtb ${DEPLOY_DIR_IMAGE}/$f"
+    done
+    bash ${UPTREE_SCRIPT} rootfs ${IMAGE_ROOTFS} ${UPTREE_TREE} --users ${UPTREE_USERS} \
+        --kver "$kver" --kernel ${DEPLOY_DIR_IMAGE}/${KERNEL_IMAGETYPE} \
+        --initramfs ${DEPLOY_DIR_IMAGE}/${UPTREE_INITRAMFS_IMAGE}-${MACHINE}.cpio.gz $dtb_args
 
-	sign_args=""
-	if [ -n "${UPTREE_SIGN_KEY}" ]; then
-		sign_args="--sign-key ${UPTREE_SIGN_KEY}"
-	else
-		bbwarn "uptree: UPTREE_SIGN_KEY is empty: ${UPTREE_BRANCH} is committed unsigned"
-	fi
-	bash ${UPTREE_SCRIPT} commit --uptree ${STAGING_BINDIR_NATIVE}/uptree --repo ${UPTREE_REPO} \
-		--branch ${UPTREE_BRANCH} --subject "${UPTREE_COMMIT_SUBJECT}" \
-		--version "${UPTREE_COMMIT_VERSION}" $sign_args ${UPTREE_TREE}
+    sign_args=""
+    if [ -n "${UPTREE_SIGN_KEY}" ]; then
+        sign_args="--sign-key ${UPTREE_SIGN_KEY}"
+    else
+        bbwarn "uptree: UPTREE_SIGN_KEY is empty: ${UPTREE_BRANCH} is committed unsigned"
+    fi
+    bash ${UPTREE_SCRIPT} commit --uptree ${STAGING_BINDIR_NATIVE}/uptree --repo ${UPTREE_REPO} \
+        --branch ${UPTREE_BRANCH} --subject "${UPTREE_COMMIT_SUBJECT}" \
+        --version "${UPTREE_COMMIT_VERSION}" $sign_args ${UPTREE_TREE}
 
-	remote_args=""
-	if [ -n "${UPTREE_REMOTE_URL}" ]; then
-		remote_args="--remote ${UPTREE_REMOTE_NAME}=${UPTREE_REMOTE_URL}"
-		for s in ${UPTREE_REMOTE_SETS}; do
-			remote_args="$remote_args --remote-set $s"
-		done
-	fi
-	bash ${UPTREE_SCRIPT} sysroot --uptree ${STAGING_BINDIR_NATIVE}/uptree --board ${UPTREE_BOARD} \
-		--repo ${UPTREE_REPO} --ref ${UPTREE_BRANCH} --os ${UPTREE_OS} --out ${UPTREE_PARTS} \
-		--default-env ${UPTREE_DEFAULT_ENV} $remote_args
+    remote_args=""
+    if [ -n "${UPTREE_REMOTE_URL}" ]; then
+        remote_args="--remote ${UPTREE_REMOTE_NAME}=${UPTREE_REMOTE_URL}"
+        for s in ${UPTREE_REMOTE_SETS}; do
+            remote_args="$remote_args --remote-set $s"
+        done
+    fi
+    bash ${UPTREE_SCRIPT} sysroot --uptree ${STAGING_BINDIR_NATIVE}/uptree --board ${UPTREE_BOARD} \
+        --repo ${UPTREE_REPO} --ref ${UPTREE_BRANCH} --os ${UPTREE_OS} --out ${UPTREE_PARTS} \
+        --default-env ${UPTREE_DEFAULT_ENV} $remote_args
 }

@@ -1,7 +1,8 @@
 SUMMARY = "uptree initramfs: uptree-init as /init"
 DESCRIPTION = "The ramdisk every uptree deployment boots with: uptree-init finds the \
-root, sets up the deployment named by ostree= and switches to it. Installed by the \
-image class into /usr/lib/modules/<kver>/initramfs.img of the OS commit."
+               root, sets up the deployment named by ostree= and switches to it. Installed by the \
+               image class into /usr/lib/modules/<kver>/initramfs.img of the OS commit."
+SECTION = "images"
 LICENSE = "MIT"
 
 PACKAGE_INSTALL = "uptree-init"
@@ -27,6 +28,7 @@ IMAGE_ROOTFS_EXTRA_SPACE = "0"
 # with a tighter memory map.
 UPTREE_INITRAMFS_MAXSIZE ??= "32768"
 
+uptree_initramfs_size_check[doc] = "Fails the build when the cpio.gz is over UPTREE_INITRAMFS_MAXSIZE"
 python uptree_initramfs_size_check() {
     import os
     limit = int(d.getVar('UPTREE_INITRAMFS_MAXSIZE'))
