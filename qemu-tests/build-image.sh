@@ -21,6 +21,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=../.ci/lib.sh
 source "$root/.ci/lib.sh"
 
 board="" src="" ref="" out="" remote="" os=testos up="" root_mib=768
@@ -39,7 +40,10 @@ while [ $# -gt 0 ]; do
     *) echo "build-image.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ -n "$board" ] && [ -n "$src" ] && [ -n "$ref" ] && [ -n "$out" ] || { sed -n '6,9p' "$0" >&2; exit 2; }
+if [ -z "$board" ] || [ -z "$src" ] || [ -z "$ref" ] || [ -z "$out" ]; then
+  sed -n '8,10p' "$0" >&2
+  exit 2
+fi
 need_pkgs dosfstools mtools fdisk e2fsprogs u-boot-tools >&2
 image=$root/yocto-layer/scripts/uptree-image.sh
 if [ -z "$up" ]; then

@@ -98,6 +98,7 @@ IMAGE_CMD:uptree() {
     for f in ${UPTREE_DTBS}; do
         dtb_args="$dtb_args --dtb ${DEPLOY_DIR_IMAGE}/$f"
     done
+    # shellcheck disable=SC2086 # $dtb_args is a word list
     bash ${UPTREE_SCRIPT} rootfs ${IMAGE_ROOTFS} ${UPTREE_TREE} --users ${UPTREE_USERS} \
         --kver "$kver" --kernel ${DEPLOY_DIR_IMAGE}/${KERNEL_IMAGETYPE} \
         --initramfs ${DEPLOY_DIR_IMAGE}/${UPTREE_INITRAMFS_IMAGE}-${MACHINE}.cpio.gz $dtb_args
@@ -108,6 +109,7 @@ IMAGE_CMD:uptree() {
     else
         bbwarn "uptree: UPTREE_SIGN_KEY is empty: ${UPTREE_BRANCH} is committed unsigned"
     fi
+    # shellcheck disable=SC2086 # $sign_args is a word list
     bash ${UPTREE_SCRIPT} commit --uptree ${STAGING_BINDIR_NATIVE}/uptree --repo ${UPTREE_REPO} \
         --branch ${UPTREE_BRANCH} --subject "${UPTREE_COMMIT_SUBJECT}" \
         --version "${UPTREE_COMMIT_VERSION}" $sign_args ${UPTREE_TREE}
@@ -119,6 +121,7 @@ IMAGE_CMD:uptree() {
             remote_args="$remote_args --remote-set $s"
         done
     fi
+    # shellcheck disable=SC2086 # $remote_args is a word list
     bash ${UPTREE_SCRIPT} sysroot --uptree ${STAGING_BINDIR_NATIVE}/uptree --board ${UPTREE_BOARD} \
         --repo ${UPTREE_REPO} --ref ${UPTREE_BRANCH} --os ${UPTREE_OS} --out ${UPTREE_PARTS} \
         --default-env ${UPTREE_DEFAULT_ENV} $remote_args

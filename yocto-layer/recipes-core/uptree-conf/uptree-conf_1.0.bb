@@ -70,7 +70,7 @@ do_install() {
         # systemd's unit name for the mount point (systemd-escape --path).
         unit=$(echo "${UPTREE_ENV_MOUNT}" | sed -e 's,^/,,' -e 's,/,-,g')
         printf '[Unit]\nDescription=U-Boot environment partition\n\n[Mount]\nWhat=LABEL=%s\nWhere=%s\nType=vfat\n\n[Install]\nWantedBy=local-fs.target\n' \
-            "${UPTREE_BOOT_LABEL}" "${UPTREE_ENV_MOUNT}" >${D}${systemd_system_unitdir}/$unit.mount
+            "${UPTREE_BOOT_LABEL}" "${UPTREE_ENV_MOUNT}" >"${D}${systemd_system_unitdir}/$unit.mount"
     fi
     if ${@bb.utils.contains('DISTRO_FEATURES', 'sysvinit', 'true', 'false', d)}; then
         install -d ${D}${sysconfdir}/init.d
