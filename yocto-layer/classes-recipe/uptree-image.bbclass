@@ -38,6 +38,11 @@
 #   UPTREE_DEFAULT_ENV     U-Boot's default environment (text), under the
 #                          board's variables in uboot.env:
 #                          ${DEPLOY_DIR_IMAGE}/u-boot-initial-env
+#   UPTREE_BOOT_FILES      files from DEPLOY_DIR_IMAGE the BSP needs on the
+#                          boot partition ("src" or "src;dst", globs in
+#                          src, dst ending in / is a folder), e.g. MLO and
+#                          u-boot.img, the Raspberry Pi firmware:
+#                          ${IMAGE_BOOT_FILES}
 #
 # SOURCE_DATE_EPOCH is the commit time (reproducible builds). The shell
 # steps are yocto-layer/scripts/uptree-image.sh, the script the QEMU tests
@@ -58,6 +63,7 @@ UPTREE_USERS ??= "${@bb.utils.contains('DISTRO_FEATURES', 'systemd', 'sysusers',
 UPTREE_INITRAMFS_IMAGE ??= "uptree-initramfs-image"
 UPTREE_DTBS ??= "${@' '.join(os.path.basename(f) for f in (d.getVar('KERNEL_DEVICETREE') or '').split())}"
 UPTREE_DEFAULT_ENV ??= "${DEPLOY_DIR_IMAGE}/u-boot-initial-env"
+UPTREE_BOOT_FILES ??= "${IMAGE_BOOT_FILES}"
 
 UPTREE_SCRIPT = "${UPTREE_TOPDIR}/yocto-layer/scripts/uptree-image.sh"
 UPTREE_TREE = "${WORKDIR}/uptree-tree"
@@ -125,4 +131,29 @@ IMAGE_CMD:uptree() {
     bash ${UPTREE_SCRIPT} sysroot --uptree ${STAGING_BINDIR_NATIVE}/uptree --board ${UPTREE_BOARD} \
         --repo ${UPTREE_REPO} --ref ${UPTREE_BRANCH} --os ${UPTREE_OS} --out ${UPTREE_PARTS} \
         --default-env ${UPTREE_DEFAULT_ENV} $remote_args
+
+    # The BSP's own boot files (first-stage loaders, firmware) beside
+    # boot.scr and uboot.env, as wic's bootimg-partition would place them.
+    for entry in ${UPTREE_BOOT_FILES}; do
+        src=${entry%%;*}
+        dst=${entry#*;}
+        [ "$dst" != "$entry" ] || dst=$(basename "$src")
+        case $dst in
+        boot.scr | uboot.env)
+            # The board's own (meta-raspberrypi lists its boot.scr here).
+            bbnote "uptree: UPTREE_BOOT_FILES: $entry skipped, the board's $dst is used"
+            continue
+            ;;
+        esac
+        found=""
+        for f in ${DEPLOY_DIR_IMAGE}/$src; do
+            [ -e "$f" ] || continue
+            found=1
+            case $dst in
+            */) install -D -m 0644 "$f" "${UPTREE_PARTS}/boot/$dst$(basename "$f")" ;;
+            *) install -D -m 0644 "$f" "${UPTREE_PARTS}/boot/$dst" ;;
+            esac
+        done
+        [ -n "$found" ] || bbfatal "uptree: UPTREE_BOOT_FILES: no ${DEPLOY_DIR_IMAGE}/$src"
+    done
 }

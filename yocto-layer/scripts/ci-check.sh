@@ -45,7 +45,7 @@ echo "shellcheck: scripts and the shell functions of ${#bbfiles[@]} recipe files
 min=$(sed -n 's/^UPTREE_RUST_MIN = "\(.*\)"$/\1/p' "$layer/recipes-core/uptree/uptree.inc")
 step "yocto-layer: the workspace builds with Rust $min (UPTREE_RUST_MIN)"
 rustup toolchain list | grep -q "^$min" || rustup toolchain install "$min" --profile minimal
-(cd "$root" && CARGO_TARGET_DIR="$root/target/rust-$min" nice cargo "+$min" check --workspace --locked)
+(cd "$root" && CARGO_TARGET_DIR="$root/target/rust-$min" nice cargo "+$min" check --workspace --all-targets --locked)
 
 if [ "${1:-}" = "--boot" ]; then
   step "yocto-layer: boot an image made by the class's script from a rootfs folder (QEMU, U-Boot)"
