@@ -5,9 +5,11 @@
 #   2. oelint-adv (PyPI, pinned) is clean with .oelint.cfg (scarthgap)
 #   3. shellcheck: the layer's scripts, and every shell function of its
 #      recipes and classes (bb-shell.py)
-#   4. the workspace builds with UPTREE_RUST_MIN, the oldest Rust the
+#   4. uptree-image.sh's rootfs and commit steps on rootfs folders
+#      (test-image-script.sh: real uptree, real ostree)
+#   5. the workspace builds with UPTREE_RUST_MIN, the oldest Rust the
 #      uptree recipe accepts (the exact toolchain, --locked)
-#   5. with --boot: an image made from a rootfs folder by the image
+#   6. with --boot: an image made from a rootfs folder by the image
 #      class's script (uptree-image.sh rootfs/commit/sysroot/disk) boots
 #      in QEMU through U-Boot (qemu-tests/uboot-lane.py --from-rootfs)
 #
@@ -41,6 +43,11 @@ for f in "${bbfiles[@]}"; do
   python3 "$here/bb-shell.py" "$layer/$f" | shellcheck -s sh - || { echo "shellcheck: $f" >&2; exit 1; }
 done
 echo "shellcheck: scripts and the shell functions of ${#bbfiles[@]} recipe files clean"
+
+step "yocto-layer: uptree-image.sh rootfs and commit steps"
+need_pkgs ostree openssl
+(cd "$root" && cargo build --locked -q -p uptree)
+bash "$here/test-image-script.sh" "$root/target/debug/uptree"
 
 min=$(sed -n 's/^UPTREE_RUST_MIN = "\(.*\)"$/\1/p' "$layer/recipes-core/uptree/uptree.inc")
 step "yocto-layer: the workspace builds with Rust $min (UPTREE_RUST_MIN)"
