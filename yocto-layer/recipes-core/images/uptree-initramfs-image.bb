@@ -32,7 +32,7 @@ uptree_initramfs_size_check[doc] = "Fails the build when the cpio.gz is over UPT
 python uptree_initramfs_size_check() {
     import os
     limit = int(d.getVar('UPTREE_INITRAMFS_MAXSIZE'))
-    image = os.path.join(d.getVar('IMGDEPLOYDIR'), d.getVar('IMAGE_NAME') + '.cpio.gz')
+    image = os.path.join(d.getVar('IMGDEPLOYDIR'), d.getVar('IMAGE_NAME') + d.getVar('IMAGE_NAME_SUFFIX') + '.cpio.gz')
     size = os.stat(image).st_size // 1024
     if size > limit:
         bb.fatal("uptree: %s is %d KiB, over UPTREE_INITRAMFS_MAXSIZE (%d KiB): U-Boot would "
