@@ -63,7 +63,7 @@ UPTREE_USERS ??= "${@bb.utils.contains('DISTRO_FEATURES', 'systemd', 'sysusers',
 UPTREE_INITRAMFS_IMAGE ??= "uptree-initramfs-image"
 UPTREE_DTBS ??= "${@' '.join(os.path.basename(f) for f in (d.getVar('KERNEL_DEVICETREE') or '').split())}"
 UPTREE_DEFAULT_ENV ??= "${DEPLOY_DIR_IMAGE}/u-boot-initial-env"
-UPTREE_BOOT_FILES ??= "${IMAGE_BOOT_FILES}"
+UPTREE_BOOT_FILES ??= "${@d.getVar('IMAGE_BOOT_FILES') or ''}"
 
 UPTREE_SCRIPT = "${UPTREE_TOPDIR}/yocto-layer/scripts/uptree-image.sh"
 UPTREE_TREE = "${WORKDIR}/uptree-tree"
@@ -76,7 +76,8 @@ REQUIRED_DISTRO_FEATURES += "uptree usrmerge"
 IMAGE_INSTALL:append = " uptree uptree-conf"
 IMAGE_TYPES += "uptree"
 IMAGE_FSTYPES += "uptree wic"
-WKS_FILE ??= "uptree.wks.in"
+# ?=: image_types_wic, inherited after this class, has a ??= default.
+WKS_FILE ?= "uptree.wks.in"
 WKS_FILE_DEPENDS:append = " dosfstools-native mtools-native e2fsprogs-native"
 # nooelint: oelint.vars.specific,oelint.vars.overrideappend - wic is an image type (oe-core writes it so)
 IMAGE_TYPEDEP:wic += "uptree"
