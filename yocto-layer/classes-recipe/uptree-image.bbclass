@@ -63,7 +63,8 @@ UPTREE_USERS ??= "${@bb.utils.contains('DISTRO_FEATURES', 'systemd', 'sysusers',
 UPTREE_INITRAMFS_IMAGE ??= "uptree-initramfs-image"
 UPTREE_DTBS ??= "${@' '.join(os.path.basename(f) for f in (d.getVar('KERNEL_DEVICETREE') or '').split())}"
 UPTREE_DEFAULT_ENV ??= "${DEPLOY_DIR_IMAGE}/u-boot-initial-env"
-UPTREE_BOOT_FILES ??= "${@d.getVar('IMAGE_BOOT_FILES') or ''}"
+IMAGE_BOOT_FILES ??= ""
+UPTREE_BOOT_FILES ??= "${IMAGE_BOOT_FILES}"
 
 UPTREE_SCRIPT = "${UPTREE_TOPDIR}/yocto-layer/scripts/uptree-image.sh"
 UPTREE_TREE = "${WORKDIR}/uptree-tree"
