@@ -260,7 +260,9 @@ cmd_sysroot() {
   fi
   local k kargs=()
   for k in $(gen --get "$board" kargs); do kargs+=("--karg=$k"); done
-  "$uptree" admin --sysroot="$s" deploy --os="$os" "${kargs[@]}" "$refspec" >&2
+  # As libostree's image builders: no immutable flag on the deployment
+  # (pseudo and fakeroot cannot set it; mke2fs -d would not carry it).
+  OSTREE_SYSROOT_DEBUG=mutable-deployments "$uptree" admin --sysroot="$s" deploy --os="$os" "${kargs[@]}" "$refspec" >&2
 
   # The boot partition: the board's boot.scr and U-Boot's default
   # environment with the board's variables.
