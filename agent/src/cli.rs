@@ -151,8 +151,8 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Args)]
 pub struct AdminOpts {
-    /// The physical root of the system (default: /).
-    #[arg(long, global = true, value_name = "PATH", default_value = "/")]
+    /// The physical root of the system (default: $OSTREE_SYSROOT, else /).
+    #[arg(long, global = true, value_name = "PATH", env = "OSTREE_SYSROOT", default_value = "/")]
     pub sysroot: PathBuf,
     #[command(subcommand)]
     pub command: AdminCommand,
@@ -538,6 +538,9 @@ pub struct CommitOpts {
     /// Do nothing if the tree equals the parent's.
     #[arg(long)]
     pub skip_if_unchanged: bool,
+    /// Record the kernel found in usr/lib/modules (ostree.bootable, ostree.linux).
+    #[arg(long)]
+    pub bootable: bool,
     /// Whether to sync to disk (default: the repo's core.fsync).
     #[arg(long, value_name = "BOOL")]
     pub fsync: Option<bool>,

@@ -109,6 +109,38 @@ fn source_date_epoch_and_owner_overrides_match_ostree() {
     assert_eq!(o, u, "--skip-if-unchanged");
 }
 
+/// `commit --bootable` records the kernel found under usr/lib/modules the way
+/// ostree does (libtest.sh's OS trees and `admin-test.sh` read these keys),
+/// and refuses trees with no kernel or more than one.
+#[test]
+fn bootable_commit_metadata_as_ostree_reads_it() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(
+        &tree,
+        "f usr/lib/modules/3.6.0/vmlinuz 644 a kernel
+         f usr/lib/modules/3.6.0/initramfs.img 644 an initramfs
+         d usr/lib/modules/no-kernel-here 755",
+    );
+    let (_, urepo) = init_both(t.path(), "archive");
+    let tree_s = tree.display().to_string();
+    up(os_args![repo_arg(&urepo), "commit", "--bootable", "-b", "os", "--add-metadata-string=version=1", &tree_s]);
+    let key = |k: &str| ostree(os_args![repo_arg(&urepo), format!("--print-metadata-key={k}"), "show", "os"]);
+    assert_eq!(key("ostree.linux"), "'3.6.0'");
+    assert_eq!(key("ostree.bootable"), "true");
+    assert_eq!(key("version"), "'1'");
+    ostree(os_args![repo_arg(&urepo), "fsck"]);
+
+    build_tree(&tree, "f usr/lib/modules/4.0/vmlinuz 644 another kernel");
+    let err = up_fails(os_args![repo_arg(&urepo), "commit", "--bootable", "-b", "two", &tree_s]);
+    assert!(err.contains("Multiple kernels found in /usr/lib/modules"), "{err}");
+    let bare = t.path().join("bare");
+    build_tree(&bare, "d usr/lib/modules/none 755");
+    let err = up_fails(os_args![repo_arg(&urepo), "commit", "--bootable", "-b", "none", bare.display().to_string()]);
+    assert!(err.contains("No kernel found in /usr/lib/modules"), "{err}");
+    assert_eq!(up(os_args![repo_arg(&urepo), "refs"]), "os", "a refused commit moves no ref");
+}
+
 #[test]
 fn tar_layers_match_ostree() {
     let t = scratch();

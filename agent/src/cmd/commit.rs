@@ -36,6 +36,7 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         bind_refs: o.bind_ref.clone(),
         timestamp,
         skip_if_unchanged: o.skip_if_unchanged,
+        bootable: o.bootable,
     };
     let mut layers: Vec<Layer> = o.trees.iter().map(|t| Layer::parse(t)).collect::<ostree_repo::Result<_>>()?;
     if let Some(p) = &o.path {
