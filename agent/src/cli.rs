@@ -352,6 +352,9 @@ pub struct RemoteAddOpts {
     /// ed25519, ed25519=inline:PUBKEY or ed25519=file:PATH.
     #[arg(long, value_name = "TYPE[=inline:KEY|file:PATH]")]
     pub sign_verify: Vec<String>,
+    /// Verify no signatures at all: sets gpg-verify and sign-verify to false, as ostree does.
+    #[arg(long, conflicts_with = "sign_verify")]
+    pub no_sign_verify: bool,
     /// Do nothing if the remote exists.
     #[arg(long)]
     pub if_not_exists: bool,
