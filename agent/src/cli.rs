@@ -572,7 +572,11 @@ pub struct RefsOpts {
 #[derive(Debug, Args)]
 pub struct RevParseOpts {
     /// REF, [REMOTE:]REF, checksum, optionally followed by ^.
-    pub rev: String,
+    #[arg(required_unless_present = "single", conflicts_with = "single")]
+    pub rev: Option<String>,
+    /// Print the repository's only commit; an error if it has none or several.
+    #[arg(short = 'S', long)]
+    pub single: bool,
 }
 
 #[derive(Debug, Args)]

@@ -539,3 +539,22 @@ fn repo_lock_is_shared_with_ostree_semantics() {
     let _ = holder.wait();
     up(os_args![repo_arg(&repo), "prune", "--refs-only"]);
 }
+
+/// `rev-parse -S` names the repository's only commit (basic-test.sh uses it
+/// after a pull-local), and fails with ostree's words otherwise.
+#[test]
+fn rev_parse_single_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    for (name, repo) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
+        let err = fails(name, os_args![repo_arg(repo), "rev-parse", "-S"], &[]);
+        assert!(err.contains("No commit objects found"), "{name}: {err}");
+        let first = ok(name, os_args![repo_arg(repo), "commit", "-b", "a", "--timestamp=@1", tree.display().to_string()], &[]);
+        assert_eq!(ok(name, os_args![repo_arg(repo), "rev-parse", "--single"], &[]), first, "{name}");
+        ok(name, os_args![repo_arg(repo), "commit", "-b", "a", "--timestamp=@2", tree.display().to_string()], &[]);
+        let err = fails(name, os_args![repo_arg(repo), "rev-parse", "-S"], &[]);
+        assert!(err.contains("Multiple commit objects found"), "{name}: {err}");
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ostree_repo::{Checksum, Error, RefName, Repo, RepoMode};
+use ostree_repo::{Checksum, Error, ObjectType, RefName, Repo, RepoMode};
 
 use super::out;
 use crate::cli::{InitOpts, RefsOpts, RevParseOpts};
@@ -64,7 +64,15 @@ pub fn refs(repo: &Repo, o: &RefsOpts) -> Result<i32> {
 }
 
 pub fn rev_parse(repo: &Repo, o: &RevParseOpts) -> Result<i32> {
-    out(&format!("{}\n", repo.resolve_rev(&o.rev)?))?;
+    let commit = match &o.rev {
+        Some(rev) => repo.resolve_rev(rev)?,
+        None => match repo.list_objects(Some(ObjectType::Commit))?.as_slice() {
+            [(c, _)] => *c,
+            [] => return Err(Error::Invalid("No commit objects found".into()).into()),
+            _ => return Err(Error::Invalid("Multiple commit objects found".into()).into()),
+        },
+    };
+    out(&format!("{commit}\n"))?;
     Ok(0)
 }
 
