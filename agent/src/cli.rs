@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "uptree", version, about = "Over-the-air updates for U-Boot boards, on-disk compatible with OSTree")]
 pub struct Cli {
-    /// Repository path (default: $OSTREE_REPO, else /ostree/repo).
+    /// Repository path (default: the current directory if a repository, else $OSTREE_REPO, else /ostree/repo).
     #[arg(long, global = true, value_name = "PATH")]
     pub repo: Option<PathBuf>,
 

@@ -541,7 +541,8 @@ fn repo_lock_is_shared_with_ostree_semantics() {
 }
 
 /// `rev-parse -S` names the repository's only commit (basic-test.sh uses it
-/// after a pull-local), and fails with ostree's words otherwise.
+/// after a pull-local), and fails with ostree's words otherwise; a checksum
+/// prefix resolves to its commit.
 #[test]
 fn rev_parse_single_as_ostree() {
     let t = scratch();
@@ -556,5 +557,30 @@ fn rev_parse_single_as_ostree() {
         ok(name, os_args![repo_arg(repo), "commit", "-b", "a", "--timestamp=@2", tree.display().to_string()], &[]);
         let err = fails(name, os_args![repo_arg(repo), "rev-parse", "-S"], &[]);
         assert!(err.contains("Multiple commit objects found"), "{name}: {err}");
+        // A hex prefix names the commit it starts (basic-test.sh's "partial").
+        assert_eq!(ok(name, os_args![repo_arg(repo), "rev-parse", &first[..6]], &[]), first, "{name}");
     }
+}
+
+/// Without --repo, a repository in the current directory is used before
+/// $OSTREE_REPO; opening a repository recreates a deleted tmp/ (both as ostree,
+/// basic-test.sh "repo-in-cwd" and "tmp").
+#[test]
+fn repo_in_cwd_and_recreated_tmp() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (_, urepo) = init_both(t.path(), "archive");
+    let c = up(os_args![repo_arg(&urepo), "commit", "-b", "main", tree.display().to_string()]);
+    let out = std::process::Command::new(uptree_bin())
+        .args(["rev-parse", "main"])
+        .current_dir(&urepo)
+        .env("OSTREE_REPO", t.path().join("elsewhere"))
+        .output()
+        .expect("run uptree");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), c);
+    fs::remove_dir_all(urepo.join("tmp")).expect("rm tmp");
+    up(os_args![repo_arg(&urepo), "refs"]);
+    assert!(urepo.join("tmp").is_dir(), "tmp/ recreated");
 }

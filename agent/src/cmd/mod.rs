@@ -46,9 +46,13 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-/// `--repo`, else `$OSTREE_REPO`, else the system repository.
+/// `--repo`, else the current directory if it is a repository, else
+/// `$OSTREE_REPO`, else the system repository (ostree_repo_new_default).
 fn repo_path_or_default(p: Option<PathBuf>) -> PathBuf {
-    p.or_else(|| std::env::var_os("OSTREE_REPO").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("/ostree/repo"))
+    let cwd_is_repo = || std::path::Path::new("objects").is_dir() && std::path::Path::new("config").is_file();
+    p.or_else(|| cwd_is_repo().then(|| PathBuf::from(".")))
+        .or_else(|| std::env::var_os("OSTREE_REPO").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/ostree/repo"))
 }
 
 fn open_repo(p: Option<PathBuf>) -> Result<Repo> {
