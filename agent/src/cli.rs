@@ -26,6 +26,8 @@ pub enum Command {
     Refs(RefsOpts),
     /// Print the commit a ref points to.
     RevParse(RevParseOpts),
+    /// Point an existing ref at another commit.
+    Reset(ResetOpts),
     /// Show a commit.
     Show(ShowOpts),
     /// Show a commit and its ancestors.
@@ -544,6 +546,9 @@ pub struct CommitOpts {
     /// Record the kernel found in usr/lib/modules (ostree.bootable, ostree.linux).
     #[arg(long)]
     pub bootable: bool,
+    /// Delete the committed directories once the commit is written.
+    #[arg(long)]
+    pub consume: bool,
     /// Whether to sync to disk (default: the repo's core.fsync).
     #[arg(long, value_name = "BOOL")]
     pub fsync: Option<bool>,
@@ -567,6 +572,14 @@ pub struct RefsOpts {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetOpts {
+    /// The ref to move.
+    pub r#ref: String,
+    /// Where to: a checksum, ref or REV^.
+    pub commit: String,
 }
 
 #[derive(Debug, Args)]

@@ -584,3 +584,28 @@ fn repo_in_cwd_and_recreated_tmp() {
     up(os_args![repo_arg(&urepo), "refs"]);
     assert!(urepo.join("tmp").is_dir(), "tmp/ recreated");
 }
+
+/// `commit --consume` deletes its source directory after the commit, and
+/// `reset` moves an existing ref to any commit present (basic-test.sh's
+/// "consume" step), read back by ostree.
+#[test]
+fn consume_and_reset() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (_, urepo) = init_both(t.path(), "archive");
+    let first = up(os_args![repo_arg(&urepo), "commit", "-b", "main", tree.display().to_string()]);
+    build_tree(&tree, "f b 644 two");
+    let second = up(os_args![repo_arg(&urepo), "commit", "--consume", "-b", "main", format!("--tree=dir={}", tree.display())]);
+    assert!(!tree.exists(), "--consume removes the committed directory");
+    assert_eq!(ostree(os_args![repo_arg(&urepo), "ls", "main", "/b"]).split_whitespace().last(), Some("/b"));
+    up(os_args![repo_arg(&urepo), "reset", "main", "main^"]);
+    assert_eq!(ostree(os_args![repo_arg(&urepo), "rev-parse", "main"]), first);
+    up(os_args![repo_arg(&urepo), "reset", "main", &second]);
+    assert_eq!(ostree(os_args![repo_arg(&urepo), "rev-parse", "main"]), second);
+    let err = up_fails(os_args![repo_arg(&urepo), "reset", "nosuch", &first]);
+    assert!(err.contains("Invalid ref 'nosuch'"), "{err}");
+    let missing = "0".repeat(64);
+    up_fails(os_args![repo_arg(&urepo), "reset", "main", &missing]);
+    assert_eq!(up(os_args![repo_arg(&urepo), "rev-parse", "main"]), second, "a refused reset leaves the ref");
+}

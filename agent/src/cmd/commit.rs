@@ -59,6 +59,14 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         r.metadata_written,
         r.devino_hits
     );
+    if o.consume {
+        // Only once every object is durable: the source is the only other copy.
+        for l in &layers {
+            if let Layer::Dir(p) = l {
+                std::fs::remove_dir_all(p).map_err(|e| Error::io(p, e).context("--consume"))?;
+            }
+        }
+    }
     out(&format!("{}\n", r.checksum))?;
     Ok(0)
 }

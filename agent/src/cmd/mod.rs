@@ -9,6 +9,7 @@ mod inspect;
 mod pull;
 mod refs;
 mod remote;
+mod reset;
 mod usb_update;
 
 use std::io::IsTerminal;
@@ -27,6 +28,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Commit(o) => commit::run(repo()?, &o),
         Command::Refs(o) => refs::refs(&repo()?, &o),
         Command::RevParse(o) => refs::rev_parse(&repo()?, &o),
+        Command::Reset(o) => reset::run(&repo()?, &o),
         Command::Show(o) => inspect::show(&repo()?, &o),
         Command::Log(o) => inspect::log(&repo()?, &o),
         Command::Ls(o) => inspect::ls(&repo()?, &o),
