@@ -609,3 +609,18 @@ fn consume_and_reset() {
     up_fails(os_args![repo_arg(&urepo), "reset", "main", &missing]);
     assert_eq!(up(os_args![repo_arg(&urepo), "rev-parse", "main"]), second, "a refused reset leaves the ref");
 }
+
+/// `pull-local SRC` without refs takes every branch of SRC, as ostree does
+/// (test-local-pull.sh copies whole repositories that way).
+#[test]
+fn pull_local_without_refs_takes_every_branch() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    ostree(os_args![repo_arg(&orepo), "commit", "-b", "a", tree.display().to_string()]);
+    ostree(os_args![repo_arg(&orepo), "commit", "-b", "b/c", tree.display().to_string()]);
+    up(os_args![repo_arg(&urepo), "pull-local", &orepo]);
+    assert_eq!(up(os_args![repo_arg(&urepo), "refs"]), "a\nb/c");
+    ostree(os_args![repo_arg(&urepo), "fsck"]);
+}
