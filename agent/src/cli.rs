@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "uptree", version, about = "Over-the-air updates for U-Boot boards, on-disk compatible with OSTree")]
 pub struct Cli {
     /// Repository path (default: the current directory if a repository, else $OSTREE_REPO, else /ostree/repo).
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", overrides_with = "repo")]
     pub repo: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -696,9 +696,18 @@ pub struct PruneOpts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     fn parse(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("uptree").chain(args.iter().copied())).expect("parses")
+    }
+
+    #[test]
+    fn ostree_global_options() {
+        Cli::command().debug_assert();
+        // ostree takes the last --repo (test-auto-summary.sh gives two).
+        let c = parse(&["refs", "--repo=a", "--repo=b"]);
+        assert_eq!(c.repo.as_deref(), Some(std::path::Path::new("b")));
     }
 
     #[test]
