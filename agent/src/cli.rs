@@ -135,19 +135,27 @@ pub enum ConfigCommand {
         /// Look in --group GROUP for KEY instead of SECTION.KEY.
         #[arg(long)]
         group: Option<String>,
+        /// Refused with ostree's "Too many arguments given".
+        #[arg(hide = true)]
+        extra: Vec<String>,
     },
     /// Set SECTION.KEY to VALUE.
     Set {
         key: String,
+        #[arg(allow_hyphen_values = true)]
         value: String,
         #[arg(long)]
         group: Option<String>,
+        #[arg(hide = true)]
+        extra: Vec<String>,
     },
     /// Remove SECTION.KEY.
     Unset {
         key: String,
         #[arg(long)]
         group: Option<String>,
+        #[arg(hide = true)]
+        extra: Vec<String>,
     },
 }
 

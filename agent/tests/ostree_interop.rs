@@ -624,3 +624,22 @@ fn pull_local_without_refs_takes_every_branch() {
     assert_eq!(up(os_args![repo_arg(&urepo), "refs"]), "a\nb/c");
     ostree(os_args![repo_arg(&urepo), "fsck"]);
 }
+
+/// `config` refuses extra arguments with ostree's words (test-config.sh).
+#[test]
+fn config_argument_checks_as_ostree() {
+    let t = scratch();
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    for (name, repo) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
+        for args in [&["get", "core.mode", "extra"][..], &["set", "core.lock-timeout-secs", "1", "extra"], &["unset", "core.mode", "extra"]] {
+            let mut a = vec![repo_arg(repo), "config".to_string()];
+            a.extend(args.iter().map(|s| s.to_string()));
+            let a: Vec<&std::ffi::OsStr> = a.iter().map(std::ffi::OsStr::new).collect();
+            let err = fails(name, &a, &[]);
+            assert!(err.contains("error: Too many arguments given"), "{name} {args:?}: {err}");
+        }
+    }
+    // ostree needs `config -- set KEY -1` (GOption); uptree also takes it without the `--`.
+    up(os_args![repo_arg(&urepo), "config", "set", "core.lock-timeout-secs", "-1"]);
+    assert_eq!(ostree(os_args![repo_arg(&urepo), "config", "get", "core.lock-timeout-secs"]), "-1");
+}

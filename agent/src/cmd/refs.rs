@@ -89,16 +89,19 @@ pub fn config(mut repo: Repo, o: &crate::cli::ConfigOpts) -> Result<i32> {
         }
     };
     match &o.command {
-        ConfigCommand::Get { key, group } => {
+        ConfigCommand::Get { extra, .. } | ConfigCommand::Set { extra, .. } | ConfigCommand::Unset { extra, .. } if !extra.is_empty() => {
+            return Err(Error::Invalid("Too many arguments given".into()).into());
+        }
+        ConfigCommand::Get { key, group, .. } => {
             let (g, k) = split(key, group)?;
             let v = repo.config().get(&g, &k).ok_or_else(|| Error::Invalid(format!("Key file does not have key “{k}” in group “{g}”")))?;
             out(&format!("{v}\n"))?;
         }
-        ConfigCommand::Set { key, value, group } => {
+        ConfigCommand::Set { key, value, group, .. } => {
             let (g, k) = split(key, group)?;
             repo.update_config(|c| c.set(&g, &k, value))?;
         }
-        ConfigCommand::Unset { key, group } => {
+        ConfigCommand::Unset { key, group, .. } => {
             let (g, k) = split(key, group)?;
             repo.update_config(|c| {
                 c.remove_key(&g, &k);
