@@ -46,10 +46,15 @@ if ! [ -d "$suite_dir" ]; then
 fi
 
 work=$(mktemp -d /var/tmp/ostree-suite.XXXXXX)
+# Tests leave read-only trees and immutable deployment roots (chattr +i,
+# as ostree and uptree set them) behind; never fail on cleanup.
+remove_tree() {
+    chattr -R -i "$1" 2>/dev/null || true
+    chmod -R u+w "$1" 2>/dev/null || true
+    rm -rf "$1" 2>/dev/null || true
+}
 cleanup() {
-    # Tests leave read-only trees and mounts behind; never fail on cleanup.
-    chmod -R u+w "$work" 2>/dev/null || true
-    rm -rf "$work" 2>/dev/null || true
+    remove_tree "$work"
 }
 trap cleanup EXIT
 
@@ -109,8 +114,7 @@ run_one() {
     fi
     printf '%s\t%s\n' "$status" "$detail" >"$work/$name.result"
     if [ -n "$logs" ]; then cp "$out" "$logs/"; fi
-    chmod -R u+w "$dir" 2>/dev/null || true
-    rm -rf "$dir" 2>/dev/null || true
+    remove_tree "$dir"
 }
 
 start=$(date +%s)
