@@ -8,6 +8,7 @@ mod inspect;
 mod pull;
 mod refs;
 mod remote;
+mod static_delta;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -38,6 +39,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::PullLocal(o) => pull::pull_local(&repo()?, &o),
         Command::Sign(o) => pull::sign(&repo()?, &o),
         Command::Config(o) => refs::config(repo()?, &o),
+        Command::StaticDelta(o) => static_delta::run(repo()?, &o),
         Command::Admin(o) => admin::run(&o),
     }
 }
