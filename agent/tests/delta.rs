@@ -1,0 +1,132 @@
+//! Static deltas against the real `ostree` (2022.7): uptree applies the
+//! deltas ostree generates (rollsum, bsdiff, --inline, --empty) into bare
+//! and archive repositories, and refuses corrupt ones leaving nothing.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// v1 and v2 of a small tree: a big file modified in place (bsdiff), a
+/// text file with an edit (rollsum or bsdiff), a mode-only change (o/r/w),
+/// a new file, a symlink and a directory.
+struct Fixture {
+    _t: tempfile::TempDir,
+    dir: PathBuf,
+    src: PathBuf,
+    v1: String,
+    v2: String,
+}
+
+fn fixture() -> Fixture {
+    let t = scratch();
+    let dir = t.path().to_path_buf();
+    let t1 = dir.join("t1");
+    fs::create_dir_all(t1.join("usr/bin")).expect("mkdir");
+    fs::create_dir_all(t1.join("etc")).expect("mkdir");
+    fs::write(t1.join("usr/bin/big"), noise(300_000, 1)).expect("write");
+    let seq: String = (1..20_000).map(|i| format!("{i}\n")).collect();
+    fs::write(t1.join("usr/seq"), &seq).expect("write");
+    fs::write(t1.join("etc/motd"), "hello\n").expect("write");
+    std::os::unix::fs::symlink("motd", t1.join("etc/link")).expect("symlink");
+    let src = dir.join("src");
+    ostree(os_args!["init", repo_arg(&src), "--mode=archive"]);
+    let v1 = ostree(os_args!["commit", repo_arg(&src), "-b", "main", "-s", "v1", "--tree=dir=".to_string() + &t1.display().to_string()]);
+    let t2 = dir.join("t2");
+    ok("cp", os_args!["-a", t1, t2], &[]);
+    let mut big = noise(300_000, 1);
+    for i in (0..big.len()).step_by(5000) {
+        big[i] ^= 0xff;
+    }
+    fs::write(t2.join("usr/bin/big"), big).expect("write");
+    fs::write(t2.join("usr/seq"), seq.replace("1999", "abcd")).expect("write");
+    fs::write(t2.join("etc/new"), "new\n").expect("write");
+    fs::set_permissions(t2.join("etc/motd"), std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+    let v2 = ostree(os_args!["commit", repo_arg(&src), "-b", "main", "-s", "v2", "--tree=dir=".to_string() + &t2.display().to_string()]);
+    Fixture { _t: t, dir, src, v1, v2 }
+}
+
+/// The delta directory ostree wrote for `name` (`FROM-TO` or `TO`).
+fn delta_dir(repo: &Path, name: &str) -> PathBuf {
+    assert!(ostree(os_args!["static-delta", "list", repo_arg(repo)]).lines().any(|l| l == name), "ostree lists {name}");
+    let parsed = uptree_delta::DeltaName::parse(name).expect("name");
+    repo.join(parsed.path())
+}
+
+fn dest_with_v1(f: &Fixture, name: &str, mode: &str) -> PathBuf {
+    let d = f.dir.join(name);
+    ostree(os_args!["init", repo_arg(&d), format!("--mode={mode}")]);
+    ostree(os_args!["pull-local", repo_arg(&d), f.src, f.v1]);
+    d
+}
+
+fn objects(repo: &Path) -> Vec<String> {
+    listing(&repo.join("objects"), &[])
+}
+
+#[test]
+fn applies_ostree_deltas_into_bare_and_archive() {
+    let f = fixture();
+    ostree(os_args!["static-delta", "generate", repo_arg(&f.src), format!("--from={}", f.v1), format!("--to={}", f.v2)]);
+    let name = format!("{}-{}", f.v1, f.v2);
+    let show = ostree(os_args!["static-delta", "show", repo_arg(&f.src), name]);
+    assert!(show.contains("bspatch="), "the fixture exercises bsdiff: {show}");
+    let ddir = delta_dir(&f.src, &name);
+    let expect = ostree(os_args!["ls", "-R", "-C", repo_arg(&f.src), f.v2]);
+    for mode in ["bare", "archive", "bare-user"] {
+        let d = dest_with_v1(&f, &format!("dest-{mode}"), mode);
+        up(os_args![repo_arg(&d), "static-delta", "apply-offline", ddir]);
+        ostree(os_args!["fsck", repo_arg(&d)]);
+        assert_eq!(ostree(os_args!["ls", "-R", "-C", repo_arg(&d), f.v2]), expect, "{mode}: same tree as the source");
+    }
+    assert_eq!(up(os_args![repo_arg(&f.src), "static-delta", "list"]), ostree(os_args!["static-delta", "list", repo_arg(&f.src)]));
+    let ours = up(os_args![repo_arg(&f.src), "static-delta", "show", name]);
+    for line in show.lines().filter(|l| !l.starts_with("PartPayload")) {
+        assert!(ours.contains(line), "show prints {line:?} as ostree does:\n{ours}");
+    }
+}
+
+#[test]
+fn applies_inline_and_scratch_deltas() {
+    let f = fixture();
+    ostree(os_args!["static-delta", "generate", repo_arg(&f.src), "--empty", "--inline", format!("--to={}", f.v2)]);
+    let sb = delta_dir(&f.src, &f.v2).join("superblock");
+    assert!(!delta_dir(&f.src, &f.v2).join("0").exists(), "inline: no part files");
+    let d = f.dir.join("fresh");
+    ostree(os_args!["init", repo_arg(&d), "--mode=bare"]);
+    up(os_args![repo_arg(&d), "static-delta", "apply-offline", sb]);
+    ostree(os_args!["fsck", repo_arg(&d)]);
+    assert_eq!(ostree(os_args!["ls", "-R", "-C", repo_arg(&d), f.v2]), ostree(os_args!["ls", "-R", "-C", repo_arg(&f.src), f.v2]));
+}
+
+#[test]
+fn corrupt_part_is_refused_and_leaves_nothing() {
+    let f = fixture();
+    ostree(os_args!["static-delta", "generate", repo_arg(&f.src), format!("--from={}", f.v1), format!("--to={}", f.v2)]);
+    let ddir = delta_dir(&f.src, &format!("{}-{}", f.v1, f.v2));
+    flip_byte(&ddir.join("0"), 40);
+    let d = dest_with_v1(&f, "dest", "bare");
+    let before = objects(&d);
+    let err = up_fails(os_args![repo_arg(&d), "static-delta", "apply-offline", ddir]);
+    assert!(err.contains("delta part 0: checksum mismatch"), "{err}");
+    assert_eq!(objects(&d), before, "nothing written");
+    assert_eq!(listing(&d.join("tmp"), &[]).iter().filter(|p| p.contains("staging-")).count(), 0, "staging removed: {:?}", listing(&d.join("tmp"), &[]));
+}
+
+#[test]
+fn fallback_objects_must_be_present_offline() {
+    let f = fixture();
+    let t3 = f.dir.join("t3");
+    fs::create_dir_all(&t3).expect("mkdir");
+    fs::write(t3.join("huge"), noise(1_200_000, 3)).expect("write");
+    let v3 = ostree(os_args!["commit", repo_arg(&f.src), "-b", "other", "--tree=dir=".to_string() + &t3.display().to_string()]);
+    ostree(os_args!["static-delta", "generate", repo_arg(&f.src), "--empty", "--min-fallback-size=1", format!("--to={v3}")]);
+    assert!(ostree(os_args!["static-delta", "show", repo_arg(&f.src), v3]).contains("Number of fallback entries: 1"));
+    let d = f.dir.join("fresh");
+    ostree(os_args!["init", repo_arg(&d), "--mode=archive"]);
+    let err = up_fails(os_args![repo_arg(&d), "static-delta", "apply-offline", delta_dir(&f.src, &v3)]);
+    assert!(err.contains("fallback object") && err.contains("is not in the repository"), "{err}");
+    assert!(objects(&d).is_empty(), "nothing written: {:?}", objects(&d));
+}
