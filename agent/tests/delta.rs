@@ -130,3 +130,55 @@ fn fallback_objects_must_be_present_offline() {
     assert!(err.contains("fallback object") && err.contains("is not in the repository"), "{err}");
     assert!(objects(&d).is_empty(), "nothing written: {:?}", objects(&d));
 }
+
+#[test]
+fn ostree_applies_uptree_deltas() {
+    let f = fixture();
+    up(os_args![repo_arg(&f.src), "static-delta", "generate", format!("--from={}", f.v1), format!("--to={}", f.v2)]);
+    let name = format!("{}-{}", f.v1, f.v2);
+    let show = ostree(os_args!["static-delta", "show", repo_arg(&f.src), name]);
+    assert!(show.contains("bspatch=2") && show.contains("write=1"), "bsdiff for modified files, a copy for the mode change: {show}");
+    let expect = ostree(os_args!["ls", "-R", "-C", repo_arg(&f.src), f.v2]);
+    let d = dest_with_v1(&f, "dest", "bare");
+    ostree(os_args!["static-delta", "apply-offline", repo_arg(&d), delta_dir(&f.src, &name)]);
+    ostree(os_args!["fsck", repo_arg(&d)]);
+    assert_eq!(ostree(os_args!["ls", "-R", "-C", repo_arg(&d), f.v2]), expect);
+
+    up(os_args![repo_arg(&f.src), "static-delta", "generate", "--empty", "--inline", format!("--to={}", f.v2)]);
+    assert!(!delta_dir(&f.src, &f.v2).join("0").exists(), "inline: no part files");
+    let fresh = f.dir.join("fresh");
+    ostree(os_args!["init", repo_arg(&fresh), "--mode=bare"]);
+    ostree(os_args!["static-delta", "apply-offline", repo_arg(&fresh), delta_dir(&f.src, &f.v2).join("superblock")]);
+    ostree(os_args!["fsck", repo_arg(&fresh)]);
+    assert_eq!(ostree(os_args!["ls", "-R", "-C", repo_arg(&fresh), f.v2]), expect);
+    // And uptree reads back what it wrote.
+    let again = f.dir.join("again");
+    up(os_args![repo_arg(&again), "init", "--mode=archive"]);
+    up(os_args![repo_arg(&again), "static-delta", "apply-offline", delta_dir(&f.src, &f.v2)]);
+    ostree(os_args!["fsck", repo_arg(&again)]);
+}
+
+#[test]
+fn summary_lists_deltas_and_writes_indexes_as_ostree_does() {
+    let f = fixture();
+    up(os_args![repo_arg(&f.src), "static-delta", "generate", format!("--from={}", f.v1), format!("--to={}", f.v2)]);
+    up(os_args![repo_arg(&f.src), "static-delta", "generate", "--empty", format!("--to={}", f.v1)]);
+    let copy = f.dir.join("copy");
+    ok("cp", os_args!["-a", f.src, copy], &[]);
+    up(os_args![repo_arg(&f.src), "summary", "-u"]);
+    ostree(os_args!["summary", "-u", repo_arg(&copy)]);
+    let ours = listing(&f.src.join("delta-indexes"), &[]);
+    assert_eq!(ours, listing(&copy.join("delta-indexes"), &[]), "same index files");
+    for p in &ours {
+        let (a, b) = (f.src.join("delta-indexes").join(p), copy.join("delta-indexes").join(p));
+        if a.is_file() {
+            assert_eq!(fs::read(&a).expect("read"), fs::read(&b).expect("read"), "{p}: same bytes");
+        }
+    }
+    assert_eq!(up(os_args![repo_arg(&f.src), "static-delta", "indexes"]), ostree(os_args!["static-delta", "indexes", repo_arg(&copy)]));
+    let view = ostree(os_args!["summary", "--view", repo_arg(&f.src)]);
+    assert!(view.contains(&format!("'{}-{}'", f.v1, f.v2)) && view.contains(&format!("'{}'", f.v1)), "{view}");
+    up(os_args![repo_arg(&f.src), "static-delta", "delete", format!("{}-{}", f.v1, f.v2)]);
+    assert_eq!(up(os_args![repo_arg(&f.src), "static-delta", "list"]), f.v1);
+    assert_eq!(up(os_args![repo_arg(&f.src), "static-delta", "indexes"]), f.v1, "the deleted delta's index is gone");
+}

@@ -12,6 +12,8 @@ pub mod apply;
 pub mod bspatch;
 pub mod error;
 pub mod format;
+#[cfg(feature = "generate")]
+pub mod generate;
 pub mod manage;
 
 pub use error::{Error, Result};
