@@ -7,6 +7,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use common::nginx::{make_pki, Nginx};
 use common::*;
 
 /// v1 and v2 of a small tree: a big file modified in place (bsdiff), a
@@ -181,4 +182,22 @@ fn summary_lists_deltas_and_writes_indexes_as_ostree_does() {
     up(os_args![repo_arg(&f.src), "static-delta", "delete", format!("{}-{}", f.v1, f.v2)]);
     assert_eq!(up(os_args![repo_arg(&f.src), "static-delta", "list"]), f.v1);
     assert_eq!(up(os_args![repo_arg(&f.src), "static-delta", "indexes"]), f.v1, "the deleted delta's index is gone");
+}
+
+#[test]
+fn ostree_pulls_through_an_uptree_delta_over_https() {
+    let f = fixture();
+    up(os_args![repo_arg(&f.src), "static-delta", "generate", format!("--from={}", f.v1), format!("--to={}", f.v2)]);
+    up(os_args![repo_arg(&f.src), "summary", "-u"]);
+    let pki = make_pki(&f.dir.join("pki"));
+    let nginx = Nginx::start(&f.src, &pki, &f.dir.join("nginx"), false);
+    let client = dest_with_v1(&f, "client", "bare");
+    ostree(os_args![repo_arg(&client), "remote", "add", "--no-gpg-verify", format!("--set=tls-ca-path={}", pki.ca.display()), "up", nginx.https_url()]);
+    ostree(os_args![repo_arg(&client), "refs", format!("--create=up:main"), f.v1]);
+    ostree(os_args![repo_arg(&client), "pull", "--require-static-deltas", "up", "main"]);
+    assert_eq!(ostree(os_args![repo_arg(&client), "rev-parse", "up:main"]), f.v2);
+    ostree(os_args![repo_arg(&client), "fsck"]);
+    let log = fs::read_to_string(f.dir.join("nginx/access.log")).expect("access log");
+    assert!(log.contains("/deltas/") && log.contains("/superblock"), "fetched the delta: {log}");
+    assert!(!log.contains(".filez"), "no content object fetched outside the delta: {log}");
 }

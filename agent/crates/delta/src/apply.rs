@@ -340,7 +340,7 @@ enum ObjectData<'a> {
 /// Verify, decompress and run one part file into `txn`.
 pub fn execute_part(txn: &Transaction<'_>, idx: usize, header: &PartHeader, part_file: &[u8]) -> Result<PartStats> {
     format::verify_part(idx, header, part_file)?;
-    let payload_bytes = format::decompress_part(idx, part_file)?;
+    let payload_bytes = format::decompress_part(idx, part_file, format::MAX_PART_SIZE)?;
     let payload = Payload::parse(idx, &payload_bytes)?;
     let tmpdir = txn.repo().path().join("tmp");
     let mut exec = Exec { txn, part: idx, objects: &header.objects, payload: &payload, tmpdir, next: 0, open: None, source: None, stats: PartStats::default() };

@@ -349,10 +349,11 @@ pub fn verify_part(idx: usize, header: &PartHeader, bytes: &[u8]) -> Result<()> 
 }
 
 /// Decompress a verified part file into its payload, refusing payloads
-/// over [`MAX_PART_SIZE`] (an xz bomb stops there). The header's
+/// over `limit` bytes (an xz bomb stops there; callers pass
+/// [`MAX_PART_SIZE`]). The header's
 /// "uncompressed size" is the total of the objects' sizes, not the
 /// payload's (ostree's generator counts it so), so it cannot bound this.
-pub fn decompress_part(idx: usize, bytes: &[u8]) -> Result<Vec<u8>> {
+pub fn decompress_part(idx: usize, bytes: &[u8], limit: u64) -> Result<Vec<u8>> {
     let (&kind, body) = bytes.split_first().ok_or_else(|| Error::Part { part: idx, what: "empty part file".into() })?;
     let out = match kind {
         COMPRESSION_NONE => body.to_vec(),
@@ -360,13 +361,13 @@ pub fn decompress_part(idx: usize, bytes: &[u8]) -> Result<Vec<u8>> {
             let mut out = Vec::new();
             let r = lzma_rust2::XzReader::new_mem_limit(body, false, XZ_MEM_LIMIT_KIB);
             // One byte more than the limit tells a bomb from an exact fit.
-            r.take(MAX_PART_SIZE + 1).read_to_end(&mut out).map_err(|e| Error::Part { part: idx, what: format!("xz: {e}") })?;
+            r.take(limit.saturating_add(1)).read_to_end(&mut out).map_err(|e| Error::Part { part: idx, what: format!("xz: {e}") })?;
             out
         }
         other => return Err(Error::Part { part: idx, what: format!("unknown compression {other:#04x}") }),
     };
-    if out.len() as u64 > MAX_PART_SIZE {
-        return Err(Error::PartTooLarge { part: idx, size: out.len() as u64, limit: MAX_PART_SIZE });
+    if out.len() as u64 > limit {
+        return Err(Error::PartTooLarge { part: idx, size: out.len() as u64, limit });
     }
     Ok(out)
 }
