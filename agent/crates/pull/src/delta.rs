@@ -1,0 +1,119 @@
+//! Pulling through a static delta: when the remote offers a delta from a
+//! commit this repository has complete to the commit being pulled, its
+//! parts are fetched and run before the tree walk, so the walk finds those
+//! objects present and fetches only the delta's fallbacks.
+//!
+//! Trust: the superblock is checked against the digest the (verified)
+//! summary lists, and its embedded commit must be byte-identical to the
+//! commit already fetched and verified; each part is checked against the
+//! superblock's SHA-256 before it is decompressed, and every object it
+//! writes is hashed against its name before it is staged. A part that was
+//! applied fully is skipped on a re-run (its objects are present), so an
+//! interrupted delta pull resumes at the first incomplete part.
+
+use std::sync::atomic::Ordering;
+
+use ostree_repo::gvariant::{self, Value};
+use ostree_repo::object::Checksum;
+use ostree_repo::repo::Transaction;
+use uptree_delta::format::{self, DeltaName, Superblock};
+
+use crate::error::{Error, Result};
+use crate::transport::{Stats, Transport};
+
+/// Whether and how a pull uses deltas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeltaPolicy {
+    /// Use a delta when the remote offers one (not into archive repos).
+    #[default]
+    Prefer,
+    /// `--disable-static-deltas`.
+    Disable,
+    /// `--require-static-deltas`: fail instead of fetching objects.
+    Require,
+}
+
+/// What a delta pull did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeltaReport {
+    pub name: String,
+    pub parts_fetched: usize,
+    pub parts_skipped: usize,
+    pub bytes: u64,
+}
+
+/// The superblock digest the summary (or a delta index) lists for `name`.
+fn listed_digest(transport: &dyn Transport, summary: Option<&[u8]>, name: &DeltaName) -> Result<Option<Checksum>> {
+    let key = name.to_string();
+    if let Some(bytes) = summary {
+        let s = ostree_repo::summary::Summary::from_bytes(bytes)?;
+        if let Some(v) = s.meta("ostree.static-deltas") {
+            for (k, d) in gvariant::vardict_entries(v) {
+                if k == key {
+                    return Ok(d.as_bytes().and_then(Checksum::from_slice));
+                }
+            }
+        }
+        if s.meta("ostree.summary.indexed-deltas") != Some(&Value::Bool(true)) {
+            return Ok(None);
+        }
+    }
+    let to = ostree_repo::summary::checksum_to_mbase64(&name.to);
+    let rel = format!("delta-indexes/{}/{}.index", &to[..2], &to[2..]);
+    let Some(idx) = transport.get_file(&rel, 1024 * 1024)? else { return Ok(None) };
+    Ok(format::parse_index(&idx).map_err(|e| Error::Verify { object: rel.clone(), what: e.to_string() })?.into_iter().find(|(n, _)| *n == key).map(|(_, d)| d))
+}
+
+fn delta_err(name: &DeltaName, e: impl std::fmt::Display) -> Error {
+    Error::Verify { object: format!("static delta {name}"), what: e.to_string() }
+}
+
+/// Try the delta `from` → `to` (the commit, already verified, is
+/// `commit_bytes`). `Ok(None)` when the remote has none.
+pub fn pull_delta(
+    txn: &Transaction<'_>,
+    transport: &dyn Transport,
+    stats: &Stats,
+    summary: Option<&[u8]>,
+    from: &Checksum,
+    to: &Checksum,
+    commit_bytes: &[u8],
+) -> Result<Option<DeltaReport>> {
+    let name = DeltaName { from: Some(*from), to: *to };
+    let Some(digest) = listed_digest(transport, summary, &name)? else { return Ok(None) };
+    let dir = name.path();
+    let Some(sb_bytes) = transport.get_file(&format!("{dir}/superblock"), format::MAX_SUPERBLOCK_SIZE)? else { return Ok(None) };
+    stats.add_bytes(sb_bytes.len() as u64);
+    let actual = Checksum::of(&sb_bytes);
+    if actual != digest {
+        return Err(delta_err(&name, format!("superblock hashes to {actual}, the summary lists {digest}")));
+    }
+    let sb = Superblock::from_bytes(&sb_bytes).map_err(|e| delta_err(&name, e))?;
+    if sb.from != Some(*from) || sb.to != *to || sb.commit != commit_bytes {
+        return Err(delta_err(&name, "superblock is for another commit"));
+    }
+    let mut report = DeltaReport { name: name.to_string(), bytes: sb_bytes.len() as u64, ..DeltaReport::default() };
+    for (idx, h) in sb.parts.iter().enumerate() {
+        if h.objects.iter().all(|(k, c)| txn.has_object(c, *k)) {
+            report.parts_skipped += 1;
+            continue;
+        }
+        txn.ensure_space(h.uncompressed_size)?;
+        let bytes = match sb.inline_part(idx) {
+            Some(b) => b.to_vec(),
+            None => {
+                let rel = format!("{dir}/{idx}");
+                let b = transport.get_file(&rel, h.size)?.ok_or_else(|| Error::NotFound { url: format!("{}/{rel}", transport.describe()) })?;
+                stats.add_bytes(b.len() as u64);
+                report.bytes += b.len() as u64;
+                b
+            }
+        };
+        let st = uptree_delta::apply::execute_part(txn, idx, h, &bytes).map_err(|e| delta_err(&name, e))?;
+        stats.content_fetched.fetch_add(st.written, Ordering::Relaxed);
+        report.parts_fetched += 1;
+        // A part's objects become durable before the next part is fetched.
+        txn.checkpoint()?;
+    }
+    Ok(Some(report))
+}
