@@ -68,18 +68,56 @@ fn delta_err(name: &DeltaName, e: impl std::fmt::Display) -> Error {
     Error::Verify { object: format!("static delta {name}"), what: e.to_string() }
 }
 
-/// Try the delta `from` → `to` (the commit, already verified, is
-/// `commit_bytes`). `Ok(None)` when the remote has none.
+/// Before walking `to`'s tree: apply the delta from `from` (a commit this
+/// repository has complete; `None`: a from-scratch delta) if the policy
+/// allows and the remote offers it. A failed delta falls back to objects
+/// unless deltas are required.
+#[allow(clippy::too_many_arguments)]
+pub fn before_walk(
+    txn: &Transaction<'_>,
+    transport: &dyn Transport,
+    stats: &Stats,
+    summary: Option<&[u8]>,
+    policy: DeltaPolicy,
+    from: Option<Checksum>,
+    to: &Checksum,
+    commit_bytes: &[u8],
+) -> Result<Option<DeltaReport>> {
+    let archive = txn.repo().mode() == ostree_repo::RepoMode::Archive;
+    if policy == DeltaPolicy::Disable || (archive && policy == DeltaPolicy::Prefer) {
+        return Ok(None);
+    }
+    let from = from.filter(|f| txn.repo().has_object(f, ostree_repo::ObjectType::Commit) && !txn.repo().is_partial(f));
+    let name = DeltaName { from, to: *to };
+    match pull_delta(txn, transport, stats, summary, &name, commit_bytes) {
+        Ok(Some(r)) => {
+            log::info!("pulled through static delta {}: {} parts ({} already here), {} bytes", r.name, r.parts_fetched, r.parts_skipped, r.bytes);
+            Ok(Some(r))
+        }
+        Ok(None) if policy == DeltaPolicy::Require => {
+            Err(Error::Verify { object: format!("static delta {name}"), what: "static deltas required, but the remote has none for this update".into() })
+        }
+        Ok(None) => Ok(None),
+        Err(e) if policy == DeltaPolicy::Require => Err(e),
+        Err(e) => {
+            log::warn!("static delta {name}: {e}; fetching objects instead");
+            Ok(None)
+        }
+    }
+}
+
+/// Fetch and run the delta `name` (the target commit, already verified,
+/// is `commit_bytes`). `Ok(None)` when the remote has none.
 pub fn pull_delta(
     txn: &Transaction<'_>,
     transport: &dyn Transport,
     stats: &Stats,
     summary: Option<&[u8]>,
-    from: &Checksum,
-    to: &Checksum,
+    name: &DeltaName,
     commit_bytes: &[u8],
 ) -> Result<Option<DeltaReport>> {
-    let name = DeltaName { from: Some(*from), to: *to };
+    let name = *name;
+    let (from, to) = (name.from, name.to);
     let Some(digest) = listed_digest(transport, summary, &name)? else { return Ok(None) };
     let dir = name.path();
     let Some(sb_bytes) = transport.get_file(&format!("{dir}/superblock"), format::MAX_SUPERBLOCK_SIZE)? else { return Ok(None) };
@@ -89,7 +127,7 @@ pub fn pull_delta(
         return Err(delta_err(&name, format!("superblock hashes to {actual}, the summary lists {digest}")));
     }
     let sb = Superblock::from_bytes(&sb_bytes).map_err(|e| delta_err(&name, e))?;
-    if sb.from != Some(*from) || sb.to != *to || sb.commit != commit_bytes {
+    if sb.from != from || sb.to != to || sb.commit != commit_bytes {
         return Err(delta_err(&name, "superblock is for another commit"));
     }
     let mut report = DeltaReport { name: name.to_string(), bytes: sb_bytes.len() as u64, ..DeltaReport::default() };
