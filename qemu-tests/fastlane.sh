@@ -4,7 +4,8 @@
 # `uptree admin deploy` wrote, and check from inside the booted
 # deployment what ostree-prepare-root would have set up; then the
 # failure cases, each of which must end in a reboot (QEMU exits by
-# itself: -no-reboot), never a hang.
+# itself: -no-reboot), never a hang — also when the storage stops
+# answering before the reboot's sync.
 #
 #   qemu-tests/fastlane.sh
 #
@@ -58,6 +59,7 @@ init_armhf=$(cross_build armhf uptree-init)
 size_arm64=$(stat -c %s "$init_arm64")
 size_armhf=$(stat -c %s "$init_armhf")
 is_static() { file -L "$1" | grep -q 'statically linked' && ! file -L "$1" | grep -q 'not stripped'; }
+# shellcheck disable=SC2016 # expanded when check evaluates it
 check "uptree-init aarch64: static, stripped, $size_arm64 bytes ($((size_arm64 / 1024)) KiB) <= 512 KiB" \
   eval '[ "$size_arm64" -le $((512 * 1024)) ] && is_static "$init_arm64"'
 check "uptree-init armv7: static, stripped, $size_armhf bytes ($((size_armhf / 1024)) KiB)" is_static "$init_armhf"
@@ -219,10 +221,22 @@ check "missing init: 'init /sbin/init of deployment …: /usr/sbin/init does not
 done_with
 
 step "boot 9: the same with uptree.emergency: the deployment's shell, then a reboot"
+# shellcheck disable=SC2016 # the command is typed into the guest's shell, which expands it
 boot emergency "$work/disk.img" "root=/dev/vda rw ostree=$arg_broken uptree.emergency" \
   'uptree.emergency: starting /bin/sh' 'echo EMERGENCY-SHELL-$((6*7)); exit'
 check "emergency: the shell ran commands, exited, the board rebooted" \
   eval "has 'uptree.emergency: starting /bin/sh \(in /sysroot.tmp\)' && has '^EMERGENCY-SHELL-42' && has 'emergency shell exited with status 0' && has 'reboot: Restarting system' && exited"
+done_with
+
+step "boot 10: wedged storage: the sync before the reboot never finishes, the board reboots anyway"
+# Writes crawl at 256 KiB/s (reads are not throttled): the boot's few
+# metadata writes pass, but the 64 MiB the emergency shell leaves dirty
+# would take minutes to flush, far past the init's 10 s bound on its sync.
+# shellcheck disable=SC2016 # the command is typed into the guest's shell, which expands it
+QEMU_DRIVE_OPTS=throttling.bps-write=262144 boot wedged "$work/disk.img" "root=/dev/vda rw ostree=$arg_broken uptree.emergency uptree.rebootdelay=0" \
+  'uptree.emergency: starting /bin/sh' '/usr/bin/busybox dd if=/dev/zero of=/var/wedged bs=1M count=64 2>/dev/null && echo WEDGE-WRITTEN-$((6*7)); exit'
+check "wedged sync: 64 MiB left dirty, sync given up after 10 s, the board rebooted (${QEMU_MS} ms)" \
+  eval "has '^WEDGE-WRITTEN-42' && has 'uptree-init: sync did not finish within 10 s' && has 'reboot: Restarting system' && ! has 'Kernel panic' && exited"
 done_with
 
 if [ "$with_armhf" = 1 ]; then

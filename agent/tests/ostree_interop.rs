@@ -36,6 +36,24 @@ fn same_commit_as_ostree(mode: &str) {
     let t = scratch();
     let tree = t.path().join("tree");
     rich_tree(&tree);
+    // ostree leaves out extended attributes whose value is empty (libglnx
+    // skips zero-length values when reading them): a file with only such
+    // an attribute, one with it beside a set one, a directory with one.
+    build_tree(
+        &tree,
+        "f empty-xattr 644 a
+         x empty-xattr user.empty
+         f mixed-xattrs 644 b
+         x mixed-xattrs user.empty
+         x mixed-xattrs user.set yes
+         d empty-xattr-dir 755
+         x empty-xattr-dir user.empty",
+    );
+    assert_eq!(
+        uptree_sys::xattr::get(uptree_sys::xattr::Target::Path(&tree.join("empty-xattr")), b"user.empty").expect("getxattr"),
+        Some(Vec::new()),
+        "the fixture needs a file system with user xattrs (set UPTREE_TEST_TMP)"
+    );
     let (orepo, urepo) = init_both(t.path(), mode);
     assert_eq!(fs::read(orepo.join("config")).expect("config"), fs::read(urepo.join("config")).expect("config"), "init writes ostree's config bytes");
     let args = commit_args_with(&tree);

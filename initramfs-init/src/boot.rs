@@ -17,6 +17,7 @@ use crate::failure::{self, ShellCandidate};
 use crate::modules::{self, ModuleDb};
 use crate::plan::{self, Flags, Step, NEWROOT, SYSROOT};
 use crate::resolve::{self, Confine};
+use crate::restart;
 
 /// The default init of a deployment (what ostree-prepare-root execs).
 /// Deliberately no fallback to `/bin/sh`: a deployment without its init
@@ -41,6 +42,10 @@ struct State {
 /// Run as PID 1. Never returns: execs the new init, or reboots.
 pub fn run() -> ! {
     let console = Console::new(uptree_sys::pid1::monotonic());
+    // A panic takes the same way out as any failure. The hook runs before
+    // the release build's `panic = "abort"` and does not return, so the
+    // abort only comes if the hook itself panics; PID 1 then dies, the
+    // kernel panics, and the `kernel.panic` set early in `boot` restarts it.
     std::panic::set_hook(Box::new(|info| {
         let c = Console::new(Duration::ZERO);
         c.line(format_args!("FAILED: internal error: {info}"));
@@ -77,6 +82,8 @@ fn boot(st: &mut State) -> Result<Infallible> {
         // The initramfs had no /dev/console: the kernel gave us no fds.
         let _ = uptree_sys::pid1::attach_console(Path::new("/dev/console"));
     }
+    // Boards rarely pass panic=: without it a crash of PID 1 hangs the board.
+    restart::arm_panic_reboot(&c);
     let kver = read("/proc/sys/kernel/osrelease")?.trim().to_string();
     c.line(format_args!("mounted /proc, /sys, /dev, /run (kernel {kver})"));
 
@@ -95,9 +102,9 @@ fn boot(st: &mut State) -> Result<Infallible> {
         (None, Some(raw)) => return Err(Error::BadRoot { value: raw.clone() }),
         (None, None) => return Err(Error::NoRoot),
     };
-    if st.cmdline.rootdelay > 0 {
-        c.line(format_args!("rootdelay: waiting {} s", st.cmdline.rootdelay));
-        std::thread::sleep(Duration::from_secs(st.cmdline.rootdelay));
+    if !st.cmdline.rootdelay.is_zero() {
+        c.line(format_args!("rootdelay: waiting {} s", secs_short(st.cmdline.rootdelay)));
+        std::thread::sleep(st.cmdline.rootdelay);
     }
     let found = wait_for_root(&c, &spec, st.cmdline.root_timeout(), &module_failures)?;
     let fstype = mount_root(&found, &st.cmdline)?;

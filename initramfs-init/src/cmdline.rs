@@ -91,6 +91,14 @@ pub const ROOTWAIT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Pause between the failure message and the reboot, so a human on the
 /// serial console can read it.
 pub const DEFAULT_REBOOT_DELAY: Duration = Duration::from_secs(3);
+/// Upper bound of `rootdelay=`, `rootwait=` and `uptree.roottimeout=`: a
+/// device that has not appeared after five minutes will not, and a typo
+/// (`rootwait=6000000`) must not keep a board from rebooting into its
+/// fallback for months. Larger values are clamped, with a warning.
+pub const MAX_ROOT_WAIT: Duration = Duration::from_secs(300);
+/// Upper bound of `uptree.rebootdelay=`: long enough to read a failure on
+/// the console, short enough that the board still gets back to work.
+pub const MAX_REBOOT_DELAY: Duration = Duration::from_secs(300);
 
 /// Everything the init uses from the command line.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -103,19 +111,21 @@ pub struct Cmdline {
     pub rootflags: Option<String>,
     /// `ro`/`rw`; the kernel's default is read-only.
     pub read_only: bool,
-    /// `rootwait` (`Some(None)`) or `rootwait=N` seconds (`Some(Some(N))`).
-    pub rootwait: Option<Option<u64>>,
-    /// `rootdelay=N`: seconds to sleep before looking for the device.
-    pub rootdelay: u64,
+    /// `rootwait` (`Some(None)`) or `rootwait=N` seconds (`Some(Some(N))`),
+    /// at most [`MAX_ROOT_WAIT`].
+    pub rootwait: Option<Option<Duration>>,
+    /// `rootdelay=N`: how long to sleep before looking for the device, at
+    /// most [`MAX_ROOT_WAIT`].
+    pub rootdelay: Duration,
     pub ostree: Option<String>,
     pub init: Option<String>,
     /// `uptree.debug`: print the plan and every module.
     pub debug: bool,
     /// `uptree.emergency`: on failure, run a shell (if one exists) before rebooting.
     pub emergency: bool,
-    /// `uptree.roottimeout=S`: overrides the rootwait rules.
+    /// `uptree.roottimeout=S`: overrides the rootwait rules; at most [`MAX_ROOT_WAIT`].
     pub root_timeout: Option<Duration>,
-    /// `uptree.rebootdelay=S`.
+    /// `uptree.rebootdelay=S`, at most [`MAX_REBOOT_DELAY`].
     pub reboot_delay: Option<Duration>,
     /// `uptree.modules=a,b`: loaded after the list shipped in the initramfs.
     pub modules: Vec<String>,
@@ -131,7 +141,7 @@ impl Cmdline {
             return t;
         }
         match self.rootwait {
-            Some(Some(n)) => Duration::from_secs(n),
+            Some(Some(d)) => d,
             Some(None) => ROOTWAIT_TIMEOUT,
             None => DEFAULT_ROOT_TIMEOUT,
         }
@@ -181,21 +191,55 @@ pub fn split(cmdline: &str) -> Vec<String> {
     words
 }
 
-fn secs(v: &str) -> Option<Duration> {
-    // Whole or decimal seconds ("2", "0.5"); no units.
-    let (whole, frac) = v.split_once('.').unwrap_or((v, ""));
+/// A number of seconds from the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Secs {
+    Exact(Duration),
+    /// Digits, but more seconds than a `u64` holds.
+    Huge,
+}
+
+/// Whole seconds (`rootdelay=`, `rootwait=`: the kernel's integers) or,
+/// with `decimal`, up to milliseconds (`2`, `0.5`). Digits only: no sign,
+/// no unit. Arithmetic is checked: an absurd value is [`Secs::Huge`]
+/// (which the caller clamps), never an overflow panic in PID 1.
+fn parse_secs(v: &str, decimal: bool) -> Option<Secs> {
+    let (whole, frac) = if decimal { v.split_once('.').unwrap_or((v, "")) } else { (v, "") };
     if whole.is_empty() && frac.is_empty() {
         return None;
     }
-    let w: u64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
-    let mut ms = 0u64;
-    for (i, c) in frac.chars().take(3).enumerate() {
-        ms += u64::from(c.to_digit(10)?) * 10u64.pow(2 - i as u32);
-    }
-    if !frac.chars().all(|c| c.is_ascii_digit()) {
+    if !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(Duration::from_secs(w) + Duration::from_millis(ms))
+    let mut w: Option<u64> = Some(0);
+    for b in whole.bytes() {
+        w = w.and_then(|w| w.checked_mul(10)).and_then(|w| w.checked_add(u64::from(b - b'0')));
+    }
+    let Some(w) = w else { return Some(Secs::Huge) };
+    let ms: u64 = frac.bytes().take(3).zip([100, 10, 1]).map(|(b, scale)| u64::from(b - b'0') * scale).sum();
+    Some(Duration::from_secs(w).checked_add(Duration::from_millis(ms)).map_or(Secs::Huge, Secs::Exact))
+}
+
+/// Seconds at most `max`; `None` for a value that is not a number.
+fn bounded_secs(v: Option<&str>, decimal: bool, max: Duration) -> Option<Bounded> {
+    Some(match parse_secs(v?, decimal)? {
+        Secs::Exact(d) if d <= max => Bounded { value: d, clamped: false },
+        Secs::Exact(_) | Secs::Huge => Bounded { value: max, clamped: true },
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bounded {
+    value: Duration,
+    clamped: bool,
+}
+
+#[cfg(test)]
+fn secs(v: &str) -> Option<Duration> {
+    match parse_secs(v, true)? {
+        Secs::Exact(d) => Some(d),
+        Secs::Huge => None,
+    }
 }
 
 fn flag_value(v: Option<&str>) -> Option<bool> {
@@ -210,6 +254,25 @@ enum Verdict {
     Used,
     Unusable,
     Unknown,
+    /// Used, but limited to `max`.
+    Clamped {
+        max: Duration,
+    },
+}
+
+/// Store a bounded number of seconds with `set`, or say why not.
+fn seconds(v: Option<&str>, decimal: bool, max: Duration, set: impl FnOnce(Duration)) -> Verdict {
+    match bounded_secs(v, decimal, max) {
+        None => Verdict::Unusable,
+        Some(b) => {
+            set(b.value);
+            if b.clamped {
+                Verdict::Clamped { max }
+            } else {
+                Verdict::Used
+            }
+        }
+    }
 }
 
 fn check(ok: bool) -> Verdict {
@@ -248,14 +311,8 @@ fn apply(c: &mut Cmdline, key: &str, val: Option<&str>) -> Verdict {
             c.rootwait = Some(None);
             Verdict::Used
         }
-        ("rootwait", Some(v)) => v.parse().map_or(Verdict::Unusable, |n| {
-            c.rootwait = Some(Some(n));
-            Verdict::Used
-        }),
-        ("rootdelay", Some(v)) => v.parse().map_or(Verdict::Unusable, |n| {
-            c.rootdelay = n;
-            Verdict::Used
-        }),
+        ("rootwait", Some(v)) => seconds(Some(v), false, MAX_ROOT_WAIT, |d| c.rootwait = Some(Some(d))),
+        ("rootdelay", Some(v)) => seconds(Some(v), false, MAX_ROOT_WAIT, |d| c.rootdelay = d),
         ("ostree", Some(v)) => {
             c.ostree = Some(v.to_string());
             Verdict::Used
@@ -289,14 +346,8 @@ fn apply_own(c: &mut Cmdline, key: &str, v: Option<&str>) -> Verdict {
             c.emergency = b;
             Verdict::Used
         }),
-        "roottimeout" | "root_timeout" => v.and_then(secs).map_or(Verdict::Unusable, |d| {
-            c.root_timeout = Some(d);
-            Verdict::Used
-        }),
-        "rebootdelay" | "reboot_delay" => v.and_then(secs).map_or(Verdict::Unusable, |d| {
-            c.reboot_delay = Some(d);
-            Verdict::Used
-        }),
+        "roottimeout" | "root_timeout" => seconds(v, true, MAX_ROOT_WAIT, |d| c.root_timeout = Some(d)),
+        "rebootdelay" | "reboot_delay" => seconds(v, true, MAX_REBOOT_DELAY, |d| c.reboot_delay = Some(d)),
         "modules" => v.map_or(Verdict::Unusable, |list| {
             c.modules.extend(list.split(',').filter(|m| !m.is_empty()).map(str::to_string));
             Verdict::Used
@@ -320,6 +371,7 @@ pub fn parse(cmdline: &str) -> (Cmdline, Vec<String>) {
             Verdict::Used => {}
             Verdict::Unusable => warnings.push(format!("ignoring {word:?}: unusable value")),
             Verdict::Unknown => warnings.push(format!("ignoring unknown option {word:?}")),
+            Verdict::Clamped { max } => warnings.push(format!("{word:?}: more than the maximum; using {} s", max.as_secs())),
         }
     }
     (c, warnings)
@@ -370,7 +422,7 @@ mod tests {
         assert_eq!(c.rootflags.as_deref(), Some("data=journal"));
         assert!(!c.read_only);
         assert_eq!(c.rootwait, Some(None));
-        assert_eq!(c.rootdelay, 2);
+        assert_eq!(c.rootdelay, Duration::from_secs(2));
         assert_eq!(c.ostree.as_deref(), Some("/ostree/boot.1/os/c/0"), "args after -- are init's");
         assert_eq!(c.init.as_deref(), Some("/lib/systemd/systemd"));
         assert!(c.debug && c.emergency);
@@ -408,7 +460,7 @@ mod tests {
         let (c, w) = parse("root=ubi0:rootfs rootdelay=x rootwait=forever init=sbin/init uptree.roottimeout=1s uptree.debug=maybe uptree.bogus");
         assert_eq!(c.root, None);
         assert_eq!(c.root_raw.as_deref(), Some("ubi0:rootfs"));
-        assert_eq!(c.rootdelay, 0);
+        assert_eq!(c.rootdelay, Duration::ZERO);
         assert_eq!(c.rootwait, None);
         assert_eq!(c.init, None);
         assert_eq!(c.root_timeout, None);
@@ -423,8 +475,46 @@ mod tests {
         assert_eq!(secs("0.25"), Some(Duration::from_millis(250)));
         assert_eq!(secs(".5"), Some(Duration::from_millis(500)));
         assert_eq!(secs("1.2345"), Some(Duration::from_millis(1234)));
-        for bad in ["", ".", "x", "1.x", "-1", "1s"] {
+        for bad in ["", ".", "x", "1.x", "-1", "1s", "+1", "1.-5", " 1"] {
             assert_eq!(secs(bad), None, "{bad}");
         }
+        assert_eq!(parse_secs("18446744073709551615.999", true), Some(Secs::Exact(Duration::new(u64::MAX, 999_000_000))));
+        assert_eq!(parse_secs("18446744073709551616", true), Some(Secs::Huge));
+        assert_eq!(parse_secs("1.5", false), None, "rootdelay= and rootwait= take whole seconds, as the kernel's");
+    }
+
+    /// Every wait has an upper bound, whatever the number: a typo must not
+    /// keep a board from rebooting (before, `rootwait=N`, `rootdelay=N` and
+    /// `uptree.roottimeout=N` waited N seconds, however many).
+    #[test]
+    fn waits_are_bounded() {
+        let huge = "99999999999999999999999999";
+        let (c, w) = parse(&format!("rootdelay={huge} rootwait=18446744073709551615 uptree.roottimeout={huge}.5 uptree.rebootdelay=301"));
+        assert_eq!(c.rootdelay, MAX_ROOT_WAIT);
+        assert_eq!(c.rootwait, Some(Some(MAX_ROOT_WAIT)));
+        assert_eq!(c.root_timeout(), MAX_ROOT_WAIT);
+        assert_eq!(c.reboot_delay(), MAX_REBOOT_DELAY);
+        assert_eq!(
+            w,
+            vec![
+                format!("\"rootdelay={huge}\": more than the maximum; using 300 s"),
+                "\"rootwait=18446744073709551615\": more than the maximum; using 300 s".to_string(),
+                format!("\"uptree.roottimeout={huge}.5\": more than the maximum; using 300 s"),
+                "\"uptree.rebootdelay=301\": more than the maximum; using 300 s".to_string(),
+            ]
+        );
+        let (c, _) = parse("rootwait=5000");
+        assert_eq!(c.root_timeout(), MAX_ROOT_WAIT, "rootwait=N alone decides the timeout");
+        // Exactly the maximum is not a warning; negative and garbage values are ignored.
+        let (c, w) = parse("rootdelay=300 uptree.roottimeout=300.000 rootwait=-1 uptree.rebootdelay=-2 rootdelay=1e9");
+        assert_eq!((c.rootdelay, c.root_timeout, c.rootwait, c.reboot_delay), (MAX_ROOT_WAIT, Some(MAX_ROOT_WAIT), None, None));
+        assert_eq!(
+            w,
+            vec![
+                "ignoring \"rootwait=-1\": unusable value",
+                "ignoring \"uptree.rebootdelay=-2\": unusable value",
+                "ignoring \"rootdelay=1e9\": unusable value"
+            ]
+        );
     }
 }

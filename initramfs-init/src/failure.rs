@@ -4,13 +4,13 @@
 //! 2. If the kernel command line has `uptree.emergency` and a shell
 //!    exists (`/bin/sh` of the initramfs, else of the deployment, run
 //!    chrooted into it), run it; when it exits, go on to 3.
-//! 3. `sync` and reboot (`RB_AUTOBOOT`) after `uptree.rebootdelay`
-//!    (default 3 s), so U-Boot's boot counter sees a failed attempt and,
-//!    past `bootlimit`, boots the rollback entry.
+//! 3. `sync` (bounded) and reboot after `uptree.rebootdelay` (default
+//!    3 s), so U-Boot's boot counter sees a failed attempt and, past
+//!    `bootlimit`, boots the rollback entry.
 //!
-//! If the kernel refuses the reboot, PID 1 exits: the kernel panics and
-//! its `panic=` setting decides (boards should set `panic=N`). PID 1
-//! never returns to a caller and never spins.
+//! How the reboot is made sure of (retries, the SysRq trigger,
+//! `kernel.panic`) is [`crate::restart`]. PID 1 never returns to a caller,
+//! never exits and never spins.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -76,14 +76,9 @@ pub fn fail(console: &Console, error: &dyn std::fmt::Display, emergency: bool, c
     }
 }
 
-/// Sync and reboot now (after `delay`); exit PID 1 if the kernel refuses.
+/// Sync and reboot (after `delay`). Never returns.
 pub fn reboot(console: &Console, delay: Duration) -> ! {
-    console.line(format_args!("rebooting in {} s so the bootloader counts this failed attempt", crate::console::secs_short(delay)));
-    uptree_sys::pid1::sync();
-    std::thread::sleep(delay);
-    let e = uptree_sys::pid1::reboot();
-    console.line(format_args!("reboot refused: {e}; exiting PID 1 (the kernel's panic= setting applies)"));
-    std::process::exit(1)
+    crate::restart::reboot(&mut crate::restart::System { console }, delay)
 }
 
 /// Shells to try before the switch: the initramfs's, then the deployment's.

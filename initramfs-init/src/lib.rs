@@ -8,7 +8,8 @@
 //! data ([`plan`]) — ostree-prepare-root's binds, `/run/ostree-booted`
 //! ([`booted`]) — executes it ([`exec`]), switches root and execs the
 //! deployment's init ([`boot`]). Any failure goes through one policy
-//! ([`failure`]): say what failed, optionally an emergency shell, reboot.
+//! ([`failure`]): say what failed, optionally an emergency shell, reboot
+//! — a reboot that PID 1 never gives up on ([`restart`]).
 //!
 //! Main types: [`cmdline::Cmdline`] and [`cmdline::RootSpec`] (what the
 //! kernel command line asks for), [`device::Found`] (the root device and
@@ -35,3 +36,4 @@ pub mod modules;
 pub mod plan;
 pub mod probe;
 pub mod resolve;
+pub mod restart;

@@ -6,7 +6,8 @@
 #       LOG. -no-reboot: a guest reboot or poweroff ends QEMU. With EXPECT
 #       and SEND, SEND is typed on the console once LOG shows EXPECT.
 #       Sets QEMU_RC (124: killed at TIMEOUT, i.e. the guest hung) and
-#       QEMU_MS (wall time).
+#       QEMU_MS (wall time). QEMU_DRIVE_OPTS (env): more -drive options for
+#       the disk, e.g. throttling.bps-write=N to make storage crawl.
 #   check NAME CMD...        run CMD; print "ok - NAME" or "FAIL - NAME"
 #   log_has LOG REGEX        grep -E in a console log (CR stripped)
 #   checks_summary           "N passed, N failed"; returns non-zero if any failed
@@ -28,7 +29,7 @@ qemu_direct() {
   # shellcheck disable=SC2054 # the commas belong to QEMU's option syntax
   qemu+=(-smp 1 -m 1024 -accel tcg -display none -serial stdio -monitor none -no-reboot
     -kernel "$kernel" -initrd "$initrd" -append "$append"
-    -drive "if=none,id=hd0,format=raw,file=$disk" -device virtio-blk-device,drive=hd0
+    -drive "if=none,id=hd0,format=raw,file=$disk${QEMU_DRIVE_OPTS:+,$QEMU_DRIVE_OPTS}" -device virtio-blk-device,drive=hd0
     -nic none)
   local start end
   start=$(date +%s%N)

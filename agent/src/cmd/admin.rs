@@ -1,5 +1,9 @@
 //! `admin …`: deployments on the device (ostree's `admin` verbs, plus
 //! `mark-good` for boot counting).
+//!
+//! Every verb that writes reads the sysroot under its lock
+//! (`Sysroot::lock(root)?.load()?`) and decides from that; only `status`
+//! and the pull of `upgrade`/`switch` work on an unlocked snapshot.
 
 use std::path::Path;
 use std::time::Duration;
@@ -8,7 +12,7 @@ use serde_json::{json, Value};
 use uptree_deploy::bootcount::{BootCounter, CountState};
 use uptree_deploy::deploy::{self, DeployOptions, KargsSpec};
 use uptree_deploy::etcmerge::MergeReport;
-use uptree_deploy::sysroot::{self, Sysroot};
+use uptree_deploy::sysroot::{self, LockedSysroot, Sysroot};
 use uptree_deploy::{failed, health, ops};
 
 use super::out;
@@ -30,25 +34,25 @@ pub fn run(o: &AdminOpts) -> Result<i32> {
         AdminCommand::Deploy(d) => deploy_cmd(root, d),
         AdminCommand::Status(s) => status(root, s),
         AdminCommand::Undeploy { index } => {
-            let mut s = Sysroot::load(root)?;
+            let mut s = Sysroot::lock(root)?.load()?;
             let gone = ops::undeploy(&mut s, *index)?;
             out(&format!("Deleted deployment {}.{}\n", gone.csum, gone.deployserial))?;
             Ok(0)
         }
         AdminCommand::SetDefault { index } => {
-            let mut s = Sysroot::load(root)?;
+            let mut s = Sysroot::lock(root)?.load()?;
             ops::set_default(&mut s, *index)?;
             Ok(0)
         }
         AdminCommand::Rollback => {
-            let mut s = Sysroot::load(root)?;
+            let mut s = Sysroot::lock(root)?.load()?;
             let from = ops::rollback(&mut s)?;
             let d = &s.deployments[0];
             out(&format!("Deployment {from} ({}.{}) is now the default; reboot to use it\n", d.csum, d.deployserial))?;
             Ok(0)
         }
         AdminCommand::Pin { index, unpin } => {
-            let mut s = Sysroot::load(root)?;
+            let mut s = Sysroot::lock(root)?.load()?;
             for i in index {
                 let changed = ops::pin(&mut s, *i, !unpin)?;
                 let what = if *unpin { "unpinned" } else { "pinned" };
@@ -57,8 +61,7 @@ pub fn run(o: &AdminOpts) -> Result<i32> {
             Ok(0)
         }
         AdminCommand::Cleanup => {
-            let mut s = Sysroot::load(root)?;
-            let _lock = deploy::lock(root)?;
+            let mut s = Sysroot::lock(root)?.load()?;
             deploy::cleanup(&mut s)?;
             Ok(0)
         }
@@ -85,7 +88,7 @@ fn merge_json(r: &MergeReport) -> Value {
 }
 
 fn deploy_cmd(root: &Path, d: &DeployOpts) -> Result<i32> {
-    let mut s = Sysroot::load(root)?;
+    let mut s = Sysroot::lock(root)?.load()?;
     let opts = DeployOptions {
         osname: d.os.clone(),
         kargs: kargs_spec(&d.kargs)?,
@@ -109,6 +112,7 @@ fn deploy_cmd(root: &Path, d: &DeployOpts) -> Result<i32> {
                 "osname": r.osname, "checksum": r.checksum.to_hex(), "deployserial": r.deployserial,
                 "bootconfig-swap": r.bootswap, "bootversion": r.bootversion, "subbootversion": r.subbootversion,
                 "etc-merge": r.etc.as_ref().map(merge_json),
+                "warnings": r.warnings,
             })
         ))?;
     } else {
@@ -140,7 +144,7 @@ fn counting(s: &Sysroot) -> (Option<BootCounter>, Option<CountState>, Option<Str
 }
 
 fn status(root: &Path, o: &StatusOpts) -> Result<i32> {
-    let s = Sysroot::load(root)?;
+    let s = Sysroot::load_unlocked(root)?;
     let (counter, state, counting_error) = counting(&s);
     if let Some(e) = &counting_error {
         log::warn!("boot counting state unavailable: {e}");
@@ -239,10 +243,17 @@ fn status(root: &Path, o: &StatusOpts) -> Result<i32> {
     Ok(0)
 }
 
-/// `admin upgrade`, and `admin switch` when `switch_to` names a new origin
-/// refspec (as ostree: a bare REF keeps the current remote).
-fn upgrade(root: &Path, u: &UpgradeOpts, switch_to: Option<&str>) -> Result<i32> {
-    let mut s = Sysroot::load(root)?;
+/// What `upgrade`/`switch` works from: the merge deployment of the
+/// stateroot, its origin (with the switch and `--override-commit`
+/// applied) and the refspec to pull and deploy.
+struct Plan {
+    osname: String,
+    current: uptree_deploy::sysroot::Deployment,
+    origin: ostree_repo::keyfile::KeyFile,
+    refspec: String,
+}
+
+fn plan(s: &Sysroot, u: &UpgradeOpts, switch_to: Option<&str>) -> Result<Plan> {
     let osname = match &u.os {
         Some(o) => o.clone(),
         None => s.default_osname()?,
@@ -265,26 +276,68 @@ fn upgrade(root: &Path, u: &UpgradeOpts, switch_to: Option<&str>) -> Result<i32>
     } else {
         origin.remove_key("origin", "override-commit");
     }
-    if !u.deploy_only {
-        if let Some((remote, rf)) = refspec.split_once(':') {
-            let target = u.override_commit.clone().unwrap_or_else(|| rf.to_string());
-            let mut opts = super::pull::options(&u.net);
-            // As ostree's upgrader: nothing older than the deployment is
-            // fetched, so a replayed old summary cannot even move the ref.
-            // A switch may go to an older commit (ostree allows it there).
-            opts.allow_downgrade = u.allow_downgrade || switch_to.is_some();
-            if !opts.allow_downgrade {
-                opts.timestamp_check_from_rev = Some(current.csum.to_hex());
-            }
-            let r = uptree_pull::pull(&s.repo, remote, &[target], &opts)?;
-            super::pull::print_report(&r)?;
-        } else {
-            log::info!("origin {refspec} names a local ref: nothing to pull");
+    Ok(Plan { osname, current, origin, refspec })
+}
+
+/// Pull what `refspec` names (nothing for a local ref). Unlocked: a slow
+/// pull must not hold up other `admin` verbs, and the repo has its own lock.
+/// `not_older_than`: as ostree's upgrader, nothing older than the
+/// deployment is fetched, so a replayed old summary cannot even move the ref.
+fn pull_for(repo: &ostree_repo::Repo, refspec: &str, u: &UpgradeOpts, not_older_than: Option<&ostree_repo::Checksum>) -> Result<()> {
+    if let Some((remote, rf)) = refspec.split_once(':') {
+        let target = u.override_commit.clone().unwrap_or_else(|| rf.to_string());
+        let mut opts = super::pull::options(&u.net);
+        opts.allow_downgrade = not_older_than.is_none();
+        opts.timestamp_check_from_rev = not_older_than.map(|c| c.to_hex());
+        let r = uptree_pull::pull(repo, remote, &[target], &opts)?;
+        super::pull::print_report(&r)?;
+    } else {
+        log::info!("origin {refspec} names a local ref: nothing to pull");
+    }
+    Ok(())
+}
+
+/// `admin upgrade`, and `admin switch` when `switch_to` names a new origin
+/// refspec (as ostree: a bare REF keeps the current remote).
+///
+/// The pull runs without the sysroot lock; then, under the lock, the
+/// sysroot is read again and everything is decided from that state. If
+/// another `admin` verb changed the origin meanwhile (a deploy or switch
+/// to another ref), the new origin is pulled and the decision made again,
+/// so the result is what running the two one after the other gives.
+fn upgrade(root: &Path, u: &UpgradeOpts, switch_to: Option<&str>) -> Result<i32> {
+    const ATTEMPTS: usize = 3;
+    let snapshot = Sysroot::load_unlocked(root)?;
+    let first = plan(&snapshot, u, switch_to)?;
+    // A switch may go to an older commit (ostree allows it there).
+    let floor = |p: &Plan| (!u.allow_downgrade && switch_to.is_none()).then_some(p.current.csum);
+    let mut not_older_than = floor(&first);
+    let mut want = first.refspec;
+    let mut pulled: Option<String> = None;
+    for _ in 0..ATTEMPTS {
+        if !u.deploy_only && pulled.as_deref() != Some(want.as_str()) {
+            pull_for(&snapshot.repo, &want, u, not_older_than.as_ref())?;
+            pulled = Some(want.clone());
         }
+        if u.pull_only {
+            return Ok(0);
+        }
+        let mut s = Sysroot::lock(root)?.load()?;
+        let p = plan(&s, u, switch_to)?;
+        if !u.deploy_only && p.refspec.contains(':') && pulled.as_deref() != Some(p.refspec.as_str()) {
+            log::warn!("the origin changed to {} while {want} was pulled: pulling that", p.refspec);
+            not_older_than = floor(&p);
+            want = p.refspec;
+            continue;
+        }
+        return upgrade_locked(&mut s, p, u, switch_to);
     }
-    if u.pull_only {
-        return Ok(0);
-    }
+    Err(format!("the deployment's origin kept changing while pulling (last {want}); run the upgrade again").into())
+}
+
+/// The part of `upgrade` that decides and deploys, under the lock.
+fn upgrade_locked(s: &mut LockedSysroot, p: Plan, u: &UpgradeOpts, switch_to: Option<&str>) -> Result<i32> {
+    let Plan { osname, current, origin, refspec } = p;
     let new = match &u.override_commit {
         Some(c) => s.repo.resolve_rev(c)?,
         None => s.repo.resolve_rev(&refspec)?,
@@ -306,7 +359,7 @@ fn upgrade(root: &Path, u: &UpgradeOpts, switch_to: Option<&str>) -> Result<i32>
             .into());
         }
     }
-    if let Some(f) = failed::find(root, &new.to_hex())? {
+    if let Some(f) = failed::find(&s.path, &new.to_hex())? {
         return Err(format!(
             "commit {new} failed to boot on {} ({}); not deploying it automatically. Deploy it explicitly with 'admin deploy {new}' to try again",
             ostree_repo::datetime::format_iso(f.detected),
@@ -315,7 +368,7 @@ fn upgrade(root: &Path, u: &UpgradeOpts, switch_to: Option<&str>) -> Result<i32>
         .into());
     }
     let opts = DeployOptions { osname: Some(osname), origin: Some(origin), ..Default::default() };
-    let r = deploy::deploy(&mut s, &new.to_hex(), &opts)?;
+    let r = deploy::deploy(s, &new.to_hex(), &opts)?;
     out(&format!("Deployed {}.{}; it boots next (bootversion boot.{}.{})\n", r.checksum, r.deployserial, r.bootversion, r.subbootversion))?;
     // As ostree's switch: the old ref goes, so its commits can be pruned.
     if let (Some(_), Some(old)) = (switch_to, current.refspec()) {
@@ -334,7 +387,7 @@ fn unlock(root: &Path, u: &UnlockOpts) -> Result<i32> {
     if !u.hotfix {
         return Err("only 'unlock --hotfix' is supported: a development unlock would be lost at the next boot".into());
     }
-    let mut s = Sysroot::load(root)?;
+    let mut s = Sysroot::lock(root)?.load()?;
     let index = match (u.index, s.booted) {
         (Some(i), _) => i,
         (None, Some(b)) => b,
@@ -353,7 +406,7 @@ fn unlock(root: &Path, u: &UnlockOpts) -> Result<i32> {
 }
 
 fn mark_good(root: &Path, m: &MarkGoodOpts) -> Result<i32> {
-    let mut s = Sysroot::load(root)?;
+    let mut s = Sysroot::lock(root)?.load()?;
     let r = health::mark_good(&mut s, &m.hooks_dir, Duration::from_secs(m.timeout))?;
     if r.healthy {
         if let Some(b) = s.booted_deployment() {

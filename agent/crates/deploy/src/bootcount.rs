@@ -64,7 +64,19 @@ impl BootCounter {
 
     pub fn state(&self) -> Result<CountState> {
         let env = self.load()?;
-        let num = |k: &str| env.get_str(k).ok().flatten().and_then(|v| v.trim().parse::<u32>().ok());
+        let num = |k: &str| -> Option<u32> {
+            let v = env.get_str(k).ok().flatten()?;
+            let v = v.trim();
+            match v.parse::<u32>() {
+                Ok(n) => Some(n),
+                // Digits beyond u32: U-Boot counted past anything a limit can be.
+                Err(_) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => Some(u32::MAX),
+                Err(_) => {
+                    log::warn!("U-Boot environment: {k}={v:?} is not a number; taken as unset");
+                    None
+                }
+            }
+        };
         Ok(CountState { upgrade_available: num("upgrade_available").unwrap_or(0) != 0, bootcount: num("bootcount").unwrap_or(0), bootlimit: num("bootlimit") })
     }
 
@@ -76,18 +88,23 @@ impl BootCounter {
         for (k, v) in vars {
             env.set(k, v).map_err(|e| env_err(&self.config_path, e))?;
         }
+        // Named steps, so a power-cut lane can stop just before the write
+        // and just after it (Store::save writes and fsyncs in one call).
+        crate::failpoint::step("uboot-env write")?;
         self.store.save(&env).map_err(|e| env_err(&self.config_path, e))?;
+        crate::failpoint::step("uboot-env written")?;
         Ok(())
     }
 
-    /// Count the next boots: `upgrade_available=1 bootcount=0`.
-    pub fn arm(&self) -> Result<()> {
+    /// Count the next boots: `upgrade_available=1 bootcount=0`. (Crate
+    /// only: written under the sysroot lock, by deploy and mark-good.)
+    pub(crate) fn arm(&self) -> Result<()> {
         log::info!("boot counting armed (upgrade_available=1, bootcount=0)");
         self.update(&[("upgrade_available", "1"), ("bootcount", "0")])
     }
 
     /// Stop counting: `upgrade_available=0 bootcount=0`.
-    pub fn clear(&self) -> Result<()> {
+    pub(crate) fn clear(&self) -> Result<()> {
         self.update(&[("upgrade_available", "0"), ("bootcount", "0")])
     }
 }

@@ -19,18 +19,18 @@ use ostree_repo::checkout::{self, CheckoutOptions};
 use ostree_repo::keyfile::KeyFile;
 use ostree_repo::prune::{self, PruneOptions};
 use ostree_repo::{Checksum, RefName};
-use uptree_sys::lock::{LockKind, OfdLock};
 
 use crate::backend;
 use crate::bls::BootEntry;
 use crate::bootcount::BootCounter;
+use crate::deployfs::{self, DeployTree};
 use crate::dfs;
 use crate::error::{At, Error, Result};
 use crate::etcmerge::{self, MergeReport};
 use crate::kargs::Kargs;
 use crate::kernel;
 use crate::layout;
-use crate::sysroot::{Deployment, Sysroot};
+use crate::sysroot::{Deployment, LockedSysroot, Sysroot};
 
 /// How kernel arguments of a new deployment are chosen (`admin deploy`).
 #[derive(Debug, Clone, Default)]
@@ -77,12 +77,9 @@ pub struct DeployReport {
     pub bootswap: bool,
     pub bootversion: u32,
     pub subbootversion: u32,
-}
-
-/// Take the sysroot lock (`ostree/lock`, as libostree).
-pub fn lock(sysroot: &Path) -> Result<OfdLock> {
-    let p = sysroot.join("ostree/lock");
-    OfdLock::acquire(&p, LockKind::Exclusive, Some(std::time::Duration::from_secs(60))).map_err(|e| Error::io(p, e))
+    /// What went wrong after the switch was live (the clean-up): the
+    /// deployment boots next all the same.
+    pub warnings: Vec<String>,
 }
 
 pub(crate) fn set_immutable(path: &Path, on: bool) -> Result<()> {
@@ -106,10 +103,15 @@ pub fn rmrf_deployment(path: &Path) -> Result<()> {
     fs::remove_dir_all(path).at(path)
 }
 
-fn os_release_name(dep: &Path) -> Result<String> {
-    let text = fs::read_to_string(dep.join("usr/lib/os-release"))
-        .or_else(|_| fs::read_to_string(dep.join("etc/os-release")))
-        .map_err(|e| Error::io(dep.join("usr/lib/os-release"), e))?;
+/// ostree reads `usr/lib/os-release` when it exists, else `etc/os-release`,
+/// following links (resolved inside the deployment here).
+fn os_release_name(tree: &DeployTree) -> Result<String> {
+    let text = match tree.read_utf8(Path::new("usr/lib/os-release"), deployfs::OS_RELEASE)? {
+        Some(t) => t,
+        None => tree
+            .read_utf8(Path::new("etc/os-release"), deployfs::OS_RELEASE)?
+            .ok_or_else(|| Error::io(tree.path().join("etc/os-release"), std::io::ErrorKind::NotFound.into()))?,
+    };
     let mut vals = std::collections::HashMap::new();
     for line in text.lines() {
         if let Some((k, v)) = line.split_once('=') {
@@ -122,8 +124,7 @@ fn os_release_name(dep: &Path) -> Result<String> {
 }
 
 /// `admin deploy REFSPEC|CHECKSUM`.
-pub fn deploy(sysroot: &mut Sysroot, rev: &str, opts: &DeployOptions) -> Result<DeployReport> {
-    let _lock = lock(&sysroot.path)?;
+pub fn deploy(sysroot: &mut LockedSysroot, rev: &str, opts: &DeployOptions) -> Result<DeployReport> {
     let csum = sysroot.repo.resolve_rev(rev)?;
     if sysroot.repo.is_partial(&csum) {
         return Err(Error::Invalid(format!("commit {csum} is partial (an interrupted pull); pull it completely before deploying")));
@@ -167,7 +168,8 @@ pub fn deploy(sysroot: &mut Sysroot, rev: &str, opts: &DeployOptions) -> Result<
     for e in fs::read_dir(&deploy_dir).at(&deploy_dir)?.flatten() {
         if let Some((c, s)) = layout::parse_deploy_dir_name(&e.file_name().to_string_lossy()) {
             if c == csum.to_hex() && e.path().is_dir() {
-                deployserial = deployserial.max(s + 1);
+                let next = s.checked_add(1).ok_or_else(|| Error::Invalid(format!("{}: deployment serial {s} cannot be incremented", e.path().display())))?;
+                deployserial = deployserial.max(next);
             }
         }
     }
@@ -179,6 +181,13 @@ pub fn deploy(sysroot: &mut Sysroot, rev: &str, opts: &DeployOptions) -> Result<
         checkout::checkout(&sysroot.repo, &csum, &dpath, &CheckoutOptions { fsync: false, ..CheckoutOptions::default() })?;
         let kl = kernel::find(&dpath)?;
         // /etc: from usr/etc (a tree with only /etc gets it moved there).
+        // Through a symlink in the commit, the copy and the merge would read
+        // and write outside the deployment (an absolute link is the host's).
+        for rel in ["usr", "etc", "usr/etc"] {
+            if fs::symlink_metadata(dpath.join(rel)).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(Error::Invalid(format!("/{rel} is a symbolic link in the commit; refusing to deploy it")));
+            }
+        }
         let (etc, usretc) = (dpath.join("etc"), dpath.join("usr/etc"));
         if fs::symlink_metadata(&etc).is_ok() {
             if fs::symlink_metadata(&usretc).is_ok() {
@@ -229,12 +238,12 @@ pub fn deploy(sysroot: &mut Sysroot, rev: &str, opts: &DeployOptions) -> Result<
     let r = prepared.and_then(|(new, etc)| {
         let list = new_deployment_list(sysroot, &new, &osname, merge, opts);
         let (bootswap, bootversion, subbootversion) = write_deployments(sysroot, list)?;
-        Ok(DeployReport { osname: osname.clone(), checksum: csum, deployserial, etc, bootswap, bootversion, subbootversion })
+        Ok(DeployReport { osname: osname.clone(), checksum: csum, deployserial, etc, bootswap, bootversion, subbootversion, warnings: Vec::new() })
     });
     match r {
-        Ok(rep) => {
+        Ok(mut rep) => {
             if !opts.no_clean {
-                cleanup(sysroot)?;
+                rep.warnings.extend(cleanup_after_switch(sysroot)?);
             }
             Ok(rep)
         }
@@ -242,10 +251,11 @@ pub fn deploy(sysroot: &mut Sysroot, rev: &str, opts: &DeployOptions) -> Result<
         Err(e) => {
             // Remove the new deployment unless the switch got as far as
             // referencing it (then it is live and must stay).
-            let referenced = Sysroot::load(&sysroot.path).map(|s| s.deployments.iter().any(|d| d.relpath() == rel)).unwrap_or(true);
+            let referenced = Sysroot::read(&sysroot.path).map(|s| s.deployments.iter().any(|d| d.relpath() == rel)).unwrap_or(true);
             if !referenced {
                 let _ = rmrf_deployment(&dpath);
                 let _ = fs::remove_file(sysroot.path.join(format!("{rel}.origin")));
+                let _ = fs::remove_file(merge_report_path(&sysroot.path, &osname, &layout::deploy_dir_name(&csum.to_hex(), deployserial)));
             }
             Err(e)
         }
@@ -321,7 +331,9 @@ fn bootconfigs_equal(sysroot: &Sysroot, a: &Deployment, b: &Deployment) -> bool 
 ///
 /// Nothing the live bootversion uses is touched until the backend's
 /// commit; a power cut at any step boots either the old list or the new.
-pub fn write_deployments(sysroot: &mut Sysroot, mut list: Vec<Deployment>) -> Result<(bool, u32, u32)> {
+/// The bootversion written is the one the lock holder read, so it is
+/// never the live one.
+pub fn write_deployments(sysroot: &mut LockedSysroot, mut list: Vec<Deployment>) -> Result<(bool, u32, u32)> {
     if let Some(b) = sysroot.booted_deployment() {
         if !list.iter().any(|d| d.same(b)) {
             return Err(Error::Invalid("Attempting to remove booted deployment".into()));
@@ -364,6 +376,11 @@ pub fn write_deployments(sysroot: &mut Sysroot, mut list: Vec<Deployment>) -> Re
             Ok(t) if t.to_string_lossy() == format!("boot.{b}.1") => 0,
             _ => 1,
         };
+        // Read (and check) before anything of bootversion b is written.
+        let appended = match list.first() {
+            Some(d) => DeployTree::open(&root.join(d.relpath()))?.read_utf8(Path::new("usr/lib/ostree-boot/uEnv.txt"), deployfs::UENV)?,
+            None => None,
+        };
         sysroot.backend.begin(&root, b)?;
         let show_osname = list.iter().any(|d| d.osname != list[0].osname);
         let n = list.len();
@@ -374,12 +391,11 @@ pub fn write_deployments(sysroot: &mut Sysroot, mut list: Vec<Deployment>) -> Re
         }
         create_bootlinks(&root, b, s, &list)?;
         dfs::symlink_replace(&format!("boot.{b}.{s}"), &root.join(format!("ostree/boot.{b}")))?;
-        let appended = list.first().and_then(|d| fs::read_to_string(root.join(d.relpath()).join("usr/lib/ostree-boot/uEnv.txt")).ok());
         sysroot.backend.commit(&root, b, &written, appended.as_deref())?;
         (b, s)
     };
     log::info!("Transaction complete; bootconfig swap: {}; bootversion: boot.{bootversion}.{subbootversion}", if needs_bootswap { "yes" } else { "no" });
-    *sysroot = Sysroot::load(&root)?;
+    sysroot.reload()?;
     Ok((needs_bootswap, bootversion, subbootversion))
 }
 
@@ -394,37 +410,15 @@ fn create_bootlinks(root: &Path, b: u32, s: u32, list: &[Deployment]) -> Result<
     Ok(())
 }
 
-fn copy_dir(src: &Path, dst: &Path) -> Result<()> {
-    dfs::create_dir_all(dst)?;
-    for e in fs::read_dir(src).at(src)?.flatten() {
-        let (s, d) = (e.path(), dst.join(e.file_name()));
-        if e.file_type().at(&s)?.is_dir() {
-            copy_dir(&s, &d)?;
-        } else {
-            dfs::copy_file(&s, &d, true)?;
-        }
-    }
-    Ok(())
-}
-
 fn install_kernel_and_entry(sysroot: &Sysroot, b: u32, d: &mut Deployment, index: usize, n: usize, show_osname: bool) -> Result<()> {
     let root = &sysroot.path;
-    let dpath = root.join(d.relpath());
-    let kl = kernel::find(&dpath)?;
+    let tree = DeployTree::open(&root.join(d.relpath()))?;
+    let kl = kernel::find_in(&tree)?;
     let kdir_rel = sysroot.backend.kernel_dir(b, &d.osname, &d.bootcsum);
     let kdir = root.join("boot").join(&kdir_rel);
     dfs::create_dir_all(&kdir)?;
-    dfs::copy_file(&dpath.join(&kl.dir).join(&kl.kernel_src), &kdir.join(&kl.kernel_name), true)?;
-    if let Some((src, name)) = &kl.initramfs {
-        dfs::copy_file(&dpath.join(&kl.dir).join(src), &kdir.join(name), true)?;
-    }
-    if let Some((src, name)) = &kl.devicetree {
-        dfs::copy_file(&dpath.join(&kl.dir).join(src), &kdir.join(name), true)?;
-    }
-    if let Some(dir) = &kl.dtb_dir {
-        copy_dir(&dpath.join(&kl.dir).join(dir), &kdir.join(dir))?;
-    }
-    let mut title = os_release_name(&dpath)?;
+    kernel::install(&tree, &kl, &kdir)?;
+    let mut title = os_release_name(&tree)?;
     if let Ok(c) = sysroot.repo.load_commit(&d.csum) {
         if let Some(v) = c.version().filter(|v| !v.is_empty() && !title.contains(*v)) {
             title.push(' ');
@@ -456,10 +450,25 @@ fn install_kernel_and_entry(sysroot: &Sysroot, b: u32, d: &mut Deployment, index
     dfs::write_atomic(&root.join(format!("boot/loader.{b}/entries/ostree-{}-{}.conf", n - index, d.osname)), e.to_text().as_bytes())
 }
 
+/// The clean-up after a switch that is already live: a failure there is a
+/// warning (logged, and returned for the caller's report), not a failed
+/// deploy. The next clean-up removes what this one left.
+pub(crate) fn cleanup_after_switch(sysroot: &mut LockedSysroot) -> Result<Option<String>> {
+    match cleanup(sysroot) {
+        Ok(()) => Ok(None),
+        Err(e) if crate::failpoint::tripped() => Err(e), // the power is off: nothing runs
+        Err(e) => {
+            let w = format!("the new boot configuration is live, but cleaning up after it failed: {e}");
+            log::warn!("{w}");
+            Ok(Some(w))
+        }
+    }
+}
+
 /// `admin cleanup`: remove what no boot entry references — the other
 /// bootversion, old deployments, unused kernels — regenerate the
 /// `ostree/B/S/N` refs, and prune the repo (refs only, depth 0).
-pub fn cleanup(sysroot: &mut Sysroot) -> Result<()> {
+pub fn cleanup(sysroot: &mut LockedSysroot) -> Result<()> {
     let root = sysroot.path.clone();
     let (b, s) = (sysroot.bootversion, sysroot.subbootversion);
     let ob = 1 - b;

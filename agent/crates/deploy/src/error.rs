@@ -13,7 +13,15 @@ pub enum Error {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
+    /// A file of a deployment that must be a regular file is not one
+    /// (a symlink where ostree refuses links, a FIFO, a device).
+    #[error("{}: the {what} is a {found}, not a regular file", path.display())]
+    NotRegular { path: PathBuf, what: &'static str, found: &'static str },
+    /// A file of a deployment larger than its kind allows.
+    #[error("{}: the {what} is {size} bytes, more than the {max} allowed", path.display())]
+    TooLarge { path: PathBuf, what: &'static str, size: u64, max: u64 },
     /// A simulated power cut (tests only, see `failpoint`).
+    #[cfg(feature = "failpoints")]
     #[error("power cut (simulated) at: {0}")]
     PowerCut(String),
     #[error("{context}: {source}")]

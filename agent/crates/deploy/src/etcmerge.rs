@@ -44,9 +44,27 @@ fn same_entry(a: &Path, b: &Path) -> Result<bool> {
         if ma.dev() == mb.dev() && ma.ino() == mb.ino() {
             return Ok(true);
         }
-        return Ok(fs::read(a).at(a)? == fs::read(b).at(b)?);
+        return same_content(a, b);
     }
     Ok(true)
+}
+
+/// Compare two files of equal length chunk by chunk: the new /etc comes
+/// from a commit, and a file the size of memory must not be read whole.
+fn same_content(a: &Path, b: &Path) -> Result<bool> {
+    use std::io::Read;
+    let (mut fa, mut fb) = (fs::File::open(a).at(a)?, fs::File::open(b).at(b)?);
+    let (mut ba, mut bb) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let n = fa.read(&mut ba).at(a)?;
+        if n == 0 {
+            // Equal lengths were checked: b must end here too.
+            return Ok(fb.read(&mut bb[..1]).at(b)? == 0);
+        }
+        if fb.read_exact(&mut bb[..n]).is_err() || ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+    }
 }
 
 fn names(dir: &Path) -> Result<Vec<String>> {
@@ -138,7 +156,35 @@ fn ensure_parent(modified: &Path, new: &Path, rel: &str) -> Result<()> {
     }
 }
 
+/// The first directory component of `rel` (its last component excluded)
+/// that is a symlink in `base`. The new /etc comes from the commit: going
+/// through such a link would write or delete outside it (an absolute link
+/// resolves against the host's `/`). ostree follows it; uptree refuses.
+fn linked_component(base: &Path, rel: &str) -> Result<Option<String>> {
+    let Some((parent, _)) = rel.rsplit_once('/') else { return Ok(None) };
+    let mut prefix = String::new();
+    for c in parent.split('/') {
+        if !prefix.is_empty() {
+            prefix.push('/');
+        }
+        prefix.push_str(c);
+        let p = base.join(&prefix);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => return Ok(Some(prefix)),
+            Ok(m) if m.is_dir() => {}
+            // Not a directory (ensure_parent reports it), or absent (created).
+            Ok(_) => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(p, e)),
+        }
+    }
+    Ok(None)
+}
+
 fn copy_modified(modified: &Path, new: &Path, rel: &str) -> Result<bool> {
+    if let Some(link) = linked_component(new, rel)? {
+        return Err(Error::Conflict(format!("/etc merge: {link} is a symbolic link in the new /etc, cannot carry the local change to {rel} through it")));
+    }
     ensure_parent(modified, new, rel)?;
     let (src, dst) = (modified.join(rel), new.join(rel));
     if let Ok(nm) = fs::symlink_metadata(&dst) {
@@ -163,7 +209,10 @@ pub fn merge(old_defaults: &Path, old_etc: &Path, new_defaults: &Path, new_etc: 
     let mut report = MergeReport::default();
     for r in &removed {
         let p = new_etc.join(r);
-        if fs::symlink_metadata(&p).is_ok() {
+        if let Some(link) = linked_component(new_etc, r)? {
+            // Not in the new /etc proper: nothing of it to delete there.
+            log::info!("/etc merge: {link} is a symbolic link in the new /etc; locally removed {r} not removed through it");
+        } else if fs::symlink_metadata(&p).is_ok() {
             if is_dir(&p) {
                 fs::remove_dir_all(&p).at(&p)?;
             } else {
@@ -198,6 +247,49 @@ mod tests {
             fs::create_dir_all(d).expect("mkdir");
         }
         fs::write(p, s).expect("write");
+    }
+
+    #[test]
+    fn never_writes_or_deletes_through_a_linked_directory_of_the_new_etc() {
+        let t = tempfile::tempdir().expect("tmp");
+        let (od, oe, nd, ne, out) = (t.path().join("od"), t.path().join("oe"), t.path().join("nd"), t.path().join("ne"), t.path().join("outside"));
+        for d in [&od, &oe] {
+            w(&d.join("sub/keep.conf"), "k\n");
+            w(&d.join("sub/gone.conf"), "g\n");
+        }
+        w(&oe.join("sub/keep.conf"), "LOCAL\n");
+        fs::remove_file(oe.join("sub/gone.conf")).expect("rm");
+        w(&out.join("keep.conf"), "outside\n");
+        w(&out.join("gone.conf"), "outside\n");
+        for d in [&nd, &ne] {
+            fs::create_dir_all(d).expect("mkdir");
+            std::os::unix::fs::symlink(&out, d.join("sub")).expect("ln");
+        }
+        let err = merge(&od, &oe, &nd, &ne).expect_err("refused");
+        assert!(matches!(&err, Error::Conflict(m) if m.contains("sub is a symbolic link")), "{err}");
+        assert_eq!(fs::read_to_string(out.join("keep.conf")).expect("r"), "outside\n");
+        assert_eq!(fs::read_to_string(out.join("gone.conf")).expect("r"), "outside\n");
+        // Only a removal: skipped, nothing outside deleted.
+        w(&oe.join("sub/keep.conf"), "k\n");
+        let r = merge(&od, &oe, &nd, &ne).expect("merges");
+        assert_eq!(r.removed, vec!["sub/gone.conf"]);
+        assert!(out.join("gone.conf").exists());
+    }
+
+    #[test]
+    fn same_content_compares_in_chunks() {
+        let t = tempfile::tempdir().expect("tmp");
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let (a, b) = (t.path().join("a"), t.path().join("b"));
+        fs::write(&a, &big).expect("w");
+        fs::write(&b, &big).expect("w");
+        assert!(same_content(&a, &b).expect("cmp"));
+        let mut other = big.clone();
+        other[150_000] ^= 1;
+        fs::write(&b, &other).expect("w");
+        assert!(!same_content(&a, &b).expect("cmp"));
+        fs::write(&b, &big[..100]).expect("w");
+        assert!(!same_content(&a, &b).expect("cmp"));
     }
 
     #[test]

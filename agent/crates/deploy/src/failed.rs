@@ -49,7 +49,16 @@ impl Failure {
             version: s("version"),
             detected: v.get("detected-unix").and_then(Value::as_u64).unwrap_or(0),
             reason: s("reason").unwrap_or_default(),
-            count: v.get("count").and_then(Value::as_u64).and_then(|c| u32::try_from(c).ok()).unwrap_or(1),
+            // A count beyond u32 (or beyond u64, a float to serde) still
+            // means "failed many times": saturate rather than forget it.
+            count: match v.get("count") {
+                Some(Value::Number(n)) => match n.as_u64() {
+                    Some(c) => u32::try_from(c).unwrap_or(u32::MAX).max(1),
+                    None if n.as_f64().is_some_and(|f| f > 0.0) => u32::MAX,
+                    None => 1,
+                },
+                _ => 1,
+            },
         })
     }
 }
@@ -85,7 +94,7 @@ pub fn record(sysroot: &Path, mut f: Failure) -> Result<()> {
     let mut list = load(sysroot)?;
     match list.iter_mut().find(|x| x.checksum == f.checksum) {
         Some(x) => {
-            f.count = x.count + 1;
+            f.count = x.count.saturating_add(1);
             *x = f;
         }
         None => list.push(f),
@@ -108,4 +117,29 @@ pub fn forget(sysroot: &Path, checksum: &str) -> Result<bool> {
     }
     save(sysroot, &list)?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_counts_saturate_instead_of_overflowing() {
+        let t = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(path(t.path()).parent().expect("parent")).expect("mkdir");
+        let c = |n: &str| format!(r#"{{"checksum":"{n}","count":COUNT}}"#);
+        let text = format!(
+            r#"{{"failed":[{},{},{},{}]}}"#,
+            c("a").replace("COUNT", "4294967295"),
+            c("b").replace("COUNT", "99999999999999999999"),
+            c("c").replace("COUNT", "18446744073709551615"),
+            c("d").replace("COUNT", "-3"),
+        );
+        std::fs::write(path(t.path()), text).expect("w");
+        let counts: Vec<u32> = load(t.path()).expect("loads").iter().map(|f| f.count).collect();
+        assert_eq!(counts, [u32::MAX, u32::MAX, u32::MAX, 1]);
+        let f = Failure { checksum: "a".into(), osname: "os".into(), refspec: None, version: None, detected: u64::MAX, reason: "r".into(), count: 1 };
+        record(t.path(), f).expect("records");
+        assert_eq!(find(t.path(), "a").expect("reads").map(|f| f.count), Some(u32::MAX));
+    }
 }

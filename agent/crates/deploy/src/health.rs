@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::bootcount::{BootCounter, CountState};
 use crate::error::{At, Error, Result};
 use crate::failed::{self, Failure};
-use crate::sysroot::Sysroot;
+use crate::sysroot::{LockedSysroot, Sysroot};
 
 /// One health check's outcome.
 #[derive(Debug, Clone)]
@@ -125,8 +125,11 @@ fn run_one(p: &Path, name: String, timeout: Duration, env: &[(&str, String)]) ->
     Check { name, ok, detail: if tail.is_empty() { what } else { format!("{what}: {tail}") }, elapsed: start.elapsed() }
 }
 
-/// `admin mark-good`.
-pub fn mark_good(sysroot: &mut Sysroot, hooks: &Path, timeout: Duration) -> Result<MarkGoodReport> {
+/// `admin mark-good`. The checks run under the sysroot lock, so the state
+/// they are judged against is the state the decision writes to; a check
+/// must not itself run an `admin` verb that writes (it would wait for the
+/// lock until the check's timeout).
+pub fn mark_good(sysroot: &mut LockedSysroot, hooks: &Path, timeout: Duration) -> Result<MarkGoodReport> {
     let counter = BootCounter::open(sysroot)?;
     let state = counter.as_ref().map(BootCounter::state).transpose()?;
     let mut report = MarkGoodReport { counting: state, ..Default::default() };
@@ -173,8 +176,7 @@ pub fn mark_good(sysroot: &mut Sysroot, hooks: &Path, timeout: Duration) -> Resu
 
 /// Make the booted deployment the default again and drop the failed one
 /// (kept, after the booted one, if pinned).
-fn demote_failed(sysroot: &mut Sysroot, failed_idx: usize) -> Result<()> {
-    let _lock = crate::deploy::lock(&sysroot.path)?;
+fn demote_failed(sysroot: &mut LockedSysroot, failed_idx: usize) -> Result<()> {
     let booted = sysroot.booted.ok_or_else(|| Error::Invalid("not booted".into()))?;
     let mut list = Vec::new();
     list.push(sysroot.deployments[booted].clone());
@@ -185,5 +187,6 @@ fn demote_failed(sysroot: &mut Sysroot, failed_idx: usize) -> Result<()> {
         list.push(d.clone());
     }
     crate::deploy::write_deployments(sysroot, list)?;
-    crate::deploy::cleanup(sysroot)
+    crate::deploy::cleanup_after_switch(sysroot)?;
+    Ok(())
 }

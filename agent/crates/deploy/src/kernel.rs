@@ -4,12 +4,14 @@
 //! the legacy `usr/lib/ostree-boot/` or `boot/` layout with the checksum
 //! in the file names. bootcsum = SHA-256(vmlinuz ‖ initramfs ‖ devicetree).
 
-use std::fs;
+use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::deployfs::{self, DeployTree, Dir, Entry, Kind};
+use crate::dfs;
 use crate::error::{At, Error, Result};
 
 /// The boot files of a deployment, relative to the deployment root.
@@ -28,57 +30,85 @@ pub struct KernelLayout {
     pub bootcsum: String,
 }
 
-fn hash_file(h: &mut Sha256, p: &Path) -> Result<()> {
-    let mut f = fs::File::open(p).at(p)?;
+/// Hash `f` (`size` bytes when opened), never more than `kind.max` bytes.
+fn hash_file(h: &mut Sha256, f: File, size: u64, kind: Kind, shown: &Path) -> Result<()> {
+    let mut f = f.take(kind.max.saturating_add(1));
     let mut buf = vec![0u8; 256 * 1024];
+    let mut total: u64 = 0;
     loop {
-        let n = f.read(&mut buf).at(p)?;
+        let n = f.read(&mut buf).at(shown)?;
         if n == 0 {
             return Ok(());
+        }
+        total = total.saturating_add(n as u64);
+        if total > kind.max {
+            return Err(Error::TooLarge { path: shown.to_path_buf(), what: kind.what, size: total.max(size), max: kind.max });
         }
         h.update(&buf[..n]);
     }
 }
 
+fn hash_one(h: &mut Sha256, tree: &DeployTree, rel: &Path, kind: Kind) -> Result<()> {
+    let (f, size) = tree.file(rel, kind)?.ok_or_else(|| Error::io(tree.path().join(rel), std::io::ErrorKind::NotFound.into()))?;
+    hash_file(h, f, size, kind, &tree.path().join(rel))
+}
+
+fn open_dtb_dir(tree: &DeployTree, rel: &Path) -> Result<Dir> {
+    let fd = tree.dir(rel)?.ok_or_else(|| Error::io(tree.path().join(rel), std::io::ErrorKind::NotFound.into()))?;
+    Ok(Dir::new(fd, tree.path().join(rel)))
+}
+
 /// Every regular file below `dir`, names in byte order, recursing into
-/// subdirectories at their sorted position (ostree's `checksum_dir_recurse`).
-fn hash_dir(h: &mut Sha256, dir: &Path) -> Result<()> {
-    let mut names: Vec<_> = fs::read_dir(dir).at(dir)?.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
-    names.sort();
-    for n in names {
-        let p = dir.join(&n);
-        let m = fs::symlink_metadata(&p).at(&p)?;
-        if m.is_dir() {
-            hash_dir(h, &p)?;
-        } else if m.is_file() {
-            hash_file(h, &p)?;
+/// subdirectories at their sorted position (ostree's `checksum_dir_recurse`,
+/// which also fails on a symlink in there).
+/// `total` counts the bytes of the whole `dtb/` tree (at most
+/// [`deployfs::DTB_DIR_MAX`]: the copy goes to a small boot partition).
+fn hash_dir(h: &mut Sha256, dir: &Dir, depth: usize, total: &mut u64) -> Result<()> {
+    if depth > deployfs::DTB_MAX_DEPTH {
+        return Err(Error::Invalid(format!("{}: device tree directories nested too deep", dir.shown.display())));
+    }
+    for n in dir.names()? {
+        match dir.entry(&n, deployfs::DEVICETREE)? {
+            Entry::Dir(sub) => hash_dir(h, &sub, depth + 1, total)?,
+            Entry::File(f, size) => {
+                *total = total.saturating_add(size);
+                if *total > deployfs::DTB_DIR_MAX {
+                    return Err(Error::TooLarge { path: dir.shown.clone(), what: "device tree directory", size: *total, max: deployfs::DTB_DIR_MAX });
+                }
+                hash_file(h, f, size, deployfs::DEVICETREE, &dir.shown.join(&n))?
+            }
         }
     }
     Ok(())
 }
 
-fn from_modules(deployment: &Path) -> Result<Option<KernelLayout>> {
-    let modules = deployment.join("usr/lib/modules");
-    let rd = match fs::read_dir(&modules) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(modules, e)),
-    };
-    // readdir order, like ostree: the first KVER directory with a regular vmlinuz.
-    for e in rd {
-        let e = e.at(&modules)?;
-        if !e.file_type().at(&e.path())?.is_dir() {
+/// Is `rel` (links followed inside the deployment, as ostree's `fstatat`)
+/// a regular file / a directory / anything?
+fn is_file(tree: &DeployTree, rel: &Path) -> Result<bool> {
+    Ok(tree.probe(rel)?.is_some_and(|t| t.is_file()))
+}
+
+fn from_modules(tree: &DeployTree) -> Result<Option<KernelLayout>> {
+    let modules = Path::new("usr/lib/modules");
+    let Some(fd) = tree.dir(modules)? else { return Ok(None) };
+    let d = Dir::new(fd, tree.path().join(modules));
+    // readdir order, like ostree: the first KVER directory with a regular
+    // vmlinuz; anything not a directory (a symlinked KVER too) is skipped.
+    let mut kvers = Vec::new();
+    for name in d.names_readdir()? {
+        if d.is_dir(&name)? {
+            kvers.push(name.to_string_lossy().into_owned());
+        }
+    }
+    for kver in kvers {
+        let kdir = modules.join(&kver);
+        if !is_file(tree, &kdir.join("vmlinuz"))? {
             continue;
         }
-        let kdir = e.path();
-        if !fs::metadata(kdir.join("vmlinuz")).is_ok_and(|m| m.is_file()) {
-            continue;
-        }
-        let kver = e.file_name().to_string_lossy().into_owned();
         let mut h = Sha256::new();
-        hash_file(&mut h, &kdir.join("vmlinuz"))?;
+        hash_one(&mut h, tree, &kdir.join("vmlinuz"), deployfs::KERNEL)?;
         let mut layout = KernelLayout {
-            dir: PathBuf::from("usr/lib/modules").join(&kver),
+            dir: kdir.clone(),
             kernel_src: "vmlinuz".into(),
             kernel_name: format!("vmlinuz-{kver}"),
             initramfs: None,
@@ -87,17 +117,17 @@ fn from_modules(deployment: &Path) -> Result<Option<KernelLayout>> {
             bootcsum: String::new(),
         };
         for name in ["initramfs.img", "initramfs"] {
-            if kdir.join(name).exists() {
-                hash_file(&mut h, &kdir.join(name))?;
+            if tree.probe(&kdir.join(name))?.is_some() {
+                hash_one(&mut h, tree, &kdir.join(name), deployfs::INITRAMFS)?;
                 layout.initramfs = Some((name.to_string(), format!("initramfs-{kver}.img")));
                 break;
             }
         }
-        if kdir.join("devicetree").exists() {
-            hash_file(&mut h, &kdir.join("devicetree"))?;
+        if tree.probe(&kdir.join("devicetree"))?.is_some() {
+            hash_one(&mut h, tree, &kdir.join("devicetree"), deployfs::DEVICETREE)?;
             layout.devicetree = Some(("devicetree".into(), format!("devicetree-{kver}")));
-        } else if kdir.join("dtb").is_dir() {
-            hash_dir(&mut h, &kdir.join("dtb"))?;
+        } else if tree.probe(&kdir.join("dtb"))?.is_some_and(|t| t.is_dir()) {
+            hash_dir(&mut h, &open_dtb_dir(tree, &kdir.join("dtb"))?, 0, &mut 0)?;
             layout.dtb_dir = Some("dtb".into());
         }
         layout.bootcsum = ostree_repo::Checksum(h.finalize().into()).to_hex();
@@ -106,15 +136,15 @@ fn from_modules(deployment: &Path) -> Result<Option<KernelLayout>> {
     Ok(None)
 }
 
-fn from_legacy(deployment: &Path) -> Result<Option<KernelLayout>> {
+fn from_legacy(tree: &DeployTree) -> Result<Option<KernelLayout>> {
     for dir in ["usr/lib/ostree-boot", "boot"] {
-        let d = deployment.join(dir);
-        let Ok(rd) = fs::read_dir(&d) else { continue };
+        let Some(fd) = tree.dir(Path::new(dir))? else { continue };
+        let d = Dir::new(fd, tree.path().join(dir));
         let mut kernel = None;
         let mut initramfs = None;
         let mut dt = None;
-        for e in rd.flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
+        for n in d.names()? {
+            let n = n.to_string_lossy().into_owned();
             if n.starts_with("vmlinuz-") {
                 kernel = Some(n);
             } else if n.starts_with("initramfs-") {
@@ -148,15 +178,75 @@ fn from_legacy(deployment: &Path) -> Result<Option<KernelLayout>> {
 
 /// Find the kernel of the checked-out deployment at `deployment`.
 pub fn find(deployment: &Path) -> Result<KernelLayout> {
-    if let Some(l) = from_modules(deployment)? {
+    find_in(&DeployTree::open(deployment)?)
+}
+
+/// [`find`] in an opened deployment.
+pub fn find_in(tree: &DeployTree) -> Result<KernelLayout> {
+    if let Some(l) = from_modules(tree)? {
         return Ok(l);
     }
-    from_legacy(deployment)?.ok_or_else(|| Error::Invalid("Failed to find kernel in /usr/lib/modules, /usr/lib/ostree-boot or /boot".into()))
+    from_legacy(tree)?.ok_or_else(|| Error::Invalid("Failed to find kernel in /usr/lib/modules, /usr/lib/ostree-boot or /boot".into()))
+}
+
+fn install_one(tree: &DeployTree, rel: &Path, kind: Kind, dst: &Path) -> Result<()> {
+    let (f, _) = tree.file(rel, kind)?.ok_or_else(|| Error::io(tree.path().join(rel), std::io::ErrorKind::NotFound.into()))?;
+    dfs::copy_file(f, &tree.path().join(rel), dst, true)
+}
+
+fn install_dir(dir: &Dir, dst: &Path, depth: usize) -> Result<()> {
+    if depth > deployfs::DTB_MAX_DEPTH {
+        return Err(Error::Invalid(format!("{}: device tree directories nested too deep", dir.shown.display())));
+    }
+    dfs::create_dir_all(dst)?;
+    for n in dir.names()? {
+        match dir.entry(&n, deployfs::DEVICETREE)? {
+            Entry::Dir(sub) => install_dir(&sub, &dst.join(&n), depth + 1)?,
+            Entry::File(f, _) => dfs::copy_file(f, &dir.shown.join(&n), &dst.join(&n), true)?,
+        }
+    }
+    Ok(())
+}
+
+/// Copy the boot files `kl` names from the deployment into `kdir`.
+pub fn install(tree: &DeployTree, kl: &KernelLayout, kdir: &Path) -> Result<()> {
+    install_one(tree, &kl.dir.join(&kl.kernel_src), deployfs::KERNEL, &kdir.join(&kl.kernel_name))?;
+    if let Some((src, name)) = &kl.initramfs {
+        install_one(tree, &kl.dir.join(src), deployfs::INITRAMFS, &kdir.join(name))?;
+    }
+    if let Some((src, name)) = &kl.devicetree {
+        install_one(tree, &kl.dir.join(src), deployfs::DEVICETREE, &kdir.join(name))?;
+    }
+    if let Some(dir) = &kl.dtb_dir {
+        install_dir(&open_dtb_dir(tree, &kl.dir.join(dir))?, &kdir.join(dir), 0)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
+
+    #[test]
+    fn oversized_or_too_deep_boot_files_are_refused_with_both_resolvers() {
+        use uptree_sys::inroot::Resolver;
+        for r in [Resolver::Auto, Resolver::Walk] {
+            let t = tempfile::tempdir().expect("tmp");
+            let k = t.path().join("usr/lib/modules/6.1.0");
+            fs::create_dir_all(&k).expect("mkdir");
+            let vmlinuz = fs::File::create(k.join("vmlinuz")).expect("create");
+            vmlinuz.set_len(deployfs::KERNEL.max + 1).expect("sparse");
+            let err = find_in(&DeployTree::open_with(t.path(), r).expect("open")).expect_err("too large");
+            assert!(matches!(err, Error::TooLarge { what: "kernel", .. }), "{r:?}: {err}");
+            vmlinuz.set_len(4).expect("small");
+            let deep = (0..=deployfs::DTB_MAX_DEPTH + 1).fold(k.join("dtb"), |p, i| p.join(format!("d{i}")));
+            fs::create_dir_all(&deep).expect("mkdir");
+            let err = find_in(&DeployTree::open_with(t.path(), r).expect("open")).expect_err("too deep");
+            assert!(err.to_string().contains("nested too deep"), "{r:?}: {err}");
+        }
+    }
 
     #[test]
     fn bootcsum_is_sha256_of_kernel_initramfs_devicetree() {

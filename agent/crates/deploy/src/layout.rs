@@ -158,6 +158,12 @@ mod tests {
         let c = "7af2663972d05825f4e4dda0f854c7f8b4b17015d55e3b234606e10e485c1252";
         assert_eq!(parse_deploy_dir_name(&format!("{c}.3")), Some((c.to_string(), 3)));
         assert!(parse_deploy_dir_name("xyz.0").is_none());
+        // Serials beyond u32 are not deployments (ignored), never a panic.
+        for big in ["4294967296", "99999999999999999999"] {
+            assert!(parse_deploy_dir_name(&format!("{c}.{big}")).is_none(), "{big}");
+            assert!(BootLink::parse(&format!("/ostree/boot.0/os/c/{big}")).is_none(), "{big}");
+        }
+        assert_eq!(parse_deploy_dir_name(&format!("{c}.4294967295")), Some((c.to_string(), u32::MAX)));
         assert_eq!(bootlink_target("os", c, 0), format!("../../../deploy/os/deploy/{c}.0"));
     }
 

@@ -7,9 +7,10 @@
 //! With the `full` feature: [`sysroot`] (load deployments from the current
 //! boot entries; where file I/O enters), [`deploy`] (check out, merge
 //! /etc, install kernels, write entries and `uEnv.txt`, swap
-//! `boot/loader` atomically, clean up), [`backend`] (the ostree layout and
+//! `boot/loader` atomically, clean up), [`deployfs`] (files of a
+//! deployment read inside it, bounded), [`backend`] (the ostree layout and
 //! the FAT layout behind one trait), [`etcmerge`], [`kernel`],
-//! [`failpoint`] (simulated power cuts for tests).
+//! [`failpoint`] (simulated power cuts; only with the `failpoints` feature).
 
 pub mod bls;
 pub mod kargs;
@@ -22,6 +23,8 @@ pub mod backend;
 pub mod bootcount;
 #[cfg(feature = "full")]
 pub mod deploy;
+#[cfg(feature = "full")]
+pub mod deployfs;
 #[cfg(feature = "full")]
 mod dfs;
 #[cfg(feature = "full")]

@@ -1,16 +1,17 @@
 //! The list operations of `admin`: undeploy, set-default, rollback, pin,
-//! unlock. Each takes the sysroot lock, computes the new deployment list
-//! and hands it to [`write_deployments`], then cleans up.
+//! unlock. Each works on a sysroot read under its lock, computes the new
+//! deployment list and hands it to [`write_deployments`], then cleans up
+//! (a failed clean-up after the switch is a warning: the switch stands).
 
 use std::fs;
 use std::path::Path;
 
 use ostree_repo::keyfile::KeyFile;
 
-use crate::deploy::{cleanup, lock, set_immutable, write_deployments};
+use crate::deploy::{cleanup_after_switch, set_immutable, write_deployments};
 use crate::dfs;
 use crate::error::{At, Error, Result};
-use crate::sysroot::{Deployment, Sysroot};
+use crate::sysroot::{Deployment, LockedSysroot, Sysroot};
 
 fn check_index(sysroot: &Sysroot, index: usize) -> Result<()> {
     if index >= sysroot.deployments.len() {
@@ -20,8 +21,7 @@ fn check_index(sysroot: &Sysroot, index: usize) -> Result<()> {
 }
 
 /// `admin undeploy N`.
-pub fn undeploy(sysroot: &mut Sysroot, index: usize) -> Result<Deployment> {
-    let _lock = lock(&sysroot.path)?;
+pub fn undeploy(sysroot: &mut LockedSysroot, index: usize) -> Result<Deployment> {
     check_index(sysroot, index)?;
     if sysroot.booted == Some(index) {
         return Err(Error::Invalid(format!("Cannot undeploy currently booted deployment {index}")));
@@ -29,13 +29,12 @@ pub fn undeploy(sysroot: &mut Sysroot, index: usize) -> Result<Deployment> {
     let mut list = sysroot.deployments.clone();
     let gone = list.remove(index);
     write_deployments(sysroot, list)?;
-    cleanup(sysroot)?;
+    cleanup_after_switch(sysroot)?;
     Ok(gone)
 }
 
 /// `admin set-default N`: move deployment N to the front.
-pub fn set_default(sysroot: &mut Sysroot, index: usize) -> Result<()> {
-    let _lock = lock(&sysroot.path)?;
+pub fn set_default(sysroot: &mut LockedSysroot, index: usize) -> Result<()> {
     check_index(sysroot, index)?;
     if index == 0 {
         return Err(Error::Invalid("Deployment 0 is already the default".into()));
@@ -43,20 +42,20 @@ pub fn set_default(sysroot: &mut Sysroot, index: usize) -> Result<()> {
     move_to_front(sysroot, index)
 }
 
-fn move_to_front(sysroot: &mut Sysroot, index: usize) -> Result<()> {
+fn move_to_front(sysroot: &mut LockedSysroot, index: usize) -> Result<()> {
     let mut list = sysroot.deployments.clone();
     let d = list.remove(index);
     list.insert(0, d);
     write_deployments(sysroot, list)?;
-    cleanup(sysroot)
+    cleanup_after_switch(sysroot)?;
+    Ok(())
 }
 
 /// `admin rollback`: if a pending deployment would boot next, make the
 /// booted one the default again; otherwise make the rollback deployment
 /// (the first after the booted one, of the same stateroot) the default.
 /// Returns the index (before the change) of the new default.
-pub fn rollback(sysroot: &mut Sysroot) -> Result<usize> {
-    let _lock = lock(&sysroot.path)?;
+pub fn rollback(sysroot: &mut LockedSysroot) -> Result<usize> {
     let current = sysroot.booted.unwrap_or(0);
     let osname = sysroot.deployments.get(current).map(|d| d.osname.clone()).ok_or_else(|| Error::Invalid("No deployments".into()))?;
     let target = if current != 0 { current } else { sysroot.rollback(&osname).ok_or_else(|| Error::Invalid("No rollback deployment found".into()))? };
@@ -69,8 +68,7 @@ fn write_origin(sysroot: &Sysroot, d: &Deployment, origin: &KeyFile) -> Result<(
 }
 
 /// `admin pin [--unpin] N`. Returns false when nothing changed.
-pub fn pin(sysroot: &mut Sysroot, index: usize, pinned: bool) -> Result<bool> {
-    let _lock = lock(&sysroot.path)?;
+pub fn pin(sysroot: &mut LockedSysroot, index: usize, pinned: bool) -> Result<bool> {
     check_index(sysroot, index)?;
     let d = &sysroot.deployments[index];
     if d.is_pinned() == pinned {
@@ -84,7 +82,7 @@ pub fn pin(sysroot: &mut Sysroot, index: usize, pinned: bool) -> Result<bool> {
         origin.remove_key("libostree-transient", "pinned");
     }
     write_origin(sysroot, d, &origin)?;
-    sysroot.deployments[index].origin = Some(origin);
+    sysroot.state_mut().deployments[index].origin = Some(origin);
     Ok(true)
 }
 
@@ -96,7 +94,7 @@ pub use crate::layout::{HOTFIX_USR_OVL_UPPER as HOTFIX_UPPER, HOTFIX_USR_OVL_WOR
 /// persistent writable overlay on `/usr`, which the init mounts at every
 /// boot. Returns the path of the unlocked deployment; mounting the overlay
 /// on the running `/usr` is the caller's business.
-pub fn unlock_hotfix(sysroot: &mut Sysroot, index: usize) -> Result<std::path::PathBuf> {
+pub fn unlock_hotfix(sysroot: &mut LockedSysroot, index: usize) -> Result<std::path::PathBuf> {
     check_index(sysroot, index)?;
     let target = sysroot.deployments[index].clone();
     if let Some(u) = target.unlocked() {
@@ -112,7 +110,6 @@ pub fn unlock_hotfix(sysroot: &mut Sysroot, index: usize) -> Result<std::path::P
         ..Default::default()
     };
     crate::deploy::deploy(sysroot, &target.csum.to_hex(), &opts)?;
-    let _lock = lock(&sysroot.path)?;
     let idx = sysroot.deployments.iter().position(|d| d.same(&target)).ok_or_else(|| Error::Invalid("unlocked deployment vanished".into()))?;
     let d = sysroot.deployments[idx].clone();
     let dpath = sysroot.path.join(d.relpath());
@@ -128,7 +125,7 @@ pub fn unlock_hotfix(sysroot: &mut Sysroot, index: usize) -> Result<std::path::P
     write_origin(sysroot, &d, &origin)?;
     set_immutable(&dpath, true)?;
     ostree_repo::fsutil::fsync_dir(&dpath)?;
-    sysroot.deployments[idx].origin = Some(origin);
+    sysroot.state_mut().deployments[idx].origin = Some(origin);
     Ok(dpath)
 }
 

@@ -4,13 +4,25 @@
 //! resolved through its `ostree=` boot link to `ostree/deploy/OS/deploy/
 //! CSUM.SERIAL`. The booted deployment is the one whose directory is `/`
 //! when `/run/ostree-booted` exists.
+//!
+//! State that decides a write is only reachable through the sysroot lock:
+//! `Sysroot::lock(path)?.load()?` gives a [`LockedSysroot`], and every
+//! function that changes the sysroot takes one. Read under the lock, it
+//! cannot be stale: another `admin` process that switched in between
+//! (new bootversion, new deployments) has released the lock first. A plain
+//! [`Sysroot`] from [`Sysroot::load_unlocked`] is a snapshot for display
+//! (`status`) and for what needs no lock (resolving an origin, pulling);
+//! nothing that writes accepts it.
 
 use std::fs;
+use std::ops::Deref;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ostree_repo::keyfile::KeyFile;
 use ostree_repo::{Checksum, Repo, RepoMode};
+use uptree_sys::lock::{LockKind, OfdLock};
 
 use crate::backend::{self, Backend};
 use crate::bls::{strverscmp, BootEntry};
@@ -65,7 +77,7 @@ impl Deployment {
     }
 }
 
-/// A loaded sysroot.
+/// A loaded sysroot: a snapshot. Writes take a [`LockedSysroot`].
 #[derive(Debug)]
 pub struct Sysroot {
     pub path: PathBuf,
@@ -141,12 +153,98 @@ pub fn os_init(path: &Path, osname: &str) -> Result<()> {
     Ok(())
 }
 
+/// The sysroot lock held: libostree's `ostree/lock`, exclusive, an OFD
+/// lock, so uptree and `ostree admin` exclude each other. Released when
+/// dropped (or with the [`LockedSysroot`] it was loaded into).
+#[derive(Debug)]
+pub struct SysrootLock {
+    path: PathBuf,
+    _lock: OfdLock,
+}
+
+/// How often to say that we are still waiting, as `ostree admin` does.
+const LOCK_NAG: Duration = Duration::from_secs(3);
+
+impl SysrootLock {
+    /// Read the sysroot's state under this lock.
+    pub fn load(self) -> Result<LockedSysroot> {
+        let state = Sysroot::read(&self.path)?;
+        Ok(LockedSysroot { state, lock: self })
+    }
+}
+
+/// A sysroot read under its lock, which it holds until dropped. Every
+/// function that writes the sysroot takes one; it reads as a [`Sysroot`].
+#[derive(Debug)]
+pub struct LockedSysroot {
+    state: Sysroot,
+    lock: SysrootLock,
+}
+
+impl Deref for LockedSysroot {
+    type Target = Sysroot;
+
+    fn deref(&self) -> &Sysroot {
+        &self.state
+    }
+}
+
+impl LockedSysroot {
+    /// Read the state again (after a switch), still under the lock.
+    pub(crate) fn reload(&mut self) -> Result<()> {
+        self.state = Sysroot::read(&self.lock.path)?;
+        Ok(())
+    }
+
+    /// Treat deployment `index` as the booted one. The booted deployment is
+    /// normally found from `/`; this is for tests and image builds that act
+    /// as a board would after booting it.
+    pub fn set_booted(&mut self, index: Option<usize>) {
+        self.state.booted = index.filter(|i| *i < self.state.deployments.len());
+    }
+
+    /// The loaded state, for in-memory updates after a write under this lock.
+    pub(crate) fn state_mut(&mut self) -> &mut Sysroot {
+        &mut self.state
+    }
+}
+
+fn check_sysroot(path: &Path) -> Result<PathBuf> {
+    let repo_path = path.join("ostree/repo");
+    if !repo_path.join("config").exists() {
+        return Err(Error::Invalid(format!("{} is not an OSTree sysroot (no ostree/repo; run 'admin init-fs')", path.display())));
+    }
+    Ok(repo_path)
+}
+
 impl Sysroot {
-    pub fn load(path: &Path) -> Result<Sysroot> {
-        let repo_path = path.join("ostree/repo");
-        if !repo_path.join("config").exists() {
-            return Err(Error::Invalid(format!("{} is not an OSTree sysroot (no ostree/repo; run 'admin init-fs')", path.display())));
+    /// Take the sysroot lock, waiting for it as libostree's
+    /// `ostree_sysroot_lock` does (no time limit; `ostree admin` says it is
+    /// waiting every 3 s). Then [`SysrootLock::load`] the state.
+    pub fn lock(path: &Path) -> Result<SysrootLock> {
+        check_sysroot(path)?;
+        let p = path.join("ostree/lock");
+        loop {
+            match OfdLock::acquire(&p, LockKind::Exclusive, Some(LOCK_NAG)) {
+                // Its owner (ostree) unlinked it as it let go: lock the new one.
+                Ok(l) if !l.is_linked().map_err(|e| Error::io(&p, e))? => continue,
+                Ok(l) => return Ok(SysrootLock { path: path.to_path_buf(), _lock: l }),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => log::warn!("Waiting for sysroot lock ({})...", p.display()),
+                Err(e) => return Err(Error::io(p, e)),
+            }
         }
+    }
+
+    /// A snapshot without the lock: for display and for what needs no lock
+    /// (resolving an origin, pulling). Another process may change the
+    /// sysroot at any moment, so nothing that writes accepts it.
+    pub fn load_unlocked(path: &Path) -> Result<Sysroot> {
+        Sysroot::read(path)
+    }
+
+    /// Read the state; callers in this crate hold the lock.
+    pub(crate) fn read(path: &Path) -> Result<Sysroot> {
+        let repo_path = check_sysroot(path)?;
         let repo = Repo::open(&repo_path)?;
         let backend = backend::detect(path, repo.config())?;
         let bootversion = backend.live(path)?.unwrap_or(0);

@@ -93,6 +93,10 @@ pub mod slot {
     /// Bytes of the fixed header (two 20-byte lines).
     pub const HEADER_LEN: usize = 40;
 
+    /// The highest sequence a slot may carry: the boot script compares
+    /// with U-Boot's `test -gt`, which parses a `long`, 32 bits on ARM32.
+    pub const MAX_SEQ: u32 = i32::MAX as u32;
+
     /// A decoded, valid slot.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct Slot {

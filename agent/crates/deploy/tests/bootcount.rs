@@ -59,10 +59,11 @@ fn deploy_arms_counting_and_a_fallback_boot_is_recorded() {
     assert_eq!(env.get("upgrade_available").as_deref(), Some("1"));
     assert_eq!(env.get("bootcount").as_deref(), Some("0"));
     // Board boots generation 1 and is healthy.
-    let mut s = lab.sysroot();
-    s.booted = Some(0);
+    let mut s = lab.locked();
+    s.set_booted(Some(0));
     let r = health::mark_good(&mut s, Path::new("/nonexistent"), Duration::from_secs(5)).expect("mark-good");
     assert!(r.healthy && r.cleared && r.fallback.is_none(), "{r:?}");
+    drop(s); // the sysroot lock: the next deploy takes it
     assert_eq!(env.get("upgrade_available").as_deref(), Some("0"));
     // Other variables survive our writes.
     assert_eq!(env.get("altbootcmd").as_deref(), Some("setenv uptree_fallback 1; run bootcmd"));
@@ -73,19 +74,20 @@ fn deploy_arms_counting_and_a_fallback_boot_is_recorded() {
     let s = lab.sysroot();
     assert_eq!(s.deployments[0].csum, lab.commits[1]);
     // Before any reboot: generation 1 is still booted, nothing has failed.
-    let mut s1 = lab.sysroot();
-    s1.booted = Some(1);
+    let mut s1 = lab.locked();
+    s1.set_booted(Some(1));
     let st = uptree_deploy::bootcount::BootCounter::open(&s1).expect("open").expect("configured").state().expect("state");
     assert_eq!(health::fallback_from(&s1, &st), None, "a pending update is not a failure");
     let r = health::mark_good(&mut s1, Path::new("/nonexistent"), Duration::from_secs(5)).expect("mark-good");
     assert!(r.healthy && !r.cleared, "counting must stay armed for the pending update: {r:?}");
+    drop(s1);
     assert_eq!(env.get("upgrade_available").as_deref(), Some("1"));
 
     // Generation 2 never comes up: U-Boot counts 4 boots (> bootlimit 3) and
     // its altbootcmd boots the fallback entry, generation 1.
     env.set("bootcount", "4");
-    let mut s = lab.sysroot();
-    s.booted = Some(1);
+    let mut s = lab.locked();
+    s.set_booted(Some(1));
     let r = health::mark_good(&mut s, Path::new("/nonexistent"), Duration::from_secs(5)).expect("mark-good");
     let f = r.fallback.clone().expect("fallback noticed");
     assert_eq!(f.checksum, lab.commits[1].to_hex());
@@ -111,8 +113,8 @@ fn failing_or_hanging_health_checks_keep_counting_armed() {
     lab.deploy(1).expect("deploy");
     let hooks = lab.dir.path().join("health.d");
     build(&hooks, "f 10-ok 755 #!/bin/sh\\necho fine\\n\nf 20-fails 755 #!/bin/sh\\necho disk is full >&2\\nexit 3\\n\nf 30-hangs 755 #!/bin/sh\\nsleep 30\\n\nf README 644 not a check\\n");
-    let mut s = lab.sysroot();
-    s.booted = Some(0);
+    let mut s = lab.locked();
+    s.set_booted(Some(0));
     let t = std::time::Instant::now();
     let r = health::mark_good(&mut s, &hooks, Duration::from_secs(1)).expect("mark-good");
     assert!(t.elapsed() < Duration::from_secs(10), "a hanging check was not stopped");
@@ -141,4 +143,19 @@ fn a_corrupt_environment_is_an_error_not_a_silent_reset() {
     assert!(e.to_string().contains("U-Boot environment"), "{e}");
     // Nothing was switched.
     assert!(lab.sysroot().deployments.is_empty());
+}
+
+#[test]
+fn counts_past_u32_saturate_and_garbage_is_unset() {
+    let (lab, env) = lab_with_env(1);
+    lab.deploy(1).expect("deploy 1");
+    let state = || uptree_deploy::bootcount::BootCounter::open(&lab.sysroot()).expect("open").expect("configured").state().expect("state");
+    env.set("bootcount", "99999999999999999999");
+    env.set("bootlimit", "4294967296");
+    let st = state();
+    assert_eq!((st.bootcount, st.bootlimit), (u32::MAX, Some(u32::MAX)), "{st:?}");
+    env.set("bootcount", "3x");
+    env.set("bootlimit", "-1");
+    let st = state();
+    assert_eq!((st.bootcount, st.bootlimit), (0, None), "{st:?}");
 }

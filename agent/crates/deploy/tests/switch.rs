@@ -54,7 +54,7 @@ fn no_leftovers(root: &Path, what: &str) {
     walk(&root.join("boot"), &mut left);
     walk(&root.join("ostree"), &mut left);
     assert!(left.is_empty(), "{what}: leftovers after recovery: {left:?}");
-    let s = Sysroot::load(root).expect("load");
+    let s = Sysroot::load_unlocked(root).expect("load");
     let dirs: Vec<String> = fs::read_dir(root.join("ostree/deploy/testos/deploy"))
         .expect("dir")
         .flatten()

@@ -365,7 +365,8 @@ fn write_copy(ctx: &Ctx<'_>, dir: &OwnedFd, name: &str, full: &Path, meta: &File
             .at(full)?;
             let mut f = File::from(fd);
             let mut copied = 0u64;
-            let mut buf = vec![0u8; (256 * 1024).min(size as usize + 1)];
+            // One byte more than declared, so a longer object shows in one read.
+            let mut buf = vec![0u8; fsutil::buffer_len(size.saturating_add(1), 256 * 1024)];
             loop {
                 let n = data.read(&mut buf).at(full)?;
                 if n == 0 {
@@ -397,5 +398,35 @@ fn write_copy(ctx: &Ctx<'_>, dir: &OwnedFd, name: &str, full: &Path, meta: &File
             f.set_permissions(std::fs::Permissions::from_mode(mode)).at(full)?;
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commit::{commit, CommitSpec, Layer, TreeOptions};
+
+    /// A `.filez` whose header declares 2^64 - 1 bytes: checkout used
+    /// `size as usize + 1` for its buffer, which overflowed (a panic, so
+    /// SIGABRT in release) instead of refusing the object.
+    #[test]
+    fn declared_size_near_2_pow_64_is_refused() {
+        let tmp = tempfile::Builder::new().prefix("uptree-checkout-").tempdir_in("/var/tmp").expect("tmp");
+        let tree = tmp.path().join("tree");
+        std::fs::create_dir(&tree).expect("mkdir");
+        std::fs::write(tree.join("f"), b"hello").expect("write");
+        let repo = Repo::init(&tmp.path().join("repo"), RepoMode::Archive).expect("init");
+        let spec = CommitSpec { subject: "s".into(), timestamp: Some(0), orphan: true, ..Default::default() };
+        let c = commit(&repo, &spec, &[Layer::Dir(tree)], TreeOptions::default()).expect("commit").checksum;
+        let root = repo.load_dirtree(&repo.load_commit(&c).expect("commit").root_tree).expect("dirtree");
+        let (_, file) = &root.files[0];
+        let path = repo.object_path(file, ObjectType::File);
+        let data = std::fs::read(&path).expect("object");
+        let (meta, _, body) = crate::object::FileMeta::parse_filez_header(&data).expect("header");
+        let mut forged = meta.filez_prefix(u64::MAX);
+        forged.extend_from_slice(&data[body..]);
+        std::fs::write(&path, forged).expect("forge");
+        let err = checkout(&repo, &c, &tmp.path().join("out"), &CheckoutOptions { user_mode: true, ..Default::default() }).expect_err("forged size");
+        assert!(err.to_string().contains(&file.to_string()), "{err}");
     }
 }

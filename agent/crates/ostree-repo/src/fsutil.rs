@@ -11,6 +11,13 @@ use crate::error::{IoContext, Result};
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Length of a read buffer for an object of `size` bytes, between 1 and
+/// `max`. `size` comes from an object header (an outside number): it is
+/// never truncated to a 32-bit `usize` nor incremented unchecked.
+pub fn buffer_len(size: u64, max: usize) -> usize {
+    usize::try_from(size).map_or(max, |n| n.clamp(1, max))
+}
+
 /// A name for a temporary file that no other process or thread uses:
 /// `.tmp-<pid>-<counter>-<suffix>`.
 pub fn tmp_name(suffix: &str) -> String {
@@ -42,6 +49,31 @@ pub fn random_token(n: usize) -> String {
 /// fsync a directory so entries created or renamed in it are durable.
 pub fn fsync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|f| f.sync_all()).at(dir)
+}
+
+/// `create_dir_all` whose new directories survive a power cut: each one
+/// created is fsynced, and so is the directory it was created in.
+pub fn create_dir_all_durable(dir: &Path, durable: bool) -> Result<()> {
+    if !durable {
+        return fs::create_dir_all(dir).at(dir);
+    }
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur.filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+        missing.push(d);
+        cur = d.parent();
+    }
+    for d in missing.into_iter().rev() {
+        match fs::create_dir(d) {
+            Ok(()) => {}
+            // Another process made it first; its fsyncs are its own.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(e) => return Err(e).at(d),
+        }
+        fsync_dir(d)?;
+        fsync_dir(d.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
+    }
+    Ok(())
 }
 
 /// Replace `path` with `data`: write a temp file beside it, fsync, rename,
@@ -102,4 +134,22 @@ pub fn format_size(n: u64) -> String {
         }
     }
     unreachable!("loop returns at EB")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durable_dirs() {
+        let t = tempfile::tempdir().expect("tmp");
+        let deep = t.path().join("refs/heads/a/b/c");
+        fs::create_dir_all(t.path().join("refs/heads")).expect("mkdir");
+        create_dir_all_durable(&deep, true).expect("creates");
+        assert!(deep.is_dir());
+        create_dir_all_durable(&deep, true).expect("exists already");
+        let f = deep.join("x");
+        fs::write(&f, "y").expect("w");
+        assert!(create_dir_all_durable(&f.join("sub"), true).is_err(), "a file in the way");
+    }
 }

@@ -9,8 +9,29 @@
 //! Integers are written little-endian (what every ostree producer runs on);
 //! OSTree's own big-endian fields (uid, gid, mode, timestamps) are byte-swapped
 //! by the object layer, not here.
+//!
+//! Decoding is bounded, because every object a pull receives comes through
+//! here before anything else looks at it: nesting deeper than GLib allows
+//! ([`MAX_DEPTH`]) is refused as not normal form, exactly where GLib's
+//! `g_variant_is_normal_form` refuses it, so recursion never goes deeper than
+//! that; and one decode produces at most [`MAX_NODES`] values, counted before
+//! anything is allocated, so a small input cannot become gigabytes of
+//! [`Value`]s.
 
 use std::fmt;
+
+/// GLib's `G_VARIANT_MAX_RECURSION_DEPTH`: a value at this depth (the
+/// outermost value is at depth 0) is not in normal form, and neither is a
+/// type string nesting more containers than this.
+pub const MAX_DEPTH: usize = 128;
+
+/// Most values one decode may produce. `ay` counts as one value however
+/// long; every other element counts, and so does every `Type` node parsed
+/// from a variant's type string or kept by an array or maybe value. A
+/// million covers a dirtree of over 300,000 entries while keeping a hostile
+/// `ab` or `a()` (one byte per element, 64 bytes per decoded [`Value`]) to
+/// tens of MiB.
+pub const MAX_NODES: usize = 1 << 20;
 
 /// Error from decoding a serialised value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,6 +42,10 @@ pub enum Error {
     Malformed { ty: String, what: &'static str },
     #[error("GVariant {0} is not in normal form")]
     NotNormal(String),
+    #[error("GVariant nested more than {limit} levels deep is not in normal form ({ty} at depth {depth})", limit = MAX_DEPTH)]
+    TooDeep { ty: String, depth: usize },
+    #[error("GVariant {ty}: more than {limit} values in one object", limit = MAX_NODES)]
+    TooManyValues { ty: String },
 }
 
 fn malformed(ty: &Type, what: &'static str) -> Error {
@@ -54,14 +79,17 @@ impl Type {
     /// Parse a complete type string such as `(a{sv}aya(say)sstayay)`.
     pub fn parse(s: &str) -> Result<Type, Error> {
         let bytes = s.as_bytes();
-        let (t, end) = Self::parse_at(bytes, 0).ok_or_else(|| Error::BadType(s.to_string()))?;
+        let (t, end) = Self::parse_at(bytes, 0, MAX_DEPTH).ok_or_else(|| Error::BadType(s.to_string()))?;
         if end != bytes.len() {
             return Err(Error::BadType(s.to_string()));
         }
         Ok(t)
     }
 
-    fn parse_at(b: &[u8], i: usize) -> Option<(Type, usize)> {
+    /// `limit` is how many more containers may open here: GLib's
+    /// `g_variant_type_string_is_valid` accepts 128 nested `a` around a `y`
+    /// and refuses 129, and the bound keeps this recursion shallow.
+    fn parse_at(b: &[u8], i: usize, limit: usize) -> Option<(Type, usize)> {
         let c = *b.get(i)?;
         let basic = match c {
             b'b' => Some(Type::Bool),
@@ -83,31 +111,32 @@ impl Type {
         if let Some(t) = basic {
             return Some((t, i + 1));
         }
+        let limit = limit.checked_sub(1)?;
         match c {
             b'a' => {
-                let (t, j) = Self::parse_at(b, i + 1)?;
+                let (t, j) = Self::parse_at(b, i + 1, limit)?;
                 Some((Type::Array(Box::new(t)), j))
             }
             b'm' => {
-                let (t, j) = Self::parse_at(b, i + 1)?;
+                let (t, j) = Self::parse_at(b, i + 1, limit)?;
                 Some((Type::Maybe(Box::new(t)), j))
             }
             b'(' => {
                 let mut members = Vec::new();
                 let mut j = i + 1;
                 while *b.get(j)? != b')' {
-                    let (t, k) = Self::parse_at(b, j)?;
+                    let (t, k) = Self::parse_at(b, j, limit)?;
                     members.push(t);
                     j = k;
                 }
                 Some((Type::Tuple(members), j + 1))
             }
             b'{' => {
-                let (k, j) = Self::parse_at(b, i + 1)?;
+                let (k, j) = Self::parse_at(b, i + 1, limit)?;
                 if !k.is_basic() {
                     return None;
                 }
-                let (v, j) = Self::parse_at(b, j)?;
+                let (v, j) = Self::parse_at(b, j, limit)?;
                 if *b.get(j)? != b'}' {
                     return None;
                 }
@@ -119,6 +148,29 @@ impl Type {
 
     fn is_basic(&self) -> bool {
         !matches!(self, Type::Variant | Type::Array(_) | Type::Maybe(_) | Type::Tuple(_) | Type::DictEntry(..))
+    }
+
+    /// Nesting depth as GLib counts it (`g_variant_type_info_query_depth`):
+    /// 1 for a basic type or `v`, 0 for `()`, otherwise one more than the
+    /// deepest member. A variant at depth `d` holding this type is normal
+    /// only if `d + depth < MAX_DEPTH`, even when the value is empty.
+    pub fn depth(&self) -> usize {
+        match self {
+            Type::Array(t) | Type::Maybe(t) => 1 + t.depth(),
+            Type::Tuple(m) => m.iter().map(|t| 1 + t.depth()).max().unwrap_or(0),
+            Type::DictEntry(k, v) => 1 + k.depth().max(v.depth()),
+            _ => 1,
+        }
+    }
+
+    /// How many `Type` nodes this type is made of: what a copy of it costs.
+    fn node_count(&self) -> usize {
+        match self {
+            Type::Array(t) | Type::Maybe(t) => 1 + t.node_count(),
+            Type::Tuple(m) => m.iter().map(Type::node_count).fold(1, usize::saturating_add),
+            Type::DictEntry(k, v) => 1usize.saturating_add(k.node_count()).saturating_add(v.node_count()),
+            _ => 1,
+        }
     }
 
     /// Alignment in bytes (1, 2, 4 or 8).
@@ -316,12 +368,12 @@ impl Value {
     /// Deserialise `data` as `ty`. Framing errors are reported; use
     /// [`Value::from_bytes_normal`] to also insist on normal form.
     pub fn from_bytes(data: &[u8], ty: &Type) -> Result<Value, Error> {
-        decode(data, ty)
+        Decoder { nodes_left: MAX_NODES }.decode(data, ty, 0)
     }
 
     /// Deserialise and require that `data` is exactly the normal form.
     pub fn from_bytes_normal(data: &[u8], ty: &Type) -> Result<Value, Error> {
-        let v = decode(data, ty)?;
+        let v = Value::from_bytes(data, ty)?;
         if v.to_bytes() != data {
             return Err(Error::NotNormal(ty.to_string()));
         }
@@ -423,44 +475,84 @@ fn write_offsets(out: &mut Vec<u8>, start: usize, ends: &[usize]) {
 fn read_offset(data: &[u8], pos: usize, w: usize) -> usize {
     let mut buf = [0u8; 8];
     buf[..w].copy_from_slice(&data[pos..pos + w]);
-    u64::from_le_bytes(buf) as usize
+    // An offset a 32-bit usize cannot hold is out of range of any slice:
+    // saturate so the caller's bounds check refuses it.
+    usize::try_from(u64::from_le_bytes(buf)).unwrap_or(usize::MAX)
 }
 
 /// Split a serialised array of variable-size elements into element slices.
 pub fn array_elements<'a>(data: &'a [u8], elem: &Type) -> Result<Vec<&'a [u8]>, Error> {
-    if data.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ty = || Type::Array(Box::new(elem.clone()));
-    if let Some(fs) = elem.fixed_size() {
-        if !data.len().is_multiple_of(fs) {
-            return Err(malformed(&ty(), "length is not a multiple of the element size"));
+    ArrayFrame::new(data, elem)?.collect()
+}
+
+/// The framing of a serialised array, checked; yields element slices one at
+/// a time so a caller can refuse the element count before allocating for it.
+struct ArrayFrame<'a, 'b> {
+    data: &'a [u8],
+    elem: &'b Type,
+    /// Element size for fixed-size elements, else the framing offset width.
+    step: usize,
+    fixed: bool,
+    /// End of the element bodies (start of the framing table).
+    body_end: usize,
+    len: usize,
+    next: usize,
+    prev_end: usize,
+}
+
+impl<'a, 'b> ArrayFrame<'a, 'b> {
+    fn new(data: &'a [u8], elem: &'b Type) -> Result<Self, Error> {
+        let ty = || Type::Array(Box::new(elem.clone()));
+        let mut f = ArrayFrame { data, elem, step: 0, fixed: false, body_end: 0, len: 0, next: 0, prev_end: 0 };
+        if data.is_empty() {
+            return Ok(f);
         }
-        return Ok(data.chunks(fs).collect());
-    }
-    let w = offset_width_for_size(data.len());
-    let last_end = read_offset(data, data.len() - w, w);
-    if last_end > data.len() - w {
-        return Err(malformed(&ty(), "framing offset out of range"));
-    }
-    let table = data.len() - last_end;
-    if !table.is_multiple_of(w) {
-        return Err(malformed(&ty(), "framing table size"));
-    }
-    let n = table / w;
-    let align = elem.alignment();
-    let mut out = Vec::with_capacity(n);
-    let mut prev_end = 0usize;
-    for i in 0..n {
-        let end = read_offset(data, last_end + i * w, w);
-        let start = align_up(prev_end, align);
-        if start > end || end > last_end {
-            return Err(malformed(&ty(), "element bounds"));
+        if let Some(fs) = elem.fixed_size() {
+            if !data.len().is_multiple_of(fs) {
+                return Err(malformed(&ty(), "length is not a multiple of the element size"));
+            }
+            f.fixed = true;
+            f.step = fs;
+            f.len = data.len() / fs;
+            return Ok(f);
         }
-        out.push(&data[start..end]);
-        prev_end = end;
+        let w = offset_width_for_size(data.len());
+        let last_end = read_offset(data, data.len() - w, w);
+        if last_end > data.len() - w {
+            return Err(malformed(&ty(), "framing offset out of range"));
+        }
+        let table = data.len() - last_end;
+        if !table.is_multiple_of(w) {
+            return Err(malformed(&ty(), "framing table size"));
+        }
+        f.step = w;
+        f.body_end = last_end;
+        f.len = table / w;
+        Ok(f)
     }
-    Ok(out)
+}
+
+impl<'a> Iterator for ArrayFrame<'a, '_> {
+    type Item = Result<&'a [u8], Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next == self.len {
+            return None;
+        }
+        let i = self.next;
+        self.next += 1;
+        if self.fixed {
+            return Some(Ok(&self.data[i * self.step..(i + 1) * self.step]));
+        }
+        let end = read_offset(self.data, self.body_end + i * self.step, self.step);
+        let start = align_up(self.prev_end, self.elem.alignment());
+        if start > end || end > self.body_end {
+            self.next = self.len;
+            return Some(Err(malformed(&Type::Array(Box::new(self.elem.clone())), "element bounds")));
+        }
+        self.prev_end = end;
+        Some(Ok(&self.data[start..end]))
+    }
 }
 
 /// Split a serialised tuple into member slices.
@@ -512,7 +604,115 @@ fn string(data: &[u8], ty: &Type) -> Result<String, Error> {
     }
 }
 
-fn decode(data: &[u8], ty: &Type) -> Result<Value, Error> {
+/// One decode's budget: how many more values it may produce.
+struct Decoder {
+    nodes_left: usize,
+}
+
+impl Decoder {
+    /// Account for `n` more values before allocating for them.
+    fn reserve(&mut self, n: usize, ty: &Type) -> Result<(), Error> {
+        self.nodes_left = self.nodes_left.checked_sub(n).ok_or_else(|| Error::TooManyValues { ty: ty.to_string() })?;
+        Ok(())
+    }
+
+    /// Decode `data` as `ty`, found at nesting `depth` (the outermost value
+    /// is at 0). Each value is accounted for by whoever allocates its slot:
+    /// the outermost here, members and elements by their container before
+    /// it allocates, so no allocation outgrows the budget.
+    ///
+    /// The recursion goes through this function and one small function per
+    /// container kind, each kept out of line: one frame holding every arm's
+    /// temporaries needed some 10 KiB per level in a debug build, so GLib's
+    /// 128 levels overflowed even a 1 MiB thread stack.
+    fn decode(&mut self, data: &[u8], ty: &Type, depth: usize) -> Result<Value, Error> {
+        if depth == 0 {
+            self.reserve(1, ty)?;
+        }
+        if depth >= MAX_DEPTH {
+            return Err(Error::TooDeep { ty: ty.to_string(), depth });
+        }
+        match ty {
+            Type::Variant => self.decode_variant(data, depth),
+            Type::Array(elem) if **elem == Type::Byte => Ok(Value::Bytes(data.to_vec())),
+            Type::Array(elem) => self.decode_array(data, elem, depth),
+            Type::Maybe(elem) => self.decode_maybe(data, elem, depth),
+            Type::Tuple(members) => self.decode_tuple(data, ty, members, depth),
+            Type::DictEntry(k, v) => self.decode_dict_entry(data, ty, k, v, depth),
+            _ => decode_basic(data, ty),
+        }
+    }
+
+    #[inline(never)]
+    fn decode_variant(&mut self, data: &[u8], depth: usize) -> Result<Value, Error> {
+        let ty = &Type::Variant;
+        let sep = data.iter().rposition(|&b| b == 0).ok_or_else(|| malformed(ty, "variant without type separator"))?;
+        let tstr = std::str::from_utf8(&data[sep + 1..]).map_err(|_| malformed(ty, "variant type is not ASCII"))?;
+        // A type costs up to one node per character while it is parsed,
+        // and every array or maybe value inside keeps a copy of its element
+        // type: both count against the budget, so a wide type string (a
+        // tuple of a million members) cannot multiply memory either.
+        self.reserve(tstr.len(), ty)?;
+        let inner_ty = Type::parse(tstr)?;
+        // GLib judges a variant by its type's depth, not by how deep the
+        // (possibly empty) value inside actually goes.
+        if depth.saturating_add(inner_ty.depth()) >= MAX_DEPTH {
+            return Err(Error::TooDeep { ty: inner_ty.to_string(), depth: depth + 1 });
+        }
+        self.reserve(1, &inner_ty)?;
+        Ok(Value::Variant(Box::new(self.decode(&data[..sep], &inner_ty, depth + 1)?)))
+    }
+
+    #[inline(never)]
+    fn decode_array(&mut self, data: &[u8], elem: &Type, depth: usize) -> Result<Value, Error> {
+        let frame = ArrayFrame::new(data, elem)?;
+        self.reserve(frame.len.saturating_add(elem.node_count()), &Type::Array(Box::new(elem.clone())))?;
+        let mut items = Vec::with_capacity(frame.len);
+        for d in frame {
+            items.push(self.decode(d?, elem, depth + 1)?);
+        }
+        Ok(Value::Array(elem.clone(), items))
+    }
+
+    #[inline(never)]
+    fn decode_maybe(&mut self, data: &[u8], elem: &Type, depth: usize) -> Result<Value, Error> {
+        self.reserve(elem.node_count(), elem)?;
+        if data.is_empty() {
+            return Ok(Value::Maybe(elem.clone(), None));
+        }
+        let body = match (elem.fixed_size(), data.split_last()) {
+            (Some(_), _) => data,
+            (None, Some((0, body))) => body,
+            (None, _) => return Err(malformed(&Type::Maybe(Box::new(elem.clone())), "maybe without trailing zero")),
+        };
+        self.reserve(1, elem)?;
+        Ok(Value::Maybe(elem.clone(), Some(Box::new(self.decode(body, elem, depth + 1)?))))
+    }
+
+    #[inline(never)]
+    fn decode_tuple(&mut self, data: &[u8], ty: &Type, members: &[Type], depth: usize) -> Result<Value, Error> {
+        if members.is_empty() {
+            if data != [0] {
+                return Err(malformed(ty, "unit must be one zero byte"));
+            }
+            return Ok(Value::Tuple(Vec::new()));
+        }
+        let parts = tuple_members(data, members)?;
+        self.reserve(members.len(), ty)?;
+        Ok(Value::Tuple(parts.into_iter().zip(members).map(|(d, t)| self.decode(d, t, depth + 1)).collect::<Result<_, _>>()?))
+    }
+
+    #[inline(never)]
+    fn decode_dict_entry(&mut self, data: &[u8], ty: &Type, k: &Type, v: &Type, depth: usize) -> Result<Value, Error> {
+        let parts = tuple_members(data, &[k.clone(), v.clone()])?;
+        self.reserve(2, ty)?;
+        Ok(Value::DictEntry(Box::new(self.decode(parts[0], k, depth + 1)?), Box::new(self.decode(parts[1], v, depth + 1)?)))
+    }
+}
+
+/// Decode a value of a basic (non-container) type.
+#[inline(never)]
+fn decode_basic(data: &[u8], ty: &Type) -> Result<Value, Error> {
     Ok(match ty {
         Type::Bool => match fixed::<1>(data, ty)?[0] {
             0 => Value::Bool(false),
@@ -531,44 +731,7 @@ fn decode(data: &[u8], ty: &Type) -> Result<Value, Error> {
         Type::Str => Value::Str(string(data, ty)?),
         Type::ObjectPath => Value::ObjectPath(string(data, ty)?),
         Type::Signature => Value::Signature(string(data, ty)?),
-        Type::Variant => {
-            let sep = data.iter().rposition(|&b| b == 0).ok_or_else(|| malformed(ty, "variant without type separator"))?;
-            let tstr = std::str::from_utf8(&data[sep + 1..]).map_err(|_| malformed(ty, "variant type is not ASCII"))?;
-            let inner_ty = Type::parse(tstr)?;
-            Value::Variant(Box::new(decode(&data[..sep], &inner_ty)?))
-        }
-        Type::Array(elem) if **elem == Type::Byte => Value::Bytes(data.to_vec()),
-        Type::Array(elem) => {
-            let items = array_elements(data, elem)?.into_iter().map(|d| decode(d, elem)).collect::<Result<_, _>>()?;
-            Value::Array((**elem).clone(), items)
-        }
-        Type::Maybe(elem) => {
-            if data.is_empty() {
-                Value::Maybe((**elem).clone(), None)
-            } else if elem.fixed_size().is_some() {
-                Value::Maybe((**elem).clone(), Some(Box::new(decode(data, elem)?)))
-            } else {
-                match data.split_last() {
-                    Some((0, body)) => Value::Maybe((**elem).clone(), Some(Box::new(decode(body, elem)?))),
-                    _ => return Err(malformed(ty, "maybe without trailing zero")),
-                }
-            }
-        }
-        Type::Tuple(members) => {
-            if members.is_empty() {
-                if data != [0] {
-                    return Err(malformed(ty, "unit must be one zero byte"));
-                }
-                return Ok(Value::Tuple(Vec::new()));
-            }
-            let parts = tuple_members(data, members)?;
-            Value::Tuple(parts.into_iter().zip(members).map(|(d, t)| decode(d, t)).collect::<Result<_, _>>()?)
-        }
-        Type::DictEntry(k, v) => {
-            let members = [(**k).clone(), (**v).clone()];
-            let parts = tuple_members(data, &members)?;
-            Value::DictEntry(Box::new(decode(parts[0], k)?), Box::new(decode(parts[1], v)?))
-        }
+        _ => unreachable!("containers are decoded by Decoder"),
     })
 }
 
@@ -676,6 +839,12 @@ fn print_into(v: &Value, out: &mut String) {
             out.push('<');
             print_into(inner, out);
             out.push('>');
+        }
+        // GLib annotates an empty array with its type even when told not to
+        // annotate (`ls -X` prints `{ @a(ayay) [] }`), or it would not parse back.
+        Value::Bytes(b) if b.is_empty() => out.push_str("@ay []"),
+        Value::Array(elem, items) if items.is_empty() => {
+            let _ = write!(out, "@a{elem} {}", if matches!(elem, Type::DictEntry(..)) { "{}" } else { "[]" });
         }
         Value::Bytes(b) => {
             // A printable NUL-terminated byte string prints as b'...'.
@@ -827,9 +996,159 @@ mod tests {
         }
     }
 
+    /// Serialised bytes of `levels` variants nested around `leaf` (a
+    /// serialised variant), outermost type `v`. Built by hand because
+    /// encoding a value this deep would itself recurse that deep.
+    fn nested_variants(levels: usize, leaf: &[u8]) -> Vec<u8> {
+        let mut d = leaf.to_vec();
+        for _ in 0..levels {
+            d.extend_from_slice(b"\0v");
+        }
+        d
+    }
+
+    /// Wrap a serialised variant in `<[that]>` (a variant holding an `av`).
+    fn wrap_av(mut d: Vec<u8>) -> Vec<u8> {
+        let w = offset_width_for_body(d.len(), 1);
+        let end = d.len() as u64;
+        d.extend_from_slice(&end.to_le_bytes()[..w]);
+        d.extend_from_slice(b"\0av");
+        d
+    }
+
+    /// Wrap a serialised variant in `<{'k': that}>` (a variant holding an `a{sv}`).
+    fn wrap_asv(inner: Vec<u8>) -> Vec<u8> {
+        let mut e = b"k\0\0\0\0\0\0\0".to_vec();
+        e.extend_from_slice(&inner);
+        let w = offset_width_for_body(e.len(), 1);
+        e.extend_from_slice(&2u64.to_le_bytes()[..w]);
+        let w = offset_width_for_body(e.len(), 1);
+        let end = e.len() as u64;
+        e.extend_from_slice(&end.to_le_bytes()[..w]);
+        e.extend_from_slice(b"\0a{sv}");
+        e
+    }
+
+    fn is_too_deep(r: Result<Value, Error>) -> bool {
+        matches!(r, Err(Error::TooDeep { .. }))
+    }
+
+    #[test]
+    fn hand_built_nesting_matches_the_encoder() {
+        let leaf = variant(Value::Byte(1));
+        let av = variant(Value::Array(Type::Variant, vec![variant(Value::Array(Type::Variant, vec![leaf.clone()]))]));
+        assert_eq!(wrap_av(wrap_av(leaf.to_bytes())), av.to_bytes());
+        let asv = variant(vardict([("k".to_string(), vardict([("k".to_string(), Value::Byte(1))]))]));
+        assert_eq!(wrap_asv(wrap_asv(leaf.to_bytes())), asv.to_bytes());
+        assert_eq!(nested_variants(2, &leaf.to_bytes()), variant(variant(leaf)).to_bytes());
+    }
+
+    /// The boundaries below were read off GLib 2.74's
+    /// `g_variant_is_normal_form` and `g_variant_type_string_is_valid` on
+    /// the same bytes: depth 0 is the outermost value, a value at depth 128
+    /// is refused, and a variant at depth d holding a type of depth t is
+    /// refused unless d + t < 128 (even when the value inside is empty).
+    #[test]
+    fn nesting_limit_is_glibs() {
+        let v = Type::Variant;
+        // 127 variants (depths 0..=126) around a variant holding `y` at
+        // depth 127+1: the `y` sits at 127 when 126 wrappers are used.
+        let byte = b"\x01\0y";
+        assert!(Value::from_bytes_normal(&nested_variants(126, byte), &v).is_ok());
+        assert!(is_too_deep(Value::from_bytes_normal(&nested_variants(127, byte), &v)));
+        assert!(is_too_deep(Value::from_bytes(&nested_variants(127, byte), &v)));
+        // An empty `ay` has type depth 2: refused one level earlier.
+        assert!(Value::from_bytes_normal(&nested_variants(125, b"\0ay"), &v).is_ok());
+        assert!(is_too_deep(Value::from_bytes_normal(&nested_variants(126, b"\0ay"), &v)));
+        // `()` has type depth 0, so an empty `a()` has depth 1.
+        assert!(Value::from_bytes_normal(&nested_variants(126, b"\0a()"), &v).is_ok());
+        assert!(is_too_deep(Value::from_bytes_normal(&nested_variants(127, b"\0a()"), &v)));
+        // `(y)` has depth 2; `(())` has depth 1 but its `()` member sits one deeper.
+        assert!(Value::from_bytes_normal(&nested_variants(125, b"\x01\0(y)"), &v).is_ok());
+        assert!(is_too_deep(Value::from_bytes_normal(&nested_variants(126, b"\x01\0(y)"), &v)));
+        assert!(Value::from_bytes_normal(&nested_variants(125, b"\0\0(())"), &v).is_ok());
+        assert!(is_too_deep(Value::from_bytes_normal(&nested_variants(126, b"\0\0(())"), &v)));
+        // Type strings: 128 containers around a basic type are valid, 129 are not.
+        assert!(Type::parse(&format!("{}y", "a".repeat(128))).is_ok());
+        assert!(Type::parse(&format!("{}y", "a".repeat(129))).is_err());
+        assert!(Type::parse(&format!("{}y{}", "(".repeat(128), ")".repeat(128))).is_ok());
+        assert!(Type::parse(&format!("{}y{}", "(".repeat(129), ")".repeat(129))).is_err());
+    }
+
+    /// A MiB of nesting of each shape (half that for type strings) is refused without overflowing a
+    /// small thread stack: pull's workers get Rust's default 2 MiB, this
+    /// gives the decoder a quarter of that, in a debug build (which needs
+    /// some 300 KiB for GLib's deepest value; a release build far less).
+    #[test]
+    fn deep_nesting_is_refused_on_a_small_stack() {
+        const MIB: usize = 1 << 20;
+        let leaf = variant(Value::Byte(1)).to_bytes();
+        let mut av = leaf.clone();
+        while av.len() < MIB {
+            av = wrap_av(av);
+        }
+        let mut asv = leaf.clone();
+        while asv.len() < MIB {
+            asv = wrap_asv(asv);
+        }
+        let vs = nested_variants(MIB / 2, &leaf);
+        // Type strings under the value budget, so the nesting is what refuses them.
+        let levels = MIB / 4;
+        let mut tuples = b"\x01\0".to_vec();
+        tuples.extend(std::iter::repeat_n(b'(', levels).chain([b'y']).chain(std::iter::repeat_n(b')', levels)));
+        let arrays = [b"\0".as_slice(), &vec![b'a'; MIB / 2], b"y"].concat();
+        // The deepest value GLib accepts must still decode on that stack.
+        let deepest = nested_variants(126, b"\x01\0y");
+        let worker = std::thread::Builder::new().stack_size(512 * 1024);
+        worker
+            .spawn(move || {
+                for data in [&av, &asv, &vs] {
+                    assert!(is_too_deep(Value::from_bytes_normal(data, &Type::Variant)));
+                }
+                for data in [&tuples, &arrays] {
+                    assert!(matches!(Value::from_bytes_normal(data, &Type::Variant), Err(Error::BadType(_))));
+                }
+                assert!(Value::from_bytes_normal(&deepest, &Type::Variant).is_ok());
+            })
+            .expect("spawn")
+            .join()
+            .expect("decoding deep input on a small stack");
+    }
+
+    /// One byte per element must not become one 64-byte `Value` per byte:
+    /// past `MAX_NODES` the decode is refused before allocating for it.
+    #[test]
+    fn value_count_is_bounded() {
+        let big = vec![0u8; 2 * MAX_NODES];
+        for ty in ["ab", "a()", "a(yy)"] {
+            let r = Value::from_bytes(&big, &t(ty));
+            assert!(matches!(r, Err(Error::TooManyValues { .. })), "{ty}: {:?}", r.map(|_| "decoded"));
+        }
+        assert!(Value::from_bytes_normal(&big, &t("ay")).is_ok(), "ay stays one value");
+        // The outer array, its copy of the element type and its elements
+        // count: MAX_NODES - 2 bools fit.
+        assert!(Value::from_bytes_normal(&big[..MAX_NODES - 2], &t("ab")).is_ok());
+        assert!(matches!(Value::from_bytes(&big[..MAX_NODES - 1], &t("ab")), Err(Error::TooManyValues { .. })));
+        // `av` of tiny variants: each element is a variant and its unit.
+        let tiny = Value::Array(Type::Variant, vec![variant(Value::Tuple(Vec::new())); MAX_NODES / 2 + 1]);
+        assert!(matches!(Value::from_bytes(&tiny.to_bytes(), &t("av")), Err(Error::TooManyValues { .. })));
+        // Each counts its type string too: `()` is two characters.
+        let fits = Value::Array(Type::Variant, vec![variant(Value::Tuple(Vec::new())); MAX_NODES / 4 - 1]);
+        assert_eq!(Value::from_bytes_normal(&fits.to_bytes(), &t("av")).expect("fits"), fits);
+        // Wide types: every empty `a(y…y)` keeps a copy of its 100-member
+        // element type, 3 KiB of `Type` from some 110 bytes of input.
+        let wide = Type::Tuple(vec![Type::Byte; 100]);
+        let many = Value::Array(Type::Variant, vec![variant(Value::Array(wide.clone(), vec![])); 10_000]);
+        assert!(matches!(Value::from_bytes(&many.to_bytes(), &t("av")), Err(Error::TooManyValues { .. })));
+        let few = Value::Array(Type::Variant, vec![variant(Value::Array(wide, vec![])); 1_000]);
+        assert_eq!(Value::from_bytes_normal(&few.to_bytes(), &t("av")).expect("a thousand fit"), few);
+    }
+
     #[test]
     fn text_format() {
         let d = vardict([("version".to_string(), s("1.0")), ("ostree.ref-binding".to_string(), strv(&["test/main"]))]);
         assert_eq!(print(&d), "{'version': <'1.0'>, 'ostree.ref-binding': <['test/main']>}");
+        // Empty arrays carry their type, as ostree's `ls -X` and `show` print them.
+        assert_eq!(print(&Value::Tuple(vec![vardict([]), ay(Vec::new()), Value::Array(t("(ayay)"), vec![])])), "(@a{sv} {}, @ay [], @a(ayay) [])");
     }
 }

@@ -148,7 +148,7 @@ pub fn add(repo: &mut Repo, name: &str, url: &str, options: &[(String, String)],
     };
     match remotes_dir(repo) {
         Some(dir) => {
-            fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            fsutil::create_dir_all_durable(&dir, true)?;
             let mut kf = KeyFile::new();
             fill(&mut kf);
             fsutil::atomic_write(&dir.join(format!("{name}.conf")), kf.to_string().as_bytes(), 0o644, true)
@@ -173,7 +173,8 @@ pub fn delete(repo: &mut Repo, name: &str, if_exists: bool) -> Result<()> {
             let mut kf = KeyFile::parse(&text).map_err(|e| Error::Config { path: f.clone(), what: e.to_string() })?;
             kf.remove_group(&group_name(name));
             if kf.groups().next().is_none() {
-                fs::remove_file(f).map_err(|e| Error::io(f, e))
+                fs::remove_file(f).map_err(|e| Error::io(f, e))?;
+                fsutil::fsync_dir(f.parent().unwrap_or(Path::new(".")))
             } else {
                 fsutil::atomic_write(f, kf.to_string().as_bytes(), 0o644, true)
             }

@@ -533,18 +533,27 @@ impl Repo {
         match target {
             Some(c) => {
                 let dir = p.parent().unwrap_or(&self.path);
-                fs::create_dir_all(dir).at(dir)?;
+                fsutil::create_dir_all_durable(dir, self.fsync)?;
                 fsutil::atomic_write(&p, format!("{c}\n").as_bytes(), 0o644, self.fsync)
             }
             None => match fs::remove_file(&p) {
                 Ok(()) => {
+                    if self.fsync {
+                        fsutil::fsync_dir(p.parent().unwrap_or(&self.path))?;
+                    }
                     // Remove now-empty parent directories below refs/heads or refs/remotes/R.
                     let stop = self.path.join(if r.remote.is_some() { "refs/remotes" } else { "refs/heads" });
                     let mut d = p.parent().map(Path::to_path_buf);
+                    let mut removed_any = false;
                     while let Some(dir) = d {
                         if dir == stop || !dir.starts_with(&stop) || fs::remove_dir(&dir).is_err() {
+                            // The last directory that changed: the one an entry left.
+                            if removed_any && self.fsync {
+                                fsutil::fsync_dir(&dir)?;
+                            }
                             break;
                         }
+                        removed_any = true;
                         d = dir.parent().map(Path::to_path_buf);
                     }
                     Ok(())
@@ -616,11 +625,16 @@ impl Repo {
 }
 
 /// Read the extended attributes of a path (not followed) or fd, sorted.
+/// Attributes whose value is empty are left out, as ostree (libglnx's
+/// `glnx_fd_get_all_xattrs`) leaves them out: recording them would give a
+/// tree a different checksum than ostree gives it.
 pub fn read_xattrs(target: xattr::Target<'_>) -> io::Result<crate::object::Xattrs> {
     let mut out = Vec::new();
     for name in xattr::list(target)? {
         if let Some(v) = xattr::get(target, &name)? {
-            out.push((name, v));
+            if !v.is_empty() {
+                out.push((name, v));
+            }
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -1059,7 +1073,7 @@ impl<'r> Transaction<'r> {
             let mut w = io::BufWriter::with_capacity(cap, &f);
             let mut copied = 0u64;
             let mut pump = |w: &mut dyn Write, data: &mut dyn Read, hasher: &mut Option<crate::object::ContentHasher>| -> Result<()> {
-                let mut chunk = vec![0u8; STREAM_CHUNK.min(size as usize).max(1)];
+                let mut chunk = vec![0u8; fsutil::buffer_len(size, STREAM_CHUNK)];
                 loop {
                     // A failing source is bad data, not a problem with our temp file.
                     let n = data.read(&mut chunk).map_err(|e| Error::Corrupt(format!("content object {csum}: {e}")))?;
@@ -1302,6 +1316,19 @@ impl<'r> Transaction<'r> {
     }
 }
 
+impl Drop for Transaction<'_> {
+    /// An unfinished transaction keeps what it staged for the next one to
+    /// resume; one that staged nothing (a pull refused while checking its
+    /// commit) has nothing to resume, so its empty directory and lock file
+    /// go: bad input leaves nothing behind. `remove_dir` only removes an
+    /// empty directory; after commit or abort there is none left to remove.
+    fn drop(&mut self) {
+        if fs::remove_dir(&self.staging).is_ok() {
+            let _ = fs::remove_file(&self.staging_lock_path);
+        }
+    }
+}
+
 fn libc_o_cloexec() -> i32 {
     nix::fcntl::OFlag::O_CLOEXEC.bits()
 }
@@ -1327,5 +1354,39 @@ fn cleanup_stale_staging(repo: &Repo) {
             let _ = fsutil::remove_tree(&e.path());
             let _ = fs::remove_file(&lock_path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staging_entries(repo: &Repo) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(repo.path().join("tmp"))
+            .expect("tmp")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("staging-"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn an_empty_transaction_leaves_no_staging_but_staged_work_is_kept() {
+        let tmp = tempfile::Builder::new().prefix("uptree-repo-").tempdir_in("/var/tmp").expect("tmp");
+        let repo = Repo::init(&tmp.path().join("repo"), RepoMode::Archive).expect("init");
+        drop(repo.begin().expect("txn"));
+        assert_eq!(staging_entries(&repo), Vec::<String>::new());
+        let txn = repo.begin().expect("txn");
+        let meta = crate::object::FileMeta { uid: 0, gid: 0, mode: 0o100644, symlink_target: String::new(), xattrs: vec![] };
+        txn.write_content(&meta, ContentSource::Bytes(b"kept"), &mut Vec::new()).expect("write");
+        drop(txn);
+        let kept = staging_entries(&repo);
+        assert_eq!(kept.len(), 2, "staging directory and its lock: {kept:?}");
+        // The next transaction resumes it, and commit clears it.
+        let txn = repo.begin().expect("txn");
+        assert!(txn.resumed);
+        txn.commit().expect("commit");
+        assert_eq!(staging_entries(&repo), Vec::<String>::new());
     }
 }

@@ -6,6 +6,8 @@
 //!
 //! - [`xattr`]: list/get/set extended attributes on paths (no-follow) and fds;
 //! - [`fs`]: immutable attribute and freeze/thaw ioctls;
+//! - [`inroot`]: open a path inside an untrusted tree as if it were `/`
+//!   (`openat2` `RESOLVE_IN_ROOT`, or a component walk on older kernels);
 //! - [`mount`]: overlay and bind mounts;
 //! - [`lock`]: open-file-description (OFD) record locks, the locking scheme
 //!   libostree uses on `REPO/.lock`, so uptree and ostree exclude each other;
@@ -14,6 +16,7 @@
 //!   shell in another root (the initramfs).
 
 pub mod fs;
+pub mod inroot;
 pub mod lock;
 pub mod mount;
 pub mod pid1;

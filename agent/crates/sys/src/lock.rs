@@ -68,6 +68,15 @@ impl OfdLock {
         self.kind
     }
 
+    /// Whether the locked file still has a name. libostree unlinks
+    /// `ostree/lock` when it releases it, so a lock won on the file a
+    /// waiter opened before that locks nothing: the next locker creates
+    /// and locks a new file (libglnx's `glnx_make_lock_file` checks this too).
+    pub fn is_linked(&self) -> io::Result<bool> {
+        use std::os::unix::fs::MetadataExt;
+        Ok(self.file.metadata()?.nlink() > 0)
+    }
+
     /// Change the lock type in place (shared <-> exclusive) without a gap.
     pub fn convert(&mut self, kind: LockKind, timeout: Option<Duration>) -> io::Result<()> {
         let start = Instant::now();

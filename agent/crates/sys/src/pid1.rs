@@ -1,6 +1,7 @@
 //! What a PID 1 needs besides mounts: the console on fds 0–2, kernel
 //! modules (`finit_module`), the monotonic clock the kernel log uses,
-//! a shell started in another root, `sync` and `reboot`.
+//! a shell started in another root, a `sync` that cannot hang PID 1, and
+//! `reboot`.
 
 use std::ffi::{CString, OsString};
 use std::fs::{File, OpenOptions};
@@ -63,16 +64,63 @@ pub fn finit_module(file: &File, params: &str, flags: u32) -> io::Result<()> {
     }
 }
 
-/// Flush all filesystems.
-pub fn sync() {
+/// Flush all filesystems, waiting at most `timeout`: `Ok(true)` if the
+/// flush finished. On wedged storage (a card that stopped answering, a
+/// hung USB disk) sync(2) blocks in the kernel for ever, and PID 1 must
+/// still get to its reboot; so the sync runs in a forked child, which is
+/// left behind if it does not finish (the machine restarts next).
+pub fn sync_within(timeout: Duration) -> io::Result<bool> {
+    Ok(in_child_within(timeout, sync_now)?.is_none())
+}
+
+fn sync_now() {
     nix::unistd::sync();
 }
 
-/// `sync`, then restart the machine now (`RB_AUTOBOOT`). Returns only if
-/// the kernel refused (not PID 1 / no `CAP_SYS_BOOT`).
+/// Run `work` in a forked child and wait up to `timeout` for it to end.
+/// `None`: it ended; `Some(pid)`: it is still running.
+///
+/// `work` runs in the child of a fork, so it may only make
+/// async-signal-safe calls (no allocation, no locks): callers are this
+/// module's own functions.
+#[allow(unsafe_code)] // opt-in: fork, and one plain function in the child
+fn in_child_within(timeout: Duration, work: fn()) -> io::Result<Option<nix::unistd::Pid>> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    // SAFETY: the child calls only `work` (async-signal-safe by the
+    // contract above, so forking even a multi-threaded process is sound)
+    // and _exit, never returning into the caller's Rust code.
+    let child = match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
+        nix::unistd::ForkResult::Child => {
+            work();
+            // SAFETY: leave without running atexit handlers or destructors.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => child,
+    };
+    let start = monotonic();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {}
+            Ok(_) => return Ok(None),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(io::Error::from(e)),
+        }
+        if monotonic().saturating_sub(start) >= timeout {
+            return Ok(Some(child));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Restart the machine now (`reboot(RB_AUTOBOOT)`), without syncing
+/// first (see [`sync_within`]). Returns only if the kernel refused (no
+/// `CAP_SYS_BOOT`, a seccomp filter). In a PID namespace other than the
+/// initial one, the kernel instead kills that namespace's init, whose
+/// parent sees it die of `SIGHUP` (reboot(2), "PID namespaces").
 #[allow(unsafe_code)] // opt-in: reboot(2) takes no pointers
-pub fn reboot() -> io::Error {
-    sync();
+pub fn restart() -> io::Error {
     // SAFETY: reboot(RB_AUTOBOOT) takes a plain integer; on success it
     // does not return.
     let r = unsafe { libc::reboot(libc::RB_AUTOBOOT) };
@@ -156,6 +204,27 @@ mod tests {
         assert!(monotonic() > a);
         // The test harness runs with fd 1 open (captured or not).
         assert!(stdout_is_open());
+    }
+
+    #[test]
+    fn sync_is_bounded() {
+        assert!(sync_within(Duration::from_secs(60)).expect("fork"), "an ordinary sync finishes");
+        // What a sync on wedged storage looks like to the caller: a child
+        // that never ends. The wait gives up after the timeout, not later.
+        fn wedged() {
+            // SAFETY: pause(2) is async-signal-safe; it blocks until a signal.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::pause();
+            }
+        }
+        let start = monotonic();
+        let left = in_child_within(Duration::from_millis(300), wedged).expect("fork").expect("the child is still blocked");
+        let waited = monotonic() - start;
+        let _ = nix::sys::signal::kill(left, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(left, None);
+        assert!(waited >= Duration::from_millis(300) && waited < Duration::from_secs(5), "{waited:?}");
+        assert_eq!(in_child_within(Duration::from_secs(60), || ()).expect("fork"), None);
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Freeze/thaw on a real loop-mounted ext4 (needs root, as CI runs): the
 //! filesystem is writable afterwards, and stays writable when the process
-//! dies while it is frozen (the watchdog thaws it).
+//! dies while it is frozen (the watchdog thaws it). A missing tool or loop
+//! device fails the tests: they never skip.
 
 use std::fs;
 use std::os::fd::AsFd;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
@@ -21,8 +23,9 @@ impl LoopExt4 {
         let mnt = dir.path().join("mnt");
         fs::create_dir(&mnt).expect("mkdir");
         fs::File::create(&img).and_then(|f| f.set_len(32 << 20)).expect("image");
-        assert!(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&img).status().expect("mkfs").success());
-        assert!(Command::new("mount").arg("-o").arg("loop").arg(&img).arg(&mnt).status().expect("mount").success());
+        assert!(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&img).status().expect("mkfs.ext4 (e2fsprogs) must be installed").success());
+        let mounted = Command::new("mount").arg("-o").arg("loop").arg(&img).arg(&mnt).status().expect("mount (util-linux) must be installed");
+        assert!(mounted.success(), "mount -o loop failed (root and a loop device are needed)");
         LoopExt4 { mnt, _dir: dir }
     }
 }
@@ -52,23 +55,27 @@ fn freeze_thaw_leaves_the_filesystem_writable() {
     assert!(writable(&fs_.mnt));
 }
 
-/// Run by the test below in a child process: freeze, then die frozen.
-#[test]
-fn child_dies_while_frozen() {
-    let Ok(mnt) = std::env::var("UPTREE_TEST_DIE_FROZEN") else { return };
-    let d = fs::File::open(mnt).expect("open");
-    let _ = uptree_sys::fs::frozen_section(d.as_fd(), || std::process::exit(3));
-}
+/// The child's part of the test below, chosen by this variable (its value
+/// is the mount point): freeze, then get killed while frozen.
+const CHILD_ROLE: &str = "UPTREE_TEST_DIE_FROZEN";
+const TEST_NAME: &str = "a_process_killed_while_frozen_does_not_leave_it_frozen";
 
 #[test]
 fn a_process_killed_while_frozen_does_not_leave_it_frozen() {
+    if let Some(mnt) = std::env::var_os(CHILD_ROLE) {
+        let d = fs::File::open(mnt).expect("open");
+        let r = uptree_sys::fs::frozen_section(d.as_fd(), || {
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+        });
+        panic!("still alive after SIGKILL inside the frozen section: {r:?}");
+    }
     let fs_ = LoopExt4::new();
     let status = Command::new(std::env::current_exe().expect("self"))
-        .args(["--exact", "child_dies_while_frozen", "--nocapture"])
-        .env("UPTREE_TEST_DIE_FROZEN", &fs_.mnt)
+        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ROLE, &fs_.mnt)
         .status()
         .expect("child");
-    assert_eq!(status.code(), Some(3), "the child died inside the frozen section");
+    assert_eq!(status.signal(), Some(nix::sys::signal::Signal::SIGKILL as i32), "the child must die inside the frozen section: {status:?}");
     let ok = writable(&fs_.mnt);
     if !ok {
         // Thaw by hand, or unmounting it would hang the test run.

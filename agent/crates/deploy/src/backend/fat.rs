@@ -55,6 +55,12 @@ impl Fat {
     }
 }
 
+/// The sequence after `seq`. Saturating instead would write a slot that
+/// ties with (and loses to) the live one: the switch would silently not happen.
+fn next_seq(seq: u32) -> Option<u32> {
+    seq.checked_add(1).filter(|n| *n <= slot::MAX_SEQ)
+}
+
 impl Backend for Fat {
     fn name(&self) -> &'static str {
         "fat"
@@ -89,7 +95,17 @@ impl Backend for Fat {
 
     fn commit(&self, root: &Path, b: u32, entries: &[BootEntry], appended: Option<&str>) -> Result<()> {
         let s = Self::slots(root)?;
-        let seq = slot::pick([s[0].as_ref(), s[1].as_ref()]).map_or(1, |s| s.seq.saturating_add(1));
+        let seq = match slot::pick([s[0].as_ref(), s[1].as_ref()]) {
+            None => 1,
+            Some(live) => next_seq(live.seq).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "boot/loader.{}/uEnv.txt: slot sequence {} is at its maximum ({}); no newer slot can win",
+                    live.bootversion,
+                    live.seq,
+                    slot::MAX_SEQ
+                ))
+            })?,
+        };
         let text = uenv::generate(entries, appended, "").map_err(Error::Invalid)?;
         full_sync(root)?;
         // The single atomic step: the slot becomes valid when its last byte is on disk.
@@ -109,5 +125,27 @@ impl Backend for Fat {
         }
         dfs::remove(&old.join("entries"))?;
         dfs::remove(&old.join("ostree"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_slot_at_the_maximum_sequence_is_an_error_not_a_silent_tie() {
+        assert_eq!(next_seq(1), Some(2));
+        assert_eq!(next_seq(slot::MAX_SEQ - 1), Some(slot::MAX_SEQ));
+        assert_eq!(next_seq(slot::MAX_SEQ), None);
+        assert_eq!(next_seq(u32::MAX), None);
+        let t = tempfile::tempdir().expect("tmp");
+        let root = t.path();
+        fs::create_dir_all(root.join("boot/loader.0")).expect("mkdir");
+        fs::create_dir_all(root.join("boot/loader.1/entries")).expect("mkdir");
+        fs::write(root.join("boot/loader.0/uEnv.txt"), slot::encode(u32::MAX, 0, "kernel_image=/x\n")).expect("w");
+        let e = BootEntry::parse("linux /loader.1/ostree/os-c/vmlinuz\noptions ostree=/ostree/boot.1/os/c/0\n");
+        let err = Fat.commit(root, 1, &[e], None).expect_err("refused");
+        assert!(err.to_string().contains("at its maximum"), "{err}");
+        assert!(!root.join("boot/loader.1/uEnv.txt").exists(), "no slot written");
     }
 }

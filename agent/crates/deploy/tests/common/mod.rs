@@ -9,7 +9,7 @@ use std::process::Command;
 use ostree_repo::commit::{self, CommitSpec, Layer, TreeOptions};
 use ostree_repo::Checksum;
 use uptree_deploy::deploy::{self, DeployOptions};
-use uptree_deploy::sysroot::{self, Sysroot};
+use uptree_deploy::sysroot::{self, LockedSysroot, Sysroot};
 
 /// Build a tree: `f PATH MODE CONTENT` (`\n` escapes), `d PATH MODE`, `l PATH TARGET`.
 pub fn build(root: &Path, spec: &str) {
@@ -95,12 +95,18 @@ impl Lab {
         (Lab { dir, root, commits }, mount)
     }
 
+    /// A snapshot, to look at.
     pub fn sysroot(&self) -> Sysroot {
-        Sysroot::load(&self.root).expect("load sysroot")
+        Sysroot::load_unlocked(&self.root).expect("load sysroot")
+    }
+
+    /// The sysroot under its lock, to change.
+    pub fn locked(&self) -> LockedSysroot {
+        Sysroot::lock(&self.root).and_then(|l| l.load()).expect("lock and load sysroot")
     }
 
     pub fn deploy(&self, gen: usize) -> uptree_deploy::Result<deploy::DeployReport> {
-        let mut s = self.sysroot();
+        let mut s = Sysroot::lock(&self.root)?.load()?;
         let opts = DeployOptions {
             osname: Some("testos".into()),
             kargs: deploy::KargsSpec { replace: vec!["root=/dev/vda2".into(), "rw".into()], ..Default::default() },
