@@ -336,6 +336,12 @@ pub struct NetArgs {
 pub struct PullOpts {
     /// REMOTE or REMOTE:REF.
     pub remote: String,
+    /// Never use static deltas, fetch objects.
+    #[arg(long, conflicts_with = "require_static_deltas")]
+    pub disable_static_deltas: bool,
+    /// Fail unless the update comes through a static delta.
+    #[arg(long)]
+    pub require_static_deltas: bool,
     /// Refs or commit checksums (default: the remote's branches).
     pub refs: Vec<String>,
     /// Fetch commit objects only.

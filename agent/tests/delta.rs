@@ -201,3 +201,105 @@ fn ostree_pulls_through_an_uptree_delta_over_https() {
     assert!(log.contains("/deltas/") && log.contains("/superblock"), "fetched the delta: {log}");
     assert!(!log.contains(".filez"), "no content object fetched outside the delta: {log}");
 }
+
+/// The fixture served over HTTPS with uptree's delta v1 → v2 (cut into
+/// parts of at most 1 MB: v2 adds 3 MB of new files), and an uptree client
+/// that has v1 complete with its ref `up:main` at v1.
+struct Served {
+    f: Fixture,
+    nginx: Nginx,
+    client: PathBuf,
+    delta: PathBuf,
+}
+
+fn served() -> Served {
+    let f = fixture();
+    let t3 = f.dir.join("t3");
+    ok("cp", os_args!["-a", f.dir.join("t2"), t3], &[]);
+    for i in 0..3u64 {
+        fs::write(t3.join(format!("usr/new{i}")), noise(1_000_000, 10 + i)).expect("write");
+    }
+    let v3 = ostree(os_args!["commit", repo_arg(&f.src), "-b", "main", "-s", "v3", "--tree=dir=".to_string() + &t3.display().to_string()]);
+    up(os_args![repo_arg(&f.src), "static-delta", "generate", "--max-chunk-size=1", format!("--from={}", f.v1), format!("--to={v3}")]);
+    up(os_args![repo_arg(&f.src), "summary", "-u"]);
+    let delta = f.src.join(uptree_delta::DeltaName::parse(&format!("{}-{v3}", f.v1)).expect("name").path());
+    assert!(delta.join("2").exists(), "several parts");
+    let pki = make_pki(&f.dir.join("pki"));
+    let nginx = Nginx::start(&f.src, &pki, &f.dir.join("nginx"), false);
+    let client = dest_with_v1(&f, "client", "bare-user");
+    up(os_args![repo_arg(&client), "remote", "add", "--no-gpg-verify", format!("--set=tls-ca-path={}", pki.ca.display()), "up", nginx.https_url()]);
+    up(os_args![repo_arg(&client), "refs", "--create=up:main", f.v1]);
+    let f = Fixture { v2: v3, ..f };
+    Served { f, nginx, client, delta }
+}
+
+fn access_log(s: &Served) -> String {
+    fs::read_to_string(s.f.dir.join("nginx/access.log")).expect("access log")
+}
+
+fn fetched(log: &str, what: &str) -> usize {
+    log.lines().filter(|l| l.contains(what) && (l.contains(" 200 ") || l.contains(" 206 "))).count()
+}
+
+#[test]
+fn pull_prefers_a_delta_and_fetches_nothing_it_carried() {
+    let s = served();
+    fs::write(s.f.dir.join("nginx/access.log"), "").expect("truncate");
+    up(os_args![repo_arg(&s.client), "pull", "up", "main"]);
+    assert_eq!(up(os_args![repo_arg(&s.client), "rev-parse", "up:main"]), s.f.v2);
+    ostree(os_args!["fsck", repo_arg(&s.client)]);
+    let log = access_log(&s);
+    assert_eq!(fetched(&log, "/superblock"), 1, "{log}");
+    assert!(fetched(&log, "/deltas/") >= 4, "superblock and parts: {log}");
+    assert_eq!(fetched(&log, ".filez"), 0, "no object the delta carried: {log}");
+    assert_eq!(fetched(&log, ".dirtree"), 0, "{log}");
+}
+
+#[test]
+fn pull_delta_flags() {
+    let s = served();
+    // --disable-static-deltas: objects only.
+    let plain = s.f.dir.join("plain");
+    ok("cp", os_args!["-a", s.client, plain], &[]);
+    fs::write(s.f.dir.join("nginx/access.log"), "").expect("truncate");
+    up(os_args![repo_arg(&plain), "pull", "--disable-static-deltas", "up", "main"]);
+    let log = access_log(&s);
+    assert_eq!(fetched(&log, "/deltas/"), 0, "{log}");
+    assert!(fetched(&log, ".filez") > 0, "{log}");
+    // --require-static-deltas without a delta from what the ref has: an error, the ref stays.
+    up(os_args![repo_arg(&plain), "refs", "--create=up:other", s.f.v2]);
+    let fresh = s.f.dir.join("fresh");
+    up(os_args![repo_arg(&fresh), "init", "--mode=bare-user"]);
+    up(os_args![
+        repo_arg(&fresh),
+        "remote",
+        "add",
+        "--no-gpg-verify",
+        format!("--set=tls-ca-path={}", s.f.dir.join("pki/ca.pem").display()),
+        "up",
+        s.nginx.https_url()
+    ]);
+    let err = up_fails(os_args![repo_arg(&fresh), "pull", "--require-static-deltas", "up", "main"]);
+    assert!(err.contains("static deltas required"), "{err}");
+    assert!(up(os_args![repo_arg(&fresh), "refs"]).is_empty(), "no ref written");
+}
+
+#[test]
+fn interrupted_delta_pull_resumes_at_the_missing_part() {
+    let s = served();
+    // Part 1 is missing on the server: the required delta pull fails after part 0.
+    let hidden = s.f.dir.join("hidden-part");
+    fs::rename(s.delta.join("1"), &hidden).expect("hide");
+    let err = up_fails(os_args![repo_arg(&s.client), "pull", "--require-static-deltas", "up", "main"]);
+    assert!(err.contains("404") || err.contains("not found"), "{err}");
+    assert_eq!(up(os_args![repo_arg(&s.client), "rev-parse", "up:main"]), s.f.v1, "ref not moved");
+    fs::rename(&hidden, s.delta.join("1")).expect("restore");
+    fs::write(s.f.dir.join("nginx/access.log"), "").expect("truncate");
+    up(os_args![repo_arg(&s.client), "pull", "--require-static-deltas", "up", "main"]);
+    assert_eq!(up(os_args![repo_arg(&s.client), "rev-parse", "up:main"]), s.f.v2);
+    ostree(os_args!["fsck", repo_arg(&s.client)]);
+    let log = access_log(&s);
+    assert_eq!(fetched(&log, "/0 HTTP"), 0, "part 0 was applied before the interruption: {log}");
+    assert_eq!(fetched(&log, "/1 HTTP"), 1, "{log}");
+    assert_eq!(fetched(&log, ".filez"), 0, "{log}");
+}

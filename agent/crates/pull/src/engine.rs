@@ -62,6 +62,8 @@ pub struct PullOptions {
     pub allow_downgrade: bool,
     /// Move staged objects into `objects/` at least this often.
     pub checkpoint_interval: Duration,
+    /// `--disable-static-deltas` / `--require-static-deltas`.
+    pub static_deltas: crate::delta::DeltaPolicy,
 }
 
 /// Default parallel fetches, by measurement (agent/benches/pull-bench.sh,
@@ -91,6 +93,7 @@ impl Default for PullOptions {
             timestamp_check_from_rev: None,
             allow_downgrade: false,
             checkpoint_interval: Duration::from_secs(5),
+            static_deltas: crate::delta::DeltaPolicy::default(),
         }
     }
 }
@@ -531,6 +534,14 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
                 fetched_commits.push(c);
             }
             if !opts.commit_metadata_only && repo.is_partial(&c) {
+                if required {
+                    // A delta from the commit the ref has now: its parts are
+                    // run first, so the walk below fetches only what they lack.
+                    let from = ref_name.as_deref().map(|n| repo.read_ref(&dest_ref(policy, opts, n))).transpose()?.flatten();
+                    let bytes = txn.load_metadata(ObjectType::Commit, &c)?;
+                    let summary = summary_raw.as_ref().map(|(b, _)| b.as_slice());
+                    crate::delta::before_walk(&txn, transport, &stats, summary, opts.static_deltas, from, &c, &bytes)?;
+                }
                 walk.push(vec![Item::Tree(commit.root_tree), Item::Meta(commit.root_meta)]);
             }
             if depth != 0 {
