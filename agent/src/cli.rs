@@ -680,8 +680,15 @@ pub enum StaticDeltaCommand {
         #[arg(long, value_name = "REV")]
         to: Option<String>,
     },
-    /// Check a delta's parts against their checksums.
-    Verify { delta: String },
+    /// Check a delta's parts against their checksums and, given public
+    /// keys (base64 ed25519), its signature.
+    Verify {
+        delta: String,
+        keys: Vec<String>,
+        /// Signature type (only ed25519).
+        #[arg(long, default_value = "ed25519")]
+        sign_type: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -716,6 +723,12 @@ pub struct GenerateOpts {
     /// Never use bsdiff.
     #[arg(long)]
     pub disable_bsdiff: bool,
+    /// Sign the superblock with this base64 ed25519 secret key (repeatable).
+    #[arg(long, value_name = "KEY")]
+    pub sign: Vec<String>,
+    /// Signature type (only ed25519).
+    #[arg(long, default_value = "ed25519")]
+    pub sign_type: String,
     /// Target REV when given without --to (ostree's positional form).
     pub rev: Option<String>,
 }

@@ -349,7 +349,19 @@ pub fn execute_part(txn: &Transaction<'_>, idx: usize, header: &PartHeader, part
 }
 
 /// Read a superblock: `path` is a delta directory or a superblock file.
+/// A signed superblock is unwrapped (its signatures are checked by
+/// `static-delta verify` and by pulls from remotes that require them).
 pub fn read_superblock(path: &Path) -> Result<(Superblock, PathBuf)> {
+    let (bytes, dir) = read_superblock_file(path)?;
+    let sb = match format::unwrap_signed(&bytes)? {
+        Some((inner, _)) => Superblock::from_bytes(inner)?,
+        None => Superblock::from_bytes(&bytes)?,
+    };
+    Ok((sb, dir))
+}
+
+/// The bytes of a superblock file (signed or not), bounded, and its directory.
+pub fn read_superblock_file(path: &Path) -> Result<(Vec<u8>, PathBuf)> {
     let (file, dir) =
         if path.is_dir() { (path.join("superblock"), path.to_path_buf()) } else { (path.to_path_buf(), path.parent().unwrap_or(Path::new(".")).to_path_buf()) };
     let f = File::open(&file).map_err(|e| Error::io(&file, e))?;
@@ -358,7 +370,7 @@ pub fn read_superblock(path: &Path) -> Result<(Superblock, PathBuf)> {
     if bytes.len() as u64 > format::MAX_SUPERBLOCK_SIZE {
         return Err(Error::superblock(format!("{} is larger than {} bytes", file.display(), format::MAX_SUPERBLOCK_SIZE)));
     }
-    Ok((Superblock::from_bytes(&bytes)?, dir))
+    Ok((bytes, dir))
 }
 
 /// Read one part file from disk, bounded by its header's size.

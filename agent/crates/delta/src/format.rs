@@ -339,6 +339,31 @@ impl Superblock {
     }
 }
 
+/// First member of a signed superblock `(taya{sv})`: "OSTSGNDT", big-endian.
+pub const SIGNED_MAGIC: u64 = 0x4F53_5453_474E_4454;
+
+fn signed_members() -> &'static [Type] {
+    static T: OnceLock<Vec<Type>> = OnceLock::new();
+    T.get_or_init(|| ["t", "ay", "a{sv}"].iter().map(|s| Type::parse(s).unwrap_or_else(|e| unreachable!("static type {s}: {e}"))).collect())
+}
+
+/// Split a signed superblock file into (superblock, signatures `a{sv}`),
+/// by framing only; `None` if the file is a plain superblock (ostree tells
+/// them apart by the same magic).
+pub fn unwrap_signed(data: &[u8]) -> Result<Option<(&[u8], &[u8])>> {
+    if data.get(..8) != Some(&SIGNED_MAGIC.to_be_bytes()[..]) {
+        return Ok(None);
+    }
+    let m = gvariant::tuple_members(data, signed_members()).map_err(|e| Error::superblock(format!("signed superblock: {e}")))?;
+    Ok(Some((m[1], m[2])))
+}
+
+/// Wrap `superblock` with its signatures (an `a{sv}`, as detached metadata).
+pub fn wrap_signed(superblock: &[u8], signatures: &[u8]) -> Result<Vec<u8>> {
+    let sigs = Value::from_bytes(signatures, object::vardict_type()).map_err(|e| Error::superblock(format!("signatures: {e}")))?;
+    Ok(Value::Tuple(vec![Value::U64(SIGNED_MAGIC.swap_bytes()), Value::Bytes(superblock.to_vec()), sigs]).to_bytes())
+}
+
 /// Check a part file against its header before anything reads it.
 pub fn verify_part(idx: usize, header: &PartHeader, bytes: &[u8]) -> Result<()> {
     let actual = Checksum::of(bytes);

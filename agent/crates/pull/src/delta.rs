@@ -82,6 +82,7 @@ pub fn before_walk(
     from: Option<Checksum>,
     to: &Checksum,
     commit_bytes: &[u8],
+    signed_by: Option<&crate::sign::Ed25519Verifier>,
 ) -> Result<Option<DeltaReport>> {
     let archive = txn.repo().mode() == ostree_repo::RepoMode::Archive;
     if policy == DeltaPolicy::Disable || (archive && policy == DeltaPolicy::Prefer) {
@@ -89,7 +90,7 @@ pub fn before_walk(
     }
     let from = from.filter(|f| txn.repo().has_object(f, ostree_repo::ObjectType::Commit) && !txn.repo().is_partial(f));
     let name = DeltaName { from, to: *to };
-    match pull_delta(txn, transport, stats, summary, &name, commit_bytes) {
+    match pull_delta(txn, transport, stats, summary, &name, commit_bytes, signed_by) {
         Ok(Some(r)) => {
             log::info!("pulled through static delta {}: {} parts ({} already here), {} bytes", r.name, r.parts_fetched, r.parts_skipped, r.bytes);
             Ok(Some(r))
@@ -107,7 +108,9 @@ pub fn before_walk(
 }
 
 /// Fetch and run the delta `name` (the target commit, already verified,
-/// is `commit_bytes`). `Ok(None)` when the remote has none.
+/// is `commit_bytes`); with `signed_by`, the superblock must carry a valid
+/// signature, checked before it is decoded. `Ok(None)` when the remote
+/// has none.
 pub fn pull_delta(
     txn: &Transaction<'_>,
     transport: &dyn Transport,
@@ -115,6 +118,7 @@ pub fn pull_delta(
     summary: Option<&[u8]>,
     name: &DeltaName,
     commit_bytes: &[u8],
+    signed_by: Option<&crate::sign::Ed25519Verifier>,
 ) -> Result<Option<DeltaReport>> {
     let name = *name;
     let (from, to) = (name.from, name.to);
@@ -126,7 +130,11 @@ pub fn pull_delta(
     if actual != digest {
         return Err(delta_err(&name, format!("superblock hashes to {actual}, the summary lists {digest}")));
     }
-    let sb = Superblock::from_bytes(&sb_bytes).map_err(|e| delta_err(&name, e))?;
+    let plain = match signed_by {
+        Some(v) => verify_signed(&name, &sb_bytes, v)?,
+        None => format::unwrap_signed(&sb_bytes).map_err(|e| delta_err(&name, e))?.map_or(sb_bytes.as_slice(), |(inner, _)| inner),
+    };
+    let sb = Superblock::from_bytes(plain).map_err(|e| delta_err(&name, e))?;
     if sb.from != from || sb.to != to || sb.commit != commit_bytes {
         return Err(delta_err(&name, "superblock is for another commit"));
     }
@@ -154,4 +162,36 @@ pub fn pull_delta(
         txn.checkpoint()?;
     }
     Ok(Some(report))
+}
+
+/// `static-delta generate --sign=KEY…`: wrap the delta's superblock in the
+/// signed form `(taya{sv})`, one ed25519 signature per secret key over the
+/// plain superblock's bytes, as ostree does.
+pub fn sign_delta(repo: &ostree_repo::Repo, name: &DeltaName, secrets: &[String]) -> Result<()> {
+    let path = repo.path().join(name.path()).join("superblock");
+    let (bytes, _) = uptree_delta::apply::read_superblock_file(&path).map_err(|e| delta_err(name, e))?;
+    let plain = match format::unwrap_signed(&bytes).map_err(|e| delta_err(name, e))? {
+        Some((inner, _)) => inner.to_vec(),
+        None => bytes,
+    };
+    let mut sigs: Option<Vec<u8>> = None;
+    for k in secrets {
+        sigs = Some(crate::sign::add_signature(sigs.as_deref(), &crate::sign::sign(&plain, k)?)?);
+    }
+    let Some(sigs) = sigs else { return Ok(()) };
+    let signed = format::wrap_signed(&plain, &sigs).map_err(|e| delta_err(name, e))?;
+    ostree_repo::fsutil::atomic_write(&path, &signed, 0o644, repo.fsync_enabled())?;
+    Ok(())
+}
+
+/// Check a superblock file's ed25519 signatures (over the plain
+/// superblock's bytes, before it is decoded); returns the plain bytes.
+pub fn verify_signed<'a>(name: &DeltaName, file: &'a [u8], verifier: &crate::sign::Ed25519Verifier) -> Result<&'a [u8]> {
+    match format::unwrap_signed(file).map_err(|e| delta_err(name, e))? {
+        Some((inner, sigs)) => {
+            verifier.verify(&format!("static delta {name}"), inner, Some(sigs))?;
+            Ok(inner)
+        }
+        None => Err(Error::Unsigned { object: format!("static delta {name}") }),
+    }
 }

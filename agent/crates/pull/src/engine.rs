@@ -540,7 +540,7 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
                     let from = ref_name.as_deref().map(|n| repo.read_ref(&dest_ref(policy, opts, n))).transpose()?.flatten();
                     let bytes = txn.load_metadata(ObjectType::Commit, &c)?;
                     let summary = summary_raw.as_ref().map(|(b, _)| b.as_slice());
-                    crate::delta::before_walk(&txn, transport, &stats, summary, opts.static_deltas, from, &c, &bytes)?;
+                    crate::delta::before_walk(&txn, transport, &stats, summary, opts.static_deltas, from, &c, &bytes, policy.deltas_ed25519.as_ref())?;
                 }
                 walk.push(vec![Item::Tree(commit.root_tree), Item::Meta(commit.root_meta)]);
             }

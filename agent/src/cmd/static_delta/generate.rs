@@ -38,7 +38,11 @@ pub fn run(repo: &Repo, o: &GenerateOpts) -> Result<i32> {
         g.max_chunk_size = mb(v)?;
     }
     eprintln!("Generating static delta:\n  From: {}\n  To:   {to}", from.map_or("empty".to_string(), |f| f.to_hex()));
+    if !o.sign.is_empty() && o.sign_type != "ed25519" {
+        return Err(format!("unsupported signature type {:?}", o.sign_type).into());
+    }
     let (name, st) = generate(repo, &g)?;
+    uptree_pull::delta::sign_delta(repo, &name, &o.sign)?;
     log::info!(
         "delta {name}: {} parts, {} objects ({} bsdiff, {} copies), {} fallbacks, {} bytes",
         st.parts,

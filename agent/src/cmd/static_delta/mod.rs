@@ -25,7 +25,7 @@ pub fn run(repo: Repo, o: &StaticDeltaOpts) -> Result<i32> {
         StaticDeltaCommand::Generate(g) => generate::run(&repo, g),
         StaticDeltaCommand::Indexes => indexes::run(&repo),
         StaticDeltaCommand::Reindex { to } => reindex::run(&repo, to.as_deref()),
-        StaticDeltaCommand::Verify { delta } => verify::run(&repo, delta),
+        StaticDeltaCommand::Verify { delta, keys, sign_type } => verify::run(&repo, delta, keys, sign_type),
     }
 }
 
