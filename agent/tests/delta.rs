@@ -144,6 +144,14 @@ fn ostree_applies_uptree_deltas() {
     ostree(os_args!["static-delta", "apply-offline", repo_arg(&d), delta_dir(&f.src, &name)]);
     ostree(os_args!["fsck", repo_arg(&d)]);
     assert_eq!(ostree(os_args!["ls", "-R", "-C", repo_arg(&d), f.v2]), expect);
+    // Only the commit changes: one empty part, as ostree writes it.
+    let v3 = ostree(os_args!["commit", repo_arg(&f.src), "-b", "main", "-s", "v3", format!("--tree=ref={}", f.v2)]);
+    up(os_args![repo_arg(&f.src), "static-delta", "generate", format!("--from={}", f.v2), format!("--to={v3}")]);
+    let name3 = format!("{}-{v3}", f.v2);
+    assert!(up(os_args![repo_arg(&f.src), "static-delta", "show", name3]).contains("PartMeta0: nobjects=0"));
+    ostree(os_args!["static-delta", "apply-offline", repo_arg(&d), delta_dir(&f.src, &name3)]);
+    assert!(ostree(os_args!["show", repo_arg(&d), v3]).contains("    v3"));
+    ostree(os_args!["fsck", repo_arg(&d)]);
 
     up(os_args![repo_arg(&f.src), "static-delta", "generate", "--empty", "--inline", format!("--to={}", f.v2)]);
     assert!(!delta_dir(&f.src, &f.v2).join("0").exists(), "inline: no part files");

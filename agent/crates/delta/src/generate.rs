@@ -207,8 +207,10 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(DeltaName, Gener
     let mut inline_parts = Vec::new();
     let mut fallbacks = Vec::new();
     let mut part = PartBuilder::default();
-    let mut flush = |part: &mut PartBuilder, stats: &mut GenerateStats| -> Result<()> {
-        if part.objects.is_empty() {
+    // `force`: ostree always writes at least one part, empty if only the
+    // commit changed; so do we.
+    let mut flush = |part: &mut PartBuilder, stats: &mut GenerateStats, force: bool| -> Result<()> {
+        if part.objects.is_empty() && !(force && headers.is_empty()) {
             return Ok(());
         }
         let p = std::mem::take(part);
@@ -234,7 +236,7 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(DeltaName, Gener
         }
         let data = repo.read_metadata(*kind, csum)?;
         if room(&part, data.len() as u64) {
-            flush(&mut part, &mut stats)?;
+            flush(&mut part, &mut stats, false)?;
         }
         let off = part.data(&data);
         part.op(op::OPEN_SPLICE_AND_CLOSE, &[data.len() as u64, off]);
@@ -279,7 +281,7 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(DeltaName, Gener
         };
         let add = patch.as_ref().map_or(data.len(), Vec::len) as u64;
         if room(&part, add) {
-            flush(&mut part, &mut stats)?;
+            flush(&mut part, &mut stats, false)?;
         }
         let mode = part.mode((meta.uid, meta.gid, meta.mode));
         let xattrs = part.xattrs(&meta.xattrs);
@@ -312,7 +314,7 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(DeltaName, Gener
         part.uncompressed += size;
         stats.objects += 1;
     }
-    flush(&mut part, &mut stats)?;
+    flush(&mut part, &mut stats, true)?;
     let commitmeta = match repo.read_metadata(ObjectType::CommitMeta, &opts.to) {
         Ok(b) => Some(b),
         Err(e) if e.is_not_found() => None,
