@@ -7,6 +7,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use common::http::{Fault, TestServer};
 use common::nginx::{make_pki, Nginx};
 use common::*;
 
@@ -373,4 +374,27 @@ fn signed_deltas_verify_and_sign_verify_deltas_requires_them() {
     up(os_args![repo_arg(&wrong), "pull", "up", "main"]);
     assert_eq!(up(os_args![repo_arg(&wrong), "rev-parse", "up:main"]), s.f.v2);
     ostree(os_args!["fsck", repo_arg(&wrong)]);
+}
+
+#[test]
+fn a_cut_part_download_resumes_with_range() {
+    let s = served();
+    let proxy = TestServer::proxy(s.nginx.http_addr());
+    let dir = s.delta.file_name().and_then(|n| n.to_str()).expect("delta dir name").to_string();
+    let part1 = format!("{dir}/1");
+    let size = fs::metadata(s.delta.join("1")).expect("part 1").len();
+    assert!(size > 800_000, "part 1 is {size} bytes");
+    proxy.add_rule(&part1, Fault::CutAfter(400_000), 2);
+    let c = dest_with_v1(&s.f, "cut", "bare-user");
+    up(os_args![repo_arg(&c), "remote", "add", "--no-gpg-verify", "px", proxy.url()]);
+    up(os_args![repo_arg(&c), "refs", "--create=px:main", s.f.v1]);
+    up(os_args![repo_arg(&c), "pull", "--require-static-deltas", "px", "main"]);
+    assert_eq!(up(os_args![repo_arg(&c), "rev-parse", "px:main"]), s.f.v2);
+    ostree(os_args!["fsck", repo_arg(&c)]);
+    let log = proxy.log();
+    let tries: Vec<_> = log.iter().filter(|e| e.path.ends_with(&part1)).collect();
+    assert_eq!(tries.iter().map(|e| e.range_start).collect::<Vec<_>>(), vec![0, 400_000, 800_000], "{tries:?}");
+    assert_eq!(tries.iter().map(|e| e.body_sent).sum::<u64>(), size, "no byte of the part fetched twice");
+    assert!(!log.iter().any(|e| e.path.ends_with(".filez")), "{log:?}");
+    assert!(listing(&c.join("tmp"), &[]).iter().all(|p| !p.contains("delta-")), "the partial part file is gone");
 }

@@ -8,8 +8,8 @@
 //! commit already fetched and verified; each part is checked against the
 //! superblock's SHA-256 before it is decompressed, and every object it
 //! writes is hashed against its name before it is staged. A part that was
-//! applied fully is skipped on a re-run (its objects are present), so an
-//! interrupted delta pull resumes at the first incomplete part.
+//! applied fully is skipped on a re-run (its objects are present), and a
+//! part whose download was cut resumes with HTTP Range where it stopped.
 
 use std::sync::atomic::Ordering;
 
@@ -31,6 +31,22 @@ pub enum DeltaPolicy {
     Disable,
     /// `--require-static-deltas`: fail instead of fetching objects.
     Require,
+}
+
+/// Where deltas come from: the transport, the pull's counters and retry
+/// budget, and the (verified) summary that lists the deltas.
+#[derive(Clone, Copy)]
+pub struct DeltaSource<'a> {
+    pub transport: &'a dyn Transport,
+    pub stats: &'a Stats,
+    pub retries: u32,
+    pub summary: Option<&'a [u8]>,
+}
+
+impl std::fmt::Debug for DeltaSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeltaSource").field("transport", &self.transport.describe()).field("retries", &self.retries).finish()
+    }
 }
 
 /// What a delta pull did.
@@ -72,12 +88,9 @@ fn delta_err(name: &DeltaName, e: impl std::fmt::Display) -> Error {
 /// repository has complete; `None`: a from-scratch delta) if the policy
 /// allows and the remote offers it. A failed delta falls back to objects
 /// unless deltas are required.
-#[allow(clippy::too_many_arguments)]
 pub fn before_walk(
     txn: &Transaction<'_>,
-    transport: &dyn Transport,
-    stats: &Stats,
-    summary: Option<&[u8]>,
+    src: &DeltaSource<'_>,
     policy: DeltaPolicy,
     from: Option<Checksum>,
     to: &Checksum,
@@ -90,7 +103,7 @@ pub fn before_walk(
     }
     let from = from.filter(|f| txn.repo().has_object(f, ostree_repo::ObjectType::Commit) && !txn.repo().is_partial(f));
     let name = DeltaName { from, to: *to };
-    match pull_delta(txn, transport, stats, summary, &name, commit_bytes, signed_by) {
+    match pull_delta(txn, src, &name, commit_bytes, signed_by) {
         Ok(Some(r)) => {
             log::info!("pulled through static delta {}: {} parts ({} already here), {} bytes", r.name, r.parts_fetched, r.parts_skipped, r.bytes);
             Ok(Some(r))
@@ -113,18 +126,19 @@ pub fn before_walk(
 /// has none.
 pub fn pull_delta(
     txn: &Transaction<'_>,
-    transport: &dyn Transport,
-    stats: &Stats,
-    summary: Option<&[u8]>,
+    src: &DeltaSource<'_>,
     name: &DeltaName,
     commit_bytes: &[u8],
     signed_by: Option<&crate::sign::Ed25519Verifier>,
 ) -> Result<Option<DeltaReport>> {
     let name = *name;
     let (from, to) = (name.from, name.to);
+    let (transport, stats, summary) = (src.transport, src.stats, src.summary);
+    let retry = |what: &str, op: &mut dyn FnMut() -> Result<Option<Vec<u8>>>| crate::engine::with_retries(stats, src.retries, what, op);
     let Some(digest) = listed_digest(transport, summary, &name)? else { return Ok(None) };
     let dir = name.path();
-    let Some(sb_bytes) = transport.get_file(&format!("{dir}/superblock"), format::MAX_SUPERBLOCK_SIZE)? else { return Ok(None) };
+    let sb_rel = format!("{dir}/superblock");
+    let Some(sb_bytes) = retry(&sb_rel, &mut || transport.get_file(&sb_rel, format::MAX_SUPERBLOCK_SIZE))? else { return Ok(None) };
     stats.add_bytes(sb_bytes.len() as u64);
     let actual = Checksum::of(&sb_bytes);
     if actual != digest {
@@ -149,8 +163,8 @@ pub fn pull_delta(
             Some(b) => b.to_vec(),
             None => {
                 let rel = format!("{dir}/{idx}");
-                let b = transport.get_file(&rel, h.size)?.ok_or_else(|| Error::NotFound { url: format!("{}/{rel}", transport.describe()) })?;
-                stats.add_bytes(b.len() as u64);
+                let b = retry(&rel, &mut || transport.get_file_resumable(&rel, h.size, stats))?
+                    .ok_or_else(|| Error::NotFound { url: format!("{}/{rel}", transport.describe()) })?;
                 report.bytes += b.len() as u64;
                 b
             }

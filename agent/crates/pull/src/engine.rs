@@ -268,7 +268,7 @@ struct Queue {
 /// (a MiB arriving in the failed attempt) resets the count, so a flaky
 /// but moving link keeps going; a server dribbling bytes does not, and
 /// nothing gets more than `MAX_ATTEMPTS` tries.
-fn with_retries<T>(stats: &Stats, retries: u32, what: &str, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+pub(crate) fn with_retries<T>(stats: &Stats, retries: u32, what: &str, mut op: impl FnMut() -> Result<T>) -> Result<T> {
     const PROGRESS: u64 = 1024 * 1024;
     const MAX_ATTEMPTS: u32 = 100;
     let mut attempt = 0u32;
@@ -540,7 +540,8 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
                     let from = ref_name.as_deref().map(|n| repo.read_ref(&dest_ref(policy, opts, n))).transpose()?.flatten();
                     let bytes = txn.load_metadata(ObjectType::Commit, &c)?;
                     let summary = summary_raw.as_ref().map(|(b, _)| b.as_slice());
-                    crate::delta::before_walk(&txn, transport, &stats, summary, opts.static_deltas, from, &c, &bytes, policy.deltas_ed25519.as_ref())?;
+                    let delta = crate::delta::DeltaSource { transport, stats: &stats, retries: opts.retries, summary };
+                    crate::delta::before_walk(&txn, &delta, opts.static_deltas, from, &c, &bytes, policy.deltas_ed25519.as_ref())?;
                 }
                 walk.push(vec![Item::Tree(commit.root_tree), Item::Meta(commit.root_meta)]);
             }
