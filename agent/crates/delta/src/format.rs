@@ -445,6 +445,12 @@ impl<'a> Payload<'a> {
 
     /// Serialise a payload (the generator's side).
     pub fn to_bytes(modes: &[(u32, u32, u32)], xattrs: &[object::Xattrs], blob: &[u8], ops: &[u8]) -> Vec<u8> {
+        Payload::into_bytes(modes, xattrs, blob.to_vec(), ops.to_vec())
+    }
+
+    /// [`Payload::to_bytes`] taking the blob by value: a part's blob (up to
+    /// the chunk size) is not copied once more on its way out.
+    pub fn into_bytes(modes: &[(u32, u32, u32)], xattrs: &[object::Xattrs], blob: Vec<u8>, ops: Vec<u8>) -> Vec<u8> {
         let mode_t = Type::parse("(uuu)").unwrap_or_else(|e| unreachable!("static type: {e}"));
         let xa_t = Type::parse("a(ayay)").unwrap_or_else(|e| unreachable!("static type: {e}"));
         let pair_t = Type::parse("(ayay)").unwrap_or_else(|e| unreachable!("static type: {e}"));
@@ -465,7 +471,7 @@ impl<'a> Payload<'a> {
                 )
             })
             .collect();
-        Value::Tuple(vec![Value::Array(mode_t, modes), Value::Array(xa_t, xattrs), Value::Bytes(blob.to_vec()), Value::Bytes(ops.to_vec())]).to_bytes()
+        Value::Tuple(vec![Value::Array(mode_t, modes), Value::Array(xa_t, xattrs), Value::Bytes(blob), Value::Bytes(ops)]).to_bytes()
     }
 }
 
