@@ -26,6 +26,9 @@ step "unit and interop tests (real ostree $(ostree --version | sed -n "s/.*Versi
 # Tests need root: bare repos chown, fixtures have non-root owners and device nodes.
 UPTREE_TEST_TMP=${UPTREE_TEST_TMP:-/var/tmp} cargo test --workspace --locked
 
+step "fuzz: every decoder, FUZZ_SECONDS (default 60) each"
+bash agent/fuzz/run.sh
+
 step "QEMU suite: fast lane (kernel straight into uptree-init), then U-Boot → boot.scr → kernel → init on qemu-arm64 and qemu-arm"
 bash qemu-tests/run.sh
 

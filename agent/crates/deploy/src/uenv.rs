@@ -123,7 +123,31 @@ pub mod slot {
         u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
     }
 
+    /// The variables the boot script imports from a slot (`env import -t`
+    /// of the whole file, where the last assignment of a name wins): only
+    /// the header and the two `uptree_` lines that open the body may set
+    /// them.
+    pub const RESERVED: [&str; 4] = ["uptree_crc", "uptree_len", "uptree_seq", "uptree_bootversion"];
+
+    fn assigns(line: &str, name: &str) -> bool {
+        line.strip_prefix(name).is_some_and(|rest| rest.starts_with('='))
+    }
+
+    /// The first line of `uenv` (the text that follows the two `uptree_`
+    /// lines) that sets a [`RESERVED`] variable. A deployment's own
+    /// `usr/lib/ostree-boot/uEnv.txt` is appended to that text, and a line
+    /// of it like `uptree_seq=4000000000` would make the boot script pick
+    /// that slot forever while uptree reads the slot's real sequence.
+    pub fn reserved_line(uenv: &str) -> Option<&str> {
+        uenv.lines().find(|l| RESERVED.iter().any(|r| assigns(l, r)))
+    }
+
     /// Decode and verify; `None` for anything not a complete, valid slot.
+    ///
+    /// `seq` and `bootversion` are the body's last assignments, as the boot
+    /// script's `env import` reads them; a body that assigns `uptree_crc`
+    /// or `uptree_len` (the boot script would check the CRC against those)
+    /// is not a slot uptree wrote, and is refused.
     pub fn decode(bytes: &[u8]) -> Option<Slot> {
         if bytes.len() < HEADER_LEN {
             return None;
@@ -135,7 +159,10 @@ pub mod slot {
             return None;
         }
         let body = std::str::from_utf8(body).ok()?.to_string();
-        let field = |k: &str| body.lines().find_map(|l| l.strip_prefix(k)?.strip_prefix('=')?.parse::<u32>().ok());
+        if body.lines().any(|l| assigns(l, "uptree_crc") || assigns(l, "uptree_len")) {
+            return None;
+        }
+        let field = |k: &str| body.lines().rfind(|l| assigns(l, k))?.get(k.len() + 1..)?.parse::<u32>().ok();
         let (seq, bootversion) = (field("uptree_seq")?, field("uptree_bootversion")?);
         (bootversion <= 1).then_some(Slot { seq, bootversion, body })
     }
@@ -183,5 +210,23 @@ mod slot_tests {
         assert_eq!(pick([Some(&s), Some(&older)]), Some(&s));
         assert_eq!(pick([None, Some(&older)]), Some(&older));
         assert_eq!(pick([None, None]), None);
+    }
+
+    #[test]
+    fn fuzz_appended_uenv_cannot_override_the_slot_sequence() {
+        // Found writing the fat_slot fuzz target's model of the boot script:
+        // U-Boot's `env import -t` keeps the last `uptree_seq=` of the file,
+        // the decoder took the first. A deployment's appended uEnv.txt
+        // setting it made the boot script prefer that slot forever while
+        // uptree went on reading the real sequence.
+        let text = "bootargs=root=/dev/vda2\nuptree_seq=4000000000\n";
+        let bytes = encode(5, 1, text);
+        let s = decode(&bytes).expect("valid slot");
+        assert_eq!((s.seq, s.bootversion), (4_000_000_000, 1), "the sequence the boot script reads");
+        assert_eq!(reserved_line(text), Some("uptree_seq=4000000000"));
+        assert_eq!(reserved_line("uptree_seqx=1\nbootargs=uptree_seq=1\n"), None);
+        // Overriding the CRC or the length the boot script checks: refused.
+        assert_eq!(decode(&encode(5, 1, "uptree_len=00000010\n")), None);
+        assert_eq!(decode(&encode(5, 1, "uptree_crc=00000000\n")), None);
     }
 }

@@ -47,7 +47,7 @@ impl KeyFile {
     pub fn parse(text: &str) -> Result<KeyFile, ParseError> {
         let mut kf = KeyFile::default();
         for (i, raw) in text.lines().enumerate() {
-            let line = raw.trim_start();
+            let line = raw.trim_start_matches(is_glib_space);
             if line.is_empty() || line.starts_with('#') {
                 match kf.groups.last_mut() {
                     Some(g) => g.lines.push(Line::Other(raw.to_string())),
@@ -56,7 +56,7 @@ impl KeyFile {
                 continue;
             }
             if let Some(rest) = line.strip_prefix('[') {
-                let name = rest.trim_end().strip_suffix(']').ok_or(ParseError { line: i + 1, what: "unterminated group header" })?;
+                let name = rest.trim_end_matches(is_glib_space).strip_suffix(']').ok_or(ParseError { line: i + 1, what: "unterminated group header" })?;
                 if name.is_empty() || name.contains(['[', ']']) {
                     return Err(ParseError { line: i + 1, what: "invalid group name" });
                 }
@@ -64,12 +64,12 @@ impl KeyFile {
                 continue;
             }
             let (k, v) = line.split_once('=').ok_or(ParseError { line: i + 1, what: "expected key=value" })?;
-            let key = k.trim_end().to_string();
+            let key = k.trim_end_matches(is_glib_space).to_string();
             if key.is_empty() {
                 return Err(ParseError { line: i + 1, what: "empty key" });
             }
             let group = kf.groups.last_mut().ok_or(ParseError { line: i + 1, what: "key outside of any group" })?;
-            group.lines.push(Line::Entry { key, value: v.trim_start().to_string() });
+            group.lines.push(Line::Entry { key, value: v.trim_start_matches(is_glib_space).to_string() });
         }
         Ok(kf)
     }
@@ -236,6 +236,13 @@ impl fmt::Display for KeyFile {
     }
 }
 
+/// The blanks GLib skips around keys, values and group headers: ASCII
+/// space, tab, newline, form feed and carriage return (`g_ascii_isspace`),
+/// not vertical tab nor any non-ASCII space, which belong to the value.
+fn is_glib_space(c: char) -> bool {
+    c.is_ascii_whitespace()
+}
+
 /// GLib's value escaping: leading space as `\s`, control characters and backslash.
 pub fn escape(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
@@ -309,6 +316,26 @@ mod tests {
         assert_eq!(kf.get("g", "k").as_deref(), Some(" lead\ttab\\"));
         kf.set_list("g", "l", &["a", "b;c"]);
         assert_eq!(kf.get_list("g", "l"), Some(vec!["a".to_string(), "b;c".to_string()]));
+    }
+
+    #[test]
+    fn fuzz_leading_vertical_tab_and_unicode_spaces_are_value_bytes() {
+        // Found by the keyfile fuzz target: a value set to "\x0b\t" read
+        // back as "\t" (str::trim_start also skips vertical tab and Unicode
+        // spaces). The file below, read by ostree 2022.7 (`ostree config
+        // get core.K`), gives the values asserted here.
+        let text = "[core]\nu=\u{3000}x\nnb=\u{a0}y\nv=\x0bx\nf=\x0cx\nt=\t z\nk4\x0b=c\n";
+        let kf = KeyFile::parse(text).expect("parse");
+        assert_eq!(kf.get("core", "u").as_deref(), Some("\u{3000}x"));
+        assert_eq!(kf.get("core", "nb").as_deref(), Some("\u{a0}y"));
+        assert_eq!(kf.get("core", "v").as_deref(), Some("\x0bx"));
+        assert_eq!(kf.get("core", "f").as_deref(), Some("x"));
+        assert_eq!(kf.get("core", "t").as_deref(), Some("z"));
+        assert_eq!(kf.get("core", "k4\x0b").as_deref(), Some("c"));
+        let mut kf = KeyFile::new();
+        kf.set("x", "x", "\x0b\t");
+        let back = KeyFile::parse(&kf.to_string()).expect("parse");
+        assert_eq!(back.get("x", "x").as_deref(), Some("\x0b\t"));
     }
 
     #[test]

@@ -107,6 +107,9 @@ impl Backend for Fat {
             })?,
         };
         let text = uenv::generate(entries, appended, "").map_err(Error::Invalid)?;
+        if let Some(line) = slot::reserved_line(&text) {
+            return Err(Error::Invalid(format!("uEnv.txt line {line:?} sets a variable the FAT boot script reserves for the slot header")));
+        }
         full_sync(root)?;
         // The single atomic step: the slot becomes valid when its last byte is on disk.
         dfs::write_in_place(&root.join(format!("boot/loader.{b}/uEnv.txt")), &slot::encode(seq, b, &text))?;
@@ -147,5 +150,22 @@ mod tests {
         let err = Fat.commit(root, 1, &[e], None).expect_err("refused");
         assert!(err.to_string().contains("at its maximum"), "{err}");
         assert!(!root.join("boot/loader.1/uEnv.txt").exists(), "no slot written");
+    }
+
+    #[test]
+    fn fuzz_appended_uenv_setting_a_slot_variable_is_refused() {
+        // A deployment's usr/lib/ostree-boot/uEnv.txt is appended to the
+        // slot body; one that sets uptree_seq would outvote the slot header
+        // in the boot script (see uenv::slot::reserved_line).
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        fs::create_dir_all(root.join("boot/loader.0")).expect("mkdir");
+        Fat.begin(root, 0).expect("begin");
+        let entry = BootEntry::parse("linux /loader.0/ostree/os-c/vmlinuz\noptions root=/dev/vda2\n");
+        let err = Fat.commit(root, 0, std::slice::from_ref(&entry), Some("uptree_seq=4000000000\n")).expect_err("must be refused");
+        assert!(err.to_string().contains("uptree_seq=4000000000"), "{err}");
+        assert!(!root.join("boot/loader.0/uEnv.txt").exists(), "nothing written");
+        Fat.commit(root, 0, &[entry], Some("bootcmd_extra=echo hi\n")).expect("an ordinary uEnv.txt is fine");
+        assert_eq!(Fat::slots(root).expect("slots")[0].as_ref().map(|s| s.seq), Some(1));
     }
 }
