@@ -203,6 +203,8 @@ impl Superblock {
         if Checksum::of(&commit) != to {
             return Err(Error::superblock(format!("the embedded commit does not hash to {to}")));
         }
+        // As for any commit received: normal form only (it is stored as is).
+        Value::from_bytes_normal(&commit, object::commit_type()).map_err(|e| Error::superblock(format!("embedded commit: {e}")))?;
         if !m[5].is_empty() {
             return Err(Error::superblock("recursive deltas are not supported"));
         }
