@@ -57,6 +57,7 @@ tg=$(timed ostree --repo="$srv/ostree" static-delta generate --from="$v1" --to="
 settle
 ug=$(timed "$UP" --repo="$srv/uptree" static-delta generate --from="$v1" --to="$v2")
 record "generate v1→v2" 1.00 "${tg% *}" "${ug% *}" "${tg#* }" "${ug#* }" 0.25
+echo "   generate v1→v2: ostree $tg, uptree $ug (s, KiB)"
 ostree --repo="$srv/ostree" static-delta generate --empty --to="$v2" >/dev/null
 "$UP" --repo="$srv/uptree" static-delta generate --empty --to="$v2" >/dev/null
 ostree --repo="$srv/ostree" summary -u
@@ -73,8 +74,10 @@ client_with_v1() {
   "$bin" --repo="$repo" refs --create=origin:os/stable "$v1"
 }
 
-# Apply-offline of ostree's delta, by each tool.
-delta_dir=$srv/ostree/$(python3 -c "
+# Apply-offline of ostree's delta, by each tool: one without fallbacks
+# (offline there is nowhere to fetch them from), in the base repository.
+ostree --repo="$base" static-delta generate --min-fallback-size=0 --from="$v1" --to="$v2" >/dev/null
+delta_dir=$base/$(python3 -c "
 import base64,sys
 b=lambda h: base64.b64encode(bytes.fromhex(h)).decode().rstrip('=').replace('/','_')
 f,t=b(sys.argv[1]),b(sys.argv[2]); print(f'deltas/{f[:2]}/{f[2:]}-{t}')" "$v1" "$v2")
