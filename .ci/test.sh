@@ -8,7 +8,7 @@ source .ci/lib.sh
 # Reference tools the tests compare against: the real ostree (its Debian
 # package is the judge of on-disk compatibility), GNU tar, python3, nginx
 # and openssl for the HTTPS tests.
-need_pkgs ostree tar gzip python3 attr nginx-light openssl u-boot-tools libubootenv-tool dosfstools e2fsprogs mount fusefat fuse3
+need_pkgs ostree tar gzip python3 attr nginx-light openssl u-boot-tools libubootenv-tool dosfstools e2fsprogs mount fusefat fuse3 python3-jsonschema
 
 step "format and lints"
 cargo fmt --all -- --check

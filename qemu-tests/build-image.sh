@@ -15,7 +15,8 @@
 #
 # The disk (MBR): p1 FAT (bootable, 64 MiB): boot.scr from the board's
 # template, uboot.env (U-Boot's default environment + the board's
-# variables), and for the FAT layout the loader.N slots with kernels;
+# variables) and on a redundant board uboot-redund.env (its second copy),
+# and for the FAT layout the loader.N slots with kernels;
 # p2 ext4: the sysroot (ostree layout: /boot inside it).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -79,8 +80,10 @@ fat=$work/fat.img
 mkfs.vfat -n UPTREE-BOOT -C "$fat" $((64 * 1024)) >/dev/null
 gen --mkimage "$work/scr" "$board" >/dev/null
 mcopy -i "$fat" "$work/scr/$board/boot.scr" ::/boot.scr
-gen --env-image "$work/uboot.env" --board "$board" --default-env "$uboot_dir/u-boot-initial-env"
-mcopy -i "$fat" "$work/uboot.env" ::/uboot.env
+mkdir "$work/env"
+# uboot.env, and uboot-redund.env for a redundant environment.
+gen --env-image "$work/env/uboot.env" --board "$board" --default-env "$uboot_dir/u-boot-initial-env" >/dev/null
+for f in "$work"/env/*; do mcopy -i "$fat" "$f" "::/$(basename "$f")"; done
 if [ "$layout" = fat ]; then
   # The slots hold plain files only (no symlinks on FAT).
   for d in "$s"/boot/*; do mcopy -s -i "$fat" "$d" ::/; done

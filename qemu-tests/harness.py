@@ -38,14 +38,17 @@ class Guest:
     power-on would), so every boot is observed from its first line."""
 
     def __init__(self, arch, disk, log, bios=None, kernel=None, initrd=None, append=None, server_port=None, usb=None,
-                 memory=512):
+                 memory=512, write_bps=None):
         self.cmd = QEMU[arch] + ["-smp", "1", "-m", str(memory), "-accel", "tcg", "-display", "none",
                                  "-serial", "stdio", "-monitor", "none", "-no-reboot", "-nodefaults"]
         if bios:
             self.cmd += ["-bios", bios]
         if kernel:
             self.cmd += ["-kernel", kernel, "-initrd", initrd, "-append", append]
-        self.cmd += ["-drive", f"if=none,id=hd0,format=raw,file={disk}", "-device", "virtio-blk-device,drive=hd0"]
+        # write_bps: slow the disk's writes down (QEMU's I/O throttling), so
+        # that a kill can land inside a short write such as U-Boot's saveenv.
+        throttle = f",throttling.bps-write={write_bps}" if write_bps else ""
+        self.cmd += ["-drive", f"if=none,id=hd0,format=raw,file={disk}{throttle}", "-device", "virtio-blk-device,drive=hd0"]
         if server_port:
             # restrict=on: no packet leaves the user network; the one way
             # out is the forward of GUEST_SERVER to the test server on the

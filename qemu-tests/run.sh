@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The QEMU suite: the fast lane (kernel straight into uptree-init), then
 # the U-Boot lane on each board (qemu-arm64: ostree layout, scenarios 1-5;
-# qemu-arm: FAT layout, scenarios 1-5 with fewer power cuts, as each
-# 32-bit boot takes longer). Every lane prints one line per check and its
-# own "N passed, N failed"; this prints the total and fails if any check did.
+# qemu-arm64-1copy: scenario 2 with a single-copy U-Boot environment,
+# so U-Boot counts from what uptree overwrote in place; qemu-arm: FAT
+# layout, scenarios 1-5 with fewer power cuts, as each 32-bit boot takes
+# longer). Every lane prints one line per check and its own
+# "N passed, N failed"; this prints the total and fails if any check did.
 #
 #   qemu-tests/run.sh [--seed S]
 #
@@ -36,6 +38,8 @@ lane() {
 lane "fast lane" bash "$here/fastlane.sh"
 lane "U-Boot lane, qemu-arm64" python3 "$here/uboot-lane.py" --board qemu-arm64 --scenarios 1,2,3,4,5 \
   --power-cuts "${POWER_CUTS:-20}" "${seed_args[@]}"
+lane "U-Boot lane, qemu-arm64, single-copy environment" python3 "$here/uboot-lane.py" --board qemu-arm64-1copy \
+  --scenarios 2 "${seed_args[@]}"
 lane "U-Boot lane, qemu-arm" python3 "$here/uboot-lane.py" --board qemu-arm --scenarios 1,2,3,4,5 \
   --power-cuts "${POWER_CUTS_ARM:-6}" "${seed_args[@]}"
 

@@ -13,9 +13,15 @@ Scenarios (each check one line, then "N passed, N failed"):
     admin deploy, pending in status); reboot into C
   4 rollback: broken D (its init exits → kernel panic → reset); U-Boot's
     counter passes bootlimit and boots C; uptree records D and refuses it
-  5 power loss: QEMU killed at a seeded random moment of `admin upgrade`
-    (pull, deploy, switch), N times; every next boot comes up in the old
-    or the new deployment and `uptree fsck` is clean
+  5 power loss, N cuts (QEMU killed with SIGKILL, so the guest's page
+    cache dies with it): at the failpoints around uptree's U-Boot
+    environment write, while U-Boot saves its boot count, at seeded
+    write steps of `admin deploy` (UPTREE_FAILPOINT=...:pause, the guest's
+    uptree built with the `failpoints` feature for this scenario only)
+    and at seeded random moments of `admin upgrade` (pull, deploy,
+    switch). After every cut the next boot comes up in the old or the new
+    deployment, `uptree fsck` is clean, and the update then runs again to
+    completion: reboot into B, status, mark-good
 
 Everything is built here from the repo (host uptree, static uptree and
 uptree-init for the board, U-Boot, Debian kernel, busybox test OS) into
@@ -41,6 +47,8 @@ BOARDS = {
     # board: (debian arch, boot timeout s)
     "qemu-arm64": ("arm64", 90),
     "qemu-arm": ("armhf", 240),
+    # qemu-arm64 with one environment copy instead of two.
+    "qemu-arm64-1copy": ("arm64", 90),
 }
 # Loaded by uptree-init: the root on virtio, and what the test OS uses
 # later (boot partition, network, USB stick), so the OS needs no modules.
@@ -77,7 +85,9 @@ class Lab:
         self.layout = board_value(board, "layout")
         self.env_mount = board_value(board, "env_mount")
 
-    def build(self):
+    def build(self, failpoints=False):
+        """`failpoints`: also the power-cut scenario's deployments A5/B5,
+        whose uptree stops at a write step on request, and their image."""
         w = self.work
         sh("need_pkgs qemu-system-arm socat nginx-light openssl mtools dosfstools fdisk e2fsprogs u-boot-tools >&2")
         run("cargo", "build", "--release", "--locked", "-q", "-p", "uptree", cwd=ROOT)
@@ -86,6 +96,8 @@ class Lab:
         self.kdir = sh(f"kernel_fetch {self.arch}")
         self.kver = open(os.path.join(self.kdir, "kver")).read().strip()
         self.guest_uptree = sh(f"cross_build {self.arch} uptree")
+        if failpoints:
+            self.guest_uptree_fp = sh(f"cross_build {self.arch} uptree failpoints")
         init = sh(f"cross_build {self.arch} uptree-init")
         self.initrd = os.path.join(w, "initramfs.img")
         sh(f"initramfs_build {shlex.quote(self.initrd)} {shlex.quote(init)} {shlex.quote(self.kdir)} {' '.join(MODULES)}")
@@ -95,12 +107,14 @@ class Lab:
         self.commits = {}
         for name, version in [("A", "1.0"), ("B", "2.0"), ("C", "3.0"), ("D", "4.0-broken")]:
             self.commits[name] = self.commit_os(name, version)
+        if failpoints:
+            for name, version in [("A5", "1.0"), ("B5", "2.0")]:
+                self.commits[name] = self.commit_os(name, version, uptree=self.guest_uptree_fp)
+            self.set_ref("A5")
+            self.disk_fp = self.image("disk-A5.img")
         # The server offers A first; each scenario moves the ref on.
         self.set_ref("A")
-        self.disk = os.path.join(w, "disk-A.img")
-        run(os.path.join(HERE, "build-image.sh"), "--board", self.board, "--repo", self.repo, "--ref", REF,
-            "--out", self.disk, "--uptree", self.up, "--remote", f"origin={self.server.guest_url()}",
-            "--remote-set", "tls-ca-path=/etc/uptree/ca.pem")
+        self.disk = self.image("disk-A.img")
         # The USB stick: an archive repo with C, summary made on it.
         stick_dir = os.path.join(w, "stick")
         stick_repo = os.path.join(stick_dir, "ostree_repo")
@@ -112,7 +126,15 @@ class Lab:
         self.stick = os.path.join(w, "stick.img")
         run("mkfs.ext4", "-q", "-F", "-L", "UPTREE-USB", "-d", stick_dir, self.stick, "256M")
 
-    def commit_os(self, name, version):
+    def image(self, name):
+        """The board's disk with the commit the server offers deployed."""
+        out = os.path.join(self.work, name)
+        run(os.path.join(HERE, "build-image.sh"), "--board", self.board, "--repo", self.repo, "--ref", REF,
+            "--out", out, "--uptree", self.up, "--remote", f"origin={self.server.guest_url()}",
+            "--remote-set", "tls-ca-path=/etc/uptree/ca.pem")
+        return out
+
+    def commit_os(self, name, version, uptree=None):
         """The busybox test OS plus a layer with the kernel, initramfs, the
         board's uptree and the device config: two --tree layers, the
         package-layering workflow."""
@@ -124,7 +146,7 @@ class Lab:
         run("cp", os.path.join(self.kdir, "vmlinuz"), os.path.join(mod, "vmlinuz"))
         run("cp", self.initrd, os.path.join(mod, "initramfs.img"))
         os.makedirs(os.path.join(layer, "usr/bin"))
-        run("cp", self.guest_uptree, os.path.join(layer, "usr/bin/uptree"))
+        run("cp", uptree or self.guest_uptree, os.path.join(layer, "usr/bin/uptree"))
         etc = os.path.join(layer, "usr/etc")
         os.makedirs(os.path.join(etc, "uptree"))
         run("cp", self.server.ca, os.path.join(etc, "uptree/ca.pem"))
@@ -162,24 +184,24 @@ dmesg -n 1
         run(self.up, f"--repo={self.repo}", "refs", f"--create={REF}", self.commits[name])
         run(self.up, f"--repo={self.repo}", "summary", "-u")
 
-    def guest(self, disk, name, usb=None):
+    def guest(self, disk, name, usb=None, write_bps=None):
         return Guest(self.qemu_arch, disk, os.path.join(self.work, f"console-{name}.log"), bios=self.uboot,
-                     server_port=self.server.port, usb=usb)
+                     server_port=self.server.port, usb=usb, write_bps=write_bps)
 
 
 class Device:
     """One board's disk through several boots."""
 
-    def __init__(self, lab, checks, name):
+    def __init__(self, lab, checks, name, image=None):
         self.lab, self.checks, self.name = lab, checks, name
         self.disk = os.path.join(lab.work, f"disk-{name}.img")
-        sparse_copy(lab.disk, self.disk)
+        sparse_copy(image or lab.disk, self.disk)
         self.g = None
         self.boots = 0
 
-    def power_on(self, usb=None):
+    def power_on(self, usb=None, write_bps=None):
         self.boots += 1
-        self.g = self.lab.guest(self.disk, self.name, usb=usb).start()
+        self.g = self.lab.guest(self.disk, self.name, usb=usb, write_bps=write_bps).start()
         return self.g
 
     def boot(self, usb=None, expect_version=None, what="boots"):
@@ -356,52 +378,158 @@ def scenario_2_3_4(lab, c, want):
         d.off()
 
 
+# U-Boot writes its 256 KiB environment in a few milliseconds: throttled
+# to this many bytes/s the save takes seconds, and a kill at a random
+# moment of it lands between its writes (FAT table, directory, data).
+UBOOT_SAVE_BPS = 256 * 1024
+FAILPOINT_PAUSED = r"uptree-failpoint: paused at step (\d+) \((.*)\)$"
+ENV_STEPS = ("uboot-env write", "uboot-env written")
+
+
+def cut_plan(cuts, rng, steps):
+    """What each cut aims at: uptree's environment write (just before it,
+    just after its fsync), U-Boot's own save of the count, then seeded
+    write steps of the deploy and random moments of the upgrade in turn."""
+    names = [what for _, what in steps]
+    # A step by name when the name is unique (stable if the numbering
+    # shifts), else by number.
+    targets = [what if names.count(what) == 1 else str(n) for n, what in steps if what not in ENV_STEPS]
+    # Each step once (in a seeded order) before any step twice.
+    order = rng.sample(targets, len(targets))
+    plan = [("step", ENV_STEPS[0]), ("step", ENV_STEPS[1]), ("uboot", None)][:cuts]
+    while len(plan) < cuts:
+        if len(plan) % 2 and order:
+            plan.append(("step", order[len(plan) // 2 % len(order)]))
+        else:
+            plan.append(("random", None))
+    return plan
+
+
+def cut_upgrade(d, rng, span, failpoint=None):
+    """Run `uptree admin upgrade` and pull the plug: when uptree reports it
+    paused at `failpoint`, or at a random moment of the upgrade. Returns
+    where the cut fell, or None if the upgrade ended first."""
+    g = d.g
+    g.seq += 1
+    n = g.seq
+    env = f"UPTREE_FAILPOINT={shlex.quote(failpoint + ':pause')} " if failpoint else ""
+    g.send(f"echo @@B{n}@@; {env}uptree admin upgrade; echo @@E{n}:$?@@")
+    g.expect(rf"^@@B{n}@@$", timeout=30)
+    start = g.pos
+    if failpoint:
+        m = g.expect(rf"{FAILPOINT_PAUSED}|^@@E{n}:(\d+)@@$", timeout=600)
+        g.kill()  # SIGKILL: the guest's page cache dies with QEMU
+        return None if m.group(3) is not None else f"step {m.group(1)} ({m.group(2)})"
+    delay = rng.uniform(0, span * 1.1)
+    time.sleep(delay)
+    g.kill()
+    with g.lock:
+        seen = g.buf[start:]
+    if re.search(rf"^@@E{n}:\d+@@$", seen, re.M):
+        return None
+    # Where the cut fell, from what the upgrade had printed.
+    phase = "after the switch" if "Deployed " in seen else "deploy/switch" if " transferred in " in seen else "pull"
+    return f"{delay:.2f} s, {phase}"
+
+
+def finish_update(lab, d):
+    """After a cut: the update runs again to completion. Returns (ok, detail)."""
+    b = lab.commits["B5"]
+    rc, out = d.g.sh("uptree admin upgrade", timeout=600, check=False)
+    if rc != 0:
+        return False, f"admin upgrade failed ({rc}):\n{out[-1500:]}"
+    deps = d.status()["deployments"]
+    if deps[0]["checksum"] != b:
+        return False, f"B is not the default after the upgrade: {json.dumps(deps)[:1500]}"
+    if not deps[0]["booted"]:
+        d.reboot()
+        v = d.boot(what="reboot after the repeated update")
+        if v != "2.0":
+            return False, f"booted {v} after the repeated update\n{d.g.tail() if d.g else ''}"
+    rc, out = d.g.sh("uptree admin mark-good", check=False)
+    st = d.status()
+    deps, bc = st["deployments"], st.get("boot-counting") or {}
+    ok = rc == 0 and deps[0]["checksum"] == b and deps[0]["booted"] and bc.get("upgrade-available") is False
+    return ok, f"mark-good ({rc}): {out[-800:]}\n{json.dumps(st)[:1500]}"
+
+
 def scenario_5(lab, c, cuts, seed):
     rng = random.Random(seed)
+    t_start = time.monotonic()
     print(f"# power loss: {cuts} cuts, seed {seed}", flush=True)
-    lab.set_ref("B")
-    # Calibrate: how long a whole upgrade takes on this board.
-    d = Device(lab, c, "s5-cal")
-    if d.boot(expect_version="1.0", what="calibration boot") is None:
+    lab.set_ref("B5")
+    # Calibrate: how long a whole upgrade takes on this board, its write
+    # steps, and how long U-Boot takes to save the count at the next boot.
+    d = Device(lab, c, "s5-cal", image=lab.disk_fp)
+    try:
+        if d.boot(expect_version="1.0", what="calibration boot") is None:
+            return
+        t0 = time.monotonic()
+        _, out = d.g.sh("UPTREE_FAILPOINT_LIST=1 uptree admin upgrade", timeout=600)
+        span = time.monotonic() - t0
+        steps = [(int(n), what) for n, what in re.findall(r"uptree-failpoint: step (\d+) \((.*)\)$", out, re.M)]
+        d.reboot()
+        g = d.power_on(write_bps=UBOOT_SAVE_BPS)
+        g.expect(r"Saving Environment to FAT\.\.\. ", timeout=lab.timeout)
+        t0 = time.monotonic()
+        g.expect(r"OK$", timeout=60)
+        save_span = time.monotonic() - t0
+    except GuestError as e:
+        c.ok(False, "s5: calibration", f"{e}\n{d.g.tail() if d.g else ''}")
         return
-    t0 = time.monotonic()
-    d.g.sh("uptree admin upgrade", timeout=600)
-    span = time.monotonic() - t0
-    d.off()
-    print(f"# a whole upgrade takes {span:.1f} s in the guest", flush=True)
+    finally:
+        d.off()
+    names = sorted({what for _, what in steps})
+    print(f"# a whole upgrade takes {span:.1f} s in the guest, {len(steps)} failpoint steps; "
+          f"U-Boot saves the count in {save_span:.2f} s", flush=True)
+    c.ok(all(s in names for s in ENV_STEPS), "s5: calibration: the upgrade passes the U-Boot environment write steps",
+         "\n".join(names)[:3000])
     outcomes = {"old": 0, "new": 0, "neither": 0}
-    phases = {}
-    for i in range(cuts):
-        d = Device(lab, c, f"s5-{i}")
+    kinds = {}
+    for i, (kind, target) in enumerate(cut_plan(cuts, rng, steps)):
+        d = Device(lab, c, f"s5-{i}", image=lab.disk_fp)
         try:
             if d.boot(expect_version="1.0", what=f"cut {i}: boots A") is None:
                 outcomes["neither"] += 1
                 continue
-            delay = rng.uniform(0, span * 1.1)
-            d.g.send("uptree admin upgrade")
-            time.sleep(delay)
-            d.g.kill()  # the plug
-            with d.g.lock:
-                seen = d.g.buf[d.g.pos:]
-            # Where the cut fell, from what the upgrade had printed.
-            phase = "after the switch" if "Deployed " in seen else \
-                "deploy/switch" if " transferred in " in seen else "pull"
-            phases[phase] = phases.get(phase, 0) + 1
-            v = d.boot(what=f"cut {i} at {delay:.2f} s ({phase}): next boot")
-            kind = {"1.0": "old", "2.0": "new"}.get(v, "neither")
-            outcomes[kind] += 1
-            ok = kind != "neither"
-            if ok:
-                rc, out = d.g.sh("uptree fsck -q", timeout=600, check=False)
-                ok = rc == 0
-                c.ok(ok, f"s5: cut {i} at {delay:.2f} s ({phase}): boots the {kind} deployment, fsck clean", out[-800:])
+            if kind == "uboot":
+                # The whole upgrade, then the plug while U-Boot writes the
+                # count into the inactive copy of its environment.
+                d.g.sh("uptree admin upgrade", timeout=600)
+                d.reboot()
+                g = d.power_on(write_bps=UBOOT_SAVE_BPS)
+                g.expect(r"Saving Environment to FAT\.\.\. ", timeout=lab.timeout)
+                delay = rng.uniform(0, save_span)
+                time.sleep(delay)
+                g.kill()
+                where = f"U-Boot saving the count, {delay:.2f} s in"
             else:
-                c.ok(False, f"s5: cut {i} at {delay:.2f} s: boots the old or the new deployment", d.g.tail())
+                where = cut_upgrade(d, rng, span, failpoint=target if kind == "step" else None)
+                if where is None:
+                    # A random moment past the end, or a step not reached.
+                    c.ok(kind == "random", f"s5: cut {i} ({kind} {target or ''}): the upgrade ended before the cut",
+                         d.g.tail())
+                    where = "after the upgrade ended"
+            kinds[kind] = kinds.get(kind, 0) + 1
+            label = f"cut {i} ({kind}: {where})"
+            v = d.boot(what=f"{label}: next boot")
+            state = {"1.0": "old", "2.0": "new"}.get(v, "neither")
+            outcomes[state] += 1
+            if state == "neither":
+                c.ok(False, f"s5: {label}: boots the old or the new deployment", d.g.tail() if d.g else "")
+                continue
+            rc, out = d.g.sh("uptree fsck -q", timeout=600, check=False)
+            c.ok(rc == 0, f"s5: {label}: boots the {state} deployment, fsck clean", out[-800:])
+            ok, detail = finish_update(lab, d)
+            c.ok(ok, f"s5: cut {i}: the update then runs to completion (B booted, mark-good)", detail)
+        except GuestError as e:
+            c.ok(False, f"s5: cut {i} ({kind} {target or ''})", f"{e}\n{d.g.tail() if d.g else ''}")
         finally:
             d.off()
             os.remove(d.disk)
     print(f"# power loss outcomes: {outcomes['old']} old, {outcomes['new']} new, {outcomes['neither']} neither; "
-          f"cuts by phase: {', '.join(f'{k} {v}' for k, v in sorted(phases.items()))}", flush=True)
+          f"cuts by kind: {', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}; "
+          f"{time.monotonic() - t_start:.0f} s", flush=True)
 
 
 def demo(lab):
@@ -451,12 +579,13 @@ def main():
     a = ap.parse_args()
     want = {int(s) for s in a.scenarios.split(",") if s}
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1 << 32)
+    t_start = time.monotonic()
     c = Checks()
     work = scratch(f"uptree-uboot-{a.board}-")
     print(f"# {a.board}: work dir {work}", flush=True)
     lab = Lab(a.board, work)
     try:
-        lab.build()
+        lab.build(failpoints=5 in want and not a.demo)
         if a.demo:
             return demo(lab)
         c.ok(True, f"{a.board}: image built (U-Boot, kernel {lab.kver}, uptree-init, deployment A)")
@@ -475,6 +604,7 @@ def main():
             rmtree(work)
         elif c.failed:
             print(f"# consoles kept in {work}/console-*.log", flush=True)
+    print(f"# {a.board}: lane wall time {time.monotonic() - t_start:.0f} s", flush=True)
     return c.summary()
 
 

@@ -56,6 +56,68 @@ pub enum Command {
     StaticDelta(StaticDeltaOpts),
     /// Deployments: the device side (deploy, status, rollback, upgrade…).
     Admin(AdminOpts),
+    /// Update this device unattended: scheduled rounds (or one with --once).
+    Agent(AgentOpts),
+    /// Update from a USB stick (a block device, mounted read-only, or a mount point).
+    UsbUpdate(UsbUpdateOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct UsbUpdateOpts {
+    /// The stick: a block device (mounted read-only nosuid,nodev,noexec) or a directory.
+    pub source: PathBuf,
+    /// The physical root to update.
+    #[arg(long, value_name = "PATH", default_value = "/")]
+    pub sysroot: PathBuf,
+    /// The config file (`[agent]` group; default /etc/uptree/agent.conf).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Stateroot (default: the booted one).
+    #[arg(long = "os", value_name = "OSNAME")]
+    pub os: Option<String>,
+    /// The ref to take from the stick (default: the origin's ref).
+    #[arg(long = "ref", value_name = "REF")]
+    pub stick_ref: Option<String>,
+    /// Take unsigned commits from the stick (by default they are refused).
+    #[arg(long)]
+    pub allow_unsigned: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentOpts {
+    /// One round, then exit (for a timer); exit status 1 if it failed.
+    #[arg(long)]
+    pub once: bool,
+    /// The physical root to update; only `/` (booted) ever reboots.
+    #[arg(long, value_name = "PATH", default_value = "/")]
+    pub sysroot: PathBuf,
+    /// The config file (`[agent]` group; default /etc/uptree/agent.conf).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Time between rounds (90, 90s, 15m, 6h, 1d).
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+    /// Random extra delay, at most this.
+    #[arg(long, value_name = "DURATION")]
+    pub jitter: Option<String>,
+    /// Maintenance window for reboots, local time HH:MM-HH:MM.
+    #[arg(long, value_name = "WINDOW")]
+    pub window: Option<String>,
+    /// After deploying: never, immediate, window.
+    #[arg(long, value_name = "POLICY")]
+    pub reboot: Option<String>,
+    /// Stateroot (default: the booted one).
+    #[arg(long = "os", value_name = "OSNAME")]
+    pub os: Option<String>,
+    /// Pull progress: none, or json (JSON lines on stderr).
+    #[arg(long, value_enum, default_value = "none")]
+    pub progress: ProgressArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressArg {
+    None,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -3,7 +3,11 @@
 #
 #   cross_target ARCH             arm64 → aarch64-unknown-linux-musl,
 #                                 armhf → armv7-unknown-linux-gnueabihf
-#   cross_build ARCH PACKAGE      static release build; prints the binary's path
+#   cross_build ARCH PACKAGE [FEATURES]
+#                                 static release build; prints the binary's path.
+#                                 With FEATURES (e.g. failpoints) it is built
+#                                 into a target dir of its own, so switching
+#                                 between the two builds never relinks either.
 #
 # Target settings go through cargo's per-target environment variables
 # (CARGO_TARGET_<TRIPLE>_LINKER / _RUSTFLAGS), so host builds in the same
@@ -38,7 +42,13 @@ cross_setup() {
 
 # shellcheck disable=SC2154 # $root comes from the sourcing script
 cross_build() {
-  local arch=$1 pkg=$2 triple upper
+  local arch=$1 pkg=$2 features=${3:-} triple upper target_dir
+  target_dir=${CARGO_TARGET_DIR:-$root/target}
+  local extra=()
+  if [ -n "$features" ]; then
+    target_dir=$target_dir/features-${features//[^a-z0-9_-]/_}
+    extra=(--features "$features" --target-dir "$target_dir")
+  fi
   triple=$(cross_target "$arch")
   cross_setup "$arch"
   upper=$(echo "$triple" | tr 'a-z-' 'A-Z_')
@@ -56,10 +66,10 @@ cross_build() {
         export "CC_${triple//-/_}=arm-linux-gnueabihf-gcc"
         ;;
     esac
-    cargo build --release --locked -q -p "$pkg" --target "$triple" >&2
+    cargo build --release --locked -q -p "$pkg" --target "$triple" "${extra[@]}" >&2
   )
   local bin
   bin=$(cd "$root" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
     python3 -c "import json,sys; m=json.load(sys.stdin); print(next(t['name'] for p in m['packages'] if p['name']=='$pkg' for t in p['targets'] if 'bin' in t['kind']))")
-  echo "${CARGO_TARGET_DIR:-$root/target}/$triple/release/$bin"
+  echo "$target_dir/$triple/release/$bin"
 }

@@ -12,8 +12,9 @@ use serde_json::{json, Value};
 use uptree_deploy::bootcount::{BootCounter, CountState};
 use uptree_deploy::deploy::{self, DeployOptions, KargsSpec};
 use uptree_deploy::etcmerge::MergeReport;
-use uptree_deploy::sysroot::{self, LockedSysroot, Sysroot};
+use uptree_deploy::sysroot::{self, Sysroot};
 use uptree_deploy::{failed, health, ops};
+use uptree_update::{Outcome, Request};
 
 use super::out;
 use crate::cli::{AdminCommand, AdminOpts, DeployOpts, KargArgs, MarkGoodOpts, StatusOpts, UnlockOpts, UpgradeOpts};
@@ -143,6 +144,9 @@ fn counting(s: &Sysroot) -> (Option<BootCounter>, Option<CountState>, Option<Str
     }
 }
 
+/// `status --json`'s schema, agent/dist/status.schema.json.
+const STATUS_SCHEMA_VERSION: u32 = 1;
+
 fn status(root: &Path, o: &StatusOpts) -> Result<i32> {
     let s = Sysroot::load_unlocked(root)?;
     let (counter, state, counting_error) = counting(&s);
@@ -218,8 +222,29 @@ fn status(root: &Path, o: &StatusOpts) -> Result<i32> {
     for f in &failures {
         text.push_str(&format!("Failed commit: {} ({}, {} time(s)): {}\n", f.checksum, ostree_repo::datetime::format_iso(f.detected), f.count, f.reason));
     }
+    match uptree_update::agent::state::State::load(root) {
+        Ok(Some(a)) => {
+            let when = a.last_check.map_or_else(|| "never".into(), ostree_repo::datetime::format_iso);
+            text.push_str(&format!("Agent: last check {when}: {}", a.result.as_deref().unwrap_or("none")));
+            if let Some(e) = &a.error {
+                text.push_str(&format!(" ({e})"));
+            }
+            text.push('\n');
+            if let Some(u) = &a.usb {
+                text.push_str(&format!("USB stick {}: {}{}\n", u.source, u.result, u.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => text.push_str(&format!("Agent: state unreadable: {e}\n")),
+    }
     if o.json {
+        // A state file this uptree cannot read is shown, not fatal.
+        let agent = match uptree_update::agent::state::State::load(root) {
+            Ok(st) => st.map(|st| st.to_json()),
+            Err(e) => Some(json!({ "schema-version": uptree_update::agent::state::SCHEMA_VERSION, "error": format!("{e}") })),
+        };
         let v = json!({
+            "schema-version": STATUS_SCHEMA_VERSION,
             "sysroot": root.display().to_string(),
             "boot-layout": s.backend.name(),
             "bootversion": s.bootversion,
@@ -235,6 +260,7 @@ fn status(root: &Path, o: &StatusOpts) -> Result<i32> {
             },
             "fallback-from": fallback,
             "failed-commits": failures.iter().map(failed::Failure::to_json).collect::<Vec<_>>(),
+            "agent": agent,
         });
         out(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
     } else {
@@ -243,139 +269,36 @@ fn status(root: &Path, o: &StatusOpts) -> Result<i32> {
     Ok(0)
 }
 
-/// What `upgrade`/`switch` works from: the merge deployment of the
-/// stateroot, its origin (with the switch and `--override-commit`
-/// applied) and the refspec to pull and deploy.
-struct Plan {
-    osname: String,
-    current: uptree_deploy::sysroot::Deployment,
-    origin: ostree_repo::keyfile::KeyFile,
-    refspec: String,
-}
-
-fn plan(s: &Sysroot, u: &UpgradeOpts, switch_to: Option<&str>) -> Result<Plan> {
-    let osname = match &u.os {
-        Some(o) => o.clone(),
-        None => s.default_osname()?,
-    };
-    let merge = s.merge_deployment(&osname).ok_or_else(|| format!("no deployment of {osname} to upgrade"))?;
-    let current = s.deployments[merge].clone();
-    let mut origin = current.origin.clone().ok_or("the deployment has no origin file: nothing to upgrade from")?;
-    let mut refspec = current.refspec().ok_or("the deployment's origin has no refspec")?;
-    if let Some(to) = switch_to {
-        refspec = match (to.contains(':'), refspec.split_once(':')) {
-            (false, Some((remote, _))) => format!("{remote}:{to}"),
-            _ => to.to_string(),
-        };
-        // A new origin, as ostree's switch writes it (nothing carried over).
-        origin = ostree_repo::keyfile::KeyFile::new();
-        origin.set("origin", "refspec", &refspec);
+fn request(u: &UpgradeOpts, switch_to: Option<&str>) -> Request {
+    Request {
+        os: u.os.clone(),
+        switch_to: switch_to.map(str::to_string),
+        override_commit: u.override_commit.clone(),
+        allow_downgrade: u.allow_downgrade,
+        pull_only: u.pull_only,
+        deploy_only: u.deploy_only,
+        pull: super::pull::options(&u.net),
     }
-    if let Some(c) = &u.override_commit {
-        origin.set("origin", "override-commit", c);
-    } else {
-        origin.remove_key("origin", "override-commit");
-    }
-    Ok(Plan { osname, current, origin, refspec })
-}
-
-/// Pull what `refspec` names (nothing for a local ref). Unlocked: a slow
-/// pull must not hold up other `admin` verbs, and the repo has its own lock.
-/// `not_older_than`: as ostree's upgrader, nothing older than the
-/// deployment is fetched, so a replayed old summary cannot even move the ref.
-fn pull_for(repo: &ostree_repo::Repo, refspec: &str, u: &UpgradeOpts, not_older_than: Option<&ostree_repo::Checksum>) -> Result<()> {
-    if let Some((remote, rf)) = refspec.split_once(':') {
-        let target = u.override_commit.clone().unwrap_or_else(|| rf.to_string());
-        let mut opts = super::pull::options(&u.net);
-        opts.allow_downgrade = not_older_than.is_none();
-        opts.timestamp_check_from_rev = not_older_than.map(|c| c.to_hex());
-        let r = uptree_pull::pull(repo, remote, &[target], &opts)?;
-        super::pull::print_report(&r)?;
-    } else {
-        log::info!("origin {refspec} names a local ref: nothing to pull");
-    }
-    Ok(())
 }
 
 /// `admin upgrade`, and `admin switch` when `switch_to` names a new origin
-/// refspec (as ostree: a bare REF keeps the current remote).
-///
-/// The pull runs without the sysroot lock; then, under the lock, the
-/// sysroot is read again and everything is decided from that state. If
-/// another `admin` verb changed the origin meanwhile (a deploy or switch
-/// to another ref), the new origin is pulled and the decision made again,
-/// so the result is what running the two one after the other gives.
+/// refspec; the policy is `uptree_update::upgrade`'s.
 fn upgrade(root: &Path, u: &UpgradeOpts, switch_to: Option<&str>) -> Result<i32> {
-    const ATTEMPTS: usize = 3;
-    let snapshot = Sysroot::load_unlocked(root)?;
-    let first = plan(&snapshot, u, switch_to)?;
-    // A switch may go to an older commit (ostree allows it there).
-    let floor = |p: &Plan| (!u.allow_downgrade && switch_to.is_none()).then_some(p.current.csum);
-    let mut not_older_than = floor(&first);
-    let mut want = first.refspec;
-    let mut pulled: Option<String> = None;
-    for _ in 0..ATTEMPTS {
-        if !u.deploy_only && pulled.as_deref() != Some(want.as_str()) {
-            pull_for(&snapshot.repo, &want, u, not_older_than.as_ref())?;
-            pulled = Some(want.clone());
+    let mut print_err = None;
+    let outcome = uptree_update::upgrade(root, &request(u, switch_to), &mut |r| {
+        if let Err(e) = super::pull::print_report(r) {
+            print_err.get_or_insert(e);
         }
-        if u.pull_only {
-            return Ok(0);
-        }
-        let mut s = Sysroot::lock(root)?.load()?;
-        let p = plan(&s, u, switch_to)?;
-        if !u.deploy_only && p.refspec.contains(':') && pulled.as_deref() != Some(p.refspec.as_str()) {
-            log::warn!("the origin changed to {} while {want} was pulled: pulling that", p.refspec);
-            not_older_than = floor(&p);
-            want = p.refspec;
-            continue;
-        }
-        return upgrade_locked(&mut s, p, u, switch_to);
+    })?;
+    if let Some(e) = print_err {
+        return Err(e);
     }
-    Err(format!("the deployment's origin kept changing while pulling (last {want}); run the upgrade again").into())
-}
-
-/// The part of `upgrade` that decides and deploys, under the lock.
-fn upgrade_locked(s: &mut LockedSysroot, p: Plan, u: &UpgradeOpts, switch_to: Option<&str>) -> Result<i32> {
-    let Plan { osname, current, origin, refspec } = p;
-    let new = match &u.override_commit {
-        Some(c) => s.repo.resolve_rev(c)?,
-        None => s.repo.resolve_rev(&refspec)?,
-    };
-    if new == current.csum && switch_to.is_none() {
-        out("No update available.\n")?;
-        return Ok(0);
-    }
-    // Switching to another ref is an explicit choice: ostree allows older commits there.
-    if !u.allow_downgrade && switch_to.is_none() {
-        let (old_ts, new_ts) = (s.repo.load_commit(&current.csum)?.timestamp, s.repo.load_commit(&new)?.timestamp);
-        if new_ts < old_ts {
-            return Err(format!(
-                "Upgrade target revision '{new}' with timestamp '{}' is chronologically older than current revision '{}' with timestamp '{}'; use --allow-downgrade to permit",
-                ostree_repo::datetime::format_iso(new_ts),
-                current.csum,
-                ostree_repo::datetime::format_iso(old_ts)
-            )
-            .into());
-        }
-    }
-    if let Some(f) = failed::find(&s.path, &new.to_hex())? {
-        return Err(format!(
-            "commit {new} failed to boot on {} ({}); not deploying it automatically. Deploy it explicitly with 'admin deploy {new}' to try again",
-            ostree_repo::datetime::format_iso(f.detected),
-            f.reason
-        )
-        .into());
-    }
-    let opts = DeployOptions { osname: Some(osname), origin: Some(origin), ..Default::default() };
-    let r = deploy::deploy(s, &new.to_hex(), &opts)?;
-    out(&format!("Deployed {}.{}; it boots next (bootversion boot.{}.{})\n", r.checksum, r.deployserial, r.bootversion, r.subbootversion))?;
-    // As ostree's switch: the old ref goes, so its commits can be pruned.
-    if let (Some(_), Some(old)) = (switch_to, current.refspec()) {
-        if old != refspec {
-            let name = ostree_repo::repo::RefName::parse(&old)?;
-            if s.repo.resolve_rev(&old).is_ok() {
-                s.repo.set_ref(&name, None)?;
+    match outcome {
+        Outcome::Pulled => {}
+        Outcome::UpToDate { .. } => out("No update available.\n")?,
+        Outcome::Deployed(d) => {
+            out(&format!("Deployed {}.{}; it boots next (bootversion boot.{}.{})\n", d.checksum, d.deployserial, d.bootversion, d.subbootversion))?;
+            if let Some(old) = d.deleted_ref {
                 out(&format!("Deleting ref '{old}'\n"))?;
             }
         }

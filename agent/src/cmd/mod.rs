@@ -1,6 +1,7 @@
 //! One function per verb; `dispatch` is the only `match` over commands.
 
 mod admin;
+mod agent;
 mod checkout;
 mod commit;
 mod fsck;
@@ -9,6 +10,7 @@ mod pull;
 mod refs;
 mod remote;
 mod static_delta;
+mod usb_update;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -41,6 +43,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Config(o) => refs::config(repo()?, &o),
         Command::StaticDelta(o) => static_delta::run(repo()?, &o),
         Command::Admin(o) => admin::run(&o),
+        Command::Agent(o) => agent::run(&o),
+        Command::UsbUpdate(o) => usb_update::run(&o),
     }
 }
 

@@ -1,11 +1,10 @@
 //! `remote add|list|delete|show-url|refs` and `summary`.
 
 use ostree_repo::remote;
-use ostree_repo::summary::{self, Summary, MAX_SUMMARY_SIZE};
+use ostree_repo::summary::{self, Summary};
 use ostree_repo::Repo;
 use uptree_pull::sign;
-use uptree_pull::transport::{self, NetOptions};
-use uptree_pull::trust::Policy;
+use uptree_pull::transport::NetOptions;
 
 use super::out;
 use crate::cli::{RemoteCommand, RemoteOpts, SummaryOpts};
@@ -45,16 +44,8 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
         RemoteCommand::Delete { name, if_exists } => remote::delete(&mut repo, name, *if_exists)?,
         RemoteCommand::ShowUrl { name } => out(&format!("{}\n", remote::get(&repo, name)?.url()?))?,
         RemoteCommand::Refs { name } => {
-            let r = remote::get(&repo, name)?;
-            let t = transport::open(&repo, &r, &NetOptions::default())?;
-            let bytes = t
-                .get_file("summary", MAX_SUMMARY_SIZE)?
-                .ok_or_else(|| format!("remote {name} has no summary ({}/summary not found); run 'summary -u' on the server", t.describe()))?;
-            // sign-verify-summary holds here as for pull: verified before decoding.
-            let policy = Policy::for_remote(&r)?;
-            let sig = if policy.summary_required() { t.get_file("summary.sig", MAX_SUMMARY_SIZE)? } else { None };
-            policy.verify_summary(&bytes, sig.as_deref())?;
-            let sm = Summary::from_bytes(&bytes)?;
+            let sm = uptree_pull::summary::fetch(&repo, name, &NetOptions::default())?
+                .ok_or_else(|| format!("remote {name} has no summary; run 'summary -u' on the server"))?;
             let mut s = String::new();
             for rf in &sm.refs {
                 s.push_str(&format!("{name}:{}\n", rf.name));

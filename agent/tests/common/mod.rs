@@ -2,6 +2,7 @@
 //! build trees from a tiny text description, snapshot trees for comparison.
 #![allow(dead_code)]
 
+pub mod device;
 pub mod http;
 pub mod nginx;
 

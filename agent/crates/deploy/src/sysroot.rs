@@ -235,6 +235,19 @@ impl Sysroot {
         }
     }
 
+    /// The sysroot lock if nobody holds it now, else `None` (the agent
+    /// skips a round rather than queue behind an operator's command).
+    pub fn try_lock(path: &Path) -> Result<Option<SysrootLock>> {
+        check_sysroot(path)?;
+        let p = path.join("ostree/lock");
+        match OfdLock::acquire(&p, LockKind::Exclusive, Some(Duration::ZERO)) {
+            Ok(l) if !l.is_linked().map_err(|e| Error::io(&p, e))? => Ok(None),
+            Ok(l) => Ok(Some(SysrootLock { path: path.to_path_buf(), _lock: l })),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(Error::io(p, e)),
+        }
+    }
+
     /// A snapshot without the lock: for display and for what needs no lock
     /// (resolving an origin, pulling). Another process may change the
     /// sysroot at any moment, so nothing that writes accepts it.

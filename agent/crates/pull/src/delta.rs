@@ -41,6 +41,8 @@ pub struct DeltaSource<'a> {
     pub stats: &'a Stats,
     pub retries: u32,
     pub summary: Option<&'a [u8]>,
+    /// Stop before the next part (SIGTERM); parts already run stay.
+    pub cancel: Option<&'a std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for DeltaSource<'_> {
@@ -112,7 +114,7 @@ pub fn before_walk(
             Err(Error::Verify { object: format!("static delta {name}"), what: "static deltas required, but the remote has none for this update".into() })
         }
         Ok(None) => Ok(None),
-        Err(e) if policy == DeltaPolicy::Require => Err(e),
+        Err(e) if policy == DeltaPolicy::Require || matches!(e, Error::Cancelled) => Err(e),
         Err(e) => {
             log::warn!("static delta {name}: {e}; fetching objects instead");
             Ok(None)
@@ -157,6 +159,9 @@ pub fn pull_delta(
         if h.objects.iter().all(|(k, c)| txn.has_object(c, *k)) {
             report.parts_skipped += 1;
             continue;
+        }
+        if src.cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
+            return Err(Error::Cancelled);
         }
         txn.ensure_space(h.uncompressed_size)?;
         let bytes = match sb.inline_part(idx) {

@@ -62,6 +62,11 @@ pub struct PullOptions {
     pub allow_downgrade: bool,
     /// Move staged objects into `objects/` at least this often.
     pub checkpoint_interval: Duration,
+    /// Set (by a SIGTERM handler) to stop at the next object boundary:
+    /// objects in flight finish, the rest is left for the next pull.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Hears the counters while objects are fetched.
+    pub on_progress: Option<progress::Hook>,
     /// `--disable-static-deltas` / `--require-static-deltas`.
     pub static_deltas: crate::delta::DeltaPolicy,
 }
@@ -93,6 +98,8 @@ impl Default for PullOptions {
             timestamp_check_from_rev: None,
             allow_downgrade: false,
             checkpoint_interval: Duration::from_secs(5),
+            cancel: None,
+            on_progress: None,
             static_deltas: crate::delta::DeltaPolicy::default(),
         }
     }
@@ -149,12 +156,23 @@ pub fn pull_local(repo: &Repo, src: &Path, refs: &[String], opts: &PullOptions) 
     };
     policy.gpg |= opts.gpg_verify;
     policy.summary_gpg |= opts.gpg_verify_summary;
-    let transport = Local::open(src, trusted)?;
+    local_with(repo, src, trusted, refs, opts, &policy)
+}
+
+/// `pull-local` held to `policy` whatever the remote's config says (a USB
+/// stick: signatures required by default). Refs are written as
+/// `refs/remotes/<policy.remote>/…`; every object is re-hashed.
+pub fn pull_local_with_policy(repo: &Repo, src: &Path, refs: &[String], opts: &PullOptions, policy: &Policy) -> Result<PullReport> {
+    local_with(repo, src, false, refs, opts, policy)
+}
+
+fn local_with(repo: &Repo, src: &Path, trusted: bool, refs: &[String], opts: &PullOptions, policy: &Policy) -> Result<PullReport> {
+    let transport = Local::open(src, trusted).map_err(|e| e.context(format!("opening {}", src.display())))?;
     let mut opts = opts.clone();
     if opts.workers == 0 {
         opts.workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8);
     }
-    run(repo, None, &policy, &transport, refs, &opts).map_err(|e| e.context(format!("pulling from {}", src.display())))
+    run(repo, None, policy, &transport, refs, &opts).map_err(|e| e.context(format!("pulling from {}", src.display())))
 }
 
 struct Target {
@@ -302,6 +320,8 @@ struct Walk<'a, 'r> {
     retries: u32,
     q: Mutex<Queue>,
     cv: Condvar,
+    cancel: Option<&'a std::sync::atomic::AtomicBool>,
+    hook: Option<&'a progress::Hook>,
 }
 
 fn verify_metadata(kind: ObjectType, csum: &Checksum, data: &[u8]) -> Result<()> {
@@ -435,10 +455,19 @@ impl Walk<'_, '_> {
         loop {
             let finished = {
                 let q = self.q.lock().map_err(|_| Error::Config("worker panicked".into()))?;
-                let (q, _) = self.cv.wait_timeout(q, Duration::from_millis(200)).map_err(|_| Error::Config("worker panicked".into()))?;
+                let (mut q, _) = self.cv.wait_timeout(q, Duration::from_millis(200)).map_err(|_| Error::Config("worker panicked".into()))?;
+                if self.cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
+                    // Workers take no new object once an error is set.
+                    q.error.get_or_insert(Error::Cancelled);
+                    self.cv.notify_all();
+                }
                 q.error.is_some() || (q.active == 0 && q.meta.is_empty() && q.content.is_empty())
             };
-            progress.update(self.snapshot());
+            let snap = self.snapshot();
+            progress.update(snap);
+            if let Some(h) = self.hook {
+                (h.0)(snap);
+            }
             if finished {
                 return Ok(());
             }
@@ -514,7 +543,16 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
     let floors = floors(repo, policy, opts, &targets)?;
     let mut progress = Progress::new(opts.progress);
     let txn = repo.begin()?;
-    let walk = Walk { txn: &txn, transport, stats: &stats, retries: opts.retries, q: Mutex::new(Queue::default()), cv: Condvar::new() };
+    let walk = Walk {
+        txn: &txn,
+        transport,
+        stats: &stats,
+        retries: opts.retries,
+        q: Mutex::new(Queue::default()),
+        cv: Condvar::new(),
+        cancel: opts.cancel.as_deref(),
+        hook: opts.on_progress.as_ref(),
+    };
 
     // Commits first, on this thread: verify before anything of theirs is stored.
     let mut fetched_commits: Vec<Checksum> = Vec::new();
@@ -540,7 +578,7 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
                     let from = ref_name.as_deref().map(|n| repo.read_ref(&dest_ref(policy, opts, n))).transpose()?.flatten();
                     let bytes = txn.load_metadata(ObjectType::Commit, &c)?;
                     let summary = summary_raw.as_ref().map(|(b, _)| b.as_slice());
-                    let delta = crate::delta::DeltaSource { transport, stats: &stats, retries: opts.retries, summary };
+                    let delta = crate::delta::DeltaSource { transport, stats: &stats, retries: opts.retries, summary, cancel: opts.cancel.as_deref() };
                     crate::delta::before_walk(&txn, &delta, opts.static_deltas, from, &c, &bytes, policy.deltas_ed25519.as_ref())?;
                 }
                 walk.push(vec![Item::Tree(commit.root_tree), Item::Meta(commit.root_meta)]);

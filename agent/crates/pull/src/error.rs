@@ -45,6 +45,9 @@ pub enum Error {
     Downgrade(Box<Downgrade>),
     #[error("{0}")]
     Config(String),
+    /// Stopped on request (SIGTERM) between objects; what was fetched is kept.
+    #[error("pull interrupted on request; the objects fetched so far are kept for the next pull")]
+    Cancelled,
     #[error("{context}: {source}")]
     Context { context: String, source: Box<Error> },
 }

@@ -18,8 +18,9 @@ pub mod engine;
 pub mod error;
 pub mod progress;
 pub mod sign;
+pub mod summary;
 pub mod transport;
 pub mod trust;
 
-pub use engine::{pull, pull_local, PullOptions, PullReport};
+pub use engine::{pull, pull_local, pull_local_with_policy, PullOptions, PullReport};
 pub use error::{Error, Result};

@@ -29,6 +29,17 @@ pub struct Snapshot {
     pub content: u64,
 }
 
+/// Called with the counters while objects are fetched (about five times
+/// a second): the agent keeps its state file's progress current with it.
+#[derive(Clone)]
+pub struct Hook(pub std::sync::Arc<dyn Fn(Snapshot) + Send + Sync>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("progress::Hook")
+    }
+}
+
 #[derive(Debug)]
 pub struct Progress {
     mode: Mode,

@@ -73,6 +73,16 @@ fn keys_from_file(path: &Path) -> Result<Vec<[u8; 32]>> {
     text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(|l| public_key(l, &path.display().to_string())).collect()
 }
 
+/// A key given as config (`trusted-keys=`): a file of keys if it is an
+/// absolute path, else one base64 public key.
+pub fn keys_from_spec(spec: &str) -> Result<Vec<[u8; 32]>> {
+    if spec.starts_with('/') {
+        keys_from_file(Path::new(spec))
+    } else {
+        Ok(vec![public_key(spec, "trusted-keys")?])
+    }
+}
+
 fn keys_from_default_locations(sysroot: &Path, base: &str) -> Result<Vec<[u8; 32]>> {
     let mut keys = Vec::new();
     for dir in ["etc/ostree", "usr/share/ostree"] {
@@ -124,6 +134,21 @@ impl Ed25519Verifier {
 
     pub fn with_keys(keys: Vec<[u8; 32]>) -> Ed25519Verifier {
         Ed25519Verifier { keys, revoked: Vec::new() }
+    }
+
+    /// Trust `extra` keys too (the agent's `trusted-keys`); revocations
+    /// still apply to them.
+    pub fn with_extra_keys(mut self, extra: &[[u8; 32]]) -> Ed25519Verifier {
+        self.keys.extend_from_slice(extra);
+        self
+    }
+
+    /// The revoked keys of the system locations, as [`Self::for_remote`]
+    /// reads them; for a verifier built from explicit keys.
+    pub fn with_system_revocations(mut self) -> Result<Ed25519Verifier> {
+        let sysroot = std::env::var_os("OSTREE_SYSROOT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+        self.revoked.extend(keys_from_default_locations(&sysroot, "revoked.ed25519")?);
+        Ok(self)
     }
 
     /// Pass if any signature in `detached` verifies `data` with any trusted,

@@ -13,7 +13,8 @@
 //!   libostree uses on `REPO/.lock`, so uptree and ostree exclude each other;
 //! - [`switchroot`]: binds, moves, propagation, chroot (the initramfs);
 //! - [`pid1`]: console fds, `finit_module`, monotonic clock, reboot, a
-//!   shell in another root (the initramfs).
+//!   shell in another root (the initramfs);
+//! - [`time`]: the local time's offset from UTC (the agent's window).
 
 pub mod fs;
 pub mod inroot;
@@ -21,4 +22,5 @@ pub mod lock;
 pub mod mount;
 pub mod pid1;
 pub mod switchroot;
+pub mod time;
 pub mod xattr;

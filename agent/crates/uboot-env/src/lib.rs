@@ -14,8 +14,9 @@
 //!
 //! I/O enters only in [`Store`] (and [`Config::load`]): it reads the copies
 //! from their devices or files, picks the valid, newer one, and writes a new
-//! environment the power-loss-safe way libubootenv does (the inactive copy
-//! of two, with the next flag; an `uboot.env` file replaced by rename).
+//! environment as safely as the layout allows (the inactive copy of two in
+//! place, with the next flag; a single `uboot.env` replaced by rename where
+//! rename is atomic, overwritten in place on FAT).
 //! The module docs of [`store`] give the exact semantics.
 //!
 //! ```

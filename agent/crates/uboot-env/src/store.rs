@@ -29,12 +29,29 @@
 //! Re-reading at save time (instead of trusting an earlier load) keeps the
 //! flag sequence right if `fw_setenv` ran in between.
 //!
-//! A copy at offset 0 of a regular file no longer than the block (the
-//! `uboot.env` file case) is replaced atomically: temp file in the same
-//! directory, fsync, rename, fsync of the directory; its mode and owner
-//! are kept. Any other copy (a block device, an offset inside a file) is
-//! written in place and fsynced, as libubootenv writes it. A missing file
-//! is created (libubootenv would refuse it), except under `/dev`.
+//! How the bytes reach the device:
+//!
+//! * **two copies**: the inactive copy is overwritten in place and
+//!   fsynced (created, with its directory fsynced, if it is a missing
+//!   file). It is never replaced by rename: on FAT that rewrites the
+//!   directory holding the active copy's entry too, in several writes.
+//!   A cut at any moment leaves the active copy as it was, so U-Boot and
+//!   fw_printenv read the old environment or the new one.
+//! * **one copy**, the whole of a regular file (offset 0, file no longer
+//!   than the block): on a file system whose rename is atomic (ext4, …)
+//!   temp file in the same directory, fsync, rename, fsync of the
+//!   directory, mode and owner kept — old or new after a crash. On FAT
+//!   and exFAT (`statfs`), where a rename is not atomic, the file is
+//!   overwritten in place and fsynced like any other single copy: the
+//!   file system's metadata is not touched (same size, same clusters),
+//!   but a cut during the write leaves a torn block whose CRC fails, and
+//!   U-Boot then boots its built-in default environment. That window is
+//!   what a single copy risks; a redundant environment closes it.
+//! * anything else (a block device, an offset inside a file): in place,
+//!   fsynced, as libubootenv writes it.
+//!
+//! A missing file is created (libubootenv would refuse it), except under
+//! `/dev`.
 //!
 //! Not supported: MTD and UBI devices (`/dev/mtd*`, `/dev/ubi*`), which need
 //! erase/volume-update ioctls and NOR's boolean flags; libubootenv's lock
@@ -46,6 +63,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::sys::statfs::{FsType, MSDOS_SUPER_MAGIC};
 
 use crate::block::{header_len, next_flag, select_active, FlagScheme};
 use crate::config::{Config, Location};
@@ -206,7 +225,7 @@ impl Store {
         let block = env.to_block(size, flag)?;
         let location = &self.config.copies[copy];
         let target = resolve(location)?;
-        write_copy(&target, &block).map_err(|e| wrap(copy, &target, e))?;
+        write_copy(&target, &block, redundant).map_err(|e| wrap(copy, &target, e))?;
         log::debug!("wrote U-Boot environment copy {copy} ({} at {:#x}), flag {flag:?}", target.path.display(), target.offset);
         Ok(Saved { copy, flag })
     }
@@ -273,25 +292,71 @@ fn read_copy(target: &Target, size: usize) -> Result<Vec<u8>> {
     Ok(block)
 }
 
-fn write_copy(target: &Target, block: &[u8]) -> Result<()> {
+fn write_copy(target: &Target, block: &[u8], redundant: bool) -> Result<()> {
     if !target.exists && target.path.starts_with("/dev") {
         // A missing device is a configuration error, not a file to create.
         return Err(Error::Device { path: target.path.clone(), what: "no such device".into() });
     }
-    let replaceable = target.offset == 0 && (!target.exists || target.regular.as_ref().is_some_and(|m| m.len() <= block.len() as u64));
-    if replaceable {
+    // Of two copies the inactive one is overwritten where it is, never
+    // replaced by rename: a rename rewrites the directory that also holds
+    // the active copy's entry (on FAT in several separate metadata writes),
+    // and the active copy is what must come through a power cut untouched.
+    let whole_file = target.offset == 0 && (!target.exists || target.regular.as_ref().is_some_and(|m| m.len() <= block.len() as u64));
+    if !redundant && whole_file && rename_is_atomic(&parent_dir(&target.path))? {
         atomic_replace(&target.path, target.regular.as_ref(), block)
     } else {
         write_in_place(&target.path, target.offset, block, !target.exists)
     }
 }
 
+/// exFAT's `statfs` magic (nix names FAT's, not this one).
+const EXFAT_SUPER_MAGIC: FsType = FsType(0x2011_bab0);
+
+/// Whether a single-copy file in `dir` is better replaced by rename (old
+/// or new after a crash) than overwritten in place (torn by a crash).
+fn rename_is_atomic(dir: &Path) -> Result<bool> {
+    let fs = nix::sys::statfs::statfs(dir).map_err(|e| Error::io(dir, e.into()))?;
+    Ok(replace_by_rename(fs.filesystem_type()))
+}
+
+/// False for FAT (vfat/msdos) and exFAT, whose rename is not one atomic
+/// update: replacing a file frees the old clusters, rewrites one directory
+/// entry and removes another in separate writes, in an order fsync does
+/// not fix; a cut in between leaves a file system that needs `fsck` and an
+/// environment file that may point at freed clusters.
+fn replace_by_rename(fs: FsType) -> bool {
+    fs != MSDOS_SUPER_MAGIC && fs != EXFAT_SUPER_MAGIC
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Writes `block` at `offset` and fsyncs it; a file created here also gets
+/// its directory fsynced, so the new entry is as durable as its data.
 fn write_in_place(path: &Path, offset: u64, block: &[u8], create: bool) -> Result<()> {
     let io = |e| Error::io(path, e);
     let mut f = OpenOptions::new().write(true).create(create).truncate(false).open(path).map_err(io)?;
     f.seek(SeekFrom::Start(offset)).map_err(io)?;
     f.write_all(block).map_err(io)?;
-    f.sync_all().map_err(io)
+    f.sync_all().map_err(io)?;
+    if create {
+        sync_dir(&parent_dir(path))?;
+    }
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    let d = File::open(dir).map_err(|e| Error::io(dir, e))?;
+    match d.sync_all() {
+        // Some file systems cannot fsync a directory (EINVAL); the entry
+        // is then as durable as they make it.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
+        other => other.map_err(|e| Error::io(dir, e)),
+    }
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -300,10 +365,7 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// directory: after a crash `path` holds the old block or the new one.
 fn atomic_replace(path: &Path, old: Option<&Metadata>, block: &[u8]) -> Result<()> {
     let name = path.file_name().ok_or_else(|| Error::Device { path: path.to_path_buf(), what: "not a file name".into() })?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = parent_dir(path);
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
     tmp_name.push(format!(".tmp-{}-{}", std::process::id(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
@@ -329,13 +391,7 @@ fn atomic_replace(path: &Path, old: Option<&Metadata>, block: &[u8]) -> Result<(
         let _ = std::fs::remove_file(&tmp);
         return result;
     }
-    let d = File::open(&dir).map_err(|e| Error::io(&dir, e))?;
-    match d.sync_all() {
-        // Some file systems cannot fsync a directory (EINVAL); the rename
-        // is then as durable as they make it.
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
-        other => other.map_err(|e| Error::io(&dir, e)),
-    }
+    sync_dir(&dir)
 }
 
 #[cfg(test)]
@@ -411,6 +467,41 @@ mod tests {
         let flags: Vec<_> = expect.iter().filter_map(|s| s.flag).collect();
         assert_eq!(copies, [0, 1, 0, 1, 0]);
         assert_eq!(flags, [1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn redundant_files_are_overwritten_in_place_and_the_active_is_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (dir.path().join("uboot.env"), dir.path().join("uboot-redund.env"));
+        let config = Config::redundant(Location::new(&a, 0, 0x100), Location::new(&b, 0, 0x100)).expect("config");
+        let store = Store::new(config).expect("store");
+        // The second file does not exist yet (an image that shipped one):
+        // the first save creates it and leaves copy 0 alone.
+        std::fs::write(&a, env(&[("g", "0")]).to_block(0x100, Some(1)).expect("fits")).expect("write");
+        assert_eq!(store.save(&env(&[("g", "1")])).expect("save"), Saved { copy: 1, flag: Some(2) });
+        let files = [a, b];
+        let inodes: Vec<u64> = files.iter().map(|f| std::fs::metadata(f).expect("stat").ino()).collect();
+        for g in 2..6 {
+            let active = store.load().expect("load").active.expect("active");
+            let before = std::fs::read(&files[active]).expect("read");
+            let saved = store.save(&env(&[("g", &g.to_string())])).expect("save");
+            assert_eq!(saved.copy, 1 - active);
+            assert_eq!(std::fs::read(&files[active]).expect("read"), before, "save {g} touched the active copy");
+            let now: Vec<u64> = files.iter().map(|f| std::fs::metadata(f).expect("stat").ino()).collect();
+            assert_eq!(now, inodes, "save {g} replaced a copy instead of writing it in place");
+            assert_eq!(store.load().expect("load").env, env(&[("g", &g.to_string())]));
+        }
+        let mut names: Vec<_> = std::fs::read_dir(dir.path()).expect("readdir").map(|e| e.expect("entry").file_name()).collect();
+        names.sort();
+        assert_eq!(names, ["uboot-redund.env", "uboot.env"], "no temp files");
+    }
+
+    #[test]
+    fn single_copy_on_fat_is_not_replaced_by_rename() {
+        assert!(!replace_by_rename(MSDOS_SUPER_MAGIC), "vfat");
+        assert!(!replace_by_rename(EXFAT_SUPER_MAGIC), "exfat");
+        assert!(replace_by_rename(nix::sys::statfs::EXT4_SUPER_MAGIC), "ext4");
+        assert!(replace_by_rename(nix::sys::statfs::TMPFS_MAGIC), "tmpfs");
     }
 
     #[test]

@@ -117,6 +117,10 @@ fn write_at(path: &Path, offset: usize, data: &[u8]) {
     std::fs::write(path, bytes).expect("write");
 }
 
+fn inode(path: &Path) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).expect("stat"))
+}
+
 /// (crc valid, flag) of a redundant copy as stored.
 fn header(block: &[u8]) -> (bool, u8) {
     let stored = u32::from_le_bytes([block[0], block[1], block[2], block[3]]);
@@ -247,7 +251,11 @@ fn alternate(t: &Tmp, config: Config, offsets: [(PathBuf, usize); 2], start_flag
         } else {
             let mut e = store.load().expect("load").env;
             e.set("step", &value).expect("set");
+            let inodes = [inode(&offsets[0].0), inode(&offsets[1].0)];
             let saved = store.save(&e).expect("save");
+            // In place: a rename would rewrite the directory that holds
+            // the active copy (two files on one FAT partition).
+            assert_eq!([inode(&offsets[0].0), inode(&offsets[1].0)], inodes, "step {step}: a copy was replaced, not overwritten");
             assert_eq!(saved, Saved { copy: 1 - active, flag: Some(flag.wrapping_add(1)) });
             expected = e;
         }
@@ -599,4 +607,62 @@ fn config_numbers_mean_what_libubootenv_reads() {
     assert_eq!(config.copies[0].size, 0x256);
     assert!(Store::new(config).expect("store").load().is_err());
     assert!(!t.fw_printenv(&cfg).status.success());
+}
+
+/// Every board's environment as `generate.py --env-image` makes it for the
+/// disk image, read and written through the board's own `fw_env.config`
+/// (its paths moved into a temp dir) by us and by libubootenv in turn.
+#[test]
+fn board_env_images_with_the_tools() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../..");
+    let boards = root.join("board-configs");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&boards).expect("board-configs") {
+        let dir = entry.expect("entry").path();
+        if !dir.join("board.conf").is_file() {
+            continue;
+        }
+        seen += 1;
+        let board = dir.file_name().expect("name").to_string_lossy().into_owned();
+        let t = Tmp::new();
+        let out = run(Command::new("python3").arg(boards.join("generate.py")).arg("--env-image").arg(t.path("uboot.env")).arg("--board").arg(&board));
+        let files: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout).lines().map(PathBuf::from).collect();
+        // The board's fw_env.config, pointed at the files just made.
+        let text = std::fs::read_to_string(dir.join("fw_env.config")).expect("fw_env.config");
+        let mut board_config = Config::parse(&text).expect("board fw_env.config parses");
+        assert_eq!(board_config.copies.len(), files.len(), "{board}: fw_env.config and --env-image disagree on the copies");
+        for (copy, file) in board_config.copies.iter_mut().zip(&files) {
+            assert_eq!(copy.device.file_name(), file.file_name(), "{board}");
+            copy.device = file.clone();
+        }
+        let redundant = board_config.is_redundant();
+        let cfg = t.config(&board_config);
+        let store = Store::new(board_config).expect("store");
+        let loaded = store.load().expect("the image loads");
+        assert!(loaded.faults.is_empty(), "{board}: {:?}", loaded.faults);
+        assert_eq!(loaded.active, Some(0), "{board}: copy 0 is the active one");
+        assert_eq!(loaded.env.get("bootlimit"), Some(&b"3"[..]), "{board}");
+        assert_eq!(Env::from_text(&t.printed(&cfg)).expect("output"), loaded.env, "{board}: fw_printenv");
+
+        // Arm the counter as deploy does; then U-Boot's part, by fw_setenv.
+        let mut e = loaded.env;
+        e.set("upgrade_available", "1").expect("set");
+        let copy0 = std::fs::read(&files[0]).expect("read");
+        // (A single copy here, off FAT, is replaced by rename: no inode check.)
+        let inodes: Vec<u64> = files.iter().map(|f| inode(f)).collect();
+        let saved = store.save(&e).expect("save");
+        if redundant {
+            assert_eq!(files.iter().map(|f| inode(f)).collect::<Vec<_>>(), inodes, "{board}: written in place");
+            assert_eq!(saved, Saved { copy: 1, flag: Some(2) }, "{board}");
+            assert_eq!(std::fs::read(&files[0]).expect("read"), copy0, "{board}: the active copy was touched");
+        }
+        assert_eq!(Env::from_text(&t.printed(&cfg)).expect("output"), e, "{board}: fw_printenv after our save");
+        run(Command::new(tool("fw_setenv")).arg("-c").arg(&cfg).args(["bootcount", "1"]));
+        e.set("bootcount", "1").expect("set");
+        let loaded = store.load().expect("load");
+        assert_eq!(loaded.env, e, "{board}: our load after fw_setenv");
+        // fw_setenv wrote the copy that was inactive after our save: copy 0.
+        assert_eq!(loaded.active, Some(0), "{board}");
+    }
+    assert!(seen >= 4, "only {seen} boards found in {}", boards.display());
 }
