@@ -185,7 +185,13 @@ fn summary_lists_deltas_and_writes_indexes_as_ostree_does() {
             assert_eq!(fs::read(&a).expect("read"), fs::read(&b).expect("read"), "{p}: same bytes");
         }
     }
-    assert_eq!(up(os_args![repo_arg(&f.src), "static-delta", "indexes"]), ostree(os_args!["static-delta", "indexes", repo_arg(&copy)]));
+    // ostree lists index files in directory order, uptree sorted.
+    let sorted = |s: String| {
+        let mut v: Vec<String> = s.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(up(os_args![repo_arg(&f.src), "static-delta", "indexes"])), sorted(ostree(os_args!["static-delta", "indexes", repo_arg(&copy)])));
     let view = ostree(os_args!["summary", "--view", repo_arg(&f.src)]);
     assert!(view.contains(&format!("'{}-{}'", f.v1, f.v2)) && view.contains(&format!("'{}'", f.v1)), "{view}");
     up(os_args![repo_arg(&f.src), "static-delta", "delete", format!("{}-{}", f.v1, f.v2)]);
@@ -207,8 +213,11 @@ fn ostree_pulls_through_an_uptree_delta_over_https() {
     assert_eq!(ostree(os_args![repo_arg(&client), "rev-parse", "up:main"]), f.v2);
     ostree(os_args![repo_arg(&client), "fsck"]);
     let log = fs::read_to_string(f.dir.join("nginx/access.log")).expect("access log");
-    assert!(log.contains("/deltas/") && log.contains("/superblock"), "fetched the delta: {log}");
-    assert!(!log.contains(".filez"), "no content object fetched outside the delta: {log}");
+    assert!(log.contains("/superblock") && log.lines().any(|l| l.contains("/deltas/") && l.contains("/0 HTTP")), "fetched the delta and its part: {log}");
+    // Not asserted: that ostree fetches no object the delta carried. Its
+    // client sometimes walks the tree while the part is still being
+    // applied and fetches those objects again (ostreedev/ostree#2680);
+    // uptree's own pull is held to that (pull_prefers_a_delta_…).
 }
 
 /// The fixture served over HTTPS with uptree's delta v1 → v2 (cut into
