@@ -19,7 +19,10 @@ python3 board-configs/generate.py --check
 scr=$(mktemp -d)
 python3 board-configs/generate.py --mkimage "$scr" >/dev/null
 python3 board-configs/generate.py --env-image "$scr/uboot.env" --board qemu-arm64
-fw_printenv -c <(echo "$scr/uboot.env 0x0 0x40000") bootlimit altbootcmd >/dev/null
+# qemu-arm64 keeps two copies (redundant), qemu-arm64-1copy one: fw_printenv reads both kinds.
+fw_printenv -c <(printf '%s 0x0 0x40000\n' "$scr/uboot.env" "$scr/uboot-redund.env") bootlimit altbootcmd >/dev/null
+python3 board-configs/generate.py --env-image "$scr/1copy.env" --board qemu-arm64-1copy
+fw_printenv -c <(echo "$scr/1copy.env 0x0 0x40000") bootlimit altbootcmd >/dev/null
 rm -rf "$scr"
 
 step "unit and interop tests (real ostree $(ostree --version | sed -n "s/.*Version: '\(.*\)'/\1/p"))"

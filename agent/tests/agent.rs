@@ -136,7 +136,7 @@ fn agent_killed_mid_pull_fetches_only_what_is_missing_next_round() {
     let v2 = d.commit("v2", "2024-02-01 00:00:00 +0000", true);
     d.config("[agent]\n");
     let ls = ostree(os_args![repo_arg(&d.server), "ls", "-R", "-C", REF]);
-    let big = ls.lines().find(|l| l.ends_with("/usr/share/big.bin")).and_then(|l| l.split_whitespace().nth(4)).expect("csum").to_string();
+    let big = object_in(&ls, "/usr/share/big.bin");
     origin.add_rule(&format!("{}.filez", &big[2..]), Fault::StallAfter(50_000, Duration::from_secs(60)), 1);
     let mut child = d.agent_cmd(&["--once"]).stderr(Stdio::null()).spawn().expect("agent");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -146,7 +146,7 @@ fn agent_killed_mid_pull_fetches_only_what_is_missing_next_round() {
     }
     // Past a checkpoint (objects durable in objects/), kill -9.
     let partial = d.repo().join(format!("state/{v2}.commitpartial"));
-    let blob_csum = ls.lines().find(|l| l.ends_with("/usr/share/blob0")).and_then(|l| l.split_whitespace().nth(4)).expect("csum").to_string();
+    let blob_csum = object_in(&ls, "/usr/share/blob0");
     let blob_obj = d.repo().join(format!("objects/{}/{}.file", &blob_csum[..2], &blob_csum[2..]));
     while !blob_obj.exists() {
         assert!(Instant::now() < deadline + Duration::from_secs(30), "no checkpoint happened");
@@ -186,7 +186,7 @@ fn sigterm_mid_pull_stops_at_an_object_boundary_and_deploys_nothing() {
     let v2 = d.commit("v2", "2024-02-01 00:00:00 +0000", true);
     d.config("[agent]\ninterval=1h\n");
     let ls = ostree(os_args![repo_arg(&d.server), "ls", "-R", "-C", REF]);
-    let big = ls.lines().find(|l| l.ends_with("/usr/share/big.bin")).and_then(|l| l.split_whitespace().nth(4)).expect("csum").to_string();
+    let big = object_in(&ls, "/usr/share/big.bin");
     // The big object pauses for 3 s part-way: SIGTERM arrives meanwhile.
     origin.add_rule(&format!("{}.filez", &big[2..]), Fault::StallAfter(50_000, Duration::from_secs(3)), 1);
     let log = t.path().join("agent.log");
@@ -244,4 +244,9 @@ fn a_round_without_enough_free_space_pulls_nothing() {
     assert_eq!(st["agent"]["consecutive-failures"], 1, "{st:#}");
     assert_eq!(st["deployments"].as_array().map(Vec::len), Some(1), "{st:#}");
     validate(&st, t.path()).expect("status after a failed round");
+}
+
+/// The content checksum of `path` in `ostree ls -R -C` output.
+fn object_in(ls: &str, path: &str) -> String {
+    ls.lines().find(|l| l.ends_with(path)).and_then(|l| l.split_whitespace().nth(4)).unwrap_or_else(|| panic!("{path} not in the commit")).to_string()
 }

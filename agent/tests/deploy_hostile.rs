@@ -360,3 +360,19 @@ fn failed_commits_with_huge_counts_are_read_not_wrapped() {
     let text = lab.ok(&["admin", "status"]);
     assert!(text.contains("4294967295 time(s)"), "{text}");
 }
+
+#[test]
+fn a_commit_carrying_the_hotfix_overlay_directories_is_refused() {
+    // `.usr-ovl-work` in a deployment makes the init mount a writable /usr
+    // overlay at every boot; a link there would send `unlock --hotfix`'s
+    // overlay to the host. Only `admin unlock --hotfix` may create them.
+    let lab = Lab::new(false);
+    lab.commit(1, "");
+    lab.deploy();
+    for (gen, extra) in [(2, "d .usr-ovl-work 755".to_string()), (3, format!("l .usr-ovl-upper {}", lab.host_abs("etc")))] {
+        lab.commit(gen, &extra);
+        let before = lab.boot_state();
+        lab.refused(&["admin", "deploy", "--os=testos", "testos/stable"], "is reserved for the hotfix overlay");
+        assert_eq!(lab.boot_state(), before, "{extra}");
+    }
+}

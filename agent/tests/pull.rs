@@ -584,9 +584,20 @@ fn signatures_and_gpg_policy() {
         origin.url()
     ]);
     let err = up_fails(os_args![repo_arg(&repo4), "pull", "s", "os/stable"]);
-    assert!(err.contains("Can't verify summary: malformed signature metadata"), "{err}");
+    assert!(err.contains(JUNK_SUMMARY_SIG), "{err}");
     assert_untouched(&repo4, "s:os/stable", None);
+    // A ref pulled before does not move to what a junk-signed summary says.
+    ostree(os_args![repo_arg(&server), "commit", "-b", "os/stable", "-s", "v3", "--tree=ref=os/stable"]);
+    ostree(os_args![repo_arg(&server), "summary", "-u"]);
+    fs::write(server.join("summary.sig"), b"junk").expect("junk sig");
+    let err = up_fails(os_args![repo_arg(&repo3), "pull", "s", "os/stable"]);
+    assert!(err.contains(JUNK_SUMMARY_SIG), "{err}");
+    assert_untouched(&repo3, "s:os/stable", Some(&commit));
 }
+
+/// How a `summary.sig` that is not a GVariant `a{sv}` is refused (the
+/// decoder's own words follow).
+const JUNK_SUMMARY_SIG: &str = "Can't verify summary: malformed signature metadata";
 
 fn uptree_pull_b64(b: &[u8]) -> String {
     // Standard base64, as ostree's keys are written.

@@ -383,22 +383,6 @@ fn sign_verify_summary_requires_a_valid_summary_signature() {
     assert!(err.contains("remote origin: sign-verify-summary is set but the remote has no summary"), "{err}");
 }
 
-/// A bootable tree for `admin deploy` (as in admin.rs).
-fn os_tree(dir: &Path, gen: &str) -> PathBuf {
-    let t = dir.join(format!("os-{gen}"));
-    build_tree(
-        &t,
-        &format!(
-            "f usr/lib/os-release 644 NAME=\"Test OS\"\\nID=testos\\n\n\
-             f usr/lib/modules/5.10.0-test/vmlinuz 644 kernel {gen}\\n\n\
-             f usr/lib/modules/5.10.0-test/initramfs.img 644 initrd {gen}\\n\n\
-             f usr/etc/hostname 644 board\\n\n\
-             d var 755"
-        ),
-    );
-    t
-}
-
 /// Issue #10: `admin upgrade` checked the timestamp only after its pull had
 /// moved the remote ref, so a replayed old summary left `origin:REF` on the
 /// old commit for the operator's next `admin deploy origin:REF`. The pull
@@ -418,7 +402,7 @@ fn admin_upgrade_refuses_a_replayed_summary_before_the_ref_moves() {
 
     let server = server_repo(t.path());
     let commit_os = |gen: &str, ts: &str| {
-        let tree = os_tree(t.path(), gen);
+        let tree = common::device::os_tree(t.path(), gen, false);
         let c = ostree(os_args![repo_arg(&server), "commit", "-b", "testos/stable", "-s", gen, format!("--timestamp={ts}"), tree.display().to_string()]);
         up(os_args![repo_arg(&server), "summary", "-u"]);
         c

@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,6 +60,10 @@ pub struct TestServer {
     log: Arc<Mutex<Vec<LogEntry>>>,
     seen: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
+    /// Body bytes written to clients so far, counted as each chunk goes out.
+    served: Arc<AtomicU64>,
+    /// Body bytes per second per connection (0: as fast as possible).
+    pace: Arc<AtomicU64>,
 }
 
 impl TestServer {
@@ -78,7 +82,10 @@ impl TestServer {
         let log: Arc<Mutex<Vec<LogEntry>>> = Arc::default();
         let seen: Arc<Mutex<Vec<String>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
+        let served: Arc<AtomicU64> = Arc::default();
+        let pace: Arc<AtomicU64> = Arc::default();
         let (r, l, sn, s) = (Arc::clone(&rules), Arc::clone(&log), Arc::clone(&seen), Arc::clone(&stop));
+        let (sv, pc) = (Arc::clone(&served), Arc::clone(&pace));
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::Relaxed) {
@@ -86,10 +93,11 @@ impl TestServer {
                 }
                 let Ok(conn) = conn else { continue };
                 let (backend, r, l, sn) = (backend.clone(), Arc::clone(&r), Arc::clone(&l), Arc::clone(&sn));
-                std::thread::spawn(move || serve_connection(conn, &backend, &r, &l, &sn));
+                let counters = Counters { served: Arc::clone(&sv), pace: Arc::clone(&pc) };
+                std::thread::spawn(move || serve_connection(conn, &backend, &r, &l, &sn, &counters));
             }
         });
-        TestServer { addr, rules, log, seen, stop }
+        TestServer { addr, rules, log, seen, stop, served, pace }
     }
 
     pub fn url(&self) -> String {
@@ -111,6 +119,19 @@ impl TestServer {
     pub fn clear_log(&self) {
         self.log.lock().expect("log").clear();
         self.seen.lock().expect("seen").clear();
+    }
+
+    /// Body bytes sent so far, over all connections (live, per 16 KiB chunk).
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::SeqCst)
+    }
+
+    /// Send bodies at most this fast per connection. Unpaced, the server
+    /// writes megabytes into socket buffers ahead of a client, and
+    /// [`TestServer::served`] says little about what the client has got;
+    /// paced below what the client reads, the buffers stay near empty.
+    pub fn set_pace(&self, bytes_per_sec: u64) {
+        self.pace.store(bytes_per_sec, Ordering::SeqCst);
     }
 
     /// Paths requested so far, logged when the request arrives.
@@ -170,7 +191,13 @@ fn take_rule(rules: &Mutex<Vec<Rule>>, path: &str) -> Option<Fault> {
     Some(rules[i].fault.clone())
 }
 
-fn serve_connection(conn: TcpStream, backend: &Backend, rules: &Mutex<Vec<Rule>>, log: &Mutex<Vec<LogEntry>>, seen: &Mutex<Vec<String>>) {
+/// Live counters shared by a server's connections.
+struct Counters {
+    served: Arc<AtomicU64>,
+    pace: Arc<AtomicU64>,
+}
+
+fn serve_connection(conn: TcpStream, backend: &Backend, rules: &Mutex<Vec<Rule>>, log: &Mutex<Vec<LogEntry>>, seen: &Mutex<Vec<String>>, counters: &Counters) {
     let _ = conn.set_nodelay(true);
     let Ok(mut writer) = conn.try_clone() else { return };
     let mut reader = BufReader::new(conn);
@@ -190,7 +217,7 @@ fn serve_connection(conn: TcpStream, backend: &Backend, rules: &Mutex<Vec<Rule>>
             s.push(req.path.clone());
         }
         let fault = take_rule(rules, &req.path);
-        let keep = respond(&mut writer, &req, backend, fault, log);
+        let keep = respond(&mut writer, &req, backend, fault, log, counters);
         if !keep {
             let _ = writer.shutdown(Shutdown::Both);
             return;
@@ -242,7 +269,7 @@ fn backend_get(backend: &Backend, req: &Request) -> (u16, Vec<u8>, u64) {
 }
 
 /// Send one response; returns whether the connection stays usable.
-fn respond(w: &mut TcpStream, req: &Request, backend: &Backend, fault: Option<Fault>, log: &Mutex<Vec<LogEntry>>) -> bool {
+fn respond(w: &mut TcpStream, req: &Request, backend: &Backend, fault: Option<Fault>, log: &Mutex<Vec<LogEntry>>, counters: &Counters) -> bool {
     let (mut status, mut body, total) = backend_get(backend, req);
     let mut announce = body.len() as u64;
     let mut cut: Option<usize> = None;
@@ -301,6 +328,11 @@ fn respond(w: &mut TcpStream, req: &Request, backend: &Backend, fault: Option<Fa
             break;
         }
         sent += chunk.len();
+        counters.served.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+        let pace = counters.pace.load(Ordering::Relaxed);
+        if pace > 0 {
+            std::thread::sleep(Duration::from_secs_f64(chunk.len() as f64 / pace as f64));
+        }
     }
     let _ = w.flush();
     if let Some((_, d)) = stall {

@@ -70,6 +70,34 @@ pub fn up_fails(args: &[&OsStr]) -> String {
     fails(uptree_bin(), args, &[])
 }
 
+/// `uptree ARGS` must end within `secs` with exit status 1: an error, not
+/// a signal (a panic under the release profile's `panic=abort` is SIGABRT)
+/// and not a hang (a run still going is killed and fails the test).
+pub fn up_fails_within(args: &[&OsStr], secs: u64) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let child = Command::new(uptree_bin())
+        .args(args)
+        .env("LC_ALL", "C.UTF-8")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run uptree");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let Ok(out) = rx.recv_timeout(std::time::Duration::from_secs(secs)) else {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        panic!("uptree {args:?} still running after {secs} s");
+    };
+    let out = out.expect("wait for uptree");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "uptree {args:?} must end in an error, not {:?} (signal {:?}):\n{stderr}", out.status.code(), out.status.signal());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
 pub fn ostree(args: &[&OsStr]) -> String {
     ok("ostree", args, &[])
 }

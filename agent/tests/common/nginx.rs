@@ -84,6 +84,19 @@ impl Nginx {
     /// Serve `root`. With `client_auth`, HTTPS requires a client certificate
     /// signed by the test CA. `/redir/…` on HTTPS redirects to plain HTTP.
     pub fn start(root: &Path, pki: &Pki, dir: &Path, client_auth: bool) -> Nginx {
+        Self::run(&format!("root {};", root.display()), pki, dir, client_auth)
+    }
+
+    /// HTTPS (and HTTP) in front of a plain HTTP server at `upstream`, e.g.
+    /// a [`super::http::TestServer`] whose faults and byte counter a test
+    /// uses. Unbuffered, so the upstream's count follows what the client
+    /// is sent; ranges and their answers (206, 416) pass through.
+    pub fn proxy(upstream: std::net::SocketAddr, pki: &Pki, dir: &Path) -> Nginx {
+        let serve = format!("location / {{ proxy_pass http://{upstream}; proxy_buffering off; proxy_http_version 1.1; proxy_set_header Connection \"\"; }}");
+        Self::run(&serve, pki, dir, false)
+    }
+
+    fn run(serve: &str, pki: &Pki, dir: &Path, client_auth: bool) -> Nginx {
         fs::create_dir_all(dir).expect("nginx dir");
         let (http_port, https_port) = (free_port(), free_port());
         let d = dir.display();
@@ -108,19 +121,18 @@ http {{
     keepalive_timeout 60s;
     server {{
         listen 127.0.0.1:{http_port};
-        root {root};
+        {serve}
     }}
     server {{
         listen 127.0.0.1:{https_port} ssl;
         ssl_certificate {cert};
         ssl_certificate_key {key};
         {verify}
-        root {root};
+        {serve}
         location /redir/ {{ rewrite ^/redir/(.*)$ http://127.0.0.1:{http_port}/$1 permanent; }}
     }}
 }}
 "#,
-            root = root.display(),
             cert = pki.server_cert.display(),
             key = pki.server_key.display(),
         );

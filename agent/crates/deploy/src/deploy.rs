@@ -188,6 +188,14 @@ pub fn deploy(sysroot: &mut LockedSysroot, rev: &str, opts: &DeployOptions) -> R
                 return Err(Error::Invalid(format!("/{rel} is a symbolic link in the commit; refusing to deploy it")));
             }
         }
+        // The hotfix overlay's directories are the sysroot's own: shipped in
+        // a commit, they would make the init mount a writable /usr at every
+        // boot (`.usr-ovl-work`), or send `unlock --hotfix` through a link.
+        for rel in [layout::HOTFIX_USR_OVL_UPPER, layout::HOTFIX_USR_OVL_WORK] {
+            if fs::symlink_metadata(dpath.join(rel)).is_ok() {
+                return Err(Error::Invalid(format!("/{rel} is reserved for the hotfix overlay; the commit carries it, refusing to deploy it")));
+            }
+        }
         let (etc, usretc) = (dpath.join("etc"), dpath.join("usr/etc"));
         if fs::symlink_metadata(&etc).is_ok() {
             if fs::symlink_metadata(&usretc).is_ok() {

@@ -116,8 +116,11 @@ pub fn unlock_hotfix(sysroot: &mut LockedSysroot, index: usize) -> Result<std::p
     set_immutable(&dpath, false)?;
     for dir in [HOTFIX_UPPER, HOTFIX_WORK] {
         let p = dpath.join(dir);
-        if !p.exists() {
-            fs::create_dir(&p).at(&p)?;
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(Error::Invalid(format!("{}: not a directory; refusing to use it as the hotfix overlay", p.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::create_dir(&p).at(&p)?,
+            Err(e) => return Err(e).at(&p),
         }
     }
     let mut origin = d.origin.clone().unwrap_or_default();

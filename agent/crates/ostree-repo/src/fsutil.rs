@@ -2,7 +2,7 @@
 //! temporary names.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -134,6 +134,19 @@ pub fn format_size(n: u64) -> String {
         }
     }
     unreachable!("loop returns at EB")
+}
+
+/// The bytes of a regular file of at most `max` bytes, opened with
+/// [`uptree_sys::fs::open_regular`]: a symlink, FIFO or device where a
+/// repository file should be is an error, never followed or waited on.
+pub fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    let f = uptree_sys::fs::open_regular(path)?;
+    let mut buf = Vec::new();
+    f.take(max.saturating_add(1)).read_to_end(&mut buf)?;
+    if buf.len() as u64 > max {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("larger than the {max} bytes allowed")));
+    }
+    Ok(buf)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -28,6 +28,9 @@ use crate::object::{Checksum, Commit, DirMeta, DirTree, FileMeta, ObjectType, S_
 
 /// Largest metadata object we read (libostree's `OSTREE_MAX_METADATA_SIZE`).
 pub const MAX_METADATA_SIZE: u64 = 128 * 1024 * 1024;
+
+/// Largest repository `config` read (ostree's are a few hundred bytes).
+pub const MAX_CONFIG_SIZE: u64 = 1024 * 1024;
 
 /// Repository modes (`core.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,7 +190,11 @@ impl Repo {
     /// Open an existing repository and read its `config`.
     pub fn open(path: &Path) -> Result<Repo> {
         let config_path = path.join("config");
-        let text = fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e).context(format!("opening repository {}", path.display())))?;
+        // Bounded, regular file, not through a symlink: the repository may
+        // be on a USB stick anyone can write.
+        let text = fsutil::read_regular(&config_path, MAX_CONFIG_SIZE)
+            .and_then(|b| String::from_utf8(b).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8")))
+            .map_err(|e| Error::io(&config_path, e).context(format!("opening repository {}", path.display())))?;
         let config = KeyFile::parse(&text).map_err(|e| Error::Config { path: config_path.clone(), what: e.to_string() })?;
         let cfg_err = |what: String| Error::Config { path: config_path.clone(), what };
         if config.get("core", "repo_version").as_deref() != Some("1") {
@@ -307,7 +314,7 @@ impl Repo {
     /// Bytes of a metadata object (no verification; see `fsck`).
     pub fn read_metadata(&self, ty: ObjectType, csum: &Checksum) -> Result<Vec<u8>> {
         let p = self.object_path(csum, ty);
-        let f = match File::open(&p) {
+        let f = match uptree_sys::fs::open_regular(&p) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::MissingObject(*csum, ty)),
             Err(e) => return Err(Error::io(&p, e)),
@@ -396,7 +403,7 @@ impl Repo {
         let ctx = |e: Error| e.context(format!("content object {csum}"));
         match self.mode {
             RepoMode::Archive => {
-                let f = File::open(&p).map_err(missing)?;
+                let f = uptree_sys::fs::open_regular(&p).map_err(missing)?;
                 let mut r = BufReader::with_capacity(64 * 1024, f);
                 let (meta, size) = read_filez_header(&mut r).map_err(ctx)?;
                 if meta.is_symlink() {
@@ -406,7 +413,7 @@ impl Repo {
                 Ok((meta, size, content))
             }
             RepoMode::BareUser => {
-                let f = File::open(&p).map_err(missing)?;
+                let f = uptree_sys::fs::open_regular(&p).map_err(missing)?;
                 let raw = xattr::get(xattr::Target::Fd(f.as_fd()), b"user.ostreemeta")
                     .at(&p)?
                     .ok_or_else(|| ctx(Error::Corrupt("bare-user object without user.ostreemeta".into())))?;
@@ -438,7 +445,7 @@ impl Repo {
                 }
                 let meta = FileMeta { uid, gid, mode: st.mode(), symlink_target: String::new(), xattrs };
                 meta.validate().map_err(ctx)?;
-                let content = if want_data { Some(Content::Regular(Box::new(File::open(&p).at(&p)?), st.len())) } else { None };
+                let content = if want_data { Some(Content::Regular(Box::new(uptree_sys::fs::open_regular(&p).at(&p)?), st.len())) } else { None };
                 Ok((meta, st.len(), content))
             }
         }
@@ -664,7 +671,9 @@ pub fn read_filez_header<R: Read>(r: &mut R) -> Result<(FileMeta, u64)> {
 /// that is short, longer, or trailed by garbage is an error, never a panic or
 /// an unbounded allocation.
 pub struct ExactInflate<R: Read> {
-    inner: flate2::read::DeflateDecoder<R>,
+    // bufread, over a buffer we own: the bytes after the deflate stream
+    // stay visible in it (flate2::read's internal buffer hid them).
+    inner: flate2::bufread::DeflateDecoder<BufReader<R>>,
     remaining: u64,
     checksum: Checksum,
     finished: bool,
@@ -678,7 +687,7 @@ impl<R: Read> std::fmt::Debug for ExactInflate<R> {
 
 impl<R: Read> ExactInflate<R> {
     pub fn new(r: R, size: u64, checksum: Checksum) -> Self {
-        ExactInflate { inner: flate2::read::DeflateDecoder::new(r), remaining: size, checksum, finished: false }
+        ExactInflate { inner: flate2::bufread::DeflateDecoder::new(BufReader::with_capacity(32 * 1024, r)), remaining: size, checksum, finished: false }
     }
 
     fn err(&self, what: &str) -> io::Error {
@@ -697,8 +706,7 @@ impl<R: Read> Read for ExactInflate<R> {
                     return Err(self.err("inflates to more than its declared size"));
                 }
                 // Anything after the deflate stream is garbage too.
-                let mut rest = [0u8; 1];
-                if self.inner.get_mut().read(&mut rest)? != 0 {
+                if !self.inner.get_mut().fill_buf()?.is_empty() {
                     return Err(self.err("trailing data after the compressed body"));
                 }
             }
@@ -812,12 +820,15 @@ impl<'r> Transaction<'r> {
         };
         if resumed {
             log::debug!("resuming staging directory {}", staging.display());
-            // Drop half-written temporaries of the interrupted transaction.
+            // Drop half-written temporaries of the interrupted transaction,
+            // and anything but directories at the top (only `xx/` fan-out
+            // directories belong there; a file named `xx` would make every
+            // later write to it fail, and the staging dir be resumed forever).
             for e in fs::read_dir(&staging).at(&staging)? {
                 let e = e.at(&staging)?;
-                if e.file_name().as_bytes().starts_with(b".tmp-") {
+                if !e.file_type().is_ok_and(|t| t.is_dir()) {
                     let _ = fs::remove_file(e.path());
-                } else if e.file_type().is_ok_and(|t| t.is_dir()) {
+                } else {
                     for t in fs::read_dir(e.path()).at(&e.path())?.flatten() {
                         if t.file_name().as_bytes().starts_with(b".tmp-") {
                             let _ = fs::remove_file(t.path());
@@ -928,7 +939,9 @@ impl<'r> Transaction<'r> {
     }
 
     fn reserve(&self, bytes: u64) -> Result<()> {
-        let blocks = bytes.div_ceil(4096).max(1) * 4096;
+        // `bytes` comes from an object's header: a size near 2^64 is a
+        // hostile object, not an arithmetic overflow.
+        let blocks = bytes.div_ceil(4096).max(1).checked_mul(4096).ok_or_else(|| Error::Corrupt(format!("declared size of {bytes} bytes is impossible")))?;
         let mut cur = self.budget.load(Ordering::Relaxed);
         loop {
             if cur < blocks {

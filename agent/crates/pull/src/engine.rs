@@ -20,6 +20,7 @@ use ostree_repo::remote::{self, Remote};
 use ostree_repo::repo::{RepoMode, Transaction, MAX_METADATA_SIZE};
 use ostree_repo::summary::{Summary, MAX_SUMMARY_SIZE};
 use ostree_repo::{RefName, Repo};
+use uptree_sys::lock::LockKind;
 
 use crate::error::{Downgrade, Error, Result};
 use crate::progress::{self, Progress, Snapshot};
@@ -606,7 +607,13 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
     progress.finish(walk.snapshot());
 
     // Everything is here: make it durable, then clear marks and move refs.
+    // The repo lock stays held from the transaction to the last ref: a
+    // prune (exclusive) in between would see the new objects unreferenced
+    // and delete a commit this pull has just fetched.
+    let _lock = repo.lock(LockKind::Shared)?;
     txn.commit()?;
+    #[cfg(test)]
+    prune_race::after_commit(repo);
     if !opts.commit_metadata_only {
         for c in &fetched_commits {
             repo.clear_partial(c)?;
@@ -710,4 +717,63 @@ fn fetch_commit(
     walk.stats.add_bytes(bytes.len() as u64);
     walk.stats.metadata_fetched.fetch_add(1, Ordering::Relaxed);
     Ok(Some(commit))
+}
+
+#[cfg(test)]
+mod prune_race {
+    use std::process::Command;
+    use std::sync::Mutex;
+
+    use ostree_repo::prune::{prune, PruneOptions};
+    use ostree_repo::repo::RepoMode;
+    use ostree_repo::Repo;
+
+    use super::{pull_local, PullOptions};
+
+    /// What a prune run between the transaction's commit and the ref move
+    /// returned (`None`: no pull got there).
+    static PRUNE_AFTER_COMMIT: Mutex<Option<String>> = Mutex::new(None);
+
+    /// Runs where a concurrent `uptree prune` could slip in: after the
+    /// objects are in `objects/`, before the ref names them.
+    pub(super) fn after_commit(repo: &Repo) {
+        let r = prune(repo, &PruneOptions { refs_only: true, ..PruneOptions::default() });
+        if let Ok(mut g) = PRUNE_AFTER_COMMIT.lock() {
+            *g = Some(match r {
+                Ok(stats) => format!("pruned: {stats:?}"),
+                Err(e) => e.to_string(),
+            });
+        }
+    }
+
+    fn ostree(args: &[&str]) {
+        let out = Command::new("ostree").args(args).output().expect("ostree (the tests install it)");
+        assert!(out.status.success(), "ostree {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// A prune that runs while a pull is between storing its objects and
+    /// moving its ref must wait for the repo lock: before, it found the new
+    /// commit unreferenced and deleted it, and the ref then named nothing.
+    #[test]
+    fn prune_cannot_delete_a_commit_being_pulled() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let (src, tree, dst) = (t.path().join("src"), t.path().join("tree"), t.path().join("dst"));
+        std::fs::create_dir_all(tree.join("usr")).expect("mkdir");
+        std::fs::write(tree.join("usr/hello"), b"hello").expect("write");
+        let (src_s, tree_s) = (src.display().to_string(), tree.display().to_string());
+        ostree(&["init", "--mode=archive", &format!("--repo={src_s}")]);
+        ostree(&["commit", &format!("--repo={src_s}"), "-b", "os/stable", &format!("--tree=dir={tree_s}")]);
+        Repo::init(&dst, RepoMode::BareUserOnly).expect("init");
+        // A prune that finds the lock taken fails at once instead of waiting.
+        let cfg = dst.join("config");
+        let text = std::fs::read_to_string(&cfg).expect("config");
+        std::fs::write(&cfg, text.replace("[core]\n", "[core]\nlock-timeout-secs=0\n")).expect("config");
+        let repo = Repo::open(&dst).expect("open");
+        let report = pull_local(&repo, &src, &["os/stable".into()], &PullOptions::default()).expect("pull");
+        let (_, commit) = report.refs[0];
+        let seen = PRUNE_AFTER_COMMIT.lock().expect("lock").take().expect("the hook ran");
+        assert!(seen.contains("another process holds the repository lock"), "a prune ran between the pull's commit and its ref move: {seen}");
+        repo.load_commit(&commit).expect("the pulled commit is still there");
+        assert!(!repo.is_partial(&commit));
+    }
 }

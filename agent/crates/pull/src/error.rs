@@ -8,6 +8,8 @@ pub enum Error {
     Repo(#[from] ostree_repo::Error),
     #[error("{url}: not found (HTTP 404)")]
     NotFound { url: String },
+    #[error("{url}: range from byte {offset} not satisfiable (HTTP 416)")]
+    RangeNotSatisfiable { url: String, offset: u64 },
     #[error("{url}: HTTP status {status}")]
     Status { url: String, status: u16 },
     #[error("{url}: {what}")]

@@ -108,3 +108,22 @@ fn fork_watchdog(fd: BorrowedFd<'_>, rd: &std::os::fd::OwnedFd, wr: std::os::fd:
         ForkResult::Parent { child } => Ok(child),
     }
 }
+
+/// Open `path` for reading if it is a regular file: a symlink in its last
+/// component is not followed and a FIFO does not block the open. For what
+/// may be hostile, e.g. a repository on a USB stick, whose `config` can be
+/// a symlink to `/dev/zero` or a FIFO nobody writes.
+pub fn open_regular(path: &std::path::Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC).open(path).map_err(|e| {
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            io::Error::new(io::ErrorKind::InvalidInput, "is a symbolic link, not a regular file")
+        } else {
+            e
+        }
+    })?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    Ok(f)
+}

@@ -127,7 +127,9 @@ impl Http {
         }
         let agent = cfg.build().new_agent();
         let content_base = remote.get("contenturl").map(|c| c.trim_end_matches('/').to_string()).unwrap_or_else(|| url.to_string());
-        Ok(Http { agent, base: url.to_string(), content_base, partial_dir: repo.path().join("tmp/uptree-partial"), stall_secs: net.stall_timeout.as_secs() })
+        let partial_dir = repo.path().join("tmp/uptree-partial");
+        sweep_partials(repo, &partial_dir);
+        Ok(Http { agent, base: url.to_string(), content_base, partial_dir, stall_secs: net.stall_timeout.as_secs() })
     }
 
     fn map_err(&self, url: &str, e: ureq::Error) -> Error {
@@ -171,7 +173,8 @@ impl Http {
                 }
             }
             404 | 410 => Ok(None),
-            416 if offset > 0 => Err(Error::Transport { url: url.to_string(), what: "range not satisfiable (object changed on the server?)".into() }),
+            // Not transient: retrying the same range gets the same answer.
+            416 if offset > 0 => Err(Error::RangeNotSatisfiable { url: url.to_string(), offset }),
             s => Err(Error::Status { url: url.to_string(), status: s }),
         }
     }
@@ -265,7 +268,7 @@ impl Http {
                 since_check = 0;
             }
         }
-        if declared.is_some_and(|d| start + d != written) {
+        if declared.is_some_and(|d| start.checked_add(d) != Some(written)) {
             return Err(Error::Transport { url: url.to_string(), what: format!("truncated at byte {written}") });
         }
         f.sync_data().map_err(|e| ostree_repo::Error::io(part, e))?;
@@ -291,7 +294,7 @@ fn header_limit(part: &Path, csum: &Checksum) -> Result<Option<u64>> {
         return Ok(None);
     }
     let (_, size, off): (FileMeta, u64, usize) = FileMeta::parse_filez_header(&buf).map_err(|e| verify_err(csum, e.to_string()))?;
-    Ok(Some(filez_size_bound(off as u64, size)))
+    filez_size_bound(off as u64, size).map(Some).ok_or_else(|| verify_err(csum, format!("declared size of {size} bytes is impossible")))
 }
 
 impl Transport for Http {
@@ -372,20 +375,108 @@ impl Transport for Http {
     fn fetch_content(&self, txn: &Transaction<'_>, csum: &Checksum, stats: &Stats) -> Result<()> {
         let url = self.object_url(csum, "filez");
         let part = self.partial_dir.join(format!("{csum}.filez.part"));
-        let have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
-        let (resp, start) = self.get(&url, have)?.ok_or_else(|| Error::NotFound { url: url.clone() })?;
+        let have = partial_len(&part)?;
+        if have > 0 {
+            match self.fetch_from(txn, csum, &url, &part, have, stats) {
+                // A cut connection keeps the partial for the next attempt.
+                Err(e) if !discards_partial(&e) => return Err(e),
+                Err(e) => {
+                    // The partial is not a prefix of this object (a kill
+                    // mid-write, a different object, garbage): start over,
+                    // once. Only errors about the data get here, so a
+                    // second failure is the server's and is reported.
+                    log::warn!("{url}: discarding the partial download of {have} bytes: {e}");
+                    remove_partial(&part)?;
+                }
+                r => return r,
+            }
+        }
+        self.fetch_from(txn, csum, &url, &part, 0, stats)
+    }
+}
+
+impl Http {
+    /// Fetch the object from byte `start` of its `.part` file (0: all of it)
+    /// and store it.
+    fn fetch_from(&self, txn: &Transaction<'_>, csum: &Checksum, url: &str, part: &Path, start: u64, stats: &Stats) -> Result<()> {
+        let (resp, start) = match self.get(url, start) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(Error::NotFound { url: url.to_string() }),
+            Err(e) if matches!(e, Error::RangeNotSatisfiable { .. }) => {
+                // Nothing after `start`: the partial may already be the whole
+                // object (killed after its last byte, before it was stored).
+                let r = store_filez_file(txn, csum, part, true);
+                let _ = fs::remove_file(part);
+                return r.map_err(|v| if discards_partial(&v) { e } else { v });
+            }
+            Err(e) => return Err(e),
+        };
         let len = resp.body().content_length();
         if start == 0 && len.is_some_and(|n| n <= IN_MEMORY_MAX) {
-            let _ = fs::remove_file(&part);
-            let bytes = self.read_limited(&url, resp, IN_MEMORY_MAX, Some(stats))?;
+            let _ = fs::remove_file(part);
+            let bytes = self.read_limited(url, resp, IN_MEMORY_MAX, Some(stats))?;
             return store_filez_bytes(txn, csum, &bytes);
         }
         // Large or of unknown length: keep what arrives for a resume.
         fs::create_dir_all(&self.partial_dir).map_err(|e| ostree_repo::Error::io(&self.partial_dir, e))?;
-        self.download_to_part(&url, csum, &part, resp, start, txn, stats)?;
-        let r = store_filez_file(txn, csum, &part, true);
+        self.download_to_part(url, csum, part, resp, start, txn, stats)?;
+        let r = store_filez_file(txn, csum, part, true);
         // Stored (taken or copied) or corrupt: either way the next attempt starts afresh.
-        let _ = fs::remove_file(&part);
+        let _ = fs::remove_file(part);
         r
     }
+}
+
+/// Errors that say a resumed partial was not a prefix of the object.
+fn discards_partial(e: &Error) -> bool {
+    matches!(e.root(), Error::Verify { .. } | Error::RangeNotSatisfiable { .. })
+}
+
+/// Bytes already in `part`. Anything there that is not a regular file
+/// (a directory, a symlink, a FIFO) is removed: it cannot be ours.
+fn partial_len(part: &Path) -> Result<u64> {
+    match fs::symlink_metadata(part) {
+        Ok(m) if m.is_file() => Ok(m.len()),
+        Ok(_) => remove_partial(part).map(|()| 0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(ostree_repo::Error::io(part, e).into()),
+    }
+}
+
+/// Drop what in `tmp/uptree-partial` can never be resumed: partials of
+/// objects the repository already has (killed after the store, before the
+/// removal), names that are not ours, anything that is not a regular file,
+/// and the directory itself if it is not one. Best effort: whatever stays
+/// is handled again when its object is fetched.
+fn sweep_partials(repo: &Repo, dir: &Path) {
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            let _ = remove_partial(dir);
+            return;
+        }
+        Err(_) => return,
+    }
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let csum =
+            name.to_str().and_then(|n| n.strip_suffix(".filez.part")).and_then(|h| Checksum::is_valid_hex(h).then(|| h.parse::<Checksum>().ok()).flatten());
+        let keep = csum.is_some_and(|c| !repo.has_object(&c, ObjectType::File)) && e.file_type().is_ok_and(|t| t.is_file());
+        if !keep {
+            if let Err(err) = remove_partial(&e.path()) {
+                log::warn!("{err}");
+            }
+        }
+    }
+}
+
+fn remove_partial(part: &Path) -> Result<()> {
+    let r = match fs::symlink_metadata(part) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(part),
+        Ok(_) => fs::remove_file(part),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    r.map_err(|e| ostree_repo::Error::io(part, e).into())
 }

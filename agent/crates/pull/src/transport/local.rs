@@ -2,8 +2,6 @@
 //! mode, read directly. Objects are re-hashed unless the source is trusted
 //! (`pull-local` without `--untrusted`); a USB stick never is.
 
-use std::fs;
-use std::io::Read;
 use std::path::Path;
 
 use ostree_repo::object::{content_checksum, Checksum, ObjectType};
@@ -36,18 +34,14 @@ impl Transport for Local {
     }
 
     fn get_file(&self, rel: &str, max: u64) -> Result<Option<Vec<u8>>> {
+        // A stick's files are opened without following symlinks, regular
+        // files only, and read up to `max`: `summary` as a symlink to
+        // /dev/zero or a FIFO is an error, not an endless read or a hang.
         let p = self.src.path().join(rel);
-        match fs::File::open(&p) {
-            Ok(f) => {
-                let mut buf = Vec::new();
-                f.take(max + 1).read_to_end(&mut buf).map_err(|e| ostree_repo::Error::io(&p, e))?;
-                if buf.len() as u64 > max {
-                    return Err(Error::Verify { object: p.display().to_string(), what: format!("larger than the {max} bytes allowed") });
-                }
-                Ok(Some(buf))
-            }
+        match ostree_repo::fsutil::read_regular(&p, max) {
+            Ok(buf) => Ok(Some(buf)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(ostree_repo::Error::io(p, e).into()),
+            Err(e) => Err(Error::Verify { object: p.display().to_string(), what: e.to_string() }),
         }
     }
 
@@ -61,12 +55,14 @@ impl Transport for Local {
         if self.src.mode() == RepoMode::Archive && dest_archive {
             // Same stored form: verify, then hardlink or copy the file as is.
             let p = self.src.object_path(csum, ObjectType::File);
-            if !p.exists() {
-                return Err(Error::NotFound { url: p.display().to_string() });
-            }
-            let len = fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            let f = match uptree_sys::fs::open_regular(&p) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotFound { url: p.display().to_string() }),
+                Err(e) => return Err(verify_err(csum, format!("{}: {e}", p.display()))),
+            };
+            let len = f.metadata().map_err(|e| ostree_repo::Error::io(&p, e))?.len();
             if !self.trusted {
-                verify_filez(csum, std::io::BufReader::new(fs::File::open(&p).map_err(|e| ostree_repo::Error::io(&p, e))?))?;
+                verify_filez(csum, std::io::BufReader::new(f))?;
             }
             txn.import_filez(csum, &p, false)?;
             stats.add_bytes(len);

@@ -102,8 +102,10 @@ pub fn open(repo: &Repo, remote: &Remote, net: &NetOptions) -> Result<Box<dyn Tr
 
 /// Bound on the compressed size of a `.filez` whose data is `size` bytes:
 /// deflate never expands by more than 5 bytes per 16 KiB block (+ framing).
-pub fn filez_size_bound(header_len: u64, size: u64) -> u64 {
-    header_len + size + size / 1024 + 1024
+/// `None` if the declared size is so large the bound overflows: no real
+/// object can have it.
+pub fn filez_size_bound(header_len: u64, size: u64) -> Option<u64> {
+    header_len.checked_add(size)?.checked_add(size / 1024)?.checked_add(1024)
 }
 
 /// Parse a `.filez` stream, inflate it and check the content checksum.
