@@ -57,7 +57,7 @@ http {
 EOF
 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" &
 nginx_pid=$!
-trap 'kill $nginx_pid 2>/dev/null' EXIT
+trap 'kill $nginx_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 echo "serving https://127.0.0.1:$port"
 

@@ -3,7 +3,13 @@
 fragment) → boot.scr → uEnv.txt → kernel → uptree-init → the deployment,
 and the whole update cycle driven from the guest's console.
 
-  uboot-lane.py [--board qemu-arm64] [--scenarios 1,2,3,4,5] [--power-cuts N] [--seed S]
+  uboot-lane.py [--board qemu-arm64] [--scenarios 1,2,3,4,5] [--power-cuts N] [--seed S] [--from-rootfs]
+
+With --from-rootfs each OS version is first laid out as a plain rootfs
+folder (what Yocto's do_rootfs leaves: /etc, /var, kernel beside it) and
+made into a commit by yocto-layer/scripts/uptree-image.sh (`rootfs`, then
+`commit`), the steps uptree-image.bbclass runs: CI boots what the Yocto
+class would build.
 
 Scenarios (each check one line, then "N passed, N failed"):
   1 first boot into A through U-Boot; /usr read-only, /var shared, /sysroot
@@ -78,8 +84,8 @@ def board_value(board, key):
 class Lab:
     """Everything one board's scenarios share."""
 
-    def __init__(self, board, work):
-        self.board, self.work = board, work
+    def __init__(self, board, work, from_rootfs=False):
+        self.board, self.work, self.from_rootfs = board, work, from_rootfs
         self.arch, self.timeout = BOARDS[board]
         self.qemu_arch = "arm64" if self.arch == "arm64" else "arm"
         self.layout = board_value(board, "layout")
@@ -174,8 +180,37 @@ dmesg -n 1
             # A deployment that does not come up: its init exits at once.
             with open(os.path.join(base, "usr/sbin/init"), "w") as f:
                 f.write("#!/bin/sh\necho 'UPTREE-TESTOS: broken init exits'\nexit 1\n")
+        if self.from_rootfs:
+            return self.commit_rootfs(name, version, base, layer)
         return run(self.up, f"--repo={self.repo}", "commit", "-b", REF, "-s", f"test OS {version}",
                    f"--add-metadata-string=version={version}", f"--tree=dir={base}", f"--tree=dir={layer}")
+
+    def commit_rootfs(self, name, version, base, layer):
+        """The same OS as a Yocto rootfs folder, through the image class's script."""
+        rootfs = os.path.join(self.work, f"rootfs-{name}")
+        tree = os.path.join(self.work, f"tree-{name}")
+        run("cp", "-a", f"{base}/.", rootfs)
+        run("cp", "-a", f"{layer}/.", rootfs)
+        # What do_rootfs leaves: /etc at the top, no OSTree links, state in
+        # /var and /home, the kernel and initramfs in DEPLOY_DIR_IMAGE.
+        os.rename(os.path.join(rootfs, "usr/etc"), os.path.join(rootfs, "etc"))
+        os.unlink(os.path.join(rootfs, "ostree"))
+        os.rmdir(os.path.join(rootfs, "sysroot"))
+        mod = os.path.join(rootfs, f"usr/lib/modules/{self.kver}")
+        kernel, initrd = os.path.join(self.work, f"vmlinuz-{name}"), os.path.join(self.work, f"initrd-{name}")
+        os.rename(os.path.join(mod, "vmlinuz"), kernel)
+        os.rename(os.path.join(mod, "initramfs.img"), initrd)
+        for d in ("var/lib/testos", "var/volatile/log", "home/root"):
+            os.makedirs(os.path.join(rootfs, d), exist_ok=True)
+        os.symlink("volatile/log", os.path.join(rootfs, "var/log"))
+        with open(os.path.join(rootfs, "var/lib/testos/seed"), "w") as f:
+            f.write("dropped: /var is the device's\n")
+        script = os.path.join(ROOT, "yocto-layer/scripts/uptree-image.sh")
+        run("bash", script, "rootfs", rootfs, tree, "--users", "keep", "--kver", self.kver,
+            "--kernel", kernel, "--initramfs", initrd)
+        run("bash", script, "commit", "--uptree", self.up, "--repo", self.repo, "--branch", REF,
+            "--subject", f"test OS {version}", "--version", version, tree)
+        return run(self.up, f"--repo={self.repo}", "rev-parse", REF)
 
     def set_ref(self, name):
         """Point the served ref at commit `name` (as a build server would)."""
@@ -266,6 +301,14 @@ def scenario_1(lab, c):
         deps = st["deployments"]
         c.ok(len(deps) == 1 and deps[0]["booted"] and deps[0]["checksum"] == lab.commits["A"],
              "s1: uptree admin status --json in the guest: A booted", json.dumps(st)[:1500])
+        if lab.from_rootfs:
+            _, out = d.g.sh("readlink /home; readlink /opt; grep -c . /usr/lib/tmpfiles.d/uptree-var.conf; "
+                            "grep '^d /var/lib/testos ' /usr/lib/tmpfiles.d/uptree-var.conf; "
+                            "ls /var/lib/testos/seed 2>&1 | tail -1")
+            c.ok(out.splitlines()[:2] == ["var/home", "var/opt"] and "d /var/lib/testos 0755 0 0 -" in out
+                 and "No such file" in out,
+                 "s1: rootfs-script layout: /home, /opt link into /var; /var became tmpfiles.d lines, "
+                 "its files were dropped", out)
     finally:
         d.off()
 
@@ -576,6 +619,8 @@ def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--demo", action="store_true", help="the demo: boot v1, update to v2, reboot, show status")
+    ap.add_argument("--from-rootfs", action="store_true",
+                    help="commit each OS from a rootfs folder with yocto-layer/scripts/uptree-image.sh")
     a = ap.parse_args()
     want = {int(s) for s in a.scenarios.split(",") if s}
     seed = a.seed if a.seed is not None else random.SystemRandom().randrange(1 << 32)
@@ -583,7 +628,7 @@ def main():
     c = Checks()
     work = scratch(f"uptree-uboot-{a.board}-")
     print(f"# {a.board}: work dir {work}", flush=True)
-    lab = Lab(a.board, work)
+    lab = Lab(a.board, work, from_rootfs=a.from_rootfs)
     try:
         lab.build(failpoints=5 in want and not a.demo)
         if a.demo:

@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "uptree", version, about = "Over-the-air updates for U-Boot boards, on-disk compatible with OSTree")]
 pub struct Cli {
-    /// Repository path (default: $OSTREE_REPO, else /ostree/repo).
-    #[arg(long, global = true, value_name = "PATH")]
+    /// Repository path (default: the current directory if a repository, else $OSTREE_REPO, else /ostree/repo).
+    #[arg(long, global = true, value_name = "PATH", overrides_with = "repo")]
     pub repo: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -26,6 +26,8 @@ pub enum Command {
     Refs(RefsOpts),
     /// Print the commit a ref points to.
     RevParse(RevParseOpts),
+    /// Point an existing ref at another commit.
+    Reset(ResetOpts),
     /// Show a commit.
     Show(ShowOpts),
     /// Show a commit and its ancestors.
@@ -135,26 +137,34 @@ pub enum ConfigCommand {
         /// Look in --group GROUP for KEY instead of SECTION.KEY.
         #[arg(long)]
         group: Option<String>,
+        /// Refused with ostree's "Too many arguments given".
+        #[arg(hide = true)]
+        extra: Vec<String>,
     },
     /// Set SECTION.KEY to VALUE.
     Set {
         key: String,
+        #[arg(allow_hyphen_values = true)]
         value: String,
         #[arg(long)]
         group: Option<String>,
+        #[arg(hide = true)]
+        extra: Vec<String>,
     },
     /// Remove SECTION.KEY.
     Unset {
         key: String,
         #[arg(long)]
         group: Option<String>,
+        #[arg(hide = true)]
+        extra: Vec<String>,
     },
 }
 
 #[derive(Debug, Args)]
 pub struct AdminOpts {
-    /// The physical root of the system (default: /).
-    #[arg(long, global = true, value_name = "PATH", default_value = "/")]
+    /// The physical root of the system (default: $OSTREE_SYSROOT, else /).
+    #[arg(long, global = true, value_name = "PATH", env = "OSTREE_SYSROOT", default_value = "/")]
     pub sysroot: PathBuf,
     #[command(subcommand)]
     pub command: AdminCommand,
@@ -354,6 +364,9 @@ pub struct RemoteAddOpts {
     /// ed25519, ed25519=inline:PUBKEY or ed25519=file:PATH.
     #[arg(long, value_name = "TYPE[=inline:KEY|file:PATH]")]
     pub sign_verify: Vec<String>,
+    /// Verify no signatures at all: sets gpg-verify and sign-verify to false, as ostree does.
+    #[arg(long, conflicts_with = "sign_verify")]
+    pub no_sign_verify: bool,
     /// Do nothing if the remote exists.
     #[arg(long)]
     pub if_not_exists: bool,
@@ -546,6 +559,12 @@ pub struct CommitOpts {
     /// Do nothing if the tree equals the parent's.
     #[arg(long)]
     pub skip_if_unchanged: bool,
+    /// Record the kernel found in usr/lib/modules (ostree.bootable, ostree.linux).
+    #[arg(long)]
+    pub bootable: bool,
+    /// Delete the committed directories once the commit is written.
+    #[arg(long)]
+    pub consume: bool,
     /// Whether to sync to disk (default: the repo's core.fsync).
     #[arg(long, value_name = "BOOL")]
     pub fsync: Option<bool>,
@@ -572,9 +591,21 @@ pub struct RefsOpts {
 }
 
 #[derive(Debug, Args)]
+pub struct ResetOpts {
+    /// The ref to move.
+    pub r#ref: String,
+    /// Where to: a checksum, ref or REV^.
+    pub commit: String,
+}
+
+#[derive(Debug, Args)]
 pub struct RevParseOpts {
     /// REF, [REMOTE:]REF, checksum, optionally followed by ^.
-    pub rev: String,
+    #[arg(required_unless_present = "single", conflicts_with = "single")]
+    pub rev: Option<String>,
+    /// Print the repository's only commit; an error if it has none or several.
+    #[arg(short = 'S', long)]
+    pub single: bool,
 }
 
 #[derive(Debug, Args)]
@@ -681,9 +712,18 @@ pub struct PruneOpts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     fn parse(args: &[&str]) -> Cli {
         Cli::try_parse_from(std::iter::once("uptree").chain(args.iter().copied())).expect("parses")
+    }
+
+    #[test]
+    fn ostree_global_options() {
+        Cli::command().debug_assert();
+        // ostree takes the last --repo (test-auto-summary.sh gives two).
+        let c = parse(&["refs", "--repo=a", "--repo=b"]);
+        assert_eq!(c.repo.as_deref(), Some(std::path::Path::new("b")));
     }
 
     #[test]

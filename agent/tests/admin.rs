@@ -80,8 +80,9 @@ impl Lab {
         fs::create_dir_all(&o).expect("mkdir");
         ostree(os_args!["admin", "init-fs", o.as_os_str()]);
         up(os_args!["admin", "init-fs", u.as_os_str()]);
-        ostree(os_args!["admin", "os-init", "testos", sysroot_arg(&o)]);
-        up(os_args!["admin", "os-init", "testos", sysroot_arg(&u)]);
+        // Without --sysroot both take $OSTREE_SYSROOT (libtest.sh relies on it).
+        ostree_env(os_args!["admin", "os-init", "testos"], &[("OSTREE_SYSROOT", o.to_str().expect("utf-8 path"))]);
+        up_env(os_args!["admin", "os-init", "testos"], &[("OSTREE_SYSROOT", u.to_str().expect("utf-8 path"))]);
         // ostree's U-Boot backend needs an existing uEnv.txt before its first
         // deploy; uptree's sysroot stays fresh (it must not need one).
         fs::create_dir_all(o.join("boot/loader.0")).expect("mkdir");

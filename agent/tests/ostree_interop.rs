@@ -109,6 +109,38 @@ fn source_date_epoch_and_owner_overrides_match_ostree() {
     assert_eq!(o, u, "--skip-if-unchanged");
 }
 
+/// `commit --bootable` records the kernel found under usr/lib/modules the way
+/// ostree does (libtest.sh's OS trees and `admin-test.sh` read these keys),
+/// and refuses trees with no kernel or more than one.
+#[test]
+fn bootable_commit_metadata_as_ostree_reads_it() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(
+        &tree,
+        "f usr/lib/modules/3.6.0/vmlinuz 644 a kernel
+         f usr/lib/modules/3.6.0/initramfs.img 644 an initramfs
+         d usr/lib/modules/no-kernel-here 755",
+    );
+    let (_, urepo) = init_both(t.path(), "archive");
+    let tree_s = tree.display().to_string();
+    up(os_args![repo_arg(&urepo), "commit", "--bootable", "-b", "os", "--add-metadata-string=version=1", &tree_s]);
+    let key = |k: &str| ostree(os_args![repo_arg(&urepo), format!("--print-metadata-key={k}"), "show", "os"]);
+    assert_eq!(key("ostree.linux"), "'3.6.0'");
+    assert_eq!(key("ostree.bootable"), "true");
+    assert_eq!(key("version"), "'1'");
+    ostree(os_args![repo_arg(&urepo), "fsck"]);
+
+    build_tree(&tree, "f usr/lib/modules/4.0/vmlinuz 644 another kernel");
+    let err = up_fails(os_args![repo_arg(&urepo), "commit", "--bootable", "-b", "two", &tree_s]);
+    assert!(err.contains("Multiple kernels found in /usr/lib/modules"), "{err}");
+    let bare = t.path().join("bare");
+    build_tree(&bare, "d usr/lib/modules/none 755");
+    let err = up_fails(os_args![repo_arg(&urepo), "commit", "--bootable", "-b", "none", bare.display().to_string()]);
+    assert!(err.contains("No kernel found in /usr/lib/modules"), "{err}");
+    assert_eq!(up(os_args![repo_arg(&urepo), "refs"]), "os", "a refused commit moves no ref");
+}
+
 #[test]
 fn tar_layers_match_ostree() {
     let t = scratch();
@@ -506,4 +538,108 @@ fn repo_lock_is_shared_with_ostree_semantics() {
     assert!(err.contains("lock"), "{err}");
     let _ = holder.wait();
     up(os_args![repo_arg(&repo), "prune", "--refs-only"]);
+}
+
+/// `rev-parse -S` names the repository's only commit (basic-test.sh uses it
+/// after a pull-local), and fails with ostree's words otherwise; a checksum
+/// prefix resolves to its commit.
+#[test]
+fn rev_parse_single_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    for (name, repo) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
+        let err = fails(name, os_args![repo_arg(repo), "rev-parse", "-S"], &[]);
+        assert!(err.contains("No commit objects found"), "{name}: {err}");
+        let first = ok(name, os_args![repo_arg(repo), "commit", "-b", "a", "--timestamp=@1", tree.display().to_string()], &[]);
+        assert_eq!(ok(name, os_args![repo_arg(repo), "rev-parse", "--single"], &[]), first, "{name}");
+        ok(name, os_args![repo_arg(repo), "commit", "-b", "a", "--timestamp=@2", tree.display().to_string()], &[]);
+        let err = fails(name, os_args![repo_arg(repo), "rev-parse", "-S"], &[]);
+        assert!(err.contains("Multiple commit objects found"), "{name}: {err}");
+        // A hex prefix names the commit it starts (basic-test.sh's "partial").
+        assert_eq!(ok(name, os_args![repo_arg(repo), "rev-parse", &first[..6]], &[]), first, "{name}");
+    }
+}
+
+/// Without --repo, a repository in the current directory is used before
+/// $OSTREE_REPO; opening a repository recreates a deleted tmp/ (both as ostree,
+/// basic-test.sh "repo-in-cwd" and "tmp").
+#[test]
+fn repo_in_cwd_and_recreated_tmp() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (_, urepo) = init_both(t.path(), "archive");
+    let c = up(os_args![repo_arg(&urepo), "commit", "-b", "main", tree.display().to_string()]);
+    let out = std::process::Command::new(uptree_bin())
+        .args(["rev-parse", "main"])
+        .current_dir(&urepo)
+        .env("OSTREE_REPO", t.path().join("elsewhere"))
+        .output()
+        .expect("run uptree");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), c);
+    fs::remove_dir_all(urepo.join("tmp")).expect("rm tmp");
+    up(os_args![repo_arg(&urepo), "refs"]);
+    assert!(urepo.join("tmp").is_dir(), "tmp/ recreated");
+}
+
+/// `commit --consume` deletes its source directory after the commit, and
+/// `reset` moves an existing ref to any commit present (basic-test.sh's
+/// "consume" step), read back by ostree.
+#[test]
+fn consume_and_reset() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (_, urepo) = init_both(t.path(), "archive");
+    let first = up(os_args![repo_arg(&urepo), "commit", "-b", "main", tree.display().to_string()]);
+    build_tree(&tree, "f b 644 two");
+    let second = up(os_args![repo_arg(&urepo), "commit", "--consume", "-b", "main", format!("--tree=dir={}", tree.display())]);
+    assert!(!tree.exists(), "--consume removes the committed directory");
+    assert_eq!(ostree(os_args![repo_arg(&urepo), "ls", "main", "/b"]).split_whitespace().last(), Some("/b"));
+    up(os_args![repo_arg(&urepo), "reset", "main", "main^"]);
+    assert_eq!(ostree(os_args![repo_arg(&urepo), "rev-parse", "main"]), first);
+    up(os_args![repo_arg(&urepo), "reset", "main", &second]);
+    assert_eq!(ostree(os_args![repo_arg(&urepo), "rev-parse", "main"]), second);
+    let err = up_fails(os_args![repo_arg(&urepo), "reset", "nosuch", &first]);
+    assert!(err.contains("Invalid ref 'nosuch'"), "{err}");
+    let missing = "0".repeat(64);
+    up_fails(os_args![repo_arg(&urepo), "reset", "main", &missing]);
+    assert_eq!(up(os_args![repo_arg(&urepo), "rev-parse", "main"]), second, "a refused reset leaves the ref");
+}
+
+/// `pull-local SRC` without refs takes every branch of SRC, as ostree does
+/// (test-local-pull.sh copies whole repositories that way).
+#[test]
+fn pull_local_without_refs_takes_every_branch() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    ostree(os_args![repo_arg(&orepo), "commit", "-b", "a", tree.display().to_string()]);
+    ostree(os_args![repo_arg(&orepo), "commit", "-b", "b/c", tree.display().to_string()]);
+    up(os_args![repo_arg(&urepo), "pull-local", &orepo]);
+    assert_eq!(up(os_args![repo_arg(&urepo), "refs"]), "a\nb/c");
+    ostree(os_args![repo_arg(&urepo), "fsck"]);
+}
+
+/// `config` refuses extra arguments with ostree's words (test-config.sh).
+#[test]
+fn config_argument_checks_as_ostree() {
+    let t = scratch();
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    for (name, repo) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
+        for args in [&["get", "core.mode", "extra"][..], &["set", "core.lock-timeout-secs", "1", "extra"], &["unset", "core.mode", "extra"]] {
+            let mut a = vec![repo_arg(repo), "config".to_string()];
+            a.extend(args.iter().map(|s| s.to_string()));
+            let a: Vec<&std::ffi::OsStr> = a.iter().map(std::ffi::OsStr::new).collect();
+            let err = fails(name, &a, &[]);
+            assert!(err.contains("error: Too many arguments given"), "{name} {args:?}: {err}");
+        }
+    }
+    // ostree needs `config -- set KEY -1` (GOption); uptree also takes it without the `--`.
+    up(os_args![repo_arg(&urepo), "config", "set", "core.lock-timeout-secs", "-1"]);
+    assert_eq!(ostree(os_args![repo_arg(&urepo), "config", "get", "core.lock-timeout-secs"]), "-1");
 }

@@ -663,12 +663,14 @@ fn remote_config_matches_ostree() {
         tool(os_args![repo_arg(repo), "remote", "add", "--set=tls-ca-path=/etc/uptree/ca.pem", "--set=branches=a;b", "usb", "file:///mnt/ostree_repo"]);
         tool(os_args![repo_arg(repo), "remote", "delete", "usb"]);
         tool(os_args![repo_arg(repo), "remote", "add", "--no-gpg-verify", "usb", "file:///mnt/ostree_repo"]);
+        tool(os_args![repo_arg(repo), "remote", "add", "--no-sign-verify", "--set=gpg-verify=true", "unsigned", "https://x"]);
     }
     assert_eq!(fs::read_to_string(u.join("config")).expect("u"), fs::read_to_string(o.join("config")).expect("o"));
     assert_eq!(up(os_args![repo_arg(&u), "remote", "list", "-u"]), ostree(os_args![repo_arg(&o), "remote", "list", "-u"]));
     assert_eq!(up(os_args![repo_arg(&o), "remote", "show-url", "usb"]), "file:///mnt/ostree_repo");
     let err = up_fails(os_args![repo_arg(&u), "remote", "add", "origin", "https://x"]);
     assert!(err.contains("already exists"), "{err}");
+    up_fails(os_args![repo_arg(&u), "remote", "add", "--no-sign-verify", "--sign-verify=ed25519", "both", "https://x"]);
     up(os_args![repo_arg(&u), "remote", "add", "--if-not-exists", "origin", "https://x"]);
     // The system repository also reads remotes.d, as ostree does.
     let sysroot = t.path().join("sysroot");

@@ -36,6 +36,7 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         bind_refs: o.bind_ref.clone(),
         timestamp,
         skip_if_unchanged: o.skip_if_unchanged,
+        bootable: o.bootable,
     };
     let mut layers: Vec<Layer> = o.trees.iter().map(|t| Layer::parse(t)).collect::<ostree_repo::Result<_>>()?;
     if let Some(p) = &o.path {
@@ -58,6 +59,14 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         r.metadata_written,
         r.devino_hits
     );
+    if o.consume {
+        // Only once every object is durable: the source is the only other copy.
+        for l in &layers {
+            if let Layer::Dir(p) = l {
+                std::fs::remove_dir_all(p).map_err(|e| Error::io(p, e).context("--consume"))?;
+            }
+        }
+    }
     out(&format!("{}\n", r.checksum))?;
     Ok(0)
 }

@@ -9,6 +9,7 @@ mod inspect;
 mod pull;
 mod refs;
 mod remote;
+mod reset;
 mod static_delta;
 mod usb_update;
 
@@ -28,6 +29,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Commit(o) => commit::run(repo()?, &o),
         Command::Refs(o) => refs::refs(&repo()?, &o),
         Command::RevParse(o) => refs::rev_parse(&repo()?, &o),
+        Command::Reset(o) => reset::run(&repo()?, &o),
         Command::Show(o) => inspect::show(&repo()?, &o),
         Command::Log(o) => inspect::log(&repo()?, &o),
         Command::Ls(o) => inspect::ls(&repo()?, &o),
@@ -48,9 +50,13 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-/// `--repo`, else `$OSTREE_REPO`, else the system repository.
+/// `--repo`, else the current directory if it is a repository, else
+/// `$OSTREE_REPO`, else the system repository (ostree_repo_new_default).
 fn repo_path_or_default(p: Option<PathBuf>) -> PathBuf {
-    p.or_else(|| std::env::var_os("OSTREE_REPO").map(PathBuf::from)).unwrap_or_else(|| PathBuf::from("/ostree/repo"))
+    let cwd_is_repo = || std::path::Path::new("objects").is_dir() && std::path::Path::new("config").is_file();
+    p.or_else(|| cwd_is_repo().then(|| PathBuf::from(".")))
+        .or_else(|| std::env::var_os("OSTREE_REPO").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/ostree/repo"))
 }
 
 fn open_repo(p: Option<PathBuf>) -> Result<Repo> {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ostree_repo::{Checksum, Error, RefName, Repo, RepoMode};
+use ostree_repo::{Checksum, Error, ObjectType, RefName, Repo, RepoMode};
 
 use super::out;
 use crate::cli::{InitOpts, RefsOpts, RevParseOpts};
@@ -64,7 +64,15 @@ pub fn refs(repo: &Repo, o: &RefsOpts) -> Result<i32> {
 }
 
 pub fn rev_parse(repo: &Repo, o: &RevParseOpts) -> Result<i32> {
-    out(&format!("{}\n", repo.resolve_rev(&o.rev)?))?;
+    let commit = match &o.rev {
+        Some(rev) => repo.resolve_rev(rev)?,
+        None => match repo.list_objects(Some(ObjectType::Commit))?.as_slice() {
+            [(c, _)] => *c,
+            [] => return Err(Error::Invalid("No commit objects found".into()).into()),
+            _ => return Err(Error::Invalid("Multiple commit objects found".into()).into()),
+        },
+    };
+    out(&format!("{commit}\n"))?;
     Ok(0)
 }
 
@@ -81,16 +89,19 @@ pub fn config(mut repo: Repo, o: &crate::cli::ConfigOpts) -> Result<i32> {
         }
     };
     match &o.command {
-        ConfigCommand::Get { key, group } => {
+        ConfigCommand::Get { extra, .. } | ConfigCommand::Set { extra, .. } | ConfigCommand::Unset { extra, .. } if !extra.is_empty() => {
+            return Err(Error::Invalid("Too many arguments given".into()).into());
+        }
+        ConfigCommand::Get { key, group, .. } => {
             let (g, k) = split(key, group)?;
             let v = repo.config().get(&g, &k).ok_or_else(|| Error::Invalid(format!("Key file does not have key “{k}” in group “{g}”")))?;
             out(&format!("{v}\n"))?;
         }
-        ConfigCommand::Set { key, value, group } => {
+        ConfigCommand::Set { key, value, group, .. } => {
             let (g, k) = split(key, group)?;
             repo.update_config(|c| c.set(&g, &k, value))?;
         }
-        ConfigCommand::Unset { key, group } => {
+        ConfigCommand::Unset { key, group, .. } => {
             let (g, k) = split(key, group)?;
             repo.update_config(|c| {
                 c.remove_key(&g, &k);

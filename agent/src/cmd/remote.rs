@@ -26,6 +26,11 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
             for sv in &a.sign_verify {
                 options.extend(remote::sign_verify_options(sv)?);
             }
+            // ostree writes these after --set, so they win over it.
+            if a.no_sign_verify {
+                options.push(("gpg-verify".to_string(), "false".to_string()));
+                options.push(("sign-verify".to_string(), "false".to_string()));
+            }
             remote::add(&mut repo, &a.name, &a.url, &options, a.if_not_exists)?;
         }
         RemoteCommand::List { show_urls } => {

@@ -83,6 +83,9 @@ pub struct DeployReport {
 }
 
 pub(crate) fn set_immutable(path: &Path, on: bool) -> Result<()> {
+    if mutable_deployments(std::env::var("OSTREE_SYSROOT_DEBUG").ok().as_deref()) {
+        return Ok(());
+    }
     let f = fs::File::open(path).at(path)?;
     match uptree_sys::fs::set_immutable(f.as_fd(), on) {
         Ok(()) => Ok(()),
@@ -92,6 +95,14 @@ pub(crate) fn set_immutable(path: &Path, on: bool) -> Result<()> {
         }
         Err(e) => Err(Error::io(path, e)),
     }
+}
+
+/// libostree's `OSTREE_SYSROOT_DEBUG=mutable-deployments` (a GLib debug
+/// string: keys separated by `:;, \t`, any case, `all` for every key):
+/// deployments are not made immutable. Image builders need it, as under
+/// Yocto's pseudo or fakeroot the flag cannot be set.
+fn mutable_deployments(debug: Option<&str>) -> bool {
+    debug.is_some_and(|d| d.split([':', ';', ',', ' ', '\t']).any(|k| k.eq_ignore_ascii_case("mutable-deployments") || k.eq_ignore_ascii_case("all")))
 }
 
 /// Remove a deployment directory (clearing the immutable flag first).
@@ -567,4 +578,20 @@ fn remove_temps(dir: &Path, recurse: bool) -> Result<()> {
 /// The physical path of a deployment.
 pub fn deployment_path(sysroot: &Sysroot, d: &Deployment) -> PathBuf {
     sysroot.path.join(d.relpath())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mutable_deployments_is_read_as_glib_reads_debug_strings() {
+        for on in ["mutable-deployments", "no-xattrs,mutable-deployments", "MUTABLE-DEPLOYMENTS", "all", "x: mutable-deployments"] {
+            assert!(mutable_deployments(Some(on)), "{on}");
+        }
+        for off in ["", "no-xattrs", "mutable-deployment", "mutable-deploymentsx"] {
+            assert!(!mutable_deployments(Some(off)), "{off}");
+        }
+        assert!(!mutable_deployments(None));
+    }
 }

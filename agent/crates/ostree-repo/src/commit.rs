@@ -652,6 +652,30 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
         Ok(())
     }
 
+    /// The kernel release for `commit --bootable`: the one directory under
+    /// usr/lib/modules holding a `vmlinuz` (ostree's
+    /// `ostree_commit_metadata_for_bootable`, same errors).
+    pub fn linux_release(&mut self) -> Result<String> {
+        let repo = self.txn.repo();
+        let mut modules = &mut self.root;
+        for c in ["usr", "lib", "modules"] {
+            modules.expand(repo)?;
+            modules = modules.dirs.get_mut(c).ok_or_else(|| Error::Invalid("Opening usr/lib/modules: No such file or directory".into()))?;
+        }
+        modules.expand(repo)?;
+        let mut release = None;
+        for (name, dir) in &mut modules.dirs {
+            dir.expand(repo)?;
+            if dir.files.contains_key("vmlinuz") || dir.dirs.contains_key("vmlinuz") {
+                if release.is_some() {
+                    return Err(Error::Invalid("Multiple kernels found in /usr/lib/modules".into()));
+                }
+                release = Some(name.clone());
+            }
+        }
+        release.ok_or_else(|| Error::Invalid("No kernel found in /usr/lib/modules".into()))
+    }
+
     /// Write all dirtrees; returns (root dirtree, root dirmeta).
     pub fn finish(self) -> Result<(Checksum, Checksum)> {
         let TreeBuilder { txn, root, results, .. } = self;
@@ -942,6 +966,8 @@ pub struct CommitSpec {
     pub timestamp: Option<u64>,
     /// Write nothing if the tree is the parent's.
     pub skip_if_unchanged: bool,
+    /// `--bootable`: add `ostree.bootable` and `ostree.linux`; fail without a kernel.
+    pub bootable: bool,
 }
 
 /// Timestamp as ostree picks it: explicit, else `SOURCE_DATE_EPOCH`, else now.
@@ -1030,6 +1056,7 @@ fn build_commit(
     for l in layers {
         builder.add(l)?;
     }
+    let linux = if spec.bootable { Some(builder.linux_release()?) } else { None };
     let (root_tree, root_meta) = builder.finish()?;
     if let (true, Some(p)) = (spec.skip_if_unchanged, parent) {
         let pc = repo.load_commit(&p)?;
@@ -1038,6 +1065,10 @@ fn build_commit(
         }
     }
     let mut metadata: Vec<(String, Value)> = spec.metadata_strings.iter().map(|(k, v)| (k.clone(), build::s(v.as_str()))).collect();
+    if let Some(release) = linux {
+        metadata.push(("ostree.bootable".to_string(), Value::Bool(true)));
+        metadata.push(("ostree.linux".to_string(), build::s(&release)));
+    }
     if !spec.no_bindings {
         let mut refs: Vec<&str> = spec.branch.iter().map(String::as_str).chain(spec.bind_refs.iter().map(String::as_str)).collect();
         refs.sort_unstable();

@@ -121,6 +121,8 @@ pub fn list(repo: &Repo) -> Result<Vec<Remote>> {
             }
         }
     }
+    // ostree_repo_remote_list: "Remote names are sorted alphabetically."
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 

@@ -220,6 +220,14 @@ impl Repo {
             None => Some(Duration::from_secs(300)),
         };
         let min_free = Self::parse_min_free(&config).map_err(cfg_err)?;
+        // ostree_repo_open recreates a deleted tmp/ in a writable repository;
+        // a read-only one (a stick, a mirror) opens as it is.
+        let tmp = path.join("tmp");
+        if let Err(e) = fs::create_dir(&tmp) {
+            if !matches!(e.kind(), io::ErrorKind::AlreadyExists | io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem) {
+                return Err(Error::io(&tmp, e));
+            }
+        }
         Ok(Repo { path: path.to_path_buf(), mode, config, fsync, zlib_level, lock_timeout, min_free, disable_xattrs })
     }
 
@@ -518,6 +526,16 @@ impl Repo {
         }
         if Checksum::is_valid_hex(rev) {
             return rev.parse();
+        }
+        // As ostree: a hex prefix names the one commit object it starts, before any ref.
+        if !rev.is_empty() && rev.len() < 64 && rev.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
+            let found: Vec<Checksum> =
+                self.list_objects(Some(ObjectType::Commit))?.into_iter().map(|(c, _)| c).filter(|c| c.to_string().starts_with(rev)).collect();
+            match found[..] {
+                [c] => return Ok(c),
+                [] => {}
+                _ => return Err(Error::Invalid(format!("Refspec {rev} not unique"))),
+            }
         }
         let r = RefName::parse(rev)?;
         if let Some(c) = self.read_ref(&r)? {

@@ -1,0 +1,2 @@
+# nooelint: oelint.spaces.lineend - the require is empty without the feature (meta-rauc does the same)
+require ${@bb.utils.contains('DISTRO_FEATURES', 'uptree', 'u-boot_uptree.inc', '', d)}
