@@ -8,7 +8,7 @@ source .ci/lib.sh
 # Reference tools the tests compare against: the real ostree (its Debian
 # package is the judge of on-disk compatibility), GNU tar, python3, nginx
 # and openssl for the HTTPS tests.
-need_pkgs ostree tar gzip python3 attr nginx-light openssl u-boot-tools libubootenv-tool dosfstools e2fsprogs mount fusefat fuse3 python3-jsonschema
+need_pkgs ostree tar gzip python3 attr nginx-light openssl u-boot-tools libubootenv-tool dosfstools e2fsprogs mount fusefat fuse3 python3-jsonschema ostree-tests
 
 step "format and lints"
 cargo fmt --all -- --check
@@ -29,10 +29,16 @@ step "unit and interop tests (real ostree $(ostree --version | sed -n "s/.*Versi
 # Tests need root: bare repos chown, fixtures have non-root owners and device nodes.
 UPTREE_TEST_TMP=${UPTREE_TEST_TMP:-/var/tmp} cargo test --workspace --locked
 
+step "ostree's own test suite with uptree as ostree (red only on a regression from agent/tests/ostree-suite.pass)"
+bash agent/tests/ostree-suite.sh -j 2
+
 step "fuzz: every decoder, FUZZ_SECONDS (default 60) each"
 bash agent/fuzz/run.sh
 
 step "QEMU suite: fast lane (kernel straight into uptree-init), then U-Boot → boot.scr → kernel → init on qemu-arm64 and qemu-arm"
 bash qemu-tests/run.sh
+
+step "Yocto layer: crates.inc, oelint-adv, shellcheck, image-script checks, Rust 1.87.0, QEMU boot of an image made from a rootfs folder by the class's script"
+bash yocto-layer/scripts/ci-check.sh --boot
 
 step "all tests passed"

@@ -53,7 +53,7 @@ fn push_offset(out: &mut Vec<u8>, v: usize, width: usize) {
 }
 
 fn pad_to(out: &mut Vec<u8>, start: usize, align: usize) {
-    while (out.len() - start) % align != 0 {
+    while !(out.len() - start).is_multiple_of(align) {
         out.push(0);
     }
 }

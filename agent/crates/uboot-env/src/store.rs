@@ -264,7 +264,7 @@ fn resolve(location: &Location) -> Result<Target> {
     if file_type.is_some_and(|t| t.is_dir()) {
         return Err(Error::Device { path, what: "is a directory".into() });
     }
-    let is_regular = file_type.map_or(true, |t| t.is_file());
+    let is_regular = file_type.is_none_or(|t| t.is_file());
     let offset = if let Ok(offset) = u64::try_from(location.offset) {
         offset
     } else if !is_regular && file_type.is_some_and(|t| t.is_block_device()) {
