@@ -135,4 +135,26 @@ put("cmdline", "quoted", b'root=LABEL="root fs" rootwait=7 uptree.roottimeout=.5
 put("keyfile", "origin", b"[origin]\nrefspec=origin:test/main\n\n[origin]\nunlocked=none\n")
 put("keyfile", "escapes", b"# c\n[g]\nk=\\slead\\ttab\\\\\nl=a;b\\;c;\n")
 EOF
+# Static deltas by the real ostree: a from-delta with rollsum copies and
+# bsdiff, an inline scratch delta; their payloads for delta_part; plus the
+# unit tests' golden superblocks.
+mkdir -p "$work/dtree/usr" && head -c 20000 /dev/zero | tr '\0' 'a' >"$work/dtree/usr/big" && printf 'x\n' >"$work/dtree/small"
+ostree commit --repo="$repo" --branch=delta/test --timestamp=2023-11-14T22:13:20Z "$work/dtree" >/dev/null
+printf 'b' | dd of="$work/dtree/usr/big" bs=1 seek=100 conv=notrunc 2>/dev/null && chmod 0600 "$work/dtree/small"
+ostree commit --repo="$repo" --branch=delta/test --timestamp=2023-11-15T22:13:20Z "$work/dtree" >/dev/null
+ostree static-delta generate --repo="$repo" delta/test >/dev/null
+ostree static-delta generate --repo="$repo" --empty --inline --to=delta/test >/dev/null
+n=0
+while IFS= read -r sb; do
+  cp "$sb" "$corpus/delta_superblock/ostree-$n"
+  for part in "$(dirname "$sb")"/[0-9]*; do
+    [ -f "$part" ] || continue
+    cp "$part" "$corpus/delta_part/ostree-$n-part"
+    tail -c +2 "$part" | xz -dc >"$corpus/delta_part/ostree-$n-payload" 2>/dev/null || true
+  done
+  n=$((n + 1))
+done < <(find "$repo/deltas" -name superblock | sort)
+cp ../crates/delta/testdata/*.superblock "$corpus/delta_superblock/"
+cp ../crates/delta/testdata/from.part0 "$corpus/delta_part/golden-part0"
+
 echo "seeds: $(find "$corpus" -type f | wc -l) files, $(du -sh "$corpus" | cut -f1)"

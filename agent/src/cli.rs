@@ -54,6 +54,8 @@ pub enum Command {
     Sign(SignOpts),
     /// Read or change the repository configuration.
     Config(ConfigOpts),
+    /// Static deltas: generate, list, show, delete, apply offline.
+    StaticDelta(StaticDeltaOpts),
     /// Deployments: the device side (deploy, status, rollback, upgrade…).
     Admin(AdminOpts),
     /// Update this device unattended: scheduled rounds (or one with --once).
@@ -409,6 +411,12 @@ pub struct NetArgs {
 pub struct PullOpts {
     /// REMOTE or REMOTE:REF.
     pub remote: String,
+    /// Never use static deltas, fetch objects.
+    #[arg(long, conflicts_with = "require_static_deltas")]
+    pub disable_static_deltas: bool,
+    /// Fail unless the update comes through a static delta.
+    #[arg(long)]
+    pub require_static_deltas: bool,
     /// Refs or commit checksums (default: the remote's branches).
     pub refs: Vec<String>,
     /// Fetch commit objects only.
@@ -746,4 +754,83 @@ mod tests {
         assert!(p.refs_only && p.depth == -1);
         assert!(Cli::try_parse_from(["uptree", "frobnicate"]).is_err());
     }
+}
+
+#[derive(Debug, Args)]
+pub struct StaticDeltaOpts {
+    #[command(subcommand)]
+    pub command: StaticDeltaCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaticDeltaCommand {
+    /// List the deltas in the repository.
+    List,
+    /// Describe a delta (FROM-TO or TO).
+    Show { delta: String },
+    /// Delete a delta.
+    Delete { delta: String },
+    /// Apply a delta directory (or superblock file) without a network.
+    ApplyOffline(ApplyOfflineOpts),
+    /// Build a delta from one commit (or from nothing) to another.
+    Generate(GenerateOpts),
+    /// List the delta index files.
+    Indexes,
+    /// Rewrite the delta index files (delta-indexes/).
+    Reindex {
+        /// Only the index of deltas to this commit.
+        #[arg(long, value_name = "REV")]
+        to: Option<String>,
+    },
+    /// Check a delta's parts against their checksums and, given public
+    /// keys (base64 ed25519), its signature.
+    Verify {
+        delta: String,
+        keys: Vec<String>,
+        /// Signature type (only ed25519).
+        #[arg(long, default_value = "ed25519")]
+        sign_type: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyOfflineOpts {
+    /// Delta directory, or its superblock file.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateOpts {
+    /// Source commit (default: the target's parent).
+    #[arg(long, value_name = "REV")]
+    pub from: Option<String>,
+    /// Target commit.
+    #[arg(long, value_name = "REV")]
+    pub to: Option<String>,
+    /// A delta from nothing: every object of the target.
+    #[arg(long, conflicts_with = "from")]
+    pub empty: bool,
+    /// Put the parts in the superblock.
+    #[arg(long)]
+    pub inline: bool,
+    /// Files at least this many MB are fetched as plain objects (0: never).
+    #[arg(long, value_name = "MB")]
+    pub min_fallback_size: Option<u64>,
+    /// Do not bsdiff files larger than this many MB.
+    #[arg(long, value_name = "MB")]
+    pub max_bsdiff_size: Option<u64>,
+    /// Cut parts at about this many MB (uncompressed).
+    #[arg(long, value_name = "MB")]
+    pub max_chunk_size: Option<u64>,
+    /// Never use bsdiff.
+    #[arg(long)]
+    pub disable_bsdiff: bool,
+    /// Sign the superblock with this base64 ed25519 secret key (repeatable).
+    #[arg(long, value_name = "KEY")]
+    pub sign: Vec<String>,
+    /// Signature type (only ed25519).
+    #[arg(long, default_value = "ed25519")]
+    pub sign_type: String,
+    /// Target REV when given without --to (ostree's positional form).
+    pub rev: Option<String>,
 }

@@ -10,6 +10,7 @@ mod pull;
 mod refs;
 mod remote;
 mod reset;
+mod static_delta;
 mod usb_update;
 
 use std::io::IsTerminal;
@@ -42,6 +43,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::PullLocal(o) => pull::pull_local(&repo()?, &o),
         Command::Sign(o) => pull::sign(&repo()?, &o),
         Command::Config(o) => refs::config(repo()?, &o),
+        Command::StaticDelta(o) => static_delta::run(repo()?, &o),
         Command::Admin(o) => admin::run(&o),
         Command::Agent(o) => agent::run(&o),
         Command::UsbUpdate(o) => usb_update::run(&o),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use ostree_repo::fsutil::format_size;
 use ostree_repo::object::ObjectType;
 use ostree_repo::Repo;
+use uptree_pull::delta::DeltaPolicy;
 use uptree_pull::progress::Mode;
 use uptree_pull::sign;
 use uptree_pull::{PullOptions, PullReport};
@@ -54,6 +55,11 @@ pub fn pull(repo: &Repo, o: &PullOpts) -> Result<i32> {
     opts.timestamp_check = o.timestamp_check;
     opts.timestamp_check_from_rev = o.timestamp_check_from_rev.clone();
     opts.allow_downgrade = o.allow_downgrade;
+    opts.static_deltas = match (o.disable_static_deltas, o.require_static_deltas) {
+        (true, _) => DeltaPolicy::Disable,
+        (_, true) => DeltaPolicy::Require,
+        _ => DeltaPolicy::Prefer,
+    };
     let r = uptree_pull::pull(repo, &remote, &refs, &opts)?;
     print_report(&r)?;
     Ok(0)

@@ -64,6 +64,8 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
 pub fn summary(mut repo: Repo, o: &SummaryOpts) -> Result<i32> {
     if o.update {
         let now = ostree_repo::commit::default_timestamp()?;
+        // ostree rewrites delta-indexes/ with the summary.
+        uptree_delta::manage::reindex(&repo, None)?;
         summary::update(&mut repo, now)?;
         if !o.sign.is_empty() {
             if o.sign_type != "ed25519" {

@@ -166,8 +166,28 @@ pub fn mbase64_to_checksum(s: &str) -> Option<Checksum> {
     Checksum::from_slice(&out)
 }
 
+/// Encode 32 bytes as ostree's "modified base64" (43 characters).
+pub fn checksum_to_mbase64(c: &Checksum) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+_";
+    let mut out = String::with_capacity(43);
+    let mut bits = 0u32;
+    let mut nbits = 0;
+    for &b in &c.0 {
+        bits = (bits << 8) | u32::from(b);
+        nbits += 8;
+        while nbits >= 6 {
+            nbits -= 6;
+            out.push(char::from(ALPHABET[((bits >> nbits) & 63) as usize]));
+        }
+    }
+    if nbits > 0 {
+        out.push(char::from(ALPHABET[((bits << (6 - nbits)) & 63) as usize]));
+    }
+    out
+}
+
 /// Static deltas present in `deltas/`: (hex name `FROM-TO` or `TO`, SHA-256 of the superblock).
-fn static_deltas(repo: &Repo) -> Result<Vec<(String, Checksum)>> {
+pub fn static_deltas(repo: &Repo) -> Result<Vec<(String, Checksum)>> {
     let root = repo.path().join("deltas");
     let mut out = Vec::new();
     let Ok(rd) = fs::read_dir(&root) else { return Ok(out) };
@@ -228,5 +248,6 @@ mod tests {
         // spec §5.1: c33a6c2f… -> wzpsL9KLuNhecE1lCSuQE_2lp1ahkizBsgEDk7aXNUQ
         let c = mbase64_to_checksum("wzpsL9KLuNhecE1lCSuQE_2lp1ahkizBsgEDk7aXNUQ").expect("decodes");
         assert!(c.to_hex().starts_with("c33a6c2f"));
+        assert_eq!(checksum_to_mbase64(&c), "wzpsL9KLuNhecE1lCSuQE_2lp1ahkizBsgEDk7aXNUQ");
     }
 }

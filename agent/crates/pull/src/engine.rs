@@ -68,6 +68,8 @@ pub struct PullOptions {
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Hears the counters while objects are fetched.
     pub on_progress: Option<progress::Hook>,
+    /// `--disable-static-deltas` / `--require-static-deltas`.
+    pub static_deltas: crate::delta::DeltaPolicy,
 }
 
 /// Default parallel fetches, by measurement (agent/benches/pull-bench.sh,
@@ -99,6 +101,7 @@ impl Default for PullOptions {
             checkpoint_interval: Duration::from_secs(5),
             cancel: None,
             on_progress: None,
+            static_deltas: crate::delta::DeltaPolicy::default(),
         }
     }
 }
@@ -284,7 +287,7 @@ struct Queue {
 /// (a MiB arriving in the failed attempt) resets the count, so a flaky
 /// but moving link keeps going; a server dribbling bytes does not, and
 /// nothing gets more than `MAX_ATTEMPTS` tries.
-fn with_retries<T>(stats: &Stats, retries: u32, what: &str, mut op: impl FnMut() -> Result<T>) -> Result<T> {
+pub(crate) fn with_retries<T>(stats: &Stats, retries: u32, what: &str, mut op: impl FnMut() -> Result<T>) -> Result<T> {
     const PROGRESS: u64 = 1024 * 1024;
     const MAX_ATTEMPTS: u32 = 100;
     let mut attempt = 0u32;
@@ -570,6 +573,15 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
                 fetched_commits.push(c);
             }
             if !opts.commit_metadata_only && repo.is_partial(&c) {
+                if required {
+                    // A delta from the commit the ref has now: its parts are
+                    // run first, so the walk below fetches only what they lack.
+                    let from = ref_name.as_deref().map(|n| repo.read_ref(&dest_ref(policy, opts, n))).transpose()?.flatten();
+                    let bytes = txn.load_metadata(ObjectType::Commit, &c)?;
+                    let summary = summary_raw.as_ref().map(|(b, _)| b.as_slice());
+                    let delta = crate::delta::DeltaSource { transport, stats: &stats, retries: opts.retries, summary, cancel: opts.cancel.as_deref() };
+                    crate::delta::before_walk(&txn, &delta, opts.static_deltas, from, &c, &bytes, policy.deltas_ed25519.as_ref())?;
+                }
                 walk.push(vec![Item::Tree(commit.root_tree), Item::Meta(commit.root_meta)]);
             }
             if depth != 0 {

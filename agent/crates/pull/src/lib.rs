@@ -9,9 +9,11 @@
 //! [`trust::Policy`] is what a source must prove (signatures checked over
 //! raw bytes before decoding, no ref moved to an older commit of a signed
 //! remote), the same for `pull` and `pull-local --remote`.
+//! [`delta`] pulls through a static delta when the remote offers one.
 //! Every object is hashed before it enters `objects/`; nothing a server
 //! sends is trusted.
 
+pub mod delta;
 pub mod engine;
 pub mod error;
 pub mod progress;

@@ -30,6 +30,10 @@ pub struct Policy {
     pub summary_ed25519: Option<Ed25519Verifier>,
     /// `gpg-verify-summary`: refused like `gpg`.
     pub summary_gpg: bool,
+    /// `sign-verify-deltas`: a delta's superblock needs a valid ed25519
+    /// signature (else the pull fetches objects, or fails if deltas are
+    /// required).
+    pub deltas_ed25519: Option<Ed25519Verifier>,
 }
 
 impl Policy {
@@ -54,7 +58,8 @@ impl Policy {
         // documented choice until it verifies GPG; ostree would need both).
         let gpg = r.gpg_verify()? && ed25519.is_none();
         let summary_gpg = r.get_bool("gpg-verify-summary", false)? && summary_ed25519.is_none();
-        Ok(Policy { remote: Some(r.name.clone()), ed25519, gpg, summary_ed25519, summary_gpg })
+        let deltas_ed25519 = if r.get_bool("sign-verify-deltas", false)? { Some(Ed25519Verifier::for_remote(r)?) } else { None };
+        Ok(Policy { remote: Some(r.name.clone()), ed25519, gpg, summary_ed25519, summary_gpg, deltas_ed25519 })
     }
 
     fn remote_name(&self) -> String {

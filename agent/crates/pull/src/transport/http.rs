@@ -302,6 +302,60 @@ impl Transport for Http {
         self.base.clone()
     }
 
+    fn get_file_resumable(&self, rel: &str, size: u64, stats: &Stats) -> Result<Option<Vec<u8>>> {
+        let url = format!("{}/{rel}", self.base);
+        // Named by the path's hash: delta paths have slashes and are long.
+        let part = self.partial_dir.join(format!("delta-{}.part", Checksum::of(rel.as_bytes())));
+        let io = |e: std::io::Error| Error::from(ostree_repo::Error::io(&part, e));
+        let mut have = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+        if have > size {
+            let _ = fs::remove_file(&part);
+            have = 0;
+        }
+        if have < size || size == 0 {
+            let Some((resp, start)) = self.get(&url, have)? else { return Ok(None) };
+            if start > 0 {
+                stats.bytes_resumed.fetch_add(start, std::sync::atomic::Ordering::Relaxed);
+                log::debug!("resuming {url} at byte {start}");
+            }
+            fs::create_dir_all(&self.partial_dir).map_err(|e| ostree_repo::Error::io(&self.partial_dir, e))?;
+            let mut f = OpenOptions::new().create(true).write(true).truncate(false).open(&part).map_err(io)?;
+            f.set_len(start).map_err(io)?;
+            f.seek(SeekFrom::Start(start)).map_err(io)?;
+            let mut r = resp.into_body().into_reader();
+            let mut written = start;
+            let mut chunk = vec![0u8; 64 * 1024];
+            loop {
+                let n = match r.read(&mut chunk) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        // What arrived stays for the next attempt.
+                        let _ = f.sync_data();
+                        return Err(self.body_err(&url, e));
+                    }
+                };
+                if n == 0 {
+                    break;
+                }
+                written += n as u64;
+                if written > size {
+                    let _ = fs::remove_file(&part);
+                    return Err(Error::Verify { object: url, what: format!("larger than the {size} bytes the superblock says") });
+                }
+                f.write_all(&chunk[..n]).map_err(io)?;
+                stats.add_bytes(n as u64);
+            }
+            if written != size {
+                let _ = fs::remove_file(&part);
+                return Err(Error::Transport { url, what: format!("truncated: {written} of {size} bytes") });
+            }
+        }
+        let bytes = fs::read(&part).map_err(io)?;
+        // The caller verifies the bytes; a bad part is fetched afresh next time.
+        let _ = fs::remove_file(&part);
+        Ok(Some(bytes))
+    }
+
     fn get_file(&self, rel: &str, max: u64) -> Result<Option<Vec<u8>>> {
         let url = format!("{}/{rel}", self.base);
         match self.get(&url, 0)? {

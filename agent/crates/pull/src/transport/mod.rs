@@ -58,6 +58,18 @@ pub trait Transport: Send + Sync {
     fn trusted(&self) -> bool {
         false
     }
+
+    /// A file of exactly `size` bytes (a static delta part) whose download
+    /// survives an interruption: HTTP keeps what arrived and a later call
+    /// continues with a Range request. The bytes are unverified; `None`
+    /// if the file does not exist.
+    fn get_file_resumable(&self, rel: &str, size: u64, stats: &Stats) -> Result<Option<Vec<u8>>> {
+        let r = self.get_file(rel, size)?;
+        if let Some(b) = &r {
+            stats.add_bytes(b.len() as u64);
+        }
+        Ok(r)
+    }
 }
 
 /// Network behaviour for HTTP transports.

@@ -1,0 +1,61 @@
+//! `static-delta generate [--from=REV|--empty] --to=REV [options]`.
+
+use ostree_repo::Repo;
+
+use crate::cli::GenerateOpts;
+use crate::Result;
+
+#[cfg(feature = "generate")]
+pub fn run(repo: &Repo, o: &GenerateOpts) -> Result<i32> {
+    use uptree_delta::generate::{generate, GenerateOptions};
+
+    const MB: u64 = 1000 * 1000;
+    let to_rev = o.to.as_deref().or(o.rev.as_deref()).ok_or("static-delta generate: --to=REV is required")?;
+    let to = repo.resolve_rev(to_rev)?;
+    let from = if o.empty {
+        None
+    } else if let Some(f) = &o.from {
+        Some(repo.resolve_rev(f)?)
+    } else {
+        let c = repo.load_commit(&to)?;
+        Some(c.parent.ok_or_else(|| format!("commit {to} has no parent: use --from=REV or --empty"))?)
+    };
+    let now = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0));
+    let mut g = GenerateOptions::new(from, to, now);
+    g.inline = o.inline;
+    g.disable_bsdiff = o.disable_bsdiff;
+    let mb = |v: u64| v.checked_mul(MB).ok_or("size in MB is too large");
+    if let Some(v) = o.min_fallback_size {
+        g.min_fallback_size = mb(v)?;
+    }
+    if let Some(v) = o.max_bsdiff_size {
+        g.max_bsdiff_size = mb(v)?;
+    }
+    if let Some(v) = o.max_chunk_size {
+        g.max_chunk_size = mb(v)?;
+    }
+    eprintln!("Generating static delta:\n  From: {}\n  To:   {to}", from.map_or("empty".to_string(), |f| f.to_hex()));
+    if !o.sign.is_empty() && o.sign_type != "ed25519" {
+        return Err(format!("unsupported signature type {:?}", o.sign_type).into());
+    }
+    let (name, st) = generate(repo, &g)?;
+    uptree_pull::delta::sign_delta(repo, &name, &o.sign)?;
+    log::info!(
+        "delta {name}: {} parts, {} objects ({} bsdiff, {} copies), {} fallbacks, {} bytes",
+        st.parts,
+        st.objects,
+        st.bsdiffs,
+        st.copies,
+        st.fallbacks,
+        st.bytes
+    );
+    Ok(0)
+}
+
+#[cfg(not(feature = "generate"))]
+pub fn run(_repo: &Repo, _o: &GenerateOpts) -> Result<i32> {
+    Err("static-delta generate: this uptree was built without the 'generate' feature".into())
+}
