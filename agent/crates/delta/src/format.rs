@@ -455,24 +455,9 @@ impl<'a> Payload<'a> {
     pub fn into_bytes(modes: &[(u32, u32, u32)], xattrs: &[object::Xattrs], blob: Vec<u8>, ops: Vec<u8>) -> Vec<u8> {
         let mode_t = Type::parse("(uuu)").unwrap_or_else(|e| unreachable!("static type: {e}"));
         let xa_t = Type::parse("a(ayay)").unwrap_or_else(|e| unreachable!("static type: {e}"));
-        let pair_t = Type::parse("(ayay)").unwrap_or_else(|e| unreachable!("static type: {e}"));
         let modes =
             modes.iter().map(|(u, g, m)| Value::Tuple(vec![Value::U32(u.swap_bytes()), Value::U32(g.swap_bytes()), Value::U32(m.swap_bytes())])).collect();
-        let xattrs = xattrs
-            .iter()
-            .map(|x| {
-                Value::Array(
-                    pair_t.clone(),
-                    x.iter()
-                        .map(|(n, v)| {
-                            let mut name = n.clone();
-                            name.push(0);
-                            Value::Tuple(vec![Value::Bytes(name), Value::Bytes(v.clone())])
-                        })
-                        .collect(),
-                )
-            })
-            .collect();
+        let xattrs = xattrs.iter().map(object::xattrs_value).collect();
         Value::Tuple(vec![Value::Array(mode_t, modes), Value::Array(xa_t, xattrs), Value::Bytes(blob), Value::Bytes(ops)]).to_bytes()
     }
 }

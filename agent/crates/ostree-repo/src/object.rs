@@ -148,7 +148,9 @@ pub fn canonical_xattrs(mut x: Xattrs) -> Result<Xattrs, Error> {
     Ok(x)
 }
 
-fn xattrs_value(x: &Xattrs) -> Value {
+/// Extended attributes as ostree serialises them: `a(ayay)`, each name
+/// NUL-terminated.
+pub fn xattrs_value(x: &Xattrs) -> Value {
     Value::Array(
         Type::Tuple(vec![Type::Array(Box::new(Type::Byte)), Type::Array(Box::new(Type::Byte))]),
         x.iter()
