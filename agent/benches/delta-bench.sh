@@ -99,36 +99,7 @@ record "apply-offline (ostree's delta)" 1.00 "$(echo "${W[ostree]}" | med)" "$(e
 unset W R
 
 # nginx serving both server repos; bytes from its access log.
-pki=$work/pki
-test_pki "$pki"
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-HTTPS_PORT=$(port)
-ng=$work/nginx
-mkdir -p "$ng"
-cat >"$ng/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $ng/nginx.pid;
-error_log $ng/error.log warn;
-events { worker_connections 1024; }
-http {
-  log_format bytes '\$body_bytes_sent';
-  access_log $ng/access.log bytes;
-  client_body_temp_path $ng/body; proxy_temp_path $ng/proxy; fastcgi_temp_path $ng/fastcgi;
-  uwsgi_temp_path $ng/uwsgi; scgi_temp_path $ng/scgi;
-  default_type application/octet-stream;
-  sendfile on;
-  keepalive_requests 100000;
-  server { listen 127.0.0.1:$HTTPS_PORT ssl; ssl_certificate $pki/server.pem; ssl_certificate_key $pki/server.key; root $srv; }
-}
-EOF
-nginx -p "$ng" -c "$ng/nginx.conf" &
-NGINX_PID=$!
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$HTTPS_PORT") 2>/dev/null && break
-  sleep 0.05
-done
+bench_nginx "$work" "$srv"
 CLIENT_PORT=$HTTPS_PORT
 if [ "$rtt" != 0 ]; then
   CLIENT_PORT=$(port)
@@ -137,8 +108,6 @@ if [ "$rtt" != 0 ]; then
   sleep 0.5
   echo "   through a delay proxy: ${rtt} ms round trip"
 fi
-log_lines() { wc -l <"$ng/access.log"; }
-bytes_since() { tail -n "+$(($1 + 1))" "$ng/access.log" | awk '{s += $1} END {print s + 0}'; }
 
 # pull CASE BIN SERVER FROM_V1(yes|no) [ARGS…]: prints "WALL RSS BYTES".
 pull_case() {

@@ -159,3 +159,50 @@ print_results() {
     exit 1
   fi
 }
+
+# A free TCP port on 127.0.0.1.
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# bench_nginx DIR ROOT: nginx on 127.0.0.1 serving ROOT over HTTPS (a
+# throwaway CA in DIR/pki), and over plain HTTP too when HTTP_PORT is set;
+# each response's body size goes to DIR/nginx/access.log (see bytes_since).
+# Sets HTTPS_PORT, NGINX_PID, pki and ng; returns once nginx accepts.
+bench_nginx() {
+  ng=$1/nginx pki=$1/pki
+  local root=$2 plain=""
+  test_pki "$pki"
+  HTTPS_PORT=$(port)
+  [ -n "${HTTP_PORT:-}" ] && plain="server { listen 127.0.0.1:$HTTP_PORT; root $root; }"
+  mkdir -p "$ng"
+  cat >"$ng/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $ng/nginx.pid;
+error_log $ng/error.log warn;
+events { worker_connections 1024; }
+http {
+  log_format bytes '\$body_bytes_sent';
+  access_log $ng/access.log bytes;
+  client_body_temp_path $ng/body; proxy_temp_path $ng/proxy; fastcgi_temp_path $ng/fastcgi;
+  uwsgi_temp_path $ng/uwsgi; scgi_temp_path $ng/scgi;
+  default_type application/octet-stream;
+  sendfile on;
+  keepalive_requests 100000;
+  $plain
+  server { listen 127.0.0.1:$HTTPS_PORT ssl; ssl_certificate $pki/server.pem; ssl_certificate_key $pki/server.key; root $root; }
+}
+EOF
+  nginx -p "$ng" -c "$ng/nginx.conf" &
+  NGINX_PID=$!
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$HTTPS_PORT") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "nginx did not start (see $ng/error.log)" >&2
+  return 1
+}
+
+# Lines in nginx's access log so far; bytes it sent since line N.
+log_lines() { wc -l <"$ng/access.log"; }
+bytes_since() { tail -n "+$(($1 + 1))" "$ng/access.log" | awk '{s += $1} END {print s + 0}'; }

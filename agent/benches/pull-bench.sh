@@ -48,40 +48,9 @@ v2=$(ostree --repo="$server" commit -b os/stable -s v2 --timestamp='2024-02-01 0
 ostree --repo="$server" summary -u
 echo "   server: v1 $v1, v2 $v2, $(du -sm "$server/objects" | cut -f1) MiB of objects"
 
-# A CA and a server certificate for 127.0.0.1.
-pki=$work/pki
-test_pki "$pki"
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# nginx on 127.0.0.1, HTTP and HTTPS (a throwaway CA).
 HTTP_PORT=$(port)
-HTTPS_PORT=$(port)
-ng=$work/nginx
-mkdir -p "$ng"
-cat >"$ng/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $ng/nginx.pid;
-error_log $ng/error.log warn;
-events { worker_connections 1024; }
-http {
-  log_format bytes '\$body_bytes_sent';
-  access_log $ng/access.log bytes;
-  client_body_temp_path $ng/body; proxy_temp_path $ng/proxy; fastcgi_temp_path $ng/fastcgi;
-  uwsgi_temp_path $ng/uwsgi; scgi_temp_path $ng/scgi;
-  default_type application/octet-stream;
-  sendfile on;
-  keepalive_requests 100000;
-  server { listen 127.0.0.1:$HTTP_PORT; root $server; }
-  server { listen 127.0.0.1:$HTTPS_PORT ssl; ssl_certificate $pki/server.pem; ssl_certificate_key $pki/server.key; root $server; }
-}
-EOF
-nginx -p "$ng" -c "$ng/nginx.conf" &
-NGINX_PID=$!
-for _ in $(seq 100); do
-  (exec 3<>/dev/tcp/127.0.0.1/$HTTPS_PORT) 2>/dev/null && break
-  sleep 0.05
-done
+bench_nginx "$work" "$server"
 
 # Optionally reach nginx through a delay proxy (half the RTT each way).
 CLIENT_HTTP_PORT=$HTTP_PORT CLIENT_HTTPS_PORT=$HTTPS_PORT
@@ -95,10 +64,6 @@ if [ "$rtt" != 0 ]; then
   sleep 0.5
   echo "   through a delay proxy: ${rtt} ms round trip"
 fi
-
-# Bytes nginx sent since line N of its access log.
-log_lines() { wc -l <"$ng/access.log"; }
-bytes_since() { tail -n "+$(($1 + 1))" "$ng/access.log" | awk '{s += $1} END {print s + 0}'; }
 
 BYTES=()
 job_args=()
