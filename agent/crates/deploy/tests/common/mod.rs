@@ -169,11 +169,13 @@ impl Mount {
 
     /// vfat goes through FUSE (`fusefat`): this machine's kernel has no
     /// vfat driver, and FUSE gives the same answer to what matters here —
-    /// no symlinks (ENOSYS), no hard links (EPERM).
+    /// no symlinks (ENOSYS), no hard links (EPERM). Single-threaded (`-s`):
+    /// fusefat is not safe with libfuse's concurrent requests, and under
+    /// load it was twice seen spinning for ever inside an rmdir.
     fn mount(&self, fstype: &str) {
         let (i, t) = (self.img.to_string_lossy().into_owned(), self.target.to_string_lossy().into_owned());
         match fstype {
-            "vfat" => run("fusefat", &["-o", "rw+", &i, &t]),
+            "vfat" => run("fusefat", &["-s", "-o", "rw+", &i, &t]),
             _ => run("mount", &["-o", "loop", &i, &t]),
         }
     }
