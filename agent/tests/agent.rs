@@ -128,14 +128,7 @@ fn daemon_backs_off_while_the_server_fails_and_recovers_without_restart() {
 
 #[test]
 fn agent_killed_mid_pull_fetches_only_what_is_missing_next_round() {
-    let t = scratch();
-    let d = Device::new(t.path());
-    d.commit("v1", "2024-01-01 00:00:00 +0000", false);
-    let origin = TestServer::origin(d.server.clone());
-    d.first_deploy(&origin.url(), &[]);
-    let v2 = d.commit("v2", "2024-02-01 00:00:00 +0000", true);
-    d.config("[agent]\n");
-    let ls = ostree(os_args![repo_arg(&d.server), "ls", "-R", "-C", REF]);
+    let (_scratch, d, origin, v2, ls) = v1_deployed_v2_served("[agent]\n");
     let big = object_in(&ls, "/usr/share/big.bin");
     origin.add_rule(&format!("{}.filez", &big[2..]), Fault::StallAfter(50_000, Duration::from_secs(60)), 1);
     let mut child = d.agent_cmd(&["--once"]).stderr(Stdio::null()).spawn().expect("agent");
@@ -178,14 +171,7 @@ fn agent_killed_mid_pull_fetches_only_what_is_missing_next_round() {
 
 #[test]
 fn sigterm_mid_pull_stops_at_an_object_boundary_and_deploys_nothing() {
-    let t = scratch();
-    let d = Device::new(t.path());
-    d.commit("v1", "2024-01-01 00:00:00 +0000", false);
-    let origin = TestServer::origin(d.server.clone());
-    d.first_deploy(&origin.url(), &[]);
-    let v2 = d.commit("v2", "2024-02-01 00:00:00 +0000", true);
-    d.config("[agent]\ninterval=1h\n");
-    let ls = ostree(os_args![repo_arg(&d.server), "ls", "-R", "-C", REF]);
+    let (t, d, origin, v2, ls) = v1_deployed_v2_served("[agent]\ninterval=1h\n");
     let big = object_in(&ls, "/usr/share/big.bin");
     // The big object pauses for 3 s part-way: SIGTERM arrives meanwhile.
     origin.add_rule(&format!("{}.filez", &big[2..]), Fault::StallAfter(50_000, Duration::from_secs(3)), 1);
@@ -249,4 +235,19 @@ fn a_round_without_enough_free_space_pulls_nothing() {
 /// The content checksum of `path` in `ostree ls -R -C` output.
 fn object_in(ls: &str, path: &str) -> String {
     ls.lines().find(|l| l.ends_with(path)).and_then(|l| l.split_whitespace().nth(4)).unwrap_or_else(|| panic!("{path} not in the commit")).to_string()
+}
+
+/// v1 deployed from a fault-injecting origin that now serves v2 (with a
+/// big object); the agent configured with `config`. Returns v2 and the
+/// origin's `ls -R -C` listing of it.
+fn v1_deployed_v2_served(config: &str) -> (tempfile::TempDir, Device, TestServer, String, String) {
+    let t = scratch();
+    let d = Device::new(t.path());
+    d.commit("v1", "2024-01-01 00:00:00 +0000", false);
+    let origin = TestServer::origin(d.server.clone());
+    d.first_deploy(&origin.url(), &[]);
+    let v2 = d.commit("v2", "2024-02-01 00:00:00 +0000", true);
+    d.config(config);
+    let ls = ostree(os_args![repo_arg(&d.server), "ls", "-R", "-C", REF]);
+    (t, d, origin, v2, ls)
 }

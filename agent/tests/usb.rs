@@ -123,17 +123,7 @@ fn signed_stick_on_a_block_device_is_mounted_read_only_deployed_and_unmounted() 
     up(os_args![repo_arg(&d.server), "sign", &v2, &secret]);
     // A stick image holding the signed repo, on a loop device (ext4: this
     // kernel may lack vfat; the mount tries both).
-    let img = t.path().join("stick.img");
-    fs::File::create(&img).expect("img").set_len(64 << 20).expect("size");
-    let dev = LoopDev(ok("losetup", os_args!["--find", "--show", img.as_os_str()], &[]));
-    // Through the device: a loop device reused from an earlier image must
-    // not show that image's cached blocks.
-    ok("mkfs.ext4", os_args!["-q", "-F", &dev.0], &[]);
-    let fill = t.path().join("fill");
-    fs::create_dir_all(&fill).expect("mnt");
-    ok("mount", os_args![&dev.0, fill.as_os_str()], &[]);
-    stick_dir(&d, &fill);
-    ok("umount", os_args![fill.as_os_str()], &[]);
+    let dev = stick_on_loop_device(t.path(), &d, 64 << 20);
 
     let out = usb_update(&d, Path::new(&dev.0), &[]);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -206,17 +196,7 @@ fn stick_pulled_out_mid_read_is_a_clear_error_and_deploys_nothing() {
     ostree(os_args![repo_arg(&d.server), "summary", "-u"]);
     up(os_args![repo_arg(&d.server), "sign", &v2, &secret]);
     assert!(d.server.join(format!("objects/{}/{}.commitmeta", &v2[..2], &v2[2..])).is_file(), "signed");
-    let img = t.path().join("stick.img");
-    fs::File::create(&img).expect("img").set_len(256 << 20).expect("size");
-    let dev = LoopDev(ok("losetup", os_args!["--find", "--show", img.as_os_str()], &[]));
-    // Through the device: a loop device reused from an earlier image must
-    // not show that image's cached blocks.
-    ok("mkfs.ext4", os_args!["-q", "-F", &dev.0], &[]);
-    let fill = t.path().join("fill");
-    fs::create_dir_all(&fill).expect("mnt");
-    ok("mount", os_args![&dev.0, fill.as_os_str()], &[]);
-    stick_dir(&d, &fill);
-    ok("umount", os_args![fill.as_os_str()], &[]);
+    let dev = stick_on_loop_device(t.path(), &d, 256 << 20);
     let v1 = origin_ref(&d);
 
     let mut child = Command::new(uptree_bin())
@@ -236,7 +216,7 @@ fn stick_pulled_out_mid_read_is_a_clear_error_and_deploys_nothing() {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    fs::File::options().write(true).open(&img).expect("img").set_len(1 << 20).expect("shrink");
+    fs::File::options().write(true).open(t.path().join("stick.img")).expect("img").set_len(1 << 20).expect("shrink");
     ok("losetup", os_args!["--set-capacity", &dev.0], &[]);
     let out = child.wait_with_output().expect("usb-update");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -253,4 +233,21 @@ fn stick_pulled_out_mid_read_is_a_clear_error_and_deploys_nothing() {
     assert_eq!(st["deployments"].as_array().map(Vec::len), Some(1), "nothing deployed: {st:#}");
     assert_eq!(st["agent"]["usb"]["result"], "refused", "{st:#}");
     validate(&st, t.path()).expect("status after a pulled-out stick");
+}
+
+/// A stick image (`DIR/stick.img`) of `size` bytes holding `d`'s server repo (ext4: this
+/// kernel may lack vfat), on a loop device.
+fn stick_on_loop_device(dir: &Path, d: &Device, size: u64) -> LoopDev {
+    let img = dir.join("stick.img");
+    fs::File::create(&img).expect("img").set_len(size).expect("size");
+    let dev = LoopDev(ok("losetup", os_args!["--find", "--show", img.as_os_str()], &[]));
+    // Through the device: a loop device reused from an earlier image must
+    // not show that image's cached blocks.
+    ok("mkfs.ext4", os_args!["-q", "-F", &dev.0], &[]);
+    let fill = dir.join("fill");
+    fs::create_dir_all(&fill).expect("mnt");
+    ok("mount", os_args![&dev.0, fill.as_os_str()], &[]);
+    stick_dir(d, &fill);
+    ok("umount", os_args![fill.as_os_str()], &[]);
+    dev
 }
