@@ -1,13 +1,12 @@
-//! `fsck` and `prune`.
+//! `fsck`.
 
-use ostree_repo::prune::{self, PruneOptions};
-use ostree_repo::{datetime, Error, Repo};
+use ostree_repo::Repo;
 
 use super::{out, progress_enabled};
-use crate::cli::{FsckOpts, PruneOpts};
+use crate::cli::FsckOpts;
 use crate::Result;
 
-pub fn fsck(repo: &Repo, o: &FsckOpts) -> Result<i32> {
+pub fn run(repo: &Repo, o: &FsckOpts) -> Result<i32> {
     let show_progress = progress_enabled() && !o.json && !o.quiet;
     let report = ostree_repo::fsck::fsck(repo, 0, &mut |done, total| {
         if show_progress {
@@ -61,22 +60,4 @@ pub fn fsck(repo: &Repo, o: &FsckOpts) -> Result<i32> {
         }
     }
     Ok(if report.is_clean() { 0 } else { 1 })
-}
-
-pub fn prune(repo: &Repo, o: &PruneOpts) -> Result<i32> {
-    let now = ostree_repo::commit::default_timestamp()?;
-    let keep = match &o.keep_younger_than {
-        Some(d) => Some(datetime::parse(d, now).ok_or_else(|| Error::Invalid(format!("Could not parse '{d}'")))?),
-        None => None,
-    };
-    let st = prune::prune(repo, &PruneOptions { refs_only: o.refs_only, depth: o.depth, keep_younger_than: keep, dry_run: o.no_prune })?;
-    let freed = ostree_repo::fsutil::format_size(st.freed);
-    if st.deleted == 0 {
-        out(&format!("Total objects: {}\nNo unreachable objects\n", st.total))?;
-    } else if o.no_prune {
-        out(&format!("Total objects: {}\nWould delete: {} objects, freeing {freed}\n", st.total, st.deleted))?;
-    } else {
-        out(&format!("Total objects: {}\nDeleted {} objects, {freed} freed\n", st.total, st.deleted))?;
-    }
-    Ok(0)
 }

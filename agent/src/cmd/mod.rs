@@ -2,15 +2,25 @@
 
 mod admin;
 mod agent;
+mod cat;
 mod checkout;
 mod commit;
+mod config;
 mod fsck;
-mod inspect;
+mod init;
+mod log;
+mod ls;
+mod prune;
 mod pull;
+mod pull_local;
 mod refs;
 mod remote;
 mod reset;
+mod rev_parse;
+mod show;
+mod sign;
 mod static_delta;
+mod summary;
 mod usb_update;
 
 use std::io::IsTerminal;
@@ -25,24 +35,24 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     let repo_path = cli.repo.clone();
     let repo = || open_repo(repo_path.clone());
     match cli.command {
-        Command::Init(o) => refs::init(&repo_path_or_default(repo_path.clone()), &o),
+        Command::Init(o) => init::run(&repo_path_or_default(repo_path.clone()), &o),
         Command::Commit(o) => commit::run(repo()?, &o),
-        Command::Refs(o) => refs::refs(&repo()?, &o),
-        Command::RevParse(o) => refs::rev_parse(&repo()?, &o),
+        Command::Refs(o) => refs::run(&repo()?, &o),
+        Command::RevParse(o) => rev_parse::run(&repo()?, &o),
         Command::Reset(o) => reset::run(&repo()?, &o),
-        Command::Show(o) => inspect::show(&repo()?, &o),
-        Command::Log(o) => inspect::log(&repo()?, &o),
-        Command::Ls(o) => inspect::ls(&repo()?, &o),
-        Command::Cat(o) => inspect::cat(&repo()?, &o),
+        Command::Show(o) => show::run(&repo()?, &o),
+        Command::Log(o) => log::run(&repo()?, &o),
+        Command::Ls(o) => ls::run(&repo()?, &o),
+        Command::Cat(o) => cat::run(&repo()?, &o),
         Command::Checkout(o) => checkout::run(&repo()?, &o),
-        Command::Fsck(o) => fsck::fsck(&repo()?, &o),
-        Command::Prune(o) => fsck::prune(&repo()?, &o),
+        Command::Fsck(o) => fsck::run(&repo()?, &o),
+        Command::Prune(o) => prune::run(&repo()?, &o),
         Command::Remote(o) => remote::run(repo()?, &o),
-        Command::Summary(o) => remote::summary(repo()?, &o),
-        Command::Pull(o) => pull::pull(&repo()?, &o),
-        Command::PullLocal(o) => pull::pull_local(&repo()?, &o),
-        Command::Sign(o) => pull::sign(&repo()?, &o),
-        Command::Config(o) => refs::config(repo()?, &o),
+        Command::Summary(o) => summary::run(repo()?, &o),
+        Command::Pull(o) => pull::run(&repo()?, &o),
+        Command::PullLocal(o) => pull_local::run(&repo()?, &o),
+        Command::Sign(o) => sign::run(&repo()?, &o),
+        Command::Config(o) => config::run(repo()?, &o),
         Command::StaticDelta(o) => static_delta::run(repo()?, &o),
         Command::Admin(o) => admin::run(&o),
         Command::Agent(o) => agent::run(&o),

@@ -1,23 +1,12 @@
-//! `init`, `refs`, `rev-parse`.
+//! `refs`.
 
-use std::path::Path;
-
-use ostree_repo::{Checksum, Error, ObjectType, RefName, Repo, RepoMode};
+use ostree_repo::{Checksum, Error, RefName, Repo};
 
 use super::out;
-use crate::cli::{InitOpts, RefsOpts, RevParseOpts};
+use crate::cli::RefsOpts;
 use crate::Result;
 
-pub fn init(path: &Path, o: &InitOpts) -> Result<i32> {
-    let mode = RepoMode::parse(&o.mode).ok_or_else(|| Error::Invalid(format!("Invalid mode '{}' (archive, bare, bare-user, bare-user-only)", o.mode)))?;
-    let mut repo = Repo::init(path, mode)?;
-    if let Some(cid) = &o.collection_id {
-        repo.update_config(|kf| kf.set("core", "collection-id", cid))?;
-    }
-    Ok(0)
-}
-
-pub fn refs(repo: &Repo, o: &RefsOpts) -> Result<i32> {
+pub fn run(repo: &Repo, o: &RefsOpts) -> Result<i32> {
     if let Some(new) = &o.create {
         let target = o.prefix.as_deref().ok_or_else(|| Error::Invalid("--create needs a commit to point at".into()))?;
         let name = RefName::parse(new)?;
@@ -60,53 +49,5 @@ pub fn refs(repo: &Repo, o: &RefsOpts) -> Result<i32> {
         s.push('\n');
     }
     out(&s)?;
-    Ok(0)
-}
-
-pub fn rev_parse(repo: &Repo, o: &RevParseOpts) -> Result<i32> {
-    let commit = match &o.rev {
-        Some(rev) => repo.resolve_rev(rev)?,
-        None => match repo.list_objects(Some(ObjectType::Commit))?.as_slice() {
-            [(c, _)] => *c,
-            [] => return Err(Error::Invalid("No commit objects found".into()).into()),
-            _ => return Err(Error::Invalid("Multiple commit objects found".into()).into()),
-        },
-    };
-    out(&format!("{commit}\n"))?;
-    Ok(0)
-}
-
-/// `config get|set|unset [--group=G] SECTION.KEY [VALUE]`, as ostree.
-pub fn config(mut repo: Repo, o: &crate::cli::ConfigOpts) -> Result<i32> {
-    use crate::cli::ConfigCommand;
-    let split = |key: &str, group: &Option<String>| -> Result<(String, String)> {
-        match group {
-            Some(g) => Ok((g.clone(), key.to_string())),
-            None => key
-                .rsplit_once('.')
-                .map(|(g, k)| (g.to_string(), k.to_string()))
-                .ok_or_else(|| Error::Invalid(format!("Section.key expected, got {key:?} (or use --group)")).into()),
-        }
-    };
-    match &o.command {
-        ConfigCommand::Get { extra, .. } | ConfigCommand::Set { extra, .. } | ConfigCommand::Unset { extra, .. } if !extra.is_empty() => {
-            return Err(Error::Invalid("Too many arguments given".into()).into());
-        }
-        ConfigCommand::Get { key, group, .. } => {
-            let (g, k) = split(key, group)?;
-            let v = repo.config().get(&g, &k).ok_or_else(|| Error::Invalid(format!("Key file does not have key “{k}” in group “{g}”")))?;
-            out(&format!("{v}\n"))?;
-        }
-        ConfigCommand::Set { key, value, group, .. } => {
-            let (g, k) = split(key, group)?;
-            repo.update_config(|c| c.set(&g, &k, value))?;
-        }
-        ConfigCommand::Unset { key, group, .. } => {
-            let (g, k) = split(key, group)?;
-            repo.update_config(|c| {
-                c.remove_key(&g, &k);
-            })?;
-        }
-    }
     Ok(0)
 }

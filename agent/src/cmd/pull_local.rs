@@ -1,0 +1,24 @@
+//! `pull-local`.
+
+use ostree_repo::Repo;
+
+use super::pull::{options, print_report};
+use crate::cli::PullLocalOpts;
+use crate::Result;
+
+pub fn run(repo: &Repo, o: &PullLocalOpts) -> Result<i32> {
+    let mut opts = options(&o.net);
+    opts.commit_metadata_only = o.commit_metadata_only;
+    opts.depth = o.depth;
+    opts.untrusted = o.untrusted;
+    opts.local_remote_name = o.remote.clone();
+    opts.disable_verify_bindings = o.disable_verify_bindings;
+    opts.gpg_verify = o.gpg_verify;
+    opts.gpg_verify_summary = o.gpg_verify_summary;
+    opts.allow_downgrade = o.allow_downgrade;
+    // As ostree: no REF means every local branch of the source repository.
+    let refs = if o.refs.is_empty() { Repo::open(&o.src)?.list_refs()?.into_keys().filter(|r| !r.contains(':')).collect() } else { o.refs.clone() };
+    let r = uptree_pull::pull_local(repo, &o.src, &refs, &opts)?;
+    print_report(&r)?;
+    Ok(0)
+}

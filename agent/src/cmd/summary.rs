@@ -1,0 +1,44 @@
+//! `summary`.
+
+use ostree_repo::summary::{self, Summary};
+use ostree_repo::Repo;
+use uptree_pull::sign;
+
+use super::out;
+use crate::cli::SummaryOpts;
+use crate::Result;
+
+pub fn run(mut repo: Repo, o: &SummaryOpts) -> Result<i32> {
+    if o.update {
+        let now = ostree_repo::commit::default_timestamp()?;
+        // ostree rewrites delta-indexes/ with the summary.
+        uptree_delta::manage::reindex(&repo, None)?;
+        summary::update(&mut repo, now)?;
+        if !o.sign.is_empty() {
+            if o.sign_type != "ed25519" {
+                return Err(format!("unsupported signature type {:?}", o.sign_type).into());
+            }
+            let bytes = std::fs::read(repo.path().join("summary"))?;
+            let mut meta: Option<Vec<u8>> = None;
+            for k in &o.sign {
+                meta = Some(sign::add_signature(meta.as_deref(), &sign::sign(&bytes, k)?)?);
+            }
+            if let Some(m) = meta {
+                ostree_repo::fsutil::atomic_write(&repo.path().join("summary.sig"), &m, 0o644, repo.fsync_enabled())?;
+            }
+        }
+    }
+    if o.view || !o.update {
+        let bytes = std::fs::read(repo.path().join("summary")).map_err(|e| format!("{}: {e}", repo.path().join("summary").display()))?;
+        let sm = Summary::from_bytes(&bytes)?;
+        let mut s = String::new();
+        for r in &sm.refs {
+            s.push_str(&format!("* {}\n    Latest Commit ({} bytes):\n      {}\n", r.name, r.commit_size, r.checksum));
+            for (k, v) in &r.metadata {
+                s.push_str(&format!("    {k}: {}\n", ostree_repo::gvariant::print(v)));
+            }
+        }
+        out(&s)?;
+    }
+    Ok(0)
+}
