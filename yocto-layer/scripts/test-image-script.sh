@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Checks of uptree-image.sh's `rootfs` and `commit` steps on small rootfs
-# folders, against the real uptree and the real ostree (one line per
-# check, then "N passed, N failed"):
+# Checks of uptree-image.sh's `rootfs` and `commit` steps (with its
+# static delta) on small rootfs folders, against the real uptree and the
+# real ostree (one line per check, then "N passed, N failed"):
 #
 #   test-image-script.sh UPTREE_BINARY
 set -uo pipefail
@@ -99,7 +99,10 @@ check "rootfs: --users sysusers: a sysusers.d file with the image's system users
 # unchanged, parent chained, signed commit and summary; real ostree reads it.
 repo=$work/repo
 export SOURCE_DATE_EPOCH=1700000000
-bash "$script" commit --uptree "$up" --repo "$repo" --branch os/test --subject one --version 1.0 "$t" >/dev/null
+check "commit --delta-from parent: a first commit (no parent) gets no delta, and no error" \
+  bash -c "bash '$script' commit --uptree '$up' --repo '$repo' --branch os/test --subject one --version 1.0 \
+    --delta-from parent '$t' >/dev/null 2>'$work/err' && grep -q 'has no parent: no static delta' '$work/err' \
+    && [ \"\$(ostree --repo='$repo' static-delta list)\" = '(No static deltas)' ]"
 c1=$("$up" --repo="$repo" rev-parse os/test)
 bash "$script" commit --uptree "$up" --repo "$repo" --branch os/test --subject one --version 1.0 "$t" >/dev/null
 check "commit: an unchanged tree adds no commit" test "$("$up" --repo="$repo" rev-parse os/test)" = "$c1"
@@ -113,13 +116,54 @@ pub=$(openssl pkey -in "$work/k.pem" -pubout -outform DER | tail -c 32 | base64 
 echo >>"$work/sign.key"
 echo changed >"$t/usr/etc/changed"
 bash "$script" commit --uptree "$up" --repo "$repo" --branch os/test --subject two --version 2.0 \
-  --sign-key "$work/sign.key" "$t" >/dev/null
+  --sign-key "$work/sign.key" --delta-from parent "$t" >/dev/null 2>&1
 c2=$("$up" --repo="$repo" rev-parse os/test)
 check "commit: a changed tree is a new commit whose parent is the last one" \
   bash -c "[ '$c2' != '$c1' ] && [ \"\$('$up' --repo='$repo' rev-parse os/test^)\" = '$c1' ]"
 check "commit: signed with the key file (uptree sign --verify)" "$up" --repo="$repo" sign --verify os/test "$pub"
 check "commit: summary and summary.sig written" test -s "$repo/summary" -a -s "$repo/summary.sig"
 check "commit: ostree fsck is clean" bash -c "ostree --repo='$repo' fsck >/dev/null"
+
+# The static delta parent -> new commit: listed by both tools and by the
+# (signed) summary, and taken by the real ostree's pull.
+check "delta: --delta-from parent made $c1-$c2, listed by uptree and by ostree static-delta list" \
+  bash -c "'$up' --repo='$repo' static-delta list | grep -qx '$c1-$c2' && ostree --repo='$repo' static-delta list | grep -qx '$c1-$c2'"
+check "delta: the summary lists it (ostree.static-deltas, read by ostree)" \
+  bash -c "ostree --repo='$repo' summary --view | grep 'ostree.static-deltas' | grep -q '$c1-$c2'"
+super=$(find "$repo/deltas" -name superblock)
+ino=$(stat -c %i "$super")
+bash "$script" commit --uptree "$up" --repo "$repo" --branch os/test --subject two --version 2.0 \
+  --sign-key "$work/sign.key" --delta-from parent "$t" >/dev/null 2>&1
+check "delta: an unchanged rebuild adds no commit and keeps the delta as it is" \
+  test "$("$up" --repo="$repo" rev-parse os/test) $(stat -c %i "$super")" = "$c2 $ino"
+dev=$work/device
+ostree --repo="$dev" init --mode=bare-user
+ostree --repo="$dev" remote add --no-gpg-verify origin "file://$repo"
+ostree --repo="$dev" pull origin "os/test@$c1" >/dev/null
+check "delta: ostree pull --require-static-deltas from $c1 takes it (signed commit and summary); fsck clean" \
+  bash -c "ostree --repo='$dev' pull --require-static-deltas origin os/test >/dev/null \
+    && [ \"\$(ostree --repo='$dev' rev-parse origin:os/test)\" = '$c2' ] && ostree --repo='$dev' fsck >/dev/null"
+echo three >"$t/usr/etc/changed"
+bash "$script" commit --uptree "$up" --repo "$repo" --branch os/test --subject three --delta-from "$c1" "$t" >/dev/null 2>&1
+c3=$("$up" --repo="$repo" rev-parse os/test)
+check "delta: --delta-from REV makes REV-NEW ($c1-$c3), and no parent delta" \
+  bash -c "ostree --repo='$repo' static-delta list | grep -qx '$c1-$c3' && ! ostree --repo='$repo' static-delta list | grep -qx '$c2-$c3'"
+dev2=$work/device2
+ostree --repo="$dev2" init --mode=bare-user
+ostree --repo="$dev2" remote add --no-gpg-verify origin "file://$repo"
+ostree --repo="$dev2" pull origin "os/test@$c1" >/dev/null
+check "delta: ostree pull --require-static-deltas from $c1 to $c3 takes it" \
+  bash -c "ostree --repo='$dev2' pull --require-static-deltas origin os/test >/dev/null \
+    && [ \"\$(ostree --repo='$dev2' rev-parse origin:os/test)\" = '$c3' ] && ostree --repo='$dev2' fsck >/dev/null"
+echo four >"$t/usr/etc/changed"
+bash "$script" commit --uptree "$up" --repo "$repo" --branch os/test --subject four "$t" >/dev/null
+c4=$("$up" --repo="$repo" rev-parse os/test)
+check "delta: without --delta-from no delta is made (and ostree pull --require-static-deltas fails)" \
+  bash -c "! ostree --repo='$repo' static-delta list | grep -q -- '-$c4\$' \
+    && ! ostree --repo='$dev2' pull --require-static-deltas origin os/test >/dev/null 2>&1"
+check "delta: --delta-from a name that is no commit fails and names it" \
+  bash -c "echo five >'$t/usr/etc/changed' && ! bash '$script' commit --uptree '$up' --repo '$repo' --branch os/test \
+    --delta-from nosuch '$t' >/dev/null 2>'$work/err' && grep -q 'delta-from nosuch' '$work/err'"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
