@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Checks of uptree-image.sh's `rootfs` and `commit` steps (with its
 # static delta) on small rootfs folders, against the real uptree and the
-# real ostree (one line per check, then "N passed, N failed"):
+# real ostree, and of its `sysroot` step as Yocto runs it (a non-root
+# user under fakeroot); one line per check, then "N passed, N failed".
+# Runs as root (it switches to nobody for the fakeroot check):
 #
 #   test-image-script.sh UPTREE_BINARY
 set -uo pipefail
@@ -164,6 +166,24 @@ check "delta: without --delta-from no delta is made (and ostree pull --require-s
 check "delta: --delta-from a name that is no commit fails and names it" \
   bash -c "echo five >'$t/usr/etc/changed' && ! bash '$script' commit --uptree '$up' --repo '$repo' --branch os/test \
     --delta-from nosuch '$t' >/dev/null 2>'$work/err' && grep -q 'delta-from nosuch' '$work/err'"
+
+# Yocto runs image tasks as the build user under pseudo, which fakes
+# ownership but cannot set the immutable flag; fakeroot is the same model.
+# The sysroot step must complete there (it did not before it asked for a
+# mutable deployment: chattr +i failed with EPERM).
+fr=$work/fakeroot
+mkdir -p "$fr"
+chmod a+rx "$work"
+chmod -R a+rX "$repo"
+chown nobody "$fr"
+echo 'bootdelay=2' >"$fr/default-env"
+check "sysroot: as nobody under fakeroot (Yocto's pseudo model): deployment, boot.scr and uboot.env written" \
+  bash -c "setpriv --reuid=nobody --regid=\"\$(id -g nobody)\" --clear-groups env HOME='$fr' TMPDIR='$fr' \
+      fakeroot bash '$script' sysroot --uptree '$(realpath "$up")' --board qemu-arm64 --repo '$repo' --ref os/test \
+      --os test --out '$fr/parts' --default-env '$fr/default-env' >/dev/null 2>'$work/err' \
+    && [ -f '$fr/parts/boot/boot.scr' ] && [ -f '$fr/parts/boot/uboot.env' ] \
+    && compgen -G '$fr/parts/root/ostree/deploy/test/deploy/*.0/usr/etc/os-release' >/dev/null \
+    || { cat '$work/err' >&2; false; }"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

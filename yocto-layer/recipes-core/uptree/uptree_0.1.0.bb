@@ -40,11 +40,11 @@ INITSCRIPT_PACKAGES = "${PN}-agent"
 INITSCRIPT_NAME:${PN}-agent = "uptree-agent"
 INITSCRIPT_PARAMS:${PN}-agent = "start 90 2 3 4 5 . stop 10 0 1 6 ."
 
-FILES:${PN}-agent = "${systemd_system_unitdir}/uptree-agent.service ${sysconfdir}/init.d/uptree-agent"
-FILES:${PN}-usb = "${systemd_system_unitdir}/uptree-usb@.service \
-                   ${nonarch_base_libdir}/udev/rules.d/90-uptree-usb.rules \
-                   ${libexecdir}/${BPN} \
-                   ${datadir}/${BPN}/mdev-uptree-usb.conf \
+FILES:${PN}-agent += "${systemd_system_unitdir}/uptree-agent.service ${sysconfdir}/init.d/uptree-agent"
+FILES:${PN}-usb += "${systemd_system_unitdir}/uptree-usb@.service \
+                    ${nonarch_base_libdir}/udev/rules.d/90-uptree-usb.rules \
+                    ${libexecdir}/${BPN} \
+                    ${datadir}/${BPN}/mdev-uptree-usb.conf \
 "
 RDEPENDS:${PN}-agent = "${PN}"
 # Without systemd the hook is an mdev line: the postinst puts the lines
@@ -52,10 +52,9 @@ RDEPENDS:${PN}-agent = "${PN}"
 # sd* line (mdev stops at the first match; see the file).
 RDEPENDS:${PN}-usb = "${PN} ${@bb.utils.contains('DISTRO_FEATURES', 'systemd', '', 'busybox-mdev', d)}"
 
-# nooelint: oelint.vars.dollarescape - $D is the package manager's root
 pkg_postinst:${PN}-usb() {
-    conf=$D${sysconfdir}/mdev.conf
-    lines=$D${datadir}/${BPN}/mdev-uptree-usb.conf
+    conf="$D"${sysconfdir}/mdev.conf
+    lines="$D"${datadir}/${BPN}/mdev-uptree-usb.conf
     if [ -f "$lines" ] && [ -f "$conf" ] && ! grep -q uptree-usb-mdev "$conf"; then
         { grep -v '^#' "$lines"; cat "$conf"; } >"$conf.uptree"
         mv "$conf.uptree" "$conf"
@@ -63,18 +62,24 @@ pkg_postinst:${PN}-usb() {
 }
 
 pkg_postrm:${PN}-usb() {
-    conf=$D${sysconfdir}/mdev.conf
+    conf="$D"${sysconfdir}/mdev.conf
     if [ -f "$conf" ] && grep -q uptree-usb-mdev "$conf"; then
         grep -v uptree-usb-mdev "$conf" >"$conf.uptree"
         mv "$conf.uptree" "$conf"
     fi
 }
 
+RDEPENDS:${PN}:append:class-target = " uptree-conf"
 # The daemon and the stick hook come with uptree unless a build leaves
 # them out (BAD_RECOMMENDATIONS); on images without systemd the stick
 # hook needs mdev as the device manager.
-RRECOMMENDS:${PN}:append:class-target = " ${PN}-agent \
-    ${@'${PN}-usb' if 'systemd' in d.getVar('DISTRO_FEATURES').split() or d.getVar('VIRTUAL-RUNTIME_dev_manager') == 'busybox-mdev' else ''}"
-RDEPENDS:${PN}:append:class-target = " uptree-conf"
+RRECOMMENDS:${PN}:append:class-target = " ${PN}-agent ${@uptree_usb_recommended(d)}"
+
+def uptree_usb_recommended(d):
+    if bb.utils.contains('DISTRO_FEATURES', 'systemd', True, False, d) or \
+       d.getVar('VIRTUAL-RUNTIME_dev_manager') == 'busybox-mdev':
+        return d.expand('${PN}-usb')
+    return ''
+
 
 BBCLASSEXTEND = "native"
