@@ -9,7 +9,8 @@
 #   4. uptree-image.sh's rootfs and commit steps on rootfs folders, the
 #      static delta to each commit (real ostree lists and pulls it), and
 #      the sysroot step as nobody under fakeroot, as Yocto's pseudo runs
-#      it (test-image-script.sh: real uptree, real ostree)
+#      it, and uptree-conf's agent.conf read by the real agent
+#      (test-image-script.sh: real uptree, real ostree)
 #   5. the workspace builds with UPTREE_RUST_MIN, the oldest Rust the
 #      uptree recipe accepts (the exact toolchain, --locked)
 #   6. with --boot: an image made from a rootfs folder by the image

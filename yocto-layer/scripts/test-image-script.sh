@@ -2,7 +2,8 @@
 # Checks of uptree-image.sh's `rootfs` and `commit` steps (with its
 # static delta) on small rootfs folders, against the real uptree and the
 # real ostree, and of its `sysroot` step as Yocto runs it (a non-root
-# user under fakeroot); one line per check, then "N passed, N failed".
+# user under fakeroot); and that the agent.conf uptree-conf writes is one
+# the real agent reads. One line per check, then "N passed, N failed".
 # Runs as root (it switches to nobody for the fakeroot check):
 #
 #   test-image-script.sh UPTREE_BINARY
@@ -184,6 +185,57 @@ check "sysroot: as nobody under fakeroot (Yocto's pseudo model): deployment, boo
     && [ -f '$fr/parts/boot/boot.scr' ] && [ -f '$fr/parts/boot/uboot.env' ] \
     && compgen -G '$fr/parts/root/ostree/deploy/test/deploy/*.0/usr/etc/os-release' >/dev/null \
     || { cat '$work/err' >&2; false; }"
+
+# uptree-conf writes /etc/uptree/agent.conf in do_install; the agent
+# refuses a file with a key it does not read. Run that part of the
+# recipe with its ??= defaults, and with every optional key set, and
+# have the real agent read the result (it then stops at the missing
+# sysroot, after the config).
+recipe=$here/../recipes-core/uptree-conf/uptree-conf_1.0.bb
+agent_conf() {
+  local out=$1 vars=$2
+  # shellcheck disable=SC2016 # ${...} are BitBake's, replaced by sed
+  sed -n '/agent.conf: only keys/,/chmod 0644/p' "$recipe" | sed -f "$vars" \
+    -e "s,\${D}\${sysconfdir}/uptree/agent.conf,$out,g" >"$work/agent-conf.sh"
+  sh -e -c 'bbfatal() { echo "bbfatal: $*" >&2; exit 1; }; . "$1"' sh "$work/agent-conf.sh"
+}
+agent_reads() {
+  local err
+  err=$("$up" agent --config "$1" --once --sysroot "$work/no-sysroot" 2>&1)
+  case $err in *"is not an OSTree sysroot"*) return 0 ;; esac
+  echo "$err" >&2
+  return 1
+}
+# shellcheck disable=SC2016 # sed scripts for BitBake's ${...}
+sed -n 's/^UPTREE_AGENT_\([A-Z_]*\) ??= "\([^$]*\)"$/s,${UPTREE_AGENT_\1},\2,g/p' "$recipe" >"$work/defaults.sed"
+cat >>"$work/defaults.sed" <<'SED'
+s,${UPTREE_AGENT_TRUSTED_KEYS},,g
+SED
+check "uptree-conf: agent.conf from the recipe's defaults is read by the agent" \
+  bash -c "$(declare -f agent_conf agent_reads); recipe='$recipe' work='$work' up='$up'; \
+    agent_conf '$work/agent.conf' '$work/defaults.sed' && grep -qx 'interval=6h' '$work/agent.conf' && agent_reads '$work/agent.conf'"
+{
+  grep -v -e WINDOW -e REBOOT -e USB -e TRUSTED "$work/defaults.sed"
+  cat <<'SED'
+s,${UPTREE_AGENT_WINDOW},23:30-02:00,g
+s,${UPTREE_AGENT_REBOOT},window,g
+s,${UPTREE_AGENT_USB},false,g
+SED
+  echo "s,\${UPTREE_AGENT_TRUSTED_KEYS},/etc/uptree/trusted.ed25519;$pub,g"
+} >"$work/all.sed"
+check "uptree-conf: agent.conf with window, reboot=window, usb=false and trusted keys is read by the agent" \
+  bash -c "$(declare -f agent_conf agent_reads); recipe='$recipe' work='$work' up='$up'; \
+    agent_conf '$work/agent-all.conf' '$work/all.sed' && grep -qx 'window=23:30-02:00' '$work/agent-all.conf' \
+    && grep -q '^trusted-keys=' '$work/agent-all.conf' && agent_reads '$work/agent-all.conf'"
+{
+  grep -v REBOOT "$work/defaults.sed"
+  cat <<'SED'
+s,${UPTREE_AGENT_REBOOT},bogus,g
+SED
+} >"$work/bad.sed"
+check "uptree-conf: a reboot policy the agent does not know stops do_install (bbfatal)" \
+  bash -c "$(declare -f agent_conf); recipe='$recipe' work='$work'; ! agent_conf '$work/agent-bad.conf' '$work/bad.sed' 2>'$work/err' \
+    && grep -q 'UPTREE_AGENT_REBOOT must be' '$work/err'"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
