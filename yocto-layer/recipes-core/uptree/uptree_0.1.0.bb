@@ -47,10 +47,11 @@ FILES:${PN}-usb += "${systemd_system_unitdir}/uptree-usb@.service \
                     ${datadir}/${BPN}/mdev-uptree-usb.conf \
 "
 RDEPENDS:${PN}-agent = "${PN}"
-# Without systemd the hook is an mdev line: the postinst puts the lines
-# of mdev-uptree-usb.conf at the top of /etc/mdev.conf, before its own
-# sd* line (mdev stops at the first match; see the file).
-RDEPENDS:${PN}-usb = "${PN} ${@bb.utils.contains('DISTRO_FEATURES', 'systemd', '', 'busybox-mdev', d)}"
+# uptree-usb@.service runs /usr/bin/flock. Without systemd the hook is
+# an mdev line (busybox, which has flock and logger): the postinst puts
+# the line of mdev-uptree-usb.conf at the top of /etc/mdev.conf, before
+# its own sd* line (mdev stops at the first match; see the file).
+RDEPENDS:${PN}-usb = "${PN} ${@bb.utils.contains('DISTRO_FEATURES', 'systemd', 'util-linux-flock', 'busybox-mdev', d)}"
 
 pkg_postinst:${PN}-usb() {
     conf="$D"${sysconfdir}/mdev.conf
