@@ -25,6 +25,14 @@
 #   UPTREE_SIGN_KEY        file of base64 ed25519 secret keys (one a
 #                          line): signs the commit and the summary; empty
 #                          = unsigned (warned)
+#   UPTREE_DELTA_FROM      a static delta to each new commit, put in the
+#                          repo and listed in its summary: "parent" (the
+#                          default) from the commit before it on the
+#                          branch (none for the first commit), or a
+#                          commit/ref (the release the devices run); empty
+#                          = no delta. Not signed (ostree's pull reads
+#                          plain superblocks only); the commit's signature
+#                          covers its content.
 #   UPTREE_REMOTE_NAME     the remote the device updates from: origin
 #   UPTREE_REMOTE_URL      its URL (required; the sanity class warns)
 #   UPTREE_REMOTE_SETS     extra remote options, K=V (e.g. tls-ca-path=…)
@@ -56,6 +64,7 @@ UPTREE_OS ??= "${DISTRO}"
 UPTREE_COMMIT_SUBJECT ??= "${IMAGE_NAME}"
 UPTREE_COMMIT_VERSION ??= "${DISTRO_VERSION}"
 UPTREE_SIGN_KEY ??= ""
+UPTREE_DELTA_FROM ??= "parent"
 UPTREE_REMOTE_NAME ??= "origin"
 UPTREE_REMOTE_URL ??= ""
 UPTREE_REMOTE_SETS ??= ""
@@ -117,10 +126,14 @@ IMAGE_CMD:uptree() {
     else
         bbwarn "uptree: UPTREE_SIGN_KEY is empty: ${UPTREE_BRANCH} is committed unsigned"
     fi
-    # shellcheck disable=SC2086 # $sign_args is a word list
+    delta_args=""
+    if [ -n "${UPTREE_DELTA_FROM}" ]; then
+        delta_args="--delta-from ${UPTREE_DELTA_FROM}"
+    fi
+    # shellcheck disable=SC2086 # $sign_args and $delta_args are word lists
     bash ${UPTREE_SCRIPT} commit --uptree ${STAGING_BINDIR_NATIVE}/uptree --repo ${UPTREE_REPO} \
         --branch ${UPTREE_BRANCH} --subject "${UPTREE_COMMIT_SUBJECT}" \
-        --version "${UPTREE_COMMIT_VERSION}" $sign_args ${UPTREE_TREE}
+        --version "${UPTREE_COMMIT_VERSION}" $sign_args $delta_args ${UPTREE_TREE}
 
     remote_args=""
     if [ -n "${UPTREE_REMOTE_URL}" ]; then

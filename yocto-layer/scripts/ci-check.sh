@@ -3,9 +3,13 @@
 # checks"):
 #   1. uptree-crates.inc matches Cargo.lock (update-crates.py --check)
 #   2. oelint-adv (PyPI, pinned) is clean with .oelint.cfg (scarthgap)
-#   3. shellcheck: the layer's scripts, and every shell function of its
-#      recipes and classes (bb-shell.py)
-#   4. uptree-image.sh's rootfs and commit steps on rootfs folders
+#   3. shellcheck: the layer's scripts, the agent's init and mdev scripts
+#      (agent/dist, installed by the uptree recipe), and every shell
+#      function of its recipes and classes (bb-shell.py)
+#   4. uptree-image.sh's rootfs and commit steps on rootfs folders, the
+#      static delta to each commit (real ostree lists and pulls it), and
+#      the sysroot step as nobody under fakeroot, as Yocto's pseudo runs
+#      it, and uptree-conf's agent.conf read by the real agent
 #      (test-image-script.sh: real uptree, real ostree)
 #   5. the workspace builds with UPTREE_RUST_MIN, the oldest Rust the
 #      uptree recipe accepts (the exact toolchain, --locked)
@@ -38,14 +42,15 @@ mapfile -t bbfiles < <(cd "$layer" && find . \( -name '*.bb' -o -name '*.bbappen
 echo "oelint-adv: ${#bbfiles[@]} files clean"
 
 step "yocto-layer: shellcheck"
-shellcheck -x "$here"/*.sh "$root/qemu-tests/build-image.sh"
+shellcheck -x "$here"/*.sh "$root/qemu-tests/build-image.sh" "$root/agent/dist/uptree-agent.init" "$root/agent/dist/uptree-usb-mdev" \
+  "$layer"/recipes-core/uptree-conf/files/uptree-mark-good.init
 for f in "${bbfiles[@]}"; do
   python3 "$here/bb-shell.py" "$layer/$f" | shellcheck -s sh - || { echo "shellcheck: $f" >&2; exit 1; }
 done
 echo "shellcheck: scripts and the shell functions of ${#bbfiles[@]} recipe files clean"
 
-step "yocto-layer: uptree-image.sh rootfs and commit steps"
-need_pkgs ostree openssl
+step "yocto-layer: uptree-image.sh rootfs, commit (+ static delta) and sysroot (fakeroot) steps"
+need_pkgs ostree openssl fakeroot u-boot-tools
 (cd "$root" && cargo build --locked -q -p uptree)
 bash "$here/test-image-script.sh" "$root/target/debug/uptree"
 

@@ -6,9 +6,10 @@
 #                          [--users altfiles|sysusers|keep]
 #       ROOTFS (a Yocto IMAGE_ROOTFS, read only) -> OUT, an OSTree OS tree.
 #   uptree-image.sh commit --repo R --branch B TREE [--subject S] [--version V]
-#                          [--sign-key FILE] [--uptree BIN]
+#                          [--sign-key FILE] [--delta-from parent|REV] [--uptree BIN]
 #       commit TREE to R (archive, created if missing), parent chained,
-#       unchanged trees skipped, summary regenerated (signed with FILE's keys).
+#       unchanged trees skipped; a static delta from REV (or the commit's
+#       parent, if any) to it; summary regenerated (signed with FILE's keys).
 #   uptree-image.sh sysroot --board B --repo R --ref REF --out DIR --default-env F
 #                          [--remote NAME=URL [--remote-set K=V]...] [--os OS] [--uptree BIN]
 #       DIR/root: the sysroot with REF deployed; DIR/boot: the boot
@@ -188,10 +189,11 @@ users_to_usr() {
 }
 
 cmd_commit() {
-  local repo="" branch="" subject="" version="" key="" tree=""
+  local repo="" branch="" subject="" version="" key="" tree="" delta_from=""
   while [ $# -gt 0 ]; do
     case $1 in
       --repo) repo=$2; shift 2 ;;
+      --delta-from) delta_from=$2; shift 2 ;;
       --branch) branch=$2; shift 2 ;;
       --subject) subject=$2; shift 2 ;;
       --version) version=$2; shift 2 ;;
@@ -218,7 +220,34 @@ cmd_commit() {
       [ -n "$k" ] && sign+=(--sign="$k")
     done <"$key"
   fi
+  [ -z "$delta_from" ] || static_delta "$repo" "$branch" "$delta_from"
+  # After the delta: the summary lists it (ostree.static-deltas).
   "$uptree" --repo="$repo" summary -u "${sign[@]}"
+}
+
+# A static delta from FROM to the branch's commit: a device on FROM
+# fetches one file of what changed instead of every changed object.
+# FROM "parent" is the commit's parent, none for a first commit. A delta
+# that exists already (an unchanged rebuild) is kept. The superblock is
+# not signed: ostree's pull reads only plain superblocks (2022.7 and
+# later; only apply-offline knows signed ones), and the commit's own
+# signature covers what the delta carries.
+static_delta() {
+  local repo=$1 branch=$2 rev=$3 from to
+  to=$("$uptree" --repo="$repo" rev-parse "$branch")
+  if [ "$rev" = parent ]; then
+    if ! from=$("$uptree" --repo="$repo" rev-parse "$branch^" 2>/dev/null); then
+      echo "uptree-image.sh: $branch ($to) has no parent: no static delta" >&2
+      return 0
+    fi
+  else
+    from=$("$uptree" --repo="$repo" rev-parse "$rev") || die "commit: --delta-from $rev is not a commit in $repo"
+  fi
+  [ "$from" != "$to" ] || return 0
+  if "$uptree" --repo="$repo" static-delta list | grep -qx "$from-$to"; then
+    return 0
+  fi
+  "$uptree" --repo="$repo" static-delta generate --from="$from" --to="$to"
 }
 
 cmd_sysroot() {
