@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "uptree", version, about = "Over-the-air updates for U-Boot boards, on-disk compatible with OSTree")]
+#[command(subcommand_help_heading = "Builtin Commands", disable_help_subcommand = true)]
 pub struct Cli {
     /// Repository path (default: the current directory if a repository, else $OSTREE_REPO, else /ostree/repo).
     #[arg(long, global = true, value_name = "PATH", overrides_with = "repo")]
@@ -122,13 +123,26 @@ pub enum ProgressArg {
     Json,
 }
 
+// No "Builtin Commands" heading: ostree lists config's verbs in its usage line only.
 #[derive(Debug, Args)]
+#[command(disable_help_subcommand = true)]
 pub struct ConfigOpts {
+    #[command(subcommand)]
+    pub command: Option<ConfigCommand>,
+    /// `config -- set KEY -1`: the verb after `--`, parsed by [`ConfigTail`].
+    #[arg(last = true, hide = true)]
+    pub tail: Vec<String>,
+}
+
+// `config`'s verb when it comes after `--` (clap takes all that as values).
+#[derive(Debug, Parser)]
+#[command(name = "config", about = "Read or change the repository configuration", disable_help_subcommand = true)]
+pub struct ConfigTail {
     #[command(subcommand)]
     pub command: ConfigCommand,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum ConfigCommand {
     /// Print SECTION.KEY.
     Get {
@@ -162,6 +176,7 @@ pub enum ConfigCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(subcommand_help_heading = "Builtin Commands", disable_help_subcommand = true)]
 pub struct AdminOpts {
     /// The physical root of the system (default: $OSTREE_SYSROOT, else /).
     #[arg(long, global = true, value_name = "PATH", env = "OSTREE_SYSROOT", default_value = "/")]
@@ -321,6 +336,7 @@ pub struct MarkGoodOpts {
 }
 
 #[derive(Debug, Args)]
+#[command(subcommand_help_heading = "Builtin Commands", disable_help_subcommand = true)]
 pub struct RemoteOpts {
     #[command(subcommand)]
     pub command: RemoteCommand,
@@ -757,6 +773,7 @@ mod tests {
 }
 
 #[derive(Debug, Args)]
+#[command(subcommand_help_heading = "Builtin Commands", disable_help_subcommand = true)]
 pub struct StaticDeltaOpts {
     #[command(subcommand)]
     pub command: StaticDeltaCommand,
