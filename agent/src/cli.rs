@@ -707,6 +707,9 @@ pub struct FsckOpts {
     /// Only print problems.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Accepted for ostree compatibility: uptree always checks everything.
+    #[arg(short = 'a', long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]

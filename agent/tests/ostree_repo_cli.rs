@@ -58,3 +58,52 @@ fn cli_extension_from_path() {
         assert_eq!(out.status.code(), Some(3), "{program}");
     }
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    let st = std::process::Command::new("cp").arg("-a").arg(from).arg(to).status().expect("cp");
+    assert!(st.success());
+}
+
+fn run_out(program: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(program).args(args).env("LC_ALL", "C.UTF-8").output().expect("run");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// fsck words corruption as ostree does (test-fsck-delete.sh,
+/// test-corruption.sh), marks the commits fsck-partial so it keeps failing
+/// until a pull repairs them, and marks commits missing an object partial
+/// even without --delete.
+#[test]
+fn fsck_reports_and_marks_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one\nd sub 755\nf sub/b 644 two");
+    let (orepo, _) = init_both(t.path(), "bare-user");
+    let rev = ostree(os_args![repo_arg(&orepo), "commit", "-b", "main", "-s", "s", tree.display().to_string()]);
+    let file = ostree(os_args![repo_arg(&orepo), "ls", "-C", "main", "/a"]);
+    let file = file.split_whitespace().nth(4).expect("checksum column").to_string();
+    for program in ["ostree", uptree_bin()] {
+        // A corrupt file object, --delete: reported, deleted, commit marked "f".
+        let r = t.path().join(format!("corrupt-{}", program.len()));
+        copy_dir(&orepo, &r);
+        fs::write(find_object(&r, &file, "file"), "whoops\n").expect("corrupt");
+        let ra = repo_arg(&r);
+        let (ok, stdout, stderr) = run_out(program, &[&ra, "fsck"]);
+        assert!(!ok && stdout.starts_with("Validating refs...\n"), "{program}: {stdout}");
+        assert!(stderr.starts_with(&format!("error: In commits {rev}: fsck content object {file}: ")), "{program}: {stderr}");
+        let (ok, _, stderr) = run_out(program, &[&ra, "fsck", "--delete"]);
+        assert!(!ok && stderr.contains(&format!("\nMarking commit as partial: {rev}\n")), "{program}: {stderr}");
+        assert_eq!(fs::read(r.join(format!("state/{rev}.commitpartial"))).expect("marker"), b"f", "{program}");
+        let (ok, stdout, stderr) = run_out(program, &[&ra, "fsck"]);
+        assert!(!ok && stdout.contains("1 partial commits not verified"), "{program}: {stdout}");
+        assert!(stderr.contains("error: 1 partial commits from fsck-detected corruption"), "{program}: {stderr}");
+        // A missing file object, no --delete: the commit is marked partial anyway.
+        let r = t.path().join(format!("missing-{}", program.len()));
+        copy_dir(&orepo, &r);
+        fs::remove_file(find_object(&r, &file, "file")).expect("rm");
+        let (ok, _, stderr) = run_out(program, &[&repo_arg(&r), "fsck", "-q"]);
+        assert!(!ok && stderr.contains(&format!("Object missing in commits {rev}: {file}.file")), "{program}: {stderr}");
+        assert!(stderr.contains(&format!("Marking commit as partial: {rev}")), "{program}: {stderr}");
+        assert!(r.join(format!("state/{rev}.commitpartial")).exists(), "{program}");
+    }
+}

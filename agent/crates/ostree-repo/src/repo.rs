@@ -365,9 +365,25 @@ impl Repo {
 
     /// Mark a commit partial (durably, before its objects arrive).
     pub fn mark_partial(&self, commit: &Checksum) -> Result<()> {
+        self.write_partial_marker(commit, b"")
+    }
+
+    /// Mark a commit partial because fsck found it damaged: the marker says
+    /// "f", as ostree's (OSTREE_REPO_COMMIT_STATE_FSCK_PARTIAL), so fsck
+    /// keeps failing until a pull repairs it.
+    pub fn mark_fsck_partial(&self, commit: &Checksum) -> Result<()> {
+        self.write_partial_marker(commit, b"f")
+    }
+
+    /// True if [`Repo::mark_fsck_partial`] (or ostree's fsck) marked it.
+    pub fn is_fsck_partial(&self, commit: &Checksum) -> bool {
+        fs::read(self.path.join(format!("state/{commit}.commitpartial"))).is_ok_and(|b| b.first() == Some(&b'f'))
+    }
+
+    fn write_partial_marker(&self, commit: &Checksum, content: &[u8]) -> Result<()> {
         let state = self.path.join("state");
         fs::create_dir_all(&state).at(&state)?;
-        fsutil::atomic_write(&state.join(format!("{commit}.commitpartial")), b"", 0o644, self.fsync)
+        fsutil::atomic_write(&state.join(format!("{commit}.commitpartial")), content, 0o644, self.fsync)
     }
 
     /// Clear the partial mark once every object of the commit is durable.
