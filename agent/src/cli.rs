@@ -726,6 +726,9 @@ pub struct PruneOpts {
     /// Only report what would be deleted.
     #[arg(long)]
     pub no_prune: bool,
+    /// Accepted for ostree compatibility (its debug output).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 }
 
 #[cfg(test)]

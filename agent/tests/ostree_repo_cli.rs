@@ -107,3 +107,17 @@ fn fsck_reports_and_marks_as_ostree() {
         assert!(r.join(format!("state/{rev}.commitpartial")).exists(), "{program}");
     }
 }
+
+/// An out-of-range SOURCE_DATE_EPOCH is refused in ostree's words
+/// (test-commit-timestamp.sh).
+#[test]
+fn source_date_epoch_overflow_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    for (program, repo) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
+        let err = fails(program, os_args![repo_arg(repo), "commit", "-b", "env", tree.display().to_string()], &[("SOURCE_DATE_EPOCH", "12345678901234567890")]);
+        assert!(err.contains("Parsing SOURCE_DATE_EPOCH: Numerical result out of range"), "{program}: {err}");
+    }
+}

@@ -975,7 +975,13 @@ pub fn default_timestamp() -> Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => {
             let digits: String = v.trim_start().chars().take_while(|c| c.is_ascii_digit() || *c == '-' || *c == '+').collect();
-            digits.parse::<i64>().map(|n| n as u64).map_err(|_| Error::Invalid(format!("Failed to convert SOURCE_DATE_EPOCH {v:?}")))
+            // ostree's words (g_ascii_strtoull's ERANGE) for a number too large.
+            digits.parse::<i64>().map(|n| n as u64).map_err(|e| match e.kind() {
+                std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                    Error::Invalid("Parsing SOURCE_DATE_EPOCH: Numerical result out of range".into())
+                }
+                _ => Error::Invalid(format!("Failed to convert SOURCE_DATE_EPOCH {v:?}")),
+            })
         }
         Err(_) => Ok(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)),
     }
