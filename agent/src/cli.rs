@@ -396,6 +396,9 @@ pub struct SummaryOpts {
     /// Print the refs in the summary.
     #[arg(short = 'v', long)]
     pub view: bool,
+    /// Print the summary as raw GVariant text.
+    #[arg(long)]
+    pub raw: bool,
     /// Sign the summary with this base64 ed25519 secret key (repeatable).
     #[arg(long, value_name = "SECRET")]
     pub sign: Vec<String>,

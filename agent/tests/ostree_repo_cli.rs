@@ -121,3 +121,22 @@ fn source_date_epoch_overflow_as_ostree() {
         assert!(err.contains("Parsing SOURCE_DATE_EPOCH: Numerical result out of range"), "{program}: {err}");
     }
 }
+
+/// `summary --view` and `summary --raw` print what ostree prints for the
+/// same summary file (test-summary-view.sh).
+#[test]
+fn summary_view_and_raw_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (orepo, _) = init_both(t.path(), "archive");
+    ostree(os_args![repo_arg(&orepo), "commit", "-b", "main", "--add-metadata-string=version=3.2", tree.display().to_string()]);
+    ostree(os_args![repo_arg(&orepo), "commit", "-b", "other", "--timestamp=2024-01-02 03:04:05", tree.display().to_string()]);
+    ostree(os_args![repo_arg(&orepo), "summary", "-u"]);
+    for flag in ["--view", "--raw"] {
+        let o = ostree(os_args![repo_arg(&orepo), "summary", flag]);
+        let u = up(os_args![repo_arg(&orepo), "summary", flag]);
+        assert_eq!(u, o, "summary {flag}");
+    }
+    assert!(up(os_args![repo_arg(&orepo), "summary", "--view"]).contains("\nLast-Modified (ostree.summary.last-modified): "));
+}

@@ -85,10 +85,58 @@ impl Summary {
         self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
+    /// `summary --view`, as ostree prints it (ot-dump.c): each ref with its
+    /// commit and metadata, then the repository metadata, known keys named.
+    pub fn view_text(&self) -> String {
+        let iso = |v: &Value| match v {
+            Value::U64(n) => {
+                let t = crate::datetime::format_utc(n.swap_bytes()); // stored big-endian
+                format!("{}T{}+00", &t[..10], &t[11..19])
+            }
+            other => gvariant::print(other),
+        };
+        let mut s = String::new();
+        for r in &self.refs {
+            s.push_str(&format!("* {}\n    Latest Commit ({}):\n      {}\n", r.name, crate::fsutil::format_size(r.commit_size), r.checksum));
+            for (k, v) in &r.metadata {
+                match (k.as_str(), v) {
+                    ("ostree.commit.timestamp", v) => s.push_str(&format!("    Timestamp ({k}): {}\n", iso(v))),
+                    ("ostree.commit.version", Value::Str(ver)) => s.push_str(&format!("    Version ({k}): {ver}\n")),
+                    _ => s.push_str(&format!("    {k}: {}\n", gvariant::print(v))),
+                }
+            }
+            s.push('\n');
+        }
+        for (k, v) in &self.metadata {
+            let pretty = match (k.as_str(), v) {
+                ("ostree.static-deltas", v) => Some(("Static Deltas", gvariant::print(v))),
+                ("ostree.summary.last-modified", v) => Some(("Last-Modified", iso(v))),
+                ("ostree.summary.expires", v) => Some(("Expires", iso(v))),
+                ("ostree.summary.collection-id", Value::Str(c)) => Some(("Collection ID", c.clone())),
+                ("ostree.summary.collection-map", _) => Some(("Collection Map", "printed above".to_string())),
+                ("ostree.summary.mode", Value::Str(m)) => Some(("Repository Mode", m.clone())),
+                ("ostree.summary.tombstone-commits", Value::Bool(b)) => Some(("Has Tombstone Commits", if *b { "Yes" } else { "No" }.to_string())),
+                _ => None,
+            };
+            match pretty {
+                Some((name, text)) => s.push_str(&format!("{name} ({k}): {text}\n")),
+                None => s.push_str(&format!("{k}: {}\n", gvariant::print(v))),
+            }
+        }
+        s
+    }
+
     /// `ostree.summary.mode`, if present.
     pub fn mode(&self) -> Option<&str> {
         self.meta("ostree.summary.mode").and_then(Value::as_str)
     }
+}
+
+/// `summary --raw`: the summary's GVariant text with type annotations,
+/// byte-swapped as ostree prints it (its numbers are stored big-endian).
+pub fn raw_text(data: &[u8]) -> Result<String> {
+    let v = Value::from_bytes(data, &summary_type())?;
+    Ok(gvariant::print_annotated(&gvariant::byteswap(&v)))
 }
 
 /// Build the summary of `repo`'s local refs, as `ostree summary -u` does.
