@@ -140,3 +140,27 @@ fn summary_view_and_raw_as_ostree() {
     }
     assert!(up(os_args![repo_arg(&orepo), "summary", "--view"]).contains("\nLast-Modified (ostree.summary.last-modified): "));
 }
+
+/// core.commit-update-summary rewrites the summary on commit only,
+/// core.auto-update-summary on every ref change (test-auto-summary.sh);
+/// ostree reads the result.
+#[test]
+fn summary_follows_refs_when_configured() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (_, urepo) = init_both(t.path(), "archive");
+    let r = repo_arg(&urepo);
+    let dir = tree.display().to_string();
+    up(os_args![r, "commit", "-b", "a", dir]);
+    assert!(!urepo.join("summary").exists(), "no summary unless configured");
+    up(os_args![r, "config", "set", "core.commit-update-summary", "true"]);
+    up(os_args![r, "commit", "-b", "b", dir]);
+    assert!(ostree(os_args![r, "summary", "--view"]).contains("* b\n"));
+    up(os_args![r, "refs", "--delete", "a"]);
+    assert!(ostree(os_args![r, "summary", "--view"]).contains("* a\n"), "a ref change alone does not rewrite it");
+    up(os_args![r, "config", "set", "core.auto-update-summary", "true"]);
+    up(os_args![r, "refs", "--delete", "b"]);
+    let view = ostree(os_args![r, "summary", "--view"]);
+    assert!(!view.contains("* a\n") && !view.contains("* b\n"), "{view}");
+}

@@ -1037,7 +1037,7 @@ pub fn commit(repo: &Repo, spec: &CommitSpec, layers: &[Layer], opts: TreeOption
         return Ok(result);
     }
     if let (Some(b), false) = (&branch, spec.orphan) {
-        repo.set_ref(b, Some(&result.checksum))?;
+        repo.set_ref_by_commit(b, &result.checksum)?;
     }
     Ok(result)
 }

@@ -570,6 +570,17 @@ impl Repo {
 
     /// Point `r` at `target` (or delete it with `None`), atomically.
     pub fn set_ref(&self, r: &RefName, target: Option<&Checksum>) -> Result<()> {
+        self.write_ref(r, target)?;
+        crate::summary::refs_changed(self, false)
+    }
+
+    /// [`Repo::set_ref`] for `commit`, which also honours core.commit-update-summary.
+    pub fn set_ref_by_commit(&self, r: &RefName, target: &Checksum) -> Result<()> {
+        self.write_ref(r, Some(target))?;
+        crate::summary::refs_changed(self, true)
+    }
+
+    fn write_ref(&self, r: &RefName, target: Option<&Checksum>) -> Result<()> {
         let p = self.path.join(r.rel_path());
         match target {
             Some(c) => {

@@ -176,10 +176,14 @@ pub fn generate(repo: &Repo, now: u64) -> Result<Summary> {
 /// `summary -u`: write `summary` atomically, drop a stale `summary.sig`,
 /// and record `core.indexed-deltas=true` as ostree does.
 pub fn update(repo: &mut Repo, now: u64) -> Result<Summary> {
-    let s = generate(repo, now)?;
     if repo.config().get("core", "indexed-deltas").as_deref() != Some("true") {
         repo.update_config(|kf| kf.set("core", "indexed-deltas", "true"))?;
     }
+    write(repo, now)
+}
+
+fn write(repo: &Repo, now: u64) -> Result<Summary> {
+    let s = generate(repo, now)?;
     fsutil::atomic_write(&repo.path().join("summary"), &s.to_bytes(), 0o644, repo.fsync_enabled())?;
     let sig = repo.path().join("summary.sig");
     match fs::remove_file(&sig) {
@@ -188,6 +192,17 @@ pub fn update(repo: &mut Repo, now: u64) -> Result<Summary> {
         Err(e) => return Err(Error::io(sig, e)),
     }
     Ok(s)
+}
+
+/// After refs changed: rewrite the summary if the repository asks for it
+/// (`core.auto-update-summary`, or `core.commit-update-summary` when
+/// `by_commit`), as ostree does. An unsigned summary, like `summary -u`.
+pub fn refs_changed(repo: &Repo, by_commit: bool) -> Result<()> {
+    let on = |key| repo.config().get_bool("core", key).ok().flatten().unwrap_or(false);
+    if on("auto-update-summary") || (by_commit && on("commit-update-summary")) {
+        write(repo, crate::commit::default_timestamp()?)?;
+    }
+    Ok(())
 }
 
 /// Decode ostree's "modified base64" (`_` for `/`, no padding) to 32 bytes.
