@@ -594,7 +594,13 @@ pub struct CommitOpts {
 #[derive(Debug, Args)]
 pub struct RefsOpts {
     /// Only refs starting with PREFIX (printed without it unless --list).
-    pub prefix: Option<String>,
+    pub prefixes: Vec<String>,
+    /// With --create: make NEWREF an alias (a symlink) of the ref PREFIX; alone: list aliases.
+    #[arg(short = 'A', long)]
+    pub alias: bool,
+    /// With --create: overwrite an existing ref.
+    #[arg(long)]
+    pub force: bool,
     /// Print full ref names.
     #[arg(long)]
     pub list: bool,

@@ -164,3 +164,52 @@ fn summary_follows_refs_when_configured() {
     let view = ostree(os_args![r, "summary", "--view"]);
     assert!(!view.contains("* a\n") && !view.contains("* b\n"), "{view}");
 }
+
+/// `refs --alias`: the symlink ostree writes, read by both tools; an
+/// aliased ref cannot be deleted; --create needs --force to overwrite;
+/// --delete takes several refs (test-refs.sh).
+#[test]
+fn ref_aliases_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    for (program, repo) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
+        let r = repo_arg(repo);
+        let dir = tree.display().to_string();
+        ok(program, os_args![r, "commit", "-b", "os/26/server", "--timestamp=2024-01-01", dir], &[]);
+        ok(program, os_args![r, "refs", "-A", "os/26/server", "--create=os/stable/server"], &[]);
+        ok(program, os_args![r, "refs", "os/26/server", "--create=other"], &[]);
+        let err = fails(program, os_args![r, "refs", "os/26/server", "--create=other"], &[]);
+        assert!(err.contains("already exists"), "{program}: {err}");
+        ok(program, os_args![r, "refs", "os/26/server", "--create=other", "--force"], &[]);
+        let err = fails(program, os_args![r, "refs", "--delete", "os/26/server"], &[]);
+        assert!(err.contains("has an active alias: 'os/stable/server'"), "{program}: {err}");
+        let err = fails(program, os_args![r, "refs", "-A", "--create=x", "nonexistent"], &[]);
+        assert!(err.contains("Cannot create alias to non-existent ref"), "{program}: {err}");
+    }
+    let link = |repo: &std::path::Path| fs::read_link(repo.join("refs/heads/os/stable/server")).expect("alias symlink");
+    assert_eq!(link(&urepo), link(&orepo));
+    for repo in [&orepo, &urepo] {
+        let r = repo_arg(repo);
+        assert_eq!(ostree(os_args![r, "refs", "-A"]), "os/stable/server -> os/26/server");
+        assert_eq!(up(os_args![r, "refs", "-A"]), "os/stable/server -> os/26/server");
+        assert_eq!(up(os_args![r, "rev-parse", "os/stable/server"]), ostree(os_args![r, "rev-parse", "os/26/server"]));
+        up(os_args![r, "refs", "--delete", "os/stable/server", "other"]);
+        assert_eq!(ostree(os_args![r, "refs"]), "os/26/server");
+    }
+}
+
+/// `commit -b x` with no path commits the current directory, which may hold
+/// the repository itself (test-refs.sh): its scratch directory changes
+/// during the walk and is left out.
+#[test]
+fn commit_of_a_tree_holding_the_repository() {
+    let t = scratch();
+    let (_, urepo) = init_both(t.path(), "bare");
+    fs::write(t.path().join("file"), "x").expect("write");
+    let out = std::process::Command::new(uptree_bin()).current_dir(t.path()).args(["--repo=uptree-bare", "commit", "-b", "here"]).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ls = up(os_args![repo_arg(&urepo), "ls", "-R", "here"]);
+    assert!(ls.contains("/file") && !ls.contains("/uptree-bare/tmp"), "{ls}");
+}

@@ -423,9 +423,17 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
                 });
             }
         }
+        // The repository's own scratch directory (when committing a tree
+        // that holds the repository, as `commit -b x` in it does) changes
+        // under the walk: this commit's objects pass through it.
+        let scratch = fs::metadata(self.repo().path().join("tmp")).ok().map(|m| (m.dev(), m.ino()));
         for name in subdirs {
             let child_path = path.join(&name);
             let child_fd = open_dir_at(&dir, &name, &child_path)?;
+            let cst = nix::sys::stat::fstat(&child_fd).at(&child_path)?;
+            if scratch == Some((cst.st_dev, cst.st_ino)) {
+                continue;
+            }
             let child = node.ensure_dir(self.repo(), &name)?;
             self.walk_dir(child, &child_path, child_fd, pool)?;
         }

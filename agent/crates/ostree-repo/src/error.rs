@@ -15,7 +15,7 @@ pub enum Error {
     Variant(#[from] gvariant::Error),
     #[error("invalid checksum {0:?}: expected 64 lowercase hex digits")]
     InvalidChecksum(String),
-    #[error("invalid ref name {0:?}")]
+    #[error("Invalid ref name {0:?}")]
     InvalidRef(String),
     /// ostree's words first (scripts grep them), then why uptree refuses.
     #[error("{complaint} (refusing hostile file name {0:?}: empty, '.', '..', or containing '/' or NUL)", complaint = ostree_filename_complaint(.0))]
