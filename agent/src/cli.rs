@@ -384,8 +384,11 @@ pub struct RemoteAddOpts {
     #[arg(long, conflicts_with = "sign_verify")]
     pub no_sign_verify: bool,
     /// Do nothing if the remote exists.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force")]
     pub if_not_exists: bool,
+    /// Replace the remote if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

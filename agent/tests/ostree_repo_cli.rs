@@ -213,3 +213,34 @@ fn commit_of_a_tree_holding_the_repository() {
     let ls = up(os_args![repo_arg(&urepo), "ls", "-R", "here"]);
     assert!(ls.contains("/file") && !ls.contains("/uptree-bare/tmp"), "{ls}");
 }
+
+/// Remotes of a `core.parent` repository are listed and usable, but add and
+/// delete change only the repository itself; `remote add --force` replaces
+/// (test-remote-add.sh). The config bytes match ostree's.
+#[test]
+fn remotes_inherited_from_parent_and_forced_add() {
+    let t = scratch();
+    fs::create_dir(t.path().join("parent")).expect("mkdir");
+    let (oparent, uparent) = init_both(&t.path().join("parent"), "archive");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    for (program, repo, parent) in [("ostree", &orepo, &oparent), (uptree_bin(), &urepo, &uparent)] {
+        let r = repo_arg(repo);
+        ok(program, os_args![r, "config", "set", "core.parent", parent.display().to_string()], &[]);
+        ok(program, os_args![repo_arg(parent), "remote", "add", "--no-sign-verify", "parent-remote", "http://p.example.com/r"], &[]);
+        ok(program, os_args![r, "remote", "add", "own", "http://o.example.com/r"], &[]);
+        assert_eq!(ok(program, os_args![r, "remote", "list"], &[]), "own\nparent-remote", "{program}");
+        assert_eq!(ok(program, os_args![r, "remote", "show-url", "parent-remote"], &[]), "http://p.example.com/r", "{program}");
+        fails(program, os_args![r, "remote", "delete", "parent-remote"], &[]);
+        fails(program, os_args![r, "remote", "add", "--if-not-exists", "--force", "own", "http://x/"], &[]);
+        ok(program, os_args![r, "remote", "add", "--force", "own", "http://o2.example.com/r"], &[]);
+        assert_eq!(
+            ok(program, os_args![r, "remote", "list", "-u"], &[]),
+            "own            http://o2.example.com/r\nparent-remote  http://p.example.com/r",
+            "{program}"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(orepo.join("config")).expect("config").replace(&oparent.display().to_string(), "P"),
+        fs::read_to_string(urepo.join("config")).expect("config").replace(&uparent.display().to_string(), "P")
+    );
+}
