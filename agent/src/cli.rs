@@ -383,6 +383,9 @@ pub struct RemoteAddOpts {
     /// Verify no signatures at all: sets gpg-verify and sign-verify to false, as ostree does.
     #[arg(long, conflicts_with = "sign_verify")]
     pub no_sign_verify: bool,
+    /// The collection ID the remote's refs belong to (their commits must be bound to it).
+    #[arg(long, value_name = "COLLECTION-ID")]
+    pub collection_id: Option<String>,
     /// Do nothing if the remote exists.
     #[arg(long, conflicts_with = "force")]
     pub if_not_exists: bool,
@@ -604,6 +607,10 @@ pub struct RefsOpts {
     /// With --create: overwrite an existing ref.
     #[arg(long)]
     pub force: bool,
+    /// Refs with their collection IDs, "(COLLECTION, REF)"; PREFIX is a
+    /// collection ID and --create takes COLLECTION:REF.
+    #[arg(short = 'c', long)]
+    pub collections: bool,
     /// Print full ref names.
     #[arg(long)]
     pub list: bool,

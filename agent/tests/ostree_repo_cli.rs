@@ -244,3 +244,34 @@ fn remotes_inherited_from_parent_and_forced_add() {
         fs::read_to_string(urepo.join("config")).expect("config").replace(&uparent.display().to_string(), "P")
     );
 }
+
+/// `refs --collections` lists, creates (refs/mirrors) and deletes
+/// collection–refs as ostree does; `remote add --collection-id` writes
+/// ostree's config (test-refs-collections.sh).
+#[test]
+fn collection_refs_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let repos = [t.path().join("o"), t.path().join("u")];
+    for (program, repo) in [("ostree", &repos[0]), (uptree_bin(), &repos[1])] {
+        let r = repo_arg(repo);
+        ok(program, os_args![r, "init", "--collection-id=org.example.Own"], &[]);
+        ok(program, os_args![r, "commit", "-b", "main", "--timestamp=2024-01-01", tree.display().to_string()], &[]);
+        ok(program, os_args![r, "refs", "--collections", "--create=org.example.Other:mirror/x", "main"], &[]);
+        ok(program, os_args![r, "remote", "add", "--no-sign-verify", "--collection-id=org.example.Remote", "rem", "http://r.example.com/"], &[]);
+        ok(program, os_args![r, "refs", "main", "--create=rem:rref"], &[]);
+    }
+    for repo in &repos {
+        let r = repo_arg(repo);
+        let o = ostree(os_args![r, "refs", "--collections"]);
+        assert_eq!(o, "(org.example.Own, main)\n(org.example.Other, mirror/x)\n(org.example.Remote, rref)", "ostree on {}", repo.display());
+        assert_eq!(up(os_args![r, "refs", "--collections"]), o);
+        assert_eq!(up(os_args![r, "refs", "--collections", "org.example.Other"]), "(org.example.Other, mirror/x)");
+    }
+    assert_eq!(fs::read_to_string(repos[0].join("config")).expect("config"), fs::read_to_string(repos[1].join("config")).expect("config"));
+    assert!(repos[1].join("refs/mirrors/org.example.Other/mirror/x").is_file());
+    up(os_args![repo_arg(&repos[1]), "refs", "--collections", "--delete", "org.example.Other"]);
+    assert!(!repos[1].join("refs/mirrors/org.example.Other").exists());
+    assert_eq!(ostree(os_args![repo_arg(&repos[1]), "refs", "--collections"]), "(org.example.Own, main)\n(org.example.Remote, rref)");
+}

@@ -7,6 +7,9 @@ use crate::cli::RefsOpts;
 use crate::Result;
 
 pub fn run(repo: &Repo, o: &RefsOpts) -> Result<i32> {
+    if o.collections {
+        return run_collections(repo, o);
+    }
     if let Some(new) = &o.create {
         let [target] = o.prefixes.as_slice() else {
             return Err(Error::Invalid("--create requires exactly one PREFIX (the ref or commit to point at)".into()).into());
@@ -64,6 +67,40 @@ pub fn run(repo: &Repo, o: &RefsOpts) -> Result<i32> {
         s.push_str(shown);
         s.push('\n');
     }
+    out(&s)?;
+    Ok(0)
+}
+
+/// `refs --collections`: refs named "(COLLECTION, REF)"; a PREFIX selects a
+/// collection ID.
+fn run_collections(repo: &Repo, o: &RefsOpts) -> Result<i32> {
+    if let Some(new) = &o.create {
+        let [target] = o.prefixes.as_slice() else {
+            return Err(Error::Invalid("--create requires exactly one PREFIX (the ref or commit to point at)".into()).into());
+        };
+        let (cid, name) = new.split_once(':').ok_or_else(|| Error::Invalid(format!("Invalid collection–ref {new}: expected COLLECTION:REF")))?;
+        if !o.force && repo.list_collection_refs()?.contains_key(&(cid.to_string(), name.to_string())) {
+            return Err(Error::Conflict(format!("--create specified but ref ({cid}, {name}) already exists")).into());
+        }
+        let c = repo.resolve_rev(target)?;
+        repo.set_collection_ref(cid, name, Some(&c))?;
+        return Ok(0);
+    }
+    let all = repo.list_collection_refs()?;
+    let selected = all.keys().filter(|(cid, _)| o.prefixes.is_empty() || o.prefixes.iter().any(|p| p == cid));
+    if o.delete {
+        if o.prefixes.is_empty() {
+            return Err(Error::Invalid("At least one PREFIX is required when deleting refs".into()).into());
+        }
+        for (cid, name) in selected {
+            repo.set_collection_ref(cid, name, None)?;
+        }
+        return Ok(0);
+    }
+    // ostree lists them by ref name first.
+    let mut shown: Vec<&(String, String)> = selected.collect();
+    shown.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+    let s: String = shown.iter().map(|(cid, name)| format!("({cid}, {name})\n")).collect();
     out(&s)?;
     Ok(0)
 }

@@ -669,6 +669,70 @@ impl Repo {
         crate::summary::refs_changed(self, false)
     }
 
+    /// Every ref that has a collection ID, as (collection ID, ref): local
+    /// refs under the repository's `core.collection-id`, mirrored refs
+    /// (refs/mirrors/ID/…), and remote refs of remotes with a `collection-id`.
+    pub fn list_collection_refs(&self) -> Result<BTreeMap<(String, String), Checksum>> {
+        let mut out = BTreeMap::new();
+        let own = self.config.get("core", "collection-id");
+        let remote_ids: BTreeMap<String, String> =
+            crate::remote::list(self)?.into_iter().filter_map(|r| r.get("collection-id").map(|c| (r.name.clone(), c.to_string()))).collect();
+        for (name, c) in self.list_refs()? {
+            match name.split_once(':') {
+                Some((remote, r)) => {
+                    if let Some(cid) = remote_ids.get(remote) {
+                        out.insert((cid.clone(), r.to_string()), c);
+                    }
+                }
+                None => {
+                    if let Some(cid) = &own {
+                        out.insert((cid.clone(), name), c);
+                    }
+                }
+            }
+        }
+        let mirrors = self.path.join("refs/mirrors");
+        if let Ok(rd) = fs::read_dir(&mirrors) {
+            for e in rd {
+                let e = e.at(&mirrors)?;
+                let cid = e.file_name().to_string_lossy().into_owned();
+                if e.file_type().at(&e.path())?.is_dir() && crate::object::validate_collection_id(&cid).is_ok() {
+                    let mut refs = BTreeMap::new();
+                    self.collect_refs(&e.path(), "", Some("mirror"), &mut refs)?;
+                    for (k, c) in refs {
+                        let r = k.strip_prefix("mirror:").unwrap_or(&k).to_string();
+                        out.insert((cid.clone(), r), c);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Point the ref (COLLECTION, NAME) at `target` (or delete it): under
+    /// refs/heads for the repository's own collection ID, else under
+    /// refs/mirrors/COLLECTION, as ostree does.
+    pub fn set_collection_ref(&self, collection_id: &str, name: &str, target: Option<&Checksum>) -> Result<()> {
+        crate::object::validate_collection_id(collection_id)?;
+        if self.config.get("core", "collection-id").as_deref() == Some(collection_id) {
+            return self.set_ref(&RefName::parse(name)?, target);
+        }
+        crate::object::validate_ref_name(name)?;
+        let stop = self.path.join("refs/mirrors").join(collection_id);
+        let p = stop.join(name);
+        match target {
+            Some(c) => {
+                fsutil::create_dir_all_durable(p.parent().unwrap_or(&stop), self.fsync)?;
+                fsutil::atomic_write(&p, format!("{c}\n").as_bytes(), 0o644, self.fsync)?;
+            }
+            None => {
+                let shown = format!("({collection_id}, {name})");
+                self.remove_ref_file(&shown, &p, &self.path.join("refs/mirrors"))?;
+            }
+        }
+        crate::summary::refs_changed(self, false)
+    }
+
     /// [`Repo::set_ref`] for `commit`, which also honours core.commit-update-summary.
     pub fn set_ref_by_commit(&self, r: &RefName, target: &Checksum) -> Result<()> {
         self.write_ref(r, Some(target))?;
@@ -687,24 +751,27 @@ impl Repo {
                 if let Some((alias, _)) = self.list_aliases()?.into_iter().find(|(_, t)| *t == r.name) {
                     return Err(Error::Conflict(format!("Ref '{r}' has an active alias: '{alias}'")));
                 }
-                self.remove_ref_file(r, &p)
+                self.remove_ref_file(r, &p, &self.path.join("refs/heads"))
             }
-            None => self.remove_ref_file(r, &p),
+            None => {
+                let stop = self.path.join(if r.remote.is_some() { "refs/remotes" } else { "refs/heads" });
+                self.remove_ref_file(r, &p, &stop)
+            }
         }
     }
 
-    fn remove_ref_file(&self, r: &RefName, p: &Path) -> Result<()> {
+    /// Remove a ref file and the directories it leaves empty below `stop`.
+    fn remove_ref_file(&self, r: &impl std::fmt::Display, p: &Path, stop: &Path) -> Result<()> {
         match fs::remove_file(p) {
             Ok(()) => {
                 if self.fsync {
                     fsutil::fsync_dir(p.parent().unwrap_or(&self.path))?;
                 }
-                // Remove now-empty parent directories below refs/heads or refs/remotes/R.
-                let stop = self.path.join(if r.remote.is_some() { "refs/remotes" } else { "refs/heads" });
+                // Remove now-empty parent directories below `stop`.
                 let mut d = p.parent().map(Path::to_path_buf);
                 let mut removed_any = false;
                 while let Some(dir) = d {
-                    if dir == stop || !dir.starts_with(&stop) || fs::remove_dir(&dir).is_err() {
+                    if dir == stop || !dir.starts_with(stop) || fs::remove_dir(&dir).is_err() {
                         // The last directory that changed: the one an entry left.
                         if removed_any && self.fsync {
                             fsutil::fsync_dir(&dir)?;
