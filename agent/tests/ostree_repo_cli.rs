@@ -275,3 +275,33 @@ fn collection_refs_as_ostree() {
     assert!(!repos[1].join("refs/mirrors/org.example.Other").exists());
     assert_eq!(ostree(os_args![repo_arg(&repos[1]), "refs", "--collections"]), "(org.example.Own, main)\n(org.example.Remote, rref)");
 }
+
+/// The summary of a repository with mirrored and remote collection refs
+/// holds ostree's collection map, byte for byte but the time it was made
+/// (test-summary-collections.sh); `summary --view` names them "(C, REF)".
+#[test]
+fn summary_collection_map_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    for (program, repo) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
+        let r = repo_arg(repo);
+        ok(program, os_args![r, "commit", "-b", "main", "--timestamp=2024-01-01", tree.display().to_string()], &[]);
+        ok(program, os_args![r, "refs", "--collections", "--create=org.example.Z:m", "main"], &[]);
+        ok(program, os_args![r, "refs", "--collections", "--create=org.example.A:n/x", "main"], &[]);
+        ok(program, os_args![r, "remote", "add", "--no-sign-verify", "--collection-id=org.example.R", "rem", "http://r.example.com/"], &[]);
+        ok(program, os_args![r, "refs", "main", "--create=rem:rref"], &[]);
+        ok(program, os_args![r, "summary", "-u"], &[]);
+    }
+    let masked = |repo: &std::path::Path| {
+        let raw = ostree(os_args![repo_arg(repo), "summary", "--raw"]);
+        let at = raw.find("'ostree.summary.last-modified': <uint64 ").expect("last-modified");
+        let end = raw[at..].find('>').expect("end") + at;
+        format!("{}{}", &raw[..at], &raw[end..])
+    };
+    assert_eq!(masked(&urepo), masked(&orepo));
+    let view = up(os_args![repo_arg(&urepo), "summary", "--view"]);
+    assert!(view.contains("* (org.example.A, n/x)\n") && view.contains("* (org.example.R, rref)\n"), "{view}");
+    assert!(view.contains("\nCollection Map (ostree.summary.collection-map): (printed above)\n"), "{view}");
+}

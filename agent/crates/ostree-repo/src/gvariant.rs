@@ -835,9 +835,10 @@ fn print_into(v: &Value, out: &mut String) {
             let _ = write!(out, "{n:?}");
         }
         Value::Str(s) | Value::ObjectPath(s) | Value::Signature(s) => quote(s, out),
+        // GLib annotates a variant's content whatever it was told.
         Value::Variant(inner) => {
             out.push('<');
-            print_into(inner, out);
+            print_typed_into(inner, true, out);
             out.push('>');
         }
         // GLib annotates an empty array with its type even when told not to
