@@ -729,6 +729,12 @@ pub struct FsckOpts {
     /// Accepted for ostree compatibility: uptree always checks everything.
     #[arg(short = 'a', long)]
     pub all: bool,
+    /// Check that each ref's commit is bound to that ref (and collection).
+    #[arg(long)]
+    pub verify_bindings: bool,
+    /// Check that each commit's bound refs exist.
+    #[arg(long)]
+    pub verify_back_refs: bool,
 }
 
 #[derive(Debug, Args)]

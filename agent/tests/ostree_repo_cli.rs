@@ -305,3 +305,55 @@ fn summary_collection_map_as_ostree() {
     assert!(view.contains("* (org.example.A, n/x)\n") && view.contains("* (org.example.R, rref)\n"), "{view}");
     assert!(view.contains("\nCollection Map (ostree.summary.collection-map): (printed above)\n"), "{view}");
 }
+
+/// `fsck --verify-bindings` / `--verify-back-refs` find the binding
+/// problems ostree finds, in its words (test-fsck-collections.sh), and a
+/// mirrored ref whose commit is gone fails fsck.
+#[test]
+fn fsck_bindings_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let repos = [t.path().join("o"), t.path().join("u")];
+    for repo in &repos {
+        let r = repo_arg(repo);
+        ostree(os_args![r, "init", "--collection-id=org.example.Collection"]);
+        ostree(os_args![r, "commit", "-b", "ref1", "--timestamp=2024-01-01", tree.display().to_string()]);
+        let c = ostree(os_args![r, "rev-parse", "ref1"]);
+        ostree(os_args![r, "refs", "--create=new-ref", c]);
+        ostree(os_args![r, "refs", "--collections", format!("--create=org.example.Collection2:ref1"), c]);
+    }
+    let r = [repo_arg(&repos[0]), repo_arg(&repos[1])];
+    ostree(os_args![r[0], "fsck"]);
+    up(os_args![r[1], "fsck"]);
+    for flag in ["--verify-bindings", "--verify-back-refs"] {
+        if flag == "--verify-back-refs" {
+            // Bindings to refs that are gone: only --verify-back-refs minds.
+            for rr in &r {
+                ostree(os_args![rr, "refs", "--delete", "ref1", "new-ref"]);
+                ostree(os_args![rr, "refs", "--collections", "--delete", "org.example.Collection2"]);
+            }
+            ostree(os_args![r[0], "fsck", "--verify-bindings"]);
+            up(os_args![r[1], "fsck", "--verify-bindings"]);
+        }
+        let o = fails("ostree", os_args![r[0], "fsck", flag], &[]);
+        let u = fails(uptree_bin(), os_args![r[1], "fsck", flag], &[]);
+        // ostree stops at its first problem; uptree reports them all.
+        let first = o.lines().find(|l| l.starts_with("error: ")).expect("an error line");
+        assert!(u.lines().any(|l| l == first), "{flag}: ostree said {first:?}, uptree:\n{u}");
+    }
+    for repo in &repos {
+        let c = ostree(os_args![repo_arg(repo), "rev-parse", "--single"]);
+        ostree(os_args![repo_arg(repo), "refs", "--collections", "--create=org.example.Collection2:ref1", c]);
+        for e in fs::read_dir(repo.join("objects")).expect("objects").flatten() {
+            for f in fs::read_dir(e.path()).expect("dir").flatten() {
+                if f.path().extension().is_some_and(|x| x == "commit") {
+                    fs::remove_file(f.path()).expect("rm");
+                }
+            }
+        }
+    }
+    fails("ostree", os_args![r[0], "fsck"], &[]);
+    let u = fails(uptree_bin(), os_args![r[1], "fsck"], &[]);
+    assert!(u.contains("(org.example.Collection2, ref1)"), "{u}");
+}

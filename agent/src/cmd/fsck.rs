@@ -22,6 +22,8 @@ pub fn run(repo: &Repo, o: &FsckOpts) -> Result<i32> {
     if show_progress {
         eprintln!();
     }
+    let binding_problems =
+        if o.verify_bindings || o.verify_back_refs { ostree_repo::fsck::verify_ref_bindings(repo, o.verify_bindings, o.verify_back_refs)? } else { Vec::new() };
     let removed = if o.delete && !report.is_clean() { ostree_repo::fsck::repair(repo, &report)? } else { 0 };
     // As ostree: commits missing objects are marked partial even without --delete.
     let marked = if o.delete { report.affected_commits.clone() } else { ostree_repo::fsck::commits_missing_objects(&report) };
@@ -48,6 +50,9 @@ pub fn run(repo: &Repo, o: &FsckOpts) -> Result<i32> {
     // goes on to repair), the summary line on stdout.
     let prefix = if o.delete { "" } else { "error: " };
     let mut err = String::new();
+    for b in &binding_problems {
+        err.push_str(&format!("error: {b}\n"));
+    }
     for (r, c) in &report.bad_refs {
         err.push_str(&format!("error: Loading commit for ref {r}: No such metadata object {c}.commit\n"));
     }
@@ -68,10 +73,10 @@ pub fn run(repo: &Repo, o: &FsckOpts) -> Result<i32> {
     }
     if report.fsck_partial_commits > 0 {
         err.push_str(&format!("error: {} partial commits from fsck-detected corruption\n", report.fsck_partial_commits));
-    } else if report.is_clean() {
+    } else if report.is_clean() && binding_problems.is_empty() {
         s.push_str(&format!("object fsck of {} commits completed successfully - no errors found.\n", report.commits.saturating_sub(report.partial_commits)));
     }
     out(&s)?;
     eprint!("{err}");
-    Ok(if report.is_clean() { 0 } else { 1 })
+    Ok(if report.is_clean() && binding_problems.is_empty() { 0 } else { 1 })
 }

@@ -126,6 +126,11 @@ pub fn fsck(repo: &Repo, threads: usize, progress: &mut dyn FnMut(usize, usize))
             report.bad_refs.push((name, c));
         }
     }
+    for ((cid, name), c) in repo.list_mirror_refs()? {
+        if !repo.has_object(&c, ObjectType::Commit) {
+            report.bad_refs.push((format!("({cid}, {name})"), c));
+        }
+    }
     let commits = repo.list_objects(Some(ObjectType::Commit))?;
     let mut seen_meta: HashSet<(Checksum, ObjectType)> = HashSet::new();
     let mut content: Vec<Checksum> = Vec::new();
@@ -244,6 +249,84 @@ pub fn fsck(repo: &Repo, threads: usize, progress: &mut dyn FnMut(usize, usize))
     report.affected_commits.dedup();
     report.problems.sort_by_key(|p| (p.checksum, p.kind));
     Ok(report)
+}
+
+/// Check a commit's ref and collection bindings against the ref that
+/// points at it, in ostree's words (`_ostree_repo_verify_bindings`).
+pub fn verify_bindings(commit: &Commit, collection_id: Option<&str>, ref_name: Option<&str>) -> Result<(), String> {
+    let Some(Value::Array(_, bound)) = commit.meta("ostree.ref-binding") else {
+        return match collection_id {
+            None => Ok(()),
+            Some(_) => Err("Expected commit metadata to have ref binding information, found none".into()),
+        };
+    };
+    let bound: Vec<&str> = bound.iter().filter_map(Value::as_str).collect();
+    if let Some(r) = ref_name {
+        if !bound.contains(&r) {
+            let list = if bound.is_empty() { "no refs".to_string() } else { bound.iter().map(|b| format!("‘{b}’")).collect::<Vec<_>>().join(", ") };
+            return Err(format!("Commit has no requested ref ‘{r}’ in ref binding metadata ({list})"));
+        }
+    }
+    if let Some(cid) = collection_id {
+        match commit.meta("ostree.collection-binding").and_then(Value::as_str) {
+            None => return Err("Expected commit metadata to have collection ID binding information, found none".into()),
+            Some(b) if b != cid => {
+                return Err(format!("Commit has collection ID ‘{b}’ in collection binding metadata, while the remote it came from has collection ID ‘{cid}’"))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// `fsck --verify-bindings` (`forward`): every ref's commit must be bound to
+/// it (and a collection–ref's to its collection); `--verify-back-refs`
+/// (`back_refs`): every binding of every commit must name a ref that
+/// exists. Returns the problems.
+pub fn verify_ref_bindings(repo: &Repo, forward: bool, back_refs: bool) -> Result<Vec<String>> {
+    let mut problems: Vec<String> = Vec::new();
+    // A local ref of the repository's own collection is checked as a ref
+    // and as a collection–ref: report what is wrong once.
+    let mut report = |line: String| {
+        if !problems.contains(&line) {
+            problems.push(line);
+        }
+    };
+    let load = |c: &Checksum| repo.load_commit(c).ok();
+    let collection_refs = repo.list_collection_refs()?;
+    for (name, c) in repo.list_refs()?.into_iter().filter(|_| forward) {
+        let ref_name = name.split_once(':').map_or(name.as_str(), |(_, r)| r);
+        if let Some(commit) = load(&c) {
+            if let Err(e) = verify_bindings(&commit, None, Some(ref_name)) {
+                report(format!("Commit {c}: {e}"));
+            }
+        }
+    }
+    for ((cid, name), c) in collection_refs.iter().filter(|_| forward) {
+        if let Some(commit) = load(c) {
+            if let Err(e) = verify_bindings(&commit, Some(cid), Some(name)) {
+                report(format!("Commit {c}: {e}"));
+            }
+        }
+    }
+    if back_refs {
+        let refs = repo.list_refs()?;
+        for (c, _) in repo.list_objects(Some(ObjectType::Commit))? {
+            let Some(commit) = load(&c) else { continue };
+            let Some(Value::Array(_, bound)) = commit.meta("ostree.ref-binding") else { continue };
+            let cid = commit.meta("ostree.collection-binding").and_then(Value::as_str);
+            for r in bound.iter().filter_map(Value::as_str) {
+                match cid {
+                    Some(cid) if !collection_refs.contains_key(&(cid.to_string(), r.to_string())) => {
+                        report(format!("Collection–ref ({cid}, {r}) in bindings for commit {c} does not exist"));
+                    }
+                    None if !refs.contains_key(r) => report(format!("Ref ‘{r}’ in bindings for commit {c} does not exist")),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(problems)
 }
 
 /// Name, for each problem object inside trees, every commit that reaches it

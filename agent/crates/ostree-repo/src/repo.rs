@@ -691,6 +691,13 @@ impl Repo {
                 }
             }
         }
+        out.extend(self.list_mirror_refs()?);
+        Ok(out)
+    }
+
+    /// Mirrored refs of other collections (refs/mirrors/COLLECTION/REF).
+    pub fn list_mirror_refs(&self) -> Result<BTreeMap<(String, String), Checksum>> {
+        let mut out = BTreeMap::new();
         let mirrors = self.path.join("refs/mirrors");
         if let Ok(rd) = fs::read_dir(&mirrors) {
             for e in rd {
