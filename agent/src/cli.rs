@@ -754,6 +754,9 @@ pub struct PruneOpts {
     /// Accepted for ostree compatibility (its debug output).
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Delete this commit first (refused while a ref points at it).
+    #[arg(long, value_name = "COMMIT")]
+    pub delete_commit: Option<String>,
 }
 
 #[cfg(test)]

@@ -357,3 +357,25 @@ fn fsck_bindings_as_ostree() {
     let u = fails(uptree_bin(), os_args![r[1], "fsck"], &[]);
     assert!(u.contains("(org.example.Collection2, ref1)"), "{u}");
 }
+
+/// Mirrored collection refs keep their commits alive through prune, and
+/// `prune --delete-commit` refuses a commit a ref points at
+/// (test-prune-collections.sh); ostree agrees on the result.
+#[test]
+fn prune_keeps_mirrored_refs() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (_, urepo) = init_both(t.path(), "archive");
+    let r = repo_arg(&urepo);
+    up(os_args![r, "commit", "-b", "orig", tree.display().to_string()]);
+    let c = up(os_args![r, "rev-parse", "orig"]);
+    up(os_args![r, "refs", "--collections", "--create=org.example.C:some", c]);
+    let err = up_fails(os_args![r, "prune", format!("--delete-commit={c}")]);
+    assert!(err.contains(&format!("Commit '{c}' is referenced by")), "{err}");
+    up(os_args![r, "refs", "--delete", "orig"]);
+    assert!(up(os_args![r, "prune", "--refs-only"]).ends_with("No unreachable objects"));
+    ostree(os_args![r, "fsck"]);
+    up(os_args![r, "refs", "--collections", "--delete", "org.example.C"]);
+    assert!(up(os_args![r, "prune", "--refs-only"]).contains("Deleted 3 objects"));
+}
