@@ -864,6 +864,9 @@ pub struct GenerateOpts {
     /// Put the parts in the superblock.
     #[arg(long)]
     pub inline: bool,
+    /// Do nothing if the delta exists.
+    #[arg(long)]
+    pub if_not_exists: bool,
     /// Files at least this many MB are fetched as plain objects (0: never).
     #[arg(long, value_name = "MB")]
     pub min_fallback_size: Option<u64>,

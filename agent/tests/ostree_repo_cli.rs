@@ -380,3 +380,22 @@ fn prune_keeps_mirrored_refs() {
     let out = up(os_args![r, "prune", "--refs-only"]);
     assert!(out.contains("Deleted 4 objects"), "commit, dirtree, dirmeta, file: {out}");
 }
+
+/// `static-delta generate --if-not-exists` leaves an existing delta alone
+/// and says so in ostree's words (test-delta.sh).
+#[test]
+fn delta_generate_if_not_exists() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (_, urepo) = init_both(t.path(), "archive");
+    let r = repo_arg(&urepo);
+    let c = up(os_args![r, "commit", "-b", "main", tree.display().to_string()]);
+    up(os_args![r, "static-delta", "generate", "--empty", format!("--to={c}")]);
+    let sb = fs::read_dir(urepo.join("deltas")).expect("deltas").flatten().next().expect("a delta").path();
+    let before = fs::metadata(&sb).expect("stat").modified().expect("mtime");
+    let out = up(os_args![r, "static-delta", "generate", "--if-not-exists", "--empty", format!("--to={c}")]);
+    assert_eq!(out, format!("Delta {c} already exists."));
+    assert_eq!(fs::metadata(&sb).expect("stat").modified().expect("mtime"), before);
+    assert!(ostree(os_args![r, "static-delta", "list"]).contains(&c));
+}
