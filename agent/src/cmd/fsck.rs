@@ -62,9 +62,9 @@ pub fn run(repo: &Repo, o: &FsckOpts) -> Result<i32> {
     for c in &marked {
         err.push_str(&format!("Marking commit as partial: {c}\n"));
     }
-    if o.delete && !report.problems.is_empty() {
-        err.push_str("error: Repository corruption encountered\n");
-    } else if !report.problems.is_empty() && report.problems.iter().all(|p| p.missing) {
+    // After --delete, or when objects are only missing (their commits are
+    // marked partial above), ostree ends with this line.
+    if !report.problems.is_empty() && (o.delete || report.problems.iter().all(|p| p.missing)) {
         err.push_str("error: Repository corruption encountered\n");
     }
     let mut s = String::new();
