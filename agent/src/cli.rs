@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "uptree", version, about = "Over-the-air updates for U-Boot boards, on-disk compatible with OSTree")]
+#[command(subcommand_help_heading = "Builtin Commands", disable_help_subcommand = true)]
 pub struct Cli {
     /// Repository path (default: the current directory if a repository, else $OSTREE_REPO, else /ostree/repo).
     #[arg(long, global = true, value_name = "PATH", overrides_with = "repo")]
@@ -122,13 +123,26 @@ pub enum ProgressArg {
     Json,
 }
 
+// No "Builtin Commands" heading: ostree lists config's verbs in its usage line only.
 #[derive(Debug, Args)]
+#[command(disable_help_subcommand = true)]
 pub struct ConfigOpts {
+    #[command(subcommand)]
+    pub command: Option<ConfigCommand>,
+    /// `config -- set KEY -1`: the verb after `--`, parsed by [`ConfigTail`].
+    #[arg(last = true, hide = true)]
+    pub tail: Vec<String>,
+}
+
+// `config`'s verb when it comes after `--` (clap takes all that as values).
+#[derive(Debug, Parser)]
+#[command(name = "config", about = "Read or change the repository configuration", disable_help_subcommand = true)]
+pub struct ConfigTail {
     #[command(subcommand)]
     pub command: ConfigCommand,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum ConfigCommand {
     /// Print SECTION.KEY.
     Get {
@@ -162,6 +176,7 @@ pub enum ConfigCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(subcommand_help_heading = "Builtin Commands", disable_help_subcommand = true)]
 pub struct AdminOpts {
     /// The physical root of the system (default: $OSTREE_SYSROOT, else /).
     #[arg(long, global = true, value_name = "PATH", env = "OSTREE_SYSROOT", default_value = "/")]
@@ -321,6 +336,7 @@ pub struct MarkGoodOpts {
 }
 
 #[derive(Debug, Args)]
+#[command(subcommand_help_heading = "Builtin Commands", disable_help_subcommand = true)]
 pub struct RemoteOpts {
     #[command(subcommand)]
     pub command: RemoteCommand,
@@ -367,9 +383,15 @@ pub struct RemoteAddOpts {
     /// Verify no signatures at all: sets gpg-verify and sign-verify to false, as ostree does.
     #[arg(long, conflicts_with = "sign_verify")]
     pub no_sign_verify: bool,
+    /// The collection ID the remote's refs belong to (their commits must be bound to it).
+    #[arg(long, value_name = "COLLECTION-ID")]
+    pub collection_id: Option<String>,
     /// Do nothing if the remote exists.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force")]
     pub if_not_exists: bool,
+    /// Replace the remote if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -380,6 +402,9 @@ pub struct SummaryOpts {
     /// Print the refs in the summary.
     #[arg(short = 'v', long)]
     pub view: bool,
+    /// Print the summary as raw GVariant text.
+    #[arg(long)]
+    pub raw: bool,
     /// Sign the summary with this base64 ed25519 secret key (repeatable).
     #[arg(long, value_name = "SECRET")]
     pub sign: Vec<String>,
@@ -575,7 +600,17 @@ pub struct CommitOpts {
 #[derive(Debug, Args)]
 pub struct RefsOpts {
     /// Only refs starting with PREFIX (printed without it unless --list).
-    pub prefix: Option<String>,
+    pub prefixes: Vec<String>,
+    /// With --create: make NEWREF an alias (a symlink) of the ref PREFIX; alone: list aliases.
+    #[arg(short = 'A', long)]
+    pub alias: bool,
+    /// With --create: overwrite an existing ref.
+    #[arg(long)]
+    pub force: bool,
+    /// Refs with their collection IDs, "(COLLECTION, REF)"; PREFIX is a
+    /// collection ID and --create takes COLLECTION:REF.
+    #[arg(short = 'c', long)]
+    pub collections: bool,
     /// Print full ref names.
     #[arg(long)]
     pub list: bool,
@@ -691,6 +726,15 @@ pub struct FsckOpts {
     /// Only print problems.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Accepted for ostree compatibility: uptree always checks everything.
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Check that each ref's commit is bound to that ref (and collection).
+    #[arg(long)]
+    pub verify_bindings: bool,
+    /// Check that each commit's bound refs exist.
+    #[arg(long)]
+    pub verify_back_refs: bool,
 }
 
 #[derive(Debug, Args)]
@@ -707,6 +751,12 @@ pub struct PruneOpts {
     /// Only report what would be deleted.
     #[arg(long)]
     pub no_prune: bool,
+    /// Accepted for ostree compatibility (its debug output).
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// Delete this commit first (refused while a ref points at it).
+    #[arg(long, value_name = "COMMIT")]
+    pub delete_commit: Option<String>,
 }
 
 #[cfg(test)]
@@ -757,6 +807,7 @@ mod tests {
 }
 
 #[derive(Debug, Args)]
+#[command(subcommand_help_heading = "Builtin Commands", disable_help_subcommand = true)]
 pub struct StaticDeltaOpts {
     #[command(subcommand)]
     pub command: StaticDeltaCommand,
@@ -813,6 +864,9 @@ pub struct GenerateOpts {
     /// Put the parts in the superblock.
     #[arg(long)]
     pub inline: bool,
+    /// Do nothing if the delta exists.
+    #[arg(long)]
+    pub if_not_exists: bool,
     /// Files at least this many MB are fetched as plain objects (0: never).
     #[arg(long, value_name = "MB")]
     pub min_fallback_size: Option<u64>,

@@ -15,14 +15,92 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// Parse `args` and run the command; returns the process exit code.
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
-    let cli = match cli::Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match cli::Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
-            // --help and --version are not errors.
-            let code = if e.use_stderr() { 1 } else { 0 };
-            let _ = e.print();
-            return Ok(code);
+            if let Some(code) = run_extension(&e, &args)? {
+                return Ok(code);
+            }
+            return Ok(report_usage_error(&e));
         }
     };
-    cmd::dispatch(cli)
+    match cmd::dispatch(cli) {
+        // A verb that parses part of its command line itself (`config -- set`).
+        Err(e) => match e.downcast_ref::<clap::Error>() {
+            Some(ce) => Ok(report_usage_error(ce)),
+            None => Err(e),
+        },
+        r => r,
+    }
+}
+
+/// Print a command-line error the way ostree words the ones scripts check
+/// ("No command specified", "Unknown command 'x'"), with the usage; returns
+/// the exit code (0 for --help and --version).
+fn report_usage_error(e: &clap::Error) -> i32 {
+    use clap::error::{ContextKind, ErrorKind};
+    let usage = e.get(ContextKind::Usage).map(|u| u.to_string()).unwrap_or_default();
+    let what = sub_of(&usage);
+    let message = match e.kind() {
+        ErrorKind::MissingSubcommand => format!("No {what}command specified"),
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // clap's text here is the whole help; it names no command path.
+            let help = e.render().to_string();
+            let what = sub_of(help.lines().find(|l| l.starts_with("Usage:")).unwrap_or_default());
+            eprint!("{}\n\nerror: No {what}command specified\n", help.trim_end());
+            return 1;
+        }
+        ErrorKind::InvalidSubcommand => match e.get(ContextKind::InvalidSubcommand) {
+            Some(name) => format!("Unknown {what}command '{name}'"),
+            None => return print_clap(e),
+        },
+        _ => return print_clap(e),
+    };
+    eprint!("{usage}\n\nerror: {message}\n");
+    1
+}
+
+/// From "Usage: ostree remote [OPTIONS] <COMMAND>", ostree's qualifier
+/// `"remote" sub` (as in `No "remote" subcommand`); empty at the top level.
+fn sub_of(usage: &str) -> String {
+    let path: Vec<&str> = usage.trim_start_matches("Usage:").split_whitespace().take_while(|w| !w.starts_with('[') && !w.starts_with('<')).collect();
+    match path.as_slice() {
+        [_, .., last] => format!("\"{last}\" sub"),
+        _ => String::new(),
+    }
+}
+
+fn print_clap(e: &clap::Error) -> i32 {
+    let _ = e.print();
+    // --help and --version are not errors.
+    if e.use_stderr() {
+        1
+    } else {
+        0
+    }
+}
+
+/// ostree's CLI extensions: an unknown top-level command NAME execs
+/// `ostree-NAME` from PATH with NAME and the arguments after it (as ostree
+/// passes them). None when there is
+/// no such program (then NAME is unknown).
+fn run_extension(e: &clap::Error, args: &[OsString]) -> Result<Option<i32>> {
+    use clap::error::{ContextKind, ErrorKind};
+    if e.kind() != ErrorKind::InvalidSubcommand {
+        return Ok(None);
+    }
+    let Some(name) = e.get(ContextKind::InvalidSubcommand).map(|v| v.to_string()) else { return Ok(None) };
+    // Only a top-level command: nested unknown subcommands are plain errors.
+    let Some(pos) = args.iter().skip(1).position(|a| !a.to_string_lossy().starts_with('-')) else { return Ok(None) };
+    if args[pos + 1].to_str() != Some(name.as_str()) {
+        return Ok(None);
+    }
+    let program = format!("ostree-{name}");
+    let Some(found) = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).map(|d| d.join(&program)).find(|f| f.is_file())).unwrap_or_default() else {
+        return Ok(None);
+    };
+    // As ostree: the extension replaces this process.
+    let e = std::os::unix::process::CommandExt::exec(std::process::Command::new(&found).args(&args[pos + 1..]));
+    Err(format!("{}: {e}", found.display()).into())
 }

@@ -68,12 +68,14 @@ if [ "$mode" = uptree ]; then
     # A copy, so a rebuild while the suite runs does not change the binary under test.
     cp "$UPTREE" "$work/bin/uptree"
     UPTREE="$work/bin/uptree"
+    # exec -a: uptree sees itself called `ostree`, as through a symlink
+    # (its usage lines then say "ostree admin deploy", as test-help checks).
     cat >"$work/bin/ostree" <<EOF
-#!/bin/sh
+#!/bin/bash
 if [ "\${1:-}" = trivial-httpd ]; then
     exec /usr/bin/ostree "\$@"
 fi
-exec "$UPTREE" "\$@"
+exec -a "\$0" "$UPTREE" "\$@"
 EOF
     chmod +x "$work/bin/ostree"
     export PATH="$work/bin:$PATH"

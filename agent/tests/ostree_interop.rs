@@ -426,7 +426,7 @@ fn refs_create_and_delete() {
     up(os_args![repo_arg(&repo), "refs", "--delete", "x/z"]);
     assert_eq!(ostree(os_args![repo_arg(&repo), "refs"]), "x/y");
     let err = up_fails(os_args![repo_arg(&repo), "refs", "--create=../evil", "x/y"]);
-    assert!(err.contains("invalid ref name"), "{err}");
+    assert!(err.contains("Invalid ref name"), "{err}");
 }
 
 fn objects(repo: &Path) -> Vec<String> {

@@ -3,7 +3,7 @@
 use ostree_repo::{Error, Repo};
 
 use super::out;
-use crate::cli::{ConfigCommand, ConfigOpts};
+use crate::cli::{ConfigCommand, ConfigOpts, ConfigTail};
 use crate::Result;
 
 /// `config get|set|unset [--group=G] SECTION.KEY [VALUE]`, as ostree.
@@ -17,7 +17,17 @@ pub fn run(mut repo: Repo, o: &ConfigOpts) -> Result<i32> {
                 .ok_or_else(|| Error::Invalid(format!("Section.key expected, got {key:?} (or use --group)")).into()),
         }
     };
-    match &o.command {
+    let command = match &o.command {
+        Some(c) => c.clone(),
+        None => {
+            let bin = std::env::args_os().next().map(std::path::PathBuf::from);
+            let bin = bin.as_deref().and_then(std::path::Path::file_name).map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "ostree".into());
+            let cmd = <ConfigTail as clap::CommandFactory>::command().bin_name(format!("{bin} config"));
+            let m = cmd.try_get_matches_from(std::iter::once("config".to_string()).chain(o.tail.iter().cloned()))?;
+            <ConfigTail as clap::FromArgMatches>::from_arg_matches(&m)?.command
+        }
+    };
+    match &command {
         ConfigCommand::Get { extra, .. } | ConfigCommand::Set { extra, .. } | ConfigCommand::Unset { extra, .. } if !extra.is_empty() => {
             return Err(Error::Invalid("Too many arguments given".into()).into());
         }

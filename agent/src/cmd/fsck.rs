@@ -1,6 +1,6 @@
 //! `fsck`.
 
-use ostree_repo::Repo;
+use ostree_repo::{ObjectType, Repo};
 
 use super::{out, progress_enabled};
 use crate::cli::FsckOpts;
@@ -8,6 +8,12 @@ use crate::Result;
 
 pub fn run(repo: &Repo, o: &FsckOpts) -> Result<i32> {
     let show_progress = progress_enabled() && !o.json && !o.quiet;
+    if !o.json && !o.quiet {
+        let commits = repo.list_objects(Some(ObjectType::Commit))?.len();
+        out(&format!(
+            "Validating refs...\nValidating refs in collections...\nEnumerating commits...\nVerifying content integrity of {commits} commit objects...\n"
+        ))?;
+    }
     let report = ostree_repo::fsck::fsck(repo, 0, &mut |done, total| {
         if show_progress {
             eprint!("\rfsck objects ({done}/{total}) {}%", (done * 100).checked_div(total).unwrap_or(100));
@@ -16,7 +22,16 @@ pub fn run(repo: &Repo, o: &FsckOpts) -> Result<i32> {
     if show_progress {
         eprintln!();
     }
+    let binding_problems =
+        if o.verify_bindings || o.verify_back_refs { ostree_repo::fsck::verify_ref_bindings(repo, o.verify_bindings, o.verify_back_refs)? } else { Vec::new() };
     let removed = if o.delete && !report.is_clean() { ostree_repo::fsck::repair(repo, &report)? } else { 0 };
+    // As ostree: commits missing objects are marked partial even without --delete.
+    let marked = if o.delete { report.affected_commits.clone() } else { ostree_repo::fsck::commits_missing_objects(&report) };
+    if !o.delete {
+        for c in &marked {
+            repo.mark_fsck_partial(c)?;
+        }
+    }
     if o.json {
         let j = serde_json::json!({
             "commits": report.commits,
@@ -29,35 +44,39 @@ pub fn run(repo: &Repo, o: &FsckOpts) -> Result<i32> {
             "deleted": removed,
         });
         out(&format!("{j}\n"))?;
-    } else {
-        let mut s = String::new();
-        for (r, c) in &report.bad_refs {
-            s.push_str(&format!("ref {r}: points to missing commit {c}\n"));
-        }
-        for p in &report.problems {
-            s.push_str(&format!("{p}\n"));
-        }
-        if !o.quiet || !report.is_clean() {
-            s.push_str(&format!(
-                "checked {} objects of {} commits ({} partial): {}\n",
-                report.objects_checked,
-                report.commits,
-                report.partial_commits,
-                if report.is_clean() {
-                    "no errors found".to_string()
-                } else {
-                    format!("{} corrupt or missing objects, {} bad refs", report.problems.len(), report.bad_refs.len())
-                }
-            ));
-        }
-        if o.delete && removed > 0 {
-            s.push_str(&format!("deleted {removed} corrupt objects; marked {} commits partial\n", report.affected_commits.len()));
-        }
-        if report.is_clean() {
-            out(&s)?;
-        } else {
-            eprint!("{s}");
-        }
+        return Ok(if report.is_clean() { 0 } else { 1 });
     }
-    Ok(if report.is_clean() { 0 } else { 1 })
+    // ostree's wording: problems on stderr ("error: " first unless --delete
+    // goes on to repair), the summary line on stdout.
+    let prefix = if o.delete { "" } else { "error: " };
+    let mut err = String::new();
+    for b in &binding_problems {
+        err.push_str(&format!("error: {b}\n"));
+    }
+    for (r, c) in &report.bad_refs {
+        err.push_str(&format!("error: Loading commit for ref {r}: No such metadata object {c}.commit\n"));
+    }
+    for p in &report.problems {
+        err.push_str(&format!("{}{p}\n", if p.missing { "" } else { prefix }));
+    }
+    for c in &marked {
+        err.push_str(&format!("Marking commit as partial: {c}\n"));
+    }
+    // After --delete, or when objects are only missing (their commits are
+    // marked partial above), ostree ends with this line.
+    if !report.problems.is_empty() && (o.delete || report.problems.iter().all(|p| p.missing)) {
+        err.push_str("error: Repository corruption encountered\n");
+    }
+    let mut s = String::new();
+    if report.partial_commits > 0 {
+        s.push_str(&format!("{} partial commits not verified\n", report.partial_commits));
+    }
+    if report.fsck_partial_commits > 0 {
+        err.push_str(&format!("error: {} partial commits from fsck-detected corruption\n", report.fsck_partial_commits));
+    } else if report.is_clean() && binding_problems.is_empty() {
+        s.push_str(&format!("object fsck of {} commits completed successfully - no errors found.\n", report.commits.saturating_sub(report.partial_commits)));
+    }
+    out(&s)?;
+    eprint!("{err}");
+    Ok(if report.is_clean() && binding_problems.is_empty() { 0 } else { 1 })
 }

@@ -13,6 +13,9 @@ pub fn run(repo: &Repo, o: &PruneOpts) -> Result<i32> {
         Some(d) => Some(datetime::parse(d, now).ok_or_else(|| Error::Invalid(format!("Could not parse '{d}'")))?),
         None => None,
     };
+    if let Some(c) = &o.delete_commit {
+        prune::delete_commit(repo, &repo.resolve_rev(c)?)?;
+    }
     let st = prune::prune(repo, &PruneOptions { refs_only: o.refs_only, depth: o.depth, keep_younger_than: keep, dry_run: o.no_prune })?;
     let freed = ostree_repo::fsutil::format_size(st.freed);
     if st.deleted == 0 {

@@ -29,7 +29,16 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
                 options.push(("gpg-verify".to_string(), "false".to_string()));
                 options.push(("sign-verify".to_string(), "false".to_string()));
             }
-            remote::add(&mut repo, &a.name, &a.url, &options, a.if_not_exists)?;
+            if let Some(c) = &a.collection_id {
+                ostree_repo::object::validate_collection_id(c)?;
+                options.push(("collection-id".to_string(), c.clone()));
+            }
+            let if_exists = match (a.if_not_exists, a.force) {
+                (true, _) => remote::IfExists::Keep,
+                (_, true) => remote::IfExists::Replace,
+                _ => remote::IfExists::Fail,
+            };
+            remote::add(&mut repo, &a.name, &a.url, &options, if_exists)?;
         }
         RemoteCommand::List { show_urls } => {
             let remotes = remote::list(&repo)?;

@@ -28,17 +28,13 @@ pub fn run(mut repo: Repo, o: &SummaryOpts) -> Result<i32> {
             }
         }
     }
-    if o.view || !o.update {
+    if o.view || o.raw || !o.update {
         let bytes = std::fs::read(repo.path().join("summary")).map_err(|e| format!("{}: {e}", repo.path().join("summary").display()))?;
-        let sm = Summary::from_bytes(&bytes)?;
-        let mut s = String::new();
-        for r in &sm.refs {
-            s.push_str(&format!("* {}\n    Latest Commit ({} bytes):\n      {}\n", r.name, r.commit_size, r.checksum));
-            for (k, v) in &r.metadata {
-                s.push_str(&format!("    {k}: {}\n", ostree_repo::gvariant::print(v)));
-            }
+        if o.raw {
+            out(&format!("{}\n", summary::raw_text(&bytes)?))?;
+        } else {
+            out(&Summary::from_bytes(&bytes)?.view_text())?;
         }
-        out(&s)?;
     }
     Ok(0)
 }

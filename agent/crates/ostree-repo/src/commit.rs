@@ -423,9 +423,17 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
                 });
             }
         }
+        // The repository's own scratch directory (when committing a tree
+        // that holds the repository, as `commit -b x` in it does) changes
+        // under the walk: this commit's objects pass through it.
+        let scratch = fs::metadata(self.repo().path().join("tmp")).ok().map(|m| (m.dev(), m.ino()));
         for name in subdirs {
             let child_path = path.join(&name);
             let child_fd = open_dir_at(&dir, &name, &child_path)?;
+            let cst = nix::sys::stat::fstat(&child_fd).at(&child_path)?;
+            if scratch == Some((cst.st_dev, cst.st_ino)) {
+                continue;
+            }
             let child = node.ensure_dir(self.repo(), &name)?;
             self.walk_dir(child, &child_path, child_fd, pool)?;
         }
@@ -975,7 +983,13 @@ pub fn default_timestamp() -> Result<u64> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => {
             let digits: String = v.trim_start().chars().take_while(|c| c.is_ascii_digit() || *c == '-' || *c == '+').collect();
-            digits.parse::<i64>().map(|n| n as u64).map_err(|_| Error::Invalid(format!("Failed to convert SOURCE_DATE_EPOCH {v:?}")))
+            // ostree's words (g_ascii_strtoull's ERANGE) for a number too large.
+            digits.parse::<i64>().map(|n| n as u64).map_err(|e| match e.kind() {
+                std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                    Error::Invalid("Parsing SOURCE_DATE_EPOCH: Numerical result out of range".into())
+                }
+                _ => Error::Invalid(format!("Failed to convert SOURCE_DATE_EPOCH {v:?}")),
+            })
         }
         Err(_) => Ok(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)),
     }
@@ -1031,7 +1045,7 @@ pub fn commit(repo: &Repo, spec: &CommitSpec, layers: &[Layer], opts: TreeOption
         return Ok(result);
     }
     if let (Some(b), false) = (&branch, spec.orphan) {
-        repo.set_ref(b, Some(&result.checksum))?;
+        repo.set_ref_by_commit(b, &result.checksum)?;
     }
     Ok(result)
 }

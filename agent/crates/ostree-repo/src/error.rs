@@ -15,9 +15,10 @@ pub enum Error {
     Variant(#[from] gvariant::Error),
     #[error("invalid checksum {0:?}: expected 64 lowercase hex digits")]
     InvalidChecksum(String),
-    #[error("invalid ref name {0:?}")]
+    #[error("Invalid ref name {0:?}")]
     InvalidRef(String),
-    #[error("refusing hostile file name {0:?} (empty, '.', '..', or containing '/' or NUL)")]
+    /// ostree's words first (scripts grep them), then why uptree refuses.
+    #[error("{complaint} (refusing hostile file name {0:?}: empty, '.', '..', or containing '/' or NUL)", complaint = ostree_filename_complaint(.0))]
     HostileName(String),
     #[error("corrupt object: {0}")]
     Corrupt(String),
@@ -66,6 +67,17 @@ impl Error {
             Error::MissingObject(..) | Error::RefNotFound(_) => true,
             _ => false,
         }
+    }
+}
+
+/// What ostree's `ot_util_filename_validate` says about a bad file name.
+fn ostree_filename_complaint(name: &str) -> String {
+    match name {
+        "" => "Invalid empty filename".to_string(),
+        "." => "Invalid self-referential filename '.'".to_string(),
+        ".." => "Invalid path uplink filename '..'".to_string(),
+        n if n.contains('/') => format!("Invalid / in filename {n}"),
+        n => format!("Invalid NUL in filename {:?}", n),
     }
 }
 

@@ -5,7 +5,7 @@
 //! re-hashed from its stored form (inflating `.filez`, reading
 //! `user.ostreemeta` in bare-user). Content verification runs on all cores.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -19,14 +19,26 @@ use crate::repo::{Content, Repo};
 pub struct Problem {
     pub checksum: Checksum,
     pub kind: ObjectType,
+    /// In ostree's words where scripts grep them ("Corrupted file object;
+    /// checksum expected=…", "Object missing").
     pub what: String,
-    /// Commits through which the object was reached (for `--delete`).
     pub missing: bool,
+    /// The commits whose trees reach the object (empty: a commit object itself).
+    pub commits: Vec<Checksum>,
 }
 
 impl std::fmt::Display for Problem {
+    /// ostree's lines: "Object missing in commits C: X.file",
+    /// "In commits C: fsck content object X: …", "fsck X.commit: …".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "object {}.{}: {}", self.checksum, self.kind, self.what)
+        let commits = self.commits.iter().map(Checksum::to_hex).collect::<Vec<_>>().join(", ");
+        match (self.missing, commits.is_empty()) {
+            (true, false) => write!(f, "Object missing in commits {commits}: {}.{}", self.checksum, self.kind),
+            (true, true) => write!(f, "Object missing: {}.{}", self.checksum, self.kind),
+            (false, false) if self.kind == ObjectType::File => write!(f, "In commits {commits}: fsck content object {}: {}", self.checksum, self.what),
+            (false, false) => write!(f, "In commits {commits}: fsck {}.{}: {}", self.checksum, self.kind, self.what),
+            (false, true) => write!(f, "fsck {}.{}: {}", self.checksum, self.kind, self.what),
+        }
     }
 }
 
@@ -41,11 +53,13 @@ pub struct Report {
     pub bad_refs: Vec<(String, Checksum)>,
     /// Commits whose closure has a problem.
     pub affected_commits: Vec<Checksum>,
+    /// Partial commits marked so by an earlier fsck (not by an unfinished pull).
+    pub fsck_partial_commits: usize,
 }
 
 impl Report {
     pub fn is_clean(&self) -> bool {
-        self.problems.is_empty() && self.bad_refs.is_empty()
+        self.problems.is_empty() && self.bad_refs.is_empty() && self.fsck_partial_commits == 0
     }
 }
 
@@ -96,7 +110,11 @@ pub fn verify_content(repo: &Repo, csum: &Checksum, buf: &mut [u8]) -> Result<()
 }
 
 fn problem(csum: Checksum, kind: ObjectType, e: &Error) -> Problem {
-    Problem { checksum: csum, kind, what: e.root().to_string(), missing: matches!(e.root(), Error::MissingObject(..)) }
+    let what = match e.root() {
+        Error::ChecksumMismatch { checksum, kind, actual } => format!("Corrupted {kind} object; checksum expected='{checksum}' actual='{actual}'"),
+        r => r.to_string(),
+    };
+    Problem { checksum: csum, kind, what, missing: e.is_not_found(), commits: Vec::new() }
 }
 
 /// Check the whole repository. `progress` is called with (done, total)
@@ -108,17 +126,25 @@ pub fn fsck(repo: &Repo, threads: usize, progress: &mut dyn FnMut(usize, usize))
             report.bad_refs.push((name, c));
         }
     }
+    for ((cid, name), c) in repo.list_mirror_refs()? {
+        if !repo.has_object(&c, ObjectType::Commit) {
+            report.bad_refs.push((format!("({cid}, {name})"), c));
+        }
+    }
     let commits = repo.list_objects(Some(ObjectType::Commit))?;
     let mut seen_meta: HashSet<(Checksum, ObjectType)> = HashSet::new();
-    let mut content: Vec<(Checksum, usize)> = Vec::new(); // (object, commit index)
+    let mut content: Vec<Checksum> = Vec::new();
     let mut seen_content: HashSet<Checksum> = HashSet::new();
     let mut commit_ids = Vec::new();
-    for (ci, (c, _)) in commits.iter().enumerate() {
+    for (c, _) in &commits {
         commit_ids.push(*c);
         report.commits += 1;
         let partial = repo.is_partial(c);
         if partial {
             report.partial_commits += 1;
+            if repo.is_fsck_partial(c) {
+                report.fsck_partial_commits += 1;
+            }
         }
         let data = match repo.read_metadata(ObjectType::Commit, c) {
             Ok(d) => d,
@@ -147,7 +173,6 @@ pub fn fsck(repo: &Repo, threads: usize, progress: &mut dyn FnMut(usize, usize))
                 Err(e) => report.problems.push(problem(*c, ObjectType::CommitMeta, &e)),
             }
         }
-        let before = report.problems.len();
         let mut stack = vec![(commit.root_tree, commit.root_meta)];
         while let Some((tree, meta)) = stack.pop() {
             for (csum, kind) in [(meta, ObjectType::DirMeta), (tree, ObjectType::DirTree)] {
@@ -174,7 +199,7 @@ pub fn fsck(repo: &Repo, threads: usize, progress: &mut dyn FnMut(usize, usize))
                             if partial && !repo.has_object(f, ObjectType::File) {
                                 continue;
                             }
-                            content.push((*f, ci));
+                            content.push(*f);
                         }
                     }
                     for (_, t, m) in dt.dirs {
@@ -183,16 +208,13 @@ pub fn fsck(repo: &Repo, threads: usize, progress: &mut dyn FnMut(usize, usize))
                 }
             }
         }
-        if report.problems.len() > before {
-            report.affected_commits.push(*c);
-        }
     }
 
     // Content, in parallel.
     let total = content.len();
     report.objects_checked += total;
     let work = Arc::new(Mutex::new(content.into_iter()));
-    let (tx, rx) = mpsc::channel::<(Checksum, usize, Option<Problem>)>();
+    let (tx, rx) = mpsc::channel::<Option<Problem>>();
     let n = if threads > 0 { threads } else { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(8) };
     std::thread::scope(|s| {
         for _ in 0..n {
@@ -202,9 +224,9 @@ pub fn fsck(repo: &Repo, threads: usize, progress: &mut dyn FnMut(usize, usize))
                 let mut buf = vec![0u8; 256 * 1024];
                 loop {
                     let next = work.lock().ok().and_then(|mut w| w.next());
-                    let Some((csum, ci)) = next else { break };
+                    let Some(csum) = next else { break };
                     let p = verify_content(repo, &csum, &mut buf).err().map(|e| problem(csum, ObjectType::File, &e));
-                    if tx.send((csum, ci, p)).is_err() {
+                    if tx.send(p).is_err() {
                         break;
                     }
                 }
@@ -212,21 +234,148 @@ pub fn fsck(repo: &Repo, threads: usize, progress: &mut dyn FnMut(usize, usize))
         }
         drop(tx);
         let mut done = 0;
-        for (_, ci, p) in rx {
+        for p in rx {
             done += 1;
             if done % 4096 == 0 || done == total {
                 progress(done, total);
             }
             if let Some(p) = p {
                 report.problems.push(p);
-                report.affected_commits.push(commit_ids[ci]);
             }
         }
     });
+    attribute_problems(repo, &commit_ids, &mut report);
     report.affected_commits.sort();
     report.affected_commits.dedup();
     report.problems.sort_by_key(|p| (p.checksum, p.kind));
     Ok(report)
+}
+
+/// Check a commit's ref and collection bindings against the ref that
+/// points at it, in ostree's words (`_ostree_repo_verify_bindings`).
+pub fn verify_bindings(commit: &Commit, collection_id: Option<&str>, ref_name: Option<&str>) -> Result<(), String> {
+    let Some(Value::Array(_, bound)) = commit.meta("ostree.ref-binding") else {
+        return match collection_id {
+            None => Ok(()),
+            Some(_) => Err("Expected commit metadata to have ref binding information, found none".into()),
+        };
+    };
+    let bound: Vec<&str> = bound.iter().filter_map(Value::as_str).collect();
+    if let Some(r) = ref_name {
+        if !bound.contains(&r) {
+            let list = if bound.is_empty() { "no refs".to_string() } else { bound.iter().map(|b| format!("‘{b}’")).collect::<Vec<_>>().join(", ") };
+            return Err(format!("Commit has no requested ref ‘{r}’ in ref binding metadata ({list})"));
+        }
+    }
+    if let Some(cid) = collection_id {
+        match commit.meta("ostree.collection-binding").and_then(Value::as_str) {
+            None => return Err("Expected commit metadata to have collection ID binding information, found none".into()),
+            Some(b) if b != cid => {
+                return Err(format!("Commit has collection ID ‘{b}’ in collection binding metadata, while the remote it came from has collection ID ‘{cid}’"))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// `fsck --verify-bindings` (`forward`): every ref's commit must be bound to
+/// it (and a collection–ref's to its collection); `--verify-back-refs`
+/// (`back_refs`): every binding of every commit must name a ref that
+/// exists. Returns the problems.
+pub fn verify_ref_bindings(repo: &Repo, forward: bool, back_refs: bool) -> Result<Vec<String>> {
+    let mut problems: Vec<String> = Vec::new();
+    // A local ref of the repository's own collection is checked as a ref
+    // and as a collection–ref: report what is wrong once.
+    let mut report = |line: String| {
+        if !problems.contains(&line) {
+            problems.push(line);
+        }
+    };
+    let load = |c: &Checksum| repo.load_commit(c).ok();
+    let collection_refs = repo.list_collection_refs()?;
+    for (name, c) in repo.list_refs()?.into_iter().filter(|_| forward) {
+        let ref_name = name.split_once(':').map_or(name.as_str(), |(_, r)| r);
+        if let Some(commit) = load(&c) {
+            if let Err(e) = verify_bindings(&commit, None, Some(ref_name)) {
+                report(format!("Commit {c}: {e}"));
+            }
+        }
+    }
+    for ((cid, name), c) in collection_refs.iter().filter(|_| forward) {
+        if let Some(commit) = load(c) {
+            if let Err(e) = verify_bindings(&commit, Some(cid), Some(name)) {
+                report(format!("Commit {c}: {e}"));
+            }
+        }
+    }
+    if back_refs {
+        let refs = repo.list_refs()?;
+        for (c, _) in repo.list_objects(Some(ObjectType::Commit))? {
+            let Some(commit) = load(&c) else { continue };
+            let Some(Value::Array(_, bound)) = commit.meta("ostree.ref-binding") else { continue };
+            let cid = commit.meta("ostree.collection-binding").and_then(Value::as_str);
+            for r in bound.iter().filter_map(Value::as_str) {
+                match cid {
+                    Some(cid) if !collection_refs.contains_key(&(cid.to_string(), r.to_string())) => {
+                        report(format!("Collection–ref ({cid}, {r}) in bindings for commit {c} does not exist"));
+                    }
+                    None if !refs.contains_key(r) => report(format!("Ref ‘{r}’ in bindings for commit {c} does not exist")),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(problems)
+}
+
+/// Name, for each problem object inside trees, every commit that reaches it
+/// (the scan visits shared subtrees once, so it cannot tell). Only runs when
+/// something is wrong; a memo keeps it one walk over the distinct trees.
+fn attribute_problems(repo: &Repo, commits: &[Checksum], report: &mut Report) {
+    let bad: HashSet<Checksum> =
+        report.problems.iter().filter(|p| p.kind != ObjectType::Commit && p.kind != ObjectType::CommitMeta).map(|p| p.checksum).collect();
+    if bad.is_empty() {
+        return;
+    }
+    let mut memo: HashMap<Checksum, Vec<Checksum>> = HashMap::new();
+    for c in commits {
+        let Ok(commit) = repo.load_commit(c) else { continue };
+        let mut hits = reached(repo, commit.root_tree, &bad, &mut memo);
+        if bad.contains(&commit.root_meta) {
+            hits.push(commit.root_meta);
+        }
+        if hits.is_empty() {
+            continue;
+        }
+        report.affected_commits.push(*c);
+        for p in report.problems.iter_mut().filter(|p| hits.contains(&p.checksum)) {
+            p.commits.push(*c);
+        }
+    }
+}
+
+/// The objects of `bad` that `tree` reaches (itself included).
+fn reached(repo: &Repo, tree: Checksum, bad: &HashSet<Checksum>, memo: &mut HashMap<Checksum, Vec<Checksum>>) -> Vec<Checksum> {
+    if let Some(v) = memo.get(&tree) {
+        return v.clone();
+    }
+    let mut hits = Vec::new();
+    if bad.contains(&tree) {
+        hits.push(tree);
+    } else if let Ok(dt) = repo.load_dirtree(&tree) {
+        hits.extend(dt.files.iter().map(|(_, f)| *f).filter(|f| bad.contains(f)));
+        for (_, t, m) in &dt.dirs {
+            if bad.contains(m) {
+                hits.push(*m);
+            }
+            hits.extend(reached(repo, *t, bad, memo));
+        }
+        hits.sort();
+        hits.dedup();
+    }
+    memo.insert(tree, hits.clone());
+    hits
 }
 
 /// `fsck --delete`: remove corrupt objects and mark the commits that needed
@@ -241,9 +390,16 @@ pub fn repair(repo: &Repo, report: &Report) -> Result<usize> {
         }
     }
     for c in &report.affected_commits {
-        let marker = repo.path().join(format!("state/{c}.commitpartial"));
-        std::fs::create_dir_all(repo.path().join("state")).map_err(|e| Error::io(repo.path().join("state"), e))?;
-        crate::fsutil::atomic_write(&marker, b"", 0o644, repo.fsync_enabled())?;
+        repo.mark_fsck_partial(c)?;
     }
     Ok(removed)
+}
+
+/// Commits that reach a missing object: ostree marks them partial even
+/// without `--delete` (deleting nothing), so a pull fetches the rest.
+pub fn commits_missing_objects(report: &Report) -> Vec<Checksum> {
+    let mut v: Vec<Checksum> = report.problems.iter().filter(|p| p.missing).flat_map(|p| p.commits.iter().copied()).collect();
+    v.sort();
+    v.dedup();
+    v
 }

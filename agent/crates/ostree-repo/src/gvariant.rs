@@ -835,9 +835,10 @@ fn print_into(v: &Value, out: &mut String) {
             let _ = write!(out, "{n:?}");
         }
         Value::Str(s) | Value::ObjectPath(s) | Value::Signature(s) => quote(s, out),
+        // GLib annotates a variant's content whatever it was told.
         Value::Variant(inner) => {
             out.push('<');
-            print_into(inner, out);
+            print_typed_into(inner, true, out);
             out.push('>');
         }
         // GLib annotates an empty array with its type even when told not to
@@ -903,6 +904,123 @@ fn print_into(v: &Value, out: &mut String) {
             out.push_str(": ");
             print_into(v, out);
         }
+    }
+}
+
+/// GVariant text format with type annotations, as `g_variant_print(v, TRUE)`
+/// (`ostree summary --raw`): numbers other than int32/double say their
+/// type, an array's first element only, a variant's content again.
+pub fn print_annotated(v: &Value) -> String {
+    let mut s = String::new();
+    print_typed_into(v, true, &mut s);
+    s
+}
+
+fn print_typed_into(v: &Value, annotate: bool, out: &mut String) {
+    let prefix = match v {
+        Value::Byte(_) => "byte ",
+        Value::I16(_) => "int16 ",
+        Value::U16(_) => "uint16 ",
+        Value::U32(_) => "uint32 ",
+        Value::I64(_) => "int64 ",
+        Value::U64(_) => "uint64 ",
+        Value::Handle(_) => "handle ",
+        Value::ObjectPath(_) => "objectpath ",
+        Value::Signature(_) => "signature ",
+        _ => "",
+    };
+    match v {
+        Value::Variant(inner) => {
+            out.push('<');
+            print_typed_into(inner, true, out);
+            out.push('>');
+        }
+        Value::Bytes(b) if !b.is_empty() => {
+            let mut plain = String::new();
+            print_into(v, &mut plain);
+            if annotate && plain.starts_with('[') {
+                out.push_str("[byte ");
+                out.push_str(&plain[1..]);
+            } else {
+                out.push_str(&plain);
+            }
+        }
+        Value::Bytes(_) => out.push_str(if annotate { "@ay []" } else { "[]" }),
+        Value::Array(elem, items) if items.is_empty() => {
+            let dict = matches!(elem, Type::DictEntry(..));
+            if annotate {
+                out.push_str(&format!("@a{elem} "));
+            }
+            out.push_str(if dict { "{}" } else { "[]" });
+        }
+        Value::Array(elem, items) => {
+            let dict = matches!(elem, Type::DictEntry(..));
+            out.push(if dict { '{' } else { '[' });
+            for (i, it) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                print_typed_into(it, annotate && i == 0, out);
+            }
+            out.push(if dict { '}' } else { ']' });
+        }
+        Value::Maybe(t, None) => {
+            if annotate {
+                out.push_str(&format!("@m{t} "));
+            }
+            out.push_str("nothing");
+        }
+        Value::Maybe(_, Some(inner)) => {
+            if matches!(**inner, Value::Maybe(..)) {
+                out.push_str("just ");
+            }
+            print_typed_into(inner, annotate, out);
+        }
+        Value::Tuple(m) => {
+            out.push('(');
+            for (i, it) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                print_typed_into(it, annotate, out);
+            }
+            if m.len() == 1 {
+                out.push(',');
+            }
+            out.push(')');
+        }
+        Value::DictEntry(k, val) => {
+            print_typed_into(k, annotate, out);
+            out.push_str(": ");
+            print_typed_into(val, annotate, out);
+        }
+        scalar => {
+            if annotate {
+                out.push_str(prefix);
+            }
+            print_into(scalar, out);
+        }
+    }
+}
+
+/// The value with every number byte-swapped, as `g_variant_byteswap`
+/// (ostree prints big-endian summaries through it).
+pub fn byteswap(v: &Value) -> Value {
+    match v {
+        Value::I16(n) => Value::I16(n.swap_bytes()),
+        Value::U16(n) => Value::U16(n.swap_bytes()),
+        Value::I32(n) => Value::I32(n.swap_bytes()),
+        Value::U32(n) => Value::U32(n.swap_bytes()),
+        Value::I64(n) => Value::I64(n.swap_bytes()),
+        Value::U64(n) => Value::U64(n.swap_bytes()),
+        Value::Handle(n) => Value::Handle(n.swap_bytes()),
+        Value::Double(n) => Value::Double(f64::from_bits(n.to_bits().swap_bytes())),
+        Value::Variant(inner) => Value::Variant(Box::new(byteswap(inner))),
+        Value::Array(t, items) => Value::Array(t.clone(), items.iter().map(byteswap).collect()),
+        Value::Maybe(t, inner) => Value::Maybe(t.clone(), inner.as_ref().map(|i| Box::new(byteswap(i)))),
+        Value::Tuple(m) => Value::Tuple(m.iter().map(byteswap).collect()),
+        Value::DictEntry(k, val) => Value::DictEntry(Box::new(byteswap(k)), Box::new(byteswap(val))),
+        other => other.clone(),
     }
 }
 

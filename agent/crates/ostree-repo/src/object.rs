@@ -562,6 +562,24 @@ pub fn validate_ref_name(r: &str) -> Result<(), Error> {
     }
 }
 
+/// Validate a collection ID as ostree does (`ostree_validate_collection_id`):
+/// a reverse DNS name of at least two elements of `[A-Za-z0-9_]`, none
+/// starting with a digit, at most 255 bytes.
+pub fn validate_collection_id(id: &str) -> Result<(), Error> {
+    let elements: Vec<&str> = id.split('.').collect();
+    let ok = id.len() <= 255
+        && elements.len() >= 2
+        && elements.iter().all(|e| {
+            let mut chars = e.chars();
+            matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!("Invalid collection ID {id}")))
+    }
+}
+
 /// Validate a remote name (a single ref component).
 pub fn validate_remote_name(r: &str) -> Result<(), Error> {
     if r.contains('/') {

@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::object::{Checksum, ObjectType};
 use crate::repo::Repo;
 
@@ -67,13 +67,35 @@ pub fn mark_commit(repo: &Repo, commit: &Checksum, keep: &mut HashSet<(Checksum,
     Ok(())
 }
 
+/// The commits refs point at: local, remote, and mirrored collection refs.
+fn ref_roots(repo: &Repo) -> Result<Vec<Checksum>> {
+    let mut v: Vec<Checksum> = repo.list_refs()?.into_values().collect();
+    v.extend(repo.list_mirror_refs()?.into_values());
+    Ok(v)
+}
+
+/// `prune --delete-commit`: delete one commit object (and its detached
+/// metadata), refusing while any ref points at it, as ostree does.
+pub fn delete_commit(repo: &Repo, commit: &Checksum) -> Result<()> {
+    let _lock = repo.lock(uptree_sys::lock::LockKind::Exclusive)?;
+    let named = repo.list_refs()?.into_iter().chain(repo.list_mirror_refs()?.into_iter().map(|((c, r), sum)| (format!("({c}, {r})"), sum)));
+    if let Some((name, _)) = named.into_iter().find(|(_, c)| c == commit) {
+        return Err(Error::Conflict(format!("Commit '{commit}' is referenced by '{name}'")));
+    }
+    repo.delete_object(commit, ObjectType::Commit)?;
+    if repo.has_object(commit, ObjectType::CommitMeta) {
+        repo.delete_object(commit, ObjectType::CommitMeta)?;
+    }
+    Ok(())
+}
+
 pub fn prune(repo: &Repo, opts: &PruneOptions) -> Result<PruneStats> {
     let _lock = repo.lock(uptree_sys::lock::LockKind::Exclusive)?;
     let all = repo.list_objects(None)?;
     let mut keep = HashSet::new();
     let commits: Vec<Checksum> = all.iter().filter(|(_, t)| *t == ObjectType::Commit).map(|(c, _)| *c).collect();
     if let Some(limit) = opts.keep_younger_than {
-        for c in repo.list_refs()?.into_values() {
+        for c in ref_roots(repo)? {
             mark_commit(repo, &c, &mut keep)?;
             let mut cur = Some(c);
             while let Some(id) = cur {
@@ -87,7 +109,7 @@ pub fn prune(repo: &Repo, opts: &PruneOptions) -> Result<PruneStats> {
             }
         }
     } else if opts.refs_only {
-        let mut roots: Vec<(Checksum, i64)> = repo.list_refs()?.into_values().map(|c| (c, opts.depth)).collect();
+        let mut roots: Vec<(Checksum, i64)> = ref_roots(repo)?.into_iter().map(|c| (c, opts.depth)).collect();
         let mut visited = HashSet::new();
         while let Some((c, depth)) = roots.pop() {
             if !visited.insert((c, depth)) {

@@ -94,8 +94,38 @@ pub fn remotes_dir(repo: &Repo) -> Option<PathBuf> {
     enabled.then(|| sysroot.join("etc/ostree/remotes.d"))
 }
 
-/// All remotes: repo config first, then remotes.d files in name order.
+/// All remotes: this repository's (config, then remotes.d files), then
+/// those its `core.parent` repositories define and it does not: ostree's
+/// remotes are inherited from the parent.
 pub fn list(repo: &Repo) -> Result<Vec<Remote>> {
+    let mut out = list_own(repo)?;
+    let mut parent = parent_of(repo)?;
+    // A parent chain that loops would never end.
+    for _ in 0..MAX_PARENT_DEPTH {
+        let Some(p) = parent else { break };
+        for r in list_own(&p)? {
+            if !out.iter().any(|o| o.name == r.name) {
+                out.push(r);
+            }
+        }
+        parent = parent_of(&p)?;
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+const MAX_PARENT_DEPTH: usize = 16;
+
+/// The repository named by `core.parent`, if any.
+fn parent_of(repo: &Repo) -> Result<Option<Repo>> {
+    match repo.config().get("core", "parent") {
+        Some(p) if !p.is_empty() => Ok(Some(Repo::open(Path::new(&p)).map_err(|e| e.context(format!("parent repository {p}")))?)),
+        _ => Ok(None),
+    }
+}
+
+/// This repository's own remotes (not its parents'): what add and delete change.
+fn list_own(repo: &Repo) -> Result<Vec<Remote>> {
     let mut out: Vec<Remote> = Vec::new();
     for g in repo.config().groups() {
         if let Some(name) = parse_group(g) {
@@ -130,13 +160,32 @@ pub fn get(repo: &Repo, name: &str) -> Result<Remote> {
     list(repo)?.into_iter().find(|r| r.name == name).ok_or_else(|| Error::Invalid(format!("Remote \"{name}\" not found")))
 }
 
+fn get_own(repo: &Repo, name: &str) -> Result<Remote> {
+    list_own(repo)?.into_iter().find(|r| r.name == name).ok_or_else(|| Error::Invalid(format!("Remote \"{name}\" not found")))
+}
+
+/// What `remote add` does when the remote exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfExists {
+    Fail,
+    /// `--if-not-exists`: keep it.
+    Keep,
+    /// `--force`: replace it.
+    Replace,
+}
+
 /// `remote add`: options in the order ostree writes them (url, then the
 /// `--set`/flag options in order). Written to remotes.d for the system repo.
-pub fn add(repo: &mut Repo, name: &str, url: &str, options: &[(String, String)], if_not_exists: bool) -> Result<()> {
+pub fn add(repo: &mut Repo, name: &str, url: &str, options: &[(String, String)], if_exists: IfExists) -> Result<()> {
     validate_remote_name(name)?;
-    if let Ok(existing) = get(repo, name) {
-        if if_not_exists {
-            return Ok(());
+    if let Ok(existing) = get_own(repo, name) {
+        match if_exists {
+            IfExists::Keep => return Ok(()),
+            IfExists::Replace => {
+                delete(repo, name, false)?;
+                return add(repo, name, url, options, IfExists::Fail);
+            }
+            IfExists::Fail => {}
         }
         let loc = existing.file.as_ref().map(|f| f.display().to_string()).unwrap_or_else(|| "(in config)".to_string());
         return Err(Error::Conflict(format!("Remote configuration for \"{name}\" already exists: {loc}")));
@@ -161,7 +210,7 @@ pub fn add(repo: &mut Repo, name: &str, url: &str, options: &[(String, String)],
 
 /// `remote delete`.
 pub fn delete(repo: &mut Repo, name: &str, if_exists: bool) -> Result<()> {
-    let r = match get(repo, name) {
+    let r = match get_own(repo, name) {
         Ok(r) => r,
         Err(_) if if_exists => return Ok(()),
         Err(e) => return Err(e),

@@ -365,9 +365,25 @@ impl Repo {
 
     /// Mark a commit partial (durably, before its objects arrive).
     pub fn mark_partial(&self, commit: &Checksum) -> Result<()> {
+        self.write_partial_marker(commit, b"")
+    }
+
+    /// Mark a commit partial because fsck found it damaged: the marker says
+    /// "f", as ostree's (OSTREE_REPO_COMMIT_STATE_FSCK_PARTIAL), so fsck
+    /// keeps failing until a pull repairs it.
+    pub fn mark_fsck_partial(&self, commit: &Checksum) -> Result<()> {
+        self.write_partial_marker(commit, b"f")
+    }
+
+    /// True if [`Repo::mark_fsck_partial`] (or ostree's fsck) marked it.
+    pub fn is_fsck_partial(&self, commit: &Checksum) -> bool {
+        fs::read(self.path.join(format!("state/{commit}.commitpartial"))).is_ok_and(|b| b.first() == Some(&b'f'))
+    }
+
+    fn write_partial_marker(&self, commit: &Checksum, content: &[u8]) -> Result<()> {
         let state = self.path.join("state");
         fs::create_dir_all(&state).at(&state)?;
-        fsutil::atomic_write(&state.join(format!("{commit}.commitpartial")), b"", 0o644, self.fsync)
+        fsutil::atomic_write(&state.join(format!("{commit}.commitpartial")), content, 0o644, self.fsync)
     }
 
     /// Clear the partial mark once every object of the commit is durable.
@@ -494,6 +510,14 @@ impl Repo {
             let ft = e.file_type().at(&e.path())?;
             if ft.is_dir() {
                 self.collect_refs(&e.path(), &rel, remote, out)?;
+            } else if ft.is_symlink() {
+                // An alias (`refs --alias`): local refs only, never followed out of refs/heads.
+                if remote.is_none() {
+                    let target = self.alias_target(&rel)?;
+                    if let Some(c) = self.read_ref(&RefName::parse(&target)?)? {
+                        out.insert(rel, c);
+                    }
+                }
             } else {
                 let text = fs::read_to_string(e.path()).at(&e.path())?;
                 let csum = text.trim().parse::<Checksum>().map_err(|err| err.context(format!("ref {rel}")))?;
@@ -510,6 +534,16 @@ impl Repo {
     /// Read one ref; `None` if it does not exist.
     pub fn read_ref(&self, r: &RefName) -> Result<Option<Checksum>> {
         let p = self.path.join(r.rel_path());
+        if fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {
+            if r.remote.is_some() {
+                return Err(Error::Corrupt(format!("ref {r} is a symlink (only local refs may be aliases)")));
+            }
+            let target = RefName::parse(&self.alias_target(&r.name)?)?;
+            if fs::symlink_metadata(self.path.join(target.rel_path())).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(Error::Corrupt(format!("alias {r} points at another alias, {target}")));
+            }
+            return self.read_ref(&target);
+        }
         match fs::read_to_string(&p) {
             Ok(t) => Ok(Some(t.trim().parse::<Checksum>().map_err(|e| e.context(format!("ref {r}")))?)),
             Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::IsADirectory | io::ErrorKind::NotADirectory) => Ok(None),
@@ -554,6 +588,165 @@ impl Repo {
 
     /// Point `r` at `target` (or delete it with `None`), atomically.
     pub fn set_ref(&self, r: &RefName, target: Option<&Checksum>) -> Result<()> {
+        self.write_ref(r, target)?;
+        crate::summary::refs_changed(self, false)
+    }
+
+    /// The ref an alias in refs/heads names: its symlink resolved inside
+    /// refs/heads (ostree writes `../../x/y`), never outside it.
+    fn alias_target(&self, alias: &str) -> Result<String> {
+        let p = self.path.join("refs/heads").join(alias);
+        let link = fs::read_link(&p).at(&p)?;
+        let bad = || Error::Corrupt(format!("alias {alias}: symlink {} leaves refs/heads", link.display()));
+        let mut parts: Vec<String> = alias.split('/').map(str::to_string).collect();
+        parts.pop();
+        for c in link.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    parts.pop().ok_or_else(bad)?;
+                }
+                std::path::Component::Normal(n) => parts.push(n.to_str().ok_or_else(bad)?.to_string()),
+                std::path::Component::CurDir => {}
+                _ => return Err(bad()),
+            }
+        }
+        let target = parts.join("/");
+        crate::object::validate_ref_name(&target)?;
+        Ok(target)
+    }
+
+    /// Local aliases (`refs --alias`): alias name -> the ref it names.
+    pub fn list_aliases(&self) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        let mut stack = vec![String::new()];
+        while let Some(prefix) = stack.pop() {
+            let dir = self.path.join("refs/heads").join(&prefix);
+            let rd = match fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(&dir, e)),
+            };
+            for e in rd {
+                let e = e.at(&dir)?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    continue;
+                }
+                let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+                let ft = e.file_type().at(&e.path())?;
+                if ft.is_dir() {
+                    stack.push(rel);
+                } else if ft.is_symlink() {
+                    let target = self.alias_target(&rel)?;
+                    out.insert(rel, target);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Make `alias` a symlink to the local ref `target`, replacing an older alias.
+    pub fn set_alias_ref(&self, alias: &RefName, target: &RefName) -> Result<()> {
+        if alias.remote.is_some() || target.remote.is_some() {
+            return Err(Error::Invalid(format!("Cannot create alias to remote ref: {}", if alias.remote.is_some() { alias } else { target })));
+        }
+        if self.read_ref(target)?.is_none() {
+            return Err(Error::Invalid(format!("Cannot create alias to non-existent ref: {target}")));
+        }
+        let p = self.path.join(alias.rel_path());
+        let dir = p.parent().unwrap_or(&self.path).to_path_buf();
+        fsutil::create_dir_all_durable(&dir, self.fsync)?;
+        let up = "../".repeat(alias.name.matches('/').count());
+        let tmp = dir.join(fsutil::tmp_name("alias"));
+        std::os::unix::fs::symlink(format!("{up}{}", target.name), &tmp).at(&tmp)?;
+        if let Err(e) = fs::rename(&tmp, &p) {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::io(&p, e));
+        }
+        if self.fsync {
+            fsutil::fsync_dir(&dir)?;
+        }
+        crate::summary::refs_changed(self, false)
+    }
+
+    /// Every ref that has a collection ID, as (collection ID, ref): local
+    /// refs under the repository's `core.collection-id`, mirrored refs
+    /// (refs/mirrors/ID/…), and remote refs of remotes with a `collection-id`.
+    pub fn list_collection_refs(&self) -> Result<BTreeMap<(String, String), Checksum>> {
+        let mut out = BTreeMap::new();
+        let own = self.config.get("core", "collection-id");
+        let remote_ids: BTreeMap<String, String> =
+            crate::remote::list(self)?.into_iter().filter_map(|r| r.get("collection-id").map(|c| (r.name.clone(), c.to_string()))).collect();
+        for (name, c) in self.list_refs()? {
+            match name.split_once(':') {
+                Some((remote, r)) => {
+                    if let Some(cid) = remote_ids.get(remote) {
+                        out.insert((cid.clone(), r.to_string()), c);
+                    }
+                }
+                None => {
+                    if let Some(cid) = &own {
+                        out.insert((cid.clone(), name), c);
+                    }
+                }
+            }
+        }
+        out.extend(self.list_mirror_refs()?);
+        Ok(out)
+    }
+
+    /// Mirrored refs of other collections (refs/mirrors/COLLECTION/REF).
+    pub fn list_mirror_refs(&self) -> Result<BTreeMap<(String, String), Checksum>> {
+        let mut out = BTreeMap::new();
+        let mirrors = self.path.join("refs/mirrors");
+        if let Ok(rd) = fs::read_dir(&mirrors) {
+            for e in rd {
+                let e = e.at(&mirrors)?;
+                let cid = e.file_name().to_string_lossy().into_owned();
+                if e.file_type().at(&e.path())?.is_dir() && crate::object::validate_collection_id(&cid).is_ok() {
+                    let mut refs = BTreeMap::new();
+                    self.collect_refs(&e.path(), "", Some("mirror"), &mut refs)?;
+                    for (k, c) in refs {
+                        let r = k.strip_prefix("mirror:").unwrap_or(&k).to_string();
+                        out.insert((cid.clone(), r), c);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Point the ref (COLLECTION, NAME) at `target` (or delete it): under
+    /// refs/heads for the repository's own collection ID, else under
+    /// refs/mirrors/COLLECTION, as ostree does.
+    pub fn set_collection_ref(&self, collection_id: &str, name: &str, target: Option<&Checksum>) -> Result<()> {
+        crate::object::validate_collection_id(collection_id)?;
+        if self.config.get("core", "collection-id").as_deref() == Some(collection_id) {
+            return self.set_ref(&RefName::parse(name)?, target);
+        }
+        crate::object::validate_ref_name(name)?;
+        let stop = self.path.join("refs/mirrors").join(collection_id);
+        let p = stop.join(name);
+        match target {
+            Some(c) => {
+                fsutil::create_dir_all_durable(p.parent().unwrap_or(&stop), self.fsync)?;
+                fsutil::atomic_write(&p, format!("{c}\n").as_bytes(), 0o644, self.fsync)?;
+            }
+            None => {
+                let shown = format!("({collection_id}, {name})");
+                self.remove_ref_file(&shown, &p, &self.path.join("refs/mirrors"))?;
+            }
+        }
+        crate::summary::refs_changed(self, false)
+    }
+
+    /// [`Repo::set_ref`] for `commit`, which also honours core.commit-update-summary.
+    pub fn set_ref_by_commit(&self, r: &RefName, target: &Checksum) -> Result<()> {
+        self.write_ref(r, Some(target))?;
+        crate::summary::refs_changed(self, true)
+    }
+
+    fn write_ref(&self, r: &RefName, target: Option<&Checksum>) -> Result<()> {
         let p = self.path.join(r.rel_path());
         match target {
             Some(c) => {
@@ -561,31 +754,44 @@ impl Repo {
                 fsutil::create_dir_all_durable(dir, self.fsync)?;
                 fsutil::atomic_write(&p, format!("{c}\n").as_bytes(), 0o644, self.fsync)
             }
-            None => match fs::remove_file(&p) {
-                Ok(()) => {
-                    if self.fsync {
-                        fsutil::fsync_dir(p.parent().unwrap_or(&self.path))?;
-                    }
-                    // Remove now-empty parent directories below refs/heads or refs/remotes/R.
-                    let stop = self.path.join(if r.remote.is_some() { "refs/remotes" } else { "refs/heads" });
-                    let mut d = p.parent().map(Path::to_path_buf);
-                    let mut removed_any = false;
-                    while let Some(dir) = d {
-                        if dir == stop || !dir.starts_with(&stop) || fs::remove_dir(&dir).is_err() {
-                            // The last directory that changed: the one an entry left.
-                            if removed_any && self.fsync {
-                                fsutil::fsync_dir(&dir)?;
-                            }
-                            break;
-                        }
-                        removed_any = true;
-                        d = dir.parent().map(Path::to_path_buf);
-                    }
-                    Ok(())
+            None if r.remote.is_none() && !fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) => {
+                if let Some((alias, _)) = self.list_aliases()?.into_iter().find(|(_, t)| *t == r.name) {
+                    return Err(Error::Conflict(format!("Ref '{r}' has an active alias: '{alias}'")));
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::RefNotFound(r.to_string())),
-                Err(e) => Err(Error::io(&p, e)),
-            },
+                self.remove_ref_file(r, &p, &self.path.join("refs/heads"))
+            }
+            None => {
+                let stop = self.path.join(if r.remote.is_some() { "refs/remotes" } else { "refs/heads" });
+                self.remove_ref_file(r, &p, &stop)
+            }
+        }
+    }
+
+    /// Remove a ref file and the directories it leaves empty below `stop`.
+    fn remove_ref_file(&self, r: &impl std::fmt::Display, p: &Path, stop: &Path) -> Result<()> {
+        match fs::remove_file(p) {
+            Ok(()) => {
+                if self.fsync {
+                    fsutil::fsync_dir(p.parent().unwrap_or(&self.path))?;
+                }
+                // Remove now-empty parent directories below `stop`.
+                let mut d = p.parent().map(Path::to_path_buf);
+                let mut removed_any = false;
+                while let Some(dir) = d {
+                    if dir == stop || !dir.starts_with(stop) || fs::remove_dir(&dir).is_err() {
+                        // The last directory that changed: the one an entry left.
+                        if removed_any && self.fsync {
+                            fsutil::fsync_dir(&dir)?;
+                        }
+                        break;
+                    }
+                    removed_any = true;
+                    d = dir.parent().map(Path::to_path_buf);
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::RefNotFound(r.to_string())),
+            Err(e) => Err(Error::io(p, e)),
         }
     }
 

@@ -44,23 +44,48 @@ pub const MAX_SUMMARY_SIZE: u64 = 10 * 1024 * 1024;
 
 impl Summary {
     pub fn to_bytes(&self) -> Vec<u8> {
-        let refs = self
-            .refs
-            .iter()
-            .map(|r| {
-                Value::Tuple(vec![
-                    Value::Str(r.name.clone()),
-                    Value::Tuple(vec![Value::U64(r.commit_size), Value::Bytes(r.checksum.0.to_vec()), build::vardict(r.metadata.iter().cloned())]),
-                ])
-            })
-            .collect();
-        Value::Tuple(vec![Value::Array(ref_entry_type(), refs), build::vardict(self.metadata.iter().cloned())]).to_bytes()
+        Value::Tuple(vec![refs_value(&self.refs), build::vardict(self.metadata.iter().cloned())]).to_bytes()
     }
 
     pub fn from_bytes(data: &[u8]) -> Result<Summary> {
         let v = Value::from_bytes(data, &summary_type())?;
         let Value::Tuple(m) = v else { unreachable!("decoded per type") };
-        let Value::Array(_, entries) = &m[0] else { unreachable!("decoded per type") };
+        let refs = refs_from_value(&m[0])?;
+        let metadata = gvariant::vardict_entries(&m[1]).into_iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        Ok(Summary { refs, metadata })
+    }
+
+    /// The refs of other collections (`ostree.summary.collection-map`), by
+    /// collection ID; empty if there is none or it is malformed.
+    pub fn collection_map(&self) -> Vec<(String, Vec<SummaryRef>)> {
+        let Some(Value::Array(_, entries)) = self.meta("ostree.summary.collection-map") else { return Vec::new() };
+        entries
+            .iter()
+            .filter_map(|e| match e {
+                Value::DictEntry(k, v) => Some((k.as_str()?.to_string(), refs_from_value(v).ok()?)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// `a(s(taya{sv}))`, the refs list of a summary or of a collection.
+fn refs_value(refs: &[SummaryRef]) -> Value {
+    let refs = refs
+        .iter()
+        .map(|r| {
+            Value::Tuple(vec![
+                Value::Str(r.name.clone()),
+                Value::Tuple(vec![Value::U64(r.commit_size), Value::Bytes(r.checksum.0.to_vec()), build::vardict(r.metadata.iter().cloned())]),
+            ])
+        })
+        .collect();
+    Value::Array(ref_entry_type(), refs)
+}
+
+fn refs_from_value(v: &Value) -> Result<Vec<SummaryRef>> {
+    {
+        let Value::Array(_, entries) = v else { return Err(Error::Corrupt("summary: refs are not a(s(taya{sv}))".into())) };
         let mut refs = Vec::with_capacity(entries.len());
         for e in entries {
             let Value::Tuple(pair) = e else { unreachable!("decoded per type") };
@@ -73,10 +98,11 @@ impl Summary {
             let metadata = gvariant::vardict_entries(&inner[2]).into_iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
             refs.push(SummaryRef { name, commit_size: size, checksum, metadata });
         }
-        let metadata = gvariant::vardict_entries(&m[1]).into_iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        Ok(Summary { refs, metadata })
+        Ok(refs)
     }
+}
 
+impl Summary {
     pub fn lookup(&self, name: &str) -> Option<&SummaryRef> {
         self.refs.iter().find(|r| r.name == name)
     }
@@ -85,30 +111,94 @@ impl Summary {
         self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
+    /// `summary --view`, as ostree prints it (ot-dump.c): each ref with its
+    /// commit and metadata, then the repository metadata, known keys named.
+    pub fn view_text(&self) -> String {
+        let iso = |v: &Value| match v {
+            Value::U64(n) => {
+                let t = crate::datetime::format_utc(n.swap_bytes()); // stored big-endian
+                format!("{}T{}+00", &t[..10], &t[11..19])
+            }
+            other => gvariant::print(other),
+        };
+        let mut s = String::new();
+        let main_id = self.meta("ostree.summary.collection-id").and_then(Value::as_str).map(str::to_string);
+        let mut groups = vec![(main_id, self.refs.clone())];
+        groups.extend(self.collection_map().into_iter().map(|(c, refs)| (Some(c), refs)));
+        for (cid, r) in groups.iter().flat_map(|(c, refs)| refs.iter().map(move |r| (c, r))) {
+            let name = match cid {
+                Some(c) => format!("({c}, {})", r.name),
+                None => r.name.clone(),
+            };
+            s.push_str(&format!("* {name}\n    Latest Commit ({}):\n      {}\n", crate::fsutil::format_size(r.commit_size), r.checksum));
+            for (k, v) in &r.metadata {
+                match (k.as_str(), v) {
+                    ("ostree.commit.timestamp", v) => s.push_str(&format!("    Timestamp ({k}): {}\n", iso(v))),
+                    ("ostree.commit.version", Value::Str(ver)) => s.push_str(&format!("    Version ({k}): {ver}\n")),
+                    _ => s.push_str(&format!("    {k}: {}\n", gvariant::print(v))),
+                }
+            }
+            s.push('\n');
+        }
+        for (k, v) in &self.metadata {
+            let pretty = match (k.as_str(), v) {
+                ("ostree.static-deltas", v) => Some(("Static Deltas", gvariant::print(v))),
+                ("ostree.summary.last-modified", v) => Some(("Last-Modified", iso(v))),
+                ("ostree.summary.expires", v) => Some(("Expires", iso(v))),
+                ("ostree.summary.collection-id", Value::Str(c)) => Some(("Collection ID", c.clone())),
+                ("ostree.summary.collection-map", _) => Some(("Collection Map", "(printed above)".to_string())),
+                ("ostree.summary.mode", Value::Str(m)) => Some(("Repository Mode", m.clone())),
+                ("ostree.summary.tombstone-commits", Value::Bool(b)) => Some(("Has Tombstone Commits", if *b { "Yes" } else { "No" }.to_string())),
+                _ => None,
+            };
+            match pretty {
+                Some((name, text)) => s.push_str(&format!("{name} ({k}): {text}\n")),
+                None => s.push_str(&format!("{k}: {}\n", gvariant::print(v))),
+            }
+        }
+        s
+    }
+
     /// `ostree.summary.mode`, if present.
     pub fn mode(&self) -> Option<&str> {
         self.meta("ostree.summary.mode").and_then(Value::as_str)
     }
 }
 
-/// Build the summary of `repo`'s local refs, as `ostree summary -u` does.
+/// `summary --raw`: the summary's GVariant text with type annotations,
+/// byte-swapped as ostree prints it (its numbers are stored big-endian).
+pub fn raw_text(data: &[u8]) -> Result<String> {
+    let v = Value::from_bytes(data, &summary_type())?;
+    Ok(gvariant::print_annotated(&gvariant::byteswap(&v)))
+}
+
+/// Build the summary of `repo`'s local refs, as `ostree summary -u` does:
+/// the main list holds the local refs (with a collection ID: that
+/// collection's refs), the collection map those of other collections
+/// (mirrors, remotes with a collection ID).
 pub fn generate(repo: &Repo, now: u64) -> Result<Summary> {
+    let own = repo.config().get("core", "collection-id");
     let mut refs = Vec::new();
-    for (name, csum) in repo.list_refs()? {
-        if name.contains(':') {
-            continue; // remote refs are never published
+    let mut others: std::collections::BTreeMap<String, Vec<SummaryRef>> = Default::default();
+    if own.is_none() {
+        for (name, csum) in repo.list_refs()? {
+            if !name.contains(':') {
+                refs.push(summary_ref(repo, name, csum)?); // remote refs only by collection ID
+            }
         }
-        let bytes = repo.read_metadata_verified(ObjectType::Commit, &csum).map_err(|e| e.context(format!("ref {name}")))?;
-        let commit = crate::object::Commit::from_bytes(&bytes)?;
-        // ostree's GVariantDict order for these two keys.
-        let mut metadata = Vec::new();
-        if let Some(v) = commit.version() {
-            metadata.push(("ostree.commit.version".to_string(), build::s(v)));
+    }
+    for ((cid, name), csum) in repo.list_collection_refs()? {
+        let r = summary_ref(repo, name, csum)?;
+        if Some(&cid) == own.as_ref() {
+            refs.push(r);
+        } else {
+            others.entry(cid).or_default().push(r);
         }
-        metadata.push(("ostree.commit.timestamp".to_string(), Value::U64(commit.timestamp.swap_bytes())));
-        refs.push(SummaryRef { name, commit_size: bytes.len() as u64, checksum: csum, metadata });
     }
     refs.sort_by(|a, b| a.name.cmp(&b.name));
+    for v in others.values_mut() {
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+    }
     let tombstones = repo.config().get_bool("core", "tombstone-commits").ok().flatten().unwrap_or(false);
     // Key order as GLib's hash table gives it for ostree 2022.7.
     let mut metadata = vec![
@@ -121,17 +211,42 @@ pub fn generate(repo: &Repo, now: u64) -> Result<Summary> {
         let entries = deltas.into_iter().map(|(name, digest)| (name, Value::Bytes(digest.0.to_vec())));
         metadata.push(("ostree.static-deltas".to_string(), build::vardict(entries)));
     }
+    if !others.is_empty() {
+        let map = others.into_iter().map(|(cid, refs)| Value::DictEntry(Box::new(Value::Str(cid)), Box::new(refs_value(&refs)))).collect();
+        let entry = Type::DictEntry(Box::new(Type::Str), Box::new(Type::Array(Box::new(ref_entry_type()))));
+        metadata.push(("ostree.summary.collection-map".to_string(), Value::Array(entry, map)));
+    }
     metadata.push(("ostree.summary.indexed-deltas".to_string(), Value::Bool(true)));
+    if let Some(own) = own {
+        metadata.push(("ostree.summary.collection-id".to_string(), build::s(own)));
+    }
     Ok(Summary { refs, metadata })
+}
+
+/// One ref's summary entry: its commit's size, version and timestamp.
+fn summary_ref(repo: &Repo, name: String, csum: Checksum) -> Result<SummaryRef> {
+    let bytes = repo.read_metadata_verified(ObjectType::Commit, &csum).map_err(|e| e.context(format!("ref {name}")))?;
+    let commit = crate::object::Commit::from_bytes(&bytes)?;
+    // ostree's GVariantDict order for these two keys.
+    let mut metadata = Vec::new();
+    if let Some(v) = commit.version() {
+        metadata.push(("ostree.commit.version".to_string(), build::s(v)));
+    }
+    metadata.push(("ostree.commit.timestamp".to_string(), Value::U64(commit.timestamp.swap_bytes())));
+    Ok(SummaryRef { name, commit_size: bytes.len() as u64, checksum: csum, metadata })
 }
 
 /// `summary -u`: write `summary` atomically, drop a stale `summary.sig`,
 /// and record `core.indexed-deltas=true` as ostree does.
 pub fn update(repo: &mut Repo, now: u64) -> Result<Summary> {
-    let s = generate(repo, now)?;
     if repo.config().get("core", "indexed-deltas").as_deref() != Some("true") {
         repo.update_config(|kf| kf.set("core", "indexed-deltas", "true"))?;
     }
+    write(repo, now)
+}
+
+fn write(repo: &Repo, now: u64) -> Result<Summary> {
+    let s = generate(repo, now)?;
     fsutil::atomic_write(&repo.path().join("summary"), &s.to_bytes(), 0o644, repo.fsync_enabled())?;
     let sig = repo.path().join("summary.sig");
     match fs::remove_file(&sig) {
@@ -140,6 +255,17 @@ pub fn update(repo: &mut Repo, now: u64) -> Result<Summary> {
         Err(e) => return Err(Error::io(sig, e)),
     }
     Ok(s)
+}
+
+/// After refs changed: rewrite the summary if the repository asks for it
+/// (`core.auto-update-summary`, or `core.commit-update-summary` when
+/// `by_commit`), as ostree does. An unsigned summary, like `summary -u`.
+pub fn refs_changed(repo: &Repo, by_commit: bool) -> Result<()> {
+    let on = |key| repo.config().get_bool("core", key).ok().flatten().unwrap_or(false);
+    if on("auto-update-summary") || (by_commit && on("commit-update-summary")) {
+        write(repo, crate::commit::default_timestamp()?)?;
+    }
+    Ok(())
 }
 
 /// Decode ostree's "modified base64" (`_` for `/`, no padding) to 32 bytes.

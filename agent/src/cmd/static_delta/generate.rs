@@ -20,6 +20,11 @@ pub fn run(repo: &Repo, o: &GenerateOpts) -> Result<i32> {
         let c = repo.load_commit(&to)?;
         Some(c.parent.ok_or_else(|| format!("commit {to} has no parent: use --from=REV or --empty"))?)
     };
+    let name = uptree_delta::format::DeltaName { from, to };
+    if o.if_not_exists && repo.path().join(name.path()).join("superblock").exists() {
+        crate::cmd::out(&format!("Delta {name} already exists.\n"))?;
+        return Ok(0);
+    }
     let now = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -43,6 +48,8 @@ pub fn run(repo: &Repo, o: &GenerateOpts) -> Result<i32> {
     }
     let (name, st) = generate(repo, &g)?;
     uptree_pull::delta::sign_delta(repo, &name, &o.sign)?;
+    // ostree's statistics line that scripts grep (test-delta.sh).
+    eprintln!("bsdiff={} objects", st.bsdiffs);
     log::info!(
         "delta {name}: {} parts, {} objects ({} bsdiff, {} copies), {} fallbacks, {} bytes",
         st.parts,

@@ -1,0 +1,401 @@
+//! The repository verbs' command-line surface as ostree's own test suite
+//! uses it, checked against the real `ostree` on the same input.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use common::*;
+
+/// `config -- set KEY -1` (test-config.sh): the verb may follow `--`.
+#[test]
+fn config_verb_after_double_dash() {
+    let t = scratch();
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    ostree(os_args![repo_arg(&orepo), "config", "--", "set", "core.lock-timeout-secs", "-1"]);
+    up(os_args![repo_arg(&urepo), "config", "--", "set", "core.lock-timeout-secs", "-1"]);
+    assert_eq!(fs::read_to_string(orepo.join("config")).expect("config"), fs::read_to_string(urepo.join("config")).expect("config"));
+    assert_eq!(up(os_args![repo_arg(&urepo), "config", "--", "get", "core.lock-timeout-secs"]), "-1");
+}
+
+/// A missing or unknown (sub)command is reported in ostree's words
+/// (test-help.sh, test-cli-extensions.sh), usage included.
+#[test]
+fn missing_and_unknown_commands_as_ostree() {
+    for (args, words) in [
+        (&["remote"][..], "No \"remote\" subcommand specified"),
+        (&["remote", "frob"], "Unknown \"remote\" subcommand 'frob'"),
+        (&["nosuchcommand"], "Unknown command 'nosuchcommand'"),
+        (&[], "No command specified"),
+    ] {
+        let a: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        for program in ["ostree", uptree_bin()] {
+            let err = fails(program, &a, &[]);
+            assert!(err.contains(words), "{program} {args:?}: {err}");
+            assert_eq!(err.lines().filter(|l| l.starts_with("Usage")).count(), 1, "{program} {args:?}: {err}");
+        }
+    }
+    let help = up(os_args!["--help"]);
+    assert!(help.contains("\nBuiltin Commands:\n  init "), "{help}");
+    assert!(!help.contains("\n  help "), "no `help` verb, as ostree: {help}");
+}
+
+/// An unknown command NAME runs `ostree-NAME` from PATH with the remaining
+/// arguments (NAME first), as ostree's CLI extensions do.
+#[test]
+fn cli_extension_from_path() {
+    let t = scratch();
+    let bin = t.path().join("bin");
+    fs::create_dir(&bin).expect("mkdir");
+    let ext = bin.join("ostree-hello");
+    fs::write(&ext, "#!/bin/sh\necho \"hello $*\"\nexit 3\n").expect("write");
+    fs::set_permissions(&ext, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    for program in ["ostree", uptree_bin()] {
+        let out = std::process::Command::new(program).args(["hello", "a", "--b"]).env("PATH", &path).output().expect("run");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "hello hello a --b\n", "{program}");
+        assert_eq!(out.status.code(), Some(3), "{program}");
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    let st = std::process::Command::new("cp").arg("-a").arg(from).arg(to).status().expect("cp");
+    assert!(st.success());
+}
+
+fn run_out(program: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(program).args(args).env("LC_ALL", "C.UTF-8").output().expect("run");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// fsck words corruption as ostree does (test-fsck-delete.sh,
+/// test-corruption.sh), marks the commits fsck-partial so it keeps failing
+/// until a pull repairs them, and marks commits missing an object partial
+/// even without --delete.
+#[test]
+fn fsck_reports_and_marks_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one\nd sub 755\nf sub/b 644 two");
+    let (orepo, _) = init_both(t.path(), "bare-user");
+    let rev = ostree(os_args![repo_arg(&orepo), "commit", "-b", "main", "-s", "s", tree.display().to_string()]);
+    let file = ostree(os_args![repo_arg(&orepo), "ls", "-C", "main", "/a"]);
+    let file = file.split_whitespace().nth(4).expect("checksum column").to_string();
+    for program in ["ostree", uptree_bin()] {
+        // A corrupt file object, --delete: reported, deleted, commit marked "f".
+        let r = t.path().join(format!("corrupt-{}", program.len()));
+        copy_dir(&orepo, &r);
+        fs::write(find_object(&r, &file, "file"), "whoops\n").expect("corrupt");
+        let ra = repo_arg(&r);
+        let (ok, stdout, stderr) = run_out(program, &[&ra, "fsck"]);
+        assert!(!ok && stdout.starts_with("Validating refs...\n"), "{program}: {stdout}");
+        assert!(stderr.starts_with(&format!("error: In commits {rev}: fsck content object {file}: ")), "{program}: {stderr}");
+        let (ok, _, stderr) = run_out(program, &[&ra, "fsck", "--delete"]);
+        assert!(!ok && stderr.contains(&format!("\nMarking commit as partial: {rev}\n")), "{program}: {stderr}");
+        assert_eq!(fs::read(r.join(format!("state/{rev}.commitpartial"))).expect("marker"), b"f", "{program}");
+        let (ok, stdout, stderr) = run_out(program, &[&ra, "fsck"]);
+        assert!(!ok && stdout.contains("1 partial commits not verified"), "{program}: {stdout}");
+        assert!(stderr.contains("error: 1 partial commits from fsck-detected corruption"), "{program}: {stderr}");
+        // A missing file object, no --delete: the commit is marked partial anyway.
+        let r = t.path().join(format!("missing-{}", program.len()));
+        copy_dir(&orepo, &r);
+        fs::remove_file(find_object(&r, &file, "file")).expect("rm");
+        let (ok, _, stderr) = run_out(program, &[&repo_arg(&r), "fsck", "-q"]);
+        assert!(!ok && stderr.contains(&format!("Object missing in commits {rev}: {file}.file")), "{program}: {stderr}");
+        assert!(stderr.contains(&format!("Marking commit as partial: {rev}")), "{program}: {stderr}");
+        assert!(r.join(format!("state/{rev}.commitpartial")).exists(), "{program}");
+    }
+}
+
+/// An out-of-range SOURCE_DATE_EPOCH is refused in ostree's words
+/// (test-commit-timestamp.sh).
+#[test]
+fn source_date_epoch_overflow_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    for (program, repo) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
+        let err = fails(program, os_args![repo_arg(repo), "commit", "-b", "env", tree.display().to_string()], &[("SOURCE_DATE_EPOCH", "12345678901234567890")]);
+        assert!(err.contains("Parsing SOURCE_DATE_EPOCH: Numerical result out of range"), "{program}: {err}");
+    }
+}
+
+/// `summary --view` and `summary --raw` print what ostree prints for the
+/// same summary file (test-summary-view.sh).
+#[test]
+fn summary_view_and_raw_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (orepo, _) = init_both(t.path(), "archive");
+    ostree(os_args![repo_arg(&orepo), "commit", "-b", "main", "--add-metadata-string=version=3.2", tree.display().to_string()]);
+    ostree(os_args![repo_arg(&orepo), "commit", "-b", "other", "--timestamp=2024-01-02 03:04:05", tree.display().to_string()]);
+    ostree(os_args![repo_arg(&orepo), "summary", "-u"]);
+    for flag in ["--view", "--raw"] {
+        let o = ostree(os_args![repo_arg(&orepo), "summary", flag]);
+        let u = up(os_args![repo_arg(&orepo), "summary", flag]);
+        assert_eq!(u, o, "summary {flag}");
+    }
+    assert!(up(os_args![repo_arg(&orepo), "summary", "--view"]).contains("\nLast-Modified (ostree.summary.last-modified): "));
+}
+
+/// core.commit-update-summary rewrites the summary on commit only,
+/// core.auto-update-summary on every ref change (test-auto-summary.sh);
+/// ostree reads the result.
+#[test]
+fn summary_follows_refs_when_configured() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (_, urepo) = init_both(t.path(), "archive");
+    let r = repo_arg(&urepo);
+    let dir = tree.display().to_string();
+    up(os_args![r, "commit", "-b", "a", dir]);
+    assert!(!urepo.join("summary").exists(), "no summary unless configured");
+    up(os_args![r, "config", "set", "core.commit-update-summary", "true"]);
+    up(os_args![r, "commit", "-b", "b", dir]);
+    assert!(ostree(os_args![r, "summary", "--view"]).contains("* b\n"));
+    up(os_args![r, "refs", "--delete", "a"]);
+    assert!(ostree(os_args![r, "summary", "--view"]).contains("* a\n"), "a ref change alone does not rewrite it");
+    up(os_args![r, "config", "set", "core.auto-update-summary", "true"]);
+    up(os_args![r, "refs", "--delete", "b"]);
+    let view = ostree(os_args![r, "summary", "--view"]);
+    assert!(!view.contains("* a\n") && !view.contains("* b\n"), "{view}");
+}
+
+/// `refs --alias`: the symlink ostree writes, read by both tools; an
+/// aliased ref cannot be deleted; --create needs --force to overwrite;
+/// --delete takes several refs (test-refs.sh).
+#[test]
+fn ref_aliases_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    for (program, repo) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
+        let r = repo_arg(repo);
+        let dir = tree.display().to_string();
+        ok(program, os_args![r, "commit", "-b", "os/26/server", "--timestamp=2024-01-01", dir], &[]);
+        ok(program, os_args![r, "refs", "-A", "os/26/server", "--create=os/stable/server"], &[]);
+        ok(program, os_args![r, "refs", "os/26/server", "--create=other"], &[]);
+        let err = fails(program, os_args![r, "refs", "os/26/server", "--create=other"], &[]);
+        assert!(err.contains("already exists"), "{program}: {err}");
+        ok(program, os_args![r, "refs", "os/26/server", "--create=other", "--force"], &[]);
+        let err = fails(program, os_args![r, "refs", "--delete", "os/26/server"], &[]);
+        assert!(err.contains("has an active alias: 'os/stable/server'"), "{program}: {err}");
+        let err = fails(program, os_args![r, "refs", "-A", "--create=x", "nonexistent"], &[]);
+        assert!(err.contains("Cannot create alias to non-existent ref"), "{program}: {err}");
+    }
+    let link = |repo: &std::path::Path| fs::read_link(repo.join("refs/heads/os/stable/server")).expect("alias symlink");
+    assert_eq!(link(&urepo), link(&orepo));
+    for repo in [&orepo, &urepo] {
+        let r = repo_arg(repo);
+        assert_eq!(ostree(os_args![r, "refs", "-A"]), "os/stable/server -> os/26/server");
+        assert_eq!(up(os_args![r, "refs", "-A"]), "os/stable/server -> os/26/server");
+        assert_eq!(up(os_args![r, "rev-parse", "os/stable/server"]), ostree(os_args![r, "rev-parse", "os/26/server"]));
+        up(os_args![r, "refs", "--delete", "os/stable/server", "other"]);
+        assert_eq!(ostree(os_args![r, "refs"]), "os/26/server");
+    }
+}
+
+/// `commit -b x` with no path commits the current directory, which may hold
+/// the repository itself (test-refs.sh): its scratch directory changes
+/// during the walk and is left out.
+#[test]
+fn commit_of_a_tree_holding_the_repository() {
+    let t = scratch();
+    let (_, urepo) = init_both(t.path(), "bare");
+    fs::write(t.path().join("file"), "x").expect("write");
+    let out = std::process::Command::new(uptree_bin()).current_dir(t.path()).args(["--repo=uptree-bare", "commit", "-b", "here"]).output().expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ls = up(os_args![repo_arg(&urepo), "ls", "-R", "here"]);
+    assert!(ls.contains("/file") && !ls.contains("/uptree-bare/tmp"), "{ls}");
+}
+
+/// Remotes of a `core.parent` repository are listed and usable, but add and
+/// delete change only the repository itself; `remote add --force` replaces
+/// (test-remote-add.sh). The config bytes match ostree's.
+#[test]
+fn remotes_inherited_from_parent_and_forced_add() {
+    let t = scratch();
+    fs::create_dir(t.path().join("parent")).expect("mkdir");
+    let (oparent, uparent) = init_both(&t.path().join("parent"), "archive");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    for (program, repo, parent) in [("ostree", &orepo, &oparent), (uptree_bin(), &urepo, &uparent)] {
+        let r = repo_arg(repo);
+        ok(program, os_args![r, "config", "set", "core.parent", parent.display().to_string()], &[]);
+        ok(program, os_args![repo_arg(parent), "remote", "add", "--no-sign-verify", "parent-remote", "http://p.example.com/r"], &[]);
+        ok(program, os_args![r, "remote", "add", "own", "http://o.example.com/r"], &[]);
+        assert_eq!(ok(program, os_args![r, "remote", "list"], &[]), "own\nparent-remote", "{program}");
+        assert_eq!(ok(program, os_args![r, "remote", "show-url", "parent-remote"], &[]), "http://p.example.com/r", "{program}");
+        fails(program, os_args![r, "remote", "delete", "parent-remote"], &[]);
+        fails(program, os_args![r, "remote", "add", "--if-not-exists", "--force", "own", "http://x/"], &[]);
+        ok(program, os_args![r, "remote", "add", "--force", "own", "http://o2.example.com/r"], &[]);
+        assert_eq!(
+            ok(program, os_args![r, "remote", "list", "-u"], &[]),
+            "own            http://o2.example.com/r\nparent-remote  http://p.example.com/r",
+            "{program}"
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(orepo.join("config")).expect("config").replace(&oparent.display().to_string(), "P"),
+        fs::read_to_string(urepo.join("config")).expect("config").replace(&uparent.display().to_string(), "P")
+    );
+}
+
+/// `refs --collections` lists, creates (refs/mirrors) and deletes
+/// collection–refs as ostree does; `remote add --collection-id` writes
+/// ostree's config (test-refs-collections.sh).
+#[test]
+fn collection_refs_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let repos = [t.path().join("o"), t.path().join("u")];
+    for (program, repo) in [("ostree", &repos[0]), (uptree_bin(), &repos[1])] {
+        let r = repo_arg(repo);
+        ok(program, os_args![r, "init", "--collection-id=org.example.Own"], &[]);
+        ok(program, os_args![r, "commit", "-b", "main", "--timestamp=2024-01-01", tree.display().to_string()], &[]);
+        ok(program, os_args![r, "refs", "--collections", "--create=org.example.Other:mirror/x", "main"], &[]);
+        ok(program, os_args![r, "remote", "add", "--no-sign-verify", "--collection-id=org.example.Remote", "rem", "http://r.example.com/"], &[]);
+        ok(program, os_args![r, "refs", "main", "--create=rem:rref"], &[]);
+    }
+    for repo in &repos {
+        let r = repo_arg(repo);
+        let o = ostree(os_args![r, "refs", "--collections"]);
+        assert_eq!(o, "(org.example.Own, main)\n(org.example.Other, mirror/x)\n(org.example.Remote, rref)", "ostree on {}", repo.display());
+        assert_eq!(up(os_args![r, "refs", "--collections"]), o);
+        assert_eq!(up(os_args![r, "refs", "--collections", "org.example.Other"]), "(org.example.Other, mirror/x)");
+    }
+    assert_eq!(fs::read_to_string(repos[0].join("config")).expect("config"), fs::read_to_string(repos[1].join("config")).expect("config"));
+    assert!(repos[1].join("refs/mirrors/org.example.Other/mirror/x").is_file());
+    up(os_args![repo_arg(&repos[1]), "refs", "--collections", "--delete", "org.example.Other"]);
+    assert!(!repos[1].join("refs/mirrors/org.example.Other").exists());
+    assert_eq!(ostree(os_args![repo_arg(&repos[1]), "refs", "--collections"]), "(org.example.Own, main)\n(org.example.Remote, rref)");
+}
+
+/// The summary of a repository with mirrored and remote collection refs
+/// holds ostree's collection map, byte for byte but the time it was made
+/// (test-summary-collections.sh); `summary --view` names them "(C, REF)".
+#[test]
+fn summary_collection_map_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    for (program, repo) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
+        let r = repo_arg(repo);
+        ok(program, os_args![r, "commit", "-b", "main", "--timestamp=2024-01-01", tree.display().to_string()], &[]);
+        ok(program, os_args![r, "refs", "--collections", "--create=org.example.Z:m", "main"], &[]);
+        ok(program, os_args![r, "refs", "--collections", "--create=org.example.A:n/x", "main"], &[]);
+        ok(program, os_args![r, "remote", "add", "--no-sign-verify", "--collection-id=org.example.R", "rem", "http://r.example.com/"], &[]);
+        ok(program, os_args![r, "refs", "main", "--create=rem:rref"], &[]);
+        ok(program, os_args![r, "summary", "-u"], &[]);
+    }
+    let masked = |repo: &std::path::Path| {
+        let raw = ostree(os_args![repo_arg(repo), "summary", "--raw"]);
+        let at = raw.find("'ostree.summary.last-modified': <uint64 ").expect("last-modified");
+        let end = raw[at..].find('>').expect("end") + at;
+        format!("{}{}", &raw[..at], &raw[end..])
+    };
+    assert_eq!(masked(&urepo), masked(&orepo));
+    let view = up(os_args![repo_arg(&urepo), "summary", "--view"]);
+    assert!(view.contains("* (org.example.A, n/x)\n") && view.contains("* (org.example.R, rref)\n"), "{view}");
+    assert!(view.contains("\nCollection Map (ostree.summary.collection-map): (printed above)\n"), "{view}");
+}
+
+/// `fsck --verify-bindings` / `--verify-back-refs` find the binding
+/// problems ostree finds, in its words (test-fsck-collections.sh), and a
+/// mirrored ref whose commit is gone fails fsck.
+#[test]
+fn fsck_bindings_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let repos = [t.path().join("o"), t.path().join("u")];
+    for repo in &repos {
+        let r = repo_arg(repo);
+        ostree(os_args![r, "init", "--collection-id=org.example.Collection"]);
+        ostree(os_args![r, "commit", "-b", "ref1", "--timestamp=2024-01-01", tree.display().to_string()]);
+        let c = ostree(os_args![r, "rev-parse", "ref1"]);
+        ostree(os_args![r, "refs", "--create=new-ref", c]);
+        ostree(os_args![r, "refs", "--collections", format!("--create=org.example.Collection2:ref1"), c]);
+    }
+    let r = [repo_arg(&repos[0]), repo_arg(&repos[1])];
+    ostree(os_args![r[0], "fsck"]);
+    up(os_args![r[1], "fsck"]);
+    for flag in ["--verify-bindings", "--verify-back-refs"] {
+        if flag == "--verify-back-refs" {
+            // Bindings to refs that are gone: only --verify-back-refs minds.
+            for rr in &r {
+                ostree(os_args![rr, "refs", "--delete", "ref1", "new-ref"]);
+                ostree(os_args![rr, "refs", "--collections", "--delete", "org.example.Collection2"]);
+            }
+            ostree(os_args![r[0], "fsck", "--verify-bindings"]);
+            up(os_args![r[1], "fsck", "--verify-bindings"]);
+        }
+        let o = fails("ostree", os_args![r[0], "fsck", flag], &[]);
+        let u = fails(uptree_bin(), os_args![r[1], "fsck", flag], &[]);
+        // ostree stops at its first problem; uptree reports them all.
+        let first = o.lines().find(|l| l.starts_with("error: ")).expect("an error line");
+        assert!(u.lines().any(|l| l == first), "{flag}: ostree said {first:?}, uptree:\n{u}");
+    }
+    for repo in &repos {
+        let c = ostree(os_args![repo_arg(repo), "rev-parse", "--single"]);
+        ostree(os_args![repo_arg(repo), "refs", "--collections", "--create=org.example.Collection2:ref1", c]);
+        for e in fs::read_dir(repo.join("objects")).expect("objects").flatten() {
+            for f in fs::read_dir(e.path()).expect("dir").flatten() {
+                if f.path().extension().is_some_and(|x| x == "commit") {
+                    fs::remove_file(f.path()).expect("rm");
+                }
+            }
+        }
+    }
+    fails("ostree", os_args![r[0], "fsck"], &[]);
+    let u = fails(uptree_bin(), os_args![r[1], "fsck"], &[]);
+    assert!(u.contains("(org.example.Collection2, ref1)"), "{u}");
+}
+
+/// Mirrored collection refs keep their commits alive through prune, and
+/// `prune --delete-commit` refuses a commit a ref points at
+/// (test-prune-collections.sh); ostree agrees on the result.
+#[test]
+fn prune_keeps_mirrored_refs() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (_, urepo) = init_both(t.path(), "archive");
+    let r = repo_arg(&urepo);
+    up(os_args![r, "commit", "-b", "orig", tree.display().to_string()]);
+    let c = up(os_args![r, "rev-parse", "orig"]);
+    up(os_args![r, "refs", "--collections", "--create=org.example.C:some", c]);
+    let err = up_fails(os_args![r, "prune", format!("--delete-commit={c}")]);
+    assert!(err.contains(&format!("Commit '{c}' is referenced by")), "{err}");
+    up(os_args![r, "refs", "--delete", "orig"]);
+    assert!(up(os_args![r, "prune", "--refs-only"]).ends_with("No unreachable objects"));
+    ostree(os_args![r, "fsck"]);
+    up(os_args![r, "refs", "--collections", "--delete", "org.example.C"]);
+    let out = up(os_args![r, "prune", "--refs-only"]);
+    assert!(out.contains("Deleted 4 objects"), "commit, dirtree, dirmeta, file: {out}");
+}
+
+/// `static-delta generate --if-not-exists` leaves an existing delta alone
+/// and says so in ostree's words (test-delta.sh).
+#[test]
+fn delta_generate_if_not_exists() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one");
+    let (_, urepo) = init_both(t.path(), "archive");
+    let r = repo_arg(&urepo);
+    let c = up(os_args![r, "commit", "-b", "main", tree.display().to_string()]);
+    up(os_args![r, "static-delta", "generate", "--empty", format!("--to={c}")]);
+    let sb = fs::read_dir(urepo.join("deltas")).expect("deltas").flatten().next().expect("a delta").path();
+    let before = fs::metadata(&sb).expect("stat").modified().expect("mtime");
+    let out = up(os_args![r, "static-delta", "generate", "--if-not-exists", "--empty", format!("--to={c}")]);
+    assert_eq!(out, format!("Delta {c} already exists."));
+    assert_eq!(fs::metadata(&sb).expect("stat").modified().expect("mtime"), before);
+    assert!(ostree(os_args![r, "static-delta", "list"]).contains(&c));
+}
