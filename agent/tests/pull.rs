@@ -206,6 +206,52 @@ fn pull_local_between_modes() {
     assert_untouched(&dst, "os", None);
 }
 
+/// The parts of ostree's end-of-pull line that do not depend on timing
+/// or on how many bytes the wire carried: the object counts' wording, the
+/// content objects, the transfer figure's shape and "N content written".
+fn status_parts(line: &str) -> (String, String, String) {
+    let parts: Vec<&str> = line.split("; ").collect();
+    let (counts, written) = (parts[0], parts[parts.len() - 1]);
+    assert!(written.ends_with(" content written"), "{line}");
+    let words: Vec<&str> = counts.split(' ').collect();
+    assert_eq!(words[1..], ["metadata,", words[2], "content", "objects", words[5]], "{line}");
+    let transfer = if parts.len() == 3 {
+        let t: Vec<&str> = parts[1].split(' ').collect();
+        assert!(t[0].parse::<u64>().is_ok() && ["B", "KiB"].contains(&t[1]) && t[2..] == ["transferred", "in", t[4], "seconds"], "{line}");
+        "N UNIT transferred in N seconds".to_string()
+    } else {
+        assert_eq!(parts.len(), 2, "{line}");
+        String::new()
+    };
+    (format!("{} content objects {}", words[2], words[5]), transfer, written.to_string())
+}
+
+/// Scripts grep the line `pull` and `pull-local` end with: same words,
+/// same content count and written size as ostree's own.
+#[test]
+fn pull_status_line_matches_ostree() {
+    let t = scratch();
+    let (server, _) = ostree_server_repo(t.path());
+    let pki = make_pki(&t.path().join("pki"));
+    let nginx = Nginx::start(&server, &pki, &t.path().join("nginx"), false);
+    for mode in ["archive", "bare-user"] {
+        let mut lines = Vec::new();
+        for tool in ["ostree", "uptree"] {
+            let repo = t.path().join(format!("{tool}-{mode}"));
+            ostree(os_args![repo_arg(&repo), "init", format!("--mode={mode}")]);
+            ostree(os_args![repo_arg(&repo), "remote", "add", "--no-gpg-verify", "origin", nginx.http_url()]);
+            let run = |args: &[&std::ffi::OsStr]| if tool == "ostree" { ostree(args) } else { up(args) };
+            let net = run(os_args![repo_arg(&repo), "pull", "origin", "os/stable"]);
+            let local = t.path().join(format!("{tool}-{mode}-local"));
+            ostree(os_args![repo_arg(&local), "init", format!("--mode={mode}")]);
+            let imported = run(os_args![repo_arg(&local), "pull-local", server.display().to_string(), "os/stable"]);
+            lines.push((status_parts(net.trim()), status_parts(imported.trim())));
+        }
+        assert_eq!(lines[0], lines[1], "{mode}: ostree's lines vs uptree's");
+        assert!(lines[1].0 .0.ends_with(" fetched") && lines[1].1 .0.ends_with(" imported"), "{lines:?}");
+    }
+}
+
 #[test]
 fn tls_is_verified_against_the_configured_ca() {
     let t = scratch();

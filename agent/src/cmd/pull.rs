@@ -3,7 +3,6 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use ostree_repo::fsutil::format_size;
 use ostree_repo::Repo;
 use uptree_pull::delta::DeltaPolicy;
 use uptree_pull::progress::Mode;
@@ -29,14 +28,7 @@ pub(crate) fn options(net: &NetArgs) -> PullOptions {
 }
 
 pub(crate) fn print_report(r: &PullReport) -> Result<()> {
-    let resumed = if r.bytes_resumed > 0 { format!(" ({} resumed)", format_size(r.bytes_resumed)) } else { String::new() };
-    out(&format!(
-        "{} metadata, {} content objects fetched; {} transferred{resumed} in {} seconds\n",
-        r.metadata_fetched,
-        r.content_fetched,
-        format_size(r.bytes_transferred),
-        r.elapsed.as_secs()
-    ))
+    out(&format!("{}\n", r.status_line()))
 }
 
 pub fn run(repo: &Repo, o: &PullOpts) -> Result<i32> {

@@ -541,6 +541,12 @@ impl Repo {
         if let Some(c) = self.read_ref(&r)? {
             return Ok(c);
         }
+        // ostree falls back to refs/remotes/<rev>: "origin/main" names origin:main.
+        if let (None, Some((remote, name))) = (&r.remote, r.name.split_once('/')) {
+            if let Some(c) = self.read_ref(&RefName { remote: Some(remote.to_string()), name: name.to_string() })? {
+                return Ok(c);
+            }
+        }
         // Like ostree: an unqualified name may also be a remote ref if unique.
         if r.remote.is_none() {
             let matches: Vec<Checksum> =
@@ -1419,5 +1425,20 @@ mod tests {
         assert!(txn.resumed);
         txn.commit().expect("commit");
         assert_eq!(staging_entries(&repo), Vec::<String>::new());
+    }
+
+    /// ostree resolves "origin/main" through refs/remotes/ when no local
+    /// branch has that name (pull-test.sh checks out `origin/main`).
+    #[test]
+    fn remote_ref_by_slash_path() {
+        let tmp = tempfile::Builder::new().prefix("uptree-repo-").tempdir_in("/var/tmp").expect("tmp");
+        let repo = Repo::init(&tmp.path().join("repo"), RepoMode::Archive).expect("init");
+        let (remote, local) = (Checksum::of(b"remote"), Checksum::of(b"local"));
+        repo.set_ref(&RefName::parse("origin:main").expect("ref"), Some(&remote)).expect("set");
+        assert_eq!(repo.resolve_rev("origin/main").expect("resolves"), remote);
+        assert!(repo.resolve_rev("other/main").is_err());
+        // A local branch of that name comes first, as in ostree.
+        repo.set_ref(&RefName::parse("origin/main").expect("ref"), Some(&local)).expect("set");
+        assert_eq!(repo.resolve_rev("origin/main").expect("resolves"), local);
     }
 }

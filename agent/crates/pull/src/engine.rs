@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use ostree_repo::fsutil::{format_size, format_size_glib};
 use ostree_repo::gvariant::Value;
 use ostree_repo::keyfile::KeyFile;
 use ostree_repo::object::{vardict_type, Checksum, Commit, DirTree, ObjectType};
@@ -115,7 +116,35 @@ pub struct PullReport {
     pub content_fetched: u64,
     pub bytes_transferred: u64,
     pub bytes_resumed: u64,
+    /// Uncompressed bytes of content objects stored.
+    pub content_bytes_written: u64,
+    /// The source is a repository on this machine (objects imported, not fetched).
+    pub local: bool,
     pub elapsed: Duration,
+}
+
+impl PullReport {
+    /// The line ostree prints when a pull ends, in libostree's spelling
+    /// (scripts grep it): "3 metadata, 1 content objects fetched; 541 B
+    /// transferred in 0 seconds; 3 bytes content written", or "…
+    /// imported; …" from a repository on this machine. uptree adds
+    /// "(N resumed)" after the transfer when a download was continued.
+    pub fn status_line(&self) -> String {
+        let written = format_size_glib(self.content_bytes_written);
+        if self.local {
+            return format!("{} metadata, {} content objects imported; {written} content written", self.metadata_fetched, self.content_fetched);
+        }
+        // libostree's own unit rule for this figure: bytes below 1 KiB, else whole KiB.
+        let transferred =
+            if self.bytes_transferred < 1024 { format!("{} B", self.bytes_transferred) } else { format!("{} KiB", self.bytes_transferred / 1024) };
+        let resumed = if self.bytes_resumed > 0 { format!(" ({} resumed)", format_size(self.bytes_resumed)) } else { String::new() };
+        format!(
+            "{} metadata, {} content objects fetched; {transferred} transferred{resumed} in {} seconds; {written} content written",
+            self.metadata_fetched,
+            self.content_fetched,
+            self.elapsed.as_secs()
+        )
+    }
 }
 
 /// `pull REMOTE[:REF] [REF…]`.
@@ -395,8 +424,9 @@ impl Walk<'_, '_> {
             }
             Item::Content(c) => {
                 if !txn.has_object(&c, ObjectType::File) {
-                    self.with_retries(&format!("{c}.filez"), || self.transport.fetch_content(txn, &c, self.stats))?;
+                    let size = self.with_retries(&format!("{c}.filez"), || self.transport.fetch_content(txn, &c, self.stats))?;
                     self.stats.content_fetched.fetch_add(1, Ordering::Relaxed);
+                    self.stats.content_bytes_written.fetch_add(size, Ordering::Relaxed);
                 }
             }
         }
@@ -624,6 +654,8 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
         content_fetched: stats.content_fetched.load(Ordering::Relaxed),
         bytes_transferred: stats.bytes.load(Ordering::Relaxed),
         bytes_resumed: stats.bytes_resumed.load(Ordering::Relaxed),
+        content_bytes_written: stats.content_bytes_written.load(Ordering::Relaxed),
+        local: transport.is_local(),
         elapsed: progress.elapsed(),
         refs: Vec::new(),
     };

@@ -372,7 +372,7 @@ impl Transport for Http {
         }
     }
 
-    fn fetch_content(&self, txn: &Transaction<'_>, csum: &Checksum, stats: &Stats) -> Result<()> {
+    fn fetch_content(&self, txn: &Transaction<'_>, csum: &Checksum, stats: &Stats) -> Result<u64> {
         let url = self.object_url(csum, "filez");
         let part = self.partial_dir.join(format!("{csum}.filez.part"));
         let have = partial_len(&part)?;
@@ -398,7 +398,7 @@ impl Transport for Http {
 impl Http {
     /// Fetch the object from byte `start` of its `.part` file (0: all of it)
     /// and store it.
-    fn fetch_from(&self, txn: &Transaction<'_>, csum: &Checksum, url: &str, part: &Path, start: u64, stats: &Stats) -> Result<()> {
+    fn fetch_from(&self, txn: &Transaction<'_>, csum: &Checksum, url: &str, part: &Path, start: u64, stats: &Stats) -> Result<u64> {
         let (resp, start) = match self.get(url, start) {
             Ok(Some(r)) => r,
             Ok(None) => return Err(Error::NotFound { url: url.to_string() }),

@@ -30,6 +30,8 @@ pub struct Stats {
     pub content_fetched: AtomicU64,
     /// Bytes of resumed downloads that did not need fetching again.
     pub bytes_resumed: AtomicU64,
+    /// Uncompressed bytes of content objects stored (ostree's "content written").
+    pub content_bytes_written: AtomicU64,
 }
 
 impl Stats {
@@ -51,11 +53,18 @@ pub trait Transport: Send + Sync {
     fn get_metadata(&self, csum: &Checksum, ty: ObjectType, max: u64) -> Result<Option<Vec<u8>>>;
 
     /// Fetch content object `csum`, verify it, and store it in `txn`.
-    fn fetch_content(&self, txn: &Transaction<'_>, csum: &Checksum, stats: &Stats) -> Result<()>;
+    /// Returns the file's size (uncompressed; 0 for a symlink).
+    fn fetch_content(&self, txn: &Transaction<'_>, csum: &Checksum, stats: &Stats) -> Result<u64>;
 
     /// True for sources whose objects are trusted without re-hashing
     /// (`pull-local` without `--untrusted`).
     fn trusted(&self) -> bool {
+        false
+    }
+
+    /// True for a repository on this machine: ostree reports its objects
+    /// as imported rather than fetched.
+    fn is_local(&self) -> bool {
         false
     }
 
@@ -148,27 +157,28 @@ pub(crate) fn verify_err(csum: &Checksum, what: String) -> Error {
 /// Store a verified-on-the-way `.filez` stream into a repo of any mode.
 /// Archive repos get the bytes as they are (after verification); bare
 /// repos get the inflated content, hashed while it is written.
-pub fn store_filez_file(txn: &Transaction<'_>, csum: &Checksum, path: &Path, take: bool) -> Result<()> {
+/// Returns the uncompressed size.
+pub fn store_filez_file(txn: &Transaction<'_>, csum: &Checksum, path: &Path, take: bool) -> Result<u64> {
     let open = || File::open(path).map_err(|e| Error::from(ostree_repo::Error::io(path, e)));
     if txn.repo().mode() == RepoMode::Archive {
-        verify_filez(csum, BufReader::with_capacity(128 * 1024, open()?))?;
+        let (_, size) = verify_filez(csum, BufReader::with_capacity(128 * 1024, open()?))?;
         txn.import_filez(csum, path, take)?;
-        return Ok(());
+        return Ok(size);
     }
     store_inflated(txn, csum, BufReader::with_capacity(128 * 1024, open()?))
 }
 
 /// Same as [`store_filez_file`] for a `.filez` held in memory.
-pub fn store_filez_bytes(txn: &Transaction<'_>, csum: &Checksum, bytes: &[u8]) -> Result<()> {
+pub fn store_filez_bytes(txn: &Transaction<'_>, csum: &Checksum, bytes: &[u8]) -> Result<u64> {
     if txn.repo().mode() == RepoMode::Archive {
-        verify_filez(csum, bytes)?;
+        let (_, size) = verify_filez(csum, bytes)?;
         txn.write_filez_bytes(csum, bytes)?;
-        return Ok(());
+        return Ok(size);
     }
     store_inflated(txn, csum, bytes)
 }
 
-fn store_inflated<R: Read>(txn: &Transaction<'_>, csum: &Checksum, mut r: R) -> Result<()> {
+fn store_inflated<R: Read>(txn: &Transaction<'_>, csum: &Checksum, mut r: R) -> Result<u64> {
     let (meta, size) = read_filez_header(&mut r).map_err(|e| verify_err(csum, e.to_string()))?;
     if meta.is_symlink() {
         let actual = ostree_repo::object::content_checksum(&meta, &[]);
@@ -176,9 +186,9 @@ fn store_inflated<R: Read>(txn: &Transaction<'_>, csum: &Checksum, mut r: R) -> 
             return Err(verify_err(csum, format!("checksum mismatch, content hashes to {actual}")));
         }
         txn.write_content_trusted(&meta, csum, &mut io::empty(), 0, false)?;
-        return Ok(());
+        return Ok(0);
     }
     let mut inflate = ExactInflate::new(r, size, *csum);
     txn.write_content_trusted(&meta, csum, &mut inflate, size, true).map_err(|e| store_err(csum, e))?;
-    Ok(())
+    Ok(size)
 }
