@@ -441,6 +441,42 @@ pub struct PullOpts {
     /// Let a ref of a signed remote move to an older commit.
     #[arg(long)]
     pub allow_downgrade: bool,
+    /// Only pull the given subpath(s) of the tree (the commit stays partial).
+    #[arg(long, value_name = "PATH")]
+    pub subpath: Vec<String>,
+    /// Pull objects from this URL instead of the remote's.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Add NAME=VALUE as an HTTP header to every request.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub http_header: Vec<String>,
+    /// Take objects from this local repository when it has them.
+    #[arg(short = 'L', long, value_name = "REPO")]
+    pub localcache_repo: Vec<PathBuf>,
+    /// Reject regular files with modes outside 0775 (setuid, world-writable…).
+    #[arg(long)]
+    pub bareuseronly_files: bool,
+    /// Only print what a static delta would download (requires static deltas).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not fsync (tests, scratch repositories).
+    #[arg(long)]
+    pub disable_fsync: bool,
+    /// Accepted for ostree compatibility; uptree's writes never stall others.
+    #[arg(long)]
+    pub per_object_fsync: bool,
+    /// Accepted for ostree compatibility; uptree hashes every object it pulls.
+    #[arg(long)]
+    pub http_trusted: bool,
+    /// Accepted for ostree compatibility (always on for pull).
+    #[arg(long)]
+    pub untrusted: bool,
+    /// Accepted for ostree compatibility (progress redraw interval, ms).
+    #[arg(long, value_name = "FREQUENCY", default_value_t = 0)]
+    pub update_frequency: u32,
+    /// Accepted for ostree compatibility (uptree keeps no summary cache).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     #[command(flatten)]
     pub net: NetArgs,
 }

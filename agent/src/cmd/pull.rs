@@ -31,7 +31,7 @@ pub(crate) fn print_report(r: &PullReport) -> Result<()> {
     out(&format!("{}\n", r.status_line()))
 }
 
-pub fn run(repo: &Repo, o: &PullOpts) -> Result<i32> {
+pub fn run(mut repo: Repo, o: &PullOpts) -> Result<i32> {
     let (remote, mut refs) = match o.remote.split_once(':') {
         Some((r, rf)) => (r.to_string(), vec![rf.to_string()]),
         None => (o.remote.clone(), Vec::new()),
@@ -50,7 +50,12 @@ pub fn run(repo: &Repo, o: &PullOpts) -> Result<i32> {
         (_, true) => DeltaPolicy::Require,
         _ => DeltaPolicy::Prefer,
     };
-    let r = uptree_pull::pull(repo, &remote, &refs, &opts)?;
+    opts.bareuseronly_files = o.bareuseronly_files;
+    opts.dry_run = o.dry_run;
+    if o.disable_fsync {
+        repo.set_fsync(false);
+    }
+    let r = uptree_pull::pull(&repo, &remote, &refs, &opts)?;
     print_report(&r)?;
     Ok(0)
 }

@@ -19,6 +19,10 @@ pub enum Error {
     InvalidRef(String),
     #[error("refusing hostile file name {0:?} (empty, '.', '..', or containing '/' or NUL)")]
     HostileName(String),
+    /// A regular file with mode bits outside 0775 where only those are
+    /// allowed (`pull --bareuseronly-files`), in ostree's words.
+    #[error("Content object {checksum}: invalid mode 0{mode:04o} with bits 0{bits:04o}")]
+    UnsafeMode { checksum: Checksum, mode: u32, bits: u32 },
     #[error("corrupt object: {0}")]
     Corrupt(String),
     #[error("object {checksum}.{kind}: checksum mismatch, contents hash to {actual}")]

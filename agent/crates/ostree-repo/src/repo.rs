@@ -763,6 +763,8 @@ pub struct Transaction<'r> {
     made_dirs: [AtomicU64; 4],
     /// Bytes that may still be written before min-free-space is reached.
     budget: AtomicU64,
+    /// Refuse regular files with modes outside 0775 (`--bareuseronly-files`).
+    bareuseronly_files: bool,
     pub stats: TxnStats,
 }
 
@@ -872,8 +874,28 @@ impl<'r> Transaction<'r> {
             written: Mutex::new(HashSet::new()),
             made_dirs: Default::default(),
             budget: AtomicU64::new(budget),
+            bareuseronly_files: false,
             stats: TxnStats::default(),
         })
+    }
+
+    /// From now on refuse content whose regular files have mode bits
+    /// outside 0775 (setuid, world-writable…), as ostree's
+    /// `--bareuseronly-files` does: what a bare-user-only repository could
+    /// hold, checked before anything is stored.
+    pub fn set_bareuseronly_files(&mut self, on: bool) {
+        self.bareuseronly_files = on;
+    }
+
+    /// The `--bareuseronly-files` check for one object about to be stored;
+    /// callers that store `.filez` bytes as they are call it with the
+    /// header they parsed.
+    pub fn check_content_mode(&self, csum: &Checksum, meta: &FileMeta) -> Result<()> {
+        let bits = meta.mode & !S_IFMT & !0o775;
+        if self.bareuseronly_files && meta.is_regular() && bits != 0 {
+            return Err(Error::UnsafeMode { checksum: *csum, mode: meta.mode, bits });
+        }
+        Ok(())
     }
 
     pub fn repo(&self) -> &'r Repo {
@@ -1071,6 +1093,7 @@ impl<'r> Transaction<'r> {
     /// Store a content object whose checksum is already known to be `csum`
     /// (pull verifies while inflating and passes `verify`).
     pub fn write_content_trusted(&self, meta: &FileMeta, csum: &Checksum, data: &mut dyn Read, size: u64, verify: bool) -> Result<()> {
+        self.check_content_mode(csum, meta)?;
         if !self.claim(csum, ObjectType::File) {
             return Ok(());
         }

@@ -82,6 +82,12 @@ fn listed_digest(transport: &dyn Transport, summary: Option<&[u8]>, name: &Delta
     Ok(format::parse_index(&idx).map_err(|e| Error::Verify { object: rel.clone(), what: e.to_string() })?.into_iter().find(|(n, _)| *n == key).map(|(_, d)| d))
 }
 
+/// ostree's words (scripts grep "deltas required, but none found").
+fn none_found(name: &DeltaName) -> Error {
+    let from = name.from.map_or_else(|| "(null)".to_string(), |f| f.to_hex());
+    Error::Config(format!("Static deltas required, but none found for {from} to {}", name.to))
+}
+
 fn delta_err(name: &DeltaName, e: impl std::fmt::Display) -> Error {
     Error::Verify { object: format!("static delta {name}"), what: e.to_string() }
 }
@@ -110,9 +116,7 @@ pub fn before_walk(
             log::info!("pulled through static delta {}: {} parts ({} already here), {} bytes", r.name, r.parts_fetched, r.parts_skipped, r.bytes);
             Ok(Some(r))
         }
-        Ok(None) if policy == DeltaPolicy::Require => {
-            Err(Error::Verify { object: format!("static delta {name}"), what: "static deltas required, but the remote has none for this update".into() })
-        }
+        Ok(None) if policy == DeltaPolicy::Require => Err(none_found(&name)),
         Ok(None) => Ok(None),
         Err(e) if policy == DeltaPolicy::Require || matches!(e, Error::Cancelled) => Err(e),
         Err(e) => {

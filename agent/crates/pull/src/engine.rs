@@ -71,6 +71,10 @@ pub struct PullOptions {
     pub on_progress: Option<progress::Hook>,
     /// `--disable-static-deltas` / `--require-static-deltas`.
     pub static_deltas: crate::delta::DeltaPolicy,
+    /// `--bareuseronly-files`: refuse regular files with modes outside 0775.
+    pub bareuseronly_files: bool,
+    /// `--dry-run`: report what a static delta would fetch, change nothing.
+    pub dry_run: bool,
 }
 
 /// Default parallel fetches, by measurement (agent/benches/pull-bench.sh,
@@ -103,6 +107,8 @@ impl Default for PullOptions {
             cancel: None,
             on_progress: None,
             static_deltas: crate::delta::DeltaPolicy::default(),
+            bareuseronly_files: false,
+            dry_run: false,
         }
     }
 }
@@ -215,6 +221,13 @@ fn hex_or_none(s: &str) -> Option<Checksum> {
     Checksum::is_valid_hex(s).then(|| s.parse().ok()).flatten()
 }
 
+/// `REF@COMMIT`: pull COMMIT and point REF at it, without asking the
+/// remote what REF names (ostree's override syntax).
+fn split_override(w: &str) -> Option<(&str, Checksum)> {
+    let (name, rev) = w.rsplit_once('@')?;
+    Some((name, hex_or_none(rev)?))
+}
+
 /// The remote summary as fetched, with its signature file if any.
 type RawSummary = (Vec<u8>, Option<Vec<u8>>);
 
@@ -232,7 +245,7 @@ fn resolve_targets(
             wanted = r.branches();
         }
     }
-    let need_summary = wanted.is_empty() || wanted.iter().any(|w| hex_or_none(w).is_none());
+    let need_summary = wanted.is_empty() || wanted.iter().any(|w| hex_or_none(w).is_none() && split_override(w).is_none());
     let mut summary_raw = None;
     let mut summary = None;
     if need_summary {
@@ -257,6 +270,11 @@ fn resolve_targets(
     for w in wanted {
         if let Some(c) = hex_or_none(&w) {
             targets.push(Target { ref_name: None, commit: c, max_size: MAX_METADATA_SIZE });
+            continue;
+        }
+        if let Some((name, c)) = split_override(&w) {
+            ostree_repo::object::validate_ref_name(name)?;
+            targets.push(Target { ref_name: Some(name.to_string()), commit: c, max_size: MAX_METADATA_SIZE });
             continue;
         }
         ostree_repo::object::validate_ref_name(&w)?;
@@ -567,13 +585,17 @@ fn floors(repo: &Repo, policy: &Policy, opts: &PullOptions, targets: &[Target]) 
 }
 
 fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Transport, refs: &[String], opts: &PullOptions) -> Result<PullReport> {
+    if opts.static_deltas == crate::delta::DeltaPolicy::Require && repo.mode() == RepoMode::Archive {
+        return Err(Error::Config("Can't use static deltas in an archive repo".into()));
+    }
     repo.check_free_space()?;
     let stats = Stats::default();
     check_remote_mode(&stats, opts.retries, transport, remote)?;
     let (targets, summary_raw) = resolve_targets(&stats, transport, remote, policy, refs, opts)?;
     let floors = floors(repo, policy, opts, &targets)?;
     let mut progress = Progress::new(opts.progress);
-    let txn = repo.begin()?;
+    let mut txn = repo.begin()?;
+    txn.set_bareuseronly_files(opts.bareuseronly_files);
     let walk = Walk {
         txn: &txn,
         transport,

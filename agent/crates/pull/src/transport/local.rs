@@ -67,7 +67,12 @@ impl Transport for Local {
             let len = f.metadata().map_err(|e| ostree_repo::Error::io(&p, e))?.len();
             // As in ostree, only objects that went through the write path
             // (here: re-hashed) count as content written, not trusted copies.
-            let written = if self.trusted { 0 } else { verify_filez(csum, std::io::BufReader::new(f))?.1 };
+            let (meta, written) = if self.trusted {
+                (self.src.load_file_info(csum).map_err(|e| verify_err(csum, e.root().to_string()))?.0, 0)
+            } else {
+                verify_filez(csum, std::io::BufReader::new(f))?
+            };
+            txn.check_content_mode(csum, &meta)?;
             txn.import_filez(csum, &p, false)?;
             stats.add_bytes(len);
             return Ok(written);

@@ -106,7 +106,8 @@ pub fn open(repo: &Repo, remote: &Remote, net: &NetOptions) -> Result<Box<dyn Tr
     if url.starts_with("https://") || url.starts_with("http://") {
         return Ok(Box::new(http::Http::new(repo, remote, &url, net)?));
     }
-    Err(Error::Config(format!("remote {}: unsupported URL {url:?} (https://, http:// or file://)", remote.name)))
+    // ostree's words for it; uptree speaks https://, http:// and file://.
+    Err(Error::Config(format!("remote {}: Invalid URI scheme in {url}", remote.name)))
 }
 
 /// Bound on the compressed size of a `.filez` whose data is `size` bytes:
@@ -161,7 +162,8 @@ pub(crate) fn verify_err(csum: &Checksum, what: String) -> Error {
 pub fn store_filez_file(txn: &Transaction<'_>, csum: &Checksum, path: &Path, take: bool) -> Result<u64> {
     let open = || File::open(path).map_err(|e| Error::from(ostree_repo::Error::io(path, e)));
     if txn.repo().mode() == RepoMode::Archive {
-        let (_, size) = verify_filez(csum, BufReader::with_capacity(128 * 1024, open()?))?;
+        let (meta, size) = verify_filez(csum, BufReader::with_capacity(128 * 1024, open()?))?;
+        txn.check_content_mode(csum, &meta)?;
         txn.import_filez(csum, path, take)?;
         return Ok(size);
     }
@@ -171,7 +173,8 @@ pub fn store_filez_file(txn: &Transaction<'_>, csum: &Checksum, path: &Path, tak
 /// Same as [`store_filez_file`] for a `.filez` held in memory.
 pub fn store_filez_bytes(txn: &Transaction<'_>, csum: &Checksum, bytes: &[u8]) -> Result<u64> {
     if txn.repo().mode() == RepoMode::Archive {
-        let (_, size) = verify_filez(csum, bytes)?;
+        let (meta, size) = verify_filez(csum, bytes)?;
+        txn.check_content_mode(csum, &meta)?;
         txn.write_filez_bytes(csum, bytes)?;
         return Ok(size);
     }
