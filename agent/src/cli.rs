@@ -352,7 +352,9 @@ pub enum RemoteCommand {
 #[derive(Debug, Args)]
 pub struct RemoteAddOpts {
     pub name: String,
-    pub url: String,
+    /// Not needed with --custom-backend.
+    #[arg(required_unless_present = "custom_backend")]
+    pub url: Option<String>,
     /// Branches to pull when none are given.
     pub branches: Vec<String>,
     /// Do not require GPG signatures (uptree verifies ed25519, not GPG).
@@ -370,6 +372,12 @@ pub struct RemoteAddOpts {
     /// Do nothing if the remote exists.
     #[arg(long)]
     pub if_not_exists: bool,
+    /// Fetch objects from this URL (summary, config and signatures from URL).
+    #[arg(long, value_name = "URL")]
+    pub contenturl: Option<String>,
+    /// The remote is served by another tool (e.g. ostree-rs-ext); pull refuses it.
+    #[arg(long, value_name = "NAME")]
+    pub custom_backend: Option<String>,
 }
 
 #[derive(Debug, Args)]

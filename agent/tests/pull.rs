@@ -252,6 +252,46 @@ fn pull_status_line_matches_ostree() {
     }
 }
 
+/// `contenturl`: every object but the detached metadata comes from it;
+/// `pull --url` replaces the remote's URL for one pull; remotes for other
+/// tools (`custom-backend`) and disabled ones (`unconfigured-state`) are
+/// refused in ostree's words.
+#[test]
+fn contenturl_url_override_and_refused_remotes() {
+    let t = scratch();
+    let (server, commit) = ostree_server_repo(t.path());
+    // The main URL keeps the summary, config and detached metadata only.
+    let meta_root = t.path().join("meta");
+    let cp = std::process::Command::new("cp").arg("-a").arg(&server).arg(&meta_root).status().expect("cp");
+    assert!(cp.success());
+    let rm = std::process::Command::new("find").arg(meta_root.join("objects")).args(["-type", "f", "!", "-name", "*.commitmeta", "-delete"]).status().expect("find");
+    assert!(rm.success());
+    let (main, content) = (TestServer::origin(meta_root), TestServer::origin(server.clone()));
+    let repo = device(&t.path().join("a"), "archive");
+    remote_add(&repo, "origin", &main.url(), &[format!("--contenturl={}", content.url())]);
+    up(os_args![repo_arg(&repo), "pull", "origin", "os/stable"]);
+    assert_eq!(up(os_args![repo_arg(&repo), "rev-parse", "origin:os/stable"]), commit);
+    ostree(os_args![repo_arg(&repo), "fsck"]);
+    assert!(content.seen().iter().any(|p| p.ends_with(".dirtree")), "{:?}", content.seen());
+    assert!(!main.seen().iter().any(|p| p.contains("/objects/") && !p.ends_with(".commitmeta")), "{:?}", main.seen());
+
+    let repo = device(&t.path().join("b"), "bare-user");
+    remote_add(&repo, "origin", &format!("{}/gone", content.url()), &[]);
+    up_fails(os_args![repo_arg(&repo), "pull", "origin", "os/stable"]);
+    up(os_args![repo_arg(&repo), "pull", format!("--url={}", content.url()), "origin", "os/stable"]);
+    assert_eq!(up(os_args![repo_arg(&repo), "rev-parse", "origin:os/stable"]), commit);
+    assert_eq!(up(os_args![repo_arg(&repo), "remote", "show-url", "origin"]), format!("{}/gone", content.url()), "--url changes nothing stored");
+
+    up(os_args![repo_arg(&repo), "remote", "add", "--custom-backend=ostree-rs-ext", "fromcontainer"]);
+    let err = up_fails(os_args![repo_arg(&repo), "pull", "fromcontainer", "main"]);
+    assert!(err.contains("remote 'fromcontainer' uses custom backend 'ostree-rs-ext'"), "{err}");
+    let err = up_fails(os_args![repo_arg(&repo), "remote", "show-url", "fromcontainer"]);
+    assert!(err.contains("No \"url\" option in remote"), "{err}");
+    remote_add(&repo, "sub", &content.url(), &["--set=unconfigured-state=Access requires a subscription.".to_string()]);
+    let err = up_fails(os_args![repo_arg(&repo), "pull", "sub", "os/stable"]);
+    assert!(err.contains("Access requires a subscription."), "{err}");
+}
+
 #[test]
 fn tls_is_verified_against_the_configured_ca() {
     let t = scratch();

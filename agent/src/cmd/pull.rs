@@ -52,6 +52,7 @@ pub fn run(mut repo: Repo, o: &PullOpts) -> Result<i32> {
     };
     opts.bareuseronly_files = o.bareuseronly_files;
     opts.dry_run = o.dry_run;
+    opts.url = o.url.clone();
     if o.disable_fsync {
         repo.set_fsync(false);
     }

@@ -12,6 +12,13 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
     match &o.command {
         RemoteCommand::Add(a) => {
             let mut options = Vec::new();
+            // ostree writes these two right after the url.
+            if let Some(c) = &a.contenturl {
+                options.push(("contenturl".to_string(), c.clone()));
+            }
+            if let Some(b) = &a.custom_backend {
+                options.push(("custom-backend".to_string(), b.clone()));
+            }
             if a.no_gpg_verify {
                 options.push(("gpg-verify".to_string(), "false".to_string()));
             }
@@ -29,7 +36,7 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
                 options.push(("gpg-verify".to_string(), "false".to_string()));
                 options.push(("sign-verify".to_string(), "false".to_string()));
             }
-            remote::add(&mut repo, &a.name, &a.url, &options, a.if_not_exists)?;
+            remote::add(&mut repo, &a.name, a.url.as_deref(), &options, a.if_not_exists)?;
         }
         RemoteCommand::List { show_urls } => {
             let remotes = remote::list(&repo)?;

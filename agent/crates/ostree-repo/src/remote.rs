@@ -53,7 +53,12 @@ impl Remote {
     }
 
     pub fn url(&self) -> Result<&str> {
-        self.get("url").ok_or_else(|| Error::Invalid(format!("remote {} has no url", self.name)))
+        self.get("url").ok_or_else(|| Error::Invalid(format!("No \"url\" option in remote \"{}\"", self.name)))
+    }
+
+    /// Set `key` for this process only (`pull --url`): later values win.
+    pub fn set_override(&mut self, key: &str, value: &str) {
+        self.options.push((key.to_string(), value.to_string()));
     }
 
     /// `branches=a;b;` as a list.
@@ -132,7 +137,7 @@ pub fn get(repo: &Repo, name: &str) -> Result<Remote> {
 
 /// `remote add`: options in the order ostree writes them (url, then the
 /// `--set`/flag options in order). Written to remotes.d for the system repo.
-pub fn add(repo: &mut Repo, name: &str, url: &str, options: &[(String, String)], if_not_exists: bool) -> Result<()> {
+pub fn add(repo: &mut Repo, name: &str, url: Option<&str>, options: &[(String, String)], if_not_exists: bool) -> Result<()> {
     validate_remote_name(name)?;
     if let Ok(existing) = get(repo, name) {
         if if_not_exists {
@@ -143,7 +148,10 @@ pub fn add(repo: &mut Repo, name: &str, url: &str, options: &[(String, String)],
     }
     let group = group_name(name);
     let fill = |kf: &mut KeyFile| {
-        kf.set(&group, "url", url);
+        // Without one only for a custom backend (ostree-rs-ext's remotes).
+        if let Some(url) = url {
+            kf.set(&group, "url", url);
+        }
         for (k, v) in options {
             kf.set(&group, k, v);
         }

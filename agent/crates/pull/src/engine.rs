@@ -75,6 +75,8 @@ pub struct PullOptions {
     pub bareuseronly_files: bool,
     /// `--dry-run`: report what a static delta would fetch, change nothing.
     pub dry_run: bool,
+    /// `pull --url`: fetch from here instead of the remote's `url`.
+    pub url: Option<String>,
 }
 
 /// Default parallel fetches, by measurement (agent/benches/pull-bench.sh,
@@ -109,6 +111,7 @@ impl Default for PullOptions {
             static_deltas: crate::delta::DeltaPolicy::default(),
             bareuseronly_files: false,
             dry_run: false,
+            url: None,
         }
     }
 }
@@ -155,7 +158,17 @@ impl PullReport {
 
 /// `pull REMOTE[:REF] [REF…]`.
 pub fn pull(repo: &Repo, remote_name: &str, refs: &[String], opts: &PullOptions) -> Result<PullReport> {
-    let remote = remote::get(repo, remote_name)?;
+    let mut remote = remote::get(repo, remote_name)?;
+    if let Some(b) = remote.get("custom-backend") {
+        return Err(Error::Config(format!("Cannot fetch via libostree - remote '{remote_name}' uses custom backend '{b}'")));
+    }
+    // A remote shipped disabled says why (a subscription, …) in this key.
+    if let Some(why) = remote.get("unconfigured-state") {
+        return Err(Error::Config(format!("remote unconfigured-state: {why}")));
+    }
+    if let Some(u) = &opts.url {
+        remote.set_override("url", u);
+    }
     let mut opts = opts.clone();
     if opts.workers == 0 {
         opts.workers = DEFAULT_WORKERS;

@@ -211,7 +211,9 @@ impl Http {
 
     fn object_url(&self, csum: &Checksum, ext: &str) -> String {
         let hex = csum.to_hex();
-        let base = if ext == "filez" { &self.content_base } else { &self.base };
+        // As ostree: every object from `contenturl` but the detached
+        // metadata, which comes with the summary from `url`.
+        let base = if ext == "commitmeta" { &self.base } else { &self.content_base };
         format!("{base}/objects/{}/{}.{ext}", &hex[..2], &hex[2..])
     }
 
