@@ -292,6 +292,64 @@ fn contenturl_url_override_and_refused_remotes() {
     assert!(err.contains("Access requires a subscription."), "{err}");
 }
 
+fn sha256_hex(data: &[u8]) -> String {
+    let out = std::process::Command::new("sha256sum").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().and_then(|mut c| {
+        use std::io::Write;
+        c.stdin.take().expect("stdin").write_all(data)?;
+        c.wait_with_output()
+    });
+    String::from_utf8_lossy(&out.expect("sha256sum").stdout).split_whitespace().next().expect("digest").to_string()
+}
+
+/// `mirrorlist=`: mirrors before the first that serves `config` are
+/// dropped, and a mirror lacking an object hands over to the next one.
+/// `metalink=`: the first summary URL whose bytes match the metalink's
+/// size and digest is the repository; when none does, the last error says why.
+#[test]
+fn mirrorlist_and_metalink_remotes() {
+    let t = scratch();
+    let (server, commit) = ostree_server_repo(t.path());
+    let partial = t.path().join("partial");
+    let cp = std::process::Command::new("cp").arg("-a").arg(&server).arg(&partial).status().expect("cp");
+    assert!(cp.success());
+    let ls = up(os_args![repo_arg(&server), "ls", "-R", "-C", "os/stable"]);
+    let file = ls.lines().find(|l| l.starts_with('-')).and_then(|l| l.split_whitespace().nth(4)).expect("a regular file").to_string();
+    fs::remove_file(find_object(&partial, &file, "filez")).expect("rm");
+    let web = TestServer::origin(t.path().to_path_buf());
+    let url = web.url();
+    fs::write(t.path().join("mirrorlist"), format!("# mirrors\n\n{url}/nothing\nftp://skipped/repo\n{url}/partial\n{url}/server\n")).expect("write");
+    let repo = device(&t.path().join("m"), "bare-user");
+    remote_add(&repo, "origin", &format!("mirrorlist={url}/mirrorlist"), &[]);
+    up(os_args![repo_arg(&repo), "pull", "origin", "os/stable"]);
+    assert_eq!(up(os_args![repo_arg(&repo), "rev-parse", "origin:os/stable"]), commit);
+    ostree(os_args![repo_arg(&repo), "fsck"]);
+    let seen = web.seen();
+    let obj = format!("{}/{}.filez", &file[..2], &file[2..]);
+    assert!(seen.iter().any(|p| p.ends_with(&format!("/partial/objects/{obj}"))) && seen.iter().any(|p| p.ends_with(&format!("/server/objects/{obj}"))), "{seen:?}");
+    assert!(!seen.iter().any(|p| p.starts_with("/nothing/") && !p.ends_with("/config")), "a mirror without config is dropped: {seen:?}");
+
+    let summary = fs::read(server.join("summary")).expect("summary");
+    fs::write(server.join("summary.bad"), b"broken").expect("write");
+    let metalink = |digest: &str| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<metalink version=\"3.0\" xmlns=\"http://www.metalinker.org/\">\n<files>\n<file name=\"summary\">\n\
+             <size>{}</size><verification><hash type=\"sha256\">{digest}</hash></verification>\n<resources maxconnections=\"1\">\n\
+             <url protocol=\"http\" type=\"http\" preference=\"100\">{url}/server/summary.bad</url>\n\
+             <url protocol=\"http\" type=\"http\" preference=\"99\">{url}/server/summary</url>\n</resources>\n</file>\n</files>\n</metalink>\n",
+            summary.len()
+        )
+    };
+    fs::write(t.path().join("metalink.xml"), metalink(&sha256_hex(&summary))).expect("write");
+    let repo = device(&t.path().join("l"), "bare-user");
+    remote_add(&repo, "origin", &format!("metalink={url}/metalink.xml"), &[]);
+    up(os_args![repo_arg(&repo), "pull", "origin", "os/stable"]);
+    assert_eq!(up(os_args![repo_arg(&repo), "rev-parse", "origin:os/stable"]), commit);
+    assert_eq!(up(os_args![repo_arg(&repo), "remote", "refs", "origin"]), "origin:os/stable");
+    fs::write(t.path().join("metalink.xml"), metalink(&sha256_hex(b"something else"))).expect("write");
+    let err = up_fails(os_args![repo_arg(&repo), "pull", "origin", "os/stable"]);
+    assert!(err.contains("Exhausted 2 metalink targets, last error: Expected checksum is"), "{err}");
+}
+
 #[test]
 fn tls_is_verified_against_the_configured_ca() {
     let t = scratch();

@@ -103,7 +103,8 @@ pub fn open(repo: &Repo, remote: &Remote, net: &NetOptions) -> Result<Box<dyn Tr
     if let Some(path) = url.strip_prefix("file://") {
         return Ok(Box::new(local::Local::open(Path::new(path), false)?));
     }
-    if url.starts_with("https://") || url.starts_with("http://") {
+    let inner = url.strip_prefix("mirrorlist=").or_else(|| url.strip_prefix("metalink=")).unwrap_or(&url);
+    if inner.starts_with("https://") || inner.starts_with("http://") {
         return Ok(Box::new(http::Http::new(repo, remote, &url, net)?));
     }
     // ostree's words for it; uptree speaks https://, http:// and file://.
