@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "uptree", version, about = "Over-the-air updates for U-Boot boards, on-disk compatible with OSTree")]
+#[command(name = "uptree", about = "Over-the-air updates for U-Boot boards, on-disk compatible with OSTree")]
 pub struct Cli {
     /// Repository path (default: the current directory if a repository, else $OSTREE_REPO, else /ostree/repo).
     #[arg(long, global = true, value_name = "PATH", overrides_with = "repo")]
@@ -347,6 +347,20 @@ pub enum RemoteCommand {
     ShowUrl { name: String },
     /// List the refs a remote's summary offers.
     Refs { name: String },
+    /// Add a cookie that pulls from the remote send (DOMAIN and PATH scope it).
+    AddCookie { name: String, domain: String, path: String, cookie_name: String, value: String },
+    /// Remove a cookie from the remote's jar.
+    DeleteCookie {
+        name: String,
+        domain: String,
+        path: String,
+        cookie_name: String,
+        /// ostree accepts (and ignores) the value too.
+        #[arg(hide = true)]
+        _value: Option<String>,
+    },
+    /// Show the remote's cookies.
+    ListCookies { name: String },
 }
 
 #[derive(Debug, Args)]
@@ -458,6 +472,9 @@ pub struct PullOpts {
     /// Add NAME=VALUE as an HTTP header to every request.
     #[arg(long, value_name = "NAME=VALUE")]
     pub http_header: Vec<String>,
+    /// Append this to the User-Agent ("libostree/VERSION").
+    #[arg(long, value_name = "PRODUCT/VERSION")]
+    pub append_user_agent: Option<String>,
     /// Take objects from this local repository when it has them.
     #[arg(short = 'L', long, value_name = "REPO")]
     pub localcache_repo: Vec<PathBuf>,

@@ -350,6 +350,86 @@ fn mirrorlist_and_metalink_remotes() {
     assert!(err.contains("Exhausted 2 metalink targets, last error: Expected checksum is"), "{err}");
 }
 
+/// ostree's own test web server, refusing requests that lack the
+/// cookies and headers it is told to expect; killed on drop.
+struct TrivialHttpd(std::process::Child, String);
+
+impl TrivialHttpd {
+    fn start(root: &Path, dir: &Path, expect: &[&str]) -> TrivialHttpd {
+        let port_file = dir.join("httpd-port");
+        let child = std::process::Command::new("/usr/libexec/libostree/ostree-trivial-httpd")
+            .arg("-p")
+            .arg(&port_file)
+            .args(expect)
+            .arg(root)
+            .spawn()
+            .expect("ostree-trivial-httpd (package ostree)");
+        for _ in 0..200 {
+            if let Some(port) = fs::read_to_string(&port_file).ok().filter(|p| !p.trim().is_empty()) {
+                return TrivialHttpd(child, format!("http://127.0.0.1:{}", port.trim()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("ostree-trivial-httpd did not start");
+    }
+}
+
+impl Drop for TrivialHttpd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Cookies from `remote add-cookie` and `pull --http-header` /
+/// `--append-user-agent` reach the server (ostree's trivial-httpd answers
+/// 403 without them); `delete-cookie` stops one being sent.
+#[test]
+fn cookies_and_headers_are_sent() {
+    let t = scratch();
+    let (server, commit) = ostree_server_repo(t.path());
+    let ua = format!("User-Agent=libostree/{} dodo/2.15", libostree_version());
+    let httpd = TrivialHttpd::start(&server, t.path(), &["--expected-cookies", "foo=bar", "--expected-cookies", "baz=badger", "--expected-header", "x-a=1", "--expected-header", &ua]);
+    let repo = device(t.path(), "bare-user");
+    remote_add(&repo, "origin", &httpd.1, &[]);
+    let repo_opt = repo_arg(&repo);
+    let pull = os_args![repo_opt, "pull", "--http-header", "x-a=1", "--append-user-agent", "dodo/2.15", "origin", "os/stable"];
+    up_fails(pull);
+    up(os_args![repo_arg(&repo), "remote", "add-cookie", "origin", "127.0.0.1", "/", "foo", "bar"]);
+    up(os_args![repo_arg(&repo), "remote", "add-cookie", "origin", "127.0.0.1", "/", "baz", "badger"]);
+    let jar = fs::read_to_string(repo.join("origin.cookies.txt")).expect("jar");
+    assert!(jar.lines().any(|l| l.starts_with("127.0.0.1\tFALSE\t/\tFALSE\t") && l.ends_with("\tbaz\tbadger")), "{jar}");
+    let listed = up(os_args![repo_arg(&repo), "remote", "list-cookies", "origin"]);
+    assert!(listed.contains("Name: foo") && listed.contains("Value: badger"), "{listed}");
+    up_fails(os_args![repo_arg(&repo), "pull", "origin", "os/stable"]);
+    up(pull);
+    assert_eq!(up(os_args![repo_arg(&repo), "rev-parse", "origin:os/stable"]), commit);
+    up(os_args![repo_arg(&repo), "remote", "delete-cookie", "origin", "127.0.0.1", "/", "baz", "badger"]);
+    assert!(!fs::read_to_string(repo.join("origin.cookies.txt")).expect("jar").contains("badger"));
+    let err = up_fails(os_args![repo_arg(&repo), "remote", "delete-cookie", "origin", "127.0.0.1", "/", "baz"]);
+    assert!(err.contains("Cookie not found in jar"), "{err}");
+    up(os_args![repo_arg(&repo), "remote", "add-cookie", "origin", "127.0.0.1", "/", "baz", "badger"]);
+    up(pull);
+}
+
+/// `libostree: Version:` from `uptree --version`, which must be YAML.
+fn libostree_version() -> String {
+    let out = up(os_args!["--version"]);
+    let py = std::process::Command::new("python3")
+        .args(["-c", "import sys, yaml; print(yaml.safe_load(sys.stdin)['libostree']['Version'])"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("stdin").write_all(out.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("python3 with yaml");
+    assert!(py.status.success(), "--version is not YAML: {out}");
+    String::from_utf8_lossy(&py.stdout).trim().to_string()
+}
+
 #[test]
 fn tls_is_verified_against_the_configured_ca() {
     let t = scratch();

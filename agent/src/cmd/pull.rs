@@ -53,6 +53,11 @@ pub fn run(mut repo: Repo, o: &PullOpts) -> Result<i32> {
     opts.bareuseronly_files = o.bareuseronly_files;
     opts.dry_run = o.dry_run;
     opts.url = o.url.clone();
+    for h in &o.http_header {
+        let (k, v) = h.split_once('=').ok_or_else(|| format!("--http-header {h:?}: expected NAME=VALUE"))?;
+        opts.net.headers.push((k.to_string(), v.to_string()));
+    }
+    opts.net.user_agent_suffix = o.append_user_agent.clone();
     if o.disable_fsync {
         repo.set_fsync(false);
     }

@@ -21,7 +21,7 @@ use ostree_repo::repo::Transaction;
 use ostree_repo::Repo;
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 
-use super::{filez_size_bound, store_filez_bytes, store_filez_file, verify_err, NetOptions, Stats, Transport};
+use super::{filez_size_bound, store_filez_bytes, store_filez_file, verify_err, NetOptions, Stats, Transport, LIBOSTREE_VERSION};
 use crate::error::{Error, Result};
 
 /// Objects up to this size (compressed) are fetched into memory.
@@ -39,6 +39,9 @@ pub struct Http {
     content_base: Vec<String>,
     /// The summary a metalink named, already checked against its digest.
     summary: Option<Vec<u8>>,
+    /// The remote's cookie jar (`remote add-cookie`) and `--http-header`s.
+    cookies: Vec<ostree_repo::cookies::Cookie>,
+    headers: Vec<(String, String)>,
     partial_dir: PathBuf,
     stall_secs: u64,
 }
@@ -152,7 +155,10 @@ impl Http {
             // buffers let many connections hide latency cheaply.
             .input_buffer_size(32 * 1024)
             .output_buffer_size(8 * 1024)
-            .user_agent(concat!("uptree/", env!("CARGO_PKG_VERSION")));
+            .user_agent(match &net.user_agent_suffix {
+                Some(x) => format!("libostree/{LIBOSTREE_VERSION} {x}"),
+                None => format!("libostree/{LIBOSTREE_VERSION}"),
+            });
         // Plain-HTTP remotes only get TLS settings if they can be built (a
         // redirect to https then still verifies); https remotes require them.
         match tls_config(remote) {
@@ -164,7 +170,17 @@ impl Http {
         let partial_dir = repo.path().join("tmp/uptree-partial");
         sweep_partials(repo, &partial_dir);
         let mut http =
-            Http { agent, spec: url.to_string(), base: Vec::new(), content_base: Vec::new(), summary: None, partial_dir, stall_secs: net.stall_timeout.as_secs() };
+            Http {
+                agent,
+                spec: url.to_string(),
+                base: Vec::new(),
+                content_base: Vec::new(),
+                summary: None,
+                cookies: ostree_repo::cookies::load(repo, &remote.name)?,
+                headers: net.headers.clone(),
+                partial_dir,
+                stall_secs: net.stall_timeout.as_secs(),
+            };
         let (base, summary) = http.resolve(UrlSpec::parse(url))?;
         http.content_base = match remote.get("contenturl") {
             Some(c) => http.resolve(UrlSpec::parse(c))?.0,
@@ -267,6 +283,16 @@ impl Http {
     /// GET `url` from byte `offset`. `Ok(None)` on 404.
     fn get(&self, url: &str, offset: u64) -> Result<Option<(ureq::http::Response<ureq::Body>, u64)>> {
         let mut req = self.agent.get(url);
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        if let Ok(uri) = url.parse::<ureq::http::Uri>() {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let https = uri.scheme_str() == Some("https");
+            if let Some(c) = ostree_repo::cookies::header(&self.cookies, https, uri.host().unwrap_or_default(), uri.path(), now) {
+                req = req.header("Cookie", c);
+            }
+        }
         if offset > 0 {
             req = req.header("Range", format!("bytes={offset}-"));
         }

@@ -89,13 +89,28 @@ pub struct NetOptions {
     pub connect_timeout: std::time::Duration,
     /// Connections kept alive per host (one per worker).
     pub connections: usize,
+    /// Extra request headers (`pull --http-header NAME=VALUE`).
+    pub headers: Vec<(String, String)>,
+    /// Appended to the User-Agent (`pull --append-user-agent`).
+    pub user_agent_suffix: Option<String>,
 }
 
 impl Default for NetOptions {
     fn default() -> Self {
-        NetOptions { stall_timeout: std::time::Duration::from_secs(30), connect_timeout: std::time::Duration::from_secs(30), connections: 8 }
+        NetOptions {
+            stall_timeout: std::time::Duration::from_secs(30),
+            connect_timeout: std::time::Duration::from_secs(30),
+            connections: 8,
+            headers: Vec::new(),
+            user_agent_suffix: None,
+        }
     }
 }
+
+/// The libostree release whose formats and command line uptree follows:
+/// `--version` reports it as `libostree: Version:`, and requests carry it
+/// as ostree's `libostree/VERSION` User-Agent, which servers may key on.
+pub const LIBOSTREE_VERSION: &str = "2022.7";
 
 /// Open the transport for a remote's URL.
 pub fn open(repo: &Repo, remote: &Remote, net: &NetOptions) -> Result<Box<dyn Transport>> {
