@@ -430,6 +430,40 @@ fn libostree_version() -> String {
     String::from_utf8_lossy(&py.stdout).trim().to_string()
 }
 
+/// `--localcache-repo`: objects a local repository has are taken from it
+/// (and counted as ostree counts them), the rest fetched; the cache's
+/// objects are hashed like any source's.
+#[test]
+fn localcache_repo_supplies_objects() {
+    let t = scratch();
+    let (server, commit) = ostree_server_repo(t.path());
+    let v1 = up(os_args![repo_arg(&server), "rev-parse", "os/stable^"]);
+    let web = TestServer::origin(server.clone());
+    let cache = device(&t.path().join("cache"), "archive");
+    remote_add(&cache, "origin", &web.url(), &[]);
+    up(os_args![repo_arg(&cache), "pull", "origin", &v1]);
+    let repo = device(t.path(), "archive");
+    remote_add(&repo, "origin", &web.url(), &[]);
+    let out = up(os_args![repo_arg(&repo), "pull", "--localcache-repo", cache.display().to_string(), "origin", "os/stable"]);
+    assert!(out.contains(" 1 content objects fetched ("), "only the file v2 added comes over the network: {out}");
+    assert!(out.contains(" content local); "), "{out}");
+    assert_eq!(up(os_args![repo_arg(&repo), "rev-parse", "origin:os/stable"]), commit);
+    ostree(os_args![repo_arg(&repo), "fsck"]);
+
+    let ls = up(os_args![repo_arg(&cache), "ls", "-R", "-C", &v1]);
+    let file = ls.lines().filter(|l| l.starts_with('-')).find_map(|l| l.split_whitespace().nth(4)).expect("a regular file").to_string();
+    let obj = find_object(&cache, &file, "filez");
+    let mut bytes = fs::read(&obj).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::write(&obj, bytes).expect("write");
+    let repo = device(&t.path().join("b"), "archive");
+    remote_add(&repo, "origin", &web.url(), &[]);
+    let err = up_fails(os_args![repo_arg(&repo), "pull", "-L", cache.display().to_string(), "origin", "os/stable"]);
+    assert!(err.contains(&file), "a corrupt cached object is refused: {err}");
+    assert_untouched(&repo, "origin:os/stable", None);
+}
+
 #[test]
 fn tls_is_verified_against_the_configured_ca() {
     let t = scratch();

@@ -58,6 +58,7 @@ pub fn run(mut repo: Repo, o: &PullOpts) -> Result<i32> {
         opts.net.headers.push((k.to_string(), v.to_string()));
     }
     opts.net.user_agent_suffix = o.append_user_agent.clone();
+    opts.localcache = o.localcache_repo.clone();
     if o.disable_fsync {
         repo.set_fsync(false);
     }

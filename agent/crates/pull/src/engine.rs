@@ -77,6 +77,9 @@ pub struct PullOptions {
     pub dry_run: bool,
     /// `pull --url`: fetch from here instead of the remote's `url`.
     pub url: Option<String>,
+    /// `--localcache-repo`: repositories on this machine to take objects
+    /// from when they have them (re-hashed like any source).
+    pub localcache: Vec<std::path::PathBuf>,
 }
 
 /// Default parallel fetches, by measurement (agent/benches/pull-bench.sh,
@@ -112,6 +115,7 @@ impl Default for PullOptions {
             bareuseronly_files: false,
             dry_run: false,
             url: None,
+            localcache: Vec::new(),
         }
     }
 }
@@ -127,6 +131,9 @@ pub struct PullReport {
     pub bytes_resumed: u64,
     /// Uncompressed bytes of content objects stored.
     pub content_bytes_written: u64,
+    /// Objects taken from `--localcache-repo` repositories.
+    pub metadata_local: u64,
+    pub content_local: u64,
     /// The source is a repository on this machine (objects imported, not fetched).
     pub local: bool,
     pub elapsed: Duration,
@@ -147,8 +154,13 @@ impl PullReport {
         let transferred =
             if self.bytes_transferred < 1024 { format!("{} B", self.bytes_transferred) } else { format!("{} KiB", self.bytes_transferred / 1024) };
         let resumed = if self.bytes_resumed > 0 { format!(" ({} resumed)", format_size(self.bytes_resumed)) } else { String::new() };
+        let local = if self.metadata_local > 0 || self.content_local > 0 {
+            format!(" ({} meta, {} content local)", self.metadata_local, self.content_local)
+        } else {
+            String::new()
+        };
         format!(
-            "{} metadata, {} content objects fetched; {transferred} transferred{resumed} in {} seconds; {written} content written",
+            "{} metadata, {} content objects fetched{local}; {transferred} transferred{resumed} in {} seconds; {written} content written",
             self.metadata_fetched,
             self.content_fetched,
             self.elapsed.as_secs()
@@ -383,6 +395,8 @@ struct Walk<'a, 'r> {
     cv: Condvar,
     cancel: Option<&'a std::sync::atomic::AtomicBool>,
     hook: Option<&'a progress::Hook>,
+    /// `--localcache-repo` sources, asked before the transport.
+    caches: &'a [Local],
 }
 
 fn verify_metadata(kind: ObjectType, csum: &Checksum, data: &[u8]) -> Result<()> {
@@ -394,7 +408,38 @@ impl Walk<'_, '_> {
         with_retries(self.stats, self.retries, what, op)
     }
 
+    /// A metadata object from a `--localcache-repo` that has it, verified.
+    fn from_cache(&self, csum: &Checksum, kind: ObjectType, max: u64) -> Result<Option<Vec<u8>>> {
+        for c in self.caches {
+            if let Some(data) = c.get_metadata(csum, kind, max)? {
+                verify_metadata(kind, csum, &data)?;
+                self.stats.metadata_local.fetch_add(1, Ordering::Relaxed);
+                return Ok(Some(data));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A content object from a `--localcache-repo` that has it (re-hashed
+    /// while stored); false if none has it.
+    fn content_from_cache(&self, csum: &Checksum) -> Result<bool> {
+        for c in self.caches {
+            if c.has_content(csum) {
+                // The cache's bytes are not network traffic.
+                let size = c.fetch_content(self.txn, csum, &Stats::default())?;
+                self.stats.content_bytes_written.fetch_add(size, Ordering::Relaxed);
+                self.stats.content_local.fetch_add(1, Ordering::Relaxed);
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn fetch_meta(&self, csum: &Checksum, kind: ObjectType) -> Result<Vec<u8>> {
+        if let Some(data) = self.from_cache(csum, kind, MAX_METADATA_SIZE)? {
+            self.txn.write_metadata_trusted(kind, csum, &data)?;
+            return Ok(data);
+        }
         let data = self.with_retries(&format!("{csum}.{kind}"), || self.transport.get_metadata(csum, kind, MAX_METADATA_SIZE))?;
         let data = data.ok_or_else(|| Error::NotFound { url: format!("{}/{}", self.transport.describe(), self.txn.repo().object_rel_path(csum, kind)) })?;
         self.stats.add_bytes(data.len() as u64);
@@ -454,7 +499,7 @@ impl Walk<'_, '_> {
                 }
             }
             Item::Content(c) => {
-                if !txn.has_object(&c, ObjectType::File) {
+                if !txn.has_object(&c, ObjectType::File) && !self.content_from_cache(&c)? {
                     let size = self.with_retries(&format!("{c}.filez"), || self.transport.fetch_content(txn, &c, self.stats))?;
                     self.stats.content_fetched.fetch_add(1, Ordering::Relaxed);
                     self.stats.content_bytes_written.fetch_add(size, Ordering::Relaxed);
@@ -607,6 +652,7 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
     let (targets, summary_raw) = resolve_targets(&stats, transport, remote, policy, refs, opts)?;
     let floors = floors(repo, policy, opts, &targets)?;
     let mut progress = Progress::new(opts.progress);
+    let caches = opts.localcache.iter().map(|p| Local::open(p, false).map_err(|e| e.context(format!("opening --localcache-repo {}", p.display())))).collect::<Result<Vec<_>>>()?;
     let mut txn = repo.begin()?;
     txn.set_bareuseronly_files(opts.bareuseronly_files);
     let walk = Walk {
@@ -618,6 +664,7 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
         cv: Condvar::new(),
         cancel: opts.cancel.as_deref(),
         hook: opts.on_progress.as_ref(),
+        caches: &caches,
     };
 
     // Commits first, on this thread: verify before anything of theirs is stored.
@@ -690,6 +737,8 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
         bytes_transferred: stats.bytes.load(Ordering::Relaxed),
         bytes_resumed: stats.bytes_resumed.load(Ordering::Relaxed),
         content_bytes_written: stats.content_bytes_written.load(Ordering::Relaxed),
+        metadata_local: stats.metadata_local.load(Ordering::Relaxed),
+        content_local: stats.content_local.load(Ordering::Relaxed),
         local: transport.is_local(),
         elapsed: progress.elapsed(),
         refs: Vec::new(),
@@ -733,16 +782,25 @@ fn fetch_commit(
     let repo = txn.repo();
     let complete_locally = txn.has_object(c, ObjectType::Commit) && !repo.is_partial(c);
     let detached = if policy.ed25519.is_some() || !complete_locally {
-        walk.with_retries(&format!("{c}.commitmeta"), || walk.transport.get_metadata(c, ObjectType::CommitMeta, MAX_DETACHED_SIZE))?
+        let d = walk.with_retries(&format!("{c}.commitmeta"), || walk.transport.get_metadata(c, ObjectType::CommitMeta, MAX_DETACHED_SIZE))?;
+        // ostree counts the request as a metadata fetch, found or not.
+        walk.stats.metadata_fetched.fetch_add(1, Ordering::Relaxed);
+        if let Some(b) = &d {
+            walk.stats.add_bytes(b.len() as u64);
+        }
+        d
     } else {
         None
     };
-    let bytes = if txn.has_object(c, ObjectType::Commit) {
-        txn.load_metadata(ObjectType::Commit, c)?
+    let (bytes, fetched) = if txn.has_object(c, ObjectType::Commit) {
+        (txn.load_metadata(ObjectType::Commit, c)?, false)
     } else {
-        match walk.with_retries(&format!("{c}.commit"), || walk.transport.get_metadata(c, ObjectType::Commit, max))? {
-            Some(b) => b,
-            None => return Ok(None),
+        match walk.from_cache(c, ObjectType::Commit, max)? {
+            Some(b) => (b, false),
+            None => match walk.with_retries(&format!("{c}.commit"), || walk.transport.get_metadata(c, ObjectType::Commit, max))? {
+                Some(b) => (b, true),
+                None => return Ok(None),
+            },
         }
     };
     let actual = Checksum::of(&bytes);
@@ -781,8 +839,10 @@ fn fetch_commit(
         txn.write_metadata_trusted(ObjectType::CommitMeta, c, d)?;
     }
     txn.write_metadata_trusted(ObjectType::Commit, c, &bytes)?;
-    walk.stats.add_bytes(bytes.len() as u64);
-    walk.stats.metadata_fetched.fetch_add(1, Ordering::Relaxed);
+    if fetched {
+        walk.stats.add_bytes(bytes.len() as u64);
+        walk.stats.metadata_fetched.fetch_add(1, Ordering::Relaxed);
+    }
     Ok(Some(commit))
 }
 

@@ -24,6 +24,13 @@ impl Local {
     }
 }
 
+impl Local {
+    /// Whether the repository has content object `csum` (`--localcache-repo`).
+    pub fn has_content(&self, csum: &Checksum) -> bool {
+        self.src.has_object(csum, ObjectType::File)
+    }
+}
+
 impl Transport for Local {
     fn describe(&self) -> String {
         format!("file://{}", self.src.path().display())

@@ -32,6 +32,9 @@ pub struct Stats {
     pub bytes_resumed: AtomicU64,
     /// Uncompressed bytes of content objects stored (ostree's "content written").
     pub content_bytes_written: AtomicU64,
+    /// Objects taken from `--localcache-repo` repositories instead.
+    pub metadata_local: AtomicU64,
+    pub content_local: AtomicU64,
 }
 
 impl Stats {
