@@ -59,6 +59,7 @@ pub fn run(mut repo: Repo, o: &PullOpts) -> Result<i32> {
     }
     opts.net.user_agent_suffix = o.append_user_agent.clone();
     opts.localcache = o.localcache_repo.clone();
+    opts.subpaths = o.subpath.clone();
     if o.disable_fsync {
         repo.set_fsync(false);
     }

@@ -27,7 +27,8 @@ pub enum Error {
     Corrupt(String),
     #[error("object {checksum}.{kind}: checksum mismatch, contents hash to {actual}")]
     ChecksumMismatch { checksum: Checksum, kind: ObjectType, actual: Checksum },
-    #[error("object {0}.{1} not found")]
+    /// ostree's words: scripts grep "Couldn't find file object".
+    #[error("{}", missing_object(.0, *.1))]
     MissingObject(Checksum, ObjectType),
     #[error("ref {0:?} not found")]
     RefNotFound(String),
@@ -43,6 +44,13 @@ pub enum Error {
     Locked { path: PathBuf },
     #[error("{context}: {source}")]
     Context { context: String, source: Box<Error> },
+}
+
+fn missing_object(c: &Checksum, t: ObjectType) -> String {
+    match t {
+        ObjectType::File => format!("Couldn't find file object '{c}'"),
+        _ => format!("No such metadata object {c}.{t}"),
+    }
 }
 
 impl Error {

@@ -18,7 +18,7 @@ use ostree_repo::gvariant::Value;
 use ostree_repo::keyfile::KeyFile;
 use ostree_repo::object::{vardict_type, Checksum, Commit, DirTree, ObjectType};
 use ostree_repo::remote::{self, Remote};
-use ostree_repo::repo::{RepoMode, Transaction, MAX_METADATA_SIZE};
+use ostree_repo::repo::{RepoMode, Transaction};
 use ostree_repo::summary::{Summary, MAX_SUMMARY_SIZE};
 use ostree_repo::{RefName, Repo};
 use uptree_sys::lock::LockKind;
@@ -80,7 +80,14 @@ pub struct PullOptions {
     /// `--localcache-repo`: repositories on this machine to take objects
     /// from when they have them (re-hashed like any source).
     pub localcache: Vec<std::path::PathBuf>,
+    /// `--subpath`: fetch only these paths of the tree (and the directories
+    /// leading to them); the commit stays partial.
+    pub subpaths: Vec<String>,
 }
+
+/// Largest metadata object a pull accepts: ostree's default
+/// `max-metadata-size` for pulls (its readers allow more, pulls do not).
+pub const MAX_PULLED_METADATA: u64 = 10 * 1024 * 1024;
 
 /// Default parallel fetches, by measurement (agent/benches/pull-bench.sh,
 /// minbase full pull over HTTPS): on loopback 2..16 workers all take
@@ -116,6 +123,7 @@ impl Default for PullOptions {
             dry_run: false,
             url: None,
             localcache: Vec::new(),
+            subpaths: Vec::new(),
         }
     }
 }
@@ -294,18 +302,18 @@ fn resolve_targets(
     let mut targets = Vec::new();
     for w in wanted {
         if let Some(c) = hex_or_none(&w) {
-            targets.push(Target { ref_name: None, commit: c, max_size: MAX_METADATA_SIZE });
+            targets.push(Target { ref_name: None, commit: c, max_size: MAX_PULLED_METADATA });
             continue;
         }
         if let Some((name, c)) = split_override(&w) {
             ostree_repo::object::validate_ref_name(name)?;
-            targets.push(Target { ref_name: Some(name.to_string()), commit: c, max_size: MAX_METADATA_SIZE });
+            targets.push(Target { ref_name: Some(name.to_string()), commit: c, max_size: MAX_PULLED_METADATA });
             continue;
         }
         ostree_repo::object::validate_ref_name(&w)?;
         if let Some(s) = &summary {
             let r = s.lookup(&w).ok_or_else(|| Error::Config(format!("No such branch '{w}' in repository summary")))?;
-            targets.push(Target { ref_name: Some(w), commit: r.checksum, max_size: r.commit_size.clamp(1, MAX_METADATA_SIZE) });
+            targets.push(Target { ref_name: Some(w), commit: r.checksum, max_size: r.commit_size.clamp(1, MAX_PULLED_METADATA) });
             continue;
         }
         let text = transport
@@ -315,7 +323,7 @@ fn resolve_targets(
             .ok()
             .and_then(|t| hex_or_none(t.trim()))
             .ok_or_else(|| Error::Verify { object: format!("refs/heads/{w}"), what: "is not a checksum".into() })?;
-        targets.push(Target { ref_name: Some(w), commit: c, max_size: MAX_METADATA_SIZE });
+        targets.push(Target { ref_name: Some(w), commit: c, max_size: MAX_PULLED_METADATA });
     }
     Ok((targets, summary_raw))
 }
@@ -408,6 +416,40 @@ impl Walk<'_, '_> {
         with_retries(self.stats, self.retries, what, op)
     }
 
+    /// The directory tree `tree`, fetched if missing.
+    fn tree(&self, tree: &Checksum) -> Result<DirTree> {
+        let data = if self.txn.has_object(tree, ObjectType::DirTree) {
+            self.txn.load_metadata(ObjectType::DirTree, tree)?
+        } else {
+            self.fetch_meta(tree, ObjectType::DirTree)?
+        };
+        DirTree::from_bytes(&data).map_err(|e| Error::Verify { object: format!("{tree}.dirtree"), what: e.root().to_string() })
+    }
+
+    /// `--subpath`: fetch the directories leading to `path` (trees and
+    /// metadata) here, and return what is below it for the workers: its
+    /// whole subtree, or the one file it names. A path the commit lacks
+    /// fetches nothing more, as in ostree.
+    fn subpath_items(&self, root_tree: &Checksum, root_meta: &Checksum, path: &str) -> Result<Vec<Item>> {
+        let (mut tree, mut meta) = (*root_tree, *root_meta);
+        let mut parts = path.split('/').filter(|c| !c.is_empty()).peekable();
+        while let Some(name) = parts.next() {
+            if !self.txn.has_object(&meta, ObjectType::DirMeta) {
+                self.fetch_meta(&meta, ObjectType::DirMeta)?;
+            }
+            let dt = self.tree(&tree)?;
+            if let Some((_, t, m)) = dt.dirs.iter().find(|(n, _, _)| n == name) {
+                (tree, meta) = (*t, *m);
+                continue;
+            }
+            return Ok(match dt.files.iter().find(|(n, _)| n == name) {
+                Some((_, f)) if parts.peek().is_none() => vec![Item::Content(*f)],
+                _ => Vec::new(),
+            });
+        }
+        Ok(vec![Item::Tree(tree), Item::Meta(meta)])
+    }
+
     /// A metadata object from a `--localcache-repo` that has it, verified.
     fn from_cache(&self, csum: &Checksum, kind: ObjectType, max: u64) -> Result<Option<Vec<u8>>> {
         for c in self.caches {
@@ -436,11 +478,11 @@ impl Walk<'_, '_> {
     }
 
     fn fetch_meta(&self, csum: &Checksum, kind: ObjectType) -> Result<Vec<u8>> {
-        if let Some(data) = self.from_cache(csum, kind, MAX_METADATA_SIZE)? {
+        if let Some(data) = self.from_cache(csum, kind, MAX_PULLED_METADATA)? {
             self.txn.write_metadata_trusted(kind, csum, &data)?;
             return Ok(data);
         }
-        let data = self.with_retries(&format!("{csum}.{kind}"), || self.transport.get_metadata(csum, kind, MAX_METADATA_SIZE))?;
+        let data = self.with_retries(&format!("{csum}.{kind}"), || self.transport.get_metadata(csum, kind, MAX_PULLED_METADATA))?;
         let data = data.ok_or_else(|| Error::NotFound { url: format!("{}/{}", self.transport.describe(), self.txn.repo().object_rel_path(csum, kind)) })?;
         self.stats.add_bytes(data.len() as u64);
         if !self.transport.trusted() {
@@ -685,7 +727,7 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
                 fetched_commits.push(c);
             }
             if !opts.commit_metadata_only && repo.is_partial(&c) {
-                if required {
+                if required && opts.subpaths.is_empty() {
                     // A delta from the commit the ref has now: its parts are
                     // run first, so the walk below fetches only what they lack.
                     let from = ref_name.as_deref().map(|n| repo.read_ref(&dest_ref(policy, opts, n))).transpose()?.flatten();
@@ -694,11 +736,18 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
                     let delta = crate::delta::DeltaSource { transport, stats: &stats, retries: opts.retries, summary, cancel: opts.cancel.as_deref() };
                     crate::delta::before_walk(&txn, &delta, opts.static_deltas, from, &c, &bytes, policy.deltas_ed25519.as_ref())?;
                 }
-                walk.push(vec![Item::Tree(commit.root_tree), Item::Meta(commit.root_meta)]);
+                if opts.subpaths.iter().all(|p| p.trim_matches('/').is_empty()) {
+                    walk.push(vec![Item::Tree(commit.root_tree), Item::Meta(commit.root_meta)]);
+                } else {
+                    for p in &opts.subpaths {
+                        let items = walk.subpath_items(&commit.root_tree, &commit.root_meta, p)?;
+                        walk.push(items);
+                    }
+                }
             }
             if depth != 0 {
                 if let Some(p) = commit.parent {
-                    next = Some((p, MAX_METADATA_SIZE, None, if depth > 0 { depth - 1 } else { -1 }, false));
+                    next = Some((p, MAX_PULLED_METADATA, None, if depth > 0 { depth - 1 } else { -1 }, false));
                 }
             }
         }
@@ -726,7 +775,8 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
     txn.commit()?;
     #[cfg(test)]
     prune_race::after_commit(repo);
-    if !opts.commit_metadata_only {
+    // A subpath pull leaves the rest of the tree for later: still partial.
+    if !opts.commit_metadata_only && opts.subpaths.is_empty() {
         for c in &fetched_commits {
             repo.clear_partial(c)?;
         }

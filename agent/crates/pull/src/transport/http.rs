@@ -325,7 +325,7 @@ impl Http {
         if declared.is_some_and(|n| n > max) {
             return Err(Error::Verify {
                 object: url.to_string(),
-                what: format!("server announces {} bytes, more than the {max} allowed", declared.unwrap_or(0)),
+                what: format!("exceeded maximum size of {max} bytes (the server announces {})", declared.unwrap_or(0)),
             });
         }
         let mut buf = Vec::with_capacity(declared.unwrap_or(4096).min(max) as usize);
@@ -340,7 +340,7 @@ impl Http {
                 s.add_bytes(n as u64);
             }
             if buf.len() as u64 + n as u64 > max {
-                return Err(Error::Verify { object: url.to_string(), what: format!("larger than the {max} bytes allowed") });
+                return Err(Error::Verify { object: url.to_string(), what: format!("exceeded maximum size of {max} bytes") });
             }
             buf.extend_from_slice(&chunk[..n]);
         }
