@@ -599,6 +599,29 @@ fn connections_cut_mid_object_resume_without_refetching() {
     assert_eq!(body_total, fs::metadata(server.join("objects").join(&big)).expect("size").len(), "no byte of it was fetched twice");
 }
 
+/// ostree's test-pull-resume: a server that cuts every response. Metadata
+/// continues with Range while each round brings bytes; a small content
+/// object keeps what arrived for the next attempt instead of restarting.
+#[test]
+fn cut_metadata_and_small_objects_continue_with_range() {
+    let t = scratch();
+    let (server, commit) = ostree_server_repo(t.path());
+    let ls = ostree(os_args![repo_arg(&server), "ls", "-R", "-C", "os/stable"]);
+    let conf = obj_suffix(&ls, "/etc-conf", "filez");
+    let origin = TestServer::origin(server.clone());
+    // More cuts than --network-retries allows restarts.
+    origin.add_rule(".dirtree", Fault::CutAfter(5), 20);
+    origin.add_rule(&conf, Fault::CutAfter(12), 3);
+    let repo = device(t.path(), "bare-user");
+    remote_add(&repo, "origin", &origin.url(), &[]);
+    up(os_args![repo_arg(&repo), "pull", "--network-retries=3", "origin", "os/stable"]);
+    assert_eq!(up(os_args![repo_arg(&repo), "rev-parse", "origin:os/stable"]), commit);
+    ostree(os_args![repo_arg(&repo), "fsck"]);
+    let log = origin.log();
+    assert!(log.iter().any(|e| e.path.ends_with(".dirtree") && e.range_start == 5), "{log:?}");
+    assert!(log.iter().any(|e| e.path.ends_with(&conf) && e.range_start == 12), "{log:?}");
+}
+
 #[test]
 fn interrupted_pull_keeps_its_work_and_resumes() {
     let t = scratch();

@@ -277,7 +277,8 @@ impl Http {
         if e.kind() == std::io::ErrorKind::TimedOut || e.to_string().contains("timeout") {
             return Error::Stalled { url: url.to_string(), secs: self.stall_secs };
         }
-        Error::Transport { url: url.to_string(), what: format!("connection lost while receiving: {e}") }
+        // "Download incomplete": ostree's words, which scripts look for.
+        Error::Transport { url: url.to_string(), what: format!("Download incomplete: connection lost while receiving: {e}") }
     }
 
     /// GET `url` from byte `offset`. `Ok(None)` on 404.
@@ -320,15 +321,47 @@ impl Http {
         }
     }
 
+    /// Read a small body whole. A connection cut mid-body is continued
+    /// with Range requests for as long as each one brings more bytes:
+    /// metadata and repository files are bounded by `max`, so a server
+    /// that sends a little at a time still cannot make this go on for ever.
     fn read_limited(&self, url: &str, resp: ureq::http::Response<ureq::Body>, max: u64, stats: Option<&Stats>) -> Result<Vec<u8>> {
+        const MAX_ROUNDS: u32 = 64;
+        let mut buf = Vec::new();
+        let mut resp = resp;
+        for round in 0.. {
+            let before = buf.len();
+            match self.read_body(url, resp, max, stats, &mut buf) {
+                Ok(()) => return Ok(buf),
+                Err(e) if e.is_transient() && buf.len() > before && round < MAX_ROUNDS => {
+                    log::debug!("{url}: {e}; continuing from byte {}", buf.len());
+                    resp = match self.get(url, buf.len() as u64)? {
+                        Some((r, start)) if start == buf.len() as u64 => r,
+                        Some((r, _)) => {
+                            // The server ignored the range: start over.
+                            buf.clear();
+                            r
+                        }
+                        None => return Err(Error::NotFound { url: url.to_string() }),
+                    };
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the loop returns by round {MAX_ROUNDS}")
+    }
+
+    /// Append one response's body to `buf`, at most `max` bytes in all.
+    fn read_body(&self, url: &str, resp: ureq::http::Response<ureq::Body>, max: u64, stats: Option<&Stats>, buf: &mut Vec<u8>) -> Result<()> {
         let declared = resp.body().content_length();
-        if declared.is_some_and(|n| n > max) {
+        let start = buf.len() as u64;
+        if declared.is_some_and(|n| n.saturating_add(start) > max) {
             return Err(Error::Verify {
                 object: url.to_string(),
-                what: format!("exceeded maximum size of {max} bytes (the server announces {})", declared.unwrap_or(0)),
+                what: format!("exceeded maximum size of {max} bytes (the server announces {})", declared.unwrap_or(0).saturating_add(start)),
             });
         }
-        let mut buf = Vec::with_capacity(declared.unwrap_or(4096).min(max) as usize);
+        buf.reserve(declared.unwrap_or(4096).min(max) as usize);
         let mut r = resp.into_body().into_reader();
         let mut chunk = vec![0u8; 32 * 1024];
         loop {
@@ -344,10 +377,14 @@ impl Http {
             }
             buf.extend_from_slice(&chunk[..n]);
         }
-        if declared.is_some_and(|n| n != buf.len() as u64) {
-            return Err(Error::Transport { url: url.to_string(), what: format!("truncated: {} of {} bytes", buf.len(), declared.unwrap_or(0)) });
+        let got = buf.len() as u64 - start;
+        if declared.is_some_and(|n| n != got) {
+            return Err(Error::Transport {
+                url: url.to_string(),
+                what: format!("Download incomplete: truncated, {got} of {} bytes", declared.unwrap_or(0)),
+            });
         }
-        Ok(buf)
+        Ok(())
     }
 
     /// The mirrors an object comes from and its path below them.
@@ -560,7 +597,14 @@ impl Http {
         let len = resp.body().content_length();
         if start == 0 && len.is_some_and(|n| n <= IN_MEMORY_MAX) {
             let _ = fs::remove_file(part);
-            let bytes = self.read_limited(&url, resp, IN_MEMORY_MAX, Some(stats))?;
+            let mut bytes = Vec::new();
+            if let Err(e) = self.read_body(&url, resp, IN_MEMORY_MAX, Some(stats), &mut bytes) {
+                // What arrived is kept, so the next attempt (or pull) resumes.
+                if e.is_transient() && !bytes.is_empty() && fs::create_dir_all(&self.partial_dir).is_ok() {
+                    let _ = fs::write(part, &bytes);
+                }
+                return Err(e);
+            }
             return store_filez_bytes(txn, csum, &bytes);
         }
         // Large or of unknown length: keep what arrives for a resume.
