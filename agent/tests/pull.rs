@@ -792,6 +792,14 @@ fn oversized_metadata_is_refused() {
         },
         &["exceeded maximum size of"],
     );
+    // A commit whose bytes hash to something else, in ostree's words.
+    bad_pull(
+        |server, _| {
+            let c = ostree(os_args![repo_arg(server), "rev-parse", "os/stable"]);
+            (format!("{}.commit", &c[2..]), Fault::Replace(b"other bytes".to_vec()))
+        },
+        &["Corrupted commit object; checksum expected='"],
+    );
     // A dirtree announced at 1 GiB is not even downloaded.
     bad_pull(|_, ls| (obj_suffix(ls, "/usr/share/many", "dirtree"), Fault::AnnounceLength(1 << 30)), &["exceeded maximum size of", "the server announces 1073741824"]);
 }

@@ -855,7 +855,8 @@ fn fetch_commit(
     };
     let actual = Checksum::of(&bytes);
     if actual != *c {
-        let what = ostree_repo::Error::ChecksumMismatch { checksum: *c, kind: ObjectType::Commit, actual }.to_string();
+        // ostree's words, which scripts grep.
+        let what = format!("Corrupted commit object; checksum expected='{c}' actual='{actual}'");
         return Err(Error::Verify { object: format!("{c}.commit"), what });
     }
     policy.verify_commit(c, &bytes, detached.as_deref())?;
