@@ -504,6 +504,32 @@ fn pulled_metadata_is_capped_at_ostrees_limit() {
     assert_untouched(&repo, "origin:os/stable", None);
 }
 
+/// `REF@COMMIT`, `--dry-run --require-static-deltas` (ostree's "Delta
+/// update" line, nothing stored, no ref moved), and a delta found for a
+/// commit pulled by checksum (its source picked from the summary's deltas).
+#[test]
+fn ref_at_commit_dry_run_and_delta_for_a_checksum() {
+    let t = scratch();
+    let (server, commit) = ostree_server_repo(t.path());
+    let v1 = ostree(os_args![repo_arg(&server), "rev-parse", "os/stable^"]);
+    ostree(os_args![repo_arg(&server), "static-delta", "generate", "os/stable"]);
+    ostree(os_args![repo_arg(&server), "summary", "-u"]);
+    let web = TestServer::origin(server.clone());
+    let repo = device(t.path(), "bare-user");
+    remote_add(&repo, "origin", &web.url(), &[]);
+    up(os_args![repo_arg(&repo), "pull", "origin", format!("os/stable@{v1}")]);
+    assert_eq!(up(os_args![repo_arg(&repo), "rev-parse", "origin:os/stable"]), v1);
+    let err = up_fails(os_args![repo_arg(&repo), "pull", "--dry-run", "origin", "os/stable"]);
+    assert!(err.contains("--dry-run requires --require-static-deltas"), "{err}");
+    let out = up(os_args![repo_arg(&repo), "pull", "--dry-run", "--require-static-deltas", "origin", "os/stable"]);
+    assert!(out.starts_with("Delta update: 0/1 parts, 0 bytes/") && out.ends_with(" total uncompressed"), "{out}");
+    assert_eq!(up(os_args![repo_arg(&repo), "rev-parse", "origin:os/stable"]), v1, "a dry run moves nothing");
+    assert!(!repo.join(format!("state/{commit}.commitpartial")).exists());
+    up(os_args![repo_arg(&repo), "pull", "--require-static-deltas", "origin", &commit]);
+    assert!(web.seen().iter().any(|p| p.starts_with("/deltas/") && !p.ends_with("/superblock")), "{:?}", web.seen());
+    ostree(os_args![repo_arg(&repo), "fsck"]);
+}
+
 #[test]
 fn tls_is_verified_against_the_configured_ca() {
     let t = scratch();

@@ -142,6 +142,8 @@ pub struct PullReport {
     /// Objects taken from `--localcache-repo` repositories.
     pub metadata_local: u64,
     pub content_local: u64,
+    /// `--dry-run`: what the static deltas would fetch (nothing was).
+    pub dry_run: Option<crate::delta::DeltaPlan>,
     /// The source is a repository on this machine (objects imported, not fetched).
     pub local: bool,
     pub elapsed: Duration,
@@ -154,6 +156,16 @@ impl PullReport {
     /// imported; …" from a repository on this machine. uptree adds
     /// "(N resumed)" after the transfer when a download was continued.
     pub fn status_line(&self) -> String {
+        if let Some(p) = &self.dry_run {
+            // ostree's dry-run line: nothing is fetched yet.
+            return format!(
+                "Delta update: 0/{} parts, {}/{}, {} total uncompressed",
+                p.parts,
+                format_size_glib(0),
+                format_size_glib(p.size),
+                format_size_glib(p.uncompressed_size)
+            );
+        }
         let written = format_size_glib(self.content_bytes_written);
         if self.local {
             return format!("{} metadata, {} content objects imported; {written} content written", self.metadata_fetched, self.content_fetched);
@@ -278,7 +290,10 @@ fn resolve_targets(
             wanted = r.branches();
         }
     }
-    let need_summary = wanted.is_empty() || wanted.iter().any(|w| hex_or_none(w).is_none() && split_override(w).is_none());
+    // Required deltas are found through the summary's list, whatever the targets.
+    let need_summary = wanted.is_empty()
+        || opts.static_deltas == crate::delta::DeltaPolicy::Require
+        || wanted.iter().any(|w| hex_or_none(w).is_none() && split_override(w).is_none());
     let mut summary_raw = None;
     let mut summary = None;
     if need_summary {
@@ -693,6 +708,9 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
     check_remote_mode(&stats, opts.retries, transport, remote)?;
     let (targets, summary_raw) = resolve_targets(&stats, transport, remote, policy, refs, opts)?;
     let floors = floors(repo, policy, opts, &targets)?;
+    if opts.dry_run {
+        return dry_run(repo, policy, transport, &stats, &targets, summary_raw.as_ref().map(|(b, _)| b.as_slice()), opts);
+    }
     let mut progress = Progress::new(opts.progress);
     let caches = opts.localcache.iter().map(|p| Local::open(p, false).map_err(|e| e.context(format!("opening --localcache-repo {}", p.display())))).collect::<Result<Vec<_>>>()?;
     let mut txn = repo.begin()?;
@@ -789,6 +807,7 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
         content_bytes_written: stats.content_bytes_written.load(Ordering::Relaxed),
         metadata_local: stats.metadata_local.load(Ordering::Relaxed),
         content_local: stats.content_local.load(Ordering::Relaxed),
+        dry_run: None,
         local: transport.is_local(),
         elapsed: progress.elapsed(),
         refs: Vec::new(),
@@ -810,6 +829,39 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
         }
     }
     Ok(report)
+}
+
+/// `--dry-run --require-static-deltas`: add up the deltas the targets
+/// would come through; nothing is stored and no ref moves.
+fn dry_run(
+    repo: &Repo,
+    policy: &Policy,
+    transport: &dyn Transport,
+    stats: &Stats,
+    targets: &[Target],
+    summary: Option<&[u8]>,
+    opts: &PullOptions,
+) -> Result<PullReport> {
+    if opts.static_deltas != crate::delta::DeltaPolicy::Require {
+        return Err(Error::Config("--dry-run requires --require-static-deltas".into()));
+    }
+    let src = crate::delta::DeltaSource { transport, stats, retries: opts.retries, summary, cancel: opts.cancel.as_deref() };
+    let mut total = crate::delta::DeltaPlan::default();
+    for t in targets {
+        let current = t.ref_name.as_deref().map(|n| repo.read_ref(&dest_ref(policy, opts, n))).transpose()?.flatten();
+        if current == Some(t.commit) || (repo.has_object(&t.commit, ObjectType::Commit) && !repo.is_partial(&t.commit)) {
+            continue;
+        }
+        let current = current.filter(|c| repo.has_object(c, ObjectType::Commit) && !repo.is_partial(c));
+        let from = crate::delta::best_from(repo, summary, current, &t.commit)?;
+        let name = uptree_delta::format::DeltaName { from, to: t.commit };
+        let p = crate::delta::plan(repo, &src, &name, policy.deltas_ed25519.as_ref())?
+            .ok_or_else(|| Error::Config(format!("Static deltas required, but none found for {} to {}", from.map_or_else(|| "(null)".to_string(), |f| f.to_hex()), t.commit)))?;
+        total.parts += p.parts;
+        total.size = total.size.saturating_add(p.size);
+        total.uncompressed_size = total.uncompressed_size.saturating_add(p.uncompressed_size);
+    }
+    Ok(PullReport { dry_run: Some(total), bytes_transferred: stats.bytes.load(Ordering::Relaxed), ..PullReport::default() })
 }
 
 /// Fetch (or load) one commit, verify it, and store it marked partial.
