@@ -854,8 +854,11 @@ fn hostile_dirtree_names_are_refused_on_pull() {
     let dev = device(t.path(), "bare-user");
     remote_add(&dev, "origin", &origin.url(), &[]);
     let err = up_fails(os_args![repo_arg(&dev), "pull", "origin", "evil"]);
-    assert!(err.contains("hostile file name"), "{err}");
+    // ostree's words too, which its test suite greps.
+    assert!(err.contains("hostile file name") && err.contains("Invalid / in filename ../escape"), "{err}");
     assert_untouched(&dev, "origin:evil", None);
+    let err = up_fails(os_args![repo_arg(&dev), "pull-local", "--untrusted", server.display().to_string(), "evil"]);
+    assert!(err.contains("Invalid / in filename ../escape"), "{err}");
     assert!(!t.path().join("escape").exists());
 }
 

@@ -17,7 +17,7 @@ pub enum Error {
     InvalidChecksum(String),
     #[error("invalid ref name {0:?}")]
     InvalidRef(String),
-    #[error("refusing hostile file name {0:?} (empty, '.', '..', or containing '/' or NUL)")]
+    #[error("{prefix}refusing hostile file name {0:?} (empty, '.', '..', or containing '/' or NUL)", prefix = ostree_words(.0))]
     HostileName(String),
     /// A regular file with mode bits outside 0775 where only those are
     /// allowed (`pull --bareuseronly-files`), in ostree's words.
@@ -44,6 +44,16 @@ pub enum Error {
     Locked { path: PathBuf },
     #[error("{context}: {source}")]
     Context { context: String, source: Box<Error> },
+}
+
+/// ostree's message for a name with a slash, which scripts grep; the
+/// refusal itself is uptree's, for every kind of hostile name.
+fn ostree_words(name: &str) -> String {
+    if name.contains('/') {
+        format!("Invalid / in filename {name}: ")
+    } else {
+        String::new()
+    }
 }
 
 fn missing_object(c: &Checksum, t: ObjectType) -> String {
