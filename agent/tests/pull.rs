@@ -264,7 +264,8 @@ fn contenturl_url_override_and_refused_remotes() {
     let meta_root = t.path().join("meta");
     let cp = std::process::Command::new("cp").arg("-a").arg(&server).arg(&meta_root).status().expect("cp");
     assert!(cp.success());
-    let rm = std::process::Command::new("find").arg(meta_root.join("objects")).args(["-type", "f", "!", "-name", "*.commitmeta", "-delete"]).status().expect("find");
+    let rm =
+        std::process::Command::new("find").arg(meta_root.join("objects")).args(["-type", "f", "!", "-name", "*.commitmeta", "-delete"]).status().expect("find");
     assert!(rm.success());
     let (main, content) = (TestServer::origin(meta_root), TestServer::origin(server.clone()));
     let repo = device(&t.path().join("a"), "archive");
@@ -325,7 +326,10 @@ fn mirrorlist_and_metalink_remotes() {
     ostree(os_args![repo_arg(&repo), "fsck"]);
     let seen = web.seen();
     let obj = format!("{}/{}.filez", &file[..2], &file[2..]);
-    assert!(seen.iter().any(|p| p.ends_with(&format!("/partial/objects/{obj}"))) && seen.iter().any(|p| p.ends_with(&format!("/server/objects/{obj}"))), "{seen:?}");
+    assert!(
+        seen.iter().any(|p| p.ends_with(&format!("/partial/objects/{obj}"))) && seen.iter().any(|p| p.ends_with(&format!("/server/objects/{obj}"))),
+        "{seen:?}"
+    );
     assert!(!seen.iter().any(|p| p.starts_with("/nothing/") && !p.ends_with("/config")), "a mirror without config is dropped: {seen:?}");
 
     let summary = fs::read(server.join("summary")).expect("summary");
@@ -389,7 +393,11 @@ fn cookies_and_headers_are_sent() {
     let t = scratch();
     let (server, commit) = ostree_server_repo(t.path());
     let ua = format!("User-Agent=libostree/{} dodo/2.15", libostree_version());
-    let httpd = TrivialHttpd::start(&server, t.path(), &["--expected-cookies", "foo=bar", "--expected-cookies", "baz=badger", "--expected-header", "x-a=1", "--expected-header", &ua]);
+    let httpd = TrivialHttpd::start(
+        &server,
+        t.path(),
+        &["--expected-cookies", "foo=bar", "--expected-cookies", "baz=badger", "--expected-header", "x-a=1", "--expected-header", &ua],
+    );
     let repo = device(t.path(), "bare-user");
     remote_add(&repo, "origin", &httpd.1, &[]);
     let repo_opt = repo_arg(&repo);
@@ -827,7 +835,10 @@ fn oversized_metadata_is_refused() {
         &["Corrupted commit object; checksum expected='"],
     );
     // A dirtree announced at 1 GiB is not even downloaded.
-    bad_pull(|_, ls| (obj_suffix(ls, "/usr/share/many", "dirtree"), Fault::AnnounceLength(1 << 30)), &["exceeded maximum size of", "the server announces 1073741824"]);
+    bad_pull(
+        |_, ls| (obj_suffix(ls, "/usr/share/many", "dirtree"), Fault::AnnounceLength(1 << 30)),
+        &["exceeded maximum size of", "the server announces 1073741824"],
+    );
 }
 
 #[test]

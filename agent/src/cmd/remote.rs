@@ -1,7 +1,7 @@
 //! `remote add|list|delete|show-url|refs|add-cookie|delete-cookie|list-cookies`.
 
-use ostree_repo::{cookies, remote};
 use ostree_repo::Repo;
+use ostree_repo::{cookies, remote};
 use uptree_pull::transport::NetOptions;
 
 use super::out;
@@ -82,7 +82,10 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
             for c in cookies::load(&repo, name)? {
                 let expires = if c.expires == 0 { "session".to_string() } else { ostree_repo::datetime::format_iso(c.expires) };
                 let secure = if c.secure { "yes" } else { "no" };
-                s.push_str(&format!("--\nDomain: {}\nPath: {}\nName: {}\nSecure: {secure}\nExpires: {expires}\nValue: {}\n", c.domain, c.path, c.name, c.value));
+                s.push_str(&format!(
+                    "--\nDomain: {}\nPath: {}\nName: {}\nSecure: {secure}\nExpires: {expires}\nValue: {}\n",
+                    c.domain, c.path, c.name, c.value
+                ));
             }
             out(&s)?;
         }

@@ -36,10 +36,8 @@ impl Cookie {
     pub fn matches(&self, https: bool, host: &str, path: &str, now: u64) -> bool {
         let domain = self.domain.strip_prefix('.').unwrap_or(&self.domain);
         let host_ok = host.eq_ignore_ascii_case(domain)
-            || ((self.include_subdomains || self.domain.starts_with('.'))
-                && host.to_ascii_lowercase().ends_with(&format!(".{}", domain.to_ascii_lowercase())));
-        let path_ok =
-            path.starts_with(&self.path) && (self.path.ends_with('/') || path.len() == self.path.len() || path.as_bytes()[self.path.len()] == b'/');
+            || ((self.include_subdomains || self.domain.starts_with('.')) && host.to_ascii_lowercase().ends_with(&format!(".{}", domain.to_ascii_lowercase())));
+        let path_ok = path.starts_with(&self.path) && (self.path.ends_with('/') || path.len() == self.path.len() || path.as_bytes()[self.path.len()] == b'/');
         host_ok && path_ok && (https || !self.secure) && (self.expires == 0 || self.expires > now)
     }
 }

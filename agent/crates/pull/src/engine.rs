@@ -712,7 +712,11 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
         return dry_run(repo, policy, transport, &stats, &targets, summary_raw.as_ref().map(|(b, _)| b.as_slice()), opts);
     }
     let mut progress = Progress::new(opts.progress);
-    let caches = opts.localcache.iter().map(|p| Local::open(p, false).map_err(|e| e.context(format!("opening --localcache-repo {}", p.display())))).collect::<Result<Vec<_>>>()?;
+    let caches = opts
+        .localcache
+        .iter()
+        .map(|p| Local::open(p, false).map_err(|e| e.context(format!("opening --localcache-repo {}", p.display()))))
+        .collect::<Result<Vec<_>>>()?;
     let mut txn = repo.begin()?;
     txn.set_bareuseronly_files(opts.bareuseronly_files);
     let walk = Walk {
@@ -855,8 +859,9 @@ fn dry_run(
         let current = current.filter(|c| repo.has_object(c, ObjectType::Commit) && !repo.is_partial(c));
         let from = crate::delta::best_from(repo, summary, current, &t.commit)?;
         let name = uptree_delta::format::DeltaName { from, to: t.commit };
-        let p = crate::delta::plan(repo, &src, &name, policy.deltas_ed25519.as_ref())?
-            .ok_or_else(|| Error::Config(format!("Static deltas required, but none found for {} to {}", from.map_or_else(|| "(null)".to_string(), |f| f.to_hex()), t.commit)))?;
+        let p = crate::delta::plan(repo, &src, &name, policy.deltas_ed25519.as_ref())?.ok_or_else(|| {
+            Error::Config(format!("Static deltas required, but none found for {} to {}", from.map_or_else(|| "(null)".to_string(), |f| f.to_hex()), t.commit))
+        })?;
         total.parts += p.parts;
         total.size = total.size.saturating_add(p.size);
         total.uncompressed_size = total.uncompressed_size.saturating_add(p.uncompressed_size);

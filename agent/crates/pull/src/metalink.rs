@@ -286,7 +286,10 @@ mod tests {
         let url = "<resources><url protocol=\"http\">http://h/summary</url></resources>";
         let cases = [
             (format!("<size>1</size><verification><hash type=\"sha512\">bacon</hash></verification>{url}"), "Invalid hash digest for sha512"),
-            (format!("<size>1</size><verification><hash type=\"md5\">00</hash></verification>{url}"), "No <verification> element with known <hash type=> found"),
+            (
+                format!("<size>1</size><verification><hash type=\"md5\">00</hash></verification>{url}"),
+                "No <verification> element with known <hash type=> found",
+            ),
             (format!("<size>1</size><verification><hash type=\"sha256\">{ok_hash}</hash></verification>"), "No <url method='http'> elements found"),
             (format!("<verification><hash type=\"sha256\">{ok_hash}</hash></verification>{url}"), "No <size> element found or it is zero"),
         ];
@@ -295,7 +298,10 @@ mod tests {
         }
         assert_eq!(Metalink::parse("bacon\n", "summary").expect_err("not xml"), "Document must begin with an element (e.g. <book>)");
         assert_eq!(Metalink::parse("<metalink><files></files></metalink>", "summary").expect_err("no file"), "No <file> element found");
-        assert_eq!(Metalink::parse("<metalink><files><file name=\"x\"/></files></metalink>", "summary").expect_err("other file"), "No <file name='summary'> found");
+        assert_eq!(
+            Metalink::parse("<metalink><files><file name=\"x\"/></files></metalink>", "summary").expect_err("other file"),
+            "No <file name='summary'> found"
+        );
         assert!(Metalink::parse("<metalink><files>", "summary").is_err(), "truncated documents are refused");
     }
 }

@@ -169,18 +169,17 @@ impl Http {
         let agent = cfg.build().new_agent();
         let partial_dir = repo.path().join("tmp/uptree-partial");
         sweep_partials(repo, &partial_dir);
-        let mut http =
-            Http {
-                agent,
-                spec: url.to_string(),
-                base: Vec::new(),
-                content_base: Vec::new(),
-                summary: None,
-                cookies: ostree_repo::cookies::load(repo, &remote.name)?,
-                headers: net.headers.clone(),
-                partial_dir,
-                stall_secs: net.stall_timeout.as_secs(),
-            };
+        let mut http = Http {
+            agent,
+            spec: url.to_string(),
+            base: Vec::new(),
+            content_base: Vec::new(),
+            summary: None,
+            cookies: ostree_repo::cookies::load(repo, &remote.name)?,
+            headers: net.headers.clone(),
+            partial_dir,
+            stall_secs: net.stall_timeout.as_secs(),
+        };
         let (base, summary) = http.resolve(UrlSpec::parse(url))?;
         http.content_base = match remote.get("contenturl") {
             Some(c) => http.resolve(UrlSpec::parse(c))?.0,
@@ -379,10 +378,7 @@ impl Http {
         }
         let got = buf.len() as u64 - start;
         if declared.is_some_and(|n| n != got) {
-            return Err(Error::Transport {
-                url: url.to_string(),
-                what: format!("Download incomplete: truncated, {got} of {} bytes", declared.unwrap_or(0)),
-            });
+            return Err(Error::Transport { url: url.to_string(), what: format!("Download incomplete: truncated, {got} of {} bytes", declared.unwrap_or(0)) });
         }
         Ok(())
     }
