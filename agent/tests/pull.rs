@@ -361,16 +361,20 @@ struct TrivialHttpd(std::process::Child, String);
 impl TrivialHttpd {
     fn start(root: &Path, dir: &Path, expect: &[&str]) -> TrivialHttpd {
         let port_file = dir.join("httpd-port");
-        let child = std::process::Command::new("/usr/libexec/libostree/ostree-trivial-httpd")
-            .arg("-p")
-            .arg(&port_file)
-            .args(expect)
-            .arg(root)
-            .spawn()
-            .expect("ostree-trivial-httpd (package ostree)");
+        let mut httpd = TrivialHttpd(
+            std::process::Command::new("/usr/libexec/libostree/ostree-trivial-httpd")
+                .arg("-p")
+                .arg(&port_file)
+                .args(expect)
+                .arg(root)
+                .spawn()
+                .expect("ostree-trivial-httpd (package ostree)"),
+            String::new(),
+        );
         for _ in 0..200 {
             if let Some(port) = fs::read_to_string(&port_file).ok().filter(|p| !p.trim().is_empty()) {
-                return TrivialHttpd(child, format!("http://127.0.0.1:{}", port.trim()));
+                httpd.1 = format!("http://127.0.0.1:{}", port.trim());
+                return httpd;
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -466,7 +466,7 @@ impl Walk<'_, '_> {
     }
 
     /// A metadata object from a `--localcache-repo` that has it, verified.
-    fn from_cache(&self, csum: &Checksum, kind: ObjectType, max: u64) -> Result<Option<Vec<u8>>> {
+    fn meta_from_cache(&self, csum: &Checksum, kind: ObjectType, max: u64) -> Result<Option<Vec<u8>>> {
         for c in self.caches {
             if let Some(data) = c.get_metadata(csum, kind, max)? {
                 verify_metadata(kind, csum, &data)?;
@@ -493,7 +493,7 @@ impl Walk<'_, '_> {
     }
 
     fn fetch_meta(&self, csum: &Checksum, kind: ObjectType) -> Result<Vec<u8>> {
-        if let Some(data) = self.from_cache(csum, kind, MAX_PULLED_METADATA)? {
+        if let Some(data) = self.meta_from_cache(csum, kind, MAX_PULLED_METADATA)? {
             self.txn.write_metadata_trusted(kind, csum, &data)?;
             return Ok(data);
         }
@@ -902,7 +902,7 @@ fn fetch_commit(
     let (bytes, fetched) = if txn.has_object(c, ObjectType::Commit) {
         (txn.load_metadata(ObjectType::Commit, c)?, false)
     } else {
-        match walk.from_cache(c, ObjectType::Commit, max)? {
+        match walk.meta_from_cache(c, ObjectType::Commit, max)? {
             Some(b) => (b, false),
             None => match walk.with_retries(&format!("{c}.commit"), || walk.transport.get_metadata(c, ObjectType::Commit, max))? {
                 Some(b) => (b, true),
