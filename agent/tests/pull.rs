@@ -542,6 +542,38 @@ fn ref_at_commit_dry_run_and_delta_for_a_checksum() {
     ostree(os_args![repo_arg(&repo), "fsck"]);
 }
 
+/// `--bareuseronly-files` refuses setuid (and other bits outside 0775)
+/// regular files before storing them, into bare and archive repositories
+/// alike; ostree's refusals for bad URL schemes and deltas into archives.
+#[test]
+fn bareuseronly_files_and_other_refusals_in_ostrees_words() {
+    let t = scratch();
+    let (server, _) = ostree_server_repo(t.path());
+    let web = TestServer::origin(server.clone());
+    for (mode, extra) in [("bare-user", None), ("archive", Some("--mirror"))] {
+        let repo = device(t.path(), mode);
+        remote_add(&repo, "origin", &web.url(), &[]);
+        let mut args = vec![repo_arg(&repo), "pull".into(), "--bareuseronly-files".into()];
+        args.extend(extra.map(String::from));
+        args.extend(["origin".into(), "os/stable".into()]);
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        let err = up_fails(&args);
+        // Which of the setuid/setgid files comes first depends on the workers.
+        let named =
+            ["0104755 with bits 04000", "0102755 with bits 02000", "0106755 with bits 06000"].iter().any(|m| err.contains(&format!(": invalid mode {m}")));
+        assert!(err.contains("Content object ") && named, "{mode}: {err}");
+        assert!(!repo.join("refs/remotes/origin/os/stable").exists() && !repo.join("refs/heads/os/stable").exists());
+        up(os_args![repo_arg(&repo), "pull", "origin", "os/stable"]);
+    }
+    let repo = device(&t.path().join("x"), "archive");
+    remote_add(&repo, "origin", &web.url(), &[]);
+    let err = up_fails(os_args![repo_arg(&repo), "pull", "--require-static-deltas", "origin", "os/stable"]);
+    assert!(err.contains("Can't use static deltas in an archive repo"), "{err}");
+    remote_add(&repo, "broken", "badscheme://something", &[]);
+    let err = up_fails(os_args![repo_arg(&repo), "pull", "broken", "main"]);
+    assert!(err.contains("Invalid URI scheme in badscheme://something"), "{err}");
+}
+
 #[test]
 fn tls_is_verified_against_the_configured_ca() {
     let t = scratch();
