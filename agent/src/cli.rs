@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "uptree", version, about = "Over-the-air updates for U-Boot boards, on-disk compatible with OSTree")]
+#[command(name = "uptree", about = "Over-the-air updates for U-Boot boards, on-disk compatible with OSTree")]
 #[command(subcommand_help_heading = "Builtin Commands", disable_help_subcommand = true)]
 pub struct Cli {
     /// Repository path (default: the current directory if a repository, else $OSTREE_REPO, else /ostree/repo).
@@ -363,12 +363,28 @@ pub enum RemoteCommand {
     ShowUrl { name: String },
     /// List the refs a remote's summary offers.
     Refs { name: String },
+    /// Add a cookie that pulls from the remote send (DOMAIN and PATH scope it).
+    AddCookie { name: String, domain: String, path: String, cookie_name: String, value: String },
+    /// Remove a cookie from the remote's jar.
+    DeleteCookie {
+        name: String,
+        domain: String,
+        path: String,
+        cookie_name: String,
+        /// ostree accepts (and ignores) the value too.
+        #[arg(hide = true)]
+        _value: Option<String>,
+    },
+    /// Show the remote's cookies.
+    ListCookies { name: String },
 }
 
 #[derive(Debug, Args)]
 pub struct RemoteAddOpts {
     pub name: String,
-    pub url: String,
+    /// Not needed with --custom-backend.
+    #[arg(required_unless_present = "custom_backend")]
+    pub url: Option<String>,
     /// Branches to pull when none are given.
     pub branches: Vec<String>,
     /// Do not require GPG signatures (uptree verifies ed25519, not GPG).
@@ -392,6 +408,12 @@ pub struct RemoteAddOpts {
     /// Replace the remote if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Fetch objects from this URL (summary, config and signatures from URL).
+    #[arg(long, value_name = "URL")]
+    pub contenturl: Option<String>,
+    /// The remote is served by another tool (e.g. ostree-rs-ext); pull refuses it.
+    #[arg(long, value_name = "NAME")]
+    pub custom_backend: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -466,6 +488,45 @@ pub struct PullOpts {
     /// Let a ref of a signed remote move to an older commit.
     #[arg(long)]
     pub allow_downgrade: bool,
+    /// Only pull the given subpath(s) of the tree (the commit stays partial).
+    #[arg(long, value_name = "PATH")]
+    pub subpath: Vec<String>,
+    /// Pull objects from this URL instead of the remote's.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Add NAME=VALUE as an HTTP header to every request.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub http_header: Vec<String>,
+    /// Append this to the User-Agent ("libostree/VERSION").
+    #[arg(long, value_name = "PRODUCT/VERSION")]
+    pub append_user_agent: Option<String>,
+    /// Take objects from this local repository when it has them.
+    #[arg(short = 'L', long, value_name = "REPO")]
+    pub localcache_repo: Vec<PathBuf>,
+    /// Reject regular files with modes outside 0775 (setuid, world-writable…).
+    #[arg(long)]
+    pub bareuseronly_files: bool,
+    /// Only print what a static delta would download (requires static deltas).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not fsync (tests, scratch repositories).
+    #[arg(long)]
+    pub disable_fsync: bool,
+    /// Accepted for ostree compatibility; uptree's writes never stall others.
+    #[arg(long)]
+    pub per_object_fsync: bool,
+    /// Accepted for ostree compatibility; uptree hashes every object it pulls.
+    #[arg(long)]
+    pub http_trusted: bool,
+    /// Accepted for ostree compatibility (always on for pull).
+    #[arg(long)]
+    pub untrusted: bool,
+    /// Accepted for ostree compatibility (progress redraw interval, ms).
+    #[arg(long, value_name = "FREQUENCY", default_value_t = 0)]
+    pub update_frequency: u32,
+    /// Accepted for ostree compatibility (uptree keeps no summary cache).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     #[command(flatten)]
     pub net: NetArgs,
 }

@@ -16,6 +16,13 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Parse `args` and run the command; returns the process exit code.
 pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
     let args: Vec<OsString> = args.into_iter().collect();
+    // ostree takes --version anywhere before "--" and answers in YAML
+    // (scripts read libostree.Version and grep the feature list).
+    if args.iter().skip(1).take_while(|a| *a != "--").any(|a| a == "--version") {
+        use std::io::Write;
+        std::io::stdout().write_all(version_yaml().as_bytes())?;
+        return Ok(0);
+    }
     let cli = match cli::Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -103,4 +110,12 @@ fn run_extension(e: &clap::Error, args: &[OsString]) -> Result<Option<i32>> {
     // As ostree: the extension replaces this process.
     let e = std::os::unix::process::CommandExt::exec(std::process::Command::new(&found).args(&args[pos + 1..]));
     Err(format!("{}: {e}", found.display()).into())
+}
+
+/// `--version`: ostree's YAML shape. `libostree.Version` is the ostree
+/// release uptree follows (and names in its User-Agent); the feature list
+/// stays empty so test suites and scripts do not assume GPG, libarchive or
+/// other ostree build options; uptree's own version has its own key.
+pub fn version_yaml() -> String {
+    format!("libostree:\n Version: '{}'\n Features: []\nuptree:\n Version: '{}'\n", uptree_pull::transport::LIBOSTREE_VERSION, env!("CARGO_PKG_VERSION"))
 }

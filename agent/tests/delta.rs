@@ -298,7 +298,7 @@ fn pull_delta_flags() {
         s.nginx.https_url()
     ]);
     let err = up_fails(os_args![repo_arg(&fresh), "pull", "--require-static-deltas", "up", "main"]);
-    assert!(err.contains("static deltas required"), "{err}");
+    assert!(err.contains("Static deltas required, but none found"), "ostree's words: {err}");
     assert!(up(os_args![repo_arg(&fresh), "refs"]).is_empty(), "no ref written");
 }
 

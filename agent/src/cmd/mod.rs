@@ -49,7 +49,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Prune(o) => prune::run(&repo()?, &o),
         Command::Remote(o) => remote::run(repo()?, &o),
         Command::Summary(o) => summary::run(repo()?, &o),
-        Command::Pull(o) => pull::run(&repo()?, &o),
+        Command::Pull(o) => pull::run(repo()?, &o),
         Command::PullLocal(o) => pull_local::run(&repo()?, &o),
         Command::Sign(o) => sign::run(&repo()?, &o),
         Command::Config(o) => config::run(repo()?, &o),

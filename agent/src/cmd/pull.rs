@@ -3,7 +3,6 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use ostree_repo::fsutil::format_size;
 use ostree_repo::Repo;
 use uptree_pull::delta::DeltaPolicy;
 use uptree_pull::progress::Mode;
@@ -29,17 +28,10 @@ pub(crate) fn options(net: &NetArgs) -> PullOptions {
 }
 
 pub(crate) fn print_report(r: &PullReport) -> Result<()> {
-    let resumed = if r.bytes_resumed > 0 { format!(" ({} resumed)", format_size(r.bytes_resumed)) } else { String::new() };
-    out(&format!(
-        "{} metadata, {} content objects fetched; {} transferred{resumed} in {} seconds\n",
-        r.metadata_fetched,
-        r.content_fetched,
-        format_size(r.bytes_transferred),
-        r.elapsed.as_secs()
-    ))
+    out(&format!("{}\n", r.status_line()))
 }
 
-pub fn run(repo: &Repo, o: &PullOpts) -> Result<i32> {
+pub fn run(mut repo: Repo, o: &PullOpts) -> Result<i32> {
     let (remote, mut refs) = match o.remote.split_once(':') {
         Some((r, rf)) => (r.to_string(), vec![rf.to_string()]),
         None => (o.remote.clone(), Vec::new()),
@@ -58,7 +50,20 @@ pub fn run(repo: &Repo, o: &PullOpts) -> Result<i32> {
         (_, true) => DeltaPolicy::Require,
         _ => DeltaPolicy::Prefer,
     };
-    let r = uptree_pull::pull(repo, &remote, &refs, &opts)?;
+    opts.bareuseronly_files = o.bareuseronly_files;
+    opts.dry_run = o.dry_run;
+    opts.url = o.url.clone();
+    for h in &o.http_header {
+        let (k, v) = h.split_once('=').ok_or_else(|| format!("--http-header {h:?}: expected NAME=VALUE"))?;
+        opts.net.headers.push((k.to_string(), v.to_string()));
+    }
+    opts.net.user_agent_suffix = o.append_user_agent.clone();
+    opts.localcache = o.localcache_repo.clone();
+    opts.subpaths = o.subpath.clone();
+    if o.disable_fsync {
+        repo.set_fsync(false);
+    }
+    let r = uptree_pull::pull(&repo, &remote, &refs, &opts)?;
     print_report(&r)?;
     Ok(0)
 }

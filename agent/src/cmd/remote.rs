@@ -1,7 +1,7 @@
-//! `remote add|list|delete|show-url|refs`.
+//! `remote add|list|delete|show-url|refs|add-cookie|delete-cookie|list-cookies`.
 
-use ostree_repo::remote;
 use ostree_repo::Repo;
+use ostree_repo::{cookies, remote};
 use uptree_pull::transport::NetOptions;
 
 use super::out;
@@ -12,6 +12,13 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
     match &o.command {
         RemoteCommand::Add(a) => {
             let mut options = Vec::new();
+            // ostree writes these two right after the url.
+            if let Some(c) = &a.contenturl {
+                options.push(("contenturl".to_string(), c.clone()));
+            }
+            if let Some(b) = &a.custom_backend {
+                options.push(("custom-backend".to_string(), b.clone()));
+            }
             if a.no_gpg_verify {
                 options.push(("gpg-verify".to_string(), "false".to_string()));
             }
@@ -38,7 +45,7 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
                 (_, true) => remote::IfExists::Replace,
                 _ => remote::IfExists::Fail,
             };
-            remote::add(&mut repo, &a.name, &a.url, &options, if_exists)?;
+            remote::add(&mut repo, &a.name, a.url.as_deref(), &options, if_exists)?;
         }
         RemoteCommand::List { show_urls } => {
             let remotes = remote::list(&repo)?;
@@ -61,6 +68,33 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
             let mut s = String::new();
             for rf in &sm.refs {
                 s.push_str(&format!("{name}:{}\n", rf.name));
+            }
+            out(&s)?;
+        }
+        RemoteCommand::AddCookie { name, domain, path, cookie_name, value } => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let cookie = cookies::Cookie {
+                domain: domain.clone(),
+                include_subdomains: false,
+                path: path.clone(),
+                secure: false,
+                expires: now.saturating_add(cookies::ADDED_COOKIE_LIFETIME),
+                name: cookie_name.clone(),
+                value: value.clone(),
+            };
+            cookies::add(&repo, name, cookie)?;
+        }
+        RemoteCommand::DeleteCookie { name, domain, path, cookie_name, .. } => cookies::delete(&repo, name, domain, path, cookie_name)?,
+        RemoteCommand::ListCookies { name } => {
+            remote::get(&repo, name)?;
+            let mut s = String::new();
+            for c in cookies::load(&repo, name)? {
+                let expires = if c.expires == 0 { "session".to_string() } else { ostree_repo::datetime::format_iso(c.expires) };
+                let secure = if c.secure { "yes" } else { "no" };
+                s.push_str(&format!(
+                    "--\nDomain: {}\nPath: {}\nName: {}\nSecure: {secure}\nExpires: {expires}\nValue: {}\n",
+                    c.domain, c.path, c.name, c.value
+                ));
             }
             out(&s)?;
         }

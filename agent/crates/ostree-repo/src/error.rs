@@ -20,11 +20,16 @@ pub enum Error {
     /// ostree's words first (scripts grep them), then why uptree refuses.
     #[error("{complaint} (refusing hostile file name {0:?}: empty, '.', '..', or containing '/' or NUL)", complaint = ostree_filename_complaint(.0))]
     HostileName(String),
+    /// A regular file with mode bits outside 0775 where only those are
+    /// allowed (`pull --bareuseronly-files`), in ostree's words.
+    #[error("Content object {checksum}: invalid mode 0{mode:04o} with bits 0{bits:04o}")]
+    UnsafeMode { checksum: Checksum, mode: u32, bits: u32 },
     #[error("corrupt object: {0}")]
     Corrupt(String),
     #[error("object {checksum}.{kind}: checksum mismatch, contents hash to {actual}")]
     ChecksumMismatch { checksum: Checksum, kind: ObjectType, actual: Checksum },
-    #[error("object {0}.{1} not found")]
+    /// ostree's words: scripts grep "Couldn't find file object".
+    #[error("{}", missing_object(.0, *.1))]
     MissingObject(Checksum, ObjectType),
     #[error("ref {0:?} not found")]
     RefNotFound(String),
@@ -40,6 +45,15 @@ pub enum Error {
     Locked { path: PathBuf },
     #[error("{context}: {source}")]
     Context { context: String, source: Box<Error> },
+}
+
+/// ostree's message for a name with a slash, which scripts grep; the
+/// refusal itself is uptree's, for every kind of hostile name.
+fn missing_object(c: &Checksum, t: ObjectType) -> String {
+    match t {
+        ObjectType::File => format!("Couldn't find file object '{c}'"),
+        _ => format!("No such metadata object {c}.{t}"),
+    }
 }
 
 impl Error {

@@ -136,6 +136,18 @@ pub fn format_size(n: u64) -> String {
     unreachable!("loop returns at EB")
 }
 
+/// Exactly what ostree prints with `g_format_size`: GLib puts a no-break
+/// space before the decimal units ("1.0\u{a0}kB", in every locale: it is
+/// in the untranslated string), a plain one before "bytes".
+pub fn format_size_glib(n: u64) -> String {
+    let s = format_size(n);
+    if s.ends_with("bytes") || s.ends_with("byte") {
+        s
+    } else {
+        s.replace(' ', "\u{a0}")
+    }
+}
+
 /// The bytes of a regular file of at most `max` bytes, opened with
 /// [`uptree_sys::fs::open_regular`]: a symlink, FIFO or device where a
 /// repository file should be is an error, never followed or waited on.

@@ -5,12 +5,13 @@
 //! [`keyfile`] (GLib INI text), [`datetime`] — then the store: [`repo`]
 //! (layout, config, refs, locks, transactions: where file I/O enters),
 //! [`commit`], [`checkout`], [`fsck`], [`prune`], [`tree`], [`remote`]
-//! (remote configuration) and [`summary`].
+//! (remote configuration), [`cookies`] (a remote's cookie jar) and [`summary`].
 //!
 //! Format reference: ostree-format.md; the judge is the real `ostree`.
 
 pub mod checkout;
 pub mod commit;
+pub mod cookies;
 pub mod datetime;
 pub mod error;
 pub mod fsck;

@@ -53,7 +53,12 @@ impl Remote {
     }
 
     pub fn url(&self) -> Result<&str> {
-        self.get("url").ok_or_else(|| Error::Invalid(format!("remote {} has no url", self.name)))
+        self.get("url").ok_or_else(|| Error::Invalid(format!("No \"url\" option in remote \"{}\"", self.name)))
+    }
+
+    /// Set `key` for this process only (`pull --url`): later values win.
+    pub fn set_override(&mut self, key: &str, value: &str) {
+        self.options.push((key.to_string(), value.to_string()));
     }
 
     /// `branches=a;b;` as a list.
@@ -176,7 +181,7 @@ pub enum IfExists {
 
 /// `remote add`: options in the order ostree writes them (url, then the
 /// `--set`/flag options in order). Written to remotes.d for the system repo.
-pub fn add(repo: &mut Repo, name: &str, url: &str, options: &[(String, String)], if_exists: IfExists) -> Result<()> {
+pub fn add(repo: &mut Repo, name: &str, url: Option<&str>, options: &[(String, String)], if_exists: IfExists) -> Result<()> {
     validate_remote_name(name)?;
     if let Ok(existing) = get_own(repo, name) {
         match if_exists {
@@ -192,7 +197,10 @@ pub fn add(repo: &mut Repo, name: &str, url: &str, options: &[(String, String)],
     }
     let group = group_name(name);
     let fill = |kf: &mut KeyFile| {
-        kf.set(&group, "url", url);
+        // Without one only for a custom backend (ostree-rs-ext's remotes).
+        if let Some(url) = url {
+            kf.set(&group, "url", url);
+        }
         for (k, v) in options {
             kf.set(&group, k, v);
         }

@@ -575,6 +575,12 @@ impl Repo {
         if let Some(c) = self.read_ref(&r)? {
             return Ok(c);
         }
+        // ostree falls back to refs/remotes/<rev>: "origin/main" names origin:main.
+        if let (None, Some((remote, name))) = (&r.remote, r.name.split_once('/')) {
+            if let Some(c) = self.read_ref(&RefName { remote: Some(remote.to_string()), name: name.to_string() })? {
+                return Ok(c);
+            }
+        }
         // Like ostree: an unqualified name may also be a remote ref if unique.
         if r.remote.is_none() {
             let matches: Vec<Checksum> =
@@ -963,6 +969,8 @@ pub struct Transaction<'r> {
     made_dirs: [AtomicU64; 4],
     /// Bytes that may still be written before min-free-space is reached.
     budget: AtomicU64,
+    /// Refuse regular files with modes outside 0775 (`--bareuseronly-files`).
+    bareuseronly_files: bool,
     pub stats: TxnStats,
 }
 
@@ -1072,8 +1080,28 @@ impl<'r> Transaction<'r> {
             written: Mutex::new(HashSet::new()),
             made_dirs: Default::default(),
             budget: AtomicU64::new(budget),
+            bareuseronly_files: false,
             stats: TxnStats::default(),
         })
+    }
+
+    /// From now on refuse content whose regular files have mode bits
+    /// outside 0775 (setuid, world-writable…), as ostree's
+    /// `--bareuseronly-files` does: what a bare-user-only repository could
+    /// hold, checked before anything is stored.
+    pub fn set_bareuseronly_files(&mut self, on: bool) {
+        self.bareuseronly_files = on;
+    }
+
+    /// The `--bareuseronly-files` check for one object about to be stored;
+    /// callers that store `.filez` bytes as they are call it with the
+    /// header they parsed.
+    pub fn check_content_mode(&self, csum: &Checksum, meta: &FileMeta) -> Result<()> {
+        let bits = meta.mode & !S_IFMT & !0o775;
+        if self.bareuseronly_files && meta.is_regular() && bits != 0 {
+            return Err(Error::UnsafeMode { checksum: *csum, mode: meta.mode, bits });
+        }
+        Ok(())
     }
 
     pub fn repo(&self) -> &'r Repo {
@@ -1271,6 +1299,7 @@ impl<'r> Transaction<'r> {
     /// Store a content object whose checksum is already known to be `csum`
     /// (pull verifies while inflating and passes `verify`).
     pub fn write_content_trusted(&self, meta: &FileMeta, csum: &Checksum, data: &mut dyn Read, size: u64, verify: bool) -> Result<()> {
+        self.check_content_mode(csum, meta)?;
         if !self.claim(csum, ObjectType::File) {
             return Ok(());
         }
@@ -1625,5 +1654,20 @@ mod tests {
         assert!(txn.resumed);
         txn.commit().expect("commit");
         assert_eq!(staging_entries(&repo), Vec::<String>::new());
+    }
+
+    /// ostree resolves "origin/main" through refs/remotes/ when no local
+    /// branch has that name (pull-test.sh checks out `origin/main`).
+    #[test]
+    fn remote_ref_by_slash_path() {
+        let tmp = tempfile::Builder::new().prefix("uptree-repo-").tempdir_in("/var/tmp").expect("tmp");
+        let repo = Repo::init(&tmp.path().join("repo"), RepoMode::Archive).expect("init");
+        let (remote, local) = (Checksum::of(b"remote"), Checksum::of(b"local"));
+        repo.set_ref(&RefName::parse("origin:main").expect("ref"), Some(&remote)).expect("set");
+        assert_eq!(repo.resolve_rev("origin/main").expect("resolves"), remote);
+        assert!(repo.resolve_rev("other/main").is_err());
+        // A local branch of that name comes first, as in ostree.
+        repo.set_ref(&RefName::parse("origin/main").expect("ref"), Some(&local)).expect("set");
+        assert_eq!(repo.resolve_rev("origin/main").expect("resolves"), local);
     }
 }

@@ -82,6 +82,12 @@ fn listed_digest(transport: &dyn Transport, summary: Option<&[u8]>, name: &Delta
     Ok(format::parse_index(&idx).map_err(|e| Error::Verify { object: rel.clone(), what: e.to_string() })?.into_iter().find(|(n, _)| *n == key).map(|(_, d)| d))
 }
 
+/// ostree's words (scripts grep "deltas required, but none found").
+fn none_found(name: &DeltaName) -> Error {
+    let from = name.from.map_or_else(|| "(null)".to_string(), |f| f.to_hex());
+    Error::Config(format!("Static deltas required, but none found for {from} to {}", name.to))
+}
+
 fn delta_err(name: &DeltaName, e: impl std::fmt::Display) -> Error {
     Error::Verify { object: format!("static delta {name}"), what: e.to_string() }
 }
@@ -104,15 +110,14 @@ pub fn before_walk(
         return Ok(None);
     }
     let from = from.filter(|f| txn.repo().has_object(f, ostree_repo::ObjectType::Commit) && !txn.repo().is_partial(f));
+    let from = best_from(txn.repo(), src.summary, from, to)?;
     let name = DeltaName { from, to: *to };
     match pull_delta(txn, src, &name, commit_bytes, signed_by) {
         Ok(Some(r)) => {
             log::info!("pulled through static delta {}: {} parts ({} already here), {} bytes", r.name, r.parts_fetched, r.parts_skipped, r.bytes);
             Ok(Some(r))
         }
-        Ok(None) if policy == DeltaPolicy::Require => {
-            Err(Error::Verify { object: format!("static delta {name}"), what: "static deltas required, but the remote has none for this update".into() })
-        }
+        Ok(None) if policy == DeltaPolicy::Require => Err(none_found(&name)),
         Ok(None) => Ok(None),
         Err(e) if policy == DeltaPolicy::Require || matches!(e, Error::Cancelled) => Err(e),
         Err(e) => {
@@ -134,27 +139,14 @@ pub fn pull_delta(
     signed_by: Option<&crate::sign::Ed25519Verifier>,
 ) -> Result<Option<DeltaReport>> {
     let name = *name;
-    let (from, to) = (name.from, name.to);
-    let (transport, stats, summary) = (src.transport, src.stats, src.summary);
+    let (transport, stats) = (src.transport, src.stats);
     let retry = |what: &str, op: &mut dyn FnMut() -> Result<Option<Vec<u8>>>| crate::engine::with_retries(stats, src.retries, what, op);
-    let Some(digest) = listed_digest(transport, summary, &name)? else { return Ok(None) };
-    let dir = name.path();
-    let sb_rel = format!("{dir}/superblock");
-    let Some(sb_bytes) = retry(&sb_rel, &mut || transport.get_file(&sb_rel, format::MAX_SUPERBLOCK_SIZE))? else { return Ok(None) };
-    stats.add_bytes(sb_bytes.len() as u64);
-    let actual = Checksum::of(&sb_bytes);
-    if actual != digest {
-        return Err(delta_err(&name, format!("superblock hashes to {actual}, the summary lists {digest}")));
-    }
-    let plain = match signed_by {
-        Some(v) => verify_signed(&name, &sb_bytes, v)?,
-        None => format::unwrap_signed(&sb_bytes).map_err(|e| delta_err(&name, e))?.map_or(sb_bytes.as_slice(), |(inner, _)| inner),
-    };
-    let sb = Superblock::from_bytes(plain).map_err(|e| delta_err(&name, e))?;
-    if sb.from != from || sb.to != to || sb.commit != commit_bytes {
+    let Some((sb, sb_len)) = fetch_superblock(src, &name, signed_by)? else { return Ok(None) };
+    if sb.commit != commit_bytes {
         return Err(delta_err(&name, "superblock is for another commit"));
     }
-    let mut report = DeltaReport { name: name.to_string(), bytes: sb_bytes.len() as u64, ..DeltaReport::default() };
+    let dir = name.path();
+    let mut report = DeltaReport { name: name.to_string(), bytes: sb_len, ..DeltaReport::default() };
     for (idx, h) in sb.parts.iter().enumerate() {
         if h.objects.iter().all(|(k, c)| txn.has_object(c, *k)) {
             report.parts_skipped += 1;
@@ -181,6 +173,75 @@ pub fn pull_delta(
         txn.checkpoint()?;
     }
     Ok(Some(report))
+}
+
+/// The superblock of delta `name`, checked against the digest the summary
+/// (or a delta index) lists and, with `signed_by`, its signatures, before
+/// it is decoded; with its size on the wire. `Ok(None)` if not offered.
+fn fetch_superblock(src: &DeltaSource<'_>, name: &DeltaName, signed_by: Option<&crate::sign::Ed25519Verifier>) -> Result<Option<(Superblock, u64)>> {
+    let (transport, stats) = (src.transport, src.stats);
+    let Some(digest) = listed_digest(transport, src.summary, name)? else { return Ok(None) };
+    let sb_rel = format!("{}/superblock", name.path());
+    let got = crate::engine::with_retries(stats, src.retries, &sb_rel, || transport.get_file(&sb_rel, format::MAX_SUPERBLOCK_SIZE))?;
+    let Some(sb_bytes) = got else { return Ok(None) };
+    stats.add_bytes(sb_bytes.len() as u64);
+    let actual = Checksum::of(&sb_bytes);
+    if actual != digest {
+        return Err(delta_err(name, format!("superblock hashes to {actual}, the summary lists {digest}")));
+    }
+    let plain = match signed_by {
+        Some(v) => verify_signed(name, &sb_bytes, v)?,
+        None => format::unwrap_signed(&sb_bytes).map_err(|e| delta_err(name, e))?.map_or(sb_bytes.as_slice(), |(inner, _)| inner),
+    };
+    let sb = Superblock::from_bytes(plain).map_err(|e| delta_err(name, e))?;
+    if sb.from != name.from || sb.to != name.to {
+        return Err(delta_err(name, "superblock is for another commit"));
+    }
+    Ok(Some((sb, sb_bytes.len() as u64)))
+}
+
+/// The commit to take the delta to `to` from, as ostree picks it: `preferred`
+/// (the ref's commit) when the summary lists a delta from it, else any
+/// listed source this repository has complete, else `preferred` (no
+/// summary to ask, or only a from-scratch delta listed).
+pub fn best_from(repo: &ostree_repo::Repo, summary: Option<&[u8]>, preferred: Option<Checksum>, to: &Checksum) -> Result<Option<Checksum>> {
+    let Some(bytes) = summary else { return Ok(preferred) };
+    let s = ostree_repo::summary::Summary::from_bytes(bytes)?;
+    let Some(v) = s.meta("ostree.static-deltas") else { return Ok(preferred) };
+    let listed: Vec<Checksum> =
+        gvariant::vardict_entries(v).into_iter().filter_map(|(k, _)| DeltaName::parse(k).ok()).filter(|n| n.to == *to).filter_map(|n| n.from).collect();
+    if preferred.is_some_and(|p| listed.contains(&p)) {
+        return Ok(preferred);
+    }
+    let complete = |c: &Checksum| repo.has_object(c, ostree_repo::ObjectType::Commit) && !repo.is_partial(c);
+    Ok(listed.into_iter().find(complete).or(preferred))
+}
+
+/// What fetching a delta would take (`pull --dry-run`): the parts and
+/// fallback objects this repository still lacks, their size as sent and
+/// unpacked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeltaPlan {
+    pub parts: u64,
+    pub size: u64,
+    pub uncompressed_size: u64,
+}
+
+/// The plan for delta `name`, or `Ok(None)` if the remote does not offer it.
+pub fn plan(repo: &ostree_repo::Repo, src: &DeltaSource<'_>, name: &DeltaName, signed_by: Option<&crate::sign::Ed25519Verifier>) -> Result<Option<DeltaPlan>> {
+    let Some((sb, _)) = fetch_superblock(src, name, signed_by)? else { return Ok(None) };
+    let mut p = DeltaPlan::default();
+    for h in sb.parts.iter().filter(|h| !h.objects.iter().all(|(k, c)| repo.has_object(c, *k))) {
+        p.parts += 1;
+        p.size = p.size.saturating_add(h.size);
+        p.uncompressed_size = p.uncompressed_size.saturating_add(h.uncompressed_size);
+    }
+    for f in sb.fallbacks.iter().filter(|f| !repo.has_object(&f.checksum, f.kind)) {
+        p.parts += 1;
+        p.size = p.size.saturating_add(f.size);
+        p.uncompressed_size = p.uncompressed_size.saturating_add(f.uncompressed_size);
+    }
+    Ok(Some(p))
 }
 
 /// `static-delta generate --sign=KEY…`: wrap the delta's superblock in the

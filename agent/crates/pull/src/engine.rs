@@ -13,11 +13,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use ostree_repo::fsutil::{format_size, format_size_glib};
 use ostree_repo::gvariant::Value;
 use ostree_repo::keyfile::KeyFile;
 use ostree_repo::object::{vardict_type, Checksum, Commit, DirTree, ObjectType};
 use ostree_repo::remote::{self, Remote};
-use ostree_repo::repo::{RepoMode, Transaction, MAX_METADATA_SIZE};
+use ostree_repo::repo::{RepoMode, Transaction};
 use ostree_repo::summary::{Summary, MAX_SUMMARY_SIZE};
 use ostree_repo::{RefName, Repo};
 use uptree_sys::lock::LockKind;
@@ -70,7 +71,23 @@ pub struct PullOptions {
     pub on_progress: Option<progress::Hook>,
     /// `--disable-static-deltas` / `--require-static-deltas`.
     pub static_deltas: crate::delta::DeltaPolicy,
+    /// `--bareuseronly-files`: refuse regular files with modes outside 0775.
+    pub bareuseronly_files: bool,
+    /// `--dry-run`: report what a static delta would fetch, change nothing.
+    pub dry_run: bool,
+    /// `pull --url`: fetch from here instead of the remote's `url`.
+    pub url: Option<String>,
+    /// `--localcache-repo`: repositories on this machine to take objects
+    /// from when they have them (re-hashed like any source).
+    pub localcache: Vec<std::path::PathBuf>,
+    /// `--subpath`: fetch only these paths of the tree (and the directories
+    /// leading to them); the commit stays partial.
+    pub subpaths: Vec<String>,
 }
+
+/// Largest metadata object a pull accepts: ostree's default
+/// `max-metadata-size` for pulls (its readers allow more, pulls do not).
+pub const MAX_PULLED_METADATA: u64 = 10 * 1024 * 1024;
 
 /// Default parallel fetches, by measurement (agent/benches/pull-bench.sh,
 /// minbase full pull over HTTPS): on loopback 2..16 workers all take
@@ -102,6 +119,11 @@ impl Default for PullOptions {
             cancel: None,
             on_progress: None,
             static_deltas: crate::delta::DeltaPolicy::default(),
+            bareuseronly_files: false,
+            dry_run: false,
+            url: None,
+            localcache: Vec::new(),
+            subpaths: Vec::new(),
         }
     }
 }
@@ -115,12 +137,70 @@ pub struct PullReport {
     pub content_fetched: u64,
     pub bytes_transferred: u64,
     pub bytes_resumed: u64,
+    /// Uncompressed bytes of content objects stored.
+    pub content_bytes_written: u64,
+    /// Objects taken from `--localcache-repo` repositories.
+    pub metadata_local: u64,
+    pub content_local: u64,
+    /// `--dry-run`: what the static deltas would fetch (nothing was).
+    pub dry_run: Option<crate::delta::DeltaPlan>,
+    /// The source is a repository on this machine (objects imported, not fetched).
+    pub local: bool,
     pub elapsed: Duration,
+}
+
+impl PullReport {
+    /// The line ostree prints when a pull ends, in libostree's spelling
+    /// (scripts grep it): "3 metadata, 1 content objects fetched; 541 B
+    /// transferred in 0 seconds; 3 bytes content written", or "…
+    /// imported; …" from a repository on this machine. uptree adds
+    /// "(N resumed)" after the transfer when a download was continued.
+    pub fn status_line(&self) -> String {
+        if let Some(p) = &self.dry_run {
+            // ostree's dry-run line: nothing is fetched yet.
+            return format!(
+                "Delta update: 0/{} parts, {}/{}, {} total uncompressed",
+                p.parts,
+                format_size_glib(0),
+                format_size_glib(p.size),
+                format_size_glib(p.uncompressed_size)
+            );
+        }
+        let written = format_size_glib(self.content_bytes_written);
+        if self.local {
+            return format!("{} metadata, {} content objects imported; {written} content written", self.metadata_fetched, self.content_fetched);
+        }
+        // libostree's own unit rule for this figure: bytes below 1 KiB, else whole KiB.
+        let transferred =
+            if self.bytes_transferred < 1024 { format!("{} B", self.bytes_transferred) } else { format!("{} KiB", self.bytes_transferred / 1024) };
+        let resumed = if self.bytes_resumed > 0 { format!(" ({} resumed)", format_size(self.bytes_resumed)) } else { String::new() };
+        let local = if self.metadata_local > 0 || self.content_local > 0 {
+            format!(" ({} meta, {} content local)", self.metadata_local, self.content_local)
+        } else {
+            String::new()
+        };
+        format!(
+            "{} metadata, {} content objects fetched{local}; {transferred} transferred{resumed} in {} seconds; {written} content written",
+            self.metadata_fetched,
+            self.content_fetched,
+            self.elapsed.as_secs()
+        )
+    }
 }
 
 /// `pull REMOTE[:REF] [REF…]`.
 pub fn pull(repo: &Repo, remote_name: &str, refs: &[String], opts: &PullOptions) -> Result<PullReport> {
-    let remote = remote::get(repo, remote_name)?;
+    let mut remote = remote::get(repo, remote_name)?;
+    if let Some(b) = remote.get("custom-backend") {
+        return Err(Error::Config(format!("Cannot fetch via libostree - remote '{remote_name}' uses custom backend '{b}'")));
+    }
+    // A remote shipped disabled says why (a subscription, …) in this key.
+    if let Some(why) = remote.get("unconfigured-state") {
+        return Err(Error::Config(format!("remote unconfigured-state: {why}")));
+    }
+    if let Some(u) = &opts.url {
+        remote.set_override("url", u);
+    }
     let mut opts = opts.clone();
     if opts.workers == 0 {
         opts.workers = DEFAULT_WORKERS;
@@ -186,6 +266,13 @@ fn hex_or_none(s: &str) -> Option<Checksum> {
     Checksum::is_valid_hex(s).then(|| s.parse().ok()).flatten()
 }
 
+/// `REF@COMMIT`: pull COMMIT and point REF at it, without asking the
+/// remote what REF names (ostree's override syntax).
+fn split_override(w: &str) -> Option<(&str, Checksum)> {
+    let (name, rev) = w.rsplit_once('@')?;
+    Some((name, hex_or_none(rev)?))
+}
+
 /// The remote summary as fetched, with its signature file if any.
 type RawSummary = (Vec<u8>, Option<Vec<u8>>);
 
@@ -203,7 +290,10 @@ fn resolve_targets(
             wanted = r.branches();
         }
     }
-    let need_summary = wanted.is_empty() || wanted.iter().any(|w| hex_or_none(w).is_none());
+    // Required deltas are found through the summary's list, whatever the targets.
+    let need_summary = wanted.is_empty()
+        || opts.static_deltas == crate::delta::DeltaPolicy::Require
+        || wanted.iter().any(|w| hex_or_none(w).is_none() && split_override(w).is_none());
     let mut summary_raw = None;
     let mut summary = None;
     if need_summary {
@@ -227,13 +317,18 @@ fn resolve_targets(
     let mut targets = Vec::new();
     for w in wanted {
         if let Some(c) = hex_or_none(&w) {
-            targets.push(Target { ref_name: None, commit: c, max_size: MAX_METADATA_SIZE });
+            targets.push(Target { ref_name: None, commit: c, max_size: MAX_PULLED_METADATA });
+            continue;
+        }
+        if let Some((name, c)) = split_override(&w) {
+            ostree_repo::object::validate_ref_name(name)?;
+            targets.push(Target { ref_name: Some(name.to_string()), commit: c, max_size: MAX_PULLED_METADATA });
             continue;
         }
         ostree_repo::object::validate_ref_name(&w)?;
         if let Some(s) = &summary {
             let r = s.lookup(&w).ok_or_else(|| Error::Config(format!("No such branch '{w}' in repository summary")))?;
-            targets.push(Target { ref_name: Some(w), commit: r.checksum, max_size: r.commit_size.clamp(1, MAX_METADATA_SIZE) });
+            targets.push(Target { ref_name: Some(w), commit: r.checksum, max_size: r.commit_size.clamp(1, MAX_PULLED_METADATA) });
             continue;
         }
         let text = transport
@@ -243,7 +338,7 @@ fn resolve_targets(
             .ok()
             .and_then(|t| hex_or_none(t.trim()))
             .ok_or_else(|| Error::Verify { object: format!("refs/heads/{w}"), what: "is not a checksum".into() })?;
-        targets.push(Target { ref_name: Some(w), commit: c, max_size: MAX_METADATA_SIZE });
+        targets.push(Target { ref_name: Some(w), commit: c, max_size: MAX_PULLED_METADATA });
     }
     Ok((targets, summary_raw))
 }
@@ -323,6 +418,8 @@ struct Walk<'a, 'r> {
     cv: Condvar,
     cancel: Option<&'a std::sync::atomic::AtomicBool>,
     hook: Option<&'a progress::Hook>,
+    /// `--localcache-repo` sources, asked before the transport.
+    caches: &'a [Local],
 }
 
 fn verify_metadata(kind: ObjectType, csum: &Checksum, data: &[u8]) -> Result<()> {
@@ -334,8 +431,73 @@ impl Walk<'_, '_> {
         with_retries(self.stats, self.retries, what, op)
     }
 
+    /// The directory tree `tree`, fetched if missing.
+    fn tree(&self, tree: &Checksum) -> Result<DirTree> {
+        let data = if self.txn.has_object(tree, ObjectType::DirTree) {
+            self.txn.load_metadata(ObjectType::DirTree, tree)?
+        } else {
+            self.fetch_meta(tree, ObjectType::DirTree)?
+        };
+        DirTree::from_bytes(&data).map_err(|e| Error::Verify { object: format!("{tree}.dirtree"), what: e.root().to_string() })
+    }
+
+    /// `--subpath`: fetch the directories leading to `path` (trees and
+    /// metadata) here, and return what is below it for the workers: its
+    /// whole subtree, or the one file it names. A path the commit lacks
+    /// fetches nothing more, as in ostree.
+    fn subpath_items(&self, root_tree: &Checksum, root_meta: &Checksum, path: &str) -> Result<Vec<Item>> {
+        let (mut tree, mut meta) = (*root_tree, *root_meta);
+        let mut parts = path.split('/').filter(|c| !c.is_empty()).peekable();
+        while let Some(name) = parts.next() {
+            if !self.txn.has_object(&meta, ObjectType::DirMeta) {
+                self.fetch_meta(&meta, ObjectType::DirMeta)?;
+            }
+            let dt = self.tree(&tree)?;
+            if let Some((_, t, m)) = dt.dirs.iter().find(|(n, _, _)| n == name) {
+                (tree, meta) = (*t, *m);
+                continue;
+            }
+            return Ok(match dt.files.iter().find(|(n, _)| n == name) {
+                Some((_, f)) if parts.peek().is_none() => vec![Item::Content(*f)],
+                _ => Vec::new(),
+            });
+        }
+        Ok(vec![Item::Tree(tree), Item::Meta(meta)])
+    }
+
+    /// A metadata object from a `--localcache-repo` that has it, verified.
+    fn meta_from_cache(&self, csum: &Checksum, kind: ObjectType, max: u64) -> Result<Option<Vec<u8>>> {
+        for c in self.caches {
+            if let Some(data) = c.get_metadata(csum, kind, max)? {
+                verify_metadata(kind, csum, &data)?;
+                self.stats.metadata_local.fetch_add(1, Ordering::Relaxed);
+                return Ok(Some(data));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A content object from a `--localcache-repo` that has it (re-hashed
+    /// while stored); false if none has it.
+    fn content_from_cache(&self, csum: &Checksum) -> Result<bool> {
+        for c in self.caches {
+            if c.has_content(csum) {
+                // The cache's bytes are not network traffic.
+                let size = c.fetch_content(self.txn, csum, &Stats::default())?;
+                self.stats.content_bytes_written.fetch_add(size, Ordering::Relaxed);
+                self.stats.content_local.fetch_add(1, Ordering::Relaxed);
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     fn fetch_meta(&self, csum: &Checksum, kind: ObjectType) -> Result<Vec<u8>> {
-        let data = self.with_retries(&format!("{csum}.{kind}"), || self.transport.get_metadata(csum, kind, MAX_METADATA_SIZE))?;
+        if let Some(data) = self.meta_from_cache(csum, kind, MAX_PULLED_METADATA)? {
+            self.txn.write_metadata_trusted(kind, csum, &data)?;
+            return Ok(data);
+        }
+        let data = self.with_retries(&format!("{csum}.{kind}"), || self.transport.get_metadata(csum, kind, MAX_PULLED_METADATA))?;
         let data = data.ok_or_else(|| Error::NotFound { url: format!("{}/{}", self.transport.describe(), self.txn.repo().object_rel_path(csum, kind)) })?;
         self.stats.add_bytes(data.len() as u64);
         if !self.transport.trusted() {
@@ -394,9 +556,10 @@ impl Walk<'_, '_> {
                 }
             }
             Item::Content(c) => {
-                if !txn.has_object(&c, ObjectType::File) {
-                    self.with_retries(&format!("{c}.filez"), || self.transport.fetch_content(txn, &c, self.stats))?;
+                if !txn.has_object(&c, ObjectType::File) && !self.content_from_cache(&c)? {
+                    let size = self.with_retries(&format!("{c}.filez"), || self.transport.fetch_content(txn, &c, self.stats))?;
                     self.stats.content_fetched.fetch_add(1, Ordering::Relaxed);
+                    self.stats.content_bytes_written.fetch_add(size, Ordering::Relaxed);
                 }
             }
         }
@@ -537,13 +700,25 @@ fn floors(repo: &Repo, policy: &Policy, opts: &PullOptions, targets: &[Target]) 
 }
 
 fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Transport, refs: &[String], opts: &PullOptions) -> Result<PullReport> {
+    if opts.static_deltas == crate::delta::DeltaPolicy::Require && repo.mode() == RepoMode::Archive {
+        return Err(Error::Config("Can't use static deltas in an archive repo".into()));
+    }
     repo.check_free_space()?;
     let stats = Stats::default();
     check_remote_mode(&stats, opts.retries, transport, remote)?;
     let (targets, summary_raw) = resolve_targets(&stats, transport, remote, policy, refs, opts)?;
     let floors = floors(repo, policy, opts, &targets)?;
+    if opts.dry_run {
+        return dry_run(repo, policy, transport, &stats, &targets, summary_raw.as_ref().map(|(b, _)| b.as_slice()), opts);
+    }
     let mut progress = Progress::new(opts.progress);
-    let txn = repo.begin()?;
+    let caches = opts
+        .localcache
+        .iter()
+        .map(|p| Local::open(p, false).map_err(|e| e.context(format!("opening --localcache-repo {}", p.display()))))
+        .collect::<Result<Vec<_>>>()?;
+    let mut txn = repo.begin()?;
+    txn.set_bareuseronly_files(opts.bareuseronly_files);
     let walk = Walk {
         txn: &txn,
         transport,
@@ -553,6 +728,7 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
         cv: Condvar::new(),
         cancel: opts.cancel.as_deref(),
         hook: opts.on_progress.as_ref(),
+        caches: &caches,
     };
 
     // Commits first, on this thread: verify before anything of theirs is stored.
@@ -573,7 +749,7 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
                 fetched_commits.push(c);
             }
             if !opts.commit_metadata_only && repo.is_partial(&c) {
-                if required {
+                if required && opts.subpaths.is_empty() {
                     // A delta from the commit the ref has now: its parts are
                     // run first, so the walk below fetches only what they lack.
                     let from = ref_name.as_deref().map(|n| repo.read_ref(&dest_ref(policy, opts, n))).transpose()?.flatten();
@@ -582,11 +758,18 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
                     let delta = crate::delta::DeltaSource { transport, stats: &stats, retries: opts.retries, summary, cancel: opts.cancel.as_deref() };
                     crate::delta::before_walk(&txn, &delta, opts.static_deltas, from, &c, &bytes, policy.deltas_ed25519.as_ref())?;
                 }
-                walk.push(vec![Item::Tree(commit.root_tree), Item::Meta(commit.root_meta)]);
+                if opts.subpaths.iter().all(|p| p.trim_matches('/').is_empty()) {
+                    walk.push(vec![Item::Tree(commit.root_tree), Item::Meta(commit.root_meta)]);
+                } else {
+                    for p in &opts.subpaths {
+                        let items = walk.subpath_items(&commit.root_tree, &commit.root_meta, p)?;
+                        walk.push(items);
+                    }
+                }
             }
             if depth != 0 {
                 if let Some(p) = commit.parent {
-                    next = Some((p, MAX_METADATA_SIZE, None, if depth > 0 { depth - 1 } else { -1 }, false));
+                    next = Some((p, MAX_PULLED_METADATA, None, if depth > 0 { depth - 1 } else { -1 }, false));
                 }
             }
         }
@@ -614,7 +797,8 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
     txn.commit()?;
     #[cfg(test)]
     prune_race::after_commit(repo);
-    if !opts.commit_metadata_only {
+    // A subpath pull leaves the rest of the tree for later: still partial.
+    if !opts.commit_metadata_only && opts.subpaths.is_empty() {
         for c in &fetched_commits {
             repo.clear_partial(c)?;
         }
@@ -624,6 +808,11 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
         content_fetched: stats.content_fetched.load(Ordering::Relaxed),
         bytes_transferred: stats.bytes.load(Ordering::Relaxed),
         bytes_resumed: stats.bytes_resumed.load(Ordering::Relaxed),
+        content_bytes_written: stats.content_bytes_written.load(Ordering::Relaxed),
+        metadata_local: stats.metadata_local.load(Ordering::Relaxed),
+        content_local: stats.content_local.load(Ordering::Relaxed),
+        dry_run: None,
+        local: transport.is_local(),
         elapsed: progress.elapsed(),
         refs: Vec::new(),
     };
@@ -646,6 +835,40 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
     Ok(report)
 }
 
+/// `--dry-run --require-static-deltas`: add up the deltas the targets
+/// would come through; nothing is stored and no ref moves.
+fn dry_run(
+    repo: &Repo,
+    policy: &Policy,
+    transport: &dyn Transport,
+    stats: &Stats,
+    targets: &[Target],
+    summary: Option<&[u8]>,
+    opts: &PullOptions,
+) -> Result<PullReport> {
+    if opts.static_deltas != crate::delta::DeltaPolicy::Require {
+        return Err(Error::Config("--dry-run requires --require-static-deltas".into()));
+    }
+    let src = crate::delta::DeltaSource { transport, stats, retries: opts.retries, summary, cancel: opts.cancel.as_deref() };
+    let mut total = crate::delta::DeltaPlan::default();
+    for t in targets {
+        let current = t.ref_name.as_deref().map(|n| repo.read_ref(&dest_ref(policy, opts, n))).transpose()?.flatten();
+        if current == Some(t.commit) || (repo.has_object(&t.commit, ObjectType::Commit) && !repo.is_partial(&t.commit)) {
+            continue;
+        }
+        let current = current.filter(|c| repo.has_object(c, ObjectType::Commit) && !repo.is_partial(c));
+        let from = crate::delta::best_from(repo, summary, current, &t.commit)?;
+        let name = uptree_delta::format::DeltaName { from, to: t.commit };
+        let p = crate::delta::plan(repo, &src, &name, policy.deltas_ed25519.as_ref())?.ok_or_else(|| {
+            Error::Config(format!("Static deltas required, but none found for {} to {}", from.map_or_else(|| "(null)".to_string(), |f| f.to_hex()), t.commit))
+        })?;
+        total.parts += p.parts;
+        total.size = total.size.saturating_add(p.size);
+        total.uncompressed_size = total.uncompressed_size.saturating_add(p.uncompressed_size);
+    }
+    Ok(PullReport { dry_run: Some(total), bytes_transferred: stats.bytes.load(Ordering::Relaxed), ..PullReport::default() })
+}
+
 /// Fetch (or load) one commit, verify it, and store it marked partial.
 /// `Ok(None)` if the source does not have it.
 ///
@@ -666,21 +889,31 @@ fn fetch_commit(
     let repo = txn.repo();
     let complete_locally = txn.has_object(c, ObjectType::Commit) && !repo.is_partial(c);
     let detached = if policy.ed25519.is_some() || !complete_locally {
-        walk.with_retries(&format!("{c}.commitmeta"), || walk.transport.get_metadata(c, ObjectType::CommitMeta, MAX_DETACHED_SIZE))?
+        let d = walk.with_retries(&format!("{c}.commitmeta"), || walk.transport.get_metadata(c, ObjectType::CommitMeta, MAX_DETACHED_SIZE))?;
+        // ostree counts the request as a metadata fetch, found or not.
+        walk.stats.metadata_fetched.fetch_add(1, Ordering::Relaxed);
+        if let Some(b) = &d {
+            walk.stats.add_bytes(b.len() as u64);
+        }
+        d
     } else {
         None
     };
-    let bytes = if txn.has_object(c, ObjectType::Commit) {
-        txn.load_metadata(ObjectType::Commit, c)?
+    let (bytes, fetched) = if txn.has_object(c, ObjectType::Commit) {
+        (txn.load_metadata(ObjectType::Commit, c)?, false)
     } else {
-        match walk.with_retries(&format!("{c}.commit"), || walk.transport.get_metadata(c, ObjectType::Commit, max))? {
-            Some(b) => b,
-            None => return Ok(None),
+        match walk.meta_from_cache(c, ObjectType::Commit, max)? {
+            Some(b) => (b, false),
+            None => match walk.with_retries(&format!("{c}.commit"), || walk.transport.get_metadata(c, ObjectType::Commit, max))? {
+                Some(b) => (b, true),
+                None => return Ok(None),
+            },
         }
     };
     let actual = Checksum::of(&bytes);
     if actual != *c {
-        let what = ostree_repo::Error::ChecksumMismatch { checksum: *c, kind: ObjectType::Commit, actual }.to_string();
+        // ostree's words, which scripts grep.
+        let what = format!("Corrupted commit object; checksum expected='{c}' actual='{actual}'");
         return Err(Error::Verify { object: format!("{c}.commit"), what });
     }
     policy.verify_commit(c, &bytes, detached.as_deref())?;
@@ -714,8 +947,10 @@ fn fetch_commit(
         txn.write_metadata_trusted(ObjectType::CommitMeta, c, d)?;
     }
     txn.write_metadata_trusted(ObjectType::Commit, c, &bytes)?;
-    walk.stats.add_bytes(bytes.len() as u64);
-    walk.stats.metadata_fetched.fetch_add(1, Ordering::Relaxed);
+    if fetched {
+        walk.stats.add_bytes(bytes.len() as u64);
+        walk.stats.metadata_fetched.fetch_add(1, Ordering::Relaxed);
+    }
     Ok(Some(commit))
 }
 

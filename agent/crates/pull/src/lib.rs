@@ -16,6 +16,7 @@
 pub mod delta;
 pub mod engine;
 pub mod error;
+pub mod metalink;
 pub mod progress;
 pub mod sign;
 pub mod summary;

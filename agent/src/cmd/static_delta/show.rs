@@ -1,20 +1,10 @@
 //! `static-delta show DELTA`: the superblock, as ostree prints it.
 
+use ostree_repo::fsutil::format_size_glib as format_size;
 use ostree_repo::Repo;
 
 use crate::cmd::out;
 use crate::Result;
-
-/// GLib's `g_format_size` as ostree prints it in a UTF-8 locale: a no-break
-/// space before decimal units ("1.0\u{a0}kB"), a plain one before "bytes".
-fn format_size(n: u64) -> String {
-    let s = ostree_repo::fsutil::format_size(n);
-    if s.ends_with("bytes") || s.ends_with("byte") {
-        s
-    } else {
-        s.replace(' ', "\u{a0}")
-    }
-}
 
 pub fn run(repo: &Repo, delta: &str) -> Result<i32> {
     let name = super::parse_name(delta)?;

@@ -21,7 +21,7 @@ use ostree_repo::repo::Transaction;
 use ostree_repo::Repo;
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 
-use super::{filez_size_bound, store_filez_bytes, store_filez_file, verify_err, NetOptions, Stats, Transport};
+use super::{filez_size_bound, store_filez_bytes, store_filez_file, verify_err, NetOptions, Stats, Transport, LIBOSTREE_VERSION};
 use crate::error::{Error, Result};
 
 /// Objects up to this size (compressed) are fetched into memory.
@@ -30,10 +30,45 @@ const IN_MEMORY_MAX: u64 = 128 * 1024;
 #[derive(Debug)]
 pub struct Http {
     agent: ureq::Agent,
-    base: String,
-    content_base: String,
+    /// The remote's URL as configured (for messages).
+    spec: String,
+    /// Repository URLs for the summary, config, refs and detached metadata:
+    /// one, or a mirrorlist's (each taking over when the one before fails).
+    base: Vec<String>,
+    /// The same for objects (`contenturl`, else `base`).
+    content_base: Vec<String>,
+    /// The summary a metalink named, already checked against its digest.
+    summary: Option<Vec<u8>>,
+    /// The remote's cookie jar (`remote add-cookie`) and `--http-header`s.
+    cookies: Vec<ostree_repo::cookies::Cookie>,
+    headers: Vec<(String, String)>,
     partial_dir: PathBuf,
     stall_secs: u64,
+}
+
+/// Where a configured URL leads: a repository, a mirrorlist or a metalink.
+enum UrlSpec<'a> {
+    Plain(&'a str),
+    Mirrorlist(&'a str),
+    Metalink(&'a str),
+}
+
+impl<'a> UrlSpec<'a> {
+    fn parse(url: &'a str) -> UrlSpec<'a> {
+        if let Some(u) = url.strip_prefix("mirrorlist=") {
+            UrlSpec::Mirrorlist(u)
+        } else if let Some(u) = url.strip_prefix("metalink=") {
+            UrlSpec::Metalink(u)
+        } else {
+            UrlSpec::Plain(url)
+        }
+    }
+
+    fn url(&self) -> &'a str {
+        match self {
+            UrlSpec::Plain(u) | UrlSpec::Mirrorlist(u) | UrlSpec::Metalink(u) => u,
+        }
+    }
 }
 
 fn read_pem(path: &Path, what: &str) -> Result<Vec<u8>> {
@@ -97,8 +132,11 @@ fn tls_config(remote: &Remote) -> Result<TlsConfig> {
 }
 
 impl Http {
+    /// `url` is the remote's URL: a repository, `mirrorlist=URL` or
+    /// `metalink=URL` (those are fetched here); `contenturl` may be a
+    /// repository or a mirrorlist.
     pub fn new(repo: &Repo, remote: &Remote, url: &str, net: &NetOptions) -> Result<Http> {
-        let https = url.starts_with("https://");
+        let https = UrlSpec::parse(url).url().starts_with("https://");
         let proxy = match remote.get("proxy").filter(|p| !p.is_empty()) {
             Some(p) => Some(ureq::Proxy::new(p).map_err(|e| Error::Config(format!("remote {}: proxy {p:?}: {e}", remote.name)))?),
             None => None,
@@ -117,7 +155,10 @@ impl Http {
             // buffers let many connections hide latency cheaply.
             .input_buffer_size(32 * 1024)
             .output_buffer_size(8 * 1024)
-            .user_agent(concat!("uptree/", env!("CARGO_PKG_VERSION")));
+            .user_agent(match &net.user_agent_suffix {
+                Some(x) => format!("libostree/{LIBOSTREE_VERSION} {x}"),
+                None => format!("libostree/{LIBOSTREE_VERSION}"),
+            });
         // Plain-HTTP remotes only get TLS settings if they can be built (a
         // redirect to https then still verifies); https remotes require them.
         match tls_config(remote) {
@@ -126,10 +167,99 @@ impl Http {
             Err(_) => {}
         }
         let agent = cfg.build().new_agent();
-        let content_base = remote.get("contenturl").map(|c| c.trim_end_matches('/').to_string()).unwrap_or_else(|| url.to_string());
         let partial_dir = repo.path().join("tmp/uptree-partial");
         sweep_partials(repo, &partial_dir);
-        Ok(Http { agent, base: url.to_string(), content_base, partial_dir, stall_secs: net.stall_timeout.as_secs() })
+        let mut http = Http {
+            agent,
+            spec: url.to_string(),
+            base: Vec::new(),
+            content_base: Vec::new(),
+            summary: None,
+            cookies: ostree_repo::cookies::load(repo, &remote.name)?,
+            headers: net.headers.clone(),
+            partial_dir,
+            stall_secs: net.stall_timeout.as_secs(),
+        };
+        let (base, summary) = http.resolve(UrlSpec::parse(url))?;
+        http.content_base = match remote.get("contenturl") {
+            Some(c) => http.resolve(UrlSpec::parse(c))?.0,
+            None => base.clone(),
+        };
+        (http.base, http.summary) = (base, summary);
+        Ok(http)
+    }
+
+    /// The repository URLs a configured URL stands for, and the summary
+    /// when a metalink supplied it.
+    fn resolve(&self, spec: UrlSpec<'_>) -> Result<(Vec<String>, Option<Vec<u8>>)> {
+        match spec {
+            UrlSpec::Plain(u) => Ok((vec![u.trim_end_matches('/').to_string()], None)),
+            UrlSpec::Mirrorlist(u) => Ok((self.mirrorlist(u)?, None)),
+            UrlSpec::Metalink(u) => {
+                let (base, summary) = self.metalink(u)?;
+                Ok((vec![base], Some(summary)))
+            }
+        }
+    }
+
+    fn fetch_list(&self, url: &str) -> Result<String> {
+        let (resp, _) = self.get(url, 0)?.ok_or_else(|| Error::NotFound { url: url.to_string() })?;
+        let bytes = self.read_limited(url, resp, crate::metalink::MAX_LIST_SIZE, None)?;
+        String::from_utf8(bytes).map_err(|_| Error::Verify { object: url.to_string(), what: "not UTF-8 text".into() })
+    }
+
+    /// ostree's rule: mirrors before the first one that serves `config`
+    /// are dropped; that one and all after it are kept, in order.
+    fn mirrorlist(&self, url: &str) -> Result<Vec<String>> {
+        let all = crate::metalink::parse_mirrorlist(&self.fetch_list(url).map_err(|e| e.context(format!("While fetching mirrorlist '{url}'")))?);
+        for (i, m) in all.iter().enumerate() {
+            match self.get(&format!("{m}/config"), 0) {
+                Ok(Some(_)) => return Ok(all[i..].to_vec()),
+                Ok(None) => log::debug!("Failed to fetch config from mirror '{m}': not found"),
+                Err(e) => log::debug!("Failed to fetch config from mirror '{m}': {e}"),
+            }
+        }
+        Err(Error::Config(format!("No valid mirrors were found in mirrorlist '{url}'")))
+    }
+
+    /// The repository a metalink points to (the directory of the first
+    /// summary URL whose bytes match the metalink), and those bytes.
+    fn metalink(&self, url: &str) -> Result<(String, Vec<u8>)> {
+        let bad = |what: String| Error::Verify { object: format!("metalink {url}"), what };
+        let ml = crate::metalink::Metalink::parse(&self.fetch_list(url)?, "summary").map_err(bad)?;
+        let mut last = String::new();
+        for u in &ml.urls {
+            let got = match self.get(u, 0) {
+                Ok(Some((resp, _))) => self.read_limited(u, resp, ml.size, None).map_err(|e| e.to_string()),
+                Ok(None) => Err(format!("{u}: not found (HTTP 404)")),
+                Err(e) => Err(e.to_string()),
+            };
+            match got.and_then(|b| ml.check(&b).map(|()| b)) {
+                Ok(b) => return Ok((u.rsplit_once('/').map_or(u.as_str(), |(d, _)| d).to_string(), b)),
+                Err(e) => last = e,
+            }
+        }
+        Err(bad(format!("Exhausted {} metalink targets, last error: {last}", ml.urls.len())))
+    }
+
+    /// GET `rel` from the first of `bases` that has it, from byte `offset`;
+    /// a mirror that fails or lacks the file hands over to the next one.
+    /// Returns the response, where it starts, and the URL that answered.
+    fn get_from(&self, bases: &[String], rel: &str, offset: u64) -> Result<Option<(ureq::http::Response<ureq::Body>, u64, String)>> {
+        let mut failed = None;
+        for b in bases {
+            let url = format!("{b}/{rel}");
+            match self.get(&url, offset) {
+                Ok(Some((resp, start))) => return Ok(Some((resp, start, url))),
+                Ok(None) => {}
+                Err(e) if bases.len() > 1 && !matches!(e, Error::RangeNotSatisfiable { .. }) => {
+                    log::debug!("mirror {b}: {e}; trying the next one");
+                    failed = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        failed.map_or(Ok(None), Err)
     }
 
     fn map_err(&self, url: &str, e: ureq::Error) -> Error {
@@ -146,12 +276,23 @@ impl Http {
         if e.kind() == std::io::ErrorKind::TimedOut || e.to_string().contains("timeout") {
             return Error::Stalled { url: url.to_string(), secs: self.stall_secs };
         }
-        Error::Transport { url: url.to_string(), what: format!("connection lost while receiving: {e}") }
+        // "Download incomplete": ostree's words, which scripts look for.
+        Error::Transport { url: url.to_string(), what: format!("Download incomplete: connection lost while receiving: {e}") }
     }
 
     /// GET `url` from byte `offset`. `Ok(None)` on 404.
     fn get(&self, url: &str, offset: u64) -> Result<Option<(ureq::http::Response<ureq::Body>, u64)>> {
         let mut req = self.agent.get(url);
+        for (k, v) in &self.headers {
+            req = req.header(k, v);
+        }
+        if let Ok(uri) = url.parse::<ureq::http::Uri>() {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let https = uri.scheme_str() == Some("https");
+            if let Some(c) = ostree_repo::cookies::header(&self.cookies, https, uri.host().unwrap_or_default(), uri.path(), now) {
+                req = req.header("Cookie", c);
+            }
+        }
         if offset > 0 {
             req = req.header("Range", format!("bytes={offset}-"));
         }
@@ -179,15 +320,47 @@ impl Http {
         }
     }
 
+    /// Read a small body whole. A connection cut mid-body is continued
+    /// with Range requests for as long as each one brings more bytes:
+    /// metadata and repository files are bounded by `max`, so a server
+    /// that sends a little at a time still cannot make this go on for ever.
     fn read_limited(&self, url: &str, resp: ureq::http::Response<ureq::Body>, max: u64, stats: Option<&Stats>) -> Result<Vec<u8>> {
+        const MAX_ROUNDS: u32 = 64;
+        let mut buf = Vec::new();
+        let mut resp = resp;
+        for round in 0.. {
+            let before = buf.len();
+            match self.read_body(url, resp, max, stats, &mut buf) {
+                Ok(()) => return Ok(buf),
+                Err(e) if e.is_transient() && buf.len() > before && round < MAX_ROUNDS => {
+                    log::debug!("{url}: {e}; continuing from byte {}", buf.len());
+                    resp = match self.get(url, buf.len() as u64)? {
+                        Some((r, start)) if start == buf.len() as u64 => r,
+                        Some((r, _)) => {
+                            // The server ignored the range: start over.
+                            buf.clear();
+                            r
+                        }
+                        None => return Err(Error::NotFound { url: url.to_string() }),
+                    };
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the loop returns by round {MAX_ROUNDS}")
+    }
+
+    /// Append one response's body to `buf`, at most `max` bytes in all.
+    fn read_body(&self, url: &str, resp: ureq::http::Response<ureq::Body>, max: u64, stats: Option<&Stats>, buf: &mut Vec<u8>) -> Result<()> {
         let declared = resp.body().content_length();
-        if declared.is_some_and(|n| n > max) {
+        let start = buf.len() as u64;
+        if declared.is_some_and(|n| n.saturating_add(start) > max) {
             return Err(Error::Verify {
                 object: url.to_string(),
-                what: format!("server announces {} bytes, more than the {max} allowed", declared.unwrap_or(0)),
+                what: format!("exceeded maximum size of {max} bytes (the server announces {})", declared.unwrap_or(0).saturating_add(start)),
             });
         }
-        let mut buf = Vec::with_capacity(declared.unwrap_or(4096).min(max) as usize);
+        buf.reserve(declared.unwrap_or(4096).min(max) as usize);
         let mut r = resp.into_body().into_reader();
         let mut chunk = vec![0u8; 32 * 1024];
         loop {
@@ -199,20 +372,24 @@ impl Http {
                 s.add_bytes(n as u64);
             }
             if buf.len() as u64 + n as u64 > max {
-                return Err(Error::Verify { object: url.to_string(), what: format!("larger than the {max} bytes allowed") });
+                return Err(Error::Verify { object: url.to_string(), what: format!("exceeded maximum size of {max} bytes") });
             }
             buf.extend_from_slice(&chunk[..n]);
         }
-        if declared.is_some_and(|n| n != buf.len() as u64) {
-            return Err(Error::Transport { url: url.to_string(), what: format!("truncated: {} of {} bytes", buf.len(), declared.unwrap_or(0)) });
+        let got = buf.len() as u64 - start;
+        if declared.is_some_and(|n| n != got) {
+            return Err(Error::Transport { url: url.to_string(), what: format!("Download incomplete: truncated, {got} of {} bytes", declared.unwrap_or(0)) });
         }
-        Ok(buf)
+        Ok(())
     }
 
-    fn object_url(&self, csum: &Checksum, ext: &str) -> String {
+    /// The mirrors an object comes from and its path below them.
+    fn object_rel(&self, csum: &Checksum, ext: &str) -> (&[String], String) {
         let hex = csum.to_hex();
-        let base = if ext == "filez" { &self.content_base } else { &self.base };
-        format!("{base}/objects/{}/{}.{ext}", &hex[..2], &hex[2..])
+        // As ostree: every object from `contenturl` but the detached
+        // metadata, which comes with the summary from `url`.
+        let bases = if ext == "commitmeta" { &self.base } else { &self.content_base };
+        (bases, format!("objects/{}/{}.{ext}", &hex[..2], &hex[2..]))
     }
 
     /// Stream a response into the object's `.part` file from byte `start`.
@@ -299,11 +476,10 @@ fn header_limit(part: &Path, csum: &Checksum) -> Result<Option<u64>> {
 
 impl Transport for Http {
     fn describe(&self) -> String {
-        self.base.clone()
+        self.spec.clone()
     }
 
     fn get_file_resumable(&self, rel: &str, size: u64, stats: &Stats) -> Result<Option<Vec<u8>>> {
-        let url = format!("{}/{rel}", self.base);
         // Named by the path's hash: delta paths have slashes and are long.
         let part = self.partial_dir.join(format!("delta-{}.part", Checksum::of(rel.as_bytes())));
         let io = |e: std::io::Error| Error::from(ostree_repo::Error::io(&part, e));
@@ -313,7 +489,7 @@ impl Transport for Http {
             have = 0;
         }
         if have < size || size == 0 {
-            let Some((resp, start)) = self.get(&url, have)? else { return Ok(None) };
+            let Some((resp, start, url)) = self.get_from(&self.base, rel, have)? else { return Ok(None) };
             if start > 0 {
                 stats.bytes_resumed.fetch_add(start, std::sync::atomic::Ordering::Relaxed);
                 log::debug!("resuming {url} at byte {start}");
@@ -357,27 +533,30 @@ impl Transport for Http {
     }
 
     fn get_file(&self, rel: &str, max: u64) -> Result<Option<Vec<u8>>> {
-        let url = format!("{}/{rel}", self.base);
-        match self.get(&url, 0)? {
-            Some((resp, _)) => Ok(Some(self.read_limited(&url, resp, max, None)?)),
+        if let (Some(s), "summary") = (&self.summary, rel) {
+            return Ok(Some(s.clone()));
+        }
+        match self.get_from(&self.base, rel, 0)? {
+            Some((resp, _, url)) => Ok(Some(self.read_limited(&url, resp, max, None)?)),
             None => Ok(None),
         }
     }
 
     fn get_metadata(&self, csum: &Checksum, ty: ObjectType, max: u64) -> Result<Option<Vec<u8>>> {
-        let url = self.object_url(csum, ty.extension());
-        match self.get(&url, 0)? {
-            Some((resp, _)) => Ok(Some(self.read_limited(&url, resp, max, None)?)),
+        let (bases, rel) = self.object_rel(csum, ty.extension());
+        match self.get_from(bases, &rel, 0)? {
+            Some((resp, _, url)) => Ok(Some(self.read_limited(&url, resp, max, None)?)),
             None => Ok(None),
         }
     }
 
-    fn fetch_content(&self, txn: &Transaction<'_>, csum: &Checksum, stats: &Stats) -> Result<()> {
-        let url = self.object_url(csum, "filez");
+    fn fetch_content(&self, txn: &Transaction<'_>, csum: &Checksum, stats: &Stats) -> Result<u64> {
+        let (_, rel) = self.object_rel(csum, "filez");
+        let url = format!("{}/{rel}", self.content_base.first().map_or("", String::as_str));
         let part = self.partial_dir.join(format!("{csum}.filez.part"));
         let have = partial_len(&part)?;
         if have > 0 {
-            match self.fetch_from(txn, csum, &url, &part, have, stats) {
+            match self.fetch_from(txn, csum, &rel, &part, have, stats) {
                 // A cut connection keeps the partial for the next attempt.
                 Err(e) if !discards_partial(&e) => return Err(e),
                 Err(e) => {
@@ -391,17 +570,17 @@ impl Transport for Http {
                 r => return r,
             }
         }
-        self.fetch_from(txn, csum, &url, &part, 0, stats)
+        self.fetch_from(txn, csum, &rel, &part, 0, stats)
     }
 }
 
 impl Http {
     /// Fetch the object from byte `start` of its `.part` file (0: all of it)
     /// and store it.
-    fn fetch_from(&self, txn: &Transaction<'_>, csum: &Checksum, url: &str, part: &Path, start: u64, stats: &Stats) -> Result<()> {
-        let (resp, start) = match self.get(url, start) {
+    fn fetch_from(&self, txn: &Transaction<'_>, csum: &Checksum, rel: &str, part: &Path, start: u64, stats: &Stats) -> Result<u64> {
+        let (resp, start, url) = match self.get_from(&self.content_base, rel, start) {
             Ok(Some(r)) => r,
-            Ok(None) => return Err(Error::NotFound { url: url.to_string() }),
+            Ok(None) => return Err(Error::NotFound { url: format!("{}/{rel}", self.content_base.first().map_or("", String::as_str)) }),
             Err(e) if matches!(e, Error::RangeNotSatisfiable { .. }) => {
                 // Nothing after `start`: the partial may already be the whole
                 // object (killed after its last byte, before it was stored).
@@ -414,12 +593,19 @@ impl Http {
         let len = resp.body().content_length();
         if start == 0 && len.is_some_and(|n| n <= IN_MEMORY_MAX) {
             let _ = fs::remove_file(part);
-            let bytes = self.read_limited(url, resp, IN_MEMORY_MAX, Some(stats))?;
+            let mut bytes = Vec::new();
+            if let Err(e) = self.read_body(&url, resp, IN_MEMORY_MAX, Some(stats), &mut bytes) {
+                // What arrived is kept, so the next attempt (or pull) resumes.
+                if e.is_transient() && !bytes.is_empty() && fs::create_dir_all(&self.partial_dir).is_ok() {
+                    let _ = fs::write(part, &bytes);
+                }
+                return Err(e);
+            }
             return store_filez_bytes(txn, csum, &bytes);
         }
         // Large or of unknown length: keep what arrives for a resume.
         fs::create_dir_all(&self.partial_dir).map_err(|e| ostree_repo::Error::io(&self.partial_dir, e))?;
-        self.download_to_part(url, csum, part, resp, start, txn, stats)?;
+        self.download_to_part(&url, csum, part, resp, start, txn, stats)?;
         let r = store_filez_file(txn, csum, part, true);
         // Stored (taken or copied) or corrupt: either way the next attempt starts afresh.
         let _ = fs::remove_file(part);

@@ -24,6 +24,13 @@ impl Local {
     }
 }
 
+impl Local {
+    /// Whether the repository has content object `csum` (`--localcache-repo`).
+    pub fn has_content(&self, csum: &Checksum) -> bool {
+        self.src.has_object(csum, ObjectType::File)
+    }
+}
+
 impl Transport for Local {
     fn describe(&self) -> String {
         format!("file://{}", self.src.path().display())
@@ -31,6 +38,10 @@ impl Transport for Local {
 
     fn trusted(&self) -> bool {
         self.trusted
+    }
+
+    fn is_local(&self) -> bool {
+        true
     }
 
     fn get_file(&self, rel: &str, max: u64) -> Result<Option<Vec<u8>>> {
@@ -50,7 +61,7 @@ impl Transport for Local {
         self.get_file(&rel, max)
     }
 
-    fn fetch_content(&self, txn: &Transaction<'_>, csum: &Checksum, stats: &Stats) -> Result<()> {
+    fn fetch_content(&self, txn: &Transaction<'_>, csum: &Checksum, stats: &Stats) -> Result<u64> {
         let dest_archive = txn.repo().mode() == RepoMode::Archive;
         if self.src.mode() == RepoMode::Archive && dest_archive {
             // Same stored form: verify, then hardlink or copy the file as is.
@@ -61,12 +72,17 @@ impl Transport for Local {
                 Err(e) => return Err(verify_err(csum, format!("{}: {e}", p.display()))),
             };
             let len = f.metadata().map_err(|e| ostree_repo::Error::io(&p, e))?.len();
-            if !self.trusted {
-                verify_filez(csum, std::io::BufReader::new(f))?;
-            }
+            // As in ostree, only objects that went through the write path
+            // (here: re-hashed) count as content written, not trusted copies.
+            let (meta, written) = if self.trusted {
+                (self.src.load_file_info(csum).map_err(|e| verify_err(csum, e.root().to_string()))?.0, 0)
+            } else {
+                verify_filez(csum, std::io::BufReader::new(f))?
+            };
+            txn.check_content_mode(csum, &meta)?;
             txn.import_filez(csum, &p, false)?;
             stats.add_bytes(len);
-            return Ok(());
+            return Ok(written);
         }
         let (meta, content) = match self.src.load_file(csum) {
             Ok(x) => x,
@@ -80,12 +96,13 @@ impl Transport for Local {
                     return Err(verify_err(csum, format!("checksum mismatch, content hashes to {actual}")));
                 }
                 txn.write_content_trusted(&meta, csum, &mut std::io::empty(), 0, false)?;
+                Ok(0)
             }
             Content::Regular(mut r, size) => {
                 txn.write_content_trusted(&meta, csum, &mut r, size, !self.trusted).map_err(|e| store_err(csum, e))?;
                 stats.add_bytes(size);
+                Ok(size)
             }
         }
-        Ok(())
     }
 }

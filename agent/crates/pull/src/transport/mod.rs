@@ -30,6 +30,11 @@ pub struct Stats {
     pub content_fetched: AtomicU64,
     /// Bytes of resumed downloads that did not need fetching again.
     pub bytes_resumed: AtomicU64,
+    /// Uncompressed bytes of content objects stored (ostree's "content written").
+    pub content_bytes_written: AtomicU64,
+    /// Objects taken from `--localcache-repo` repositories instead.
+    pub metadata_local: AtomicU64,
+    pub content_local: AtomicU64,
 }
 
 impl Stats {
@@ -51,11 +56,18 @@ pub trait Transport: Send + Sync {
     fn get_metadata(&self, csum: &Checksum, ty: ObjectType, max: u64) -> Result<Option<Vec<u8>>>;
 
     /// Fetch content object `csum`, verify it, and store it in `txn`.
-    fn fetch_content(&self, txn: &Transaction<'_>, csum: &Checksum, stats: &Stats) -> Result<()>;
+    /// Returns the file's size (uncompressed; 0 for a symlink).
+    fn fetch_content(&self, txn: &Transaction<'_>, csum: &Checksum, stats: &Stats) -> Result<u64>;
 
     /// True for sources whose objects are trusted without re-hashing
     /// (`pull-local` without `--untrusted`).
     fn trusted(&self) -> bool {
+        false
+    }
+
+    /// True for a repository on this machine: ostree reports its objects
+    /// as imported rather than fetched.
+    fn is_local(&self) -> bool {
         false
     }
 
@@ -80,13 +92,28 @@ pub struct NetOptions {
     pub connect_timeout: std::time::Duration,
     /// Connections kept alive per host (one per worker).
     pub connections: usize,
+    /// Extra request headers (`pull --http-header NAME=VALUE`).
+    pub headers: Vec<(String, String)>,
+    /// Appended to the User-Agent (`pull --append-user-agent`).
+    pub user_agent_suffix: Option<String>,
 }
 
 impl Default for NetOptions {
     fn default() -> Self {
-        NetOptions { stall_timeout: std::time::Duration::from_secs(30), connect_timeout: std::time::Duration::from_secs(30), connections: 8 }
+        NetOptions {
+            stall_timeout: std::time::Duration::from_secs(30),
+            connect_timeout: std::time::Duration::from_secs(30),
+            connections: 8,
+            headers: Vec::new(),
+            user_agent_suffix: None,
+        }
     }
 }
+
+/// The libostree release whose formats and command line uptree follows:
+/// `--version` reports it as `libostree: Version:`, and requests carry it
+/// as ostree's `libostree/VERSION` User-Agent, which servers may key on.
+pub const LIBOSTREE_VERSION: &str = "2022.7";
 
 /// Open the transport for a remote's URL.
 pub fn open(repo: &Repo, remote: &Remote, net: &NetOptions) -> Result<Box<dyn Transport>> {
@@ -94,10 +121,12 @@ pub fn open(repo: &Repo, remote: &Remote, net: &NetOptions) -> Result<Box<dyn Tr
     if let Some(path) = url.strip_prefix("file://") {
         return Ok(Box::new(local::Local::open(Path::new(path), false)?));
     }
-    if url.starts_with("https://") || url.starts_with("http://") {
+    let inner = url.strip_prefix("mirrorlist=").or_else(|| url.strip_prefix("metalink=")).unwrap_or(&url);
+    if inner.starts_with("https://") || inner.starts_with("http://") {
         return Ok(Box::new(http::Http::new(repo, remote, &url, net)?));
     }
-    Err(Error::Config(format!("remote {}: unsupported URL {url:?} (https://, http:// or file://)", remote.name)))
+    // ostree's words for it; uptree speaks https://, http:// and file://.
+    Err(Error::Config(format!("remote {}: Invalid URI scheme in {url}", remote.name)))
 }
 
 /// Bound on the compressed size of a `.filez` whose data is `size` bytes:
@@ -148,27 +177,30 @@ pub(crate) fn verify_err(csum: &Checksum, what: String) -> Error {
 /// Store a verified-on-the-way `.filez` stream into a repo of any mode.
 /// Archive repos get the bytes as they are (after verification); bare
 /// repos get the inflated content, hashed while it is written.
-pub fn store_filez_file(txn: &Transaction<'_>, csum: &Checksum, path: &Path, take: bool) -> Result<()> {
+/// Returns the uncompressed size.
+pub fn store_filez_file(txn: &Transaction<'_>, csum: &Checksum, path: &Path, take: bool) -> Result<u64> {
     let open = || File::open(path).map_err(|e| Error::from(ostree_repo::Error::io(path, e)));
     if txn.repo().mode() == RepoMode::Archive {
-        verify_filez(csum, BufReader::with_capacity(128 * 1024, open()?))?;
+        let (meta, size) = verify_filez(csum, BufReader::with_capacity(128 * 1024, open()?))?;
+        txn.check_content_mode(csum, &meta)?;
         txn.import_filez(csum, path, take)?;
-        return Ok(());
+        return Ok(size);
     }
     store_inflated(txn, csum, BufReader::with_capacity(128 * 1024, open()?))
 }
 
 /// Same as [`store_filez_file`] for a `.filez` held in memory.
-pub fn store_filez_bytes(txn: &Transaction<'_>, csum: &Checksum, bytes: &[u8]) -> Result<()> {
+pub fn store_filez_bytes(txn: &Transaction<'_>, csum: &Checksum, bytes: &[u8]) -> Result<u64> {
     if txn.repo().mode() == RepoMode::Archive {
-        verify_filez(csum, bytes)?;
+        let (meta, size) = verify_filez(csum, bytes)?;
+        txn.check_content_mode(csum, &meta)?;
         txn.write_filez_bytes(csum, bytes)?;
-        return Ok(());
+        return Ok(size);
     }
     store_inflated(txn, csum, bytes)
 }
 
-fn store_inflated<R: Read>(txn: &Transaction<'_>, csum: &Checksum, mut r: R) -> Result<()> {
+fn store_inflated<R: Read>(txn: &Transaction<'_>, csum: &Checksum, mut r: R) -> Result<u64> {
     let (meta, size) = read_filez_header(&mut r).map_err(|e| verify_err(csum, e.to_string()))?;
     if meta.is_symlink() {
         let actual = ostree_repo::object::content_checksum(&meta, &[]);
@@ -176,9 +208,9 @@ fn store_inflated<R: Read>(txn: &Transaction<'_>, csum: &Checksum, mut r: R) -> 
             return Err(verify_err(csum, format!("checksum mismatch, content hashes to {actual}")));
         }
         txn.write_content_trusted(&meta, csum, &mut io::empty(), 0, false)?;
-        return Ok(());
+        return Ok(0);
     }
     let mut inflate = ExactInflate::new(r, size, *csum);
     txn.write_content_trusted(&meta, csum, &mut inflate, size, true).map_err(|e| store_err(csum, e))?;
-    Ok(())
+    Ok(size)
 }
