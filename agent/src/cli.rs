@@ -77,9 +77,10 @@ pub struct UsbUpdateOpts {
     /// Stateroot (default: the booted one).
     #[arg(long = "os", value_name = "OSNAME")]
     pub os: Option<String>,
-    /// The ref to take from the stick (default: the origin's ref).
-    #[arg(long = "ref", value_name = "REF")]
-    pub stick_ref: Option<String>,
+    /// The ref to take from the stick: origin (the origin's), stick (the
+    /// stick's ref for the same OS name) or a ref; overrides `usb-ref=`.
+    #[arg(long = "usb-ref", visible_alias = "ref", value_name = "origin|stick|REF")]
+    pub usb_ref: Option<String>,
     /// Take unsigned commits from the stick (by default they are refused).
     #[arg(long)]
     pub allow_unsigned: bool,
