@@ -167,8 +167,11 @@ pub struct AdminOpts {
     /// The physical root of the system (default: $OSTREE_SYSROOT, else /).
     #[arg(long, global = true, value_name = "PATH", env = "OSTREE_SYSROOT", default_value = "/")]
     pub sysroot: PathBuf,
+    /// Print the directory of the first deployment and exit (as ostree's hidden option).
+    #[arg(long, global = true, hide = true)]
+    pub print_current_dir: bool,
     #[command(subcommand)]
-    pub command: AdminCommand,
+    pub command: Option<AdminCommand>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,7 +179,7 @@ pub enum AdminCommand {
     /// Create the directories of a sysroot and its repository.
     InitFs {
         path: PathBuf,
-        /// Accepted for ostree compatibility (only the basic layout is made).
+        /// Only create /boot and /ostree.
         #[arg(long)]
         modern: bool,
     },

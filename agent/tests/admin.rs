@@ -117,6 +117,21 @@ impl Lab {
         up(&au.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>());
     }
 
+    /// Run an `admin` verb that must fail with both tools; their `error:`
+    /// lines must be the same.
+    fn both_fail(&self, args: &[&str]) -> String {
+        let run = |tool: &str, root: &Path| {
+            let mut a: Vec<String> = vec!["admin".into()];
+            a.extend(args.iter().map(|s| s.to_string()));
+            a.push(sysroot_arg(root));
+            let err = fails(tool, &a.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>(), &[]);
+            err.lines().find(|l| l.starts_with("error: ")).map(str::to_string).unwrap_or_else(|| panic!("{tool}: no error line in {err}"))
+        };
+        let (eo, eu) = (run("ostree", &self.o), run(uptree_bin(), &self.u));
+        assert_eq!(eu, eo, "admin {args:?}");
+        eu
+    }
+
     /// The sysroots hold the same boot files, links, entries and origins.
     fn assert_same(&self, step: &str) {
         // ostree deletes its lock file after use, uptree keeps it; ostree/uptree
@@ -218,6 +233,11 @@ fn deploys_match_ostree_byte_for_byte_and_interoperate() {
     first.push("testos/stable");
     lab.both(&first);
     lab.assert_same("first deploy");
+    // ostree's hidden `admin --print-current-dir`: the first deployment's absolute directory.
+    let current = |tool: &str, root: &Path| ok(tool, os_args!["admin", sysroot_arg(root), "--print-current-dir"], &[]);
+    let dir_o = current("ostree", &lab.o);
+    assert!(dir_o.starts_with(&lab.o.display().to_string()) && dir_o.contains("/ostree/deploy/testos/deploy/"), "{dir_o}");
+    assert_eq!(current(uptree_bin(), &lab.u), dir_o.replacen(&lab.o.display().to_string(), &lab.u.display().to_string(), 1));
     let uenv = fs::read_to_string(lab.u.join("boot/loader/uEnv.txt")).expect("uEnv.txt");
     assert!(uenv.starts_with("kernel_image=/boot/ostree/testos-") && uenv.contains("bootcmd_extra=echo hi\n"), "{uenv}");
 
@@ -269,6 +289,7 @@ fn deploys_match_ostree_byte_for_byte_and_interoperate() {
     up(os_args![repo_arg(&lab.u.join("ostree/repo")), "pull-local", src.as_str(), "testos/devel"]);
     lab.both(&["switch", "--os=testos", "testos/devel"]);
     lab.assert_same("switch");
+    assert_eq!(lab.both_fail(&["switch", "--os=testos", "testos/devel"]), "error: Old and new refs are equal: testos/devel");
     let origin = fs::read_dir(lab.u.join("ostree/deploy/testos/deploy"))
         .expect("deploy dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -280,6 +301,21 @@ fn deploys_match_ostree_byte_for_byte_and_interoperate() {
     lab.pull_both();
     lab.both(&["switch", "--os=testos", "testos/stable"]);
     lab.assert_same("switch back");
+
+    // An origin the vendor marked unconfigured: upgrade refuses with its message.
+    let origins: Vec<PathBuf> = [&lab.o, &lab.u]
+        .iter()
+        .flat_map(|root| fs::read_dir(root.join("ostree/deploy/testos/deploy")).expect("dir").map(|e| e.expect("e").path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "origin"))
+        .collect();
+    let saved: Vec<String> = origins.iter().map(|p| fs::read_to_string(p).expect("origin")).collect();
+    for (p, text) in origins.iter().zip(&saved) {
+        fs::write(p, format!("{text}unconfigured-state=Use the vendor's tool to enable updates\n")).expect("origin");
+    }
+    assert_eq!(lab.both_fail(&["upgrade", "--os=testos"]), "error: origin unconfigured-state: Use the vendor's tool to enable updates");
+    for (p, text) in origins.iter().zip(&saved) {
+        fs::write(p, text).expect("origin");
+    }
 
     // Each tool deploys onto the sysroot the other wrote.
     let t4 = lab.tree(4);
@@ -293,6 +329,20 @@ fn deploys_match_ostree_byte_for_byte_and_interoperate() {
     lab.assert_same("cross cleanup");
     up(os_args![repo_arg(&lab.u.join("ostree/repo")), "fsck"]);
     ostree(os_args![repo_arg(&lab.o.join("ostree/repo")), "fsck"]);
+}
+
+#[test]
+fn init_fs_modern_makes_only_boot_and_ostree_as_ostree_does() {
+    let dir = scratch();
+    let (o, u) = (dir.path().join("o"), dir.path().join("u"));
+    for (tool, root) in [("ostree", &o), (uptree_bin(), &u)] {
+        fs::create_dir(root).expect("mkdir");
+        ok(tool, os_args!["admin", "init-fs", "--modern", root.as_os_str()], &[]);
+    }
+    let (lo, lu) = (listing(&o, &["ostree/repo"]), listing(&u, &["ostree/repo"]));
+    assert_eq!(lu, lo);
+    assert!(lo.iter().any(|l| l.starts_with("d boot ")) && !lo.iter().any(|l| l.starts_with("d home ")), "{lo:#?}");
+    assert!(u.join("ostree/repo/config").is_file());
 }
 
 /// A sysroot written only by uptree, its repo fed by `uptree commit`.

@@ -22,9 +22,15 @@ use crate::Result;
 
 pub fn run(o: &AdminOpts) -> Result<i32> {
     let root = o.sysroot.as_path();
-    match &o.command {
-        AdminCommand::InitFs { path, modern: _ } => {
-            sysroot::init_fs(path)?;
+    if o.print_current_dir {
+        return print_current_dir(root);
+    }
+    let Some(command) = &o.command else {
+        return Err("No command specified (see 'admin --help')".into());
+    };
+    match command {
+        AdminCommand::InitFs { path, modern } => {
+            sysroot::init_fs(path, *modern)?;
             Ok(0)
         }
         AdminCommand::OsInit { osname } => {
@@ -71,6 +77,16 @@ pub fn run(o: &AdminOpts) -> Result<i32> {
         AdminCommand::Unlock(u) => unlock(root, u),
         AdminCommand::MarkGood(m) => mark_good(root, m),
     }
+}
+
+/// `admin --print-current-dir`: the absolute directory of the first
+/// deployment, read under the lock as ostree does.
+fn print_current_dir(root: &Path) -> Result<i32> {
+    let s = Sysroot::lock(root)?.load()?;
+    let d = s.deployments.first().ok_or("Unable to find a deployment in sysroot")?;
+    let dir = std::path::absolute(s.path.join(d.relpath()))?;
+    out(&format!("{}\n", dir.display()))?;
+    Ok(0)
 }
 
 fn kargs_spec(k: &KargArgs) -> Result<KargsSpec> {

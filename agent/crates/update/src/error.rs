@@ -28,6 +28,10 @@ pub enum Error {
         ostree_repo::datetime::format_iso(*detected)
     )]
     FailedBefore { commit: Checksum, detected: u64, reason: String },
+    #[error("Old and new refs are equal: {refspec}")]
+    SameRefspec { refspec: String },
+    #[error("origin unconfigured-state: {state}")]
+    Unconfigured { state: String },
     #[error("the deployment's origin kept changing while pulling (last {refspec}); run the upgrade again")]
     OriginKeptChanging { refspec: String },
     #[error("the stick at {} has no ref for {osname} (usb-ref=stick takes the one ref named {osname} or {osname}/…)", repo.display())]

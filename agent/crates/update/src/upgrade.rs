@@ -80,13 +80,28 @@ pub fn plan(s: &Sysroot, req: &Request) -> Result<Plan> {
     let mut origin = current.origin.clone().ok_or(Error::NoOrigin)?;
     let mut refspec = current.refspec().ok_or(Error::NoRefspec)?;
     if let Some(to) = &req.switch_to {
-        refspec = match (to.contains(':'), refspec.split_once(':')) {
-            (false, Some((remote, _))) => format!("{remote}:{to}"),
-            _ => to.clone(),
+        let (old_remote, old_ref) = match refspec.split_once(':') {
+            Some((r, f)) => (Some(r), f),
+            None => (None, refspec.as_str()),
         };
+        // As ostree: `REMOTE:` keeps the ref, a bare REF keeps the remote.
+        let (remote, rf) = match to.split_once(':') {
+            Some((r, "")) => (Some(r), old_ref),
+            Some((r, f)) => (Some(r), f),
+            None => (old_remote, to.as_str()),
+        };
+        let new = remote.map_or_else(|| rf.to_string(), |r| format!("{r}:{rf}"));
+        if new == refspec {
+            return Err(Error::SameRefspec { refspec: new });
+        }
+        refspec = new;
         // A new origin, as ostree's switch writes it (nothing carried over).
         origin = KeyFile::new();
         origin.set("origin", "refspec", &refspec);
+    } else if let Some(state) = origin.get("origin", "unconfigured-state") {
+        // The OS vendor's word on why updates are off (e.g. a subscription
+        // is missing); a switch to an explicit origin ignores it, as ostree.
+        return Err(Error::Unconfigured { state });
     }
     if let Some(c) = &req.override_commit {
         origin.set("origin", "override-commit", c);
