@@ -679,6 +679,9 @@ pub struct CheckoutOpts {
     /// Fail instead of copying when a hardlink is impossible.
     #[arg(short = 'H', long)]
     pub require_hardlinks: bool,
+    /// Turn `.ostree-wh.NAME` files into overlayfs whiteouts (char devices 0:0).
+    #[arg(long)]
+    pub process_passthrough_whiteouts: bool,
     /// Sync the destination's filesystem when done.
     #[arg(long, value_name = "BOOL", default_value_t = false)]
     pub fsync: bool,

@@ -231,8 +231,12 @@ fn deploys_match_ostree_byte_for_byte_and_interoperate() {
     let mut first = vec!["deploy", "--os=testos"];
     first.extend(KARGS);
     first.push("testos/stable");
+    // Daemons watch ostree/deploy's mtime: every deploy touches it.
+    let mtime = |root: &Path| fs::metadata(root.join("ostree/deploy")).expect("ostree/deploy").modified().expect("mtime");
+    let before = [mtime(&lab.o), mtime(&lab.u)];
     lab.both(&first);
     lab.assert_same("first deploy");
+    assert!(mtime(&lab.o) > before[0] && mtime(&lab.u) > before[1], "ostree/deploy touched");
     // ostree's hidden `admin --print-current-dir`: the first deployment's absolute directory.
     let current = |tool: &str, root: &Path| ok(tool, os_args!["admin", sysroot_arg(root), "--print-current-dir"], &[]);
     let dir_o = current("ostree", &lab.o);

@@ -189,7 +189,7 @@ pub fn deploy(sysroot: &mut LockedSysroot, rev: &str, opts: &DeployOptions) -> R
     rmrf_deployment(&dpath)?;
     let prepared = (|| -> Result<(Deployment, Option<MergeReport>)> {
         crate::failpoint::step("check out")?;
-        checkout::checkout(&sysroot.repo, &csum, &dpath, &CheckoutOptions { fsync: false, ..CheckoutOptions::default() })?;
+        checkout::checkout(&sysroot.repo, &csum, &dpath, &CheckoutOptions { fsync: false, process_passthrough_whiteouts: true, ..CheckoutOptions::default() })?;
         let kl = kernel::find(&dpath)?;
         // /etc: from usr/etc (a tree with only /etc gets it moved there).
         // Through a symlink in the commit, the copy and the merge would read
@@ -414,6 +414,7 @@ pub fn write_deployments(sysroot: &mut LockedSysroot, mut list: Vec<Deployment>)
         (b, s)
     };
     log::info!("Transaction complete; bootconfig swap: {}; bootversion: boot.{bootversion}.{subbootversion}", if needs_bootswap { "yes" } else { "no" });
+    crate::sysroot::bump_mtime(&root)?;
     sysroot.reload()?;
     Ok((needs_bootswap, bootversion, subbootversion))
 }

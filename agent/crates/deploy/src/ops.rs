@@ -64,7 +64,8 @@ pub fn rollback(sysroot: &mut LockedSysroot) -> Result<usize> {
 }
 
 fn write_origin(sysroot: &Sysroot, d: &Deployment, origin: &KeyFile) -> Result<()> {
-    dfs::write_atomic(&sysroot.path.join(d.origin_relpath()), origin.to_string().as_bytes())
+    dfs::write_atomic(&sysroot.path.join(d.origin_relpath()), origin.to_string().as_bytes())?;
+    crate::sysroot::bump_mtime(&sysroot.path)
 }
 
 /// `admin pin [--unpin] N`. Returns false when nothing changed.

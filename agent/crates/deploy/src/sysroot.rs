@@ -136,6 +136,14 @@ pub fn init_fs(path: &Path, modern: bool) -> Result<()> {
     Ok(())
 }
 
+/// Touch `ostree/deploy`, as libostree does after every change of the
+/// deployments or an origin: daemons watch its mtime for changes.
+pub(crate) fn bump_mtime(root: &Path) -> Result<()> {
+    let p = root.join("ostree/deploy");
+    let now = std::time::SystemTime::now();
+    fs::File::open(&p).and_then(|f| f.set_times(fs::FileTimes::new().set_accessed(now).set_modified(now))).at(&p)
+}
+
 /// `ostree admin os-init OS`: the stateroot and its shared /var.
 pub fn os_init(path: &Path, osname: &str) -> Result<()> {
     if !layout::valid_osname(osname) {
@@ -156,7 +164,7 @@ pub fn os_init(path: &Path, osname: &str) -> Result<()> {
             std::os::unix::fs::symlink(target, &p).at(&p)?;
         }
     }
-    Ok(())
+    bump_mtime(path)
 }
 
 /// The sysroot lock held: libostree's `ostree/lock`, exclusive, an OFD
