@@ -212,6 +212,62 @@ pub enum AdminCommand {
     Unlock(UnlockOpts),
     /// Declare this boot good: run the health checks, then stop boot counting.
     MarkGood(MarkGoodOpts),
+    /// Installer utilities (set-kargs).
+    Instutil(InstutilOpts),
+    /// Change the kernel arguments of deployments.
+    Kargs(AdminKargsOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct InstutilOpts {
+    #[command(subcommand)]
+    pub command: InstutilCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InstutilCommand {
+    /// Set the kernel arguments of the first deployment.
+    SetKargs(SetKargsOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct SetKargsOpts {
+    /// Start from the running kernel's command line (/proc/cmdline).
+    #[arg(long)]
+    pub import_proc_cmdline: bool,
+    /// Start from the deployment's current arguments.
+    #[arg(long)]
+    pub merge: bool,
+    /// Set an argument, replacing every earlier one of that name.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub replace: Vec<String>,
+    /// Append an argument.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub append: Vec<String>,
+    /// Arguments appended last.
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminKargsOpts {
+    #[command(subcommand)]
+    pub command: AdminKargsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminKargsCommand {
+    /// Change the arguments of every deployment.
+    EditInPlace(EditInPlaceOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct EditInPlaceOpts {
+    /// Append an argument unless one of that name is there.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub append_if_missing: Vec<String>,
+    /// Accepted and ignored, as ostree does.
+    #[arg(hide = true)]
+    pub args: Vec<String>,
 }
 
 /// How kernel arguments are chosen.

@@ -335,6 +335,39 @@ fn deploys_match_ostree_byte_for_byte_and_interoperate() {
     ostree(os_args![repo_arg(&lab.o.join("ostree/repo")), "fsck"]);
 }
 
+/// The `options` line of the default deployment's boot entry.
+fn first_entry_options(root: &Path) -> String {
+    let dir = root.join("boot/loader/entries");
+    let mut names: Vec<PathBuf> = fs::read_dir(&dir).expect("entries").map(|e| e.expect("e").path()).collect();
+    names.sort();
+    let text = fs::read_to_string(names.last().expect("an entry")).expect("entry");
+    text.lines().find_map(|l| l.strip_prefix("options ")).expect("options").to_string()
+}
+
+#[test]
+fn kernel_argument_verbs_match_ostree() {
+    let lab = Lab::new();
+    let t1 = lab.tree(1);
+    commit(&lab.src, &t1, "1.0", "2024-01-01 00:00:00 +0000");
+    lab.pull_both();
+    let mut first = vec!["deploy", "--os=testos"];
+    first.extend(KARGS);
+    first.push("testos/stable");
+    lab.both(&first);
+    // set-kargs writes a new bootversion in both.
+    lab.both(&["instutil", "set-kargs", "FOO=BAZ", "FOO=BIF", "KEYWORD", "EMPTY="]);
+    lab.assert_same("instutil set-kargs");
+    lab.both(&["instutil", "set-kargs", "--merge", "--replace=FOO=XXX", "--append=A=1", "--append=A=2", "LAST"]);
+    lab.assert_same("instutil set-kargs --merge");
+    assert!(first_entry_options(&lab.u).starts_with("FOO=XXX KEYWORD EMPTY= "), "{}", first_entry_options(&lab.u));
+    // edit-in-place: ostree rewrites the live entry, uptree writes a new
+    // bootversion; the arguments are the same.
+    lab.both(&["kargs", "edit-in-place", "--append-if-missing=FOO=no", "--append-if-missing=NEW=1", "--append-if-missing=quiet2"]);
+    let without_ostree = |root: &Path| first_entry_options(root).split(' ').filter(|a| !a.starts_with("ostree=")).collect::<Vec<_>>().join(" ");
+    assert_eq!(without_ostree(&lab.u), without_ostree(&lab.o));
+    assert!(without_ostree(&lab.u).ends_with("LAST NEW=1 quiet2"), "{}", without_ostree(&lab.u));
+}
+
 #[test]
 fn init_fs_modern_makes_only_boot_and_ostree_as_ostree_does() {
     let dir = scratch();

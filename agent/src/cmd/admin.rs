@@ -16,6 +16,9 @@ use uptree_deploy::sysroot::{self, Sysroot};
 use uptree_deploy::{failed, health, ops};
 use uptree_update::{Outcome, Request};
 
+mod instutil;
+mod kargs;
+
 use super::out;
 use crate::cli::{AdminCommand, AdminOpts, DeployOpts, KargArgs, MarkGoodOpts, StatusOpts, UnlockOpts, UpgradeOpts};
 use crate::Result;
@@ -76,6 +79,8 @@ pub fn run(o: &AdminOpts) -> Result<i32> {
         AdminCommand::Switch(sw) => upgrade(root, &sw.upgrade, Some(&sw.refspec)),
         AdminCommand::Unlock(u) => unlock(root, u),
         AdminCommand::MarkGood(m) => mark_good(root, m),
+        AdminCommand::Instutil(i) => instutil::run(root, i),
+        AdminCommand::Kargs(k) => kargs::run(root, k),
     }
 }
 
@@ -89,14 +94,15 @@ fn print_current_dir(root: &Path) -> Result<i32> {
     Ok(0)
 }
 
+/// The running kernel's arguments without the boot loader's own, which
+/// do not carry over (as ostree's `append_proc_cmdline`).
+fn proc_cmdline() -> Result<String> {
+    let cmdline = std::fs::read_to_string("/proc/cmdline")?;
+    Ok(cmdline.split_ascii_whitespace().filter(|a| !a.starts_with("BOOT_IMAGE=") && !a.starts_with("initrd=")).collect::<Vec<_>>().join(" "))
+}
+
 fn kargs_spec(k: &KargArgs) -> Result<KargsSpec> {
-    let base = if k.proc_cmdline {
-        let cmdline = std::fs::read_to_string("/proc/cmdline")?;
-        // As ostree: the boot loader's own arguments do not carry over.
-        Some(cmdline.split_ascii_whitespace().filter(|a| !a.starts_with("BOOT_IMAGE=") && !a.starts_with("initrd=")).collect::<Vec<_>>().join(" "))
-    } else {
-        None
-    };
+    let base = if k.proc_cmdline { Some(proc_cmdline()?) } else { None };
     Ok(KargsSpec { replace: k.replace.clone(), append: k.append.clone(), delete: k.delete.clone(), none: k.none, base })
 }
 

@@ -11,6 +11,7 @@ use ostree_repo::keyfile::KeyFile;
 use crate::deploy::{cleanup_after_switch, set_immutable, write_deployments};
 use crate::dfs;
 use crate::error::{At, Error, Result};
+use crate::kargs::Kargs;
 use crate::sysroot::{Deployment, LockedSysroot, Sysroot};
 
 fn check_index(sysroot: &Sysroot, index: usize) -> Result<()> {
@@ -46,6 +47,22 @@ fn move_to_front(sysroot: &mut LockedSysroot, index: usize) -> Result<()> {
     let mut list = sysroot.deployments.clone();
     let d = list.remove(index);
     list.insert(0, d);
+    write_deployments(sysroot, list)?;
+    cleanup_after_switch(sysroot)?;
+    Ok(())
+}
+
+/// `admin instutil set-kargs` and `admin kargs edit-in-place`: each
+/// deployment `index` of `changes` boots with its kernel arguments
+/// (`ostree=` is set by the write). One new bootversion for all, so the
+/// change is atomic and U-Boot's environment stays in step with the
+/// entries (ostree's edit-in-place rewrites the live entries instead).
+pub fn set_kargs(sysroot: &mut LockedSysroot, changes: &[(usize, Kargs)]) -> Result<()> {
+    let mut list = sysroot.deployments.clone();
+    for (index, kargs) in changes {
+        check_index(sysroot, *index)?;
+        list[*index].bootconfig.set("options", &kargs.to_string());
+    }
     write_deployments(sysroot, list)?;
     cleanup_after_switch(sysroot)?;
     Ok(())
