@@ -331,8 +331,8 @@ pub struct StatusOpts {
 
 #[derive(Debug, Args)]
 pub struct UpgradeOpts {
-    /// Stateroot (default: the booted one).
-    #[arg(long = "os", value_name = "OSNAME")]
+    /// Stateroot (default: the booted one). Given twice, the last counts.
+    #[arg(long = "os", value_name = "OSNAME", overrides_with = "os")]
     pub os: Option<String>,
     /// Only pull.
     #[arg(long)]

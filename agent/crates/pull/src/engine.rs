@@ -230,6 +230,12 @@ fn resolve_targets(
             targets.push(Target { ref_name: None, commit: c, max_size: MAX_METADATA_SIZE });
             continue;
         }
+        // `REF@COMMIT`, as ostree: that commit, and the ref set to it.
+        if let Some((name, c)) = w.split_once('@').and_then(|(n, c)| Some((n, hex_or_none(c)?))) {
+            ostree_repo::object::validate_ref_name(name)?;
+            targets.push(Target { ref_name: Some(name.to_string()), commit: c, max_size: MAX_METADATA_SIZE });
+            continue;
+        }
         ostree_repo::object::validate_ref_name(&w)?;
         if let Some(s) = &summary {
             let r = s.lookup(&w).ok_or_else(|| Error::Config(format!("No such branch '{w}' in repository summary")))?;
