@@ -369,6 +369,45 @@ fn kernel_argument_verbs_match_ostree() {
 }
 
 #[test]
+fn upgrade_follows_an_end_of_life_rebase_as_ostree() {
+    let lab = Lab::new();
+    let t1 = lab.tree(1);
+    commit(&lab.src, &t1, "1.0", "2024-01-01 00:00:00 +0000");
+    lab.pull_both();
+    let mut first = vec!["deploy", "--os=testos"];
+    first.extend(KARGS);
+    first.push("testos/stable");
+    lab.both(&first);
+    // The product moves to testos/next; testos/stable ends with an empty
+    // commit pointing there.
+    let t2 = lab.tree(2);
+    let next = ostree(os_args![repo_arg(&lab.src), "commit", "-b", "testos/next", "-s", "next", "--timestamp=2024-02-01 00:00:00 +0000", t2.as_os_str()]);
+    let empty = lab.src.with_file_name("empty");
+    fs::create_dir_all(&empty).expect("empty");
+    ostree(os_args![
+        repo_arg(&lab.src),
+        "commit",
+        "-b",
+        "testos/stable",
+        "-s",
+        "EOL",
+        "--timestamp=2024-02-02 00:00:00 +0000",
+        "--add-metadata-string=ostree.endoflife=Product discontinued",
+        "--add-metadata-string=ostree.endoflife-rebase=testos/next",
+        empty.as_os_str()
+    ]);
+    lab.pull_both();
+    let src = lab.src.to_string_lossy().into_owned();
+    ostree(os_args![repo_arg(&lab.o.join("ostree/repo")), "pull-local", src.as_str(), "testos/next"]);
+    up(os_args![repo_arg(&lab.u.join("ostree/repo")), "pull-local", src.as_str(), "testos/next"]);
+    lab.both(&["upgrade", "--os=testos"]);
+    lab.assert_same("end-of-life rebase");
+    let st = status_json(&lab.u);
+    assert_eq!(st["deployments"][0]["checksum"], next.as_str(), "{st:#}");
+    assert_eq!(st["deployments"][0]["refspec"], "testos/next", "{st:#}");
+}
+
+#[test]
 fn init_fs_modern_makes_only_boot_and_ostree_as_ostree_does() {
     let dir = scratch();
     let (o, u) = (dir.path().join("o"), dir.path().join("u"));

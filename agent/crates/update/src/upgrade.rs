@@ -127,6 +127,24 @@ fn pull_for(repo: &Repo, refspec: &str, req: &Request, not_older_than: Option<&C
     Ok(Some(uptree_pull::pull(repo, remote, &[target], &opts)?))
 }
 
+/// ostree's end-of-life redirect: when the commit `refspec` names carries
+/// `ostree.endoflife-rebase=REF`, the origin moves to REF (same remote).
+/// One hop, as ostree; not with an explicit `override_commit`.
+fn eol_rebase(repo: &Repo, refspec: &str, req: &Request) -> Result<Option<String>> {
+    if req.override_commit.is_some() {
+        return Ok(None);
+    }
+    let commit = repo.load_commit(&repo.resolve_rev(refspec)?)?;
+    let Some(next) = commit.meta("ostree.endoflife-rebase").and_then(|v| v.as_str()) else {
+        return Ok(None);
+    };
+    ostree_repo::object::validate_ref_name(next)?;
+    Ok(Some(match refspec.split_once(':') {
+        Some((remote, _)) => format!("{remote}:{next}"),
+        None => next.to_string(),
+    }))
+}
+
 /// `admin upgrade`, and `admin switch` when `req.switch_to` names a new
 /// origin refspec (as ostree: a bare REF keeps the current remote).
 /// `pulled` hears of each pull as it ends (the CLI prints it).
@@ -150,6 +168,11 @@ pub fn upgrade(root: &Path, req: &Request, pulled_cb: &mut dyn FnMut(&PullReport
             if let Some(r) = pull_for(&snapshot.repo, &want, req, not_older_than.as_ref())? {
                 pulled_cb(&r);
             }
+            if let Some(next) = eol_rebase(&snapshot.repo, &want, req)? {
+                if let Some(r) = pull_for(&snapshot.repo, &next, req, not_older_than.as_ref())? {
+                    pulled_cb(&r);
+                }
+            }
             pulled = Some(want.clone());
         }
         if req.pull_only {
@@ -170,7 +193,12 @@ pub fn upgrade(root: &Path, req: &Request, pulled_cb: &mut dyn FnMut(&PullReport
 
 /// The part of [`upgrade`] that decides and deploys, under the lock.
 pub fn deploy_locked(s: &mut LockedSysroot, p: Plan, req: &Request) -> Result<Outcome> {
-    let Plan { osname, current, origin, refspec } = p;
+    let Plan { osname, current, mut origin, mut refspec } = p;
+    if let Some(next) = eol_rebase(&s.repo, &refspec, req)? {
+        log::warn!("{refspec} reached its end of life; following it to {next}");
+        origin.set("origin", "refspec", &next);
+        refspec = next;
+    }
     let new = match &req.override_commit {
         Some(c) => s.repo.resolve_rev(c)?,
         None => s.repo.resolve_rev(&refspec)?,
