@@ -408,6 +408,21 @@ fn upgrade_follows_an_end_of_life_rebase_as_ostree() {
 }
 
 #[test]
+fn no_dtb_debug_flag_leaves_device_trees_out_as_ostree() {
+    let lab = Lab::new();
+    let t1 = lab.tree(1);
+    commit(&lab.src, &t1, "1.0", "2024-01-01 00:00:00 +0000");
+    lab.pull_both();
+    let env = [("OSTREE_SYSROOT_DEBUG", "no-dtb")];
+    for (tool, root) in [("ostree", &lab.o), (uptree_bin(), &lab.u)] {
+        ok(tool, os_args!["admin", "deploy", "--os=testos", KARGS[0], KARGS[1], "testos/stable", sysroot_arg(root)], &env);
+    }
+    lab.assert_same("deploy with no-dtb");
+    let boot = listing(&lab.u.join("boot"), &[]);
+    assert!(!boot.iter().any(|l| l.contains("devicetree")), "{boot:#?}");
+}
+
+#[test]
 fn init_fs_modern_makes_only_boot_and_ostree_as_ostree_does() {
     let dir = scratch();
     let (o, u) = (dir.path().join("o"), dir.path().join("u"));

@@ -97,12 +97,23 @@ pub(crate) fn set_immutable(path: &Path, on: bool) -> Result<()> {
     }
 }
 
-/// libostree's `OSTREE_SYSROOT_DEBUG=mutable-deployments` (a GLib debug
-/// string: keys separated by `:;, \t`, any case, `all` for every key):
-/// deployments are not made immutable. Image builders need it, as under
-/// Yocto's pseudo or fakeroot the flag cannot be set.
+/// Whether the GLib debug string `debug` (libostree's
+/// `OSTREE_SYSROOT_DEBUG`: keys separated by `:;, \t`, any case, `all`
+/// for every key) sets `key`.
+fn debug_has(debug: Option<&str>, key: &str) -> bool {
+    debug.is_some_and(|d| d.split([':', ';', ',', ' ', '\t']).any(|k| k.eq_ignore_ascii_case(key) || k.eq_ignore_ascii_case("all")))
+}
+
+/// `OSTREE_SYSROOT_DEBUG` of this process sets `key`.
+pub(crate) fn debug_flag(key: &str) -> bool {
+    debug_has(std::env::var("OSTREE_SYSROOT_DEBUG").ok().as_deref(), key)
+}
+
+/// `mutable-deployments`: deployments are not made immutable. Image
+/// builders need it, as under Yocto's pseudo or fakeroot the flag cannot
+/// be set.
 fn mutable_deployments(debug: Option<&str>) -> bool {
-    debug.is_some_and(|d| d.split([':', ';', ',', ' ', '\t']).any(|k| k.eq_ignore_ascii_case("mutable-deployments") || k.eq_ignore_ascii_case("all")))
+    debug_has(debug, "mutable-deployments")
 }
 
 /// Remove a deployment directory (clearing the immutable flag first).

@@ -123,12 +123,16 @@ fn from_modules(tree: &DeployTree) -> Result<Option<KernelLayout>> {
                 break;
             }
         }
-        if tree.probe(&kdir.join("devicetree"))?.is_some() {
-            hash_one(&mut h, tree, &kdir.join("devicetree"), deployfs::DEVICETREE)?;
-            layout.devicetree = Some(("devicetree".into(), format!("devicetree-{kver}")));
-        } else if tree.probe(&kdir.join("dtb"))?.is_some_and(|t| t.is_dir()) {
-            hash_dir(&mut h, &open_dtb_dir(tree, &kdir.join("dtb"))?, 0, &mut 0)?;
-            layout.dtb_dir = Some("dtb".into());
+        // `OSTREE_SYSROOT_DEBUG=no-dtb`: as libostree, device trees are
+        // neither installed nor part of the bootcsum.
+        if !crate::deploy::debug_flag("no-dtb") {
+            if tree.probe(&kdir.join("devicetree"))?.is_some() {
+                hash_one(&mut h, tree, &kdir.join("devicetree"), deployfs::DEVICETREE)?;
+                layout.devicetree = Some(("devicetree".into(), format!("devicetree-{kver}")));
+            } else if tree.probe(&kdir.join("dtb"))?.is_some_and(|t| t.is_dir()) {
+                hash_dir(&mut h, &open_dtb_dir(tree, &kdir.join("dtb"))?, 0, &mut 0)?;
+                layout.dtb_dir = Some("dtb".into());
+            }
         }
         layout.bootcsum = ostree_repo::Checksum(h.finalize().into()).to_hex();
         return Ok(Some(layout));
