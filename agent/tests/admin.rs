@@ -360,12 +360,26 @@ fn kernel_argument_verbs_match_ostree() {
     lab.both(&["instutil", "set-kargs", "--merge", "--replace=FOO=XXX", "--append=A=1", "--append=A=2", "LAST"]);
     lab.assert_same("instutil set-kargs --merge");
     assert!(first_entry_options(&lab.u).starts_with("FOO=XXX KEYWORD EMPTY= "), "{}", first_entry_options(&lab.u));
+    // --karg-none drops the merge deployment's arguments; --karg still applies.
+    lab.both(&["deploy", "--os=testos", "--karg-none", "--karg=root=LABEL=rootfs", "testos/stable"]);
+    lab.assert_same("deploy --karg-none --karg");
+    assert!(first_entry_options(&lab.u).starts_with("root=LABEL=rootfs ostree="), "{}", first_entry_options(&lab.u));
+    // Without --repo (and outside a repository) both use $OSTREE_SYSROOT's repository.
+    // (ostree lists refs in hash order.)
+    let sorted = |t: String| {
+        let mut v: Vec<String> = t.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    let refs_o = sorted(ostree_env(os_args!["refs"], &[("OSTREE_SYSROOT", lab.o.to_str().expect("utf-8"))]));
+    assert_eq!(sorted(up_env(os_args!["refs"], &[("OSTREE_SYSROOT", lab.u.to_str().expect("utf-8"))])), refs_o);
+    assert!(refs_o.iter().any(|r| r == "testos/stable"), "{refs_o:?}");
     // edit-in-place: ostree rewrites the live entry, uptree writes a new
     // bootversion; the arguments are the same.
     lab.both(&["kargs", "edit-in-place", "--append-if-missing=FOO=no", "--append-if-missing=NEW=1", "--append-if-missing=quiet2"]);
     let without_ostree = |root: &Path| first_entry_options(root).split(' ').filter(|a| !a.starts_with("ostree=")).collect::<Vec<_>>().join(" ");
     assert_eq!(without_ostree(&lab.u), without_ostree(&lab.o));
-    assert!(without_ostree(&lab.u).ends_with("LAST NEW=1 quiet2"), "{}", without_ostree(&lab.u));
+    assert_eq!(without_ostree(&lab.u), "root=LABEL=rootfs FOO=no NEW=1 quiet2");
 }
 
 #[test]

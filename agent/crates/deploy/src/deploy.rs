@@ -163,12 +163,18 @@ pub fn deploy(sysroot: &mut LockedSysroot, rev: &str, opts: &DeployOptions) -> R
 
     // Kernel arguments, as `ostree admin deploy` computes them.
     let k = &opts.kargs;
-    let kargs: Option<Kargs> = if k.none {
-        Some(Kargs::default())
-    } else {
-        let mut base = match (&k.base, &merge_dep, k.replace.is_empty() && k.append.is_empty() && k.delete.is_empty()) {
-            (Some(b), _, _) => Some(Kargs::parse(b)),
-            (None, Some(m), false) => Some(Kargs::parse(m.bootconfig.get("options").unwrap_or(""))),
+    if k.none && k.base.is_some() {
+        return Err(Error::Invalid("Can't specify both --karg-proc-cmdline and --karg-none".into()));
+    }
+    if k.none && !k.delete.is_empty() {
+        return Err(Error::Invalid("Can't specify both --karg-none and --karg-delete".into()));
+    }
+    // `--karg-none` starts from nothing; `--karg`/`--karg-append` still apply.
+    let kargs: Option<Kargs> = {
+        let mut base = match (k.none, &k.base, &merge_dep, k.replace.is_empty() && k.append.is_empty() && k.delete.is_empty()) {
+            (true, _, _, _) => Some(Kargs::default()),
+            (false, Some(b), _, _) => Some(Kargs::parse(b)),
+            (false, None, Some(m), false) => Some(Kargs::parse(m.bootconfig.get("options").unwrap_or(""))),
             _ => None,
         };
         for a in &k.replace {
