@@ -314,6 +314,9 @@ pub struct DeployOpts {
     /// Do not merge /etc or inherit kernel arguments.
     #[arg(long)]
     pub no_merge: bool,
+    /// Finish the deployment at shutdown (ostree's staging; refused by uptree).
+    #[arg(long)]
+    pub stage: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -346,6 +349,9 @@ pub struct UpgradeOpts {
     /// Allow deploying a commit older than the current one.
     #[arg(long)]
     pub allow_downgrade: bool,
+    /// Finish the deployment at shutdown (ostree's staging; refused by uptree).
+    #[arg(long)]
+    pub stage: bool,
     #[command(flatten)]
     pub net: NetArgs,
 }

@@ -237,6 +237,11 @@ fn deploys_match_ostree_byte_for_byte_and_interoperate() {
     lab.both(&first);
     lab.assert_same("first deploy");
     assert!(mtime(&lab.o) > before[0] && mtime(&lab.u) > before[1], "ostree/deploy touched");
+    // Staging needs a booted system (and uptree stages nothing at all).
+    assert_eq!(
+        lab.both_fail(&["deploy", "--stage", "--os=testos", "testos/stable"]),
+        "error: Cannot stage deployment: Not currently booted into an OSTree system"
+    );
     // ostree's hidden `admin --print-current-dir`: the first deployment's absolute directory.
     let current = |tool: &str, root: &Path| ok(tool, os_args!["admin", sysroot_arg(root), "--print-current-dir"], &[]);
     let dir_o = current("ostree", &lab.o);

@@ -697,3 +697,28 @@ fn passthrough_whiteouts_check_out_as_ostree_does() {
         assert_eq!(whiteouts, if opt.is_some() { 2 } else { 0 }, "{ko:#?}");
     }
 }
+
+#[test]
+fn refs_with_a_prefix_list_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f f 644 x");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    let tree_s = tree.display().to_string();
+    let (c, _) = commit_both(&orepo, &urepo, &["-b", "a/b/c", "--timestamp=2024-01-01", &tree_s], &[]);
+    for repo in [&orepo, &urepo] {
+        for r in ["r1:testos/buildmain/x", "r1:testos2/y", "testos/local"] {
+            ostree(os_args![repo_arg(repo), "refs", format!("--create={r}"), &c]);
+        }
+    }
+    // ostree lists refs in hash order.
+    let sorted = |t: String| {
+        let mut v: Vec<String> = t.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    for prefix in ["r1:testos", "r1:", "a", "a/b", "r1:testos/buildmain", "testos"] {
+        let o = sorted(ostree(os_args![repo_arg(&orepo), "refs", prefix]));
+        assert_eq!(sorted(up(os_args![repo_arg(&urepo), "refs", prefix])), o, "refs {prefix}");
+    }
+}

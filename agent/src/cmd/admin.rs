@@ -120,6 +120,7 @@ fn deploy_cmd(root: &Path, d: &DeployOpts) -> Result<i32> {
         retain_rollback: d.retain_rollback,
         not_as_default: d.not_as_default,
         no_merge: d.no_merge,
+        stage: d.stage,
         ..Default::default()
     };
     if let Ok(c) = s.repo.resolve_rev(&d.refspec) {
@@ -299,6 +300,7 @@ fn request(u: &UpgradeOpts, switch_to: Option<&str>) -> Request {
         allow_downgrade: u.allow_downgrade,
         pull_only: u.pull_only,
         deploy_only: u.deploy_only,
+        stage: u.stage,
         pull: super::pull::options(&u.net),
     }
 }

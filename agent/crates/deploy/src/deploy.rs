@@ -65,6 +65,10 @@ pub struct DeployOptions {
     pub no_clean: bool,
     /// The origin to write (upgrade, clones) instead of `refspec=REV`.
     pub origin: Option<KeyFile>,
+    /// ostree's `--stage` (finish the deployment at shutdown): refused.
+    /// uptree has no shutdown finalizer; a deployment is complete when
+    /// `deploy` returns, which power cuts already cannot break.
+    pub stage: bool,
 }
 
 /// What a deploy did.
@@ -147,6 +151,14 @@ fn os_release_name(tree: &DeployTree) -> Result<String> {
 
 /// `admin deploy REFSPEC|CHECKSUM`.
 pub fn deploy(sysroot: &mut LockedSysroot, rev: &str, opts: &DeployOptions) -> Result<DeployReport> {
+    if opts.stage {
+        let why = if sysroot.booted_deployment().is_none() {
+            "Not currently booted into an OSTree system"
+        } else {
+            "uptree completes every deployment at once (no finalization at shutdown); deploy without staging"
+        };
+        return Err(Error::Invalid(format!("Cannot stage deployment: {why}")));
+    }
     let csum = sysroot.repo.resolve_rev(rev)?;
     if sysroot.repo.is_partial(&csum) {
         return Err(Error::Invalid(format!("commit {csum} is partial (an interrupted pull); pull it completely before deploying")));

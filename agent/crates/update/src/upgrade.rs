@@ -26,6 +26,9 @@ pub struct Request {
     pub allow_downgrade: bool,
     pub pull_only: bool,
     pub deploy_only: bool,
+    /// ostree's `--stage` (also set by `OSTREE_EX_STAGE_DEPLOYMENTS` in
+    /// the environment, as ostree's upgrader reads it): refused by deploy.
+    pub stage: bool,
     pub pull: PullOptions,
 }
 
@@ -217,7 +220,8 @@ pub fn deploy_locked(s: &mut LockedSysroot, p: Plan, req: &Request) -> Result<Ou
     if let Some(f) = failed::find(&s.path, &new.to_hex())? {
         return Err(Error::FailedBefore { commit: new, detected: f.detected, reason: f.reason });
     }
-    let opts = DeployOptions { osname: Some(osname.clone()), origin: Some(origin), ..Default::default() };
+    let stage = req.stage || std::env::var_os("OSTREE_EX_STAGE_DEPLOYMENTS").is_some();
+    let opts = DeployOptions { osname: Some(osname.clone()), origin: Some(origin), stage, ..Default::default() };
     let r = deploy::deploy(s, &new.to_hex(), &opts)?;
     let mut deleted_ref = None;
     // As ostree's switch: the old ref goes, so its commits can be pruned.
