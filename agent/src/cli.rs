@@ -216,6 +216,22 @@ pub enum AdminCommand {
     Instutil(InstutilOpts),
     /// Change the kernel arguments of deployments.
     Kargs(AdminKargsOpts),
+    /// Make a deployment follow REMOTENAME (added if missing) and BRANCH.
+    SetOrigin(SetOriginOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct SetOriginOpts {
+    pub remote: String,
+    pub url: String,
+    /// The ref (default: the deployment's current one).
+    pub branch: Option<String>,
+    /// Option of a remote that is added (KEY=VALUE).
+    #[arg(short = 's', long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// The deployment (default: the booted one).
+    #[arg(long, value_name = "INDEX")]
+    pub index: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -400,7 +400,17 @@ fn upgrade_follows_an_end_of_life_rebase_as_ostree() {
     // The product moves to testos/next; testos/stable ends with an empty
     // commit pointing there.
     let t2 = lab.tree(2);
-    let next = ostree(os_args![repo_arg(&lab.src), "commit", "-b", "testos/next", "-s", "next", "--timestamp=2024-02-01 00:00:00 +0000", t2.as_os_str()]);
+    let next = ostree(os_args![
+        repo_arg(&lab.src),
+        "commit",
+        "-b",
+        "testos/next",
+        "-s",
+        "next",
+        "--timestamp=2024-02-01 00:00:00 +0000",
+        "--add-metadata-string=ostree.source-title=built from the next branch",
+        t2.as_os_str()
+    ]);
     let empty = lab.src.with_file_name("empty");
     fs::create_dir_all(&empty).expect("empty");
     ostree(os_args![
@@ -424,6 +434,14 @@ fn upgrade_follows_an_end_of_life_rebase_as_ostree() {
     let st = status_json(&lab.u);
     assert_eq!(st["deployments"][0]["checksum"], next.as_str(), "{st:#}");
     assert_eq!(st["deployments"][0]["refspec"], "testos/next", "{st:#}");
+    assert!(up(os_args!["admin", "status", sysroot_arg(&lab.u)]).contains("\n    `- built from the next branch\n"));
+
+    // set-origin: the remote is added, the deployment follows it.
+    lab.both(&["set-origin", "--index=0", "bacon", "--set=gpg-verify=false", "http://tasty.com"]);
+    lab.assert_same("set-origin");
+    assert_eq!(status_json(&lab.u)["deployments"][0]["refspec"], "bacon:testos/next");
+    let remotes = |tool: &str, root: &Path| ok(tool, os_args![repo_arg(&root.join("ostree/repo")), "remote", "list", "-u"], &[]);
+    assert_eq!(remotes(uptree_bin(), &lab.u), remotes("ostree", &lab.o));
 }
 
 #[test]

@@ -18,6 +18,7 @@ use uptree_update::{Outcome, Request};
 
 mod instutil;
 mod kargs;
+mod set_origin;
 
 use super::out;
 use crate::cli::{AdminCommand, AdminOpts, DeployOpts, KargArgs, MarkGoodOpts, StatusOpts, UnlockOpts, UpgradeOpts};
@@ -81,6 +82,7 @@ pub fn run(o: &AdminOpts) -> Result<i32> {
         AdminCommand::MarkGood(m) => mark_good(root, m),
         AdminCommand::Instutil(i) => instutil::run(root, i),
         AdminCommand::Kargs(k) => kargs::run(root, k),
+        AdminCommand::SetOrigin(o) => set_origin::run(root, o),
     }
 }
 
@@ -189,7 +191,9 @@ fn status(root: &Path, o: &StatusOpts) -> Result<i32> {
         let booted = s.booted == Some(i);
         let pending = s.booted.is_some() && s.pending(&os) == Some(i);
         let rollback = s.booted.is_some() && s.rollback(&os) == Some(i);
-        let version = s.repo.load_commit(&d.csum).ok().and_then(|c| c.version().map(str::to_string));
+        let commit = s.repo.load_commit(&d.csum).ok();
+        let version = commit.as_ref().and_then(|c| c.version().map(str::to_string));
+        let source_title = commit.as_ref().and_then(|c| c.meta("ostree.source-title").and_then(|v| v.as_str()).map(str::to_string));
         let etc = deploy::merge_report(&s, d);
         let failure = failures.iter().find(|f| f.checksum == d.csum.to_hex());
         text.push_str(&format!("{} {} {}.{}", if booted { '*' } else { ' ' }, d.osname, d.csum, d.deployserial));
@@ -213,6 +217,9 @@ fn status(root: &Path, o: &StatusOpts) -> Result<i32> {
             (None, _) => text.push_str("    origin: none\n"),
             (Some(_), None) => text.push_str("    origin: <unknown origin type>\n"),
             (Some(_), Some(r)) => text.push_str(&format!("    origin refspec: {r}\n")),
+        }
+        if let (Some(_), Some(t)) = (&d.origin, &source_title) {
+            text.push_str(&format!("    `- {t}\n"));
         }
         if let Some(f) = failure {
             text.push_str(&format!("    Failed to boot: {}\n", f.reason));

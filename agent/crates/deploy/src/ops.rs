@@ -85,6 +85,17 @@ fn write_origin(sysroot: &Sysroot, d: &Deployment, origin: &KeyFile) -> Result<(
     crate::sysroot::bump_mtime(&sysroot.path)
 }
 
+/// `admin set-origin`: deployment `index` follows `refspec` from now on
+/// (a fresh origin, as ostree's `origin_new_from_refspec` makes it).
+pub fn set_origin(sysroot: &mut LockedSysroot, index: usize, refspec: &str) -> Result<()> {
+    check_index(sysroot, index)?;
+    let mut origin = KeyFile::new();
+    origin.set("origin", "refspec", refspec);
+    write_origin(sysroot, &sysroot.deployments[index], &origin)?;
+    sysroot.state_mut().deployments[index].origin = Some(origin);
+    Ok(())
+}
+
 /// `admin pin [--unpin] N`. Returns false when nothing changed.
 pub fn pin(sysroot: &mut LockedSysroot, index: usize, pinned: bool) -> Result<bool> {
     check_index(sysroot, index)?;
