@@ -404,6 +404,10 @@ pub struct MarkGoodOpts {
 
 #[derive(Debug, Args)]
 pub struct RemoteOpts {
+    /// `remote add`: add to this sysroot's repository (as libostree places
+    /// it: the repo config, or the deployment's /etc/ostree/remotes.d).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub sysroot: Option<PathBuf>,
     #[command(subcommand)]
     pub command: RemoteCommand,
 }

@@ -460,6 +460,31 @@ fn no_dtb_debug_flag_leaves_device_trees_out_as_ostree() {
 }
 
 #[test]
+fn remote_add_with_sysroot_writes_where_ostree_does() {
+    let dir = scratch();
+    let mut seen = Vec::new();
+    for (tool, name) in [("ostree", "o"), (uptree_bin(), "u")] {
+        let root = dir.path().join(name).join("sysroot");
+        fs::create_dir_all(&root).expect("mkdir");
+        ok(tool, os_args!["admin", "init-fs", root.as_os_str()], &[]);
+        // A physical sysroot: the repo config.
+        ok(tool, os_args![format!("--sysroot={}", root.display()), "remote", "add", "--set=gpg-verify=false", "phys", "file:///srv/repo"], &[]);
+        // A deployment (it has a sysroot/ directory): its /etc/ostree/remotes.d.
+        let depl = dir.path().join(name).join("deployment");
+        fs::create_dir_all(&depl).expect("mkdir");
+        std::os::unix::fs::symlink(&root, depl.join("sysroot")).expect("symlink");
+        std::os::unix::fs::symlink(root.join("ostree"), depl.join("ostree")).expect("symlink");
+        ok(tool, os_args!["remote", "add", format!("--sysroot={}", depl.display()), "--set=gpg-verify=false", "nonphys", "file:///srv/repo"], &[]);
+        let config = fs::read_to_string(root.join("ostree/repo/config")).expect("config");
+        let dropin = fs::read_to_string(depl.join("etc/ostree/remotes.d/nonphys.conf")).expect("remotes.d");
+        assert!(config.contains("[remote \"phys\"]") && !config.contains("nonphys"), "{tool}: {config}");
+        assert!(!root.join("etc").exists(), "{tool}: nothing in the physical sysroot's /etc");
+        seen.push((config, dropin));
+    }
+    assert_eq!(seen[1], seen[0]);
+}
+
+#[test]
 fn init_fs_modern_makes_only_boot_and_ostree_as_ostree_does() {
     let dir = scratch();
     let (o, u) = (dir.path().join("o"), dir.path().join("u"));

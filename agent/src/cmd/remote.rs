@@ -29,7 +29,13 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
                 options.push(("gpg-verify".to_string(), "false".to_string()));
                 options.push(("sign-verify".to_string(), "false".to_string()));
             }
-            remote::add(&mut repo, &a.name, &a.url, &options, a.if_not_exists)?;
+            match &o.sysroot {
+                Some(root) => {
+                    let dir = remote::sysroot_remotes_dir(&repo, root)?;
+                    remote::add_to(&mut repo, dir, &a.name, &a.url, &options, a.if_not_exists)?;
+                }
+                None => remote::add(&mut repo, &a.name, &a.url, &options, a.if_not_exists)?,
+            }
         }
         RemoteCommand::List { show_urls } => {
             let remotes = remote::list(&repo)?;

@@ -130,9 +130,25 @@ pub fn get(repo: &Repo, name: &str) -> Result<Remote> {
     list(repo)?.into_iter().find(|r| r.name == name).ok_or_else(|| Error::Invalid(format!("Remote \"{name}\" not found")))
 }
 
+/// Where `remote add --sysroot=SYSROOT` writes, as libostree decides for a
+/// repository reached through its sysroot: the repo config for a physical
+/// sysroot, `SYSROOT/etc/ostree/remotes.d` for a deployment (one holding a
+/// `sysroot/` directory) unless `core.add-remotes-config-dir=false`.
+pub fn sysroot_remotes_dir(repo: &Repo, sysroot: &Path) -> Result<Option<PathBuf>> {
+    let physical = fs::symlink_metadata(sysroot.join("sysroot")).is_err();
+    let enabled = repo.config().get_bool("core", "add-remotes-config-dir").map_err(Error::Invalid)?.unwrap_or(true);
+    Ok((enabled && !physical).then(|| sysroot.join("etc/ostree/remotes.d")))
+}
+
 /// `remote add`: options in the order ostree writes them (url, then the
 /// `--set`/flag options in order). Written to remotes.d for the system repo.
 pub fn add(repo: &mut Repo, name: &str, url: &str, options: &[(String, String)], if_not_exists: bool) -> Result<()> {
+    let dir = remotes_dir(repo);
+    add_to(repo, dir, name, url, options, if_not_exists)
+}
+
+/// [`add`], writing a new remote to `dir` (`None`: the repo config).
+pub fn add_to(repo: &mut Repo, dir: Option<PathBuf>, name: &str, url: &str, options: &[(String, String)], if_not_exists: bool) -> Result<()> {
     validate_remote_name(name)?;
     if let Ok(existing) = get(repo, name) {
         if if_not_exists {
@@ -148,7 +164,7 @@ pub fn add(repo: &mut Repo, name: &str, url: &str, options: &[(String, String)],
             kf.set(&group, k, v);
         }
     };
-    match remotes_dir(repo) {
+    match dir {
         Some(dir) => {
             fsutil::create_dir_all_durable(&dir, true)?;
             let mut kf = KeyFile::new();

@@ -27,7 +27,8 @@ pub fn run(root: &Path, o: &SetOriginOpts) -> Result<i32> {
     };
     let options = o.set.iter().map(|kv| remote::parse_set(kv)).collect::<std::result::Result<Vec<_>, _>>()?;
     let mut repo = Repo::open(&s.path.join("ostree/repo"))?;
-    remote::add(&mut repo, &o.remote, &o.url, &options, true)?;
+    let dir = remote::sysroot_remotes_dir(&repo, &s.path)?;
+    remote::add_to(&mut repo, dir, &o.remote, &o.url, &options, true)?;
     ops::set_origin(&mut s, index, &format!("{}:{branch}", o.remote))?;
     Ok(0)
 }
