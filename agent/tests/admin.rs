@@ -485,6 +485,26 @@ fn remote_add_with_sysroot_writes_where_ostree_does() {
 }
 
 #[test]
+fn bootloader_none_and_the_kernel_hmac_as_ostree() {
+    let lab = Lab::new();
+    let t1 = lab.tree(1);
+    fs::write(t1.join("usr/lib/modules/5.10.0-test/.vmlinuz.hmac"), "0123abcd  vmlinuz\n").expect("hmac");
+    commit(&lab.src, &t1, "1.0", "2024-01-01 00:00:00 +0000");
+    lab.pull_both();
+    let mut said = Vec::new();
+    for (tool, root) in [("ostree", &lab.o), (uptree_bin(), &lab.u)] {
+        ok(tool, os_args![repo_arg(&root.join("ostree/repo")), "config", "set", "sysroot.bootloader", "none"], &[]);
+        let out = ok(tool, os_args!["admin", "deploy", "--os=testos", KARGS[0], KARGS[1], "testos/stable", sysroot_arg(root)], &[]);
+        said.push(out.lines().last().unwrap_or_default().to_string());
+    }
+    assert_eq!(said[1], said[0]);
+    assert!(said[0].starts_with("Bootloader updated; bootconfig swap: yes;"), "{}", said[0]);
+    let boot = |root: &Path| listing(&root.join("boot/ostree"), &[]);
+    assert_eq!(boot(&lab.u), boot(&lab.o));
+    assert!(boot(&lab.u).iter().any(|l| l.contains("/.vmlinuz-5.10.0-test.hmac ")), "{:#?}", boot(&lab.u));
+}
+
+#[test]
 fn init_fs_modern_makes_only_boot_and_ostree_as_ostree_does() {
     let dir = scratch();
     let (o, u) = (dir.path().join("o"), dir.path().join("u"));

@@ -146,10 +146,12 @@ fn deploy_cmd(root: &Path, d: &DeployOpts) -> Result<i32> {
             out(&format!("Copying /etc changes: {} modified, {} removed, {} added\n", m.kept.len(), m.removed.len(), m.added.len()))?;
         }
         out(&format!(
-            "Transaction complete; bootconfig swap: {}; bootversion: boot.{}.{}\n",
+            "{}; bootconfig swap: {}; bootversion: boot.{}.{}, deployment count change: {}\n",
+            deploy::done_word(&s, r.bootswap),
             if r.bootswap { "yes" } else { "no" },
             r.bootversion,
-            r.subbootversion
+            r.subbootversion,
+            r.count_change
         ))?;
     }
     Ok(0)

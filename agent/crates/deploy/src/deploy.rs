@@ -81,6 +81,8 @@ pub struct DeployReport {
     pub bootswap: bool,
     pub bootversion: u32,
     pub subbootversion: u32,
+    /// Deployments after minus before (ostree's "deployment count change").
+    pub count_change: i64,
     /// What went wrong after the switch was live (the clean-up): the
     /// deployment boots next all the same.
     pub warnings: Vec<String>,
@@ -285,8 +287,19 @@ pub fn deploy(sysroot: &mut LockedSysroot, rev: &str, opts: &DeployOptions) -> R
     })();
     let r = prepared.and_then(|(new, etc)| {
         let list = new_deployment_list(sysroot, &new, &osname, merge, opts);
+        let count_change = count_change(sysroot.deployments.len(), list.len());
         let (bootswap, bootversion, subbootversion) = write_deployments(sysroot, list)?;
-        Ok(DeployReport { osname: osname.clone(), checksum: csum, deployserial, etc, bootswap, bootversion, subbootversion, warnings: Vec::new() })
+        Ok(DeployReport {
+            osname: osname.clone(),
+            checksum: csum,
+            deployserial,
+            etc,
+            bootswap,
+            bootversion,
+            subbootversion,
+            count_change,
+            warnings: Vec::new(),
+        })
     });
     match r {
         Ok(mut rep) => {
@@ -374,6 +387,22 @@ fn bootconfigs_equal(sysroot: &Sysroot, a: &Deployment, b: &Deployment) -> bool 
     a.osname == b.osname && a.bootcsum == b.bootcsum && a.kargs_without_ostree() == b.kargs_without_ostree() && version(a) == version(b)
 }
 
+fn count_change(before: usize, after: usize) -> i64 {
+    let n = |x: usize| i64::try_from(x).unwrap_or(i64::MAX);
+    n(after).saturating_sub(n(before))
+}
+
+/// How ostree words a finished `write_deployments`: "Bootloader updated"
+/// after a bootversion swap without a boot loader configuration
+/// (`sysroot.bootloader=none`), else "Transaction complete".
+pub fn done_word(sysroot: &Sysroot, bootswap: bool) -> &'static str {
+    if bootswap && !sysroot.backend.writes_bootloader_config() {
+        "Bootloader updated"
+    } else {
+        "Transaction complete"
+    }
+}
+
 /// Make `list` the deployments, in order (index 0 boots next). Returns
 /// (bootconfig swapped, bootversion, subbootversion) and reloads `sysroot`.
 ///
@@ -442,7 +471,12 @@ pub fn write_deployments(sysroot: &mut LockedSysroot, mut list: Vec<Deployment>)
         sysroot.backend.commit(&root, b, &written, appended.as_deref())?;
         (b, s)
     };
-    log::info!("Transaction complete; bootconfig swap: {}; bootversion: boot.{bootversion}.{subbootversion}", if needs_bootswap { "yes" } else { "no" });
+    log::info!(
+        "{}; bootconfig swap: {}; bootversion: boot.{bootversion}.{subbootversion}, deployment count change: {}",
+        done_word(sysroot, needs_bootswap),
+        if needs_bootswap { "yes" } else { "no" },
+        count_change(sysroot.deployments.len(), list.len())
+    );
     crate::sysroot::bump_mtime(&root)?;
     sysroot.reload()?;
     Ok((needs_bootswap, bootversion, subbootversion))

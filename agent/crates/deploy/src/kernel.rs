@@ -27,6 +27,9 @@ pub struct KernelLayout {
     pub devicetree: Option<(String, String)>,
     /// A `dtb/` directory (installed as `dtb`).
     pub dtb_dir: Option<String>,
+    /// The kernel's FIPS `.vmlinuz.hmac`: (source, installed name
+    /// `.vmlinuz-KVER.hmac`). Not part of the bootcsum, as in ostree.
+    pub hmac: Option<(String, String)>,
     pub bootcsum: String,
 }
 
@@ -114,8 +117,12 @@ fn from_modules(tree: &DeployTree) -> Result<Option<KernelLayout>> {
             initramfs: None,
             devicetree: None,
             dtb_dir: None,
+            hmac: None,
             bootcsum: String::new(),
         };
+        if tree.probe(&kdir.join(".vmlinuz.hmac"))?.is_some() {
+            layout.hmac = Some((".vmlinuz.hmac".into(), format!(".vmlinuz-{kver}.hmac")));
+        }
         for name in ["initramfs.img", "initramfs"] {
             if tree.probe(&kdir.join(name))?.is_some() {
                 hash_one(&mut h, tree, &kdir.join(name), deployfs::INITRAMFS)?;
@@ -174,6 +181,7 @@ fn from_legacy(tree: &DeployTree) -> Result<Option<KernelLayout>> {
             initramfs: initramfs.map(|n| (n.clone(), n)),
             devicetree: dt.map(|n| (n.clone(), n)),
             dtb_dir: None,
+            hmac: None,
             bootcsum: csum,
         }));
     }
@@ -223,6 +231,9 @@ pub fn install(tree: &DeployTree, kl: &KernelLayout, kdir: &Path) -> Result<()> 
     }
     if let Some(dir) = &kl.dtb_dir {
         install_dir(&open_dtb_dir(tree, &kl.dir.join(dir))?, &kdir.join(dir), 0)?;
+    }
+    if let Some((src, name)) = &kl.hmac {
+        install_one(tree, &kl.dir.join(src), deployfs::KERNEL_HMAC, &kdir.join(name))?;
     }
     Ok(())
 }
