@@ -78,9 +78,10 @@ pub struct UsbUpdateOpts {
     /// Stateroot (default: the booted one).
     #[arg(long = "os", value_name = "OSNAME")]
     pub os: Option<String>,
-    /// The ref to take from the stick (default: the origin's ref).
-    #[arg(long = "ref", value_name = "REF")]
-    pub stick_ref: Option<String>,
+    /// The ref to take from the stick: origin (the origin's), stick (the
+    /// stick's ref for the same OS name) or a ref; overrides `usb-ref=`.
+    #[arg(long = "usb-ref", visible_alias = "ref", value_name = "origin|stick|REF")]
+    pub usb_ref: Option<String>,
     /// Take unsigned commits from the stick (by default they are refused).
     #[arg(long)]
     pub allow_unsigned: bool,
@@ -181,8 +182,11 @@ pub struct AdminOpts {
     /// The physical root of the system (default: $OSTREE_SYSROOT, else /).
     #[arg(long, global = true, value_name = "PATH", env = "OSTREE_SYSROOT", default_value = "/")]
     pub sysroot: PathBuf,
+    /// Print the directory of the first deployment and exit (as ostree's hidden option).
+    #[arg(long, global = true, hide = true)]
+    pub print_current_dir: bool,
     #[command(subcommand)]
-    pub command: AdminCommand,
+    pub command: Option<AdminCommand>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -190,7 +194,7 @@ pub enum AdminCommand {
     /// Create the directories of a sysroot and its repository.
     InitFs {
         path: PathBuf,
-        /// Accepted for ostree compatibility (only the basic layout is made).
+        /// Only create /boot and /ostree.
         #[arg(long)]
         modern: bool,
     },
@@ -223,6 +227,78 @@ pub enum AdminCommand {
     Unlock(UnlockOpts),
     /// Declare this boot good: run the health checks, then stop boot counting.
     MarkGood(MarkGoodOpts),
+    /// Installer utilities (set-kargs).
+    Instutil(InstutilOpts),
+    /// Change the kernel arguments of deployments.
+    Kargs(AdminKargsOpts),
+    /// Make a deployment follow REMOTENAME (added if missing) and BRANCH.
+    SetOrigin(SetOriginOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct SetOriginOpts {
+    pub remote: String,
+    pub url: String,
+    /// The ref (default: the deployment's current one).
+    pub branch: Option<String>,
+    /// Option of a remote that is added (KEY=VALUE).
+    #[arg(short = 's', long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// The deployment (default: the booted one).
+    #[arg(long, value_name = "INDEX")]
+    pub index: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct InstutilOpts {
+    #[command(subcommand)]
+    pub command: InstutilCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InstutilCommand {
+    /// Set the kernel arguments of the first deployment.
+    SetKargs(SetKargsOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct SetKargsOpts {
+    /// Start from the running kernel's command line (/proc/cmdline).
+    #[arg(long)]
+    pub import_proc_cmdline: bool,
+    /// Start from the deployment's current arguments.
+    #[arg(long)]
+    pub merge: bool,
+    /// Set an argument, replacing every earlier one of that name.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub replace: Vec<String>,
+    /// Append an argument.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub append: Vec<String>,
+    /// Arguments appended last.
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminKargsOpts {
+    #[command(subcommand)]
+    pub command: AdminKargsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminKargsCommand {
+    /// Change the arguments of every deployment.
+    EditInPlace(EditInPlaceOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct EditInPlaceOpts {
+    /// Append an argument unless one of that name is there.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub append_if_missing: Vec<String>,
+    /// Accepted and ignored, as ostree does.
+    #[arg(hide = true)]
+    pub args: Vec<String>,
 }
 
 /// How kernel arguments are chosen.
@@ -269,6 +345,9 @@ pub struct DeployOpts {
     /// Do not merge /etc or inherit kernel arguments.
     #[arg(long)]
     pub no_merge: bool,
+    /// Finish the deployment at shutdown (ostree's staging; refused by uptree).
+    #[arg(long)]
+    pub stage: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -286,8 +365,8 @@ pub struct StatusOpts {
 
 #[derive(Debug, Args)]
 pub struct UpgradeOpts {
-    /// Stateroot (default: the booted one).
-    #[arg(long = "os", value_name = "OSNAME")]
+    /// Stateroot (default: the booted one). Given twice, the last counts.
+    #[arg(long = "os", value_name = "OSNAME", overrides_with = "os")]
     pub os: Option<String>,
     /// Only pull.
     #[arg(long)]
@@ -301,6 +380,9 @@ pub struct UpgradeOpts {
     /// Allow deploying a commit older than the current one.
     #[arg(long)]
     pub allow_downgrade: bool,
+    /// Finish the deployment at shutdown (ostree's staging; refused by uptree).
+    #[arg(long)]
+    pub stage: bool,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -338,6 +420,10 @@ pub struct MarkGoodOpts {
 #[derive(Debug, Args)]
 #[command(subcommand_help_heading = "Builtin Commands", disable_help_subcommand = true)]
 pub struct RemoteOpts {
+    /// `remote add`: add to this sysroot's repository (as libostree places
+    /// it: the repo config, or the deployment's /etc/ostree/remotes.d).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub sysroot: Option<PathBuf>,
     #[command(subcommand)]
     pub command: RemoteCommand,
 }
@@ -771,6 +857,9 @@ pub struct CheckoutOpts {
     /// Fail instead of copying when a hardlink is impossible.
     #[arg(short = 'H', long)]
     pub require_hardlinks: bool,
+    /// Turn `.ostree-wh.NAME` files into overlayfs whiteouts (char devices 0:0).
+    #[arg(long)]
+    pub process_passthrough_whiteouts: bool,
     /// Sync the destination's filesystem when done.
     #[arg(long, value_name = "BOOL", default_value_t = false)]
     pub fsync: bool,

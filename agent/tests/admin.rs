@@ -117,6 +117,21 @@ impl Lab {
         up(&au.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>());
     }
 
+    /// Run an `admin` verb that must fail with both tools; their `error:`
+    /// lines must be the same.
+    fn both_fail(&self, args: &[&str]) -> String {
+        let run = |tool: &str, root: &Path| {
+            let mut a: Vec<String> = vec!["admin".into()];
+            a.extend(args.iter().map(|s| s.to_string()));
+            a.push(sysroot_arg(root));
+            let err = fails(tool, &a.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>(), &[]);
+            err.lines().find(|l| l.starts_with("error: ")).map(str::to_string).unwrap_or_else(|| panic!("{tool}: no error line in {err}"))
+        };
+        let (eo, eu) = (run("ostree", &self.o), run(uptree_bin(), &self.u));
+        assert_eq!(eu, eo, "admin {args:?}");
+        eu
+    }
+
     /// The sysroots hold the same boot files, links, entries and origins.
     fn assert_same(&self, step: &str) {
         // ostree deletes its lock file after use, uptree keeps it; ostree/uptree
@@ -216,8 +231,22 @@ fn deploys_match_ostree_byte_for_byte_and_interoperate() {
     let mut first = vec!["deploy", "--os=testos"];
     first.extend(KARGS);
     first.push("testos/stable");
+    // Daemons watch ostree/deploy's mtime: every deploy touches it.
+    let mtime = |root: &Path| fs::metadata(root.join("ostree/deploy")).expect("ostree/deploy").modified().expect("mtime");
+    let before = [mtime(&lab.o), mtime(&lab.u)];
     lab.both(&first);
     lab.assert_same("first deploy");
+    assert!(mtime(&lab.o) > before[0] && mtime(&lab.u) > before[1], "ostree/deploy touched");
+    // Staging needs a booted system (and uptree stages nothing at all).
+    assert_eq!(
+        lab.both_fail(&["deploy", "--stage", "--os=testos", "testos/stable"]),
+        "error: Cannot stage deployment: Not currently booted into an OSTree system"
+    );
+    // ostree's hidden `admin --print-current-dir`: the first deployment's absolute directory.
+    let current = |tool: &str, root: &Path| ok(tool, os_args!["admin", sysroot_arg(root), "--print-current-dir"], &[]);
+    let dir_o = current("ostree", &lab.o);
+    assert!(dir_o.starts_with(&lab.o.display().to_string()) && dir_o.contains("/ostree/deploy/testos/deploy/"), "{dir_o}");
+    assert_eq!(current(uptree_bin(), &lab.u), dir_o.replacen(&lab.o.display().to_string(), &lab.u.display().to_string(), 1));
     let uenv = fs::read_to_string(lab.u.join("boot/loader/uEnv.txt")).expect("uEnv.txt");
     assert!(uenv.starts_with("kernel_image=/boot/ostree/testos-") && uenv.contains("bootcmd_extra=echo hi\n"), "{uenv}");
 
@@ -269,6 +298,7 @@ fn deploys_match_ostree_byte_for_byte_and_interoperate() {
     up(os_args![repo_arg(&lab.u.join("ostree/repo")), "pull-local", src.as_str(), "testos/devel"]);
     lab.both(&["switch", "--os=testos", "testos/devel"]);
     lab.assert_same("switch");
+    assert_eq!(lab.both_fail(&["switch", "--os=testos", "testos/devel"]), "error: Old and new refs are equal: testos/devel");
     let origin = fs::read_dir(lab.u.join("ostree/deploy/testos/deploy"))
         .expect("deploy dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -280,6 +310,21 @@ fn deploys_match_ostree_byte_for_byte_and_interoperate() {
     lab.pull_both();
     lab.both(&["switch", "--os=testos", "testos/stable"]);
     lab.assert_same("switch back");
+
+    // An origin the vendor marked unconfigured: upgrade refuses with its message.
+    let origins: Vec<PathBuf> = [&lab.o, &lab.u]
+        .iter()
+        .flat_map(|root| fs::read_dir(root.join("ostree/deploy/testos/deploy")).expect("dir").map(|e| e.expect("e").path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "origin"))
+        .collect();
+    let saved: Vec<String> = origins.iter().map(|p| fs::read_to_string(p).expect("origin")).collect();
+    for (p, text) in origins.iter().zip(&saved) {
+        fs::write(p, format!("{text}unconfigured-state=Use the vendor's tool to enable updates\n")).expect("origin");
+    }
+    assert_eq!(lab.both_fail(&["upgrade", "--os=testos"]), "error: origin unconfigured-state: Use the vendor's tool to enable updates");
+    for (p, text) in origins.iter().zip(&saved) {
+        fs::write(p, text).expect("origin");
+    }
 
     // Each tool deploys onto the sysroot the other wrote.
     let t4 = lab.tree(4);
@@ -293,6 +338,184 @@ fn deploys_match_ostree_byte_for_byte_and_interoperate() {
     lab.assert_same("cross cleanup");
     up(os_args![repo_arg(&lab.u.join("ostree/repo")), "fsck"]);
     ostree(os_args![repo_arg(&lab.o.join("ostree/repo")), "fsck"]);
+}
+
+/// The `options` line of the default deployment's boot entry.
+fn first_entry_options(root: &Path) -> String {
+    let dir = root.join("boot/loader/entries");
+    let mut names: Vec<PathBuf> = fs::read_dir(&dir).expect("entries").map(|e| e.expect("e").path()).collect();
+    names.sort();
+    let text = fs::read_to_string(names.last().expect("an entry")).expect("entry");
+    text.lines().find_map(|l| l.strip_prefix("options ")).expect("options").to_string()
+}
+
+#[test]
+fn kernel_argument_verbs_match_ostree() {
+    let lab = Lab::new();
+    let t1 = lab.tree(1);
+    commit(&lab.src, &t1, "1.0", "2024-01-01 00:00:00 +0000");
+    lab.pull_both();
+    let mut first = vec!["deploy", "--os=testos"];
+    first.extend(KARGS);
+    first.push("testos/stable");
+    lab.both(&first);
+    // set-kargs writes a new bootversion in both.
+    lab.both(&["instutil", "set-kargs", "FOO=BAZ", "FOO=BIF", "KEYWORD", "EMPTY="]);
+    lab.assert_same("instutil set-kargs");
+    lab.both(&["instutil", "set-kargs", "--merge", "--replace=FOO=XXX", "--append=A=1", "--append=A=2", "LAST"]);
+    lab.assert_same("instutil set-kargs --merge");
+    assert!(first_entry_options(&lab.u).starts_with("FOO=XXX KEYWORD EMPTY= "), "{}", first_entry_options(&lab.u));
+    // --karg-none drops the merge deployment's arguments; --karg still applies.
+    lab.both(&["deploy", "--os=testos", "--karg-none", "--karg=root=LABEL=rootfs", "testos/stable"]);
+    lab.assert_same("deploy --karg-none --karg");
+    assert!(first_entry_options(&lab.u).starts_with("root=LABEL=rootfs ostree="), "{}", first_entry_options(&lab.u));
+    // Without --repo (and outside a repository) both use $OSTREE_SYSROOT's repository.
+    // (ostree lists refs in hash order.)
+    let sorted = |t: String| {
+        let mut v: Vec<String> = t.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    let refs_o = sorted(ostree_env(os_args!["refs"], &[("OSTREE_SYSROOT", lab.o.to_str().expect("utf-8"))]));
+    assert_eq!(sorted(up_env(os_args!["refs"], &[("OSTREE_SYSROOT", lab.u.to_str().expect("utf-8"))])), refs_o);
+    assert!(refs_o.iter().any(|r| r == "testos/stable"), "{refs_o:?}");
+    // edit-in-place: ostree rewrites the live entry, uptree writes a new
+    // bootversion; the arguments are the same.
+    lab.both(&["kargs", "edit-in-place", "--append-if-missing=FOO=no", "--append-if-missing=NEW=1", "--append-if-missing=quiet2"]);
+    let without_ostree = |root: &Path| first_entry_options(root).split(' ').filter(|a| !a.starts_with("ostree=")).collect::<Vec<_>>().join(" ");
+    assert_eq!(without_ostree(&lab.u), without_ostree(&lab.o));
+    assert_eq!(without_ostree(&lab.u), "root=LABEL=rootfs FOO=no NEW=1 quiet2");
+}
+
+#[test]
+fn upgrade_follows_an_end_of_life_rebase_as_ostree() {
+    let lab = Lab::new();
+    let t1 = lab.tree(1);
+    commit(&lab.src, &t1, "1.0", "2024-01-01 00:00:00 +0000");
+    lab.pull_both();
+    let mut first = vec!["deploy", "--os=testos"];
+    first.extend(KARGS);
+    first.push("testos/stable");
+    lab.both(&first);
+    // The product moves to testos/next; testos/stable ends with an empty
+    // commit pointing there.
+    let t2 = lab.tree(2);
+    let next = ostree(os_args![
+        repo_arg(&lab.src),
+        "commit",
+        "-b",
+        "testos/next",
+        "-s",
+        "next",
+        "--timestamp=2024-02-01 00:00:00 +0000",
+        "--add-metadata-string=ostree.source-title=built from the next branch",
+        t2.as_os_str()
+    ]);
+    let empty = lab.src.with_file_name("empty");
+    fs::create_dir_all(&empty).expect("empty");
+    ostree(os_args![
+        repo_arg(&lab.src),
+        "commit",
+        "-b",
+        "testos/stable",
+        "-s",
+        "EOL",
+        "--timestamp=2024-02-02 00:00:00 +0000",
+        "--add-metadata-string=ostree.endoflife=Product discontinued",
+        "--add-metadata-string=ostree.endoflife-rebase=testos/next",
+        empty.as_os_str()
+    ]);
+    lab.pull_both();
+    let src = lab.src.to_string_lossy().into_owned();
+    ostree(os_args![repo_arg(&lab.o.join("ostree/repo")), "pull-local", src.as_str(), "testos/next"]);
+    up(os_args![repo_arg(&lab.u.join("ostree/repo")), "pull-local", src.as_str(), "testos/next"]);
+    lab.both(&["upgrade", "--os=testos"]);
+    lab.assert_same("end-of-life rebase");
+    let st = status_json(&lab.u);
+    assert_eq!(st["deployments"][0]["checksum"], next.as_str(), "{st:#}");
+    assert_eq!(st["deployments"][0]["refspec"], "testos/next", "{st:#}");
+    assert!(up(os_args!["admin", "status", sysroot_arg(&lab.u)]).contains("\n    `- built from the next branch\n"));
+
+    // set-origin: the remote is added, the deployment follows it.
+    lab.both(&["set-origin", "--index=0", "bacon", "--set=gpg-verify=false", "http://tasty.com"]);
+    lab.assert_same("set-origin");
+    assert_eq!(status_json(&lab.u)["deployments"][0]["refspec"], "bacon:testos/next");
+    let remotes = |tool: &str, root: &Path| ok(tool, os_args![repo_arg(&root.join("ostree/repo")), "remote", "list", "-u"], &[]);
+    assert_eq!(remotes(uptree_bin(), &lab.u), remotes("ostree", &lab.o));
+}
+
+#[test]
+fn no_dtb_debug_flag_leaves_device_trees_out_as_ostree() {
+    let lab = Lab::new();
+    let t1 = lab.tree(1);
+    commit(&lab.src, &t1, "1.0", "2024-01-01 00:00:00 +0000");
+    lab.pull_both();
+    let env = [("OSTREE_SYSROOT_DEBUG", "no-dtb")];
+    for (tool, root) in [("ostree", &lab.o), (uptree_bin(), &lab.u)] {
+        ok(tool, os_args!["admin", "deploy", "--os=testos", KARGS[0], KARGS[1], "testos/stable", sysroot_arg(root)], &env);
+    }
+    lab.assert_same("deploy with no-dtb");
+    let boot = listing(&lab.u.join("boot"), &[]);
+    assert!(!boot.iter().any(|l| l.contains("devicetree")), "{boot:#?}");
+}
+
+#[test]
+fn remote_add_with_sysroot_writes_where_ostree_does() {
+    let dir = scratch();
+    let mut seen = Vec::new();
+    for (tool, name) in [("ostree", "o"), (uptree_bin(), "u")] {
+        let root = dir.path().join(name).join("sysroot");
+        fs::create_dir_all(&root).expect("mkdir");
+        ok(tool, os_args!["admin", "init-fs", root.as_os_str()], &[]);
+        // A physical sysroot: the repo config.
+        ok(tool, os_args![format!("--sysroot={}", root.display()), "remote", "add", "--set=gpg-verify=false", "phys", "file:///srv/repo"], &[]);
+        // A deployment (it has a sysroot/ directory): its /etc/ostree/remotes.d.
+        let depl = dir.path().join(name).join("deployment");
+        fs::create_dir_all(&depl).expect("mkdir");
+        std::os::unix::fs::symlink(&root, depl.join("sysroot")).expect("symlink");
+        std::os::unix::fs::symlink(root.join("ostree"), depl.join("ostree")).expect("symlink");
+        ok(tool, os_args!["remote", "add", format!("--sysroot={}", depl.display()), "--set=gpg-verify=false", "nonphys", "file:///srv/repo"], &[]);
+        let config = fs::read_to_string(root.join("ostree/repo/config")).expect("config");
+        let dropin = fs::read_to_string(depl.join("etc/ostree/remotes.d/nonphys.conf")).expect("remotes.d");
+        assert!(config.contains("[remote \"phys\"]") && !config.contains("nonphys"), "{tool}: {config}");
+        assert!(!root.join("etc").exists(), "{tool}: nothing in the physical sysroot's /etc");
+        seen.push((config, dropin));
+    }
+    assert_eq!(seen[1], seen[0]);
+}
+
+#[test]
+fn bootloader_none_and_the_kernel_hmac_as_ostree() {
+    let lab = Lab::new();
+    let t1 = lab.tree(1);
+    fs::write(t1.join("usr/lib/modules/5.10.0-test/.vmlinuz.hmac"), "0123abcd  vmlinuz\n").expect("hmac");
+    commit(&lab.src, &t1, "1.0", "2024-01-01 00:00:00 +0000");
+    lab.pull_both();
+    let mut said = Vec::new();
+    for (tool, root) in [("ostree", &lab.o), (uptree_bin(), &lab.u)] {
+        ok(tool, os_args![repo_arg(&root.join("ostree/repo")), "config", "set", "sysroot.bootloader", "none"], &[]);
+        let out = ok(tool, os_args!["admin", "deploy", "--os=testos", KARGS[0], KARGS[1], "testos/stable", sysroot_arg(root)], &[]);
+        said.push(out.lines().last().unwrap_or_default().to_string());
+    }
+    assert_eq!(said[1], said[0]);
+    assert!(said[0].starts_with("Bootloader updated; bootconfig swap: yes;"), "{}", said[0]);
+    let boot = |root: &Path| listing(&root.join("boot/ostree"), &[]);
+    assert_eq!(boot(&lab.u), boot(&lab.o));
+    assert!(boot(&lab.u).iter().any(|l| l.contains("/.vmlinuz-5.10.0-test.hmac ")), "{:#?}", boot(&lab.u));
+}
+
+#[test]
+fn init_fs_modern_makes_only_boot_and_ostree_as_ostree_does() {
+    let dir = scratch();
+    let (o, u) = (dir.path().join("o"), dir.path().join("u"));
+    for (tool, root) in [("ostree", &o), (uptree_bin(), &u)] {
+        fs::create_dir(root).expect("mkdir");
+        ok(tool, os_args!["admin", "init-fs", "--modern", root.as_os_str()], &[]);
+    }
+    let (lo, lu) = (listing(&o, &["ostree/repo"]), listing(&u, &["ostree/repo"]));
+    assert_eq!(lu, lo);
+    assert!(lo.iter().any(|l| l.starts_with("d boot ")) && !lo.iter().any(|l| l.starts_with("d home ")), "{lo:#?}");
+    assert!(u.join("ostree/repo/config").is_file());
 }
 
 /// A sysroot written only by uptree, its repo fed by `uptree commit`.

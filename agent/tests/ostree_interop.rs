@@ -643,3 +643,82 @@ fn config_argument_checks_as_ostree() {
     up(os_args![repo_arg(&urepo), "config", "set", "core.lock-timeout-secs", "-1"]);
     assert_eq!(ostree(os_args![repo_arg(&urepo), "config", "get", "core.lock-timeout-secs"]), "-1");
 }
+
+/// Type, device number, mode and owner of every entry below `root` (char
+/// devices cannot be read, so no content).
+fn kinds(root: &Path) -> Vec<String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut v = Vec::new();
+    for e in fs::read_dir(root).expect("read_dir") {
+        let p = e.expect("entry").path();
+        let m = fs::symlink_metadata(&p).expect("lstat");
+        let kind = if m.file_type().is_char_device() {
+            "c"
+        } else if m.is_dir() {
+            "d"
+        } else {
+            "f"
+        };
+        v.push(format!("{kind} {} {:o} {}:{} rdev={}", p.file_name().expect("name").to_string_lossy(), m.mode() & 0o7777, m.uid(), m.gid(), m.rdev()));
+    }
+    v.sort();
+    v
+}
+
+#[test]
+fn passthrough_whiteouts_check_out_as_ostree_does() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(
+        &tree,
+        "d layer 755
+         f layer/keep 644 kept
+         f layer/.ostree-wh.gone 400 12:34
+         f layer/.ostree-wh.gone2 777",
+    );
+    let (orepo, urepo) = init_both(t.path(), "bare");
+    let tree_s = tree.display().to_string();
+    let (o, u) = commit_both(&orepo, &urepo, &["-b", "wh", "--timestamp=2024-01-01", &tree_s], &[]);
+    assert_eq!(o, u);
+    for opt in [Some("--process-passthrough-whiteouts"), None] {
+        let name = if opt.is_some() { "wh" } else { "plain" };
+        let (oco, uco) = (t.path().join(format!("o-{name}")), t.path().join(format!("u-{name}")));
+        let run = |tool: &str, repo: &Path, dest: &Path| {
+            let mut a = vec![repo_arg(repo), "checkout".into()];
+            a.extend(opt.map(str::to_string));
+            a.extend(["wh".to_string(), dest.display().to_string()]);
+            ok(tool, &a.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>(), &[]);
+        };
+        run("ostree", &orepo, &oco);
+        run(uptree_bin(), &urepo, &uco);
+        let (ko, ku) = (kinds(&oco.join("layer")), kinds(&uco.join("layer")));
+        assert_eq!(ku, ko, "checkout {opt:?}");
+        let whiteouts = ko.iter().filter(|l| l.starts_with("c ")).count();
+        assert_eq!(whiteouts, if opt.is_some() { 2 } else { 0 }, "{ko:#?}");
+    }
+}
+
+#[test]
+fn refs_with_a_prefix_list_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f f 644 x");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    let tree_s = tree.display().to_string();
+    let (c, _) = commit_both(&orepo, &urepo, &["-b", "a/b/c", "--timestamp=2024-01-01", &tree_s], &[]);
+    for repo in [&orepo, &urepo] {
+        for r in ["r1:testos/buildmain/x", "r1:testos2/y", "testos/local"] {
+            ostree(os_args![repo_arg(repo), "refs", format!("--create={r}"), &c]);
+        }
+    }
+    // ostree lists refs in hash order.
+    let sorted = |t: String| {
+        let mut v: Vec<String> = t.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    for prefix in ["r1:testos", "r1:", "a", "a/b", "r1:testos/buildmain", "testos"] {
+        let o = sorted(ostree(os_args![repo_arg(&orepo), "refs", prefix]));
+        assert_eq!(sorted(up(os_args![repo_arg(&urepo), "refs", prefix])), o, "refs {prefix}");
+    }
+}

@@ -151,6 +151,25 @@ fn summary_matches_what_ostree_generates() {
 }
 
 #[test]
+fn pull_ref_at_commit_sets_the_ref_to_that_commit_as_ostree() {
+    let t = scratch();
+    let (server, v2) = ostree_server_repo(t.path());
+    let v1 = ostree(os_args![repo_arg(&server), "rev-parse", format!("{v2}^")]);
+    let url = format!("file://{}", server.display());
+    let (o, u) = (t.path().join("o"), device(t.path(), "bare-user"));
+    ostree(os_args![repo_arg(&o), "init", "--mode=bare-user"]);
+    ostree(os_args![repo_arg(&o), "remote", "add", "--no-gpg-verify", "srv", &url]);
+    remote_add(&u, "srv", &url, &[]);
+    for (tool, repo) in [("ostree", &o), (uptree_bin(), &u)] {
+        ok(tool, os_args![repo_arg(repo), "pull", "srv", format!("os/stable@{v1}")], &[]);
+        assert_eq!(ostree(os_args![repo_arg(repo), "rev-parse", "srv:os/stable"]), v1, "{tool}");
+        ostree(os_args![repo_arg(repo), "fsck"]);
+    }
+    let bad = up_fails(os_args![repo_arg(&u), "pull", "srv", "os/stable@nothex"]);
+    assert!(bad.contains("os/stable@nothex"), "{bad}");
+}
+
+#[test]
 fn usb_stick_flow() {
     // The seed workflow: a repository on a stick, mounted; add it as a
     // file:// remote, publish its summary, list and pull.

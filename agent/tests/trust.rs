@@ -317,7 +317,7 @@ fn replayed_old_summary_does_not_move_a_signed_ref_back() {
     s.replay_v1();
     let err = up_fails(os_args![repo_arg(&dev), "pull", "origin", "os/stable"]);
     let expect = format!(
-        "origin:os/stable: target revision '{}' with timestamp '2024-01-01T00:00:00Z' is chronologically older than current revision '{}' with timestamp '2024-02-01T00:00:00Z'; use --allow-downgrade to permit",
+        "origin:os/stable: Upgrade target revision '{}' with timestamp '2024-01-01T00:00:00Z' is chronologically older than current revision '{}' with timestamp '2024-02-01T00:00:00Z'; use --allow-downgrade to permit",
         s.v1, s.v2
     );
     assert!(err.contains(&expect), "{err}");
@@ -325,10 +325,10 @@ fn replayed_old_summary_does_not_move_a_signed_ref_back() {
     // A remote that requires no signatures moves as ostree's pull does,
     // unless asked to check.
     let err = up_fails(os_args![repo_arg(&dev), "pull", "--timestamp-check", "plain", "os/stable"]);
-    assert!(err.contains("plain:os/stable: target revision") && err.contains("chronologically older"), "{err}");
+    assert!(err.contains("plain:os/stable: Upgrade target revision") && err.contains("chronologically older"), "{err}");
     assert_ref(&dev, "plain:os/stable", Some(&s.v2));
     let err = up_fails(os_args![repo_arg(&dev), "pull", format!("--timestamp-check-from-rev={}", s.v2), "plain", &s.v1]);
-    assert!(err.contains(&format!("{}: target revision '{}'", s.v1, s.v1)), "{err}");
+    assert!(err.contains(&format!("{}: Upgrade target revision '{}'", s.v1, s.v1)), "{err}");
     up(os_args![repo_arg(&dev), "pull", "plain", "os/stable"]);
     assert_ref(&dev, "plain:os/stable", Some(&s.v1));
     // The operator may go back on purpose.

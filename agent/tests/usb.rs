@@ -102,6 +102,57 @@ fn unsigned_or_foreign_signed_sticks_are_refused_and_status_says_why() {
     assert_eq!(st["agent"]["usb"]["result"], "deployed", "{st:#}");
 }
 
+#[test]
+fn usb_ref_takes_the_sticks_ref_for_the_same_os_name_when_configured() {
+    let t = scratch();
+    let (secret, public) = key(7);
+    let d = Device::new(t.path());
+    d.commit("v1", "2024-01-01 00:00:00 +0000", false);
+    d.first_deploy(&format!("file://{}", d.server.display()), &[format!("--set=verification-ed25519-key={public}")]);
+    let v1 = origin_ref(&d);
+    // The stick was made for another branch of the same OS: it carries
+    // testos/usb (v2, signed) and testos/beta, no testos/stable, and a
+    // ref of another OS that must never be taken.
+    let tree = os_tree(t.path(), "v2", false);
+    let v2 =
+        ostree(os_args![repo_arg(&d.server), "commit", "-b", "testos/usb", "-s", "v2", "--timestamp=2024-02-01 00:00:00 +0000", tree.display().to_string()]);
+    up(os_args![repo_arg(&d.server), "sign", &v2, &secret]);
+    let top = t.path().join("stick");
+    let stick = stick_dir(&d, &top);
+    ostree(os_args![repo_arg(&stick), "refs", "--delete", REF]);
+    ostree(os_args![repo_arg(&stick), "refs", "--create=testos/beta", &v2]);
+    ostree(os_args![repo_arg(&stick), "refs", "--create=otheros/stable", &v1]);
+    ostree(os_args![repo_arg(&stick), "summary", "-u"]);
+
+    // Two refs for testos and neither is the origin's: which one is not guessed.
+    d.config("[agent]\nusb-ref=stick\n");
+    let out = usb_update(&d, &top, &[]);
+    assert_refused(&d, &out, &v1, "the stick has several refs for testos (testos/beta, testos/usb); name one with usb-ref=REF");
+    ostree(os_args![repo_arg(&stick), "refs", "--delete", "testos/beta"]);
+    ostree(os_args![repo_arg(&stick), "summary", "-u"]);
+
+    // The command line overrides the file: the origin's ref is not on the stick.
+    let out = usb_update(&d, &top, &["--usb-ref=origin"]);
+    assert_refused(&d, &out, &v1, "No such branch 'testos/stable'");
+
+    // usb-ref=stick: testos/usb is taken, and becomes the origin.
+    let out = usb_update(&d, &top, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("Deployed {v2}.0 from the stick")), "{out:?}");
+    let st = d.status();
+    assert_eq!(st["deployments"][0]["checksum"], Value::from(v2.clone()), "{st:#}");
+    assert_eq!(st["deployments"][0]["refspec"], "origin:testos/usb", "{st:#}");
+    assert_eq!(st["deployments"][1]["checksum"], Value::from(v1), "{st:#}");
+    assert_eq!(up(os_args![repo_arg(&d.repo()), "rev-parse", "origin:testos/usb"]), v2);
+    validate(&st, t.path()).expect("status after a stick of another branch");
+    up(os_args![repo_arg(&d.repo()), "fsck"]);
+
+    // The same stick, the ref named explicitly: nothing new.
+    let out = usb_update(&d, &top, &["--usb-ref=testos/usb"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("No update on the stick"), "{out:?}");
+    assert_eq!(d.status()["deployments"].as_array().map(Vec::len), Some(2));
+}
+
 /// Detaches the loop device when dropped.
 struct LoopDev(String);
 

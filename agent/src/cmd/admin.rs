@@ -16,15 +16,25 @@ use uptree_deploy::sysroot::{self, Sysroot};
 use uptree_deploy::{failed, health, ops};
 use uptree_update::{Outcome, Request};
 
+mod instutil;
+mod kargs;
+mod set_origin;
+
 use super::out;
 use crate::cli::{AdminCommand, AdminOpts, DeployOpts, KargArgs, MarkGoodOpts, StatusOpts, UnlockOpts, UpgradeOpts};
 use crate::Result;
 
 pub fn run(o: &AdminOpts) -> Result<i32> {
     let root = o.sysroot.as_path();
-    match &o.command {
-        AdminCommand::InitFs { path, modern: _ } => {
-            sysroot::init_fs(path)?;
+    if o.print_current_dir {
+        return print_current_dir(root);
+    }
+    let Some(command) = &o.command else {
+        return Err("No command specified (see 'admin --help')".into());
+    };
+    match command {
+        AdminCommand::InitFs { path, modern } => {
+            sysroot::init_fs(path, *modern)?;
             Ok(0)
         }
         AdminCommand::OsInit { osname } => {
@@ -70,17 +80,31 @@ pub fn run(o: &AdminOpts) -> Result<i32> {
         AdminCommand::Switch(sw) => upgrade(root, &sw.upgrade, Some(&sw.refspec)),
         AdminCommand::Unlock(u) => unlock(root, u),
         AdminCommand::MarkGood(m) => mark_good(root, m),
+        AdminCommand::Instutil(i) => instutil::run(root, i),
+        AdminCommand::Kargs(k) => kargs::run(root, k),
+        AdminCommand::SetOrigin(o) => set_origin::run(root, o),
     }
 }
 
+/// `admin --print-current-dir`: the absolute directory of the first
+/// deployment, read under the lock as ostree does.
+fn print_current_dir(root: &Path) -> Result<i32> {
+    let s = Sysroot::lock(root)?.load()?;
+    let d = s.deployments.first().ok_or("Unable to find a deployment in sysroot")?;
+    let dir = std::path::absolute(s.path.join(d.relpath()))?;
+    out(&format!("{}\n", dir.display()))?;
+    Ok(0)
+}
+
+/// The running kernel's arguments without the boot loader's own, which
+/// do not carry over (as ostree's `append_proc_cmdline`).
+fn proc_cmdline() -> Result<String> {
+    let cmdline = std::fs::read_to_string("/proc/cmdline")?;
+    Ok(cmdline.split_ascii_whitespace().filter(|a| !a.starts_with("BOOT_IMAGE=") && !a.starts_with("initrd=")).collect::<Vec<_>>().join(" "))
+}
+
 fn kargs_spec(k: &KargArgs) -> Result<KargsSpec> {
-    let base = if k.proc_cmdline {
-        let cmdline = std::fs::read_to_string("/proc/cmdline")?;
-        // As ostree: the boot loader's own arguments do not carry over.
-        Some(cmdline.split_ascii_whitespace().filter(|a| !a.starts_with("BOOT_IMAGE=") && !a.starts_with("initrd=")).collect::<Vec<_>>().join(" "))
-    } else {
-        None
-    };
+    let base = if k.proc_cmdline { Some(proc_cmdline()?) } else { None };
     Ok(KargsSpec { replace: k.replace.clone(), append: k.append.clone(), delete: k.delete.clone(), none: k.none, base })
 }
 
@@ -98,6 +122,7 @@ fn deploy_cmd(root: &Path, d: &DeployOpts) -> Result<i32> {
         retain_rollback: d.retain_rollback,
         not_as_default: d.not_as_default,
         no_merge: d.no_merge,
+        stage: d.stage,
         ..Default::default()
     };
     if let Ok(c) = s.repo.resolve_rev(&d.refspec) {
@@ -121,10 +146,12 @@ fn deploy_cmd(root: &Path, d: &DeployOpts) -> Result<i32> {
             out(&format!("Copying /etc changes: {} modified, {} removed, {} added\n", m.kept.len(), m.removed.len(), m.added.len()))?;
         }
         out(&format!(
-            "Transaction complete; bootconfig swap: {}; bootversion: boot.{}.{}\n",
+            "{}; bootconfig swap: {}; bootversion: boot.{}.{}, deployment count change: {}\n",
+            deploy::done_word(&s, r.bootswap),
             if r.bootswap { "yes" } else { "no" },
             r.bootversion,
-            r.subbootversion
+            r.subbootversion,
+            r.count_change
         ))?;
     }
     Ok(0)
@@ -166,7 +193,9 @@ fn status(root: &Path, o: &StatusOpts) -> Result<i32> {
         let booted = s.booted == Some(i);
         let pending = s.booted.is_some() && s.pending(&os) == Some(i);
         let rollback = s.booted.is_some() && s.rollback(&os) == Some(i);
-        let version = s.repo.load_commit(&d.csum).ok().and_then(|c| c.version().map(str::to_string));
+        let commit = s.repo.load_commit(&d.csum).ok();
+        let version = commit.as_ref().and_then(|c| c.version().map(str::to_string));
+        let source_title = commit.as_ref().and_then(|c| c.meta("ostree.source-title").and_then(|v| v.as_str()).map(str::to_string));
         let etc = deploy::merge_report(&s, d);
         let failure = failures.iter().find(|f| f.checksum == d.csum.to_hex());
         text.push_str(&format!("{} {} {}.{}", if booted { '*' } else { ' ' }, d.osname, d.csum, d.deployserial));
@@ -190,6 +219,9 @@ fn status(root: &Path, o: &StatusOpts) -> Result<i32> {
             (None, _) => text.push_str("    origin: none\n"),
             (Some(_), None) => text.push_str("    origin: <unknown origin type>\n"),
             (Some(_), Some(r)) => text.push_str(&format!("    origin refspec: {r}\n")),
+        }
+        if let (Some(_), Some(t)) = (&d.origin, &source_title) {
+            text.push_str(&format!("    `- {t}\n"));
         }
         if let Some(f) = failure {
             text.push_str(&format!("    Failed to boot: {}\n", f.reason));
@@ -277,6 +309,7 @@ fn request(u: &UpgradeOpts, switch_to: Option<&str>) -> Request {
         allow_downgrade: u.allow_downgrade,
         pull_only: u.pull_only,
         deploy_only: u.deploy_only,
+        stage: u.stage,
         pull: super::pull::options(&u.net),
     }
 }

@@ -23,6 +23,7 @@ pub fn run(repo: &Repo, o: &CheckoutOpts) -> Result<i32> {
         subpath: o.subpath.clone(),
         fsync: o.fsync,
         threads: 0,
+        process_passthrough_whiteouts: o.process_passthrough_whiteouts,
     };
     let st = checkout::checkout(repo, &csum, &dest, &opts).map_err(|e| e.context(format!("checking out {csum} to {}", dest.display())))?;
     log::info!("{} files ({} hardlinked), {} directories", st.files, st.hardlinked, st.dirs);

@@ -47,7 +47,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Checkout(o) => checkout::run(&repo()?, &o),
         Command::Fsck(o) => fsck::run(&repo()?, &o),
         Command::Prune(o) => prune::run(&repo()?, &o),
-        Command::Remote(o) => remote::run(repo()?, &o),
+        // As ostree: a remote verb's --sysroot overrides --repo.
+        Command::Remote(o) => remote::run(if let Some(r) = &o.sysroot { open_repo(Some(r.join("ostree/repo")))? } else { repo()? }, &o),
         Command::Summary(o) => summary::run(repo()?, &o),
         Command::Pull(o) => pull::run(repo()?, &o),
         Command::PullLocal(o) => pull_local::run(&repo()?, &o),
@@ -61,12 +62,14 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
 }
 
 /// `--repo`, else the current directory if it is a repository, else
-/// `$OSTREE_REPO`, else the system repository (ostree_repo_new_default).
+/// `$OSTREE_REPO`, else the system repository of `$OSTREE_SYSROOT` (or /)
+/// (ostree_repo_new_default).
 fn repo_path_or_default(p: Option<PathBuf>) -> PathBuf {
     let cwd_is_repo = || std::path::Path::new("objects").is_dir() && std::path::Path::new("config").is_file();
+    let set = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
     p.or_else(|| cwd_is_repo().then(|| PathBuf::from(".")))
-        .or_else(|| std::env::var_os("OSTREE_REPO").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("/ostree/repo"))
+        .or_else(|| set("OSTREE_REPO"))
+        .unwrap_or_else(|| set("OSTREE_SYSROOT").unwrap_or_else(|| PathBuf::from("/")).join("ostree/repo"))
 }
 
 fn open_repo(p: Option<PathBuf>) -> Result<Repo> {

@@ -61,10 +61,18 @@ pub fn run(repo: &Repo, o: &RefsOpts) -> Result<i32> {
     let mut s = String::new();
     for (k, _, p) in selected {
         let shown = match (p, o.list) {
-            (Some(p), false) if k != p => k.strip_prefix(p).map(|r| r.trim_start_matches('/')).unwrap_or(k),
-            _ => k.as_str(),
+            // As ostree: relative to the prefix, a remote's name kept
+            // (`refs origin:os` lists `origin:stable`).
+            (Some(p), false) if k != p => {
+                let rest = k.strip_prefix(p).map(|r| r.trim_start_matches('/')).unwrap_or(k);
+                match p.split_once(':') {
+                    Some((remote, _)) if rest != k => format!("{remote}:{rest}"),
+                    _ => rest.to_string(),
+                }
+            }
+            _ => k.clone(),
         };
-        s.push_str(shown);
+        s.push_str(&shown);
         s.push('\n');
     }
     out(&s)?;

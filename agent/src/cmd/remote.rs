@@ -45,7 +45,13 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
                 (_, true) => remote::IfExists::Replace,
                 _ => remote::IfExists::Fail,
             };
-            remote::add(&mut repo, &a.name, a.url.as_deref(), &options, if_exists)?;
+            match &o.sysroot {
+                Some(root) => {
+                    let dir = remote::sysroot_remotes_dir(&repo, root)?;
+                    remote::add_to(&mut repo, dir, &a.name, a.url.as_deref(), &options, if_exists)?;
+                }
+                None => remote::add(&mut repo, &a.name, a.url.as_deref(), &options, if_exists)?,
+            }
         }
         RemoteCommand::List { show_urls } => {
             let remotes = remote::list(&repo)?;

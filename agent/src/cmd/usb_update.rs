@@ -19,7 +19,10 @@ use crate::Result;
 const MOUNT_BASE: &str = "/run/uptree";
 
 pub fn run(o: &UsbUpdateOpts) -> Result<i32> {
-    let cfg = AgentConfig::load(o.config.as_deref())?;
+    let mut cfg = AgentConfig::load(o.config.as_deref())?;
+    if let Some(r) = &o.usb_ref {
+        cfg.set("usb-ref", r)?;
+    }
     if !cfg.usb {
         return Err("USB updates are off ([agent] usb=false)".into());
     }
@@ -33,7 +36,7 @@ pub fn run(o: &UsbUpdateOpts) -> Result<i32> {
             os: o.os.clone().or_else(|| cfg.os.clone()),
             allow_unsigned: o.allow_unsigned,
             extra_keys: cfg.trusted_keys.clone(),
-            stick_ref: o.stick_ref.clone(),
+            usb_ref: cfg.usb_ref.clone(),
             pull: uptree_pull::PullOptions::default(),
         };
         usb::usb_update(&o.sysroot, &req, &mut |r| {

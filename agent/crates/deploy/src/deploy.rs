@@ -65,6 +65,10 @@ pub struct DeployOptions {
     pub no_clean: bool,
     /// The origin to write (upgrade, clones) instead of `refspec=REV`.
     pub origin: Option<KeyFile>,
+    /// ostree's `--stage` (finish the deployment at shutdown): refused.
+    /// uptree has no shutdown finalizer; a deployment is complete when
+    /// `deploy` returns, which power cuts already cannot break.
+    pub stage: bool,
 }
 
 /// What a deploy did.
@@ -77,6 +81,8 @@ pub struct DeployReport {
     pub bootswap: bool,
     pub bootversion: u32,
     pub subbootversion: u32,
+    /// Deployments after minus before (ostree's "deployment count change").
+    pub count_change: i64,
     /// What went wrong after the switch was live (the clean-up): the
     /// deployment boots next all the same.
     pub warnings: Vec<String>,
@@ -97,12 +103,23 @@ pub(crate) fn set_immutable(path: &Path, on: bool) -> Result<()> {
     }
 }
 
-/// libostree's `OSTREE_SYSROOT_DEBUG=mutable-deployments` (a GLib debug
-/// string: keys separated by `:;, \t`, any case, `all` for every key):
-/// deployments are not made immutable. Image builders need it, as under
-/// Yocto's pseudo or fakeroot the flag cannot be set.
+/// Whether the GLib debug string `debug` (libostree's
+/// `OSTREE_SYSROOT_DEBUG`: keys separated by `:;, \t`, any case, `all`
+/// for every key) sets `key`.
+fn debug_has(debug: Option<&str>, key: &str) -> bool {
+    debug.is_some_and(|d| d.split([':', ';', ',', ' ', '\t']).any(|k| k.eq_ignore_ascii_case(key) || k.eq_ignore_ascii_case("all")))
+}
+
+/// `OSTREE_SYSROOT_DEBUG` of this process sets `key`.
+pub(crate) fn debug_flag(key: &str) -> bool {
+    debug_has(std::env::var("OSTREE_SYSROOT_DEBUG").ok().as_deref(), key)
+}
+
+/// `mutable-deployments`: deployments are not made immutable. Image
+/// builders need it, as under Yocto's pseudo or fakeroot the flag cannot
+/// be set.
 fn mutable_deployments(debug: Option<&str>) -> bool {
-    debug.is_some_and(|d| d.split([':', ';', ',', ' ', '\t']).any(|k| k.eq_ignore_ascii_case("mutable-deployments") || k.eq_ignore_ascii_case("all")))
+    debug_has(debug, "mutable-deployments")
 }
 
 /// Remove a deployment directory (clearing the immutable flag first).
@@ -136,6 +153,14 @@ fn os_release_name(tree: &DeployTree) -> Result<String> {
 
 /// `admin deploy REFSPEC|CHECKSUM`.
 pub fn deploy(sysroot: &mut LockedSysroot, rev: &str, opts: &DeployOptions) -> Result<DeployReport> {
+    if opts.stage {
+        let why = if sysroot.booted_deployment().is_none() {
+            "Not currently booted into an OSTree system"
+        } else {
+            "uptree completes every deployment at once (no finalization at shutdown); deploy without staging"
+        };
+        return Err(Error::Invalid(format!("Cannot stage deployment: {why}")));
+    }
     let csum = sysroot.repo.resolve_rev(rev)?;
     if sysroot.repo.is_partial(&csum) {
         return Err(Error::Invalid(format!("commit {csum} is partial (an interrupted pull); pull it completely before deploying")));
@@ -152,12 +177,18 @@ pub fn deploy(sysroot: &mut LockedSysroot, rev: &str, opts: &DeployOptions) -> R
 
     // Kernel arguments, as `ostree admin deploy` computes them.
     let k = &opts.kargs;
-    let kargs: Option<Kargs> = if k.none {
-        Some(Kargs::default())
-    } else {
-        let mut base = match (&k.base, &merge_dep, k.replace.is_empty() && k.append.is_empty() && k.delete.is_empty()) {
-            (Some(b), _, _) => Some(Kargs::parse(b)),
-            (None, Some(m), false) => Some(Kargs::parse(m.bootconfig.get("options").unwrap_or(""))),
+    if k.none && k.base.is_some() {
+        return Err(Error::Invalid("Can't specify both --karg-proc-cmdline and --karg-none".into()));
+    }
+    if k.none && !k.delete.is_empty() {
+        return Err(Error::Invalid("Can't specify both --karg-none and --karg-delete".into()));
+    }
+    // `--karg-none` starts from nothing; `--karg`/`--karg-append` still apply.
+    let kargs: Option<Kargs> = {
+        let mut base = match (k.none, &k.base, &merge_dep, k.replace.is_empty() && k.append.is_empty() && k.delete.is_empty()) {
+            (true, _, _, _) => Some(Kargs::default()),
+            (false, Some(b), _, _) => Some(Kargs::parse(b)),
+            (false, None, Some(m), false) => Some(Kargs::parse(m.bootconfig.get("options").unwrap_or(""))),
             _ => None,
         };
         for a in &k.replace {
@@ -189,7 +220,7 @@ pub fn deploy(sysroot: &mut LockedSysroot, rev: &str, opts: &DeployOptions) -> R
     rmrf_deployment(&dpath)?;
     let prepared = (|| -> Result<(Deployment, Option<MergeReport>)> {
         crate::failpoint::step("check out")?;
-        checkout::checkout(&sysroot.repo, &csum, &dpath, &CheckoutOptions { fsync: false, ..CheckoutOptions::default() })?;
+        checkout::checkout(&sysroot.repo, &csum, &dpath, &CheckoutOptions { fsync: false, process_passthrough_whiteouts: true, ..CheckoutOptions::default() })?;
         let kl = kernel::find(&dpath)?;
         // /etc: from usr/etc (a tree with only /etc gets it moved there).
         // Through a symlink in the commit, the copy and the merge would read
@@ -256,8 +287,19 @@ pub fn deploy(sysroot: &mut LockedSysroot, rev: &str, opts: &DeployOptions) -> R
     })();
     let r = prepared.and_then(|(new, etc)| {
         let list = new_deployment_list(sysroot, &new, &osname, merge, opts);
+        let count_change = count_change(sysroot.deployments.len(), list.len());
         let (bootswap, bootversion, subbootversion) = write_deployments(sysroot, list)?;
-        Ok(DeployReport { osname: osname.clone(), checksum: csum, deployserial, etc, bootswap, bootversion, subbootversion, warnings: Vec::new() })
+        Ok(DeployReport {
+            osname: osname.clone(),
+            checksum: csum,
+            deployserial,
+            etc,
+            bootswap,
+            bootversion,
+            subbootversion,
+            count_change,
+            warnings: Vec::new(),
+        })
     });
     match r {
         Ok(mut rep) => {
@@ -345,6 +387,22 @@ fn bootconfigs_equal(sysroot: &Sysroot, a: &Deployment, b: &Deployment) -> bool 
     a.osname == b.osname && a.bootcsum == b.bootcsum && a.kargs_without_ostree() == b.kargs_without_ostree() && version(a) == version(b)
 }
 
+fn count_change(before: usize, after: usize) -> i64 {
+    let n = |x: usize| i64::try_from(x).unwrap_or(i64::MAX);
+    n(after).saturating_sub(n(before))
+}
+
+/// How ostree words a finished `write_deployments`: "Bootloader updated"
+/// after a bootversion swap without a boot loader configuration
+/// (`sysroot.bootloader=none`), else "Transaction complete".
+pub fn done_word(sysroot: &Sysroot, bootswap: bool) -> &'static str {
+    if bootswap && !sysroot.backend.writes_bootloader_config() {
+        "Bootloader updated"
+    } else {
+        "Transaction complete"
+    }
+}
+
 /// Make `list` the deployments, in order (index 0 boots next). Returns
 /// (bootconfig swapped, bootversion, subbootversion) and reloads `sysroot`.
 ///
@@ -413,7 +471,13 @@ pub fn write_deployments(sysroot: &mut LockedSysroot, mut list: Vec<Deployment>)
         sysroot.backend.commit(&root, b, &written, appended.as_deref())?;
         (b, s)
     };
-    log::info!("Transaction complete; bootconfig swap: {}; bootversion: boot.{bootversion}.{subbootversion}", if needs_bootswap { "yes" } else { "no" });
+    log::info!(
+        "{}; bootconfig swap: {}; bootversion: boot.{bootversion}.{subbootversion}, deployment count change: {}",
+        done_word(sysroot, needs_bootswap),
+        if needs_bootswap { "yes" } else { "no" },
+        count_change(sysroot.deployments.len(), list.len())
+    );
+    crate::sysroot::bump_mtime(&root)?;
     sysroot.reload()?;
     Ok((needs_bootswap, bootversion, subbootversion))
 }

@@ -32,6 +32,8 @@ pub const OS_RELEASE: Kind = Kind { what: "os-release", max: 64 << 10, follow: t
 /// Kernels: ostree opens them with `O_NOFOLLOW`, so a link is an error.
 pub const KERNEL: Kind = Kind { what: "kernel", max: 256 << 20, follow: false };
 pub const INITRAMFS: Kind = Kind { what: "initramfs", max: 1 << 30, follow: false };
+/// The kernel's FIPS checksum file `.vmlinuz.hmac` (a line of hex).
+pub const KERNEL_HMAC: Kind = Kind { what: "kernel HMAC", max: 64 << 10, follow: false };
 /// One device tree file (`devicetree`, or each file below `dtb/`).
 pub const DEVICETREE: Kind = Kind { what: "device tree", max: 16 << 20, follow: false };
 /// All files below a `dtb/` directory together (a whole vendor tree of a

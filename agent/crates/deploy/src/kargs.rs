@@ -37,6 +37,15 @@ impl Kargs {
         self.0.push(arg.to_string());
     }
 
+    /// Append `arg` unless an argument with its key is there already
+    /// (`ostree_kernel_args_append_if_missing`).
+    pub fn append_if_missing(&mut self, arg: &str) {
+        let k = key(arg);
+        if !self.0.iter().any(|a| key(a) == k) {
+            self.append(arg);
+        }
+    }
+
     /// Remove every argument with this key (`KEY`) or exactly this `KEY=VALUE`.
     pub fn delete(&mut self, arg: &str) {
         if arg.contains('=') {
@@ -82,5 +91,9 @@ mod tests {
         k.delete("quiet");
         assert_eq!(k.get_last("ostree"), Some("/ostree/boot.1/os/c/0"));
         assert!(!k.to_string().contains("quiet"));
+        k.append_if_missing("rw");
+        k.append_if_missing("root=/dev/sda1");
+        k.append_if_missing("quiet");
+        assert_eq!(k.to_string(), "root=/dev/vda2 console=ttyAMA0 rw ostree=/ostree/boot.1/os/c/0 panic=-1 quiet");
     }
 }

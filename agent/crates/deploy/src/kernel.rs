@@ -27,6 +27,9 @@ pub struct KernelLayout {
     pub devicetree: Option<(String, String)>,
     /// A `dtb/` directory (installed as `dtb`).
     pub dtb_dir: Option<String>,
+    /// The kernel's FIPS `.vmlinuz.hmac`: (source, installed name
+    /// `.vmlinuz-KVER.hmac`). Not part of the bootcsum, as in ostree.
+    pub hmac: Option<(String, String)>,
     pub bootcsum: String,
 }
 
@@ -114,8 +117,12 @@ fn from_modules(tree: &DeployTree) -> Result<Option<KernelLayout>> {
             initramfs: None,
             devicetree: None,
             dtb_dir: None,
+            hmac: None,
             bootcsum: String::new(),
         };
+        if tree.probe(&kdir.join(".vmlinuz.hmac"))?.is_some() {
+            layout.hmac = Some((".vmlinuz.hmac".into(), format!(".vmlinuz-{kver}.hmac")));
+        }
         for name in ["initramfs.img", "initramfs"] {
             if tree.probe(&kdir.join(name))?.is_some() {
                 hash_one(&mut h, tree, &kdir.join(name), deployfs::INITRAMFS)?;
@@ -123,12 +130,16 @@ fn from_modules(tree: &DeployTree) -> Result<Option<KernelLayout>> {
                 break;
             }
         }
-        if tree.probe(&kdir.join("devicetree"))?.is_some() {
-            hash_one(&mut h, tree, &kdir.join("devicetree"), deployfs::DEVICETREE)?;
-            layout.devicetree = Some(("devicetree".into(), format!("devicetree-{kver}")));
-        } else if tree.probe(&kdir.join("dtb"))?.is_some_and(|t| t.is_dir()) {
-            hash_dir(&mut h, &open_dtb_dir(tree, &kdir.join("dtb"))?, 0, &mut 0)?;
-            layout.dtb_dir = Some("dtb".into());
+        // `OSTREE_SYSROOT_DEBUG=no-dtb`: as libostree, device trees are
+        // neither installed nor part of the bootcsum.
+        if !crate::deploy::debug_flag("no-dtb") {
+            if tree.probe(&kdir.join("devicetree"))?.is_some() {
+                hash_one(&mut h, tree, &kdir.join("devicetree"), deployfs::DEVICETREE)?;
+                layout.devicetree = Some(("devicetree".into(), format!("devicetree-{kver}")));
+            } else if tree.probe(&kdir.join("dtb"))?.is_some_and(|t| t.is_dir()) {
+                hash_dir(&mut h, &open_dtb_dir(tree, &kdir.join("dtb"))?, 0, &mut 0)?;
+                layout.dtb_dir = Some("dtb".into());
+            }
         }
         layout.bootcsum = ostree_repo::Checksum(h.finalize().into()).to_hex();
         return Ok(Some(layout));
@@ -170,6 +181,7 @@ fn from_legacy(tree: &DeployTree) -> Result<Option<KernelLayout>> {
             initramfs: initramfs.map(|n| (n.clone(), n)),
             devicetree: dt.map(|n| (n.clone(), n)),
             dtb_dir: None,
+            hmac: None,
             bootcsum: csum,
         }));
     }
@@ -219,6 +231,9 @@ pub fn install(tree: &DeployTree, kl: &KernelLayout, kdir: &Path) -> Result<()> 
     }
     if let Some(dir) = &kl.dtb_dir {
         install_dir(&open_dtb_dir(tree, &kl.dir.join(dir))?, &kdir.join(dir), 0)?;
+    }
+    if let Some((src, name)) = &kl.hmac {
+        install_one(tree, &kl.dir.join(src), deployfs::KERNEL_HMAC, &kdir.join(name))?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use ostree_repo::keyfile::KeyFile;
 use crate::deploy::{cleanup_after_switch, set_immutable, write_deployments};
 use crate::dfs;
 use crate::error::{At, Error, Result};
+use crate::kargs::Kargs;
 use crate::sysroot::{Deployment, LockedSysroot, Sysroot};
 
 fn check_index(sysroot: &Sysroot, index: usize) -> Result<()> {
@@ -51,6 +52,22 @@ fn move_to_front(sysroot: &mut LockedSysroot, index: usize) -> Result<()> {
     Ok(())
 }
 
+/// `admin instutil set-kargs` and `admin kargs edit-in-place`: each
+/// deployment `index` of `changes` boots with its kernel arguments
+/// (`ostree=` is set by the write). One new bootversion for all, so the
+/// change is atomic and U-Boot's environment stays in step with the
+/// entries (ostree's edit-in-place rewrites the live entries instead).
+pub fn set_kargs(sysroot: &mut LockedSysroot, changes: &[(usize, Kargs)]) -> Result<()> {
+    let mut list = sysroot.deployments.clone();
+    for (index, kargs) in changes {
+        check_index(sysroot, *index)?;
+        list[*index].bootconfig.set("options", &kargs.to_string());
+    }
+    write_deployments(sysroot, list)?;
+    cleanup_after_switch(sysroot)?;
+    Ok(())
+}
+
 /// `admin rollback`: if a pending deployment would boot next, make the
 /// booted one the default again; otherwise make the rollback deployment
 /// (the first after the booted one, of the same stateroot) the default.
@@ -64,7 +81,19 @@ pub fn rollback(sysroot: &mut LockedSysroot) -> Result<usize> {
 }
 
 fn write_origin(sysroot: &Sysroot, d: &Deployment, origin: &KeyFile) -> Result<()> {
-    dfs::write_atomic(&sysroot.path.join(d.origin_relpath()), origin.to_string().as_bytes())
+    dfs::write_atomic(&sysroot.path.join(d.origin_relpath()), origin.to_string().as_bytes())?;
+    crate::sysroot::bump_mtime(&sysroot.path)
+}
+
+/// `admin set-origin`: deployment `index` follows `refspec` from now on
+/// (a fresh origin, as ostree's `origin_new_from_refspec` makes it).
+pub fn set_origin(sysroot: &mut LockedSysroot, index: usize, refspec: &str) -> Result<()> {
+    check_index(sysroot, index)?;
+    let mut origin = KeyFile::new();
+    origin.set("origin", "refspec", refspec);
+    write_origin(sysroot, &sysroot.deployments[index], &origin)?;
+    sysroot.state_mut().deployments[index].origin = Some(origin);
+    Ok(())
 }
 
 /// `admin pin [--unpin] N`. Returns false when nothing changed.

@@ -104,7 +104,10 @@ fn read_link_version(p: &Path, prefix: &str) -> Result<Option<u32>> {
 }
 
 /// `ostree admin init-fs`: the directories of a sysroot and a bare repo.
-pub fn init_fs(path: &Path) -> Result<()> {
+/// `modern` (`--modern`): only `boot/` and `ostree/`, as ostree makes it
+/// (the rest of a root file system lives in the deployments).
+pub fn init_fs(path: &Path, modern: bool) -> Result<()> {
+    const MODERN: [&str; 4] = ["", "boot", "ostree", "ostree/deploy"];
     for (d, mode) in [
         ("", 0o755),
         ("boot", 0o755),
@@ -118,6 +121,9 @@ pub fn init_fs(path: &Path) -> Result<()> {
         ("sys", 0o755),
         ("tmp", 0o1777),
     ] {
+        if modern && !MODERN.contains(&d) {
+            continue;
+        }
         let p = path.join(d);
         match fs::create_dir(&p) {
             Ok(()) => fs::set_permissions(&p, fs::Permissions::from_mode(mode)).at(&p)?,
@@ -128,6 +134,14 @@ pub fn init_fs(path: &Path) -> Result<()> {
     }
     Repo::init(&path.join("ostree/repo"), RepoMode::Bare)?;
     Ok(())
+}
+
+/// Touch `ostree/deploy`, as libostree does after every change of the
+/// deployments or an origin: daemons watch its mtime for changes.
+pub(crate) fn bump_mtime(root: &Path) -> Result<()> {
+    let p = root.join("ostree/deploy");
+    let now = std::time::SystemTime::now();
+    fs::File::open(&p).and_then(|f| f.set_times(fs::FileTimes::new().set_accessed(now).set_modified(now))).at(&p)
 }
 
 /// `ostree admin os-init OS`: the stateroot and its shared /var.
@@ -150,7 +164,7 @@ pub fn os_init(path: &Path, osname: &str) -> Result<()> {
             std::os::unix::fs::symlink(target, &p).at(&p)?;
         }
     }
-    Ok(())
+    bump_mtime(path)
 }
 
 /// The sysroot lock held: libostree's `ostree/lock`, exclusive, an OFD

@@ -46,7 +46,14 @@ pub struct CheckoutOptions {
     pub fsync: bool,
     /// Worker threads (0 = one per core).
     pub threads: usize,
+    /// `--process-passthrough-whiteouts`: a file `.ostree-wh.NAME` becomes
+    /// an overlayfs whiteout `NAME` (a char device 0:0 with the file's
+    /// mode and owner), as libostree does for deployments.
+    pub process_passthrough_whiteouts: bool,
 }
+
+/// The name prefix of an overlayfs whiteout stored as a plain file.
+const OVERLAYFS_WHITEOUT_PREFIX: &str = ".ostree-wh.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Overwrite {
@@ -288,15 +295,48 @@ fn libc_eexist() -> i32 {
     Errno::EEXIST as i32
 }
 
+/// An overlayfs whiteout `target` for the marker file `job`.
+fn checkout_whiteout(ctx: &Ctx<'_>, job: &Job, target: &str, meta: &FileMeta, stats: &mut CheckoutStats) -> Result<()> {
+    let full = job.dir_path.join(target);
+    if target.is_empty() {
+        return Err(Error::Invalid(format!("Invalid empty overlayfs whiteout '{}'", job.dir_path.join(&job.name).display())));
+    }
+    crate::object::validate_filename(target)?;
+    if !prepare_slot(ctx, &job.dir, target, &full)? {
+        return Ok(());
+    }
+    if ctx.overwrite == Overwrite::Replace {
+        match unlinkat(&*job.dir, target, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(Error::io(&full, e.into())),
+        }
+    }
+    let perm = Mode::from_bits_truncate(meta.mode & 0o7777);
+    nix::sys::stat::mknodat(&*job.dir, target, nix::sys::stat::SFlag::S_IFCHR, perm, 0).at(&full)?;
+    if !ctx.opts.user_mode {
+        for (n, v) in &meta.xattrs {
+            xattr::set(xattr::Target::Path(&full), n, v).at(&full)?;
+        }
+        fchownat(&*job.dir, target, Some(meta.uid.into()), Some(meta.gid.into()), AtFlags::AT_SYMLINK_NOFOLLOW).at(&full)?;
+        // Not limited by the umask, as mknod's mode is.
+        nix::sys::stat::fchmodat(&*job.dir, target, perm, nix::sys::stat::FchmodatFlags::FollowSymlink).at(&full)?;
+    }
+    stats.files += 1;
+    Ok(())
+}
+
 fn checkout_file(ctx: &Ctx<'_>, job: &Job, stats: &mut CheckoutStats) -> Result<()> {
     let full = job.dir_path.join(&job.name);
     crate::object::validate_filename(&job.name)?;
+    let repo = ctx.repo;
+    let (meta, size) = repo.load_file_info(&job.csum)?;
+    if let Some(target) = job.name.strip_prefix(OVERLAYFS_WHITEOUT_PREFIX).filter(|_| ctx.opts.process_passthrough_whiteouts && !meta.is_symlink()) {
+        return checkout_whiteout(ctx, job, target, &meta, stats);
+    }
     if !prepare_slot(ctx, &job.dir, &job.name, &full)? {
         return Ok(());
     }
     let replace = ctx.overwrite == Overwrite::Replace;
-    let repo = ctx.repo;
-    let (meta, size) = repo.load_file_info(&job.csum)?;
     stats.files += 1;
     // Hardlink when the repo's stored form is exactly the checkout's form;
     // empty files are always copied (they would pile up links: EMLINK).

@@ -51,6 +51,28 @@ fn num(s: &str) -> Option<u32> {
     s.parse().ok()
 }
 
+/// A month's name, full or abbreviated to at least three letters.
+fn month(word: &str) -> Option<u32> {
+    const FULL: [&str; 12] = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
+    let w = word.trim_end_matches('.').to_ascii_lowercase();
+    let i = (w.len() >= 3).then(|| FULL.iter().position(|f| f.starts_with(w.as_str()))).flatten()?;
+    u32::try_from(i + 1).ok()
+}
+
+/// `October 25 1985`, `Oct 25, 1985`, `25 October 1985` (as GNU date
+/// reads them), then the rest (time, zone).
+fn month_name_date(s: &str) -> Option<(u32, u32, u32, &str)> {
+    let mut words = s.splitn(4, ' ').filter(|w| !w.is_empty());
+    let (a, b, c) = (words.next()?, words.next()?.trim_end_matches(','), words.next()?);
+    let rest = words.next().unwrap_or("");
+    let (m, d) = match (month(a), month(b)) {
+        (Some(m), None) => (m, num(b)?),
+        (None, Some(m)) => (m, num(a)?),
+        _ => return None,
+    };
+    Some((num(c)?, m, d, rest))
+}
+
 /// Parse a date; `now` is the reference for relative forms.
 pub fn parse(input: &str, now: u64) -> Option<u64> {
     let s = input.trim();
@@ -86,10 +108,19 @@ pub fn parse(input: &str, now: u64) -> Option<u64> {
         return Some(now.saturating_sub(n.saturating_mul(secs)));
     }
     // Date, optional time, optional zone.
-    let (date, rest) = s.split_at(s.find([' ', 'T']).unwrap_or(s.len()));
-    let mut dp = date.split('-');
-    let (y, m, d) = (dp.next().and_then(num)?, dp.next().and_then(num)?, dp.next().and_then(num)?);
-    if dp.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+    let (y, m, d, rest) = match month_name_date(s) {
+        Some(v) => v,
+        None => {
+            let (date, rest) = s.split_at(s.find([' ', 'T']).unwrap_or(s.len()));
+            let mut dp = date.split('-');
+            let (y, m, d) = (dp.next().and_then(num)?, dp.next().and_then(num)?, dp.next().and_then(num)?);
+            if dp.next().is_some() {
+                return None;
+            }
+            (y, m, d, rest)
+        }
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
         return None;
     }
     let rest = rest.trim_start_matches(['T', ' ']);
@@ -150,6 +181,12 @@ mod tests {
         assert_eq!(parse("1 day ago", 100_000), Some(13_600));
         assert_eq!(parse("not a date", 0), None);
         assert_eq!(parse("2023-13-01", 0), None);
+        // GNU date's month names (ostree's test suite commits with 'October 25 1985').
+        assert_eq!(parse("October 25 1985", 0), Some(499_046_400));
+        assert_eq!(parse("Oct 25, 1985", 0), Some(499_046_400));
+        assert_eq!(parse("25 october 1985 01:00:00", 0), Some(499_050_000));
+        assert_eq!(parse("Octember 25 1985", 0), None);
+        assert_eq!(parse("October 32 1985", 0), None);
         for ts in [0u64, 86_399, 951_782_400, 1_700_000_000, 4_102_444_800] {
             assert_eq!(parse(&format_utc(ts), 0), Some(ts), "{ts}");
         }

@@ -179,16 +179,32 @@ pub enum IfExists {
     Replace,
 }
 
+/// Where `remote add --sysroot=SYSROOT` writes, as libostree decides for a
+/// repository reached through its sysroot: the repo config for a physical
+/// sysroot, `SYSROOT/etc/ostree/remotes.d` for a deployment (one holding a
+/// `sysroot/` directory) unless `core.add-remotes-config-dir=false`.
+pub fn sysroot_remotes_dir(repo: &Repo, sysroot: &Path) -> Result<Option<PathBuf>> {
+    let physical = fs::symlink_metadata(sysroot.join("sysroot")).is_err();
+    let enabled = repo.config().get_bool("core", "add-remotes-config-dir").map_err(Error::Invalid)?.unwrap_or(true);
+    Ok((enabled && !physical).then(|| sysroot.join("etc/ostree/remotes.d")))
+}
+
 /// `remote add`: options in the order ostree writes them (url, then the
 /// `--set`/flag options in order). Written to remotes.d for the system repo.
 pub fn add(repo: &mut Repo, name: &str, url: Option<&str>, options: &[(String, String)], if_exists: IfExists) -> Result<()> {
+    let dir = remotes_dir(repo);
+    add_to(repo, dir, name, url, options, if_exists)
+}
+
+/// [`add`], writing a new remote to `dir` (`None`: the repo config).
+pub fn add_to(repo: &mut Repo, dir: Option<PathBuf>, name: &str, url: Option<&str>, options: &[(String, String)], if_exists: IfExists) -> Result<()> {
     validate_remote_name(name)?;
     if let Ok(existing) = get_own(repo, name) {
         match if_exists {
             IfExists::Keep => return Ok(()),
             IfExists::Replace => {
                 delete(repo, name, false)?;
-                return add(repo, name, url, options, IfExists::Fail);
+                return add_to(repo, dir, name, url, options, IfExists::Fail);
             }
             IfExists::Fail => {}
         }
@@ -205,7 +221,7 @@ pub fn add(repo: &mut Repo, name: &str, url: Option<&str>, options: &[(String, S
             kf.set(&group, k, v);
         }
     };
-    match remotes_dir(repo) {
+    match dir {
         Some(dir) => {
             fsutil::create_dir_all_durable(&dir, true)?;
             let mut kf = KeyFile::new();

@@ -56,10 +56,12 @@ pub enum Error {
 
 /// `--timestamp-check` (on by default for remotes that require
 /// signatures): the new commit is older than the one the ref (or the
-/// `--timestamp-check-from-rev` revision) names now.
+/// `--timestamp-check-from-rev` revision) names now. Worded as ostree's
+/// `_ostree_compare_timestamps` (scripts grep "Upgrade.*is chronologically
+/// older"), after the ref it concerns.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "{ref_}: target revision '{new}' with timestamp '{}' is chronologically older than current revision '{current}' with timestamp '{}'; use --allow-downgrade to permit",
+    "{ref_}: Upgrade target revision '{new}' with timestamp '{}' is chronologically older than current revision '{current}' with timestamp '{}'; use --allow-downgrade to permit",
     ostree_repo::datetime::format_iso(*new_timestamp),
     ostree_repo::datetime::format_iso(*current_timestamp)
 )]

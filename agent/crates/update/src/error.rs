@@ -28,8 +28,16 @@ pub enum Error {
         ostree_repo::datetime::format_iso(*detected)
     )]
     FailedBefore { commit: Checksum, detected: u64, reason: String },
+    #[error("Old and new refs are equal: {refspec}")]
+    SameRefspec { refspec: String },
+    #[error("origin unconfigured-state: {state}")]
+    Unconfigured { state: String },
     #[error("the deployment's origin kept changing while pulling (last {refspec}); run the upgrade again")]
     OriginKeptChanging { refspec: String },
+    #[error("the stick at {} has no ref for {osname} (usb-ref=stick takes the one ref named {osname} or {osname}/…)", repo.display())]
+    NoStickRef { osname: String, repo: std::path::PathBuf },
+    #[error("the stick has several refs for {osname} ({}); name one with usb-ref=REF", refs.join(", "))]
+    AmbiguousStickRef { osname: String, refs: Vec<String> },
     #[error("{}: only {free} bytes free, the agent needs {needed}", path.display())]
     NoSpace { path: std::path::PathBuf, free: u64, needed: u64 },
     #[error("{}: {source}", path.display())]

@@ -26,6 +26,9 @@ pub struct Request {
     pub allow_downgrade: bool,
     pub pull_only: bool,
     pub deploy_only: bool,
+    /// ostree's `--stage` (also set by `OSTREE_EX_STAGE_DEPLOYMENTS` in
+    /// the environment, as ostree's upgrader reads it): refused by deploy.
+    pub stage: bool,
     pub pull: PullOptions,
 }
 
@@ -80,13 +83,28 @@ pub fn plan(s: &Sysroot, req: &Request) -> Result<Plan> {
     let mut origin = current.origin.clone().ok_or(Error::NoOrigin)?;
     let mut refspec = current.refspec().ok_or(Error::NoRefspec)?;
     if let Some(to) = &req.switch_to {
-        refspec = match (to.contains(':'), refspec.split_once(':')) {
-            (false, Some((remote, _))) => format!("{remote}:{to}"),
-            _ => to.clone(),
+        let (old_remote, old_ref) = match refspec.split_once(':') {
+            Some((r, f)) => (Some(r), f),
+            None => (None, refspec.as_str()),
         };
+        // As ostree: `REMOTE:` keeps the ref, a bare REF keeps the remote.
+        let (remote, rf) = match to.split_once(':') {
+            Some((r, "")) => (Some(r), old_ref),
+            Some((r, f)) => (Some(r), f),
+            None => (old_remote, to.as_str()),
+        };
+        let new = remote.map_or_else(|| rf.to_string(), |r| format!("{r}:{rf}"));
+        if new == refspec {
+            return Err(Error::SameRefspec { refspec: new });
+        }
+        refspec = new;
         // A new origin, as ostree's switch writes it (nothing carried over).
         origin = KeyFile::new();
         origin.set("origin", "refspec", &refspec);
+    } else if let Some(state) = origin.get("origin", "unconfigured-state") {
+        // The OS vendor's word on why updates are off (e.g. a subscription
+        // is missing); a switch to an explicit origin ignores it, as ostree.
+        return Err(Error::Unconfigured { state });
     }
     if let Some(c) = &req.override_commit {
         origin.set("origin", "override-commit", c);
@@ -112,6 +130,24 @@ fn pull_for(repo: &Repo, refspec: &str, req: &Request, not_older_than: Option<&C
     Ok(Some(uptree_pull::pull(repo, remote, &[target], &opts)?))
 }
 
+/// ostree's end-of-life redirect: when the commit `refspec` names carries
+/// `ostree.endoflife-rebase=REF`, the origin moves to REF (same remote).
+/// One hop, as ostree; not with an explicit `override_commit`.
+fn eol_rebase(repo: &Repo, refspec: &str, req: &Request) -> Result<Option<String>> {
+    if req.override_commit.is_some() {
+        return Ok(None);
+    }
+    let commit = repo.load_commit(&repo.resolve_rev(refspec)?)?;
+    let Some(next) = commit.meta("ostree.endoflife-rebase").and_then(|v| v.as_str()) else {
+        return Ok(None);
+    };
+    ostree_repo::object::validate_ref_name(next)?;
+    Ok(Some(match refspec.split_once(':') {
+        Some((remote, _)) => format!("{remote}:{next}"),
+        None => next.to_string(),
+    }))
+}
+
 /// `admin upgrade`, and `admin switch` when `req.switch_to` names a new
 /// origin refspec (as ostree: a bare REF keeps the current remote).
 /// `pulled` hears of each pull as it ends (the CLI prints it).
@@ -135,6 +171,11 @@ pub fn upgrade(root: &Path, req: &Request, pulled_cb: &mut dyn FnMut(&PullReport
             if let Some(r) = pull_for(&snapshot.repo, &want, req, not_older_than.as_ref())? {
                 pulled_cb(&r);
             }
+            if let Some(next) = eol_rebase(&snapshot.repo, &want, req)? {
+                if let Some(r) = pull_for(&snapshot.repo, &next, req, not_older_than.as_ref())? {
+                    pulled_cb(&r);
+                }
+            }
             pulled = Some(want.clone());
         }
         if req.pull_only {
@@ -155,7 +196,12 @@ pub fn upgrade(root: &Path, req: &Request, pulled_cb: &mut dyn FnMut(&PullReport
 
 /// The part of [`upgrade`] that decides and deploys, under the lock.
 pub fn deploy_locked(s: &mut LockedSysroot, p: Plan, req: &Request) -> Result<Outcome> {
-    let Plan { osname, current, origin, refspec } = p;
+    let Plan { osname, current, mut origin, mut refspec } = p;
+    if let Some(next) = eol_rebase(&s.repo, &refspec, req)? {
+        log::warn!("{refspec} reached its end of life; following it to {next}");
+        origin.set("origin", "refspec", &next);
+        refspec = next;
+    }
     let new = match &req.override_commit {
         Some(c) => s.repo.resolve_rev(c)?,
         None => s.repo.resolve_rev(&refspec)?,
@@ -174,7 +220,8 @@ pub fn deploy_locked(s: &mut LockedSysroot, p: Plan, req: &Request) -> Result<Ou
     if let Some(f) = failed::find(&s.path, &new.to_hex())? {
         return Err(Error::FailedBefore { commit: new, detected: f.detected, reason: f.reason });
     }
-    let opts = DeployOptions { osname: Some(osname.clone()), origin: Some(origin), ..Default::default() };
+    let stage = req.stage || std::env::var_os("OSTREE_EX_STAGE_DEPLOYMENTS").is_some();
+    let opts = DeployOptions { osname: Some(osname.clone()), origin: Some(origin), stage, ..Default::default() };
     let r = deploy::deploy(s, &new.to_hex(), &opts)?;
     let mut deleted_ref = None;
     // As ostree's switch: the old ref goes, so its commits can be pruned.

@@ -2,9 +2,10 @@
 //! is mounted read-only (`nosuid,nodev,noexec`) when given as a device and
 //! unmounted when [`StickMount`] drops; its repository is `ostree_repo/`
 //! or `ostree/repo/` at the top (or a configured path). The booted
-//! origin's ref is pulled into the origin remote's ref through an explicit
-//! trust policy: signatures are REQUIRED by default, even where the
-//! network remote does not require them. Then the common
+//! origin's ref (or, per [`UsbRef`], the stick's ref for the same OS name
+//! or a named one) is pulled into the origin remote's namespace through an
+//! explicit trust policy: signatures are REQUIRED by default, even where
+//! the network remote does not require them. Then the common
 //! [`crate::upgrade::upgrade`] deploys it (downgrade and failed-commit
 //! refusals included).
 
@@ -75,6 +76,94 @@ pub fn find_repo(top: &Path, configured: Option<&Path>) -> Result<PathBuf> {
     })
 }
 
+/// Which of the stick's refs an update comes from (`usb-ref=`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum UsbRef {
+    /// The deployment's origin ref.
+    #[default]
+    Origin,
+    /// The stick's ref for the stateroot's OS name (`OSNAME` or
+    /// `OSNAME/…`): the origin's ref if the stick has it, else its only
+    /// such ref. A stick made for another branch of the same OS updates
+    /// the device too.
+    Stick,
+    /// This ref.
+    Named(String),
+}
+
+impl UsbRef {
+    /// `origin`, `stick`, or a ref name.
+    pub fn parse(s: &str) -> Result<UsbRef> {
+        match s {
+            "origin" => Ok(UsbRef::Origin),
+            "stick" => Ok(UsbRef::Stick),
+            r => {
+                ostree_repo::object::validate_ref_name(r)?;
+                Ok(UsbRef::Named(r.to_string()))
+            }
+        }
+    }
+}
+
+/// At most this many directory entries under a stick's `refs/heads/OSNAME`
+/// are looked at: a hostile stick cannot keep the listing going.
+const MAX_STICK_REF_ENTRIES: usize = 4096;
+
+/// The stick's refs for the OS `osname`: `refs/heads/OSNAME` and every
+/// `refs/heads/OSNAME/…`, sorted. The stick is untrusted: symlinks and
+/// names that are no valid ref are skipped.
+pub fn stick_refs(stick_repo: &Path, osname: &str) -> Result<Vec<String>> {
+    if ostree_repo::object::validate_ref_name(osname).is_err() || osname.contains('/') {
+        return Ok(Vec::new());
+    }
+    let heads = stick_repo.join("refs/heads");
+    let mut found = Vec::new();
+    let mut seen = 0usize;
+    let mut todo = vec![osname.to_string()];
+    while let Some(name) = todo.pop() {
+        let path = heads.join(&name);
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        if meta.is_file() {
+            found.push(name);
+            continue;
+        }
+        if !meta.is_dir() {
+            continue;
+        }
+        for entry in std::fs::read_dir(&path).map_err(|e| Error::io(&path, e))? {
+            let entry = entry.map_err(|e| Error::io(&path, e))?;
+            seen += 1;
+            if seen > MAX_STICK_REF_ENTRIES {
+                return Err(Error::Config(format!("{}: more than {MAX_STICK_REF_ENTRIES} entries", heads.join(osname).display())));
+            }
+            let Some(child) = entry.file_name().to_str().map(|c| format!("{name}/{c}")) else { continue };
+            if ostree_repo::object::validate_ref_name(&child).is_ok() {
+                todo.push(child);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// `usb-ref=stick`: the origin's ref `origin_ref` if the stick has it
+/// among its refs for `osname`, else the one such ref.
+fn stick_ref_for(stick_repo: &Path, osname: &str, origin_ref: &str) -> Result<String> {
+    let mut refs = stick_refs(stick_repo, osname)?;
+    if refs.iter().any(|r| r == origin_ref) {
+        return Ok(origin_ref.to_string());
+    }
+    match refs.len() {
+        0 => Err(Error::NoStickRef { osname: osname.to_string(), repo: stick_repo.to_path_buf() }),
+        1 => Ok(refs.remove(0)),
+        _ => Err(Error::AmbiguousStickRef { osname: osname.to_string(), refs }),
+    }
+}
+
 /// What to take from a stick.
 #[derive(Debug, Clone, Default)]
 pub struct UsbRequest {
@@ -85,8 +174,8 @@ pub struct UsbRequest {
     pub allow_unsigned: bool,
     /// Keys trusted besides the remote's and the system's.
     pub extra_keys: Vec<String>,
-    /// The ref on the stick (default: the origin's ref).
-    pub stick_ref: Option<String>,
+    /// Which ref on the stick.
+    pub usb_ref: UsbRef,
     pub pull: PullOptions,
 }
 
@@ -113,7 +202,10 @@ fn stick_policy(repo: &ostree_repo::Repo, remote_name: &str, req: &UsbRequest) -
     Ok(policy)
 }
 
-/// Pull the origin's ref from the stick and deploy it as pending.
+/// Pull the ref `req.usb_ref` names from the stick and deploy it as
+/// pending. A ref other than the origin's becomes the deployment's origin
+/// (`REMOTE:REF`, as `admin switch` makes it), so later network updates
+/// follow what the stick installed.
 pub fn usb_update(root: &Path, req: &UsbRequest, pulled: &mut dyn FnMut(&PullReport)) -> Result<Outcome> {
     let snapshot = Sysroot::load_unlocked(root)?;
     let base = Request { os: req.os.clone(), ..Request::default() };
@@ -123,13 +215,49 @@ pub fn usb_update(root: &Path, req: &UsbRequest, pulled: &mut dyn FnMut(&PullRep
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .ok_or_else(|| Error::Config(format!("the deployment's origin {} names no remote: nothing to take a stick's commits for", plan.refspec)))?;
     let policy = stick_policy(&snapshot.repo, &remote_name, req)?;
-    let stick_ref = req.stick_ref.clone().unwrap_or(rf);
+    let stick_ref = match &req.usb_ref {
+        UsbRef::Origin => rf.clone(),
+        UsbRef::Named(r) => r.clone(),
+        UsbRef::Stick => stick_ref_for(&req.repo, &plan.osname, &rf)?,
+    };
     let mut opts = req.pull.clone();
     // Nothing older than what runs now, as for the network.
     opts.timestamp_check_from_rev = Some(plan.current.csum.to_hex());
     opts.allow_downgrade = false;
     let r = uptree_pull::pull_local_with_policy(&snapshot.repo, &req.repo, std::slice::from_ref(&stick_ref), &opts, &policy)?;
     pulled(&r);
+    let switch_to = (stick_ref != rf).then(|| format!("{remote_name}:{stick_ref}"));
+    if switch_to.is_some() && snapshot.repo.resolve_rev(&format!("{remote_name}:{stick_ref}"))? == plan.current.csum {
+        // Another ref, the same commit: nothing new to boot.
+        return Ok(Outcome::UpToDate { checksum: plan.current.csum });
+    }
     drop(snapshot);
-    upgrade::upgrade(root, &Request { os: req.os.clone(), deploy_only: true, ..Request::default() }, &mut |_| {})
+    upgrade::upgrade(root, &Request { os: Some(plan.osname), deploy_only: true, switch_to, ..Request::default() }, &mut |_| {})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stick_refs_are_the_os_names_refs_without_symlinks_or_bad_names() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let heads = dir.path().join("refs/heads");
+        for d in ["testos/sub", "testos/dir-link-target", "otheros"] {
+            std::fs::create_dir_all(heads.join(d)).expect("dir");
+        }
+        for f in ["testos/a", "testos/sub/b", "testos/bad name", "otheros/stable", "testosx"] {
+            std::fs::write(heads.join(f), "0".repeat(64)).expect("ref");
+        }
+        std::os::unix::fs::symlink("/etc/passwd", heads.join("testos/link")).expect("symlink");
+        std::os::unix::fs::symlink("../otheros", heads.join("testos/dirlink")).expect("symlink");
+        assert_eq!(stick_refs(dir.path(), "testos").expect("refs"), ["testos/a", "testos/sub/b"]);
+        assert_eq!(stick_ref_for(dir.path(), "testos", "testos/sub/b").expect("origin's wins"), "testos/sub/b");
+        assert!(matches!(stick_ref_for(dir.path(), "testos", "testos/stable"), Err(Error::AmbiguousStickRef { .. })));
+        assert_eq!(stick_ref_for(dir.path(), "otheros", "otheros/x").expect("the only one"), "otheros/stable");
+        assert!(matches!(stick_ref_for(dir.path(), "nosuch", "nosuch/x"), Err(Error::NoStickRef { .. })));
+        assert_eq!(stick_refs(dir.path(), "../refs").expect("no escape"), Vec::<String>::new());
+        assert_eq!(UsbRef::parse("stick").expect("stick"), UsbRef::Stick);
+        assert!(UsbRef::parse("a/../b").is_err());
+    }
 }

@@ -19,6 +19,13 @@ use crate::error::{Error, Result};
 pub trait Backend: Debug + Send + Sync {
     /// `ostree` or `fat`, as in the config key.
     fn name(&self) -> &'static str;
+    /// A boot loader configuration is written, switched atomically with
+    /// the bootversion (`sysroot.bootloader=none`: only the BLS entries).
+    /// ostree words a finished switch by it: "Transaction complete", else
+    /// "Bootloader updated".
+    fn writes_bootloader_config(&self) -> bool {
+        true
+    }
     /// The live bootversion, `None` before the first deploy.
     fn live(&self, root: &Path) -> Result<Option<u32>>;
     /// Where the kernels of bootversion `b` go, relative to the boot

@@ -25,6 +25,10 @@ impl Backend for Ostree {
         "ostree"
     }
 
+    fn writes_bootloader_config(&self) -> bool {
+        self.uboot
+    }
+
     fn live(&self, root: &Path) -> Result<Option<u32>> {
         let p = root.join("boot/loader");
         match fs::read_link(&p) {

@@ -71,7 +71,7 @@ impl Lab {
         let dir = scratch();
         let root = dir.path().join("sysroot");
         fs::create_dir_all(&root).expect("mkdir");
-        sysroot::init_fs(&root).expect("init-fs");
+        sysroot::init_fs(&root, false).expect("init-fs");
         sysroot::os_init(&root, "testos").expect("os-init");
         let mount = boot_fs.map(|t| Mount::new(dir.path(), &root.join("boot"), t));
         let mut repo = ostree_repo::Repo::open(&root.join("ostree/repo")).expect("repo");

@@ -9,6 +9,7 @@ use ostree_repo::keyfile::KeyFile;
 
 use super::schedule::{Timing, Window};
 use crate::error::{Error, Result};
+use crate::usb::UsbRef;
 
 pub const DEFAULT_PATH: &str = "/etc/uptree/agent.conf";
 
@@ -59,6 +60,8 @@ pub struct AgentConfig {
     /// The repository on a stick, relative to its top (default:
     /// `ostree_repo/`, else `ostree/repo/`).
     pub usb_repo_path: Option<PathBuf>,
+    /// Which ref a stick's update comes from.
+    pub usb_ref: UsbRef,
 }
 
 impl Default for AgentConfig {
@@ -78,6 +81,7 @@ impl Default for AgentConfig {
             os: None,
             reboot_command: vec!["reboot".into()],
             usb_repo_path: None,
+            usb_ref: UsbRef::Origin,
         }
     }
 }
@@ -149,6 +153,7 @@ impl AgentConfig {
             "min-free-space" => self.min_free_bytes = parse_size(value).ok_or_else(|| bad(key, value, "not a size (64M)"))?,
             "os" => self.os = (!value.is_empty()).then(|| value.to_string()),
             "reboot-command" => self.reboot_command = value.split_ascii_whitespace().map(str::to_string).collect(),
+            "usb-ref" => self.usb_ref = UsbRef::parse(value).map_err(|_| bad(key, value, "not origin, stick or a ref name"))?,
             "usb-repo-path" => self.usb_repo_path = (!value.is_empty()).then(|| PathBuf::from(value)),
             _ => return Err(Error::Config(format!("[agent] {key}: unknown key"))),
         }
@@ -204,15 +209,15 @@ mod tests {
         let c = AgentConfig::parse(include_str!("../../../../dist/agent.conf")).expect("agent/dist/agent.conf");
         let d = AgentConfig::default();
         assert_eq!(
-            (c.timing, c.window, c.reboot, c.usb, c.min_free_bytes, c.os, c.reboot_command),
-            (d.timing, d.window, d.reboot, d.usb, d.min_free_bytes, d.os, d.reboot_command)
+            (c.timing, c.window, c.reboot, c.usb, c.min_free_bytes, c.os, c.reboot_command, c.usb_ref),
+            (d.timing, d.window, d.reboot, d.usb, d.min_free_bytes, d.os, d.reboot_command, d.usb_ref)
         );
     }
 
     #[test]
     fn parses_every_key_and_refuses_nonsense() {
         let c = AgentConfig::parse(
-            "# board config\n[agent]\ninterval=30m\njitter=90\nbackoff-min=10s\nbackoff-max=1h\nwindow=23:00-01:30\nreboot=window\nusb=false\ntrusted-keys=AAAA;/etc/k.pub\nmin-free-space=128M\nos=testos\n",
+            "# board config\n[agent]\ninterval=30m\njitter=90\nbackoff-min=10s\nbackoff-max=1h\nwindow=23:00-01:30\nreboot=window\nusb=false\nusb-ref=stick\ntrusted-keys=AAAA;/etc/k.pub\nmin-free-space=128M\nos=testos\n",
         )
         .expect("config");
         assert_eq!(c.timing.interval, Duration::from_secs(1800));
@@ -222,6 +227,9 @@ mod tests {
         assert_eq!(c.window.map(|w| w.to_string()).as_deref(), Some("23:00-01:30"));
         assert_eq!(c.reboot, RebootPolicy::Window);
         assert!(!c.usb);
+        assert_eq!(c.usb_ref, UsbRef::Stick);
+        assert_eq!(AgentConfig::parse("[agent]\nusb-ref=testos/usb\n").expect("named").usb_ref, UsbRef::Named("testos/usb".into()));
+        assert_eq!(AgentConfig::parse("[agent]\nusb-ref=origin\n").expect("origin").usb_ref, UsbRef::Origin);
         assert_eq!(c.trusted_keys, ["AAAA", "/etc/k.pub"]);
         assert_eq!(c.min_free_bytes, 128 << 20);
         assert_eq!(c.os.as_deref(), Some("testos"));
@@ -232,6 +240,8 @@ mod tests {
             "[agent]\nreboot=window\n",
             "[agent]\nwhat=1\n",
             "[agent]\nmin-free-space=99999999999999999999G\n",
+            "[agent]\nusb-ref=../heads\n",
+            "[agent]\nusb-ref=\n",
         ] {
             assert!(AgentConfig::parse(bad).is_err(), "{bad:?}");
         }
