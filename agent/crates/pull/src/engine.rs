@@ -126,7 +126,7 @@ pub fn pull(repo: &Repo, remote_name: &str, refs: &[String], opts: &PullOptions)
         opts.workers = DEFAULT_WORKERS;
     }
     opts.net.connections = opts.workers;
-    let policy = Policy::for_remote(&remote)?;
+    let policy = Policy::for_remote(repo, &remote)?;
     let transport = transport::open(repo, &remote, &opts.net)?;
     run(repo, Some(&remote), &policy, transport.as_ref(), refs, &opts).map_err(|e| e.context(format!("pulling from {remote_name} ({})", transport.describe())))
 }
@@ -144,7 +144,7 @@ pub fn pull_local(repo: &Repo, src: &Path, refs: &[String], opts: &PullOptions) 
         Some(name) => {
             ostree_repo::object::validate_remote_name(name)?;
             let policy = match remote::list(repo)?.iter().find(|r| r.name == *name) {
-                Some(r) => Policy::for_remote(r)?,
+                Some(r) => Policy::for_remote(repo, r)?,
                 // Nothing configured to trust, and nothing to pull from later either.
                 None => Policy { remote: Some(name.clone()), ..Policy::unverified() },
             };
@@ -155,8 +155,16 @@ pub fn pull_local(repo: &Repo, src: &Path, refs: &[String], opts: &PullOptions) 
         }
         None => (Policy::unverified(), !opts.untrusted),
     };
-    policy.gpg |= opts.gpg_verify;
-    policy.summary_gpg |= opts.gpg_verify_summary;
+    if let (Some(name), true) = (&opts.local_remote_name, opts.gpg_verify || opts.gpg_verify_summary) {
+        let r = remote::list(repo)?.into_iter().find(|r| r.name == *name);
+        let keys = crate::trust::GpgCheck::for_remote(repo, name, r.as_ref())?;
+        if opts.gpg_verify && policy.gpg.is_none() {
+            policy.gpg = Some(keys.clone());
+        }
+        if opts.gpg_verify_summary && policy.summary_gpg.is_none() {
+            policy.summary_gpg = Some(keys);
+        }
+    }
     local_with(repo, src, trusted, refs, opts, &policy)
 }
 
@@ -665,7 +673,7 @@ fn fetch_commit(
     let txn = walk.txn;
     let repo = txn.repo();
     let complete_locally = txn.has_object(c, ObjectType::Commit) && !repo.is_partial(c);
-    let detached = if policy.ed25519.is_some() || !complete_locally {
+    let detached = if policy.ed25519.is_some() || policy.gpg.is_some() || !complete_locally {
         walk.with_retries(&format!("{c}.commitmeta"), || walk.transport.get_metadata(c, ObjectType::CommitMeta, MAX_DETACHED_SIZE))?
     } else {
         None

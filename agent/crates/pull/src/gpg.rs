@@ -1,0 +1,335 @@
+//! GPG commit and summary signatures, as ostree writes them: detached
+//! metadata `a{sv}` with `ostree.gpgsigs` → `aay`, each element one or
+//! more binary OpenPGP signature packets over the exact bytes of the
+//! commit (or summary). Verified with rpgp; built with the `gpg` feature.
+//!
+//! Keyrings are found where ostree 2022.7 looks
+//! (`_ostree_repo_gpg_prepare_verifier`): the remote's
+//! `<repo>/NAME.trustedkeys.gpg` (written by `remote gpg-import`), else
+//! the same name in the remotes.d directory; the remote's `gpgkeypath=`
+//! (files, or directories of key files; `;` or `,` separated); and, only
+//! when no remote keyring file exists, the global directory
+//! `$OSTREE_GPG_HOME` or `/usr/share/ostree/trusted.gpg.d/` (its `*.gpg`
+//! files but `trustdb.gpg` and `secring.gpg`).
+
+use std::io::{BufReader, Cursor, Read};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use ostree_repo::remote::{self, Remote};
+use ostree_repo::Repo;
+use pgp::composed::{Deserializable, DetachedSignature, SignedPublicKey, SignedPublicSubKey};
+use pgp::packet::{Signature, SignatureType};
+use pgp::types::{KeyDetails, PublicKeyTrait};
+
+use crate::error::{Error, Result};
+use crate::sign::{signatures_under, MAX_SIGNATURES};
+
+/// The detached metadata key of ostree's GPG signatures.
+pub const GPGSIGS_KEY: &str = "ostree.gpgsigs";
+
+/// A keyring or key file larger than this is refused: real ones are
+/// kilobytes, and each key is parsed and its self-signatures checked.
+pub const MAX_KEYRING_SIZE: u64 = 16 * 1024 * 1024;
+
+/// More keys than this in all keyrings together are refused.
+pub const MAX_KEYS: usize = 4096;
+
+/// Upper-case hex, as gpg prints key IDs and fingerprints.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// The current time as rpgp's key and signature times are kept.
+fn now() -> DateTime<Utc> {
+    DateTime::<Utc>::from(std::time::SystemTime::now())
+}
+
+/// The global keyring directory, as ostree's `_ostree_gpg_verifier_add_global_keyring_dir`.
+pub fn global_keyring_dir() -> PathBuf {
+    std::env::var_os("OSTREE_GPG_HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/share/ostree/trusted.gpg.d"))
+}
+
+/// `<repo>/NAME.trustedkeys.gpg`: where `remote gpg-import` writes.
+pub fn remote_keyring_path(repo: &Repo, remote_name: &str) -> PathBuf {
+    repo.path().join(format!("{remote_name}.trustedkeys.gpg"))
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let err = |source| Error::KeyFile { path: path.to_path_buf(), source };
+    let mut data = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(MAX_KEYRING_SIZE + 1).read_to_end(&mut data)).map_err(err)?;
+    if data.len() as u64 > MAX_KEYRING_SIZE {
+        return Err(Error::GpgKeyring { origin: path.display().to_string(), what: "larger than 16 MiB".into() });
+    }
+    Ok(data)
+}
+
+/// The public keys in `data`: binary keyring packets (what gpg and ostree
+/// write) or ASCII armour. Secret keys in it are skipped.
+pub fn parse_keys(origin: &str, data: &[u8]) -> Result<Vec<SignedPublicKey>> {
+    let bad = |e: pgp::errors::Error| Error::GpgKeyring { origin: origin.to_string(), what: e.to_string() };
+    let (keys, _) = SignedPublicKey::from_reader_many(BufReader::new(Cursor::new(data))).map_err(bad)?;
+    let mut out = Vec::new();
+    for k in keys {
+        out.push(k.map_err(bad)?);
+        if out.len() > MAX_KEYS {
+            return Err(Error::GpgKeyring { origin: origin.to_string(), what: format!("more than {MAX_KEYS} keys") });
+        }
+    }
+    Ok(out)
+}
+
+/// Files of a keyring directory as ostree takes them: regular `*.gpg`
+/// files, not the trust database or a secret keyring; in name order.
+fn keyring_dir_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(Error::KeyFile { path: dir.to_path_buf(), source }),
+    };
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.ends_with(".gpg") && name != "trustdb.gpg" && name != "secring.gpg"
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// One `gpgkeypath=` entry: a directory's regular files, or the file.
+fn keyfile_path(path: &Path) -> Result<Vec<PathBuf>> {
+    let meta = std::fs::metadata(path).map_err(|source| Error::KeyFile { path: path.to_path_buf(), source })?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let rd = std::fs::read_dir(path).map_err(|source| Error::KeyFile { path: path.to_path_buf(), source })?;
+    let mut files: Vec<PathBuf> = rd.filter_map(|e| e.ok()).filter(|e| e.file_type().is_ok_and(|t| t.is_file())).map(|e| e.path()).collect();
+    files.sort();
+    Ok(files)
+}
+
+/// The keyring files a remote's signatures are checked against, in
+/// ostree's order (see the module comment).
+pub fn keyring_files(repo: &Repo, remote_name: &str, r: Option<&Remote>) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let own = remote_keyring_path(repo, remote_name);
+    let in_remotes_d = remote::remotes_dir(repo).map(|d| d.join(format!("{remote_name}.trustedkeys.gpg")));
+    let found = [Some(own), in_remotes_d].into_iter().flatten().find(|p| p.is_file());
+    let have_remote_keyring = found.is_some();
+    files.extend(found);
+    if let Some(list) = r.and_then(|r| r.get("gpgkeypath")) {
+        if list.contains(';') && list.contains(',') {
+            return Err(Error::GpgKeyring { origin: format!("remote {remote_name} gpgkeypath"), what: "key value list contains more than one separator".into() });
+        }
+        for p in list.split([';', ',']).map(str::trim).filter(|p| !p.is_empty()) {
+            files.extend(keyfile_path(Path::new(p))?);
+        }
+    }
+    if !have_remote_keyring {
+        files.extend(keyring_dir_files(&global_keyring_dir())?);
+    }
+    Ok(files)
+}
+
+/// Why a trusted key cannot vouch for a signature (ostree's wording).
+fn key_state(key: &SignedPublicKey, now: DateTime<Utc>) -> Option<&'static str> {
+    let primary = &key.primary_key;
+    let revoked = key.details.revocation_signatures.iter().any(|s| s.verify_key(primary).is_ok());
+    if revoked {
+        return Some("Key revoked");
+    }
+    if key.expires_at().is_some_and(|t| t <= now) {
+        return Some("Key expired");
+    }
+    None
+}
+
+/// A subkey may sign for its primary if a binding signature from the
+/// primary holds, says it signs, and it is neither revoked nor expired.
+fn subkey_state(primary: &SignedPublicKey, sub: &SignedPublicSubKey, now: DateTime<Utc>) -> std::result::Result<(), &'static str> {
+    let pk = &primary.primary_key;
+    let valid = |s: &&Signature| s.verify_subkey_binding(pk, &sub.key).is_ok();
+    if sub.signatures.iter().filter(|s| s.typ() == Some(SignatureType::SubkeyRevocation)).any(|s| valid(&s)) {
+        return Err("Key revoked");
+    }
+    let binding = sub
+        .signatures
+        .iter()
+        .filter(|s| s.typ() == Some(SignatureType::SubkeyBinding))
+        .filter(valid)
+        .max_by_key(|s| s.created().copied())
+        .ok_or("no valid subkey binding")?;
+    if !binding.key_flags().sign() {
+        return Err("subkey not for signing");
+    }
+    // A signing subkey must have signed its primary back (RFC 9580 5.2.3.34).
+    let back = binding.embedded_signature().is_some_and(|b| b.verify_primary_key_binding(&sub.key, pk).is_ok());
+    if !back {
+        return Err("subkey without a valid back signature");
+    }
+    if let Some(exp) = binding.key_expiration_time() {
+        let expiry = sub.key.created_at().checked_add_signed(*exp);
+        if expiry.is_some_and(|t| t <= now) {
+            return Err("Key expired");
+        }
+    }
+    Ok(())
+}
+
+/// The trusted GPG keys of one source.
+#[derive(Debug, Clone, Default)]
+pub struct GpgVerifier {
+    keys: Vec<SignedPublicKey>,
+    /// Where they came from, for the error when none verifies.
+    origins: Vec<PathBuf>,
+}
+
+impl GpgVerifier {
+    /// The keys of remote `remote_name` (configured as `r`, if it is).
+    pub fn for_remote(repo: &Repo, remote_name: &str, r: Option<&Remote>) -> Result<GpgVerifier> {
+        let mut v = GpgVerifier::default();
+        for f in keyring_files(repo, remote_name, r)? {
+            v.add_keyring(&f)?;
+        }
+        Ok(v)
+    }
+
+    pub fn with_keys(keys: Vec<SignedPublicKey>) -> GpgVerifier {
+        GpgVerifier { keys, origins: Vec::new() }
+    }
+
+    fn add_keyring(&mut self, path: &Path) -> Result<()> {
+        let data = read_bounded(path)?;
+        let keys = parse_keys(&path.display().to_string(), &data)?;
+        if self.keys.len() + keys.len() > MAX_KEYS {
+            return Err(Error::GpgKeyring { origin: path.display().to_string(), what: format!("more than {MAX_KEYS} keys in all keyrings") });
+        }
+        self.keys.extend(keys);
+        self.origins.push(path.to_path_buf());
+        Ok(())
+    }
+
+    pub fn keys(&self) -> &[SignedPublicKey] {
+        &self.keys
+    }
+
+    /// Pass if one signature in `detached`'s `ostree.gpgsigs` verifies
+    /// `data` with a trusted, valid key. Like the ed25519 check it works on
+    /// raw bytes: only the signature list of `detached` is parsed, and
+    /// nothing of `data`.
+    pub fn verify(&self, object: &str, data: &[u8], detached: Option<&[u8]>) -> Result<()> {
+        let blobs = match detached {
+            Some(d) => signatures_under(object, d, GPGSIGS_KEY)?,
+            None => Vec::new(),
+        };
+        let mut sigs = Vec::new();
+        for blob in blobs {
+            let parsed = DetachedSignature::from_bytes_many(Cursor::new(blob))
+                .map_err(|_| Error::MalformedSignatures { object: object.to_string(), what: "an ostree.gpgsigs entry is not OpenPGP" })?;
+            for s in parsed {
+                let s = s.map_err(|_| Error::MalformedSignatures { object: object.to_string(), what: "an ostree.gpgsigs entry is not OpenPGP" })?;
+                if sigs.len() == MAX_SIGNATURES {
+                    return Err(Error::MalformedSignatures { object: object.to_string(), what: "more than 256 signatures" });
+                }
+                sigs.push(s.signature);
+            }
+        }
+        if sigs.is_empty() {
+            return Err(Error::GpgUnsigned { object: object.to_string() });
+        }
+        let now = now();
+        let mut problems = Vec::new();
+        for sig in &sigs {
+            match self.check_one(sig, data, now) {
+                Ok(()) => return Ok(()),
+                Err(p) => problems.push(p),
+            }
+        }
+        Err(Error::GpgBadSignature { object: object.to_string(), problems })
+    }
+
+    /// One signature against the keyring: `Err` says why it does not count.
+    fn check_one(&self, sig: &Signature, data: &[u8], now: DateTime<Utc>) -> std::result::Result<(), String> {
+        let issuers: Vec<String> = sig.issuer().iter().map(|k| hex(k.as_ref())).chain(sig.issuer_fingerprint().iter().map(|f| hex(f.as_ref()))).collect();
+        let named = |id: &str| issuers.is_empty() || issuers.iter().any(|i| i.eq_ignore_ascii_case(id));
+        let who = issuers.first().cloned().unwrap_or_else(|| "an unnamed key".into());
+        for key in &self.keys {
+            let ids = [hex(key.key_id().as_ref()), hex(key.fingerprint().as_ref())];
+            if ids.iter().any(|i| named(i)) {
+                if let Some(state) = key_state(key, now) {
+                    return Err(format!("signature by {who}: {state}"));
+                }
+                return sig.verify(&key.primary_key, data).map_err(|_| format!("BAD signature from key {who}"));
+            }
+            for sub in &key.public_subkeys {
+                let ids = [hex(sub.key_id().as_ref()), hex(sub.fingerprint().as_ref())];
+                if !ids.iter().any(|i| named(i)) {
+                    continue;
+                }
+                if let Some(state) = key_state(key, now) {
+                    return Err(format!("signature by {who}: primary {state}"));
+                }
+                subkey_state(key, sub, now).map_err(|state| format!("signature by {who}: {state}"))?;
+                return sig.verify(&sub.key, data).map_err(|_| format!("BAD signature from key {who}"));
+            }
+        }
+        Err(format!("signature by {who}: public key not found in {}", self.describe_keyrings()))
+    }
+
+    fn describe_keyrings(&self) -> String {
+        if self.origins.is_empty() {
+            return "the trusted keyrings (none found)".into();
+        }
+        self.origins.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// `remote gpg-import`: merge the keys of `source` (all, or those whose
+/// key ID or fingerprint ends with one of `key_ids`) into
+/// `<repo>/NAME.trustedkeys.gpg`, written atomically. Returns how many
+/// keys were new.
+pub fn import(repo: &Repo, remote_name: &str, source: &[u8], key_ids: &[String]) -> Result<usize> {
+    use pgp::ser::Serialize;
+    let mut wanted = parse_keys("the imported keys", source)?;
+    if !key_ids.is_empty() {
+        for id in key_ids {
+            let matches = |k: &SignedPublicKey| {
+                let id = id.trim_start_matches("0x").to_ascii_uppercase();
+                hex(k.fingerprint().as_ref()).ends_with(&id) || hex(k.key_id().as_ref()).ends_with(&id)
+            };
+            if !wanted.iter().any(matches) {
+                return Err(Error::GpgKeyring { origin: "the imported keys".into(), what: format!("Unable to find key \"{id}\"") });
+            }
+        }
+        wanted.retain(|k| {
+            key_ids.iter().any(|id| {
+                let id = id.trim_start_matches("0x").to_ascii_uppercase();
+                hex(k.fingerprint().as_ref()).ends_with(&id) || hex(k.key_id().as_ref()).ends_with(&id)
+            })
+        });
+    }
+    let path = remote_keyring_path(repo, remote_name);
+    let mut keys = if path.is_file() { parse_keys(&path.display().to_string(), &read_bounded(&path)?)? } else { Vec::new() };
+    let mut imported = 0;
+    for k in wanted {
+        match keys.iter_mut().find(|e| e.fingerprint() == k.fingerprint()) {
+            // Same key again: take the newer copy (new revocations, expiry).
+            Some(existing) => *existing = k,
+            None => {
+                keys.push(k);
+                imported += 1;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for k in &keys {
+        k.to_writer(&mut out).map_err(|e| Error::GpgKeyring { origin: path.display().to_string(), what: e.to_string() })?;
+    }
+    ostree_repo::fsutil::atomic_write(&path, &out, 0o644, repo.fsync_enabled())?;
+    Ok(imported)
+}
