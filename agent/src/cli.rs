@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "uptree", version, about = "Over-the-air updates for U-Boot boards, on-disk compatible with OSTree")]
+#[command(name = "uptree", version, long_version = crate::LONG_VERSION, about = "Over-the-air updates for U-Boot boards, on-disk compatible with OSTree")]
 pub struct Cli {
     /// Repository path (default: the current directory if a repository, else $OSTREE_REPO, else /ostree/repo).
     #[arg(long, global = true, value_name = "PATH", overrides_with = "repo")]
@@ -347,6 +347,21 @@ pub enum RemoteCommand {
     ShowUrl { name: String },
     /// List the refs a remote's summary offers.
     Refs { name: String },
+    /// Import GPG keys into the remote's keyring (NAME.trustedkeys.gpg).
+    GpgImport(RemoteGpgImportOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteGpgImportOpts {
+    pub name: String,
+    /// Import only these keys (key ID or fingerprint).
+    pub key_ids: Vec<String>,
+    /// Import keys from a keyring file (repeatable).
+    #[arg(short = 'k', long = "keyring", value_name = "FILE")]
+    pub keyring: Vec<PathBuf>,
+    /// Import keys from standard input.
+    #[arg(long)]
+    pub stdin: bool,
 }
 
 #[derive(Debug, Args)]
@@ -355,9 +370,12 @@ pub struct RemoteAddOpts {
     pub url: String,
     /// Branches to pull when none are given.
     pub branches: Vec<String>,
-    /// Do not require GPG signatures (uptree verifies ed25519, not GPG).
+    /// Disable GPG verification.
     #[arg(long)]
     pub no_gpg_verify: bool,
+    /// Import GPG keys from FILE into the remote's keyring.
+    #[arg(long, value_name = "FILE")]
+    pub gpg_import: Option<PathBuf>,
     /// Set a remote option KEY=VALUE (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
