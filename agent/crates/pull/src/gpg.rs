@@ -124,7 +124,10 @@ pub fn keyring_files(repo: &Repo, remote_name: &str, r: Option<&Remote>) -> Resu
     files.extend(found);
     if let Some(list) = r.and_then(|r| r.get("gpgkeypath")) {
         if list.contains(';') && list.contains(',') {
-            return Err(Error::GpgKeyring { origin: format!("remote {remote_name} gpgkeypath"), what: "key value list contains more than one separator".into() });
+            return Err(Error::GpgKeyring {
+                origin: format!("remote {remote_name} gpgkeypath"),
+                what: "key value list contains more than one separator".into(),
+            });
         }
         for p in list.split([';', ',']).map(str::trim).filter(|p| !p.is_empty()) {
             files.extend(keyfile_path(Path::new(p))?);
