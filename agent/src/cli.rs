@@ -52,6 +52,8 @@ pub enum Command {
     PullLocal(PullLocalOpts),
     /// Sign a commit with an ed25519 key (detached metadata).
     Sign(SignOpts),
+    /// Sign a commit with GPG keys, or delete their signatures (feature `gpg`).
+    GpgSign(GpgSignOpts),
     /// Read or change the repository configuration.
     Config(ConfigOpts),
     /// Static deltas: generate, list, show, delete, apply offline.
@@ -404,6 +406,12 @@ pub struct SummaryOpts {
     /// Signature type.
     #[arg(long, default_value = "ed25519")]
     pub sign_type: String,
+    /// GPG key ID to sign the summary with (repeatable; feature `gpg`).
+    #[arg(long, value_name = "KEY-ID")]
+    pub gpg_sign: Vec<String>,
+    /// GPG home directory with the secret keys (its secring.gpg).
+    #[arg(long, value_name = "HOMEDIR")]
+    pub gpg_homedir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -492,6 +500,21 @@ pub struct PullLocalOpts {
     pub disable_verify_bindings: bool,
     #[command(flatten)]
     pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GpgSignOpts {
+    /// Commit or ref to sign.
+    pub commit: String,
+    /// Key IDs (or fingerprints) to sign with.
+    #[arg(required = true)]
+    pub key_ids: Vec<String>,
+    /// Delete signatures having any of the GPG KEY-IDs.
+    #[arg(short = 'd', long)]
+    pub delete: bool,
+    /// GPG home directory with the secret keys (its secring.gpg).
+    #[arg(long, value_name = "HOMEDIR")]
+    pub gpg_homedir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -584,6 +607,12 @@ pub struct CommitOpts {
     #[arg(long)]
     pub consume: bool,
     /// Whether to sync to disk (default: the repo's core.fsync).
+    /// GPG key ID to sign the commit with (repeatable; feature `gpg`).
+    #[arg(long, value_name = "KEY-ID")]
+    pub gpg_sign: Vec<String>,
+    /// GPG home directory with the secret keys (its secring.gpg).
+    #[arg(long, value_name = "HOMEDIR")]
+    pub gpg_homedir: Option<PathBuf>,
     #[arg(long, value_name = "BOOL")]
     pub fsync: Option<bool>,
     /// Directory to commit (default: .), same as --tree=dir=PATH.

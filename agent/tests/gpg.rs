@@ -312,3 +312,52 @@ fn version_lists_gpgme() {
     let v = up(os_args!["--version"]);
     assert!(v.lines().any(|l| l == "  - gpgme"), "{v}");
 }
+
+/// uptree signs (`commit --gpg-sign`, `summary --gpg-sign`, `gpg-sign`)
+/// with the secret keys of a GnuPG home's `secring.gpg`, and real ostree
+/// verifies what it made; `gpg-sign --delete` removes one key's signatures.
+#[test]
+fn uptree_signs_and_ostree_verifies() {
+    let t = scratch();
+    let gpg = Gpg::new(t.path());
+    let rsa = gpg.key("uptree signer <signer@example.com>", "rsa2048");
+    let ed = gpg.key("uptree second <second@example.com>", "ed25519");
+    // GnuPG 2 keeps secret keys in its own format; a home for signing has
+    // them exported as OpenPGP packets, the layout GnuPG 1 used.
+    let signhome = t.path().join("signhome");
+    fs::create_dir_all(&signhome).expect("mkdir");
+    gpg.run(&["--output", signhome.join("secring.gpg").to_str().expect("utf-8"), "--export-secret-keys"]);
+    let home = format!("--gpg-homedir={}", signhome.display());
+    // ostree reads *.gpg keyrings of a --gpg-homedir, not GnuPG 2's pubring.kbx.
+    let keydir = t.path().join("keys");
+    fs::create_dir_all(&keydir).expect("mkdir");
+    let keyring = keydir.join("trusted.gpg");
+    gpg.export(&[&rsa, &ed], &keyring, false);
+    let keys_arg = format!("--gpg-homedir={}", keydir.display());
+
+    let server = t.path().join("server");
+    up(os_args![repo_arg(&server), "init", "--mode=archive"]);
+    let tr = tree(t.path(), "one");
+    let c = up(os_args![repo_arg(&server), "commit", "-b", "os/stable", format!("--gpg-sign={rsa}"), &home, tr.display().to_string()]);
+    up(os_args![repo_arg(&server), "summary", "-u", format!("--gpg-sign={ed}"), &home]);
+
+    let o = t.path().join("o");
+    ostree(os_args![repo_arg(&o), "init", "--mode=bare-user"]);
+    let url = format!("file://{}", server.display());
+    ostree(os_args![repo_arg(&o), "remote", "add", format!("--gpg-import={}", keyring.display()), "--set=gpg-verify-summary=true", "origin", &url]);
+    ostree(os_args![repo_arg(&o), "pull", "origin", "os/stable"]);
+    assert_eq!(ostree(os_args![repo_arg(&o), "rev-parse", "origin:os/stable"]), c);
+
+    // A second signature, then one key's signatures deleted: ostree counts them.
+    up(os_args![repo_arg(&server), "gpg-sign", &home, "os/stable", &ed]);
+    let shown = ostree(os_args![repo_arg(&server), "show", "os/stable", &keys_arg]);
+    assert!(shown.contains("Found 2 signatures") && shown.matches("Good signature").count() == 2, "{shown}");
+    assert_eq!(up(os_args![repo_arg(&server), "gpg-sign", "--delete", "os/stable", &rsa]), "Signatures deleted: 1");
+    let shown = ostree(os_args![repo_arg(&server), "show", "os/stable", &keys_arg]);
+    assert!(shown.contains("Found 1 signature") && shown.contains("Good signature from \"uptree second"), "{shown}");
+
+    // A key that is not there: refused before the branch moves.
+    let err = up_fails(os_args![repo_arg(&server), "commit", "-b", "os/stable", "--gpg-sign=0123456789ABCDEF", &home, tr.display().to_string()]);
+    assert!(err.contains("no secret key \"0123456789ABCDEF\""), "{err}");
+    assert_eq!(up(os_args![repo_arg(&server), "rev-parse", "os/stable"]), c);
+}

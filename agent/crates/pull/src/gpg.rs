@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use ostree_repo::remote::{self, Remote};
 use ostree_repo::Repo;
-use pgp::composed::{Deserializable, DetachedSignature, SignedPublicKey, SignedPublicSubKey};
+use pgp::composed::{Deserializable, DetachedSignature, SignedPublicKey, SignedPublicSubKey, SignedSecretKey};
 use pgp::packet::{Signature, SignatureType};
-use pgp::types::{KeyDetails, PublicKeyTrait};
+use pgp::types::{Fingerprint, KeyDetails, KeyId, PublicKeyTrait};
 
 use crate::error::{Error, Result};
 use crate::sign::{signatures_under, MAX_SIGNATURES};
@@ -65,13 +65,41 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     Ok(data)
 }
 
-/// The public keys in `data`: binary keyring packets (what gpg and ostree
-/// write) or ASCII armour. Secret keys in it are skipped.
+/// The packets of a keyring or key file: binary (what gpg and ostree
+/// write) or one ASCII-armoured block. GnuPG's trust packets, which sit
+/// between a key's packets in its keyrings (and made rpgp drop every
+/// subkey after them), are left out, as are markers and padding.
+fn key_packets(origin: &str, data: &[u8]) -> Result<Vec<pgp::packet::Packet>> {
+    use pgp::packet::{Packet, PacketParser};
+    let bad = |what: String| Error::GpgKeyring { origin: origin.to_string(), what };
+    let armored = data.trim_ascii_start().starts_with(b"-----BEGIN PGP");
+    let binary = if armored {
+        let mut out = Vec::new();
+        pgp::armor::Dearmor::new(BufReader::new(Cursor::new(data))).take(MAX_KEYRING_SIZE).read_to_end(&mut out).map_err(|e| bad(e.to_string()))?;
+        out
+    } else {
+        data.to_vec()
+    };
+    let mut out = Vec::new();
+    for p in PacketParser::new(BufReader::new(Cursor::new(binary))) {
+        match p {
+            Ok(Packet::Trust(_) | Packet::Marker(_) | Packet::Padding(_)) => {}
+            Ok(p) => out.push(p),
+            // Packets of versions or kinds rpgp does not know: skipped as
+            // rpgp itself skips them; a key made of them is not trusted.
+            Err(pgp::errors::Error::Unsupported { .. }) => {}
+            Err(e) => return Err(bad(e.to_string())),
+        }
+    }
+    Ok(out)
+}
+
+/// The public keys in `data` (see [`key_packets`]); secret keys in it are skipped.
 pub fn parse_keys(origin: &str, data: &[u8]) -> Result<Vec<SignedPublicKey>> {
     let bad = |e: pgp::errors::Error| Error::GpgKeyring { origin: origin.to_string(), what: e.to_string() };
-    let (keys, _) = SignedPublicKey::from_reader_many(BufReader::new(Cursor::new(data))).map_err(bad)?;
+    let packets = key_packets(origin, data)?;
     let mut out = Vec::new();
-    for k in keys {
+    for k in SignedPublicKey::from_packets(packets.into_iter().map(Ok).peekable()) {
         out.push(k.map_err(bad)?);
         if out.len() > MAX_KEYS {
             return Err(Error::GpgKeyring { origin: origin.to_string(), what: format!("more than {MAX_KEYS} keys") });
@@ -335,4 +363,107 @@ pub fn import(repo: &Repo, remote_name: &str, source: &[u8], key_ids: &[String])
     }
     ostree_repo::fsutil::atomic_write(&path, &out, 0o644, repo.fsync_enabled())?;
     Ok(imported)
+}
+
+/// `--gpg-homedir`, else `$GNUPGHOME`, else `~/.gnupg`, as gpg picks it.
+pub fn default_homedir() -> PathBuf {
+    if let Some(h) = std::env::var_os("GNUPGHOME") {
+        return PathBuf::from(h);
+    }
+    PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".gnupg")
+}
+
+/// The secret keys of a GnuPG home: its `secring.gpg` (OpenPGP packets,
+/// what GnuPG 1 kept and `gpg --export-secret-keys` writes). GnuPG 2.1+
+/// keeps them in `private-keys-v1.d/` in its own format, which is not read.
+pub fn secret_keys(homedir: &Path) -> Result<Vec<SignedSecretKey>> {
+    let path = homedir.join("secring.gpg");
+    if !path.is_file() {
+        return Err(Error::GpgKeyring {
+            origin: homedir.display().to_string(),
+            what:
+                "no secring.gpg (GnuPG 2.1+ keeps secret keys in private-keys-v1.d, which uptree does not read: `gpg --export-secret-keys > DIR/secring.gpg`)"
+                    .into(),
+        });
+    }
+    let origin = path.display().to_string();
+    let packets = key_packets(&origin, &read_bounded(&path)?)?;
+    let bad = |e: pgp::errors::Error| Error::GpgKeyring { origin: origin.clone(), what: e.to_string() };
+    SignedSecretKey::from_packets(packets.into_iter().map(Ok).peekable()).map(|k| k.map_err(bad)).collect()
+}
+
+fn id_matches(id: &str, key_id: &KeyId, fpr: &Fingerprint) -> bool {
+    let id = id.trim_start_matches("0x").to_ascii_uppercase();
+    !id.is_empty() && (hex(fpr.as_ref()).ends_with(&id) || hex(key_id.as_ref()).ends_with(&id))
+}
+
+/// A detached binary signature (SHA-256) of `data` by the key `key_id`
+/// names in `homedir`: that subkey if it names one, else the primary key's
+/// newest signing subkey, else the primary key. Keys with a passphrase are
+/// not supported (a build server's signing key has none, as in ostree's
+/// test suite).
+pub fn sign(homedir: &Path, key_id: &str, data: &[u8]) -> Result<Vec<u8>> {
+    use pgp::crypto::hash::HashAlgorithm;
+    use pgp::ser::Serialize;
+    use pgp::types::Password;
+    let keys = secret_keys(homedir)?;
+    let fail = |e: pgp::errors::Error| Error::GpgKeyring { origin: format!("signing with {key_id}"), what: e.to_string() };
+    let rng = rand::thread_rng();
+    let pw = Password::empty();
+    let sig = 'found: {
+        for k in &keys {
+            if let Some(sub) = k.secret_subkeys.iter().find(|s| id_matches(key_id, &s.key.key_id(), &s.key.fingerprint())) {
+                break 'found DetachedSignature::sign_binary_data(rng, &sub.key, &pw, HashAlgorithm::Sha256, data).map_err(fail)?;
+            }
+            if id_matches(key_id, &k.primary_key.key_id(), &k.primary_key.fingerprint()) {
+                let signing = k
+                    .secret_subkeys
+                    .iter()
+                    .filter(|s| s.signatures.iter().any(|b| b.typ() == Some(SignatureType::SubkeyBinding) && b.key_flags().sign()))
+                    .max_by_key(|s| *s.key.public_key().created_at());
+                break 'found match signing {
+                    Some(sub) => DetachedSignature::sign_binary_data(rng, &sub.key, &pw, HashAlgorithm::Sha256, data),
+                    None => DetachedSignature::sign_binary_data(rng, &k.primary_key, &pw, HashAlgorithm::Sha256, data),
+                }
+                .map_err(fail)?;
+            }
+        }
+        return Err(Error::GpgKeyring { origin: homedir.join("secring.gpg").display().to_string(), what: format!("no secret key \"{key_id}\"") });
+    };
+    sig.to_bytes().map_err(fail)
+}
+
+/// Whether a signature blob (one `ostree.gpgsigs` element) was made by a
+/// key `key_id` names, for `gpg-sign --delete`.
+pub fn signed_by(blob: &[u8], key_id: &str) -> bool {
+    let Ok(sigs) = DetachedSignature::from_bytes_many(Cursor::new(blob)) else { return false };
+    sigs.flatten().any(|s| {
+        let id = key_id.trim_start_matches("0x").to_ascii_uppercase();
+        s.signature.issuer().iter().any(|k| hex(k.as_ref()).ends_with(&id)) || s.signature.issuer_fingerprint().iter().any(|f| hex(f.as_ref()).ends_with(&id))
+    })
+}
+
+/// Detached metadata with `ostree.gpgsigs` entries made by any of
+/// `key_ids` removed (the list itself goes when it ends up empty);
+/// returns it and how many were removed.
+pub fn delete_signatures(existing: &[u8], key_ids: &[String]) -> Result<(Vec<u8>, usize)> {
+    use ostree_repo::gvariant::{self, build, Value};
+    let v = Value::from_bytes(existing, ostree_repo::object::vardict_type()).map_err(ostree_repo::Error::from)?;
+    let mut deleted = 0;
+    let mut entries = Vec::new();
+    for (k, v) in gvariant::vardict_entries(&v) {
+        let mut v = v.clone();
+        if k == GPGSIGS_KEY {
+            if let Value::Array(_, items) = &mut v {
+                let before = items.len();
+                items.retain(|i| !matches!(i, Value::Bytes(b) if key_ids.iter().any(|id| signed_by(b, id))));
+                deleted += before - items.len();
+                if items.is_empty() {
+                    continue;
+                }
+            }
+        }
+        entries.push((k.to_string(), v));
+    }
+    Ok((build::vardict(entries).to_bytes(), deleted))
 }

@@ -241,6 +241,12 @@ pub fn public_of(secret_b64: &str) -> Result<String> {
 /// Detached metadata with `sig` appended to the ed25519 list; other keys
 /// are kept in their order.
 pub fn add_signature(existing: Option<&[u8]>, sig: &[u8]) -> Result<Vec<u8>> {
+    add_signature_under(existing, ED25519_KEY, sig)
+}
+
+/// Detached metadata with `sig` appended to the `aay` under `list`
+/// (`ostree.sign.ed25519`, `ostree.gpgsigs`).
+pub fn add_signature_under(existing: Option<&[u8]>, list: &str, sig: &[u8]) -> Result<Vec<u8>> {
     let mut entries: Vec<(String, Value)> = match existing {
         Some(d) => {
             let v = Value::from_bytes(d, vardict_type()).map_err(ostree_repo::Error::from)?;
@@ -249,10 +255,10 @@ pub fn add_signature(existing: Option<&[u8]>, sig: &[u8]) -> Result<Vec<u8>> {
         None => Vec::new(),
     };
     let aay = Type::Array(Box::new(Type::Byte));
-    match entries.iter_mut().find(|(k, _)| k == ED25519_KEY) {
+    match entries.iter_mut().find(|(k, _)| k == list) {
         Some((_, Value::Array(_, items))) => items.push(Value::Bytes(sig.to_vec())),
         Some((_, other)) => *other = Value::Array(aay, vec![Value::Bytes(sig.to_vec())]),
-        None => entries.push((ED25519_KEY.to_string(), Value::Array(aay, vec![Value::Bytes(sig.to_vec())]))),
+        None => entries.push((list.to_string(), Value::Array(aay, vec![Value::Bytes(sig.to_vec())]))),
     }
     Ok(build::vardict(entries).to_bytes())
 }
