@@ -457,6 +457,9 @@ pub struct PullOpts {
     /// Do not check the commit's ref binding.
     #[arg(long)]
     pub disable_verify_bindings: bool,
+    /// Cache signed summaries in DIR/summaries instead of the repo's tmp/cache.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Refuse to move a ref to a commit older than the one it names (always
     /// on for remotes whose commits must be signed, unless --allow-downgrade).
     #[arg(short = 'T', long, conflicts_with = "allow_downgrade")]

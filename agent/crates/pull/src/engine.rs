@@ -70,6 +70,9 @@ pub struct PullOptions {
     pub on_progress: Option<progress::Hook>,
     /// `--disable-static-deltas` / `--require-static-deltas`.
     pub static_deltas: crate::delta::DeltaPolicy,
+    /// `--cache-dir`: where signed summaries are cached (`summaries/`)
+    /// instead of the repo's `tmp/cache`.
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 /// Default parallel fetches, by measurement (agent/benches/pull-bench.sh,
@@ -102,6 +105,7 @@ impl Default for PullOptions {
             cancel: None,
             on_progress: None,
             static_deltas: crate::delta::DeltaPolicy::default(),
+            cache_dir: None,
         }
     }
 }
@@ -198,6 +202,7 @@ fn hex_or_none(s: &str) -> Option<Checksum> {
 type RawSummary = (Vec<u8>, Option<Vec<u8>>);
 
 fn resolve_targets(
+    repo: &Repo,
     net: &Stats,
     transport: &dyn Transport,
     remote: Option<&Remote>,
@@ -216,10 +221,36 @@ fn resolve_targets(
     let mut summary = None;
     if need_summary {
         let get = |rel: &str| with_retries(net, opts.retries, rel, || transport.get_file(rel, MAX_SUMMARY_SIZE));
-        if let Some(bytes) = get("summary")? {
-            let sig = get("summary.sig")?;
-            // Raw bytes first: a summary is decoded only once it verified.
-            policy.verify_summary(&bytes, sig.as_deref())?;
+        let sig = get("summary.sig")?;
+        let cache = summary_cache(repo, remote, opts);
+        // A signed summary is fetched again only when its signature changed.
+        let cached = match (&cache, &sig) {
+            (Some(c), Some(sig)) => c.load_if_same_sig(sig),
+            _ => None,
+        };
+        // Raw bytes first: a summary is decoded only once it verified. A
+        // cached one is checked too, and one that fails (a cache written
+        // by something else) is replaced by the server's, not obeyed.
+        let mut from_cache = false;
+        let mut fetched = None;
+        if let Some(b) = cached {
+            if policy.verify_summary(&b, sig.as_deref()).is_ok() {
+                from_cache = true;
+                fetched = Some(b);
+            } else {
+                log::warn!("the cached summary does not match its signature; fetching it again");
+            }
+        }
+        if fetched.is_none() {
+            fetched = get("summary")?;
+        }
+        if let Some(bytes) = fetched {
+            if !from_cache {
+                policy.verify_summary(&bytes, sig.as_deref())?;
+                if let (Some(c), Some(s)) = (&cache, &sig) {
+                    c.store(&bytes, s)?;
+                }
+            }
             summary = Some(Summary::from_bytes(&bytes).map_err(|e| Error::from(e).context("decoding the remote summary"))?);
             summary_raw = Some((bytes, sig));
         } else if policy.summary_required() {
@@ -254,6 +285,42 @@ fn resolve_targets(
         targets.push(Target { ref_name: Some(w), commit: c, max_size: MAX_METADATA_SIZE });
     }
     Ok((targets, summary_raw))
+}
+
+/// ostree's summary cache: `summaries/NAME` and `NAME.sig` under
+/// `--cache-dir` or the repo's `tmp/cache`, for network remotes only.
+struct SummaryCache {
+    summary: std::path::PathBuf,
+    sig: std::path::PathBuf,
+    fsync: bool,
+}
+
+fn summary_cache(repo: &Repo, remote: Option<&Remote>, opts: &PullOptions) -> Option<SummaryCache> {
+    let r = remote?;
+    if !r.get("url").is_some_and(|u| u.starts_with("http")) {
+        return None;
+    }
+    let dir = opts.cache_dir.clone().unwrap_or_else(|| repo.path().join("tmp/cache")).join("summaries");
+    Some(SummaryCache { summary: dir.join(&r.name), sig: dir.join(format!("{}.sig", r.name)), fsync: repo.fsync_enabled() })
+}
+
+impl SummaryCache {
+    fn load_if_same_sig(&self, sig: &[u8]) -> Option<Vec<u8>> {
+        let read = |p: &Path| {
+            let mut out = Vec::new();
+            std::fs::File::open(p).and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_SUMMARY_SIZE), &mut out)).ok().map(|_| out)
+        };
+        (read(&self.sig)? == sig).then(|| read(&self.summary)).flatten()
+    }
+
+    fn store(&self, summary: &[u8], sig: &[u8]) -> Result<()> {
+        if let Some(d) = self.summary.parent() {
+            std::fs::create_dir_all(d).map_err(|e| ostree_repo::Error::io(d, e))?;
+        }
+        ostree_repo::fsutil::atomic_write(&self.summary, summary, 0o644, self.fsync)?;
+        ostree_repo::fsutil::atomic_write(&self.sig, sig, 0o644, self.fsync)?;
+        Ok(())
+    }
 }
 
 fn check_remote_mode(net: &Stats, retries: u32, transport: &dyn Transport, remote: Option<&Remote>) -> Result<()> {
@@ -548,7 +615,7 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
     repo.check_free_space()?;
     let stats = Stats::default();
     check_remote_mode(&stats, opts.retries, transport, remote)?;
-    let (targets, summary_raw) = resolve_targets(&stats, transport, remote, policy, refs, opts)?;
+    let (targets, summary_raw) = resolve_targets(repo, &stats, transport, remote, policy, refs, opts)?;
     let floors = floors(repo, policy, opts, &targets)?;
     let mut progress = Progress::new(opts.progress);
     let txn = repo.begin()?;

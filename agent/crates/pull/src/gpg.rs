@@ -254,9 +254,12 @@ impl GpgVerifier {
     /// raw bytes: only the signature list of `detached` is parsed, and
     /// nothing of `data`.
     pub fn verify(&self, object: &str, data: &[u8], detached: Option<&[u8]>) -> Result<()> {
-        let blobs = match detached {
-            Some(d) => signatures_under(object, d, GPGSIGS_KEY)?,
-            None => Vec::new(),
+        let blobs = match detached.map(|d| signatures_under(object, d, GPGSIGS_KEY)) {
+            Some(Ok(b)) => b,
+            // ostree reads what is not an a{sv} as holding no signatures
+            // (and says so); refused either way.
+            Some(Err(Error::MalformedSignatures { what: "not an a{sv}", .. })) | None => Vec::new(),
+            Some(Err(e)) => return Err(e),
         };
         let mut sigs = Vec::new();
         for blob in blobs {
