@@ -145,7 +145,7 @@ fn prune_summary_cache(repo: &Repo) -> Result<()> {
         let name = e.file_name().to_string_lossy().into_owned();
         let base = name.strip_suffix(".sig").filter(|b| !b.is_empty()).unwrap_or(&name);
         if !remotes.contains(base) {
-            std::fs::remove_file(e.path()).map_err(|err| crate::Error::io(&e.path(), err))?;
+            std::fs::remove_file(e.path()).map_err(|err| crate::Error::io(e.path(), err))?;
         }
     }
     Ok(())
