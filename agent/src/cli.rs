@@ -667,6 +667,12 @@ pub struct ShowOpts {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Also trust the keyrings (*.gpg) in HOMEDIR when showing GPG signatures.
+    #[arg(long, value_name = "HOMEDIR")]
+    pub gpg_homedir: Option<PathBuf>,
+    /// Show GPG signatures as checked with this remote's keys.
+    #[arg(long, value_name = "REMOTE")]
+    pub gpg_verify_remote: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -296,6 +296,16 @@ fn gpg_import_matches_ostree() {
     up(os_args![repo_arg(&u2), "pull", "origin", "os/stable"]);
     assert_eq!(ref_value(&u2, "origin:os/stable").as_deref(), Some(s.good.as_str()));
 
+    // remote delete takes the keyring with it, as ostree's does.
+    for repo in [&o, &u] {
+        let tool = |a: &[&std::ffi::OsStr]| if repo == &o { ostree(a) } else { up(a) };
+        tool(os_args![repo_arg(repo), "remote", "add", "gone", &url]);
+        tool(os_args![repo_arg(repo), "remote", "gpg-import", format!("--keyring={}", s.keyring_bin.display()), "gone"]);
+        assert!(repo.join("gone.trustedkeys.gpg").is_file());
+        tool(os_args![repo_arg(repo), "remote", "delete", "gone"]);
+        assert!(!repo.join("gone.trustedkeys.gpg").exists(), "{}", repo.display());
+    }
+
     // pull-local into the remote's refs, held to its keys on request.
     let src = s.repo.display().to_string();
     let err = up_fails(os_args![repo_arg(&u), "pull-local", "--remote=origin", "--gpg-verify", &src, "os/copied"]);

@@ -39,6 +39,11 @@ pub(super) fn sign_into(existing: Option<Vec<u8>>, data: &[u8], key_ids: &[Strin
     let home = homedir.map_or_else(uptree_pull::gpg::default_homedir, Path::to_path_buf);
     let mut meta = existing;
     for k in key_ids {
+        if let Some(m) = &meta {
+            if uptree_pull::gpg::signed_already("the commit", m, k)? {
+                return Err(format!("Commit is already signed with GPG key {k}").into());
+            }
+        }
         let sig = uptree_pull::gpg::sign(&home, k, data)?;
         meta = Some(uptree_pull::sign::add_signature_under(meta.as_deref(), uptree_pull::gpg::GPGSIGS_KEY, &sig)?);
     }

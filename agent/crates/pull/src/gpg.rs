@@ -74,8 +74,16 @@ fn key_packets(origin: &str, data: &[u8]) -> Result<Vec<pgp::packet::Packet>> {
     let bad = |what: String| Error::GpgKeyring { origin: origin.to_string(), what };
     let armored = data.trim_ascii_start().starts_with(b"-----BEGIN PGP");
     let binary = if armored {
+        // Key files are often concatenated (`cat key1.asc key2.asc`): each
+        // armoured block is decoded in turn.
+        const BEGIN: &[u8] = b"-----BEGIN PGP";
+        let starts: Vec<usize> = data.windows(BEGIN.len()).enumerate().filter(|(_, w)| *w == BEGIN).map(|(i, _)| i).collect();
         let mut out = Vec::new();
-        pgp::armor::Dearmor::new(BufReader::new(Cursor::new(data))).take(MAX_KEYRING_SIZE).read_to_end(&mut out).map_err(|e| bad(e.to_string()))?;
+        for (n, &start) in starts.iter().enumerate() {
+            let end = starts.get(n + 1).copied().unwrap_or(data.len());
+            let block = data.get(start..end).unwrap_or_default();
+            pgp::armor::Dearmor::new(BufReader::new(Cursor::new(block))).take(MAX_KEYRING_SIZE).read_to_end(&mut out).map_err(|e| bad(e.to_string()))?;
+        }
         out
     } else {
         data.to_vec()
@@ -141,15 +149,20 @@ fn keyfile_path(path: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// A keyring file to read, and whether one that is not a keyring is
+/// skipped (a file found in a `gpgkeypath=` directory: gpgme's import, which
+/// ostree uses, passes over such files) rather than an error.
+pub type KeyringFile = (PathBuf, bool);
+
 /// The keyring files a remote's signatures are checked against, in
 /// ostree's order (see the module comment).
-pub fn keyring_files(repo: &Repo, remote_name: &str, r: Option<&Remote>) -> Result<Vec<PathBuf>> {
+pub fn keyring_files(repo: &Repo, remote_name: &str, r: Option<&Remote>) -> Result<Vec<KeyringFile>> {
     let mut files = Vec::new();
     let own = remote_keyring_path(repo, remote_name);
     let in_remotes_d = remote::remotes_dir(repo).map(|d| d.join(format!("{remote_name}.trustedkeys.gpg")));
     let found = [Some(own), in_remotes_d].into_iter().flatten().find(|p| p.is_file());
     let have_remote_keyring = found.is_some();
-    files.extend(found);
+    files.extend(found.map(|f| (f, false)));
     if let Some(list) = r.and_then(|r| r.get("gpgkeypath")) {
         if list.contains(';') && list.contains(',') {
             return Err(Error::GpgKeyring {
@@ -158,11 +171,12 @@ pub fn keyring_files(repo: &Repo, remote_name: &str, r: Option<&Remote>) -> Resu
             });
         }
         for p in list.split([';', ',']).map(str::trim).filter(|p| !p.is_empty()) {
-            files.extend(keyfile_path(Path::new(p))?);
+            let is_dir = Path::new(p).is_dir();
+            files.extend(keyfile_path(Path::new(p))?.into_iter().map(|f| (f, is_dir)));
         }
     }
     if !have_remote_keyring {
-        files.extend(keyring_dir_files(&global_keyring_dir())?);
+        files.extend(keyring_dir_files(&global_keyring_dir())?.into_iter().map(|f| (f, false)));
     }
     Ok(files)
 }
@@ -224,8 +238,11 @@ impl GpgVerifier {
     /// The keys of remote `remote_name` (configured as `r`, if it is).
     pub fn for_remote(repo: &Repo, remote_name: &str, r: Option<&Remote>) -> Result<GpgVerifier> {
         let mut v = GpgVerifier::default();
-        for f in keyring_files(repo, remote_name, r)? {
-            v.add_keyring(&f)?;
+        for (f, lenient) in keyring_files(repo, remote_name, r)? {
+            match v.add_keyring(&f) {
+                Err(e) if lenient => log::info!("{}: not a key file, skipped: {e}", f.display()),
+                other => other?,
+            }
         }
         Ok(v)
     }
@@ -469,4 +486,119 @@ pub fn delete_signatures(existing: &[u8], key_ids: &[String]) -> Result<(Vec<u8>
         entries.push((k.to_string(), v));
     }
     Ok((build::vardict(entries).to_bytes(), deleted))
+}
+
+/// gpgme's name for a signature's public key algorithm, as ostree prints it.
+fn algo_name(sig: &Signature) -> &'static str {
+    use pgp::crypto::public_key::PublicKeyAlgorithm as A;
+    match sig.config().map(|c| c.pub_alg) {
+        Some(A::RSA | A::RSASign | A::RSAEncrypt) => "RSA",
+        Some(A::DSA) => "DSA",
+        Some(A::ECDSA) => "ECDSA",
+        Some(A::EdDSALegacy | A::Ed25519) => "EdDSA",
+        Some(A::Ed448) => "Ed448",
+        _ => "unknown",
+    }
+}
+
+/// `"Name <email>"` of a key's first user ID, as gpgme splits it.
+fn user_of(key: &SignedPublicKey) -> String {
+    let uid = key.details.users.first().map(|u| String::from_utf8_lossy(u.id.id()).into_owned()).unwrap_or_default();
+    match (uid.rfind(" <"), uid.ends_with('>')) {
+        (Some(_), true) => uid,
+        _ if uid.starts_with('<') && uid.ends_with('>') => format!(" {uid}"),
+        _ => format!("{uid} <>"),
+    }
+}
+
+/// A verifier with only the global keyring directory's keys (what ostree
+/// checks a commit against when no remote is named).
+pub fn global_verifier() -> Result<GpgVerifier> {
+    let mut v = GpgVerifier::default();
+    v.add_keyring_dir(&global_keyring_dir())?;
+    Ok(v)
+}
+
+impl GpgVerifier {
+    /// Also trust the keyrings of a GnuPG-style directory (`--gpg-homedir`):
+    /// its `*.gpg` files but `trustdb.gpg` and `secring.gpg`.
+    pub fn add_keyring_dir(&mut self, dir: &Path) -> Result<()> {
+        for f in keyring_dir_files(dir)? {
+            self.add_keyring(&f)?;
+        }
+        Ok(())
+    }
+
+    /// ostree's account of each signature (`show`): `None` if there are
+    /// none. Says what each signature is; refuses nothing.
+    pub fn describe(&self, object: &str, data: &[u8], detached: Option<&[u8]>) -> Result<Option<String>> {
+        let blobs = match detached {
+            Some(d) => signatures_under(object, d, GPGSIGS_KEY)?,
+            None => Vec::new(),
+        };
+        let mut sigs = Vec::new();
+        for blob in blobs {
+            let parsed = DetachedSignature::from_bytes_many(Cursor::new(blob))
+                .map_err(|_| Error::MalformedSignatures { object: object.to_string(), what: "an ostree.gpgsigs entry is not OpenPGP" })?;
+            sigs.extend(parsed.flatten().map(|s| s.signature).take(MAX_SIGNATURES));
+        }
+        if sigs.is_empty() {
+            return Ok(None);
+        }
+        let now = now();
+        let n = sigs.len();
+        let mut out = format!("\nFound {n} signature{}:\n", if n == 1 { "" } else { "s" });
+        for sig in &sigs {
+            out.push('\n');
+            let fpr = sig.issuer_fingerprint().first().map(|f| hex(f.as_ref()));
+            let key_id =
+                fpr.as_ref().map(|f| f[f.len().saturating_sub(16)..].to_string()).or_else(|| sig.issuer().first().map(|k| hex(k.as_ref()))).unwrap_or_default();
+            let made = sig.created().map(|t| ostree_repo::datetime::format_c(u64::try_from(t.timestamp()).unwrap_or(0))).unwrap_or_default();
+            out.push_str(&format!("  Signature made {made} using {} key ID {key_id}\n", algo_name(sig)));
+            let mut found = None;
+            for key in &self.keys {
+                if hex(key.key_id().as_ref()) == key_id {
+                    found = Some((key, None));
+                    break;
+                }
+                if let Some(sub) = key.public_subkeys.iter().find(|s| hex(s.key_id().as_ref()) == key_id) {
+                    found = Some((key, Some(sub)));
+                    break;
+                }
+            }
+            let Some((key, sub)) = found else {
+                out.push_str("  Can't check signature: public key not found\n");
+                continue;
+            };
+            let user = user_of(key);
+            let revoked = key_state(key, now) == Some("Key revoked") || sub.is_some_and(|s| subkey_state(key, s, now) == Err("Key revoked"));
+            let expired = key_state(key, now) == Some("Key expired") || sub.is_some_and(|s| subkey_state(key, s, now) == Err("Key expired"));
+            let good = match sub {
+                Some(s) => sig.verify(&s.key, data).is_ok(),
+                None => sig.verify(&key.primary_key, data).is_ok(),
+            };
+            if good && !revoked && !expired {
+                out.push_str(&format!("  Good signature from \"{user}\"\n"));
+            } else if revoked {
+                out.push_str("  Key revoked\n");
+            } else {
+                out.push_str(&format!("  BAD signature from \"{user}\"\n"));
+            }
+            if sub.is_some() {
+                out.push_str(&format!("  Primary key ID {}\n", hex(key.key_id().as_ref())));
+            }
+            if let Some(exp) = key.expires_at() {
+                let when = ostree_repo::datetime::format_c(u64::try_from(exp.timestamp()).unwrap_or(0));
+                let verb = if exp <= now { "expired" } else { "expires" };
+                out.push_str(&format!("  {} {verb} {when}\n", if sub.is_some() { "Primary key" } else { "Key" }));
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+/// Whether `detached` already holds a GPG signature by `key_id` (ostree
+/// refuses to sign a commit twice with one key).
+pub fn signed_already(object: &str, detached: &[u8], key_id: &str) -> Result<bool> {
+    Ok(signatures_under(object, detached, GPGSIGS_KEY)?.iter().any(|b| signed_by(b, key_id)))
 }
