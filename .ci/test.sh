@@ -30,6 +30,7 @@ step "unit and interop tests (real ostree $(ostree --version | sed -n "s/.*Versi
 UPTREE_TEST_TMP=${UPTREE_TEST_TMP:-/var/tmp} cargo test --workspace --locked
 # GPG verification is a cargo feature the device build leaves out: its tests (signed by real ostree with gnupg), and trust.rs with it on.
 UPTREE_TEST_TMP=${UPTREE_TEST_TMP:-/var/tmp} cargo test -p uptree --locked --features gpg --test gpg --test trust
+cargo test -p uptree-pull --locked --features gpg --lib
 
 step "ostree's own test suite with uptree as ostree (red only on a regression from agent/tests/ostree-suite.pass)"
 bash agent/tests/ostree-suite.sh -j 2

@@ -602,3 +602,38 @@ impl GpgVerifier {
 pub fn signed_already(object: &str, detached: &[u8], key_id: &str) -> Result<bool> {
     Ok(signatures_under(object, detached, GPGSIGS_KEY)?.iter().any(|b| signed_by(b, key_id)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ostree's test suite ships GnuPG 1 keyrings (installed by .ci/test.sh
+    /// with ostree-tests): trust packets between each key's packets.
+    const SUITE_GPGHOME: &str = "/usr/libexec/installed-tests/libostree/gpghome";
+
+    /// rpgp alone dropped every packet after a trust packet up to the next
+    /// key: subkeys were lost, and a secret keyring's subkeys too.
+    #[test]
+    fn gnupg1_keyrings_keep_their_subkeys_and_sign() {
+        let path = Path::new(SUITE_GPGHOME).join("trusted/pubring.gpg");
+        let data = std::fs::read(&path).expect("the suite's keyring (apt-get install ostree-tests)");
+        let keys = parse_keys("pubring.gpg", &data).expect("parse");
+        assert_eq!(keys.len(), 3);
+        for k in &keys {
+            assert_eq!(k.public_subkeys.len(), 1, "{}", user_of(k));
+            assert!(user_of(k).starts_with("Ostree Tester"), "{}", user_of(k));
+        }
+        let secret = secret_keys(Path::new(SUITE_GPGHOME)).expect("secring.gpg");
+        assert_eq!(secret.len(), 3);
+        assert!(secret.iter().all(|k| k.secret_subkeys.len() == 1));
+        let sig = sign(Path::new(SUITE_GPGHOME), "7FCA23D8472CDAFA", b"commit bytes").expect("sign");
+        let meta = crate::sign::add_signature_under(None, GPGSIGS_KEY, &sig).expect("meta");
+        let v = GpgVerifier::with_keys(keys);
+        v.verify("commit", b"commit bytes", Some(&meta)).expect("verifies");
+        assert!(matches!(v.verify("commit", b"commit bytez", Some(&meta)), Err(Error::GpgBadSignature { .. })));
+        assert!(matches!(v.verify("commit", b"commit bytes", None), Err(Error::GpgUnsigned { .. })));
+        let (kept, n) = delete_signatures(&meta, &["472CDAFA".to_string()]).expect("delete");
+        assert_eq!(n, 1);
+        assert!(matches!(v.verify("commit", b"commit bytes", Some(&kept)), Err(Error::GpgUnsigned { .. })));
+    }
+}
