@@ -8,7 +8,7 @@ source .ci/lib.sh
 # Reference tools the tests compare against: the real ostree (its Debian
 # package is the judge of on-disk compatibility), GNU tar, python3, nginx
 # and openssl for the HTTPS tests.
-need_pkgs ostree tar gzip python3 attr nginx-light openssl u-boot-tools libubootenv-tool dosfstools e2fsprogs mount fusefat fuse3 python3-jsonschema ostree-tests
+need_pkgs ostree tar gzip python3 attr nginx-light openssl u-boot-tools libubootenv-tool dosfstools e2fsprogs mount fusefat fuse3 python3-jsonschema ostree-tests gnupg
 
 step "format and lints"
 cargo fmt --all -- --check
@@ -28,6 +28,9 @@ rm -rf "$scr"
 step "unit and interop tests (real ostree $(ostree --version | sed -n "s/.*Version: '\(.*\)'/\1/p"))"
 # Tests need root: bare repos chown, fixtures have non-root owners and device nodes.
 UPTREE_TEST_TMP=${UPTREE_TEST_TMP:-/var/tmp} cargo test --workspace --locked
+# GPG verification is a cargo feature the device build leaves out: its tests (signed by real ostree with gnupg), and trust.rs with it on.
+UPTREE_TEST_TMP=${UPTREE_TEST_TMP:-/var/tmp} cargo test -p uptree --locked --features gpg --test gpg --test trust
+cargo test -p uptree-pull --locked --features gpg --lib
 
 step "ostree's own test suite with uptree as ostree (red only on a regression from agent/tests/ostree-suite.pass)"
 bash agent/tests/ostree-suite.sh -j 2

@@ -53,6 +53,8 @@ pub enum Command {
     PullLocal(PullLocalOpts),
     /// Sign a commit with an ed25519 key (detached metadata).
     Sign(SignOpts),
+    /// Sign a commit with GPG keys, or delete their signatures (feature `gpg`).
+    GpgSign(GpgSignOpts),
     /// Read or change the repository configuration.
     Config(ConfigOpts),
     /// Static deltas: generate, list, show, delete, apply offline.
@@ -463,6 +465,21 @@ pub enum RemoteCommand {
     },
     /// Show the remote's cookies.
     ListCookies { name: String },
+    /// Import GPG keys into the remote's keyring (NAME.trustedkeys.gpg).
+    GpgImport(RemoteGpgImportOpts),
+}
+
+#[derive(Debug, Args)]
+pub struct RemoteGpgImportOpts {
+    pub name: String,
+    /// Import only these keys (key ID or fingerprint).
+    pub key_ids: Vec<String>,
+    /// Import keys from a keyring file (repeatable).
+    #[arg(short = 'k', long = "keyring", value_name = "FILE")]
+    pub keyring: Vec<PathBuf>,
+    /// Import keys from standard input.
+    #[arg(long)]
+    pub stdin: bool,
 }
 
 #[derive(Debug, Args)]
@@ -473,9 +490,12 @@ pub struct RemoteAddOpts {
     pub url: Option<String>,
     /// Branches to pull when none are given.
     pub branches: Vec<String>,
-    /// Do not require GPG signatures (uptree verifies ed25519, not GPG).
+    /// Disable GPG verification.
     #[arg(long)]
     pub no_gpg_verify: bool,
+    /// Import GPG keys from FILE into the remote's keyring.
+    #[arg(long, value_name = "FILE")]
+    pub gpg_import: Option<PathBuf>,
     /// Set a remote option KEY=VALUE (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
@@ -519,6 +539,12 @@ pub struct SummaryOpts {
     /// Signature type.
     #[arg(long, default_value = "ed25519")]
     pub sign_type: String,
+    /// GPG key ID to sign the summary with (repeatable; feature `gpg`).
+    #[arg(long, value_name = "KEY-ID")]
+    pub gpg_sign: Vec<String>,
+    /// GPG home directory with the secret keys (its secring.gpg).
+    #[arg(long, value_name = "HOMEDIR")]
+    pub gpg_homedir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -564,6 +590,9 @@ pub struct PullOpts {
     /// Do not check the commit's ref binding.
     #[arg(long)]
     pub disable_verify_bindings: bool,
+    /// Cache signed summaries in DIR/summaries instead of the repo's tmp/cache.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Refuse to move a ref to a commit older than the one it names (always
     /// on for remotes whose commits must be signed, unless --allow-downgrade).
     #[arg(short = 'T', long, conflicts_with = "allow_downgrade")]
@@ -610,9 +639,6 @@ pub struct PullOpts {
     /// Accepted for ostree compatibility (progress redraw interval, ms).
     #[arg(long, value_name = "FREQUENCY", default_value_t = 0)]
     pub update_frequency: u32,
-    /// Accepted for ostree compatibility (uptree keeps no summary cache).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -646,6 +672,21 @@ pub struct PullLocalOpts {
     pub disable_verify_bindings: bool,
     #[command(flatten)]
     pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GpgSignOpts {
+    /// Commit or ref to sign.
+    pub commit: String,
+    /// Key IDs (or fingerprints) to sign with.
+    #[arg(required = true)]
+    pub key_ids: Vec<String>,
+    /// Delete signatures having any of the GPG KEY-IDs.
+    #[arg(short = 'd', long)]
+    pub delete: bool,
+    /// GPG home directory with the secret keys (its secring.gpg).
+    #[arg(long, value_name = "HOMEDIR")]
+    pub gpg_homedir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -738,6 +779,12 @@ pub struct CommitOpts {
     #[arg(long)]
     pub consume: bool,
     /// Whether to sync to disk (default: the repo's core.fsync).
+    /// GPG key ID to sign the commit with (repeatable; feature `gpg`).
+    #[arg(long, value_name = "KEY-ID")]
+    pub gpg_sign: Vec<String>,
+    /// GPG home directory with the secret keys (its secring.gpg).
+    #[arg(long, value_name = "HOMEDIR")]
+    pub gpg_homedir: Option<PathBuf>,
     #[arg(long, value_name = "BOOL")]
     pub fsync: Option<bool>,
     /// Directory to commit (default: .), same as --tree=dir=PATH.
@@ -799,6 +846,12 @@ pub struct ShowOpts {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Also trust the keyrings (*.gpg) in HOMEDIR when showing GPG signatures.
+    #[arg(long, value_name = "HOMEDIR")]
+    pub gpg_homedir: Option<PathBuf>,
+    /// Show GPG signatures as checked with this remote's keys.
+    #[arg(long, value_name = "REMOTE")]
+    pub gpg_verify_remote: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -117,7 +117,10 @@ fn run_extension(e: &clap::Error, args: &[OsString]) -> Result<Option<i32>> {
 /// stays empty so test suites and scripts do not assume GPG, libarchive or
 /// other ostree build options; uptree's own version has its own key.
 pub fn version_yaml() -> String {
-    format!("libostree:\n Version: '{}'\n Features: []\nuptree:\n Version: '{}'\n", uptree_pull::transport::LIBOSTREE_VERSION, env!("CARGO_PKG_VERSION"))
+    // Only what this build really has: `- gpgme` switches on GPG sections
+    // of scripts (and of ostree's own test suite).
+    let features = if cfg!(feature = "gpg") { "\n  - gpgme" } else { " []" };
+    format!("libostree:\n Version: '{}'\n Features:{features}\nuptree:\n Version: '{}'\n", uptree_pull::transport::LIBOSTREE_VERSION, env!("CARGO_PKG_VERSION"))
 }
 
 /// ostree takes the first argument that is not an option as the verb and

@@ -3,7 +3,8 @@
 //! the exit code.
 
 fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).format_timestamp(None).init();
+    // rpgp warns of every GnuPG trust packet it skips in a keyring: noise.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,pgp=error")).format_timestamp(None).init();
     match uptree::run(std::env::args_os()) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

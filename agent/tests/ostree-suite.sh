@@ -10,6 +10,8 @@
 #   --timeout   per-test limit in seconds (default 300)
 #   --logs DIR  keep each test's output as DIR/NAME.log
 #   TEST        test names (test-basic or test-basic.sh); default: all of them
+# Environment: UPTREE=BINARY to test that binary; UPTREE_FEATURES=gpg to
+# build uptree with those cargo features.
 #
 # Exit status (uptree mode): non-zero only when a test listed in
 # ostree-suite.pass does not pass, so CI goes red on regressions and not on
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
         -j) jobs=$2; shift ;;
         --timeout) timeout_s=$2; shift ;;
         --logs) logs=$(mkdir -p "$2" && cd "$2" && pwd); shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         -*) echo "unknown option: $1" >&2; exit 2 ;;
         *) wanted+=("${1%.sh}") ;;
     esac
@@ -61,7 +63,9 @@ trap cleanup EXIT
 if [ "$mode" = uptree ]; then
     if [ -z "${UPTREE:-}" ]; then
         root=$(cd "$here/../.." && pwd)
-        (cd "$root" && cargo build --quiet --bin uptree)
+        # UPTREE_FEATURES=gpg: the GPG tests run instead of skipping (`--version`
+        # then says gpgme); the default device build leaves GPG out.
+        (cd "$root" && cargo build --quiet --bin uptree ${UPTREE_FEATURES:+--features "$UPTREE_FEATURES"})
         UPTREE="${CARGO_TARGET_DIR:-$root/target}/debug/uptree"
     fi
     mkdir "$work/bin"

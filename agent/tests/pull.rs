@@ -977,7 +977,8 @@ fn signatures_and_gpg_policy() {
     let c1 = ostree(os_args![repo_arg(&server), "rev-parse", "os/stable^"]);
     let err = up_fails(os_args![repo_arg(&repo2), "pull", "signed", &c1]);
     assert!(err.contains("no ed25519 signatures") || err.contains("Can't verify"), "{err}");
-    // gpg-verify is ostree's default: uptree refuses rather than skip it.
+    // gpg-verify is ostree's default: refused rather than skipped (no GPG
+    // signature here, or no GPG support built in; both messages name it).
     up(os_args![repo_arg(&repo2), "remote", "add", "gpg", origin.url()]);
     let err = up_fails(os_args![repo_arg(&repo2), "pull", "gpg", "os/stable"]);
     assert!(err.contains("gpg-verify"), "{err}");

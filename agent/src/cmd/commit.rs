@@ -1,6 +1,7 @@
 //! `commit`.
 
 use ostree_repo::commit::{self, CommitSpec, Layer, Modifier, TreeOptions};
+use ostree_repo::object::ObjectType;
 use ostree_repo::{datetime, Checksum, Error, Repo};
 
 use super::{key_value, out};
@@ -51,6 +52,11 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         tar_autocreate_parents: o.tar_autocreate_parents,
         threads: 0,
     };
+    if !o.gpg_sign.is_empty() {
+        // The library moves the branch with the commit: a key that cannot
+        // sign is found out first, so no unsigned commit gets published.
+        super::gpg_sign::sign_into(None, b"", &o.gpg_sign, o.gpg_homedir.as_deref())?;
+    }
     let r = commit::commit(&repo, &spec, &layers, opts).map_err(|e| e.context(format!("committing to {}", o.branch.as_deref().unwrap_or("(orphan)"))))?;
     log::info!(
         "{} content objects written ({} bytes), {} metadata objects, {} reused via hardlinks",
@@ -59,6 +65,12 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         r.metadata_written,
         r.devino_hits
     );
+    if !o.gpg_sign.is_empty() {
+        let bytes = repo.read_metadata_verified(ObjectType::Commit, &r.checksum)?;
+        let path = repo.object_path(&r.checksum, ObjectType::CommitMeta);
+        let meta = super::gpg_sign::sign_into(std::fs::read(&path).ok(), &bytes, &o.gpg_sign, o.gpg_homedir.as_deref())?;
+        ostree_repo::fsutil::atomic_write(&path, &meta, 0o644, repo.fsync_enabled())?;
+    }
     if o.consume {
         // Only once every object is durable: the source is the only other copy.
         for l in &layers {

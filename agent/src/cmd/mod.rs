@@ -7,6 +7,7 @@ mod checkout;
 mod commit;
 mod config;
 mod fsck;
+mod gpg_sign;
 mod init;
 mod log;
 mod ls;
@@ -53,6 +54,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Pull(o) => pull::run(repo()?, &o),
         Command::PullLocal(o) => pull_local::run(&repo()?, &o),
         Command::Sign(o) => sign::run(&repo()?, &o),
+        Command::GpgSign(o) => gpg_sign::run(&repo()?, &o),
         Command::Config(o) => config::run(repo()?, &o),
         Command::StaticDelta(o) => static_delta::run(repo()?, &o),
         Command::Admin(o) => admin::run(&o),

@@ -42,6 +42,7 @@ pub fn run(mut repo: Repo, o: &PullOpts) -> Result<i32> {
     opts.depth = o.depth;
     opts.mirror = o.mirror;
     opts.disable_verify_bindings = o.disable_verify_bindings;
+    opts.cache_dir = o.cache_dir.clone();
     opts.timestamp_check = o.timestamp_check;
     opts.timestamp_check_from_rev = o.timestamp_check_from_rev.clone();
     opts.allow_downgrade = o.allow_downgrade;

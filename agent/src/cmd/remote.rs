@@ -52,6 +52,10 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
                 }
                 None => remote::add(&mut repo, &a.name, a.url.as_deref(), &options, if_exists)?,
             }
+            if let Some(f) = &a.gpg_import {
+                let keys = std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?;
+                imported(&a.name, gpg_import(&repo, &a.name, &keys, &[])?)?;
+            }
         }
         RemoteCommand::List { show_urls } => {
             let remotes = remote::list(&repo)?;
@@ -104,6 +108,34 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
             }
             out(&s)?;
         }
+        RemoteCommand::GpgImport(g) => {
+            remote::get(&repo, &g.name)?;
+            let mut keys = Vec::new();
+            if g.stdin {
+                std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut keys)?;
+            }
+            for f in &g.keyring {
+                keys.extend(std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?);
+            }
+            if !g.stdin && g.keyring.is_empty() {
+                return Err("give the keys with --keyring=FILE or --stdin (uptree has no default GnuPG keyring)".into());
+            }
+            imported(&g.name, gpg_import(&repo, &g.name, &keys, &g.key_ids)?)?;
+        }
     }
     Ok(0)
+}
+
+fn imported(name: &str, n: usize) -> Result<()> {
+    out(&format!("Imported {n} GPG key{} to remote \"{name}\"\n", if n == 1 { "" } else { "s" }))
+}
+
+#[cfg(feature = "gpg")]
+fn gpg_import(repo: &Repo, name: &str, keys: &[u8], ids: &[String]) -> Result<usize> {
+    Ok(uptree_pull::gpg::import(repo, name, keys, ids)?)
+}
+
+#[cfg(not(feature = "gpg"))]
+fn gpg_import(_: &Repo, _: &str, _: &[u8], _: &[String]) -> Result<usize> {
+    Err("GPG has been disabled at build time (uptree built without the `gpg` feature)".into())
 }

@@ -67,7 +67,35 @@ pub fn run(repo: &Repo, o: &ShowOpts) -> Result<i32> {
     } else if o.json {
         out(&format!("{}\n", commit_json(&csum, &c, repo.is_partial(&csum))))?;
     } else {
-        out(&format_commit(&csum, &c))?;
+        let mut text = format_commit(&csum, &c);
+        text.push_str(&signatures(repo, &csum, o)?);
+        out(&text)?;
     }
     Ok(0)
+}
+
+/// The commit's GPG signatures as ostree shows them: checked against the
+/// global keyrings (or `--gpg-verify-remote`'s) and `--gpg-homedir`'s.
+#[cfg(feature = "gpg")]
+fn signatures(repo: &Repo, csum: &Checksum, o: &ShowOpts) -> Result<String> {
+    use ostree_repo::object::ObjectType;
+    use uptree_pull::gpg::{global_verifier, GpgVerifier};
+    let mut v = match &o.gpg_verify_remote {
+        Some(name) => GpgVerifier::for_remote(repo, name, Some(&ostree_repo::remote::get(repo, name)?))?,
+        None => global_verifier()?,
+    };
+    if let Some(dir) = &o.gpg_homedir {
+        v.add_keyring_dir(dir)?;
+    }
+    let bytes = repo.read_metadata_verified(ObjectType::Commit, csum)?;
+    let detached = std::fs::read(repo.object_path(csum, ObjectType::CommitMeta)).ok();
+    Ok(v.describe(&format!("commit {csum}"), &bytes, detached.as_deref())?.unwrap_or_default())
+}
+
+#[cfg(not(feature = "gpg"))]
+fn signatures(_: &Repo, _: &Checksum, o: &ShowOpts) -> Result<String> {
+    if o.gpg_verify_remote.is_some() {
+        return Err("GPG has been disabled at build time (uptree built without the `gpg` feature)".into());
+    }
+    Ok(String::new())
 }

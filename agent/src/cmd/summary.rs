@@ -13,19 +13,28 @@ pub fn run(mut repo: Repo, o: &SummaryOpts) -> Result<i32> {
         let now = ostree_repo::commit::default_timestamp()?;
         // ostree rewrites delta-indexes/ with the summary.
         uptree_delta::manage::reindex(&repo, None)?;
+        if !o.gpg_sign.is_empty() {
+            // As for commit: a key that cannot sign is found out before
+            // the new summary replaces the old one.
+            super::gpg_sign::sign_into(None, b"", &o.gpg_sign, o.gpg_homedir.as_deref())?;
+        }
         summary::update(&mut repo, now)?;
+        let mut meta: Option<Vec<u8>> = None;
+        if !o.gpg_sign.is_empty() {
+            let bytes = std::fs::read(repo.path().join("summary"))?;
+            meta = Some(super::gpg_sign::sign_into(None, &bytes, &o.gpg_sign, o.gpg_homedir.as_deref())?);
+        }
         if !o.sign.is_empty() {
             if o.sign_type != "ed25519" {
                 return Err(format!("unsupported signature type {:?}", o.sign_type).into());
             }
             let bytes = std::fs::read(repo.path().join("summary"))?;
-            let mut meta: Option<Vec<u8>> = None;
             for k in &o.sign {
                 meta = Some(sign::add_signature(meta.as_deref(), &sign::sign(&bytes, k)?)?);
             }
-            if let Some(m) = meta {
-                ostree_repo::fsutil::atomic_write(&repo.path().join("summary.sig"), &m, 0o644, repo.fsync_enabled())?;
-            }
+        }
+        if let Some(m) = meta {
+            ostree_repo::fsutil::atomic_write(&repo.path().join("summary.sig"), &m, 0o644, repo.fsync_enabled())?;
         }
     }
     if o.view || o.raw || !o.update {

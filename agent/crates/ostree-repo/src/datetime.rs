@@ -38,6 +38,20 @@ pub fn format_utc(ts: u64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} +0000", rem / 3600, (rem / 60) % 60, rem % 60)
 }
 
+/// C's `%c` in the C locale, UTC (`Tue Dec  1 21:26:37 2026`), as ostree
+/// prints signature times.
+pub fn format_c(ts: u64) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let secs = ts as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    // 1970-01-01 was a Thursday.
+    let wd = DAYS[(days + 4).rem_euclid(7) as usize];
+    let mon = MONTHS[(m as usize).saturating_sub(1) % 12];
+    format!("{wd} {mon} {d:>2} {:02}:{:02}:{:02} {y}", rem / 3600, (rem / 60) % 60, rem % 60)
+}
+
 /// ISO 8601 (`YYYY-MM-DDTHH:MM:SSZ`) for JSON output.
 pub fn format_iso(ts: u64) -> String {
     let s = format_utc(ts);
@@ -167,6 +181,12 @@ pub fn parse(input: &str, now: u64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn c_locale_dates() {
+        assert_eq!(format_c(0), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(format_c(1_796_160_397), "Tue Dec  1 21:26:37 2026");
+    }
 
     #[test]
     fn known_dates() {

@@ -151,5 +151,24 @@ pub fn prune(repo: &Repo, opts: &PruneOptions) -> Result<PruneStats> {
             }
         }
     }
+    if !opts.dry_run {
+        prune_summary_cache(repo)?;
+    }
     Ok(stats)
+}
+
+/// Summaries cached (`tmp/cache/summaries/NAME` and `NAME.sig`) for
+/// remotes that no longer exist go, as ostree's prune removes them.
+fn prune_summary_cache(repo: &Repo) -> Result<()> {
+    let dir = repo.path().join("tmp/cache/summaries");
+    let Ok(rd) = std::fs::read_dir(&dir) else { return Ok(()) };
+    let remotes: HashSet<String> = crate::remote::list(repo)?.into_iter().map(|r| r.name).collect();
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let base = name.strip_suffix(".sig").filter(|b| !b.is_empty()).unwrap_or(&name);
+        if !remotes.contains(base) {
+            std::fs::remove_file(e.path()).map_err(|err| crate::Error::io(e.path(), err))?;
+        }
+    }
+    Ok(())
 }

@@ -239,6 +239,12 @@ pub fn delete(repo: &mut Repo, name: &str, if_exists: bool) -> Result<()> {
         Err(_) if if_exists => return Ok(()),
         Err(e) => return Err(e),
     };
+    // Its GPG keyring (`remote gpg-import`) goes with it, as in ostree.
+    let keyring = repo.path().join(format!("{name}.trustedkeys.gpg"));
+    match fs::remove_file(&keyring) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&keyring, e)),
+        _ => {}
+    }
     match &r.file {
         None => repo.update_config(|kf| {
             kf.remove_group(&group_name(name));

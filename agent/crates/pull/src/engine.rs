@@ -83,6 +83,9 @@ pub struct PullOptions {
     /// `--subpath`: fetch only these paths of the tree (and the directories
     /// leading to them); the commit stays partial.
     pub subpaths: Vec<String>,
+    /// `--cache-dir`: where signed summaries are cached (`summaries/`)
+    /// instead of the repo's `tmp/cache`.
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 /// Largest metadata object a pull accepts: ostree's default
@@ -124,6 +127,7 @@ impl Default for PullOptions {
             url: None,
             localcache: Vec::new(),
             subpaths: Vec::new(),
+            cache_dir: None,
         }
     }
 }
@@ -206,7 +210,7 @@ pub fn pull(repo: &Repo, remote_name: &str, refs: &[String], opts: &PullOptions)
         opts.workers = DEFAULT_WORKERS;
     }
     opts.net.connections = opts.workers;
-    let policy = Policy::for_remote(&remote)?;
+    let policy = Policy::for_remote(repo, &remote)?;
     let transport = transport::open(repo, &remote, &opts.net)?;
     run(repo, Some(&remote), &policy, transport.as_ref(), refs, &opts).map_err(|e| e.context(format!("pulling from {remote_name} ({})", transport.describe())))
 }
@@ -224,7 +228,7 @@ pub fn pull_local(repo: &Repo, src: &Path, refs: &[String], opts: &PullOptions) 
         Some(name) => {
             ostree_repo::object::validate_remote_name(name)?;
             let policy = match remote::list(repo)?.iter().find(|r| r.name == *name) {
-                Some(r) => Policy::for_remote(r)?,
+                Some(r) => Policy::for_remote(repo, r)?,
                 // Nothing configured to trust, and nothing to pull from later either.
                 None => Policy { remote: Some(name.clone()), ..Policy::unverified() },
             };
@@ -235,8 +239,16 @@ pub fn pull_local(repo: &Repo, src: &Path, refs: &[String], opts: &PullOptions) 
         }
         None => (Policy::unverified(), !opts.untrusted),
     };
-    policy.gpg |= opts.gpg_verify;
-    policy.summary_gpg |= opts.gpg_verify_summary;
+    if let (Some(name), true) = (&opts.local_remote_name, opts.gpg_verify || opts.gpg_verify_summary) {
+        let r = remote::list(repo)?.into_iter().find(|r| r.name == *name);
+        let keys = crate::trust::GpgCheck::for_remote(repo, name, r.as_ref())?;
+        if opts.gpg_verify && policy.gpg.is_none() {
+            policy.gpg = Some(keys.clone());
+        }
+        if opts.gpg_verify_summary && policy.summary_gpg.is_none() {
+            policy.summary_gpg = Some(keys);
+        }
+    }
     local_with(repo, src, trusted, refs, opts, &policy)
 }
 
@@ -277,6 +289,7 @@ fn split_override(w: &str) -> Option<(&str, Checksum)> {
 type RawSummary = (Vec<u8>, Option<Vec<u8>>);
 
 fn resolve_targets(
+    repo: &Repo,
     net: &Stats,
     transport: &dyn Transport,
     remote: Option<&Remote>,
@@ -298,10 +311,36 @@ fn resolve_targets(
     let mut summary = None;
     if need_summary {
         let get = |rel: &str| with_retries(net, opts.retries, rel, || transport.get_file(rel, MAX_SUMMARY_SIZE));
-        if let Some(bytes) = get("summary")? {
-            let sig = get("summary.sig")?;
-            // Raw bytes first: a summary is decoded only once it verified.
-            policy.verify_summary(&bytes, sig.as_deref())?;
+        let sig = get("summary.sig")?;
+        let cache = summary_cache(repo, remote, opts);
+        // A signed summary is fetched again only when its signature changed.
+        let cached = match (&cache, &sig) {
+            (Some(c), Some(sig)) => c.load_if_same_sig(sig),
+            _ => None,
+        };
+        // Raw bytes first: a summary is decoded only once it verified. A
+        // cached one is checked too, and one that fails (a cache written
+        // by something else) is replaced by the server's, not obeyed.
+        let mut from_cache = false;
+        let mut fetched = None;
+        if let Some(b) = cached {
+            if policy.verify_summary(&b, sig.as_deref()).is_ok() {
+                from_cache = true;
+                fetched = Some(b);
+            } else {
+                log::warn!("the cached summary does not match its signature; fetching it again");
+            }
+        }
+        if fetched.is_none() {
+            fetched = get("summary")?;
+        }
+        if let Some(bytes) = fetched {
+            if !from_cache {
+                policy.verify_summary(&bytes, sig.as_deref())?;
+                if let (Some(c), Some(s)) = (&cache, &sig) {
+                    c.store(&bytes, s)?;
+                }
+            }
             summary = Some(Summary::from_bytes(&bytes).map_err(|e| Error::from(e).context("decoding the remote summary"))?);
             summary_raw = Some((bytes, sig));
         } else if policy.summary_required() {
@@ -341,6 +380,42 @@ fn resolve_targets(
         targets.push(Target { ref_name: Some(w), commit: c, max_size: MAX_PULLED_METADATA });
     }
     Ok((targets, summary_raw))
+}
+
+/// ostree's summary cache: `summaries/NAME` and `NAME.sig` under
+/// `--cache-dir` or the repo's `tmp/cache`, for network remotes only.
+struct SummaryCache {
+    summary: std::path::PathBuf,
+    sig: std::path::PathBuf,
+    fsync: bool,
+}
+
+fn summary_cache(repo: &Repo, remote: Option<&Remote>, opts: &PullOptions) -> Option<SummaryCache> {
+    let r = remote?;
+    if !r.get("url").is_some_and(|u| u.starts_with("http")) {
+        return None;
+    }
+    let dir = opts.cache_dir.clone().unwrap_or_else(|| repo.path().join("tmp/cache")).join("summaries");
+    Some(SummaryCache { summary: dir.join(&r.name), sig: dir.join(format!("{}.sig", r.name)), fsync: repo.fsync_enabled() })
+}
+
+impl SummaryCache {
+    fn load_if_same_sig(&self, sig: &[u8]) -> Option<Vec<u8>> {
+        let read = |p: &Path| {
+            let mut out = Vec::new();
+            std::fs::File::open(p).and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_SUMMARY_SIZE), &mut out)).ok().map(|_| out)
+        };
+        (read(&self.sig)? == sig).then(|| read(&self.summary)).flatten()
+    }
+
+    fn store(&self, summary: &[u8], sig: &[u8]) -> Result<()> {
+        if let Some(d) = self.summary.parent() {
+            std::fs::create_dir_all(d).map_err(|e| ostree_repo::Error::io(d, e))?;
+        }
+        ostree_repo::fsutil::atomic_write(&self.summary, summary, 0o644, self.fsync)?;
+        ostree_repo::fsutil::atomic_write(&self.sig, sig, 0o644, self.fsync)?;
+        Ok(())
+    }
 }
 
 fn check_remote_mode(net: &Stats, retries: u32, transport: &dyn Transport, remote: Option<&Remote>) -> Result<()> {
@@ -706,7 +781,7 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
     repo.check_free_space()?;
     let stats = Stats::default();
     check_remote_mode(&stats, opts.retries, transport, remote)?;
-    let (targets, summary_raw) = resolve_targets(&stats, transport, remote, policy, refs, opts)?;
+    let (targets, summary_raw) = resolve_targets(repo, &stats, transport, remote, policy, refs, opts)?;
     let floors = floors(repo, policy, opts, &targets)?;
     if opts.dry_run {
         return dry_run(repo, policy, transport, &stats, &targets, summary_raw.as_ref().map(|(b, _)| b.as_slice()), opts);
@@ -888,7 +963,7 @@ fn fetch_commit(
     let txn = walk.txn;
     let repo = txn.repo();
     let complete_locally = txn.has_object(c, ObjectType::Commit) && !repo.is_partial(c);
-    let detached = if policy.ed25519.is_some() || !complete_locally {
+    let detached = if policy.ed25519.is_some() || policy.gpg.is_some() || !complete_locally {
         let d = walk.with_retries(&format!("{c}.commitmeta"), || walk.transport.get_metadata(c, ObjectType::CommitMeta, MAX_DETACHED_SIZE))?;
         // ostree counts the request as a metadata fetch, found or not.
         walk.stats.metadata_fetched.fetch_add(1, Ordering::Relaxed);

@@ -39,8 +39,17 @@ pub enum Error {
     BadSecretKey { what: String },
     #[error("reading keys from {}: {source}", path.display())]
     KeyFile { path: std::path::PathBuf, source: std::io::Error },
-    #[error("remote {remote} has {option} enabled, and uptree does not verify GPG: use ed25519 signatures (sign-verify) or set {option}=false")]
+    /// Built without the `gpg` feature and the remote asks for GPG.
+    #[error("remote {remote} has {option} enabled, and this uptree was built without GPG support (cargo feature `gpg`): use ed25519 signatures (sign-verify), set {option}=false, or build with --features gpg")]
     GpgUnsupported { remote: String, option: &'static str },
+    /// ostree's wording, so scripts that grep it keep working.
+    #[error("Can't verify {object}: GPG verification enabled, but no signatures found (use gpg-verify=false in remote config to disable)")]
+    GpgUnsigned { object: String },
+    /// GPG signatures present, none valid from a trusted key; why, per signature.
+    #[error("Can't verify {object}: GPG signatures found, but none are valid from a trusted key: {}", problems.join("; "))]
+    GpgBadSignature { object: String, problems: Vec<String> },
+    #[error("GPG keyring {origin}: {what}")]
+    GpgKeyring { origin: String, what: String },
     #[error("remote {remote}: sign-verify-summary is set but the remote has no summary")]
     SummaryMissing { remote: String },
     #[error(transparent)]

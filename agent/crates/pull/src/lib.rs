@@ -16,6 +16,8 @@
 pub mod delta;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "gpg")]
+pub mod gpg;
 pub mod metalink;
 pub mod progress;
 pub mod sign;

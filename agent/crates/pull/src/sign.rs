@@ -180,12 +180,19 @@ impl Ed25519Verifier {
 /// looked into, so however deep or large they are they cost nothing; this
 /// runs before the signed object or the rest of its metadata is decoded.
 pub fn signatures<'a>(object: &str, detached: &'a [u8]) -> Result<Vec<&'a [u8]>> {
+    signatures_under(object, detached, ED25519_KEY)
+}
+
+/// The `aay` under `key` in detached metadata (`ostree.sign.ed25519`, or
+/// `ostree.gpgsigs` for GPG), found as [`signatures`] finds it.
+pub fn signatures_under<'a>(object: &str, detached: &'a [u8], key: &str) -> Result<Vec<&'a [u8]>> {
     let bad = |what| Error::MalformedSignatures { object: object.to_string(), what };
+    let not_aay = if key == ED25519_KEY { "ostree.sign.ed25519 is not an aay" } else { "ostree.gpgsigs is not an aay" };
     if detached.len() as u64 > MAX_DETACHED_SIZE {
         return Err(bad("larger than 16 MiB"));
     }
     let entry = Type::DictEntry(Box::new(Type::Str), Box::new(Type::Variant));
-    let key = [ED25519_KEY.as_bytes(), b"\0"].concat();
+    let key = [key.as_bytes(), b"\0"].concat();
     let aay = Type::Array(Box::new(Type::Byte));
     let mut out = Vec::new();
     for e in gvariant::array_elements(detached, &entry).map_err(|_| bad("not an a{sv}"))? {
@@ -197,9 +204,9 @@ pub fn signatures<'a>(object: &str, detached: &'a [u8]) -> Result<Vec<&'a [u8]>>
         // A variant is its value, a NUL, then its type string.
         let nul = v.iter().rposition(|&b| b == 0).ok_or_else(|| bad("a variant has no type"))?;
         if &v[nul + 1..] != b"aay" {
-            return Err(bad("ostree.sign.ed25519 is not an aay"));
+            return Err(bad(not_aay));
         }
-        for sig in gvariant::array_elements(&v[..nul], &aay).map_err(|_| bad("ostree.sign.ed25519 is not an aay"))? {
+        for sig in gvariant::array_elements(&v[..nul], &aay).map_err(|_| bad(not_aay))? {
             if out.len() == MAX_SIGNATURES {
                 return Err(bad("more than 256 signatures"));
             }
@@ -234,6 +241,12 @@ pub fn public_of(secret_b64: &str) -> Result<String> {
 /// Detached metadata with `sig` appended to the ed25519 list; other keys
 /// are kept in their order.
 pub fn add_signature(existing: Option<&[u8]>, sig: &[u8]) -> Result<Vec<u8>> {
+    add_signature_under(existing, ED25519_KEY, sig)
+}
+
+/// Detached metadata with `sig` appended to the `aay` under `list`
+/// (`ostree.sign.ed25519`, `ostree.gpgsigs`).
+pub fn add_signature_under(existing: Option<&[u8]>, list: &str, sig: &[u8]) -> Result<Vec<u8>> {
     let mut entries: Vec<(String, Value)> = match existing {
         Some(d) => {
             let v = Value::from_bytes(d, vardict_type()).map_err(ostree_repo::Error::from)?;
@@ -242,10 +255,10 @@ pub fn add_signature(existing: Option<&[u8]>, sig: &[u8]) -> Result<Vec<u8>> {
         None => Vec::new(),
     };
     let aay = Type::Array(Box::new(Type::Byte));
-    match entries.iter_mut().find(|(k, _)| k == ED25519_KEY) {
+    match entries.iter_mut().find(|(k, _)| k == list) {
         Some((_, Value::Array(_, items))) => items.push(Value::Bytes(sig.to_vec())),
         Some((_, other)) => *other = Value::Array(aay, vec![Value::Bytes(sig.to_vec())]),
-        None => entries.push((ED25519_KEY.to_string(), Value::Array(aay, vec![Value::Bytes(sig.to_vec())]))),
+        None => entries.push((list.to_string(), Value::Array(aay, vec![Value::Bytes(sig.to_vec())]))),
     }
     Ok(build::vardict(entries).to_bytes())
 }

@@ -15,7 +15,7 @@ use crate::trust::Policy;
 pub fn fetch(repo: &Repo, remote_name: &str, net: &NetOptions) -> Result<Option<Summary>> {
     let r = remote::get(repo, remote_name)?;
     let t = transport::open(repo, &r, net)?;
-    let policy = Policy::for_remote(&r)?;
+    let policy = Policy::for_remote(repo, &r)?;
     let ctx = |e: Error| e.context(format!("fetching the summary of {remote_name} ({})", t.describe()));
     let Some(bytes) = t.get_file("summary", MAX_SUMMARY_SIZE).map_err(ctx)? else {
         return if policy.summary_required() { Err(policy.missing_summary()) } else { Ok(None) };

@@ -183,7 +183,7 @@ pub struct UsbRequest {
 /// locations) plus `extra_keys`, required unless `allow_unsigned`.
 fn stick_policy(repo: &ostree_repo::Repo, remote_name: &str, req: &UsbRequest) -> Result<Policy> {
     let r = remote::get(repo, remote_name)?;
-    let mut policy = Policy::for_remote(&r)?;
+    let mut policy = Policy::for_remote(repo, &r)?;
     if req.allow_unsigned {
         return Ok(policy);
     }
@@ -197,8 +197,9 @@ fn stick_policy(repo: &ostree_repo::Repo, remote_name: &str, req: &UsbRequest) -
         (None, Err(e)) => return Err(Error::Pull(e).context("a stick's commits must be signed and no trusted key is configured")),
     };
     policy.ed25519 = Some(verifier);
-    // A stick carries no GPG signatures uptree could check; ed25519 rules.
-    policy.gpg = false;
+    // On a stick ed25519 rules: the stick policy requires it even where
+    // the network remote relies on GPG.
+    policy.gpg = None;
     Ok(policy)
 }
 
