@@ -30,7 +30,7 @@ pub fn run(o: &AdminOpts) -> Result<i32> {
         return print_current_dir(root);
     }
     let Some(command) = &o.command else {
-        return Err("No command specified (see 'admin --help')".into());
+        return Err(missing_subcommand().into());
     };
     match command {
         AdminCommand::InitFs { path, modern } => {
@@ -88,6 +88,18 @@ pub fn run(o: &AdminOpts) -> Result<i32> {
 
 /// `admin --print-current-dir`: the absolute directory of the first
 /// deployment, read under the lock as ostree does.
+/// The subcommand is optional only for --print-current-dir; without either,
+/// clap's own error (with the usage) is what every other verb reports.
+fn missing_subcommand() -> clap::Error {
+    use clap::CommandFactory;
+    let argv0 = std::env::args_os().next().unwrap_or_else(|| "uptree".into());
+    let cmd = crate::cli::Cli::command().mut_subcommand("admin", |a| a.subcommand_required(true));
+    match cmd.try_get_matches_from([argv0, "admin".into()]) {
+        Err(e) => e,
+        Ok(_) => clap::Error::new(clap::error::ErrorKind::MissingSubcommand),
+    }
+}
+
 fn print_current_dir(root: &Path) -> Result<i32> {
     let s = Sysroot::lock(root)?.load()?;
     let d = s.deployments.first().ok_or("Unable to find a deployment in sysroot")?;
