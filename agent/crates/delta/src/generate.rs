@@ -3,27 +3,60 @@
 //! Objects the source commit already has are left out; a file whose path
 //! exists in the source with other content becomes a bsdiff against it
 //! (`r`,`o`,`B`,`c`), or a copy when only its metadata changed
-//! (`r`,`o`,`w`,`c`); other new objects are spliced in whole (`S`). Files
-//! at least `min_fallback_size` big are left as fallbacks (plain object
-//! fetches), as ostree does. Parts are cut at `max_chunk_size` bytes of
-//! payload and xz-compressed (stored raw when that is smaller). One part
-//! is in memory at a time.
+//! (`r`,`o`,`w`,`c`); other new objects are spliced in whole (`S`). Parts
+//! are cut at `max_chunk_size` bytes of payload and xz-compressed (stored
+//! raw when that is smaller).
 //!
-//! The delta is written into `deltas/…` part by part; the superblock goes
-//! last, so an interrupted run never leaves a delta that is listed.
+//! Big files ([`FallbackRule`]): ostree leaves every file of 4 MB or more
+//! as a fallback (a plain object fetch, zlib-compressed); by default uptree
+//! gives such a file a part of its own and keeps it there when xz makes
+//! that part smaller than the object a plain pull fetches, which it does
+//! for binaries (a 4.5 MB libcrypto: 1.33 MB in a part, 1.76 MB as a
+//! `.filez`).
+//!
+//! Memory stays bounded by the xz encoder (a 4 MiB dictionary: ~50 MB)
+//! and bsdiff (bounded by `max_bsdiff_size`): a part's blob is gathered in
+//! a temp file and streamed through the encoder into the part file, and
+//! spliced files are streamed from the repository.
+//!
+//! Parts go into `deltas/…` (or beside `filename`) one by one; the
+//! superblock goes last, so an interrupted run never leaves a delta that
+//! is listed.
 
 use std::collections::{HashMap, HashSet};
-use std::fs;
-use std::io::{Read, Write};
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 
-use ostree_repo::object::{Checksum, ObjectType, Xattrs};
+use ostree_repo::object::{Checksum, FileMeta, ObjectType, Xattrs};
 use ostree_repo::repo::Content;
 use ostree_repo::{fsutil, Repo};
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::format::{self, op, write_varint, DeltaName, Fallback, PartHeader, Payload, Superblock};
 
 const MB: u64 = 1000 * 1000;
+
+/// xz dictionary of the parts. The encoder's match finder needs about
+/// eleven times the dictionary: xz's preset 6 (8 MiB) costs ~94 MiB, 4 MiB
+/// ~50 MiB, for 0.7% more bytes on the minbase update (ostree uses preset 8,
+/// 32 MiB: most of its 390 MiB generating that delta).
+const XZ_DICT_SIZE: u32 = 4 * 1024 * 1024;
+
+/// Which big files become fallbacks (fetched as plain objects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FallbackRule {
+    /// ostree's rule (`--min-fallback-size`): every regular file of at
+    /// least this many bytes; 0: none.
+    AtLeast(u64),
+    /// uptree's default: a regular file of at least this many bytes gets a
+    /// part of its own, kept when that part is smaller than the object a
+    /// plain pull would fetch; otherwise, and always when the file is
+    /// larger than a part may be (`max_chunk_size`, which bounds the
+    /// memory a device applies a part with), it is a fallback.
+    WhenSmaller(u64),
+}
 
 /// Options of `static-delta generate`, in bytes.
 #[derive(Debug, Clone)]
@@ -32,27 +65,32 @@ pub struct GenerateOptions {
     pub from: Option<Checksum>,
     pub to: Checksum,
     pub inline: bool,
-    /// 0: no fallbacks.
-    pub min_fallback_size: u64,
+    pub fallback: FallbackRule,
     pub max_bsdiff_size: u64,
     pub max_chunk_size: u64,
     pub disable_bsdiff: bool,
     /// Generation time recorded in the superblock (seconds since the epoch).
     pub timestamp: u64,
+    /// ostree's `--filename`: the superblock goes to this file and the
+    /// parts beside it (`0`, `1`, …), not into the repository.
+    pub filename: Option<PathBuf>,
 }
 
 impl GenerateOptions {
-    /// ostree's defaults: fallbacks from 4 MB, bsdiff up to 128 MB, 32 MB parts.
+    /// ostree's defaults (bsdiff up to 128 MB, 32 MB parts), with big files
+    /// from 4 MB left as fallbacks only when a part does not carry them in
+    /// fewer bytes.
     pub fn new(from: Option<Checksum>, to: Checksum, timestamp: u64) -> GenerateOptions {
         GenerateOptions {
             from,
             to,
             inline: false,
-            min_fallback_size: 4 * MB,
+            fallback: FallbackRule::WhenSmaller(4 * MB),
             max_bsdiff_size: 128 * MB,
             max_chunk_size: 32 * MB,
             disable_bsdiff: false,
             timestamp,
+            filename: None,
         }
     }
 }
@@ -104,14 +142,15 @@ fn walk_dir(repo: &Repo, path: &str, tree: &Checksum, meta: &Checksum, w: &mut W
     Ok(())
 }
 
-/// The part being filled.
+/// The part being filled; its blob grows in an unnamed temp file.
 #[derive(Default)]
 struct PartBuilder {
     modes: Vec<(u32, u32, u32)>,
     mode_idx: HashMap<(u32, u32, u32), u64>,
     xattrs: Vec<Xattrs>,
     xattr_idx: HashMap<Xattrs, u64>,
-    blob: Vec<u8>,
+    blob: Option<BufWriter<File>>,
+    blob_len: u64,
     ops: Vec<u8>,
     objects: Vec<(ObjectType, Checksum)>,
     uncompressed: u64,
@@ -136,11 +175,27 @@ impl PartBuilder {
         i
     }
 
+    fn blob(&mut self, tmp: &Path) -> Result<&mut BufWriter<File>> {
+        if self.blob.is_none() {
+            self.blob = Some(BufWriter::new(tempfile::tempfile_in(tmp).map_err(|e| Error::io(tmp, e))?));
+        }
+        Ok(self.blob.as_mut().unwrap_or_else(|| unreachable!("set above")))
+    }
+
     /// Append to the blob; returns the offset.
-    fn data(&mut self, d: &[u8]) -> u64 {
-        let off = self.blob.len() as u64;
-        self.blob.extend_from_slice(d);
-        off
+    fn data(&mut self, tmp: &Path, d: &[u8]) -> Result<u64> {
+        self.copy(tmp, &mut &d[..], d.len() as u64, "part blob")
+    }
+
+    /// Append exactly `len` bytes of `r` to the blob; returns the offset.
+    fn copy(&mut self, tmp: &Path, r: &mut impl Read, len: u64, what: &str) -> Result<u64> {
+        let off = self.blob_len;
+        let n = io::copy(&mut r.take(len), self.blob(tmp)?).map_err(|e| Error::io(tmp, e))?;
+        if n != len {
+            return Err(Error::Invalid(format!("{what}: read {n} of {len} bytes")));
+        }
+        self.blob_len += n;
+        Ok(off)
     }
 
     fn op(&mut self, code: u8, args: &[u64]) {
@@ -151,7 +206,9 @@ impl PartBuilder {
     }
 }
 
-fn read_content(repo: &Repo, csum: &Checksum) -> Result<(ostree_repo::object::FileMeta, Vec<u8>)> {
+/// A content object's bytes in memory (for bsdiff and comparisons, so
+/// bounded by `max_bsdiff_size`).
+fn read_content(repo: &Repo, csum: &Checksum) -> Result<(FileMeta, Vec<u8>)> {
     let (meta, content) = repo.load_file(csum)?;
     let data = match content {
         Content::Symlink => meta.symlink_target.as_bytes().to_vec(),
@@ -164,30 +221,143 @@ fn read_content(repo: &Repo, csum: &Checksum) -> Result<(ostree_repo::object::Fi
     Ok((meta, data))
 }
 
-/// Compress a payload as a part file: xz preset 6 (an 8 MiB dictionary,
-/// not ostree's preset 8 with 32 MiB: the encoder's match finder needs
-/// about ten times the dictionary, which is most of ostree's 366 MiB peak
-/// generating the minbase delta, and the device decodes with ~9 MiB),
-/// the dictionary no larger than the payload; stored raw when xz does not
-/// help.
-fn compress(payload: &[u8]) -> Result<Vec<u8>> {
-    let mut opts = lzma_rust2::XzOptions::with_preset(6);
-    let dict = u32::try_from(payload.len()).unwrap_or(u32::MAX).clamp(4096, opts.lzma_options.dict_size);
-    opts.lzma_options.dict_size = dict;
-    let mut out = vec![format::COMPRESSION_XZ];
-    let mut w = lzma_rust2::XzWriter::new(&mut out, opts).map_err(|e| Error::Invalid(format!("xz: {e}")))?;
-    w.write_all(payload).map_err(|e| Error::Invalid(format!("xz: {e}")))?;
-    w.finish().map_err(|e| Error::Invalid(format!("xz: {e}")))?;
-    if out.len() > payload.len() {
-        let mut raw = Vec::with_capacity(payload.len() + 1);
-        raw.push(format::COMPRESSION_NONE);
-        raw.extend_from_slice(payload);
-        return Ok(raw);
+/// Whether two regular content objects have the same bytes, compared
+/// streaming (they may be larger than `max_bsdiff_size`).
+fn same_bytes(repo: &Repo, a: &Checksum, b: &Checksum) -> Result<bool> {
+    let open = |c: &Checksum| -> Result<BufReader<Box<dyn Read>>> {
+        match repo.load_file(c)?.1 {
+            Content::Regular(r, _) => Ok(BufReader::new(Box::new(r) as Box<dyn Read>)),
+            Content::Symlink => Err(Error::Invalid(format!("{c}: not a regular file"))),
+        }
+    };
+    let (mut ra, mut rb) = (open(a)?, open(b)?);
+    let read_err = |c: &Checksum, e: io::Error| Error::Invalid(format!("reading {c}: {e}"));
+    loop {
+        let ba = ra.fill_buf().map_err(|e| read_err(a, e))?;
+        let bb = rb.fill_buf().map_err(|e| read_err(b, e))?;
+        let n = ba.len().min(bb.len());
+        if n == 0 {
+            return Ok(ba.len() == bb.len());
+        }
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+        ra.consume(n);
+        rb.consume(n);
     }
-    Ok(out)
 }
 
-/// Generate the delta `opts.from` → `opts.to` into the repository.
+/// Write `part` as a part file at `path`: `x` and the payload through xz
+/// (the blob streamed from its temp file), or `\0` and the payload when xz
+/// does not make it smaller. Returns the file's checksum and size.
+fn write_part(path: &Path, part: &mut PartBuilder) -> Result<(Checksum, u64)> {
+    let io_err = |e: io::Error| Error::io(path, e);
+    let mut blob = match part.blob.take() {
+        Some(b) => b.into_inner().map_err(|e| io_err(e.into_error()))?,
+        None => tempfile::tempfile().map_err(io_err)?,
+    };
+    let mut file = fs::OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(io_err)?;
+    let mut opts = lzma_rust2::XzOptions::with_preset(6);
+    let approx = part.blob_len.saturating_add(part.ops.len() as u64).saturating_add(64 * 1024);
+    opts.lzma_options.dict_size = u32::try_from(approx).unwrap_or(u32::MAX).clamp(4096, XZ_DICT_SIZE);
+    let mut out = BufWriter::new(&mut file);
+    out.write_all(&[format::COMPRESSION_XZ]).map_err(io_err)?;
+    let mut xz = lzma_rust2::XzWriter::new(out, opts).map_err(|e| Error::Invalid(format!("xz: {e}")))?;
+    blob.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    let payload_len = Payload::write(&mut xz, &part.modes, &part.xattrs, &mut BufReader::new(&mut blob), part.blob_len, &part.ops).map_err(io_err)?;
+    xz.finish().map_err(|e| Error::Invalid(format!("xz: {e}")))?.flush().map_err(io_err)?;
+    let mut size = file.stream_position().map_err(io_err)?;
+    if size > payload_len + 1 {
+        file.set_len(0).map_err(io_err)?;
+        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        blob.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        let mut out = BufWriter::new(&mut file);
+        out.write_all(&[format::COMPRESSION_NONE]).map_err(io_err)?;
+        Payload::write(&mut out, &part.modes, &part.xattrs, &mut BufReader::new(&mut blob), part.blob_len, &part.ops).map_err(io_err)?;
+        out.flush().map_err(io_err)?;
+        drop(out);
+        size = file.stream_position().map_err(io_err)?;
+    }
+    file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+    let mut h = Sha256::new();
+    io::copy(&mut file, &mut h).map_err(io_err)?;
+    Ok((Checksum(h.finalize().into()), size))
+}
+
+/// Where parts and the superblock go, and what is written so far.
+struct Out<'a> {
+    opts: &'a GenerateOptions,
+    durable: bool,
+    /// Parts' directory.
+    dir: PathBuf,
+    /// The superblock's path.
+    superblock: PathBuf,
+    /// Temp files (part blobs).
+    tmp: PathBuf,
+    headers: Vec<PartHeader>,
+    inline_parts: Vec<(usize, Vec<u8>)>,
+    stats: GenerateStats,
+}
+
+impl Out<'_> {
+    fn part_path(&self, idx: usize) -> PathBuf {
+        self.dir.join(idx.to_string())
+    }
+
+    /// Write `part` out as the next part (`force`: even with no objects,
+    /// when it would be the only part: ostree always writes one, empty if
+    /// only the commit changed). Returns the part's file size.
+    fn flush(&mut self, part: &mut PartBuilder, force: bool) -> Result<Option<u64>> {
+        if part.objects.is_empty() && !(force && self.headers.is_empty()) {
+            *part = PartBuilder::default();
+            return Ok(None);
+        }
+        let idx = self.headers.len();
+        let path = self.part_path(idx);
+        let tmp = self.dir.join(fsutil::tmp_name(&idx.to_string()));
+        let written = write_part(&tmp, part);
+        let (checksum, size) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        let PartBuilder { objects, uncompressed, .. } = std::mem::take(part);
+        if self.opts.inline {
+            let bytes = fs::read(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            self.inline_parts.push((idx, bytes));
+        } else {
+            if self.durable {
+                File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+            }
+            fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        }
+        self.headers.push(PartHeader { version: 0, checksum, size, uncompressed_size: uncompressed, objects });
+        self.stats.parts += 1;
+        self.stats.bytes += size;
+        Ok(Some(size))
+    }
+
+    /// Take back the last part written (a big file that a part does not
+    /// carry in fewer bytes than its plain object).
+    fn unflush_last(&mut self) -> Result<()> {
+        let Some(h) = self.headers.pop() else { return Ok(()) };
+        let idx = self.headers.len();
+        if self.opts.inline {
+            self.inline_parts.retain(|(i, _)| *i != idx);
+        } else {
+            let path = self.part_path(idx);
+            fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
+        drop(h);
+        Ok(())
+    }
+}
+
+/// Generate the delta `opts.from` → `opts.to` into the repository (or
+/// beside `opts.filename`).
 pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(DeltaName, GenerateStats)> {
     let name = DeltaName { from: opts.from, to: opts.to };
     let commit = repo.read_metadata_verified(ObjectType::Commit, &opts.to)?;
@@ -200,124 +370,89 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(DeltaName, Gener
         }
         None => (HashSet::new(), HashMap::new()),
     };
-    let dir = repo.path().join(name.path());
-    if dir.exists() {
-        fsutil::remove_tree(&dir)?;
-    }
+    let (dir, superblock) = match &opts.filename {
+        Some(file) => {
+            let dir = match file.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            (dir, file.clone())
+        }
+        None => {
+            let dir = repo.path().join(name.path());
+            if dir.exists() {
+                fsutil::remove_tree(&dir)?;
+            }
+            (dir.clone(), dir.join("superblock"))
+        }
+    };
     fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let mut stats = GenerateStats::default();
-    let mut headers = Vec::new();
-    let mut inline_parts = Vec::new();
+    let tmp = repo.path().join("tmp");
+    let mut out = Out {
+        opts,
+        durable: repo.fsync_enabled(),
+        dir,
+        superblock,
+        tmp: tmp.clone(),
+        headers: Vec::new(),
+        inline_parts: Vec::new(),
+        stats: GenerateStats::default(),
+    };
     let mut fallbacks = Vec::new();
     let mut part = PartBuilder::default();
-    // `force`: ostree always writes at least one part, empty if only the
-    // commit changed; so do we.
-    let mut flush = |part: &mut PartBuilder, stats: &mut GenerateStats, force: bool| -> Result<()> {
-        if part.objects.is_empty() && !(force && headers.is_empty()) {
-            return Ok(());
-        }
-        let PartBuilder { modes, xattrs, blob, ops, objects, uncompressed, .. } = std::mem::take(part);
-        let payload = Payload::into_bytes(&modes, &xattrs, blob, ops);
-        let file = compress(&payload)?;
-        drop(payload);
-        let idx = headers.len();
-        headers.push(PartHeader { version: 0, checksum: Checksum::of(&file), size: file.len() as u64, uncompressed_size: uncompressed, objects });
-        stats.parts += 1;
-        stats.bytes += file.len() as u64;
-        if opts.inline {
-            inline_parts.push((idx, file));
-        } else {
-            fsutil::atomic_write(&dir.join(idx.to_string()), &file, 0o644, repo.fsync_enabled())?;
-        }
-        Ok(())
-    };
-    let room = |part: &PartBuilder, add: u64| !part.objects.is_empty() && part.blob.len() as u64 + add > opts.max_chunk_size;
+    let full = |part: &PartBuilder, add: u64| !part.objects.is_empty() && part.blob_len + add > opts.max_chunk_size;
 
     for (kind, csum) in &target.meta {
         if old.contains(&(*csum, *kind)) {
             continue;
         }
         let data = repo.read_metadata(*kind, csum)?;
-        if room(&part, data.len() as u64) {
-            flush(&mut part, &mut stats, false)?;
+        if full(&part, data.len() as u64) {
+            out.flush(&mut part, false)?;
         }
-        let off = part.data(&data);
+        let off = part.data(&out.tmp, &data)?;
         part.op(op::OPEN_SPLICE_AND_CLOSE, &[data.len() as u64, off]);
         part.objects.push((*kind, *csum));
         part.uncompressed += data.len() as u64;
-        stats.objects += 1;
+        out.stats.objects += 1;
     }
     for (path, csum) in &target.files {
         if old.contains(&(*csum, ObjectType::File)) {
             continue;
         }
         let (meta, size) = repo.load_file_info(csum)?;
-        if opts.min_fallback_size > 0 && meta.is_regular() && size >= opts.min_fallback_size {
-            let stored = fs::metadata(repo.object_path(csum, ObjectType::File)).map_err(|e| Error::io(repo.object_path(csum, ObjectType::File), e))?.len();
-            fallbacks.push(Fallback { kind: ObjectType::File, checksum: *csum, size: stored, uncompressed_size: size });
-            stats.fallbacks += 1;
+        let big = match opts.fallback {
+            FallbackRule::AtLeast(min) => min > 0 && meta.is_regular() && size >= min,
+            FallbackRule::WhenSmaller(min) => meta.is_regular() && size >= min,
+        };
+        let stored = || -> Result<u64> {
+            let p = repo.object_path(csum, ObjectType::File);
+            Ok(fs::metadata(&p).map_err(|e| Error::io(&p, e))?.len())
+        };
+        let fallback = Fallback { kind: ObjectType::File, checksum: *csum, size: 0, uncompressed_size: size };
+        if big && (matches!(opts.fallback, FallbackRule::AtLeast(_)) || size > opts.max_chunk_size) {
+            fallbacks.push(Fallback { size: stored()?, ..fallback });
+            out.stats.fallbacks += 1;
             continue;
         }
-        let (meta, data) = read_content(repo, csum)?;
-        let base = old_paths.get(path).filter(|_| meta.is_regular());
-        let base = match base {
-            Some(b) => match repo.load_file_info(b) {
-                Ok((bm, bsize)) if bm.is_regular() => Some((*b, bsize)),
-                _ => None,
-            },
-            None => None,
-        };
-        let old_data = match base {
-            Some((b, _)) => Some(read_content(repo, &b)?.1),
-            None => None,
-        };
-        let same_bytes = old_data.as_deref() == Some(data.as_slice());
-        let patch = match (&base, &old_data) {
-            (Some((_, bsize)), Some(od))
-                if !same_bytes && !opts.disable_bsdiff && *bsize > 0 && *bsize <= opts.max_bsdiff_size && size <= opts.max_bsdiff_size =>
-            {
-                let mut p = Vec::new();
-                bsdiff::diff(od, &data, &mut p).map_err(|e| Error::Invalid(format!("bsdiff {path}: {e}")))?;
-                Some(p)
-            }
-            _ => None,
-        };
-        let add = patch.as_ref().map_or(data.len(), Vec::len) as u64;
-        if room(&part, add) {
-            flush(&mut part, &mut stats, false)?;
+        // A big file is tried in a part of its own.
+        let before = out.stats.clone();
+        if big {
+            out.flush(&mut part, false)?;
         }
-        let mode = part.mode((meta.uid, meta.gid, meta.mode));
-        let xattrs = part.xattrs(&meta.xattrs);
-        match (base, same_bytes, patch) {
-            (Some((b, _)), true, _) => {
-                let src = part.data(&b.0);
-                part.op(op::SET_READ_SOURCE, &[src]);
-                part.op(op::OPEN, &[mode, xattrs, size]);
-                part.op(op::WRITE, &[size, 0]);
-                part.op(op::CLOSE, &[]);
-                part.op(op::UNSET_READ_SOURCE, &[]);
-                stats.copies += 1;
-            }
-            (Some((b, _)), false, Some(p)) => {
-                let src = part.data(&b.0);
-                let off = part.data(&p);
-                part.op(op::SET_READ_SOURCE, &[src]);
-                part.op(op::OPEN, &[mode, xattrs, size]);
-                part.op(op::BSPATCH, &[off, p.len() as u64]);
-                part.op(op::CLOSE, &[]);
-                part.op(op::UNSET_READ_SOURCE, &[]);
-                stats.bsdiffs += 1;
-            }
-            _ => {
-                let off = part.data(&data);
-                part.op(op::OPEN_SPLICE_AND_CLOSE, &[mode, xattrs, data.len() as u64, off]);
+        add_file(repo, opts, &mut out, &mut part, &old_paths, path, csum, &meta, size)?;
+        if big {
+            let carried = out.flush(&mut part, false)?.unwrap_or(u64::MAX);
+            let plain = stored()?;
+            if carried >= plain {
+                out.unflush_last()?;
+                out.stats = before;
+                fallbacks.push(Fallback { size: plain, ..fallback });
+                out.stats.fallbacks += 1;
             }
         }
-        part.objects.push((ObjectType::File, *csum));
-        part.uncompressed += size;
-        stats.objects += 1;
     }
-    flush(&mut part, &mut stats, true)?;
+    out.flush(&mut part, true)?;
     let commitmeta = match repo.read_metadata(ObjectType::CommitMeta, &opts.to) {
         Ok(b) => Some(b),
         Err(e) if e.is_not_found() => None,
@@ -329,14 +464,92 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(DeltaName, Gener
         from: opts.from,
         to: opts.to,
         commit,
-        parts: headers,
+        parts: out.headers,
         fallbacks,
-        inline_parts,
+        inline_parts: out.inline_parts,
         commitmeta,
         big_endian: false,
     };
     let bytes = sb.to_bytes();
+    let mut stats = out.stats;
     stats.bytes += bytes.len() as u64;
-    fsutil::atomic_write(&dir.join("superblock"), &bytes, 0o644, repo.fsync_enabled())?;
+    fsutil::atomic_write(&out.superblock, &bytes, 0o644, out.durable)?;
     Ok((name, stats))
+}
+
+/// Add one content object to `part`: a copy or a bsdiff against the file
+/// at the same path in the source, else its bytes (streamed). Flushes
+/// `part` first when the object does not fit.
+#[allow(clippy::too_many_arguments)]
+fn add_file(
+    repo: &Repo,
+    opts: &GenerateOptions,
+    out: &mut Out<'_>,
+    part: &mut PartBuilder,
+    old_paths: &HashMap<String, Checksum>,
+    path: &str,
+    csum: &Checksum,
+    meta: &FileMeta,
+    size: u64,
+) -> Result<()> {
+    let base = match old_paths.get(path).filter(|_| meta.is_regular()) {
+        Some(b) => match repo.load_file_info(b) {
+            Ok((bm, bsize)) if bm.is_regular() => Some((*b, bsize)),
+            _ => None,
+        },
+        None => None,
+    };
+    let same = match base {
+        Some((b, bsize)) if bsize == size => same_bytes(repo, &b, csum)?,
+        _ => false,
+    };
+    let patch = match base {
+        Some((b, bsize)) if !same && !opts.disable_bsdiff && bsize > 0 && bsize <= opts.max_bsdiff_size && size <= opts.max_bsdiff_size => {
+            let (_, od) = read_content(repo, &b)?;
+            let (_, nd) = read_content(repo, csum)?;
+            let mut p = Vec::new();
+            bsdiff::diff(&od, &nd, &mut p).map_err(|e| Error::Invalid(format!("bsdiff {path}: {e}")))?;
+            Some(p)
+        }
+        _ => None,
+    };
+    let add = if same { 0 } else { patch.as_ref().map_or(size, |p| p.len() as u64) };
+    if !part.objects.is_empty() && part.blob_len + add > opts.max_chunk_size {
+        out.flush(part, false)?;
+    }
+    let tmp = out.tmp.clone();
+    let mode = part.mode((meta.uid, meta.gid, meta.mode));
+    let xattrs = part.xattrs(&meta.xattrs);
+    match (base, same, patch) {
+        (Some((b, _)), true, _) => {
+            let src = part.data(&tmp, &b.0)?;
+            part.op(op::SET_READ_SOURCE, &[src]);
+            part.op(op::OPEN, &[mode, xattrs, size]);
+            part.op(op::WRITE, &[size, 0]);
+            part.op(op::CLOSE, &[]);
+            part.op(op::UNSET_READ_SOURCE, &[]);
+            out.stats.copies += 1;
+        }
+        (Some((b, _)), false, Some(p)) => {
+            let src = part.data(&tmp, &b.0)?;
+            let off = part.data(&tmp, &p)?;
+            part.op(op::SET_READ_SOURCE, &[src]);
+            part.op(op::OPEN, &[mode, xattrs, size]);
+            part.op(op::BSPATCH, &[off, p.len() as u64]);
+            part.op(op::CLOSE, &[]);
+            part.op(op::UNSET_READ_SOURCE, &[]);
+            out.stats.bsdiffs += 1;
+        }
+        _ => {
+            let (len, off) = match repo.load_file(csum)?.1 {
+                Content::Symlink => (meta.symlink_target.len() as u64, part.data(&tmp, meta.symlink_target.as_bytes())?),
+                Content::Regular(r, n) => (n, part.copy(&tmp, &mut BufReader::new(r), n, &format!("reading {csum}"))?),
+            };
+            part.op(op::OPEN_SPLICE_AND_CLOSE, &[mode, xattrs, len, off]);
+        }
+    }
+    part.objects.push((ObjectType::File, *csum));
+    part.uncompressed += size;
+    out.stats.objects += 1;
+    Ok(())
 }

@@ -7,7 +7,7 @@ use crate::Result;
 
 #[cfg(feature = "generate")]
 pub fn run(repo: &Repo, o: &GenerateOpts) -> Result<i32> {
-    use uptree_delta::generate::{generate, GenerateOptions};
+    use uptree_delta::generate::{generate, FallbackRule, GenerateOptions};
 
     const MB: u64 = 1000 * 1000;
     let to_rev = o.to.as_deref().or(o.rev.as_deref()).ok_or("static-delta generate: --to=REV is required")?;
@@ -29,7 +29,7 @@ pub fn run(repo: &Repo, o: &GenerateOpts) -> Result<i32> {
     g.disable_bsdiff = o.disable_bsdiff;
     let mb = |v: u64| v.checked_mul(MB).ok_or("size in MB is too large");
     if let Some(v) = o.min_fallback_size {
-        g.min_fallback_size = mb(v)?;
+        g.fallback = FallbackRule::AtLeast(mb(v)?);
     }
     if let Some(v) = o.max_bsdiff_size {
         g.max_bsdiff_size = mb(v)?;
@@ -41,8 +41,10 @@ pub fn run(repo: &Repo, o: &GenerateOpts) -> Result<i32> {
     if !o.sign.is_empty() && o.sign_type != "ed25519" {
         return Err(format!("unsupported signature type {:?}", o.sign_type).into());
     }
+    g.filename = o.filename.clone();
     let (name, st) = generate(repo, &g)?;
-    uptree_pull::delta::sign_delta(repo, &name, &o.sign)?;
+    let superblock = o.filename.clone().unwrap_or_else(|| repo.path().join(name.path()).join("superblock"));
+    uptree_pull::delta::sign_superblock(&superblock, &name, &o.sign, repo.fsync_enabled())?;
     log::info!(
         "delta {name}: {} parts, {} objects ({} bsdiff, {} copies), {} fallbacks, {} bytes",
         st.parts,
@@ -57,5 +59,5 @@ pub fn run(repo: &Repo, o: &GenerateOpts) -> Result<i32> {
 
 #[cfg(not(feature = "generate"))]
 pub fn run(_repo: &Repo, _o: &GenerateOpts) -> Result<i32> {
-    Err("static-delta generate: this uptree was built without the 'generate' feature".into())
+    Err("static-delta generate: this uptree was built without the cargo feature 'generate' (delta generation is a build-server job; build uptree with --features generate)".into())
 }
