@@ -61,7 +61,8 @@ trap cleanup EXIT
 if [ "$mode" = uptree ]; then
     if [ -z "${UPTREE:-}" ]; then
         root=$(cd "$here/../.." && pwd)
-        (cd "$root" && cargo build --quiet --bin uptree)
+        # --features generate: the suite generates static deltas (test-delta*, test-demo-buildsystem).
+        (cd "$root" && cargo build --quiet --bin uptree --features generate)
         UPTREE="${CARGO_TARGET_DIR:-$root/target}/debug/uptree"
     fi
     mkdir "$work/bin"

@@ -1,14 +1,17 @@
 //! `static-delta generate [--from=REV|--empty] --to=REV [options]`.
 
 use ostree_repo::Repo;
+use uptree_delta::generate::{generate, FallbackRule, GenerateOptions};
 
 use crate::cli::GenerateOpts;
 use crate::Result;
 
-#[cfg(feature = "generate")]
+/// Without the cargo feature `generate` (the device build) this fails with
+/// a message naming it, from [`generate`].
 pub fn run(repo: &Repo, o: &GenerateOpts) -> Result<i32> {
-    use uptree_delta::generate::{generate, FallbackRule, GenerateOptions};
-
+    if !uptree_delta::generate::ENABLED {
+        return Err(uptree_delta::generate::disabled().into());
+    }
     const MB: u64 = 1000 * 1000;
     let to_rev = o.to.as_deref().or(o.rev.as_deref()).ok_or("static-delta generate: --to=REV is required")?;
     let to = repo.resolve_rev(to_rev)?;
@@ -55,9 +58,4 @@ pub fn run(repo: &Repo, o: &GenerateOpts) -> Result<i32> {
         st.bytes
     );
     Ok(0)
-}
-
-#[cfg(not(feature = "generate"))]
-pub fn run(_repo: &Repo, _o: &GenerateOpts) -> Result<i32> {
-    Err("static-delta generate: this uptree was built without the cargo feature 'generate' (delta generation is a build-server job; build uptree with --features generate)".into())
 }
