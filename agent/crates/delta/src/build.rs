@@ -347,21 +347,22 @@ pub(crate) fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(DeltaName
             out.stats.fallbacks += 1;
             continue;
         }
-        // A big file is tried in a part of its own.
-        let before = out.stats.clone();
-        if big {
-            out.flush(&mut part, false)?;
+        if !big {
+            add_file(repo, opts, &mut out, &mut part, &old_paths, path, csum, &meta, size)?;
+            continue;
         }
-        add_file(repo, opts, &mut out, &mut part, &old_paths, path, csum, &meta, size)?;
-        if big {
-            let carried = out.flush(&mut part, false)?.unwrap_or(u64::MAX);
-            let plain = stored()?;
-            if carried >= plain {
-                out.unflush_last()?;
-                out.stats = before;
-                fallbacks.push(Fallback { size: plain, ..fallback });
-                out.stats.fallbacks += 1;
-            }
+        // A big file is tried in a part of its own, while the current part
+        // stays open for the files after it.
+        let before = out.stats.clone();
+        let mut solo = PartBuilder::default();
+        add_file(repo, opts, &mut out, &mut solo, &old_paths, path, csum, &meta, size)?;
+        let carried = out.flush(&mut solo, false)?.unwrap_or(u64::MAX);
+        let plain = stored()?;
+        if carried >= plain {
+            out.unflush_last()?;
+            out.stats = before;
+            fallbacks.push(Fallback { size: plain, ..fallback });
+            out.stats.fallbacks += 1;
         }
     }
     out.flush(&mut part, true)?;
