@@ -115,3 +115,24 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(DeltaName, Gener
         Err(disabled())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The device build's answer names the feature to build with; run
+    /// with `--no-default-features` this also checks `generate` gives it.
+    #[test]
+    fn a_build_without_the_feature_names_it() {
+        let msg = disabled().to_string();
+        assert!(msg.starts_with("static-delta generate: ") && msg.contains("cargo feature 'generate'") && msg.contains("--features generate"), "{msg}");
+        assert_eq!(ENABLED, cfg!(feature = "generate"));
+        if !ENABLED {
+            let t = tempfile::tempdir().expect("tempdir");
+            let repo = Repo::init(t.path(), ostree_repo::RepoMode::Archive).expect("init");
+            let to = Checksum([0; 32]);
+            let err = generate(&repo, &GenerateOptions::new(None, to, 0)).expect_err("no generation without the feature");
+            assert!(matches!(err, crate::Error::FeatureDisabled { feature: "generate", .. }), "{err}");
+        }
+    }
+}
