@@ -47,7 +47,7 @@ fi
 need_pkgs dosfstools mtools fdisk e2fsprogs u-boot-tools >&2
 image=$root/yocto-layer/scripts/uptree-image.sh
 if [ -z "$up" ]; then
-  (cd "$root" && cargo build --release --locked -q -p uptree) >&2
+  (cd "$root" && cargo build --release --locked -q -p uptree --features generate) >&2
   up=$root/target/release/uptree
 fi
 uboot_dir=$(dirname "$("$here/uboot-build.sh" "$board")")

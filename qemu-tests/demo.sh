@@ -13,7 +13,7 @@ source "$root/.ci/lib.sh"
 
 need_pkgs ostree nginx-light openssl
 step "building uptree (release profile)"
-(cd "$root" && cargo build --release --locked -p uptree)
+(cd "$root" && cargo build --release --locked -p uptree --features generate)
 uptree="$root/target/release/uptree"
 work=${DEMO_DIR:-$(mktemp -d /var/tmp/uptree-demo.XXXXXX)}
 mkdir -p "$work"

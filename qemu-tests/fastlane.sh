@@ -52,7 +52,7 @@ kernel=$kdir/vmlinuz
 echo "kernel $kver"
 
 step "building uptree (host), uptree-init (aarch64 musl, armv7 gnueabihf)"
-(cd "$root" && cargo build --release --locked -q -p uptree)
+(cd "$root" && cargo build --release --locked -q -p uptree --features generate)
 uptree=$root/target/release/uptree
 init_arm64=$(cross_build arm64 uptree-init)
 init_armhf=$(cross_build armhf uptree-init)

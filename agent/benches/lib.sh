@@ -16,7 +16,8 @@ uptree_bin() {
     echo "$UPTREE"
     return
   fi
-  (cd "$bench_root" && cargo build --release --locked -q -p uptree) >&2
+  # --features generate: the build-server binary (static-delta generate).
+  (cd "$bench_root" && cargo build --release --locked -q -p uptree --features generate) >&2
   echo "$bench_root/target/release/uptree"
 }
 

@@ -1071,6 +1071,8 @@ pub struct GenerateOpts {
     #[arg(long)]
     pub if_not_exists: bool,
     /// Files at least this many MB are fetched as plain objects (0: never).
+    /// Without it, files from 4 MB are carried in a part of their own when
+    /// xz makes that smaller than the plain object, else fetched as one.
     #[arg(long, value_name = "MB")]
     pub min_fallback_size: Option<u64>,
     /// Do not bsdiff files larger than this many MB.
@@ -1088,6 +1090,10 @@ pub struct GenerateOpts {
     /// Signature type (only ed25519).
     #[arg(long, default_value = "ed25519")]
     pub sign_type: String,
+    /// Write the superblock to PATH and the parts beside it, not into the
+    /// repository (as ostree's --filename).
+    #[arg(long, value_name = "PATH")]
+    pub filename: Option<PathBuf>,
     /// Target REV when given without --to (ostree's positional form).
     pub rev: Option<String>,
 }

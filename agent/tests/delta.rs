@@ -168,6 +168,108 @@ fn ostree_applies_uptree_deltas() {
     ostree(os_args!["fsck", repo_arg(&again)]);
 }
 
+/// A new 5.9 MB text file: zlib makes its object 1.6 MB, xz in a part far
+/// less, so by default uptree carries it in a part (ostree would leave it
+/// a fallback); `--min-fallback-size` gives ostree's rule back, and a file
+/// larger than `--max-chunk-size` stays a fallback. Real ostree applies
+/// each.
+#[test]
+fn big_compressible_file_goes_in_a_part_unless_min_fallback_size() {
+    let f = fixture();
+    let t3 = f.dir.join("t3");
+    ok("cp", os_args!["-a", f.dir.join("t2"), t3], &[]);
+    let big: String = (0..800_000u64).map(|i| format!("{}\n", i * 7919 % 1_000_003)).collect();
+    assert!(big.len() > 5_000_000);
+    fs::write(t3.join("usr/big.txt"), &big).expect("write");
+    let v3 = ostree(os_args!["commit", repo_arg(&f.src), "-b", "main", "-s", "v3", "--tree=dir=".to_string() + &t3.display().to_string()]);
+    let name = format!("{}-{v3}", f.v2);
+    let expect = ostree(os_args!["ls", "-R", "-C", repo_arg(&f.src), v3]);
+    for (args, fallbacks) in [(vec![], 0), (vec!["--min-fallback-size=4"], 1), (vec!["--max-chunk-size=1"], 1)] {
+        let mut cmd = vec![repo_arg(&f.src), "static-delta".into(), "generate".into(), format!("--from={}", f.v2), format!("--to={v3}")];
+        cmd.extend(args.iter().map(|a| a.to_string()));
+        up(&cmd.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>());
+        let show = ostree(os_args!["static-delta", "show", repo_arg(&f.src), name]);
+        assert!(show.contains(&format!("Number of fallback entries: {fallbacks}")), "{args:?}: {show}");
+        let d = f.dir.join(format!("dest-{fallbacks}-{}", args.len()));
+        let _ = fs::remove_dir_all(&d);
+        ostree(os_args!["init", repo_arg(&d), "--mode=bare-user"]);
+        ostree(os_args!["pull-local", repo_arg(&d), f.src, f.v2]);
+        if fallbacks == 0 {
+            let total: u64 =
+                show.lines().find_map(|l| l.strip_prefix("Total Size: ")).and_then(|l| l.split(' ').next()).and_then(|n| n.parse().ok()).expect("total size");
+            let filez = fs::metadata(f.src.join("objects").join(ostree_object_rel(&f.src, &v3, "/usr/big.txt"))).expect("object").len();
+            assert!(total < filez / 2, "the whole delta ({total} B) is well under the file's zlib object ({filez} B)");
+            ostree(os_args!["static-delta", "apply-offline", repo_arg(&d), delta_dir(&f.src, &name)]);
+        } else {
+            // ostree refuses any delta with fallbacks offline; uptree
+            // applies it once the fallback object is there.
+            ostree(os_args!["pull-local", repo_arg(&d), f.src, v3]);
+            up(os_args![repo_arg(&d), "static-delta", "apply-offline", delta_dir(&f.src, &name)]);
+        }
+        ostree(os_args!["fsck", repo_arg(&d)]);
+        assert_eq!(ostree(os_args!["ls", "-R", "-C", repo_arg(&d), v3]), expect);
+    }
+}
+
+/// `objects/xx/….filez` of the file at `path` in `rev`.
+fn ostree_object_rel(repo: &Path, rev: &str, path: &str) -> String {
+    let out = ostree(os_args!["ls", "-C", repo_arg(repo), rev, path]);
+    let csum = out.split_whitespace().nth(4).expect("checksum column").to_string();
+    format!("{}/{}.filez", &csum[..2], &csum[2..])
+}
+
+/// `--filename=PATH` as ostree: the superblock at PATH, parts beside it,
+/// nothing in the repository's deltas/; real ostree applies it offline
+/// (and so does uptree), with and without `--inline`.
+#[test]
+fn generate_filename_writes_beside_the_file_and_ostree_applies_it() {
+    let f = fixture();
+    let expect = ostree(os_args!["ls", "-R", "-C", repo_arg(&f.src), f.v2]);
+    let out = f.dir.join("out");
+    up(os_args![
+        repo_arg(&f.src),
+        "static-delta",
+        "generate",
+        format!("--from={}", f.v1),
+        format!("--to={}", f.v2),
+        format!("--filename={}", out.join("d").display())
+    ]);
+    let names = |d: &Path| {
+        let mut v: Vec<String> = fs::read_dir(d).expect("read_dir").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&out), ["0", "d"], "superblock and its part, as ostree lays them out");
+    assert_eq!(ostree(os_args!["static-delta", "list", repo_arg(&f.src)]), "(No static deltas)", "nothing in the repository");
+    assert!(!f.src.join("deltas").exists());
+    let inl = f.dir.join("inline");
+    up(os_args![
+        repo_arg(&f.src),
+        "static-delta",
+        "generate",
+        "--empty",
+        "--inline",
+        format!("--to={}", f.v2),
+        format!("--filename={}", inl.join("e").display())
+    ]);
+    assert_eq!(names(&inl), ["e"]);
+    for (name, path) in [("ostree-d", out.join("d")), ("ostree-e", inl.join("e"))] {
+        let d = if name.ends_with('d') {
+            dest_with_v1(&f, name, "bare-user")
+        } else {
+            let d = f.dir.join(name);
+            ostree(os_args!["init", repo_arg(&d), "--mode=bare-user"]);
+            d
+        };
+        ostree(os_args!["static-delta", "apply-offline", repo_arg(&d), path]);
+        ostree(os_args!["fsck", repo_arg(&d)]);
+        assert_eq!(ostree(os_args!["ls", "-R", "-C", repo_arg(&d), f.v2]), expect);
+    }
+    let d = dest_with_v1(&f, "uptree-d", "archive");
+    up(os_args![repo_arg(&d), "static-delta", "apply-offline", out.join("d")]);
+    ostree(os_args!["fsck", repo_arg(&d)]);
+}
+
 #[test]
 fn summary_lists_deltas_and_writes_indexes_as_ostree_does() {
     let f = fixture();

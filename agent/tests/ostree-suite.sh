@@ -63,9 +63,10 @@ trap cleanup EXIT
 if [ "$mode" = uptree ]; then
     if [ -z "${UPTREE:-}" ]; then
         root=$(cd "$here/../.." && pwd)
-        # UPTREE_FEATURES=gpg: the GPG tests run instead of skipping (`--version`
-        # then says gpgme); the default device build leaves GPG out.
-        (cd "$root" && cargo build --quiet --bin uptree ${UPTREE_FEATURES:+--features "$UPTREE_FEATURES"})
+        # --features generate: the suite generates static deltas (test-delta*,
+        # test-demo-buildsystem). UPTREE_FEATURES=gpg: the GPG tests run instead
+        # of skipping (`--version` then says gpgme); the device build has neither.
+        (cd "$root" && cargo build --quiet --bin uptree --features "generate${UPTREE_FEATURES:+,$UPTREE_FEATURES}")
         UPTREE="${CARGO_TARGET_DIR:-$root/target}/debug/uptree"
     fi
     mkdir "$work/bin"

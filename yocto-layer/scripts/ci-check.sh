@@ -51,7 +51,7 @@ echo "shellcheck: scripts and the shell functions of ${#bbfiles[@]} recipe files
 
 step "yocto-layer: uptree-image.sh rootfs, commit (+ static delta) and sysroot (fakeroot) steps"
 need_pkgs ostree openssl fakeroot u-boot-tools
-(cd "$root" && cargo build --locked -q -p uptree)
+(cd "$root" && cargo build --locked -q -p uptree --features generate)
 bash "$here/test-image-script.sh" "$root/target/debug/uptree"
 
 min=$(sed -n 's/^UPTREE_RUST_MIN = "\(.*\)"$/\1/p' "$layer/recipes-core/uptree/uptree.inc")

@@ -12,6 +12,12 @@ do_compile() {
     oe_cargo_build -p uptree
 }
 
+# The build host's uptree makes static deltas (UPTREE_DELTA_FROM); the
+# device's leaves the generator out to stay within its size budget.
+do_compile:class-native() {
+    oe_cargo_build -p uptree --features generate
+}
+
 # The units come from the checkout's agent/dist/ as they are (one source
 # for Yocto and every other distribution). uptree-usb@.service is a
 # template that udev starts, so it is not enabled.

@@ -28,6 +28,8 @@ pub enum Error {
     MissingFallback { object: String },
     #[error("delta source commit {0} is not in the repository")]
     MissingSource(Checksum),
+    #[error("{what}: this uptree was built without the cargo feature '{feature}' (a build-server job; build with --features {feature})")]
+    FeatureDisabled { feature: &'static str, what: &'static str },
     #[error("{0}")]
     Invalid(String),
 }

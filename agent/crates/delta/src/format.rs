@@ -6,7 +6,7 @@
 //! part's checksum is compared ([`verify_part`]) before its payload is
 //! decompressed or decoded.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::sync::OnceLock;
 
 use ostree_repo::gvariant::{self, build, Type, Value};
@@ -447,18 +447,48 @@ impl<'a> Payload<'a> {
 
     /// Serialise a payload (the generator's side).
     pub fn to_bytes(modes: &[(u32, u32, u32)], xattrs: &[object::Xattrs], blob: &[u8], ops: &[u8]) -> Vec<u8> {
-        Payload::into_bytes(modes, xattrs, blob.to_vec(), ops.to_vec())
+        let mut out = Vec::new();
+        let mut src = blob;
+        Payload::write(&mut out, modes, xattrs, &mut src, blob.len() as u64, ops).unwrap_or_else(|e| unreachable!("writing to a Vec: {e}"));
+        out
     }
 
-    /// [`Payload::to_bytes`] taking the blob by value: a part's blob (up to
-    /// the chunk size) is not copied once more on its way out.
-    pub fn into_bytes(modes: &[(u32, u32, u32)], xattrs: &[object::Xattrs], blob: Vec<u8>, ops: Vec<u8>) -> Vec<u8> {
+    /// Serialise a payload to `out` with its blob streamed from `blob`
+    /// (exactly `blob_len` bytes), so the generator never holds a part's
+    /// blob (up to the chunk size) in memory. The payload is the GVariant
+    /// `(a(uuu)aa(ayay)ayay)`: its members back to back (none needs
+    /// padding: the first is 4-aligned at 0, the others 1-aligned), then
+    /// the ends of the first three, last first.
+    pub fn write(
+        out: &mut impl Write,
+        modes: &[(u32, u32, u32)],
+        xattrs: &[object::Xattrs],
+        blob: &mut impl Read,
+        blob_len: u64,
+        ops: &[u8],
+    ) -> std::io::Result<u64> {
         let mode_t = Type::parse("(uuu)").unwrap_or_else(|e| unreachable!("static type: {e}"));
         let xa_t = Type::parse("a(ayay)").unwrap_or_else(|e| unreachable!("static type: {e}"));
         let modes =
             modes.iter().map(|(u, g, m)| Value::Tuple(vec![Value::U32(u.swap_bytes()), Value::U32(g.swap_bytes()), Value::U32(m.swap_bytes())])).collect();
-        let xattrs = xattrs.iter().map(object::xattrs_value).collect();
-        Value::Tuple(vec![Value::Array(mode_t, modes), Value::Array(xa_t, xattrs), Value::Bytes(blob), Value::Bytes(ops)]).to_bytes()
+        let mut head = Value::Array(mode_t, modes).to_bytes();
+        let end_modes = head.len() as u64;
+        Value::Array(xa_t, xattrs.iter().map(object::xattrs_value).collect()).write_to(&mut head);
+        let end_xattrs = head.len() as u64;
+        let too_big = || std::io::Error::new(std::io::ErrorKind::InvalidInput, "part payload larger than memory can address");
+        let end_blob = end_xattrs.checked_add(blob_len).ok_or_else(too_big)?;
+        let body = end_blob.checked_add(ops.len() as u64).ok_or_else(too_big)?;
+        out.write_all(&head)?;
+        let copied = std::io::copy(&mut blob.take(blob_len), out)?;
+        if copied != blob_len {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("part blob: {copied} of {blob_len} bytes")));
+        }
+        out.write_all(ops)?;
+        let w = gvariant::offset_width_for_body(usize::try_from(body).map_err(|_| too_big())?, 3);
+        for end in [end_blob, end_xattrs, end_modes] {
+            out.write_all(&end.to_le_bytes()[..w])?;
+        }
+        Ok(body + 3 * w as u64)
     }
 }
 
@@ -540,6 +570,43 @@ mod tests {
         assert_eq!(read_varint(&[0xff; 11], &mut pos), None);
         let mut pos = 0;
         assert_eq!(read_varint(&[0x80], &mut pos), None, "truncated");
+    }
+
+    /// The streamed payload is the generic GVariant encoding byte for
+    /// byte, on both sides of each framing-offset width (1, 2 and 4 bytes).
+    #[test]
+    fn streamed_payload_matches_the_gvariant_encoding() {
+        let mode_t = Type::parse("(uuu)").expect("type");
+        let xa_t = Type::parse("a(ayay)").expect("type");
+        let modes = [(0, 0, 0o100644), (1000, 1000, 0o100755)];
+        let xattrs = vec![Vec::new(), vec![(b"user.a".to_vec(), b"v".to_vec())]];
+        for blob_len in [0usize, 10, 200, 260, 65_000, 65_600, 70_000] {
+            let blob: Vec<u8> = (0..blob_len).map(|i| (i % 251) as u8).collect();
+            let ops = vec![op::OPEN_SPLICE_AND_CLOSE, 0, 0, 1, 0];
+            let generic = Value::Tuple(vec![
+                Value::Array(
+                    mode_t.clone(),
+                    modes
+                        .iter()
+                        .map(|(u, g, m): &(u32, u32, u32)| {
+                            Value::Tuple(vec![Value::U32(u.swap_bytes()), Value::U32(g.swap_bytes()), Value::U32(m.swap_bytes())])
+                        })
+                        .collect(),
+                ),
+                Value::Array(xa_t.clone(), xattrs.iter().map(object::xattrs_value).collect()),
+                Value::Bytes(blob.clone()),
+                Value::Bytes(ops.clone()),
+            ])
+            .to_bytes();
+            let mut out = Vec::new();
+            let n = Payload::write(&mut out, &modes, &xattrs, &mut blob.as_slice(), blob_len as u64, &ops).expect("write");
+            assert_eq!(out, generic, "blob of {blob_len} bytes");
+            assert_eq!(n, out.len() as u64);
+            let p = Payload::parse(0, &out).expect("parses");
+            assert_eq!((p.blob, p.ops, p.modes), (blob.as_slice(), ops.as_slice(), modes.to_vec()));
+        }
+        let mut short: &[u8] = b"abc";
+        assert!(Payload::write(&mut Vec::new(), &modes, &xattrs, &mut short, 4, &[]).is_err(), "a blob shorter than announced is an error");
     }
 
     #[test]

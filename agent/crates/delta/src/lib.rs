@@ -6,13 +6,15 @@
 //! the bsdiff stream ostree embeds, never writing past its target.
 //! [`manage`] lists, deletes and indexes the deltas of a repository.
 //! [`apply`] runs parts into a repository transaction (where I/O enters);
-//! [`generate`] (feature `generate`) builds deltas on the build server.
+//! [`generate`] builds deltas on the build server: its options always,
+//! the work (bsdiff, the xz encoder) only with the feature `generate`.
 
 pub mod apply;
 pub mod bspatch;
+#[cfg(feature = "generate")]
+mod build;
 pub mod error;
 pub mod format;
-#[cfg(feature = "generate")]
 pub mod generate;
 pub mod manage;
 

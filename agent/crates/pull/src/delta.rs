@@ -248,8 +248,12 @@ pub fn plan(repo: &ostree_repo::Repo, src: &DeltaSource<'_>, name: &DeltaName, s
 /// signed form `(taya{sv})`, one ed25519 signature per secret key over the
 /// plain superblock's bytes, as ostree does.
 pub fn sign_delta(repo: &ostree_repo::Repo, name: &DeltaName, secrets: &[String]) -> Result<()> {
-    let path = repo.path().join(name.path()).join("superblock");
-    let (bytes, _) = uptree_delta::apply::read_superblock_file(&path).map_err(|e| delta_err(name, e))?;
+    sign_superblock(&repo.path().join(name.path()).join("superblock"), name, secrets, repo.fsync_enabled())
+}
+
+/// [`sign_delta`] for a superblock file anywhere (`generate --filename`).
+pub fn sign_superblock(path: &std::path::Path, name: &DeltaName, secrets: &[String], durable: bool) -> Result<()> {
+    let (bytes, _) = uptree_delta::apply::read_superblock_file(path).map_err(|e| delta_err(name, e))?;
     let plain = match format::unwrap_signed(&bytes).map_err(|e| delta_err(name, e))? {
         Some((inner, _)) => inner.to_vec(),
         None => bytes,
@@ -260,7 +264,7 @@ pub fn sign_delta(repo: &ostree_repo::Repo, name: &DeltaName, secrets: &[String]
     }
     let Some(sigs) = sigs else { return Ok(()) };
     let signed = format::wrap_signed(&plain, &sigs).map_err(|e| delta_err(name, e))?;
-    ostree_repo::fsutil::atomic_write(&path, &signed, 0o644, repo.fsync_enabled())?;
+    ostree_repo::fsutil::atomic_write(path, &signed, 0o644, durable)?;
     Ok(())
 }
 

@@ -1,14 +1,17 @@
 //! `static-delta generate [--from=REV|--empty] --to=REV [options]`.
 
 use ostree_repo::Repo;
+use uptree_delta::generate::{generate, FallbackRule, GenerateOptions};
 
 use crate::cli::GenerateOpts;
 use crate::Result;
 
-#[cfg(feature = "generate")]
+/// Without the cargo feature `generate` (the device build) this fails with
+/// a message naming it, from [`generate`].
 pub fn run(repo: &Repo, o: &GenerateOpts) -> Result<i32> {
-    use uptree_delta::generate::{generate, GenerateOptions};
-
+    if !uptree_delta::generate::ENABLED {
+        return Err(uptree_delta::generate::disabled().into());
+    }
     const MB: u64 = 1000 * 1000;
     let to_rev = o.to.as_deref().or(o.rev.as_deref()).ok_or("static-delta generate: --to=REV is required")?;
     let to = repo.resolve_rev(to_rev)?;
@@ -34,7 +37,7 @@ pub fn run(repo: &Repo, o: &GenerateOpts) -> Result<i32> {
     g.disable_bsdiff = o.disable_bsdiff;
     let mb = |v: u64| v.checked_mul(MB).ok_or("size in MB is too large");
     if let Some(v) = o.min_fallback_size {
-        g.min_fallback_size = mb(v)?;
+        g.fallback = FallbackRule::AtLeast(mb(v)?);
     }
     if let Some(v) = o.max_bsdiff_size {
         g.max_bsdiff_size = mb(v)?;
@@ -46,8 +49,10 @@ pub fn run(repo: &Repo, o: &GenerateOpts) -> Result<i32> {
     if !o.sign.is_empty() && o.sign_type != "ed25519" {
         return Err(format!("unsupported signature type {:?}", o.sign_type).into());
     }
+    g.filename = o.filename.clone();
     let (name, st) = generate(repo, &g)?;
-    uptree_pull::delta::sign_delta(repo, &name, &o.sign)?;
+    let superblock = o.filename.clone().unwrap_or_else(|| repo.path().join(name.path()).join("superblock"));
+    uptree_pull::delta::sign_superblock(&superblock, &name, &o.sign, repo.fsync_enabled())?;
     // ostree's statistics line that scripts grep (test-delta.sh).
     eprintln!("bsdiff={} objects", st.bsdiffs);
     log::info!(
@@ -60,9 +65,4 @@ pub fn run(repo: &Repo, o: &GenerateOpts) -> Result<i32> {
         st.bytes
     );
     Ok(0)
-}
-
-#[cfg(not(feature = "generate"))]
-pub fn run(_repo: &Repo, _o: &GenerateOpts) -> Result<i32> {
-    Err("static-delta generate: this uptree was built without the 'generate' feature".into())
 }
