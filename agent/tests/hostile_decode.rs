@@ -181,22 +181,22 @@ fn detached_commitmeta_nested_deep() {
     pull_is_refused(t.path(), &r, &[], &[&format!("{c}.commitmeta"), "nested more than 128 levels deep is not in normal form"]);
 }
 
-/// A commit as large as a metadata object may be (128 MiB) whose metadata
-/// is one `ab`: one byte per element. Decoded naively that is 128 Mi values
-/// of 64 bytes each; the pull runs with 1 GiB of address space and must
-/// refuse it with an error, not die allocating.
+/// A commit as large as a pull accepts (ostree's 10 MiB pull limit) whose
+/// metadata is one `ab`: one byte per element. Decoded naively that is
+/// 10 Mi values of 64 bytes each; the pull runs with 1 GiB of address space
+/// and must refuse it with an error, not die allocating.
 #[test]
-fn commit_metadata_128_mib_bool_array() {
+fn commit_metadata_10_mib_bool_array() {
     let t = scratch();
     let (srv, c) = server(t.path(), |rt, dm| {
         // Encode an `ay` of zeros (compact) and retype it `ab` in place: same
         // length, so every framing offset stays right, and zeros are `false`.
         let overhead = commit_with(vec![("big".into(), build::ay(Vec::new()))], rt, dm).to_bytes().len() + 64;
-        let n = ostree_repo::repo::MAX_METADATA_SIZE as usize - overhead;
+        let n = uptree_pull::engine::MAX_PULLED_METADATA as usize - overhead;
         let mut bytes = commit_with(vec![("big".into(), build::ay(vec![0u8; n]))], rt, dm).to_bytes();
         let at = bytes.windows(3).skip(n).position(|w| w == b"\0ay").expect("variant type") + n;
         bytes[at + 2] = b'b';
-        assert!(bytes.len() as u64 <= ostree_repo::repo::MAX_METADATA_SIZE);
+        assert!(bytes.len() as u64 <= uptree_pull::engine::MAX_PULLED_METADATA);
         bytes
     });
     let r = remotes(t.path(), &srv);
