@@ -87,6 +87,9 @@ pub fn run(o: &AgentOpts) -> Result<i32> {
                 wait = wait.min(Duration::from_secs(u64::from(w.until_open(local_second(agent::now())))));
             }
         }
+        if let Ok(Some(cur)) = uptree_update::agent::state::State::load(&a.root) {
+            st.merge_usb_update(&cur, started);
+        }
         st.next_check = if o.once { None } else { Some(started.saturating_add(wait.as_secs())) };
         if let Err(e) = st.save(&a.root) {
             log::warn!("uptree-agent: saving the state: {e}");
