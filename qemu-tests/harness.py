@@ -160,9 +160,10 @@ class Guest:
             if not chunk:
                 raise GuestError(f"QEMU monitor closed: {data!r}")
             data += chunk
-        # HMP echoes the command with terminal escapes; drop them and the prompt.
-        text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]|\x1b[A-Za-z]", "", data.decode(errors="replace")).replace("\r", "")
-        return text[:-len("(qemu) ")]
+        # HMP echoes the command as typed (one redraw per character) up
+        # to the first newline; what follows is its output, then the prompt.
+        text = data.decode(errors="replace").replace("\r", "")[:-len("(qemu) ")]
+        return text.split("\n", 1)[1] if "\n" in text else ""
 
     def wait_exit(self, timeout=60):
         try:
