@@ -710,6 +710,20 @@ def repo_objects(lab, name):
     return found
 
 
+def wait_request(lab, mark, pattern, g, timeout):
+    """Wait until the server's access log, past line `mark`, has a request
+    matching `pattern` (the guest's progress as the server sees it)."""
+    end = time.monotonic() + timeout
+    rx = re.compile(pattern)
+    while not any(rx.search(line) for line in access_log(lab)[mark:]):
+        if g.proc.poll() is not None:
+            raise GuestError(f"QEMU exited before a request /{pattern}/")
+        if time.monotonic() > end:
+            raise GuestError(f"no request /{pattern}/ within {timeout} s")
+        time.sleep(0.1)
+    return time.monotonic()
+
+
 def wait_status(d, cond, timeout):
     """Poll `admin status --json` in the guest until cond(status) holds; returns the last status."""
     end = time.monotonic() + timeout
@@ -735,7 +749,7 @@ def scenario_6(lab, c, cuts, seed):
     d = Device(lab, c, "s6", image=lab.disk_agent)
     round_span = None
     try:
-        if d.boot(expect_version="1.0", what="s6: boots A6, its init starts the agent", monitor=True) is None:
+        if d.boot(expect_version="1.0", what="boots A6, its init starts the agent", monitor=True) is None:
             return
         # The agent's first round finds nothing new.
         st = wait_status(d, lambda s: agent_of(s).get("result") == "up-to-date", 60)
@@ -745,13 +759,15 @@ def scenario_6(lab, c, cuts, seed):
         run(lab.up, f"--repo={lab.repo}", "static-delta", "generate", f"--from={lab.commits['A6']}",
             f"--to={lab.commits['B6']}")
         log_mark = len(access_log(lab))
-        t0 = time.monotonic()
         lab.set_ref("B6")
         # Nothing typed: the agent pulls, deploys and reboots (-no-reboot: QEMU exits).
         try:
-            d.g.wait_exit(AGENT_INTERVAL + 5 + lab.timeout * 2)
+            t0 = wait_request(lab, log_mark, r"/superblock ", d.g, AGENT_INTERVAL + 5 + lab.timeout)
+            d.g.wait_exit(lab.timeout * 2)
+            # From the delta's first request to the reboot: what (d) cuts into.
             round_span = time.monotonic() - t0
-            c.ok(True, f"s6a: the agent deployed B6 and rebooted the board by itself ({round_span:.0f} s after B6 was published)")
+            c.ok(True, f"s6a: the agent deployed B6 and rebooted the board by itself ({round_span:.1f} s from "
+                 "fetching the delta to the reboot)")
         except GuestError as e:
             c.ok(False, "s6a: the agent deployed B6 and rebooted the board by itself", f"{e}\n{d.g.tail()}")
             return
@@ -771,7 +787,7 @@ def scenario_6(lab, c, cuts, seed):
         c.ok(new and not (objects & new), f"s6a (#14): none of the {len(new)} other objects new in B6 was fetched "
              f"as an object ({len(objects)} object requests, for the commit)", "\n".join(sorted(objects & new))[:3000])
 
-        if d.boot(expect_version="2.0", what="s6a: comes up in B6", monitor=True) is None:
+        if d.boot(expect_version="2.0", what="(a) comes up in B6", monitor=True) is None:
             return
         st = wait_status(d, lambda s: agent_of(s).get("result") == "up-to-date", 90)
         deps, bc, ag = st["deployments"], st.get("boot-counting") or {}, agent_of(st)
@@ -846,7 +862,7 @@ def scenario_6(lab, c, cuts, seed):
             c.ok(False, "s6b: the agent rebooted into the stick's update in its window", f"{e}\n{d.g.tail()}")
             return
         d.g.kill()
-        if d.boot(expect_version="3.0", what="s6b: the agent rebooted the board into C6 from the stick") is None:
+        if d.boot(expect_version="3.0", what="(b) the agent rebooted the board into C6 from the stick") is None:
             return
         st = wait_status(d, lambda s: agent_of(s).get("result") == "up-to-date", 90)
         c.ok(st["deployments"][0]["booted"] and (st.get("boot-counting") or {}).get("upgrade-available") is False
@@ -858,20 +874,24 @@ def scenario_6(lab, c, cuts, seed):
         d.off()
         os.remove(d.disk)
 
-    # (d) power cuts during the agent's round: the server offers B6 (delta from A6).
+    # (d) power cuts during the agent's round: the server offers B6 (delta
+    # from A6) from power-on; its first round takes it. The cut falls at a
+    # seeded moment after the round fetched the delta's superblock, up to
+    # a little past what the whole of it took in (a): pull, deploy, reboot.
     rng = random.Random(seed)
     lab.set_ref("B6")
-    span = round_span or 60
+    span = round_span or 30
     for i in range(cuts):
         d = Device(lab, c, f"s6d-{i}", image=lab.disk_agent)
         try:
-            if d.boot(expect_version="1.0", what=f"s6d: cut {i}: boots A6") is None:
-                continue
-            delay = rng.uniform(0, span)
+            mark = len(access_log(lab))
+            g = d.power_on()
+            wait_request(lab, mark, r"/superblock ", g, lab.timeout + AGENT_INTERVAL)
+            delay = rng.uniform(0, span * 1.1)
             time.sleep(delay)
-            ended = d.g.proc.poll() is not None
-            d.g.kill()
-            label = f"s6d: cut {i} ({delay:.1f} s into the agent's round{', after its reboot' if ended else ''})"
+            ended = g.proc.poll() is not None
+            g.kill()
+            label = f"s6d: cut {i} ({delay:.1f} s after the delta's superblock{', after the reboot' if ended else ''})"
             v = d.boot(what=f"{label}: next boot")
             c.ok(v in ("1.0", "2.0"), f"{label}: boots the {'old' if v == '1.0' else 'new'} deployment",
                  d.g.tail() if d.g else "")
