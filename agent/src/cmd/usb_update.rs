@@ -5,8 +5,8 @@
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
-use uptree_update::agent::config::AgentConfig;
 use uptree_deploy::sysroot::Sysroot;
+use uptree_update::agent::config::AgentConfig;
 use uptree_update::agent::state::{Pending, State, UsbResult};
 use uptree_update::agent::{chain, now};
 use uptree_update::usb::{self, StickMount, UsbRequest};
