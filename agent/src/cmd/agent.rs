@@ -11,6 +11,7 @@ use uptree_deploy::sysroot::Sysroot;
 use uptree_pull::progress::Mode;
 use uptree_update::agent::config::{AgentConfig, RebootPolicy};
 use uptree_update::agent::schedule::{self, Scheduler};
+use uptree_update::agent::state::State;
 use uptree_update::agent::{self, Agent, RoundResult};
 
 use crate::cli::{AgentOpts, ProgressArg};
@@ -75,9 +76,13 @@ pub fn run(o: &AgentOpts) -> Result<i32> {
     loop {
         let started = agent::now();
         let (r, mut st) = a.round(started);
+        // usb-update may have written the state file during the round.
+        if let Ok(Some(cur)) = State::load(&a.root) {
+            st.merge_usb_update(&cur, started);
+        }
         let delay = sched.next(r.ok(), random());
         let mut wait = delay;
-        // The booted system's agent reboots into what it deployed.
+        // The booted system's agent reboots into what it (or usb-update) deployed.
         let s = Sysroot::load_unlocked(&a.root)?;
         let may_reboot = a.may_reboot(&s);
         let pending =
@@ -86,9 +91,6 @@ pub fn run(o: &AgentOpts) -> Result<i32> {
             if let Some(w) = a.config.window {
                 wait = wait.min(Duration::from_secs(u64::from(w.until_open(local_second(agent::now())))));
             }
-        }
-        if let Ok(Some(cur)) = uptree_update::agent::state::State::load(&a.root) {
-            st.merge_usb_update(&cur, started);
         }
         st.next_check = if o.once { None } else { Some(started.saturating_add(wait.as_secs())) };
         if let Err(e) = st.save(&a.root) {
