@@ -361,7 +361,8 @@ class Device:
         """Power on and wait for the test OS; returns its version (None if it did not come up)."""
         g = self.power_on(usb, monitor=monitor)
         try:
-            m = g.expect(r"UPTREE-TESTOS: (booted version=(\S+)|broken init exits)", timeout=self.lab.timeout)
+            # Up to the newline: the reader may have only part of the line yet.
+            m = g.expect(r"UPTREE-TESTOS: (booted version=(\S+)\n|broken init exits)", timeout=self.lab.timeout)
         except GuestError as e:
             self.checks.ok(False, f"{self.name}: {what}", f"{e}\n{g.tail()}")
             g.kill()
