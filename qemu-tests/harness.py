@@ -1,7 +1,8 @@
 """Pieces the QEMU boot scenarios are built from (python3 stdlib only).
 
 Guest     one QEMU run on a disk image: console captured to a log, `expect`
-          a pattern, `sh` a command at the guest's shell prompt, kill it.
+          a pattern, `sh` a command at the guest's shell prompt, kill it;
+          with `monitor=True`, HMP commands on QEMU's monitor (hot-plug).
 Server    nginx over HTTPS on 127.0.0.1 serving a repository, with a CA made
           here; the guest reaches it only through a QEMU guestfwd.
 Checks    one line per check, a final "N passed, N failed".
@@ -38,9 +39,16 @@ class Guest:
     power-on would), so every boot is observed from its first line."""
 
     def __init__(self, arch, disk, log, bios=None, kernel=None, initrd=None, append=None, server_port=None, usb=None,
-                 memory=512, write_bps=None):
+                 memory=512, write_bps=None, monitor=False):
         self.cmd = QEMU[arch] + ["-smp", "1", "-m", str(memory), "-accel", "tcg", "-display", "none",
-                                 "-serial", "stdio", "-monitor", "none", "-no-reboot", "-nodefaults"]
+                                 "-serial", "stdio", "-no-reboot", "-nodefaults"]
+        # monitor: a unix socket beside the log for HMP (device_add/del),
+        # and an xHCI controller to hot-plug sticks on.
+        self.monitor_path = f"{log}.monitor" if monitor else None
+        if self.monitor_path:
+            self.cmd += ["-monitor", f"unix:{self.monitor_path},server=on,wait=off"]
+        else:
+            self.cmd += ["-monitor", "none"]
         if bios:
             self.cmd += ["-bios", bios]
         if kernel:
@@ -55,6 +63,8 @@ class Guest:
             # host's 127.0.0.1 (a socat per connection).
             fwd = f"guestfwd=tcp:{GUEST_SERVER}-cmd:socat - TCP:127.0.0.1:{server_port}"
             self.cmd += ["-netdev", f"user,id=n0,restrict=on,{fwd}", "-device", "virtio-net-device,netdev=n0"]
+        if monitor:
+            self.cmd += ["-device", "qemu-xhci,id=xhci"]
         if usb:
             self.cmd += ["-device", "qemu-xhci", "-drive", f"if=none,id=stick,format=raw,file={usb}",
                          "-device", "usb-storage,drive=stick"]
@@ -129,6 +139,31 @@ class Guest:
         if check and rc != 0:
             raise GuestError(f"guest command failed ({rc}): {command}\n{out}")
         return rc, out
+
+    def monitor(self, command, timeout=30):
+        """One HMP command on the monitor socket; returns what it printed."""
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(timeout)
+            s.connect(self.monitor_path)
+            self._hmp_reply(s)  # the banner
+            s.sendall((command + "\n").encode())
+            out = self._hmp_reply(s)
+        with self.lock:
+            self.logf.write(f"\n[monitor] {command}: {out.strip()}\n")
+        return out
+
+    @staticmethod
+    def _hmp_reply(s):
+        data = b""
+        while not data.endswith(b"(qemu) "):
+            chunk = s.recv(4096)
+            if not chunk:
+                raise GuestError(f"QEMU monitor closed: {data!r}")
+            data += chunk
+        # HMP echoes the command as typed (one redraw per character) up
+        # to the first newline; what follows is its output, then the prompt.
+        text = data.decode(errors="replace").replace("\r", "")[:-len("(qemu) ")]
+        return text.split("\n", 1)[1] if "\n" in text else ""
 
     def wait_exit(self, timeout=60):
         try:

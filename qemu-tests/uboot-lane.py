@@ -3,7 +3,8 @@
 fragment) → boot.scr → uEnv.txt → kernel → uptree-init → the deployment,
 and the whole update cycle driven from the guest's console.
 
-  uboot-lane.py [--board qemu-arm64] [--scenarios 1,2,3,4,5] [--power-cuts N] [--seed S] [--from-rootfs]
+  uboot-lane.py [--board qemu-arm64] [--scenarios 1,2,3,4,5,6] [--power-cuts N] [--agent-power-cuts N]
+                [--seed S] [--from-rootfs]
 
 With --from-rootfs each OS version is first laid out as a plain rootfs
 folder (what Yocto's do_rootfs leaves: /etc, /var, kernel beside it) and
@@ -28,6 +29,24 @@ Scenarios (each check one line, then "N passed, N failed"):
     switch). After every cut the next boot comes up in the old or the new
     deployment, `uptree fsck` is clean, and the update then runs again to
     completion: reboot into B, status, mark-good
+  6 unattended updates, no command typed in the guest for an update: the
+    test OS's init starts syslog, mdev (agent/dist/mdev-uptree-usb.conf,
+    uptree-usb-mdev), the Yocto layer's uptree-mark-good.init and
+    agent/dist/uptree-agent.init; agent.conf has a 15 s interval and
+    reboot=window with a window around the guest's clock (the host's, in
+    UTC). (a) The server publishes B6 with a static delta from A6 (#14):
+    the agent pulls it (access log: the delta's superblock and parts,
+    none of B6's new objects), deploys, reboots; B6 comes up, is marked
+    good, nothing is pending and the next round is up-to-date. (b, c)
+    Sticks hot-plugged through QEMU's monitor (drive_add + device_add
+    usb-storage on qemu-xhci): unsigned → refused, status says why; the
+    signed stick read at 2 MiB/s, device_del'd mid-pull → a clear error,
+    fsck clean, nothing deployed; the signed stick again → C6 deployed by
+    mdev's usb-update, the agent reboots into it, marked good. (d)
+    --agent-power-cuts N: SIGKILL at a seeded moment of the agent's
+    round after booting A6 (server offering B6); the next boot is A6 or
+    B6, and the agent's next round completes (B6 booted, marked good,
+    fsck clean)
 
 Everything is built here from the repo (host uptree, static uptree and
 uptree-init for the board, U-Boot, Debian kernel, busybox test OS) into
@@ -35,6 +54,7 @@ $UPTREE_CACHE; the test server binds 127.0.0.1 and the guest's network is
 restricted to a forward to it.
 """
 import argparse
+import base64
 import json
 import os
 import random
@@ -61,6 +81,8 @@ BOARDS = {
 MODULES = ["crc32c_generic", "ext4", "virtio_mmio", "virtio_blk", "vfat", "nls_cp437", "nls_ascii",
            "virtio_net", "xhci_pci", "usb_storage", "sd_mod"]
 REF = "testos/stable"
+# Scenario 6: seconds between the agent's rounds (plus up to 3 s jitter).
+AGENT_INTERVAL = 15
 
 
 def sh(script, **env):
@@ -91,9 +113,11 @@ class Lab:
         self.layout = board_value(board, "layout")
         self.env_mount = board_value(board, "env_mount")
 
-    def build(self, failpoints=False):
+    def build(self, failpoints=False, agent=False):
         """`failpoints`: also the power-cut scenario's deployments A5/B5,
-        whose uptree stops at a write step on request, and their image."""
+        whose uptree stops at a write step on request, and their image.
+        `agent`: also scenario 6's A6/B6/C6, which run the agent, and its
+        sticks."""
         w = self.work
         sh("need_pkgs qemu-system-arm socat nginx-light openssl mtools dosfstools fdisk e2fsprogs u-boot-tools >&2")
         run("cargo", "build", "--release", "--locked", "-q", "-p", "uptree", cwd=ROOT)
@@ -118,6 +142,8 @@ class Lab:
                 self.commits[name] = self.commit_os(name, version, uptree=self.guest_uptree_fp)
             self.set_ref("A5")
             self.disk_fp = self.image("disk-A5.img")
+        if agent:
+            self.build_agent()
         # The server offers A first; each scenario moves the ref on.
         self.set_ref("A")
         self.disk = self.image("disk-A.img")
@@ -132,6 +158,96 @@ class Lab:
         self.stick = os.path.join(w, "stick.img")
         run("mkfs.ext4", "-q", "-F", "-L", "UPTREE-USB", "-d", stick_dir, self.stick, "256M")
 
+    def build_agent(self):
+        """Scenario 6: the signing key the boards trust for sticks, the OS
+        versions that run the agent (C6 with a 24 MiB file, so a stick's
+        pull lasts long enough to pull the stick out), the image, and two
+        sticks with C6: signed and unsigned."""
+        w = self.work
+        der = run("bash", "-c", "openssl genpkey -algorithm ed25519 -outform DER | base64 -w0")
+        seed = base64.b64decode(der)[-32:]
+        pub = base64.b64decode(run("bash", "-c", f"echo {der} | base64 -d | openssl pkey -inform DER -pubout -outform DER "
+                                   "| base64 -w0"))[-32:]
+        self.sign_secret = base64.b64encode(seed + pub).decode()
+        self.sign_public = base64.b64encode(pub).decode()
+        for name, version in [("A6", "1.0"), ("B6", "2.0"), ("C6", "3.0")]:
+            self.commits[name] = self.commit_os(name, version, agent=True)
+        self.set_ref("A6")
+        self.disk_agent = self.image("disk-A6.img")
+        self.sticks = {}
+        for kind in ("signed", "unsigned"):
+            top = os.path.join(w, f"stick-{kind}")
+            repo = os.path.join(top, "ostree", "repo")
+            run(self.up, f"--repo={repo}", "init", "--mode=archive")
+            run(self.up, f"--repo={repo}", "pull-local", self.repo, self.commits["C6"])
+            run(self.up, f"--repo={repo}", "refs", f"--create={REF}", self.commits["C6"])
+            if kind == "signed":
+                run(self.up, f"--repo={repo}", "sign", self.commits["C6"], self.sign_secret)
+            run(self.up, f"--repo={repo}", "summary", "-u")
+            self.sticks[kind] = os.path.join(w, f"stick-{kind}.img")
+            run("mkfs.ext4", "-q", "-F", "-L", "UPTREE-USB", "-d", top, self.sticks[kind], "96M")
+
+    def agent_layer(self, layer, name):
+        """What makes a test OS run the agent as a busybox board would: the
+        product's init scripts (agent/dist/uptree-agent.init, the Yocto
+        layer's uptree-mark-good.init) and mdev rule and helper
+        (agent/dist/mdev-uptree-usb.conf, uptree-usb-mdev), agent.conf
+        with a short interval and a maintenance window around now, and
+        a 24 MiB file in C6."""
+        etc = os.path.join(layer, "usr/etc")
+        now = time.gmtime()
+        # The guest's clock is the host's (PL031 RTC), in UTC: a window from
+        # an hour ago to two hours on includes every round of this lane.
+        start, end = (now.tm_hour - 1) % 24, (now.tm_hour + 2) % 24
+        window = f"{start:02}:{now.tm_min:02}-{end:02}:{now.tm_min:02}"
+        with open(os.path.join(etc, "uptree/agent.conf"), "w") as f:
+            f.write(f"""[agent]
+interval={AGENT_INTERVAL}s
+jitter=3s
+backoff-min=5s
+backoff-max=30s
+window={window}
+reboot=window
+trusted-keys={self.sign_public}
+min-free-space=16M
+# PID 1 of the test OS is a shell: reboot without init.
+reboot-command=reboot -f
+""")
+        initd = os.path.join(etc, "init.d")
+        os.makedirs(initd)
+        run("install", "-m", "0755", os.path.join(ROOT, "agent/dist/uptree-agent.init"), os.path.join(initd, "uptree-agent"))
+        mark_good = open(os.path.join(ROOT, "yocto-layer/recipes-core/uptree-conf/files/uptree-mark-good.init")).read()
+        for k, v in {"@ENV_MOUNT@": self.env_mount, "@BOOT_LABEL@": "UPTREE-BOOT", "@BINDIR@": "/usr/bin",
+                     "@TIMEOUT@": "60"}.items():
+            mark_good = mark_good.replace(k, v)
+        with open(os.path.join(initd, "uptree-mark-good"), "w") as f:
+            f.write(mark_good)
+        os.chmod(os.path.join(initd, "uptree-mark-good"), 0o755)
+        run("cp", os.path.join(ROOT, "agent/dist/mdev-uptree-usb.conf"), os.path.join(etc, "mdev.conf"))
+        libexec = os.path.join(layer, "usr/libexec/uptree")
+        os.makedirs(libexec)
+        run("install", "-m", "0755", os.path.join(ROOT, "agent/dist/uptree-usb-mdev"), libexec)
+        for applet in ("logger", "readlink", "syslogd", "kill", "date", "sort", "cut"):
+            os.symlink("busybox", os.path.join(layer, "usr/bin", applet))
+        os.makedirs(os.path.join(layer, "usr/sbin"), exist_ok=True)
+        os.symlink("../bin/busybox", os.path.join(layer, "usr/sbin/mdev"))
+        with open(os.path.join(layer, "usr/lib/testos.d/50-services"), "w") as f:
+            f.write("""#!/bin/sh
+# What a busybox init starts: syslog, mdev for hot-plug, then the
+# product's init scripts in their order (mark-good is S99 on a real board;
+# here the scenario checks it before the agent's first round matters).
+mkdir -p /var/log
+syslogd -O /var/log/messages
+if [ -e /proc/sys/kernel/hotplug ]; then echo /sbin/mdev >/proc/sys/kernel/hotplug; else mdev -d; fi
+/etc/init.d/uptree-mark-good start
+/etc/init.d/uptree-agent start
+""")
+        os.chmod(os.path.join(layer, "usr/lib/testos.d/50-services"), 0o755)
+        if name == "C6":
+            os.makedirs(os.path.join(layer, "usr/share"), exist_ok=True)
+            with open(os.path.join(layer, "usr/share/testos-blob"), "wb") as f:
+                f.write(os.urandom(24 << 20))
+
     def image(self, name):
         """The board's disk with the commit the server offers deployed."""
         out = os.path.join(self.work, name)
@@ -140,7 +256,7 @@ class Lab:
             "--remote-set", "tls-ca-path=/etc/uptree/ca.pem")
         return out
 
-    def commit_os(self, name, version, uptree=None):
+    def commit_os(self, name, version, uptree=None, agent=False):
         """The busybox test OS plus a layer with the kernel, initramfs, the
         board's uptree and the device config: two --tree layers, the
         package-layering workflow."""
@@ -176,6 +292,8 @@ busybox ip addr add 10.0.2.15/24 dev eth0 && busybox ip link set eth0 up
 dmesg -n 1
 """)
         os.chmod(os.path.join(hooks, "10-board"), 0o755)
+        if agent:
+            self.agent_layer(layer, name)
         if name == "D":
             # A deployment that does not come up: its init exits at once.
             with open(os.path.join(base, "usr/sbin/init"), "w") as f:
@@ -219,9 +337,9 @@ dmesg -n 1
         run(self.up, f"--repo={self.repo}", "refs", f"--create={REF}", self.commits[name])
         run(self.up, f"--repo={self.repo}", "summary", "-u")
 
-    def guest(self, disk, name, usb=None, write_bps=None):
+    def guest(self, disk, name, usb=None, write_bps=None, monitor=False):
         return Guest(self.qemu_arch, disk, os.path.join(self.work, f"console-{name}.log"), bios=self.uboot,
-                     server_port=self.server.port, usb=usb, write_bps=write_bps)
+                     server_port=self.server.port, usb=usb, write_bps=write_bps, monitor=monitor)
 
 
 class Device:
@@ -234,16 +352,17 @@ class Device:
         self.g = None
         self.boots = 0
 
-    def power_on(self, usb=None, write_bps=None):
+    def power_on(self, usb=None, write_bps=None, monitor=False):
         self.boots += 1
-        self.g = self.lab.guest(self.disk, self.name, usb=usb, write_bps=write_bps).start()
+        self.g = self.lab.guest(self.disk, self.name, usb=usb, write_bps=write_bps, monitor=monitor).start()
         return self.g
 
-    def boot(self, usb=None, expect_version=None, what="boots"):
+    def boot(self, usb=None, expect_version=None, what="boots", monitor=False):
         """Power on and wait for the test OS; returns its version (None if it did not come up)."""
-        g = self.power_on(usb)
+        g = self.power_on(usb, monitor=monitor)
         try:
-            m = g.expect(r"UPTREE-TESTOS: (booted version=(\S+)|broken init exits)", timeout=self.lab.timeout)
+            # Up to the newline: the reader may have only part of the line yet.
+            m = g.expect(r"UPTREE-TESTOS: (booted version=(\S+)\n|broken init exits)", timeout=self.lab.timeout)
         except GuestError as e:
             self.checks.ok(False, f"{self.name}: {what}", f"{e}\n{g.tail()}")
             g.kill()
@@ -575,6 +694,229 @@ def scenario_5(lab, c, cuts, seed):
           f"{time.monotonic() - t_start:.0f} s", flush=True)
 
 
+def access_log(lab):
+    with open(os.path.join(lab.work, "nginx/access.log"), errors="replace") as f:
+        return f.read().splitlines()
+
+
+def repo_objects(lab, name):
+    """The object files (objects/xx/rest.type) of commit `name`, from a scratch repo."""
+    tmp = os.path.join(lab.work, f"objects-{name}")
+    rmtree(tmp)
+    run(lab.up, f"--repo={tmp}", "init", "--mode=archive")
+    run(lab.up, f"--repo={tmp}", "pull-local", lab.repo, lab.commits[name])
+    objs = os.path.join(tmp, "objects")
+    found = {f"{d}/{f}" for d in os.listdir(objs) for f in os.listdir(os.path.join(objs, d))}
+    rmtree(tmp)
+    return found
+
+
+def wait_request(lab, mark, pattern, g, timeout):
+    """Wait until the server's access log, past line `mark`, has a request
+    matching `pattern` (the guest's progress as the server sees it)."""
+    end = time.monotonic() + timeout
+    rx = re.compile(pattern)
+    while not any(rx.search(line) for line in access_log(lab)[mark:]):
+        if g.proc.poll() is not None:
+            raise GuestError(f"QEMU exited before a request /{pattern}/")
+        if time.monotonic() > end:
+            raise GuestError(f"no request /{pattern}/ within {timeout} s")
+        time.sleep(0.1)
+    return time.monotonic()
+
+
+def wait_status(d, cond, timeout):
+    """Poll `admin status --json` in the guest until cond(status) holds; returns the last status."""
+    end = time.monotonic() + timeout
+    while True:
+        st = d.status()
+        if cond(st) or time.monotonic() > end:
+            return st
+        time.sleep(2)
+
+
+def agent_of(st):
+    return st.get("agent") or {}
+
+
+def scenario_6(lab, c, cuts, seed):
+    """The agent, started by the test OS's init: network update through a
+    static delta, rebooted in its window; sticks hot-plugged through the
+    monitor (unsigned, pulled out mid-pull, then the signed one); power
+    cuts during its round."""
+    t_start = time.monotonic()
+    ver = {"A6": "1.0", "B6": "2.0", "C6": "3.0"}
+    lab.set_ref("A6")
+    d = Device(lab, c, "s6", image=lab.disk_agent)
+    round_span = None
+    try:
+        if d.boot(expect_version="1.0", what="boots A6, its init starts the agent", monitor=True) is None:
+            return
+        # The agent's first round finds nothing new.
+        st = wait_status(d, lambda s: agent_of(s).get("result") == "up-to-date", 60)
+        c.ok(agent_of(st).get("result") == "up-to-date" and agent_of(st).get("available") == lab.commits["A6"],
+             "s6a: the agent started by init checked the server: up-to-date", json.dumps(agent_of(st)))
+        # #14: the build server publishes B6 with a static delta from A6.
+        run(lab.up, f"--repo={lab.repo}", "static-delta", "generate", f"--from={lab.commits['A6']}",
+            f"--to={lab.commits['B6']}")
+        log_mark = len(access_log(lab))
+        lab.set_ref("B6")
+        # Nothing typed: the agent pulls, deploys and reboots (-no-reboot: QEMU exits).
+        try:
+            t0 = wait_request(lab, log_mark, r"/superblock ", d.g, AGENT_INTERVAL + 5 + lab.timeout)
+            d.g.wait_exit(lab.timeout * 2)
+            # From the delta's first request to the reboot: what (d) cuts into.
+            round_span = time.monotonic() - t0
+            c.ok(True, f"s6a: the agent deployed B6 and rebooted the board by itself ({round_span:.1f} s from "
+                 "fetching the delta to the reboot)")
+        except GuestError as e:
+            c.ok(False, "s6a: the agent deployed B6 and rebooted the board by itself", f"{e}\n{d.g.tail()}")
+            return
+        d.g.kill()
+        fetched = [m.group(1) for line in access_log(lab)[log_mark:]
+                   for m in [re.search(r'"GET (\S+) HTTP', line)] if m]
+        deltas = [p for p in fetched if p.startswith("/deltas/")]
+        objects = {p[len("/objects/"):] for p in fetched if p.startswith("/objects/")}
+        # The commit object is fetched and verified before its delta (the
+        # delta is chosen by it, and signatures are checked on its raw
+        # bytes); every other new object must come from the delta.
+        commit = lab.commits["B6"]
+        new = repo_objects(lab, "B6") - repo_objects(lab, "A6") - {f"{commit[:2]}/{commit[2:]}.commit"}
+        c.ok(any(p.endswith("/superblock") for p in deltas) and any(re.search(r"/\d+$", p) for p in deltas),
+             f"s6a (#14): the pull fetched the static delta A6→B6 (superblock and {len(deltas) - 1} part(s))",
+             "\n".join(fetched)[:3000])
+        c.ok(new and not (objects & new), f"s6a (#14): none of the {len(new)} other objects new in B6 was fetched "
+             f"as an object ({len(objects)} object requests, for the commit)", "\n".join(sorted(objects & new))[:3000])
+
+        if d.boot(expect_version="2.0", what="(a) comes up in B6", monitor=True) is None:
+            return
+        st = wait_status(d, lambda s: agent_of(s).get("result") == "up-to-date", 90)
+        deps, bc, ag = st["deployments"], st.get("boot-counting") or {}, agent_of(st)
+        c.ok(deps[0]["checksum"] == lab.commits["B6"] and deps[0]["booted"] and bc.get("upgrade-available") is False,
+             "s6a: B6 booted and marked good by the init script (upgrade_available=0)", json.dumps(st)[:2000])
+        c.ok(ag.get("pending") is None and ag.get("result") == "up-to-date",
+             "s6a: the agent no longer reports B6 pending; its next round is up-to-date", json.dumps(ag))
+        _, log = d.g.sh("grep uptree-agent /var/log/messages | tail -20")
+        c.ok(re.search(r"uptree-agent round result=deployed .*deployed=" + lab.commits["B6"], log) is not None
+             and "rebooting into the pending deployment" in log,
+             "s6a: the agent's syslog lines: round result=deployed, then the reboot", log[-2000:])
+
+        # (b) an unsigned stick, hot-plugged: refused, status says why.
+        def plug(n, kind, throttle=None):
+            img = os.path.join(lab.work, f"s6-stick-{n}.img")
+            sparse_copy(lab.sticks[kind], img)
+            opts = f",throttling.bps-read={throttle}" if throttle else ""
+            out = d.g.monitor(f"drive_add 0 if=none,id=stick{n},format=raw,file={img}{opts}")
+            out += d.g.monitor(f"device_add usb-storage,id=usb{n},drive=stick{n},bus=xhci.0")
+            if "Error" in out or "rror:" in out:
+                raise GuestError(f"hot-plug: {out}")
+
+        def usb_after(t):
+            return lambda s: (agent_of(s).get("usb") or {}).get("time", 0) >= t
+
+        _, now = d.g.sh("date +%s")
+        t_guest = int(now.strip().splitlines()[-1])
+        plug(1, "unsigned")
+        st = wait_status(d, usb_after(t_guest), 120)
+        usb = agent_of(st).get("usb") or {}
+        c.ok(usb.get("result") == "refused" and "signature" in (usb.get("error") or "")
+             and len(st["deployments"]) == 2 and st["deployments"][0]["booted"],
+             "s6b: an unsigned stick, hot-plugged: refused, status --json says why, nothing deployed", json.dumps(usb))
+        d.g.monitor("device_del usb1")
+
+        # (c) the signed stick, read slowly, pulled out mid-pull.
+        _, now = d.g.sh("sleep 1; date +%s")
+        t_guest = int(now.strip().splitlines()[-1])
+        plug(2, "signed", throttle=2 << 20)
+        # Pulled out once usb-update has mounted it and read for a while.
+        rc, _ = d.g.sh("i=0; while [ $i -lt 240 ] && ! grep -q ' /run/uptree/usb-' /proc/mounts; do sleep 0.5; i=$((i+1)); done; "
+                       "grep -q ' /run/uptree/usb-' /proc/mounts", check=False)
+        time.sleep(4)
+        d.g.monitor("device_del usb2")
+        st = wait_status(d, usb_after(t_guest), 180)
+        usb = agent_of(st).get("usb") or {}
+        c.ok(rc == 0 and usb.get("result") == "refused" and usb.get("error"),
+             f"s6c: the signed stick pulled out mid-pull: a clear error ({(usb.get('error') or '')[:160]})",
+             json.dumps(usb))
+        rc, out = d.g.sh("uptree fsck -q", timeout=600, check=False)
+        deps = st["deployments"]
+        c.ok(rc == 0 and len(deps) == 2 and deps[0]["checksum"] == lab.commits["B6"] and deps[0]["booted"],
+             "s6c: fsck clean, nothing deployed", out[-800:] + json.dumps(deps)[:1500])
+
+        # The signed stick again: the board updates itself.
+        _, now = d.g.sh("sleep 1; date +%s")
+        t_guest = int(now.strip().splitlines()[-1])
+        plug(3, "signed")
+        st = wait_status(d, lambda s: (agent_of(s).get("usb") or {}).get("result") == "deployed", 300)
+        usb, deps = agent_of(st).get("usb") or {}, st["deployments"]
+        ok = usb.get("result") == "deployed" and deps[0]["checksum"] == lab.commits["C6"] and deps[0]["pending"]
+        c.ok(ok, "s6b: the signed stick re-inserted: mdev started usb-update, C6 deployed, pending",
+             json.dumps(usb) + json.dumps(deps)[:1500])
+        if not ok:
+            return
+        # The release reaches the server too (else the agent's rounds would
+        # see the network offer older than what is pending).
+        lab.set_ref("C6")
+        try:
+            d.g.wait_exit(AGENT_INTERVAL + 5 + lab.timeout)
+        except GuestError as e:
+            c.ok(False, "s6b: the agent rebooted into the stick's update in its window", f"{e}\n{d.g.tail()}")
+            return
+        d.g.kill()
+        if d.boot(expect_version="3.0", what="(b) the agent rebooted the board into C6 from the stick") is None:
+            return
+        st = wait_status(d, lambda s: agent_of(s).get("result") == "up-to-date", 90)
+        c.ok(st["deployments"][0]["booted"] and (st.get("boot-counting") or {}).get("upgrade-available") is False
+             and agent_of(st).get("pending") is None,
+             "s6b: C6 booted, marked good, nothing pending", json.dumps(st)[:2000])
+    except GuestError as e:
+        c.ok(False, "s6: agent scenario", f"{e}\n{d.g.tail() if d.g else ''}")
+    finally:
+        d.off()
+        os.remove(d.disk)
+
+    # (d) power cuts during the agent's round: the server offers B6 (delta
+    # from A6) from power-on; its first round takes it. The cut falls at a
+    # seeded moment after the round fetched the delta's superblock, up to
+    # a little past what the whole of it took in (a): pull, deploy, reboot.
+    rng = random.Random(seed)
+    lab.set_ref("B6")
+    span = round_span or 30
+    for i in range(cuts):
+        d = Device(lab, c, f"s6d-{i}", image=lab.disk_agent)
+        try:
+            mark = len(access_log(lab))
+            g = d.power_on()
+            wait_request(lab, mark, r"/superblock ", g, lab.timeout + AGENT_INTERVAL)
+            delay = rng.uniform(0, span * 1.1)
+            time.sleep(delay)
+            ended = g.proc.poll() is not None
+            g.kill()
+            label = f"s6d: cut {i} ({delay:.1f} s after the delta's superblock{', after the reboot' if ended else ''})"
+            v = d.boot(what=f"{label}: next boot")
+            c.ok(v in ("1.0", "2.0"), f"{label}: boots the {'old' if v == '1.0' else 'new'} deployment",
+                 d.g.tail() if d.g else "")
+            if v == "1.0":
+                d.g.wait_exit(AGENT_INTERVAL + 5 + lab.timeout * 2)
+                d.g.kill()
+                v = d.boot(what=f"{label}: the agent's next round rebooted")
+            if v != "2.0":
+                c.ok(False, f"s6d: cut {i}: the next round completes (B6 booted)", d.g.tail() if d.g else "")
+                continue
+            st = wait_status(d, lambda s: agent_of(s).get("result") == "up-to-date", 90)
+            rc, out = d.g.sh("uptree fsck -q", timeout=600, check=False)
+            ok = (rc == 0 and st["deployments"][0]["checksum"] == lab.commits["B6"] and st["deployments"][0]["booted"]
+                  and (st.get("boot-counting") or {}).get("upgrade-available") is False and agent_of(st).get("pending") is None)
+            c.ok(ok, f"s6d: cut {i}: the next round completed: B6 booted, marked good, fsck clean",
+                 out[-800:] + json.dumps(st)[:1500])
+        except GuestError as e:
+            c.ok(False, f"s6d: cut {i}", f"{e}\n{d.g.tail() if d.g else ''}")
+        finally:
+            d.off()
+            os.remove(d.disk)
+    print(f"# agent scenario: {time.monotonic() - t_start:.0f} s", flush=True)
+
+
 def demo(lab):
     """README's first command: boot v1, update to v2 over HTTPS, reboot."""
     d = Device(lab, Checks(), "demo")
@@ -614,8 +956,9 @@ def last_console(work, n=25):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--board", default="qemu-arm64", choices=sorted(BOARDS))
-    ap.add_argument("--scenarios", default="1,2,3,4,5")
+    ap.add_argument("--scenarios", default="1,2,3,4,5,6")
     ap.add_argument("--power-cuts", type=int, default=20)
+    ap.add_argument("--agent-power-cuts", type=int, default=1)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--demo", action="store_true", help="the demo: boot v1, update to v2, reboot, show status")
@@ -630,7 +973,7 @@ def main():
     print(f"# {a.board}: work dir {work}", flush=True)
     lab = Lab(a.board, work, from_rootfs=a.from_rootfs)
     try:
-        lab.build(failpoints=5 in want and not a.demo)
+        lab.build(failpoints=5 in want and not a.demo, agent=6 in want and not a.demo)
         if a.demo:
             return demo(lab)
         c.ok(True, f"{a.board}: image built (U-Boot, kernel {lab.kver}, uptree-init, deployment A)")
@@ -640,6 +983,8 @@ def main():
             scenario_2_3_4(lab, c, want)
         if 5 in want:
             scenario_5(lab, c, a.power_cuts, seed)
+        if 6 in want:
+            scenario_6(lab, c, a.agent_power_cuts, seed)
     except Exception as e:  # noqa: BLE001 - any failure is reported as a check, with the console
         c.ok(False, f"{a.board}: lane aborted", f"{type(e).__name__}: {e}\n{last_console(work)}")
     finally:

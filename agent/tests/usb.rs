@@ -184,7 +184,9 @@ fn signed_stick_on_a_block_device_is_mounted_read_only_deployed_and_unmounted() 
     let st = d.status();
     assert_eq!(st["deployments"][0]["checksum"], Value::from(v2.clone()), "{st:#}");
     assert_eq!(st["agent"]["usb"]["result"], "deployed", "{st:#}");
-    assert_eq!(st["agent"]["usb"]["commit"], Value::from(v2), "{st:#}");
+    assert_eq!(st["agent"]["usb"]["commit"], Value::from(v2.clone()), "{st:#}");
+    // Pending for the agent, which reboots into it by its reboot policy.
+    assert_eq!(st["agent"]["pending"]["checksum"], Value::from(v2), "{st:#}");
     validate(&st, t.path()).expect("status after a stick");
     up(os_args![repo_arg(&d.repo()), "fsck"]);
     // The same stick again: nothing new.

@@ -11,6 +11,7 @@ use uptree_deploy::sysroot::Sysroot;
 use uptree_pull::progress::Mode;
 use uptree_update::agent::config::{AgentConfig, RebootPolicy};
 use uptree_update::agent::schedule::{self, Scheduler};
+use uptree_update::agent::state::State;
 use uptree_update::agent::{self, Agent, RoundResult};
 
 use crate::cli::{AgentOpts, ProgressArg};
@@ -75,9 +76,13 @@ pub fn run(o: &AgentOpts) -> Result<i32> {
     loop {
         let started = agent::now();
         let (r, mut st) = a.round(started);
+        // usb-update may have written the state file during the round.
+        if let Ok(Some(cur)) = State::load(&a.root) {
+            st.merge_usb_update(&cur, started);
+        }
         let delay = sched.next(r.ok(), random());
         let mut wait = delay;
-        // The booted system's agent reboots into what it deployed.
+        // The booted system's agent reboots into what it (or usb-update) deployed.
         let s = Sysroot::load_unlocked(&a.root)?;
         let may_reboot = a.may_reboot(&s);
         let pending =

@@ -5,8 +5,9 @@
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
+use uptree_deploy::sysroot::Sysroot;
 use uptree_update::agent::config::AgentConfig;
-use uptree_update::agent::state::{State, UsbResult};
+use uptree_update::agent::state::{Pending, State, UsbResult};
 use uptree_update::agent::{chain, now};
 use uptree_update::usb::{self, StickMount, UsbRequest};
 use uptree_update::Outcome;
@@ -57,6 +58,11 @@ pub fn run(o: &UsbUpdateOpts) -> Result<i32> {
         record.source,
         record.error.as_ref().map(|e| format!(" error={e:?}")).unwrap_or_default()
     );
+    if let Ok(Outcome::Deployed(d)) = &result {
+        // The agent reboots into it (its reboot policy), as into its own.
+        let version = Sysroot::load_unlocked(&o.sysroot).ok().and_then(|s| s.repo.load_commit(&d.checksum).ok()).and_then(|c| c.version().map(str::to_string));
+        st.pending = Some(Pending { checksum: d.checksum.to_hex(), deployserial: d.deployserial, version });
+    }
     st.usb = Some(record);
     if let Err(e) = st.save(&o.sysroot) {
         log::warn!("saving the state: {e}");

@@ -87,6 +87,10 @@ impl Agent {
     /// next check, which the caller's scheduler sets).
     pub fn round(&self, started: u64) -> (RoundResult, State) {
         let mut st = State::load(&self.root).ok().flatten().unwrap_or_default();
+        if let Ok(s) = Sysroot::load_unlocked(&self.root) {
+            let booted = s.booted.and_then(|b| s.deployments.get(b)).map(|d| d.csum.to_hex());
+            st.settle_pending(booted.as_deref());
+        }
         st.last_check = Some(started);
         // Progress is this round's: from the hook while pulling, then the report.
         st.progress = None;

@@ -137,6 +137,28 @@ impl State {
     }
 
     /// Atomically (temp file, fsync, rename, fsync the directory).
+    /// Once the board runs the pending deployment it is no longer pending
+    /// (else the agent would keep rebooting "into" it). `booted` is the
+    /// booted deployment's checksum. True if something changed.
+    pub fn settle_pending(&mut self, booted: Option<&str>) -> bool {
+        let booted_now = matches!((&self.pending, booted), (Some(p), Some(b)) if p.checksum == b);
+        if booted_now {
+            self.pending = None;
+        }
+        booted_now
+    }
+
+    /// Before a round saves its state: `usb-update` may have written the
+    /// file since the round loaded it. Its record wins, and what a stick
+    /// deployed after the round started is what is pending now.
+    pub fn merge_usb_update(&mut self, on_disk: &State, round_started: u64) {
+        self.usb = on_disk.usb.clone();
+        let stick_deployed_since = on_disk.usb.as_ref().is_some_and(|u| u.result == "deployed" && u.time >= round_started);
+        if stick_deployed_since && on_disk.pending.is_some() {
+            self.pending = on_disk.pending.clone();
+        }
+    }
+
     pub fn save(&self, sysroot: &Path) -> Result<()> {
         let p = path(sysroot);
         if let Some(dir) = p.parent() {
@@ -152,6 +174,37 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pending(c: &str) -> Option<Pending> {
+        Some(Pending { checksum: c.repeat(32), deployserial: 1, version: None })
+    }
+
+    #[test]
+    fn pending_is_cleared_once_booted_only() {
+        let mut st = State { pending: pending("ab"), ..State::default() };
+        assert!(!st.settle_pending(None), "not booted into a deployment: kept");
+        assert!(!st.settle_pending(Some(&"cd".repeat(32))), "still running the old one: kept");
+        assert_eq!(st.pending, pending("ab"));
+        assert!(st.settle_pending(Some(&"ab".repeat(32))));
+        assert_eq!(st.pending, None);
+    }
+
+    #[test]
+    fn a_stick_deployed_during_a_round_is_not_lost_when_the_round_saves() {
+        let usb = |time: u64, result: &str| Some(UsbResult { time, source: "/dev/sda".into(), result: result.into(), error: None, commit: None });
+        let on_disk = State { pending: pending("cd"), usb: usb(100, "deployed"), ..State::default() };
+        let mut round = State { result: Some("up-to-date".into()), ..State::default() };
+        round.merge_usb_update(&on_disk, 90);
+        assert_eq!((round.pending.clone(), round.usb.clone()), (pending("cd"), on_disk.usb.clone()));
+        // A stick deployed before the round started: the round's own view of pending wins.
+        let mut round = State { pending: None, ..State::default() };
+        round.merge_usb_update(&on_disk, 101);
+        assert_eq!(round.pending, None);
+        let refused = State { pending: pending("cd"), usb: usb(100, "refused"), ..State::default() };
+        let mut round = State { pending: pending("ab"), ..State::default() };
+        round.merge_usb_update(&refused, 90);
+        assert_eq!((round.pending, round.usb), (pending("ab"), refused.usb));
+    }
 
     #[test]
     fn round_trips_and_refuses_another_schema_version() {
