@@ -120,7 +120,7 @@ class Lab:
         sticks."""
         w = self.work
         sh("need_pkgs qemu-system-arm socat nginx-light openssl mtools dosfstools fdisk e2fsprogs u-boot-tools >&2")
-        run("cargo", "build", "--release", "--locked", "-q", "-p", "uptree", cwd=ROOT)
+        run("cargo", "build", "--release", "--locked", "-q", "-p", "uptree", "--features", "generate", cwd=ROOT)
         self.up = os.path.join(ROOT, "target/release/uptree")
         self.uboot = run(os.path.join(HERE, "uboot-build.sh"), self.board)
         self.kdir = sh(f"kernel_fetch {self.arch}")
