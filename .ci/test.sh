@@ -38,6 +38,13 @@ bash agent/tests/ostree-suite.sh -j 2
 step "fuzz: every decoder, FUZZ_SECONDS (default 60) each"
 bash agent/fuzz/run.sh
 
+step "device binary: the default static aarch64 uptree within its 3 MiB budget"
+# The same build the QEMU lanes put on the board (qemu-tests/lib/build.sh).
+bin=$(root=$PWD; for f in qemu-tests/lib/*.sh; do source "$f"; done; cross_build arm64 uptree)
+size=$(stat -c %s "$bin")
+echo "$bin: $size bytes (budget 3145728)"
+[ "$size" -le 3145728 ]
+
 step "QEMU suite: fast lane (kernel straight into uptree-init), then U-Boot → boot.scr → kernel → init on qemu-arm64 and qemu-arm"
 bash qemu-tests/run.sh
 
