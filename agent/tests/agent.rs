@@ -251,3 +251,29 @@ fn v1_deployed_v2_served(config: &str) -> (tempfile::TempDir, Device, TestServer
     let ls = ostree(os_args![repo_arg(&d.server), "ls", "-R", "-C", REF]);
     (t, d, origin, v2, ls)
 }
+
+/// A device a stick took past what its server offers: the server's commit
+/// is older than the deployed one. The round refuses it, as a downgrade,
+/// but that is not a failure to back off from: "up-to-date", the refusal
+/// kept in the state's error, nothing deployed.
+#[test]
+fn an_older_commit_on_the_server_is_refused_without_failing_the_round() {
+    let t = scratch();
+    let d = Device::new(t.path());
+    d.commit("v2", "2024-02-01 00:00:00 +0000", false);
+    let origin = TestServer::origin(d.server.clone());
+    d.first_deploy(&origin.url(), &[]);
+    let older = d.commit("v1", "2024-01-01 00:00:00 +0000", false);
+    d.config("[agent]\n");
+    let out = d.agent_cmd(&["--once"]).output().expect("agent");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(&format!("result=up-to-date refspec=origin:{REF} available={older}")), "{err}");
+    assert!(err.contains("chronologically older"), "{err}");
+    let st = d.status();
+    assert_eq!(st["agent"]["result"], "up-to-date", "{st:#}");
+    assert_eq!(st["agent"]["consecutive-failures"], 0, "{st:#}");
+    assert!(st["agent"]["error"].as_str().is_some_and(|e| e.contains("chronologically older")), "{st:#}");
+    assert_eq!(st["deployments"].as_array().map(Vec::len), Some(1), "{st:#}");
+    validate(&st, t.path()).expect("status after a refused older commit");
+}

@@ -65,6 +65,16 @@ impl Error {
         }
     }
 
+    /// The offered commit is older than the deployed one (a replayed
+    /// summary, or a server behind a stick update): refused, not a fault.
+    pub fn is_downgrade(&self) -> bool {
+        match self.root() {
+            Error::Downgrade { .. } => true,
+            Error::Pull(p) => matches!(p.root(), uptree_pull::Error::Downgrade(_)),
+            _ => false,
+        }
+    }
+
     /// A network or server hiccup worth retrying later (the agent backs off).
     pub fn is_transient(&self) -> bool {
         match self.root() {

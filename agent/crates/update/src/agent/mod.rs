@@ -30,6 +30,10 @@ pub fn now() -> u64 {
 #[derive(Debug)]
 pub enum RoundResult {
     UpToDate,
+    /// The remote offers a commit older than the deployed one (e.g. after a
+    /// stick brought a newer one): nothing to take, and not a failure to
+    /// back off from; the refusal is kept in the state's `error`.
+    Older(String),
     Deployed {
         checksum: String,
         deployserial: u32,
@@ -42,7 +46,7 @@ pub enum RoundResult {
 impl RoundResult {
     pub fn name(&self) -> &'static str {
         match self {
-            RoundResult::UpToDate => "up-to-date",
+            RoundResult::UpToDate | RoundResult::Older(_) => "up-to-date",
             RoundResult::Deployed { .. } => "deployed",
             RoundResult::Skipped(_) => "skipped",
             RoundResult::Failed(_) => "failed",
@@ -103,6 +107,7 @@ impl Agent {
         st.error = match &r {
             RoundResult::Failed(e) => Some(chain(e)),
             RoundResult::Skipped(why) => Some((*why).to_string()),
+            RoundResult::Older(why) => Some(why.clone()),
             _ => None,
         };
         st.consecutive_failures = if r.ok() { 0 } else { st.consecutive_failures.saturating_add(1) };
@@ -152,10 +157,13 @@ impl Agent {
         drop(snapshot);
         let mut req = req;
         req.pull.on_progress = Some(self.progress_hook(st.clone()));
-        let outcome = upgrade::upgrade(&self.root, &req, &mut |r| {
+        let outcome = match upgrade::upgrade(&self.root, &req, &mut |r| {
             st.progress =
                 Some(Progress { metadata: r.metadata_fetched, content: r.content_fetched, bytes: r.bytes_transferred, bytes_resumed: r.bytes_resumed });
-        })?;
+        }) {
+            Err(e) if e.is_downgrade() => return Ok(RoundResult::Older(chain(&e))),
+            r => r?,
+        };
         Ok(match outcome {
             Outcome::Pulled | Outcome::UpToDate { .. } => RoundResult::UpToDate,
             Outcome::Deployed(d) => {
