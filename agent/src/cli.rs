@@ -37,6 +37,8 @@ pub enum Command {
     Ls(LsOpts),
     /// Print the contents of a file of a commit.
     Cat(CatOpts),
+    /// Checksum a file or directory.
+    Checksum(ChecksumOpts),
     /// Check out a commit into a directory.
     Checkout(CheckoutOpts),
     /// Verify every object against its checksum.
@@ -879,6 +881,14 @@ pub struct LsOpts {
     /// Show extended attributes.
     #[arg(short = 'X', long)]
     pub xattrs: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ChecksumOpts {
+    pub path: PathBuf,
+    /// Don't include xattrs in checksum.
+    #[arg(long)]
+    pub ignore_xattrs: bool,
 }
 
 #[derive(Debug, Args)]

@@ -399,3 +399,29 @@ fn delta_generate_if_not_exists() {
     assert_eq!(fs::metadata(&sb).expect("stat").modified().expect("mtime"), before);
     assert!(ostree(os_args![r, "static-delta", "list"]).contains(&c));
 }
+
+/// `checksum PATH` prints what ostree prints for a file (with and without
+/// its xattrs), a symlink and a directory (basic-test.sh "checksum CLI").
+#[test]
+fn checksum_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 755 one\nd sub 700\nf sub/b 600 two");
+    std::os::unix::fs::symlink("a", tree.join("l")).expect("symlink");
+    let st = std::process::Command::new("setfattr").args(["-n", "user.k", "-v", "v"]).arg(tree.join("a")).status().expect("setfattr");
+    assert!(st.success());
+    for p in ["a", "sub", "sub/b", "l"] {
+        let p = tree.join(p).display().to_string();
+        for args in [vec!["checksum", p.as_str()], vec!["checksum", "--ignore-xattrs", p.as_str()]] {
+            let (ok_o, want, _) = run_out("ostree", &args);
+            let (ok_u, got, err) = run_out(uptree_bin(), &args);
+            assert!(ok_o && ok_u, "{args:?}: {err}");
+            assert_eq!(got, want, "{args:?}");
+        }
+    }
+    let (_, a, _) = run_out(uptree_bin(), &["checksum", &tree.join("a").display().to_string()]);
+    let (_, a_bare, _) = run_out(uptree_bin(), &["checksum", "--ignore-xattrs", &tree.join("a").display().to_string()]);
+    assert_ne!(a, a_bare, "the xattr is part of the checksum");
+    let (ok, _, err) = run_out(uptree_bin(), &["checksum", &tree.join("nope").display().to_string()]);
+    assert!(!ok && err.contains("No such file or directory"), "{err}");
+}
