@@ -774,6 +774,9 @@ pub struct CommitOpts {
     /// Do nothing if the tree equals the parent's.
     #[arg(long)]
     pub skip_if_unchanged: bool,
+    /// Generate size information along with commit metadata.
+    #[arg(long)]
+    pub generate_sizes: bool,
     /// Record the kernel found in usr/lib/modules (ostree.bootable, ostree.linux).
     #[arg(long)]
     pub bootable: bool,
@@ -842,6 +845,9 @@ pub struct RevParseOpts {
 #[derive(Debug, Args)]
 pub struct ShowOpts {
     pub rev: String,
+    /// Show the commit size metadata (ostree.sizes).
+    #[arg(long)]
+    pub print_sizes: bool,
     /// Print only the GVariant text of this metadata key.
     #[arg(long, value_name = "KEY")]
     pub print_metadata_key: Option<String>,

@@ -425,3 +425,54 @@ fn checksum_as_ostree() {
     let (ok, _, err) = run_out(uptree_bin(), &["checksum", &tree.join("nope").display().to_string()]);
     assert!(!ok && err.contains("No such file or directory"), "{err}");
 }
+
+/// `commit --generate-sizes` writes the same `ostree.sizes` as ostree (the
+/// commit checksums agree), only in archive repositories, and
+/// `show --print-sizes` prints what ostree prints, counting the objects
+/// the repository lacks as needed (test-pull-sizes.sh).
+#[test]
+fn generate_and_print_sizes_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 hello\nd sub 755\nf sub/b 600 world\nf sub/same 644 hello\nd sub/deeper 700\nf sub/deeper/c 755 more");
+    std::os::unix::fs::symlink("a", tree.join("l")).expect("symlink");
+    fs::write(tree.join("big"), vec![7u8; 300_000]).expect("big");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    let tree_arg = tree.display().to_string();
+    let commit = |program: &str, r: &std::path::Path| {
+        let (ok, stdout, stderr) =
+            run_out(program, &[&repo_arg(r), "commit", "-b", "m", "--generate-sizes", "--timestamp=2020-01-01T00:00:00Z", "-s", "subj", &tree_arg]);
+        assert!(ok, "{program}: {stderr}");
+        stdout
+    };
+    assert_eq!(commit(uptree_bin(), &urepo), commit("ostree", &orepo));
+    let show = |program: &str, r: &std::path::Path| {
+        let (ok, stdout, stderr) = run_out(program, &[&repo_arg(r), "show", "--print-sizes", "m"]);
+        assert!(ok, "{program}: {stderr}");
+        stdout
+    };
+    let printed = show("ostree", &orepo);
+    assert!(printed.contains("Number of objects (needed/total): 0/"), "{printed}");
+    assert_eq!(show(uptree_bin(), &urepo), printed);
+    // A repository missing a file object and a dirtree: both counted as needed.
+    let file = ostree(os_args![repo_arg(&orepo), "ls", "-C", "m", "/big"]);
+    let file = file.split_whitespace().nth(4).expect("checksum column").to_string();
+    let sub = ostree(os_args![repo_arg(&orepo), "ls", "-C", "-d", "m", "/sub"]);
+    let sub = sub.split_whitespace().nth(4).expect("dirtree column").to_string();
+    fs::remove_file(find_object(&urepo, &file, "filez")).expect("rm file");
+    fs::remove_file(find_object(&urepo, &sub, "dirtree")).expect("rm dirtree");
+    let (ro, ru) = (t.path().join("copy-o"), t.path().join("copy-u"));
+    copy_dir(&urepo, &ro);
+    copy_dir(&urepo, &ru);
+    let printed = show("ostree", &ro);
+    assert!(printed.contains("Number of objects (needed/total): 2/"), "{printed}");
+    assert!(printed.contains("/300.4\u{a0}kB\n"), "the big file compresses well, unpacked it is 300 kB: {printed}");
+    assert_eq!(show(uptree_bin(), &ru), printed);
+    // Not in a bare-user repository: no key, in ostree's words.
+    let (orepo, urepo) = init_both(t.path(), "bare-user");
+    assert_eq!(commit(uptree_bin(), &urepo), commit("ostree", &orepo));
+    for (program, r) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
+        let (ok, _, stderr) = run_out(program, &[&repo_arg(r), "show", "--print-sizes", "m"]);
+        assert!(!ok && stderr.contains("No metadata key ostree.sizes in commit"), "{program}: {stderr}");
+    }
+}

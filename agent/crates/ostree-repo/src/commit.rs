@@ -976,6 +976,8 @@ pub struct CommitSpec {
     pub skip_if_unchanged: bool,
     /// `--bootable`: add `ostree.bootable` and `ostree.linux`; fail without a kernel.
     pub bootable: bool,
+    /// `--generate-sizes`: add `ostree.sizes` (archive repositories only).
+    pub generate_sizes: bool,
 }
 
 /// Timestamp as ostree picks it: explicit, else `SOURCE_DATE_EPOCH`, else now.
@@ -1050,6 +1052,47 @@ pub fn commit(repo: &Repo, spec: &CommitSpec, layers: &[Layer], opts: TreeOption
     Ok(result)
 }
 
+/// `ostree.sizes`: for every object of the tree (each once, sorted by
+/// checksum), `checksum ‖ varint(stored) ‖ varint(unpacked) ‖ type`, as
+/// libostree's add_size_index_to_metadata.
+fn sizes_index(txn: &Transaction<'_>, root_tree: &Checksum, root_meta: &Checksum) -> Result<Value> {
+    let mut objects = BTreeMap::new();
+    let mut trees = vec![*root_tree];
+    objects.insert(*root_meta, ObjectType::DirMeta);
+    while let Some(t) = trees.pop() {
+        if objects.insert(t, ObjectType::DirTree).is_some() {
+            continue;
+        }
+        let dt = DirTree::from_bytes(&txn.load_metadata(ObjectType::DirTree, &t)?)?;
+        for (_, c) in &dt.files {
+            objects.insert(*c, ObjectType::File);
+        }
+        for (_, t, m) in &dt.dirs {
+            objects.insert(*m, ObjectType::DirMeta);
+            trees.push(*t);
+        }
+    }
+    let mut entries = Vec::with_capacity(objects.len());
+    for (c, ty) in objects {
+        let (stored, unpacked) = txn.object_sizes(&c, ty)?;
+        let mut e = c.0.to_vec();
+        write_varuint(&mut e, stored);
+        write_varuint(&mut e, unpacked);
+        e.push(ty as u8);
+        entries.push(Value::Bytes(e));
+    }
+    Ok(Value::Array(crate::gvariant::Type::Array(Box::new(crate::gvariant::Type::Byte)), entries))
+}
+
+/// Protobuf-style unsigned varint (libostree's _ostree_write_varuint64).
+fn write_varuint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
 fn build_commit(
     txn: &Transaction<'_>,
     repo: &Repo,
@@ -1092,6 +1135,9 @@ fn build_commit(
                 metadata.push(("ostree.collection-binding".to_string(), build::s(cid)));
             }
         }
+    }
+    if spec.generate_sizes && repo.mode() == RepoMode::Archive {
+        metadata.push(("ostree.sizes".to_string(), sizes_index(txn, &root_tree, &root_meta)?));
     }
     let c = Commit { metadata, parent, subject: spec.subject.clone(), body: spec.body.clone(), timestamp, root_tree, root_meta };
     let checksum = txn.write_metadata(ObjectType::Commit, &c.to_bytes())?;
@@ -1167,4 +1213,76 @@ pub fn checksum_path(path: &Path, ignore_xattrs: bool) -> Result<Checksum> {
         h.update(&buf[..n]);
     }
     Ok(h.finish())
+}
+
+/// One entry of a commit's `ostree.sizes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizeEntry {
+    pub checksum: Checksum,
+    pub ty: ObjectType,
+    /// Bytes in an archive repository (compressed for a file).
+    pub stored: u64,
+    pub unpacked: u64,
+}
+
+/// A commit's `ostree.sizes` (ostree_commit_get_object_sizes).
+pub fn object_sizes(c: &Commit) -> Result<Vec<SizeEntry>> {
+    let v = c.meta("ostree.sizes").ok_or_else(|| Error::Invalid("No metadata key ostree.sizes in commit".into()))?;
+    let bad = |why: &str| Error::Invalid(format!("Invalid ostree.sizes metadata: {why}"));
+    let Value::Array(_, items) = v.unvariant() else { return Err(bad("not an array of byte arrays")) };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let b = item.as_bytes().ok_or_else(|| bad("not an array of byte arrays"))?;
+        let (csum, mut rest) = b.split_at_checked(32).ok_or_else(|| bad("entry shorter than a checksum"))?;
+        let checksum = Checksum::from_slice(csum).ok_or_else(|| bad("entry shorter than a checksum"))?;
+        let stored = read_varuint(&mut rest).ok_or_else(|| bad("unexpected end of data reading the archived size"))?;
+        let unpacked = read_varuint(&mut rest).ok_or_else(|| bad("unexpected end of data reading the unpacked size"))?;
+        // Old commits have no type byte: their entries are content objects.
+        let ty = match rest.first() {
+            None => ObjectType::File,
+            Some(t) => ObjectType::from_u8(*t).ok_or_else(|| bad(&format!("unexpected object type {t}")))?,
+        };
+        out.push(SizeEntry { checksum, ty, stored, unpacked });
+    }
+    Ok(out)
+}
+
+fn read_varuint(data: &mut &[u8]) -> Option<u64> {
+    let mut v: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = data.split_first()?;
+        *data = rest;
+        v |= u64::from(b & 0x7f).checked_shl(shift)?;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Totals over a commit's `ostree.sizes`, and what of it `repo` still lacks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SizeSummary {
+    pub needed_stored: u64,
+    pub total_stored: u64,
+    pub needed_unpacked: u64,
+    pub total_unpacked: u64,
+    pub needed_objects: u64,
+    pub total_objects: u64,
+}
+
+pub fn size_summary(repo: &Repo, c: &Commit) -> Result<SizeSummary> {
+    let mut s = SizeSummary::default();
+    let overflow = || Error::Invalid("Invalid ostree.sizes metadata: sizes overflow".into());
+    for e in object_sizes(c)? {
+        s.total_stored = s.total_stored.checked_add(e.stored).ok_or_else(overflow)?;
+        s.total_unpacked = s.total_unpacked.checked_add(e.unpacked).ok_or_else(overflow)?;
+        s.total_objects += 1;
+        if !repo.has_object(&e.checksum, e.ty) {
+            s.needed_stored += e.stored;
+            s.needed_unpacked += e.unpacked;
+            s.needed_objects += 1;
+        }
+    }
+    Ok(s)
 }
