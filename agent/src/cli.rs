@@ -774,6 +774,9 @@ pub struct CommitOpts {
     /// Do nothing if the tree equals the parent's.
     #[arg(long)]
     pub skip_if_unchanged: bool,
+    /// Start from the given commit as a base, apply the tree on top.
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
     /// Generate size information along with commit metadata.
     #[arg(long)]
     pub generate_sizes: bool,

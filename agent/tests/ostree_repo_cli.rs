@@ -476,3 +476,33 @@ fn generate_and_print_sizes_as_ostree() {
         assert!(!ok && stderr.contains("No metadata key ostree.sizes in commit"), "{program}: {stderr}");
     }
 }
+
+/// `commit --base=REV` lays the directory over REV's tree, the owner
+/// options touching only what the directory adds: the same commit as
+/// ostree's (archive-test.sh "commit overlay base").
+#[test]
+fn commit_base_as_ostree() {
+    let t = scratch();
+    let (base, over) = (t.path().join("base"), t.path().join("over"));
+    build_tree(&base, "f a 644 one\nd sub 755\nf sub/b 600 two\nf sub/keep 644 kept");
+    build_tree(&over, "f new 644 three\nd sub 700\nf sub/b 644 replaced");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    let (b, o) = (base.display().to_string(), over.display().to_string());
+    let mut got = Vec::new();
+    for (program, r) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
+        let ra = repo_arg(r);
+        let fixed = ["--timestamp=2020-01-01T00:00:00Z", "-s", "subj"];
+        let (ok, base_rev, err) = run_out(program, &[&ra, "commit", "-b", "base", fixed[0], fixed[1], fixed[2], &b]);
+        assert!(ok, "{program}: {err}");
+        let (ok, rev, err) =
+            run_out(program, &[&ra, "commit", "-b", "top", "--base", "base", "--owner-uid", "42", "--owner-gid", "42", fixed[0], fixed[1], fixed[2], &o]);
+        assert!(ok, "{program}: {err}");
+        let (ok, _, err) = run_out(program, &[&ra, "commit", "-b", "x", "--base", "nosuchref", &o]);
+        assert!(!ok && err.contains("nosuchref"), "{program}: {err}");
+        got.push((base_rev, rev));
+    }
+    assert_eq!(got[0], got[1]);
+    let ls = ostree(os_args![repo_arg(&urepo), "ls", "-R", "top"]);
+    assert!(ls.contains("/sub/keep") && ls.contains("/a"), "the base's files stay: {ls}");
+    assert_eq!(ls.lines().filter(|l| l.contains(" 42 42 ")).count(), 4, "/, /new, /sub, /sub/b: {ls}");
+}

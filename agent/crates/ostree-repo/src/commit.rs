@@ -442,6 +442,18 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
 
     // ---- ref layer ----
 
+    /// `commit --base=REV`: start from REV's tree as it is; unlike a ref
+    /// layer the modifier does not apply to it (ostree fills the tree
+    /// straight from the dirtree).
+    pub fn add_base(&mut self, rev: &str) -> Result<()> {
+        let repo = self.repo();
+        let commit = repo.resolve_rev(rev).and_then(|c| repo.load_commit(&c)).map_err(|e| e.context(format!("base {rev}")))?;
+        let mut root = std::mem::take(&mut self.root);
+        let r = merge_tree(repo, &mut root, commit.root_tree, commit.root_meta);
+        self.root = r.map(|()| root)?;
+        Ok(())
+    }
+
     fn add_ref(&mut self, rev: &str) -> Result<()> {
         let repo = self.repo();
         let csum = repo.resolve_rev(rev)?;
@@ -978,6 +990,8 @@ pub struct CommitSpec {
     pub bootable: bool,
     /// `--generate-sizes`: add `ostree.sizes` (archive repositories only).
     pub generate_sizes: bool,
+    /// `--base`: the layers go on top of this commit's tree.
+    pub base: Option<String>,
 }
 
 /// Timestamp as ostree picks it: explicit, else `SOURCE_DATE_EPOCH`, else now.
@@ -1103,6 +1117,9 @@ fn build_commit(
     timestamp: u64,
 ) -> Result<CommitResult> {
     let mut builder = TreeBuilder::new(txn, opts)?;
+    if let Some(b) = &spec.base {
+        builder.add_base(b)?;
+    }
     let default_layers;
     let layers = if layers.is_empty() {
         default_layers = [Layer::Dir(".".into())];
