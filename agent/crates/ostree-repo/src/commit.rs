@@ -1175,6 +1175,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sizes_entries_round_trip() {
+        for v in [0u64, 1, 127, 128, 144, 300_000, u64::MAX] {
+            let mut b = Vec::new();
+            write_varuint(&mut b, v);
+            let mut r = &b[..];
+            assert_eq!(read_varuint(&mut r), Some(v));
+            assert!(r.is_empty());
+        }
+        // libostree's bytes for 144 (a dirtree entry of a real commit).
+        let mut b = Vec::new();
+        write_varuint(&mut b, 144);
+        assert_eq!(b, [0x90, 0x01]);
+        let mut r: &[u8] = &[0x80; 11];
+        assert_eq!(read_varuint(&mut r), None, "longer than 64 bits");
+        let mut e = [3u8; 32].to_vec();
+        e.extend_from_slice(&[0x2a, 0x06, 0x01]);
+        let mut old = [4u8; 32].to_vec();
+        old.extend_from_slice(&[0x05, 0x05]);
+        let ay = || crate::gvariant::Type::Array(Box::new(crate::gvariant::Type::Byte));
+        let commit = |metadata| Commit {
+            metadata,
+            parent: None,
+            subject: String::new(),
+            body: String::new(),
+            timestamp: 0,
+            root_tree: Checksum([0; 32]),
+            root_meta: Checksum([0; 32]),
+        };
+        let c = commit(vec![("ostree.sizes".into(), Value::Array(ay(), vec![Value::Bytes(e), Value::Bytes(old)]))]);
+        let got = object_sizes(&c).expect("parse");
+        assert_eq!(got[0], SizeEntry { checksum: Checksum([3; 32]), ty: ObjectType::File, stored: 42, unpacked: 6 });
+        assert_eq!(got[1], SizeEntry { checksum: Checksum([4; 32]), ty: ObjectType::File, stored: 5, unpacked: 5 });
+        let short = commit(vec![("ostree.sizes".into(), Value::Array(ay(), vec![Value::Bytes(vec![1; 33])]))]);
+        assert!(object_sizes(&short).is_err(), "no unpacked size");
+        assert!(object_sizes(&commit(Vec::new())).is_err(), "no key");
+    }
+
+    #[test]
     fn tar_paths_like_libostree() {
         assert_eq!(tar_relative("./usr/bin/").as_deref(), Ok("usr/bin"));
         assert_eq!(tar_relative("/../../etc/passwd").as_deref(), Ok("etc/passwd"));
@@ -1202,7 +1240,7 @@ pub fn checksum_path(path: &Path, ignore_xattrs: bool) -> Result<Checksum> {
         if ignore_xattrs {
             return Ok(Vec::new());
         }
-        Ok(crate::object::canonical_xattrs(read_xattrs(t).at(path)?)?)
+        crate::object::canonical_xattrs(read_xattrs(t).at(path)?)
     };
     let ft = st.file_type();
     if ft.is_dir() {
