@@ -37,6 +37,8 @@ pub enum Command {
     Ls(LsOpts),
     /// Print the contents of a file of a commit.
     Cat(CatOpts),
+    /// Checksum a file or directory.
+    Checksum(ChecksumOpts),
     /// Check out a commit into a directory.
     Checkout(CheckoutOpts),
     /// Verify every object against its checksum.
@@ -772,6 +774,12 @@ pub struct CommitOpts {
     /// Do nothing if the tree equals the parent's.
     #[arg(long)]
     pub skip_if_unchanged: bool,
+    /// Start from the given commit as a base, apply the tree on top.
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+    /// Generate size information along with commit metadata.
+    #[arg(long)]
+    pub generate_sizes: bool,
     /// Record the kernel found in usr/lib/modules (ostree.bootable, ostree.linux).
     #[arg(long)]
     pub bootable: bool,
@@ -840,6 +848,9 @@ pub struct RevParseOpts {
 #[derive(Debug, Args)]
 pub struct ShowOpts {
     pub rev: String,
+    /// Show the commit size metadata (ostree.sizes).
+    #[arg(long)]
+    pub print_sizes: bool,
     /// Print only the GVariant text of this metadata key.
     #[arg(long, value_name = "KEY")]
     pub print_metadata_key: Option<String>,
@@ -879,6 +890,14 @@ pub struct LsOpts {
     /// Show extended attributes.
     #[arg(short = 'X', long)]
     pub xattrs: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ChecksumOpts {
+    pub path: PathBuf,
+    /// Don't include xattrs in checksum.
+    #[arg(long)]
+    pub ignore_xattrs: bool,
 }
 
 #[derive(Debug, Args)]

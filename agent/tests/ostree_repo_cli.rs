@@ -399,3 +399,110 @@ fn delta_generate_if_not_exists() {
     assert_eq!(fs::metadata(&sb).expect("stat").modified().expect("mtime"), before);
     assert!(ostree(os_args![r, "static-delta", "list"]).contains(&c));
 }
+
+/// `checksum PATH` prints what ostree prints for a file (with and without
+/// its xattrs), a symlink and a directory (basic-test.sh "checksum CLI").
+#[test]
+fn checksum_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 755 one\nd sub 700\nf sub/b 600 two");
+    std::os::unix::fs::symlink("a", tree.join("l")).expect("symlink");
+    let st = std::process::Command::new("setfattr").args(["-n", "user.k", "-v", "v"]).arg(tree.join("a")).status().expect("setfattr");
+    assert!(st.success());
+    for p in ["a", "sub", "sub/b", "l"] {
+        let p = tree.join(p).display().to_string();
+        for args in [vec!["checksum", p.as_str()], vec!["checksum", "--ignore-xattrs", p.as_str()]] {
+            let (ok_o, want, _) = run_out("ostree", &args);
+            let (ok_u, got, err) = run_out(uptree_bin(), &args);
+            assert!(ok_o && ok_u, "{args:?}: {err}");
+            assert_eq!(got, want, "{args:?}");
+        }
+    }
+    let (_, a, _) = run_out(uptree_bin(), &["checksum", &tree.join("a").display().to_string()]);
+    let (_, a_bare, _) = run_out(uptree_bin(), &["checksum", "--ignore-xattrs", &tree.join("a").display().to_string()]);
+    assert_ne!(a, a_bare, "the xattr is part of the checksum");
+    let (ok, _, err) = run_out(uptree_bin(), &["checksum", &tree.join("nope").display().to_string()]);
+    assert!(!ok && err.contains("No such file or directory"), "{err}");
+}
+
+/// `commit --generate-sizes` writes the same `ostree.sizes` as ostree (the
+/// commit checksums agree), only in archive repositories, and
+/// `show --print-sizes` prints what ostree prints, counting the objects
+/// the repository lacks as needed (test-pull-sizes.sh).
+#[test]
+fn generate_and_print_sizes_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 hello\nd sub 755\nf sub/b 600 world\nf sub/same 644 hello\nd sub/deeper 700\nf sub/deeper/c 755 more");
+    std::os::unix::fs::symlink("a", tree.join("l")).expect("symlink");
+    fs::write(tree.join("big"), vec![7u8; 300_000]).expect("big");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    let tree_arg = tree.display().to_string();
+    let commit = |program: &str, r: &std::path::Path| {
+        let (ok, stdout, stderr) =
+            run_out(program, &[&repo_arg(r), "commit", "-b", "m", "--generate-sizes", "--timestamp=2020-01-01T00:00:00Z", "-s", "subj", &tree_arg]);
+        assert!(ok, "{program}: {stderr}");
+        stdout
+    };
+    assert_eq!(commit(uptree_bin(), &urepo), commit("ostree", &orepo));
+    let show = |program: &str, r: &std::path::Path| {
+        let (ok, stdout, stderr) = run_out(program, &[&repo_arg(r), "show", "--print-sizes", "m"]);
+        assert!(ok, "{program}: {stderr}");
+        stdout
+    };
+    let printed = show("ostree", &orepo);
+    assert!(printed.contains("Number of objects (needed/total): 0/"), "{printed}");
+    assert_eq!(show(uptree_bin(), &urepo), printed);
+    // A repository missing a file object and a dirtree: both counted as needed.
+    let file = ostree(os_args![repo_arg(&orepo), "ls", "-C", "m", "/big"]);
+    let file = file.split_whitespace().nth(4).expect("checksum column").to_string();
+    let sub = ostree(os_args![repo_arg(&orepo), "ls", "-C", "-d", "m", "/sub"]);
+    let sub = sub.split_whitespace().nth(4).expect("dirtree column").to_string();
+    fs::remove_file(find_object(&urepo, &file, "filez")).expect("rm file");
+    fs::remove_file(find_object(&urepo, &sub, "dirtree")).expect("rm dirtree");
+    let (ro, ru) = (t.path().join("copy-o"), t.path().join("copy-u"));
+    copy_dir(&urepo, &ro);
+    copy_dir(&urepo, &ru);
+    let printed = show("ostree", &ro);
+    assert!(printed.contains("Number of objects (needed/total): 2/"), "{printed}");
+    assert!(printed.contains("/300.4\u{a0}kB\n"), "the big file compresses well, unpacked it is 300 kB: {printed}");
+    assert_eq!(show(uptree_bin(), &ru), printed);
+    // Not in a bare-user repository: no key, in ostree's words.
+    let (orepo, urepo) = init_both(t.path(), "bare-user");
+    assert_eq!(commit(uptree_bin(), &urepo), commit("ostree", &orepo));
+    for (program, r) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
+        let (ok, _, stderr) = run_out(program, &[&repo_arg(r), "show", "--print-sizes", "m"]);
+        assert!(!ok && stderr.contains("No metadata key ostree.sizes in commit"), "{program}: {stderr}");
+    }
+}
+
+/// `commit --base=REV` lays the directory over REV's tree, the owner
+/// options touching only what the directory adds: the same commit as
+/// ostree's (archive-test.sh "commit overlay base").
+#[test]
+fn commit_base_as_ostree() {
+    let t = scratch();
+    let (base, over) = (t.path().join("base"), t.path().join("over"));
+    build_tree(&base, "f a 644 one\nd sub 755\nf sub/b 600 two\nf sub/keep 644 kept");
+    build_tree(&over, "f new 644 three\nd sub 700\nf sub/b 644 replaced");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    let (b, o) = (base.display().to_string(), over.display().to_string());
+    let mut got = Vec::new();
+    for (program, r) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
+        let ra = repo_arg(r);
+        let fixed = ["--timestamp=2020-01-01T00:00:00Z", "-s", "subj"];
+        let (ok, base_rev, err) = run_out(program, &[&ra, "commit", "-b", "base", fixed[0], fixed[1], fixed[2], &b]);
+        assert!(ok, "{program}: {err}");
+        let (ok, rev, err) =
+            run_out(program, &[&ra, "commit", "-b", "top", "--base", "base", "--owner-uid", "42", "--owner-gid", "42", fixed[0], fixed[1], fixed[2], &o]);
+        assert!(ok, "{program}: {err}");
+        let (ok, _, err) = run_out(program, &[&ra, "commit", "-b", "x", "--base", "nosuchref", &o]);
+        assert!(!ok && err.contains("nosuchref"), "{program}: {err}");
+        got.push((base_rev, rev));
+    }
+    assert_eq!(got[0], got[1]);
+    let ls = ostree(os_args![repo_arg(&urepo), "ls", "-R", "top"]);
+    assert!(ls.contains("/sub/keep") && ls.contains("/a"), "the base's files stay: {ls}");
+    assert_eq!(ls.lines().filter(|l| l.contains(" 42 42 ")).count(), 4, "/, /new, /sub, /sub/b: {ls}");
+}

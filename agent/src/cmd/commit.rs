@@ -38,6 +38,8 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         timestamp,
         skip_if_unchanged: o.skip_if_unchanged,
         bootable: o.bootable,
+        generate_sizes: o.generate_sizes,
+        base: o.base.clone(),
     };
     let mut layers: Vec<Layer> = o.trees.iter().map(|t| Layer::parse(t)).collect::<ostree_repo::Result<_>>()?;
     if let Some(p) = &o.path {

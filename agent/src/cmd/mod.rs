@@ -4,6 +4,7 @@ mod admin;
 mod agent;
 mod cat;
 mod checkout;
+mod checksum;
 mod commit;
 mod config;
 mod fsck;
@@ -45,6 +46,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Log(o) => log::run(&repo()?, &o),
         Command::Ls(o) => ls::run(&repo()?, &o),
         Command::Cat(o) => cat::run(&repo()?, &o),
+        Command::Checksum(o) => checksum::run(&o),
         Command::Checkout(o) => checkout::run(&repo()?, &o),
         Command::Fsck(o) => fsck::run(&repo()?, &o),
         Command::Prune(o) => prune::run(&repo()?, &o),

@@ -61,7 +61,19 @@ fn value_json(v: &Value) -> serde_json::Value {
 pub fn run(repo: &Repo, o: &ShowOpts) -> Result<i32> {
     let csum = repo.resolve_rev(&o.rev)?;
     let c = repo.load_commit(&csum)?;
-    if let Some(key) = &o.print_metadata_key {
+    if o.print_sizes {
+        let s = ostree_repo::commit::size_summary(repo, &c)?;
+        let f = ostree_repo::fsutil::format_size_glib;
+        out(&format!(
+            "Compressed size (needed/total): {}/{}\nUnpacked size (needed/total): {}/{}\nNumber of objects (needed/total): {}/{}\n",
+            f(s.needed_stored),
+            f(s.total_stored),
+            f(s.needed_unpacked),
+            f(s.total_unpacked),
+            s.needed_objects,
+            s.total_objects
+        ))?;
+    } else if let Some(key) = &o.print_metadata_key {
         let v = c.meta(key).ok_or_else(|| Error::Invalid(format!("No such metadata key '{key}'")))?;
         out(&format!("{}\n", gvariant::print(v)))?;
     } else if o.json {

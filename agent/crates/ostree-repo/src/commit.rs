@@ -442,6 +442,18 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
 
     // ---- ref layer ----
 
+    /// `commit --base=REV`: start from REV's tree as it is; unlike a ref
+    /// layer the modifier does not apply to it (ostree fills the tree
+    /// straight from the dirtree).
+    pub fn add_base(&mut self, rev: &str) -> Result<()> {
+        let repo = self.repo();
+        let commit = repo.resolve_rev(rev).and_then(|c| repo.load_commit(&c)).map_err(|e| e.context(format!("base {rev}")))?;
+        let mut root = std::mem::take(&mut self.root);
+        let r = merge_tree(repo, &mut root, commit.root_tree, commit.root_meta);
+        self.root = r.map(|()| root)?;
+        Ok(())
+    }
+
     fn add_ref(&mut self, rev: &str) -> Result<()> {
         let repo = self.repo();
         let csum = repo.resolve_rev(rev)?;
@@ -976,6 +988,10 @@ pub struct CommitSpec {
     pub skip_if_unchanged: bool,
     /// `--bootable`: add `ostree.bootable` and `ostree.linux`; fail without a kernel.
     pub bootable: bool,
+    /// `--generate-sizes`: add `ostree.sizes` (archive repositories only).
+    pub generate_sizes: bool,
+    /// `--base`: the layers go on top of this commit's tree.
+    pub base: Option<String>,
 }
 
 /// Timestamp as ostree picks it: explicit, else `SOURCE_DATE_EPOCH`, else now.
@@ -1050,6 +1066,47 @@ pub fn commit(repo: &Repo, spec: &CommitSpec, layers: &[Layer], opts: TreeOption
     Ok(result)
 }
 
+/// `ostree.sizes`: for every object of the tree (each once, sorted by
+/// checksum), `checksum ‖ varint(stored) ‖ varint(unpacked) ‖ type`, as
+/// libostree's add_size_index_to_metadata.
+fn sizes_index(txn: &Transaction<'_>, root_tree: &Checksum, root_meta: &Checksum) -> Result<Value> {
+    let mut objects = BTreeMap::new();
+    let mut trees = vec![*root_tree];
+    objects.insert(*root_meta, ObjectType::DirMeta);
+    while let Some(t) = trees.pop() {
+        if objects.insert(t, ObjectType::DirTree).is_some() {
+            continue;
+        }
+        let dt = DirTree::from_bytes(&txn.load_metadata(ObjectType::DirTree, &t)?)?;
+        for (_, c) in &dt.files {
+            objects.insert(*c, ObjectType::File);
+        }
+        for (_, t, m) in &dt.dirs {
+            objects.insert(*m, ObjectType::DirMeta);
+            trees.push(*t);
+        }
+    }
+    let mut entries = Vec::with_capacity(objects.len());
+    for (c, ty) in objects {
+        let (stored, unpacked) = txn.object_sizes(&c, ty)?;
+        let mut e = c.0.to_vec();
+        write_varuint(&mut e, stored);
+        write_varuint(&mut e, unpacked);
+        e.push(ty as u8);
+        entries.push(Value::Bytes(e));
+    }
+    Ok(Value::Array(crate::gvariant::Type::Array(Box::new(crate::gvariant::Type::Byte)), entries))
+}
+
+/// Protobuf-style unsigned varint (libostree's _ostree_write_varuint64).
+fn write_varuint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
 fn build_commit(
     txn: &Transaction<'_>,
     repo: &Repo,
@@ -1060,6 +1117,9 @@ fn build_commit(
     timestamp: u64,
 ) -> Result<CommitResult> {
     let mut builder = TreeBuilder::new(txn, opts)?;
+    if let Some(b) = &spec.base {
+        builder.add_base(b)?;
+    }
     let default_layers;
     let layers = if layers.is_empty() {
         default_layers = [Layer::Dir(".".into())];
@@ -1093,6 +1153,9 @@ fn build_commit(
             }
         }
     }
+    if spec.generate_sizes && repo.mode() == RepoMode::Archive {
+        metadata.push(("ostree.sizes".to_string(), sizes_index(txn, &root_tree, &root_meta)?));
+    }
     let c = Commit { metadata, parent, subject: spec.subject.clone(), body: spec.body.clone(), timestamp, root_tree, root_meta };
     let checksum = txn.write_metadata(ObjectType::Commit, &c.to_bytes())?;
     let s = &txn.stats;
@@ -1112,6 +1175,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sizes_entries_round_trip() {
+        for v in [0u64, 1, 127, 128, 144, 300_000, u64::MAX] {
+            let mut b = Vec::new();
+            write_varuint(&mut b, v);
+            let mut r = &b[..];
+            assert_eq!(read_varuint(&mut r), Some(v));
+            assert!(r.is_empty());
+        }
+        // libostree's bytes for 144 (a dirtree entry of a real commit).
+        let mut b = Vec::new();
+        write_varuint(&mut b, 144);
+        assert_eq!(b, [0x90, 0x01]);
+        let mut r: &[u8] = &[0x80; 11];
+        assert_eq!(read_varuint(&mut r), None, "longer than 64 bits");
+        let mut e = [3u8; 32].to_vec();
+        e.extend_from_slice(&[0x2a, 0x06, 0x01]);
+        let mut old = [4u8; 32].to_vec();
+        old.extend_from_slice(&[0x05, 0x05]);
+        let ay = || crate::gvariant::Type::Array(Box::new(crate::gvariant::Type::Byte));
+        let commit = |metadata| Commit {
+            metadata,
+            parent: None,
+            subject: String::new(),
+            body: String::new(),
+            timestamp: 0,
+            root_tree: Checksum([0; 32]),
+            root_meta: Checksum([0; 32]),
+        };
+        let c = commit(vec![("ostree.sizes".into(), Value::Array(ay(), vec![Value::Bytes(e), Value::Bytes(old)]))]);
+        let got = object_sizes(&c).expect("parse");
+        assert_eq!(got[0], SizeEntry { checksum: Checksum([3; 32]), ty: ObjectType::File, stored: 42, unpacked: 6 });
+        assert_eq!(got[1], SizeEntry { checksum: Checksum([4; 32]), ty: ObjectType::File, stored: 5, unpacked: 5 });
+        let short = commit(vec![("ostree.sizes".into(), Value::Array(ay(), vec![Value::Bytes(vec![1; 33])]))]);
+        assert!(object_sizes(&short).is_err(), "no unpacked size");
+        assert!(object_sizes(&commit(Vec::new())).is_err(), "no key");
+    }
+
+    #[test]
     fn tar_paths_like_libostree() {
         assert_eq!(tar_relative("./usr/bin/").as_deref(), Ok("usr/bin"));
         assert_eq!(tar_relative("/../../etc/passwd").as_deref(), Ok("etc/passwd"));
@@ -1128,4 +1229,115 @@ mod tests {
         assert!(Layer::parse("zip=x").is_err());
         assert!(Layer::parse("nothing").is_err());
     }
+}
+
+/// `ostree checksum PATH`: the object checksum `path` would get if
+/// committed as is — a content checksum for a file or symlink, a dirmeta
+/// checksum for a directory. Symlinks are not followed.
+pub fn checksum_path(path: &Path, ignore_xattrs: bool) -> Result<Checksum> {
+    let st = fs::symlink_metadata(path).at(path)?;
+    let xattrs = |t: xattr::Target<'_>| -> Result<Xattrs> {
+        if ignore_xattrs {
+            return Ok(Vec::new());
+        }
+        crate::object::canonical_xattrs(read_xattrs(t).at(path)?)
+    };
+    let ft = st.file_type();
+    if ft.is_dir() {
+        let dm = DirMeta { uid: st.uid(), gid: st.gid(), mode: st.mode(), xattrs: xattrs(xattr::Target::Path(path))? };
+        return Ok(Checksum::of(&dm.to_bytes()));
+    }
+    if ft.is_symlink() {
+        let target = fs::read_link(path).at(path)?;
+        let target = target.into_os_string().into_string().map_err(|_| Error::Invalid("symlink target is not valid UTF-8".into()))?;
+        let meta = FileMeta { uid: st.uid(), gid: st.gid(), mode: st.mode(), symlink_target: target, xattrs: xattrs(xattr::Target::Path(path))? };
+        return Ok(crate::object::content_checksum(&meta, &[]));
+    }
+    if !ft.is_file() {
+        return Err(Error::Invalid(format!("{}: not a regular file, symlink or directory", path.display())));
+    }
+    let mut file = fs::OpenOptions::new().read(true).custom_flags(OFlag::O_NOFOLLOW.bits()).open(path).at(path)?;
+    let meta = FileMeta { uid: st.uid(), gid: st.gid(), mode: st.mode(), symlink_target: String::new(), xattrs: xattrs(xattr::Target::Fd(file.as_fd()))? };
+    let mut h = crate::object::ContentHasher::new(&meta);
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf).at(path)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finish())
+}
+
+/// One entry of a commit's `ostree.sizes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizeEntry {
+    pub checksum: Checksum,
+    pub ty: ObjectType,
+    /// Bytes in an archive repository (compressed for a file).
+    pub stored: u64,
+    pub unpacked: u64,
+}
+
+/// A commit's `ostree.sizes` (ostree_commit_get_object_sizes).
+pub fn object_sizes(c: &Commit) -> Result<Vec<SizeEntry>> {
+    let v = c.meta("ostree.sizes").ok_or_else(|| Error::Invalid("No metadata key ostree.sizes in commit".into()))?;
+    let bad = |why: &str| Error::Invalid(format!("Invalid ostree.sizes metadata: {why}"));
+    let Value::Array(_, items) = v.unvariant() else { return Err(bad("not an array of byte arrays")) };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let b = item.as_bytes().ok_or_else(|| bad("not an array of byte arrays"))?;
+        let (csum, mut rest) = b.split_at_checked(32).ok_or_else(|| bad("entry shorter than a checksum"))?;
+        let checksum = Checksum::from_slice(csum).ok_or_else(|| bad("entry shorter than a checksum"))?;
+        let stored = read_varuint(&mut rest).ok_or_else(|| bad("unexpected end of data reading the archived size"))?;
+        let unpacked = read_varuint(&mut rest).ok_or_else(|| bad("unexpected end of data reading the unpacked size"))?;
+        // Old commits have no type byte: their entries are content objects.
+        let ty = match rest.first() {
+            None => ObjectType::File,
+            Some(t) => ObjectType::from_u8(*t).ok_or_else(|| bad(&format!("unexpected object type {t}")))?,
+        };
+        out.push(SizeEntry { checksum, ty, stored, unpacked });
+    }
+    Ok(out)
+}
+
+fn read_varuint(data: &mut &[u8]) -> Option<u64> {
+    let mut v: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = data.split_first()?;
+        *data = rest;
+        v |= u64::from(b & 0x7f).checked_shl(shift)?;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Totals over a commit's `ostree.sizes`, and what of it `repo` still lacks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SizeSummary {
+    pub needed_stored: u64,
+    pub total_stored: u64,
+    pub needed_unpacked: u64,
+    pub total_unpacked: u64,
+    pub needed_objects: u64,
+    pub total_objects: u64,
+}
+
+pub fn size_summary(repo: &Repo, c: &Commit) -> Result<SizeSummary> {
+    let mut s = SizeSummary::default();
+    let overflow = || Error::Invalid("Invalid ostree.sizes metadata: sizes overflow".into());
+    for e in object_sizes(c)? {
+        s.total_stored = s.total_stored.checked_add(e.stored).ok_or_else(overflow)?;
+        s.total_unpacked = s.total_unpacked.checked_add(e.unpacked).ok_or_else(overflow)?;
+        s.total_objects += 1;
+        if !repo.has_object(&e.checksum, e.ty) {
+            s.needed_stored += e.stored;
+            s.needed_unpacked += e.unpacked;
+            s.needed_objects += 1;
+        }
+    }
+    Ok(s)
 }

@@ -1545,6 +1545,23 @@ impl<'r> Transaction<'r> {
         }
     }
 
+    /// (stored, unpacked) bytes of an object staged in this transaction or
+    /// already in the repository: for ostree.sizes, in an archive repo,
+    /// where a `.filez` is compressed and metadata is stored as is.
+    pub fn object_sizes(&self, csum: &Checksum, ty: ObjectType) -> Result<(u64, u64)> {
+        let staged = self.staged_rel(csum, ty);
+        let p = if self.staged(csum, ty) { staged } else { self.repo.object_path(csum, ty) };
+        let f = uptree_sys::fs::open_regular(&p).map_err(|e| Error::io(&p, e))?;
+        let stored = f.metadata().map_err(|e| Error::io(&p, e))?.len();
+        if ty != ObjectType::File || self.repo.mode != RepoMode::Archive {
+            return Ok((stored, stored));
+        }
+        let (meta, size) = read_filez_header(&mut BufReader::new(f)).map_err(|e| e.context(format!("content object {csum}")))?;
+        // ostree records the lstat size: a symlink's is its target's length.
+        let unpacked = if meta.is_symlink() { meta.symlink_target.len() as u64 } else { size };
+        Ok((stored, unpacked))
+    }
+
     /// Bytes of a metadata object that is staged in this transaction or
     /// already in the repository, checked against its name.
     pub fn load_metadata(&self, ty: ObjectType, csum: &Checksum) -> Result<Vec<u8>> {
