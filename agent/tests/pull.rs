@@ -195,7 +195,8 @@ fn usb_stick_flow() {
     flip_byte(&find_object(&stick, &csum, "filez"), 5000);
     let err = up_fails(os_args![repo_arg(&other), "pull", "usb", "testos/aarch64/stable"]);
     assert!(
-        err.contains(&format!("object {csum}.filez")) && (err.contains(&format!("Corrupted file object; checksum expected='{csum}'")) || err.contains("compressed") || err.contains("truncated")),
+        err.contains(&format!("object {csum}.filez"))
+            && (err.contains(&format!("Corrupted file object; checksum expected='{csum}'")) || err.contains("compressed") || err.contains("truncated")),
         "{err}"
     );
     assert_untouched(&other, "usb:testos/aarch64/stable", None);

@@ -476,7 +476,17 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
             } else if ft.is_file() || ft.is_symlink() {
                 let slot = self.new_slot();
                 node.replace_file(self.repo(), &name, FileSlot::Pending(slot))?;
-                self.submit(pool, Job::Path { dir: Arc::clone(&dir), dir_path: Arc::clone(&dir_path), rel_dir: Arc::clone(&rel_dir), name: name_os, slot, is_link: ft.is_symlink() })?;
+                self.submit(
+                    pool,
+                    Job::Path {
+                        dir: Arc::clone(&dir),
+                        dir_path: Arc::clone(&dir_path),
+                        rel_dir: Arc::clone(&rel_dir),
+                        name: name_os,
+                        slot,
+                        is_link: ft.is_symlink(),
+                    },
+                )?;
             } else {
                 return Err(Error::Unsupported {
                     path: e.path(),
