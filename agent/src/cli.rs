@@ -765,6 +765,9 @@ pub struct CommitOpts {
     /// Canonicalize permissions as bare-user-only does.
     #[arg(long)]
     pub canonical_permissions: bool,
+    /// File of mode changes: lines "MODE /path" (added) or "=MODE /path" (set), MODE in decimal.
+    #[arg(long, value_name = "PATH")]
+    pub statoverride: Option<PathBuf>,
     /// Reuse checksums of files hardlinked from this repository's objects.
     #[arg(long)]
     pub link_checkout_speedup: bool,

@@ -506,3 +506,55 @@ fn commit_base_as_ostree() {
     assert!(ls.contains("/sub/keep") && ls.contains("/a"), "the base's files stay: {ls}");
     assert_eq!(ls.lines().filter(|l| l.contains(" 42 42 ")).count(), 4, "/, /new, /sub, /sub/b: {ls}");
 }
+
+/// `commit --statoverride=FILE` (pull-test.sh): "MODE /path" adds MODE,
+/// "=MODE /path" sets the permissions, MODE in decimal; an entry matching
+/// nothing and a line without a space are refused, as ostree does.
+#[test]
+fn commit_statoverride_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one\nd sub 755\nf sub/b 644 two");
+    let so = t.path().join("so.txt");
+    fs::write(&so, "2048 /a\n=448 /sub\n").expect("write");
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    let tree_arg = format!("--tree=dir={}", tree.display());
+    let so_arg = format!("--statoverride={}", so.display());
+    let mut listings = Vec::new();
+    for (program, repo) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
+        let (ok, _, stderr) = run_out(program, &[&repo_arg(repo), "commit", "-b", "main", &so_arg, &tree_arg]);
+        assert!(ok, "{program}: {stderr}");
+        listings.push(ostree(os_args![repo_arg(repo), "ls", "-R", "main"]));
+    }
+    assert!(listings[1].contains("-04644 0 0      3 /a") && listings[1].contains("d00700 0 0      0 /sub"), "{}", listings[1]);
+    assert_eq!(listings[0], listings[1]);
+    for (text, words) in [("2048 /nope\n", "Unmatched statoverride path"), ("bad\n", "Malformed statoverride file (no space found)")] {
+        fs::write(&so, text).expect("write");
+        for (program, repo) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
+            let (ok, _, stderr) = run_out(program, &[&repo_arg(repo), "commit", "-b", "other", &so_arg, &tree_arg]);
+            assert!(!ok && stderr.contains(words), "{program} {text:?}: {stderr}");
+            assert!(!repo.join("refs/heads/other").exists(), "{program} {text:?}");
+        }
+    }
+}
+
+/// A partial commit (pulled with --subpath) is left out of "Verifying
+/// content integrity of N commit objects" and counted as not verified
+/// (test-oldstyle-partial.sh): the same stdout as ostree's.
+#[test]
+fn fsck_partial_commit_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 one\nd sub 755\nf sub/b 644 two");
+    let (src, _) = init_both(t.path(), "archive");
+    ostree(os_args![repo_arg(&src), "commit", "-b", "main", tree.display().to_string()]);
+    let r = t.path().join("partial");
+    ostree(os_args![repo_arg(&r), "init", "--mode=archive"]);
+    ostree(os_args![repo_arg(&r), "remote", "add", "--no-gpg-verify", "origin", format!("file://{}", src.display())]);
+    ostree(os_args![repo_arg(&r), "pull", "--subpath=/sub", "origin", "main"]);
+    let ra = repo_arg(&r);
+    let (ook, ostdout, _) = run_out("ostree", &[&ra, "fsck"]);
+    let (uok, ustdout, ustderr) = run_out(uptree_bin(), &[&ra, "fsck"]);
+    assert!(ostdout.contains("Verifying content integrity of 0 commit objects...\n1 partial commits not verified\n"), "{ostdout}");
+    assert_eq!((uok, ustdout.as_str()), (ook, ostdout.as_str()), "{ustderr}");
+}

@@ -195,7 +195,8 @@ fn usb_stick_flow() {
     flip_byte(&find_object(&stick, &csum, "filez"), 5000);
     let err = up_fails(os_args![repo_arg(&other), "pull", "usb", "testos/aarch64/stable"]);
     assert!(
-        err.contains(&format!("object {csum}.filez")) && (err.contains("checksum mismatch") || err.contains("compressed") || err.contains("truncated")),
+        err.contains(&format!("object {csum}.filez"))
+            && (err.contains(&format!("Corrupted file object; checksum expected='{csum}'")) || err.contains("compressed") || err.contains("truncated")),
         "{err}"
     );
     assert_untouched(&other, "usb:testos/aarch64/stable", None);
@@ -221,7 +222,7 @@ fn pull_local_between_modes() {
     fs::write(&obj, "tampered").expect("tamper");
     let dst = device(&t.path().join("u"), "archive");
     let err = up_fails(os_args![repo_arg(&dst), "pull-local", "--untrusted", src.display().to_string(), "os"]);
-    assert!(err.contains("checksum mismatch"), "{err}");
+    assert!(err.contains(&format!("Corrupted file object; checksum expected='{csum}'")), "{err}");
     assert_untouched(&dst, "os", None);
 }
 
@@ -807,7 +808,7 @@ fn wrong_bytes_for_an_object() {
             let other = fs::read(server.join("objects").join(obj_suffix(ls, "/usr/share/many/entry-0002", "filez"))).expect("other");
             (obj_suffix(ls, "/usr/share/many/entry-0001", "filez"), Fault::Replace(other))
         },
-        &["checksum mismatch"],
+        &["Corrupted file object; checksum expected="],
     );
     bad_pull(|_, ls| (obj_suffix(ls, "/usr/share/many", "dirtree"), Fault::Replace(b"\x00garbage".to_vec())), &["checksum mismatch"]);
 }
@@ -839,7 +840,7 @@ fn filez_whose_size_disagrees_or_inflates_without_bound() {
             forged.extend_from_slice(&real[off..]);
             (suffix, Fault::Replace(forged))
         },
-        &["more than its declared size", "checksum mismatch"],
+        &["more than its declared size", "Corrupted file object; checksum expected="],
     );
     // 16 bytes declared, 256 MiB of zeros inflated: stops at 16 bytes.
     let meta2 = meta.clone();

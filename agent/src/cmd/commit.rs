@@ -1,6 +1,6 @@
 //! `commit`.
 
-use ostree_repo::commit::{self, CommitSpec, Layer, Modifier, TreeOptions};
+use ostree_repo::commit::{self, CommitSpec, Layer, Modifier, StatOverride, TreeOptions};
 use ostree_repo::object::ObjectType;
 use ostree_repo::{datetime, Checksum, Error, Repo};
 
@@ -48,8 +48,18 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         }
         layers.push(Layer::Dir(p.clone()));
     }
+    let statoverride = match &o.statoverride {
+        Some(p) => Some(std::sync::Arc::new(StatOverride::parse(&std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?)?)),
+        None => None,
+    };
     let opts = TreeOptions {
-        modifier: Modifier { owner_uid: o.owner_uid, owner_gid: o.owner_gid, no_xattrs: o.no_xattrs, canonical_permissions: o.canonical_permissions },
+        modifier: Modifier {
+            owner_uid: o.owner_uid,
+            owner_gid: o.owner_gid,
+            no_xattrs: o.no_xattrs,
+            canonical_permissions: o.canonical_permissions,
+            statoverride,
+        },
         link_checkout_speedup: o.link_checkout_speedup,
         tar_autocreate_parents: o.tar_autocreate_parents,
         threads: 0,

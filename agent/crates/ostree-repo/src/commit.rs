@@ -38,12 +38,70 @@ pub struct Modifier {
     pub no_xattrs: bool,
     /// uid/gid 0 and no setuid/setgid/sticky/o+w (bare-user-only style).
     pub canonical_permissions: bool,
+    /// Per-path mode changes (`--statoverride`), matched on dir layers.
+    pub statoverride: Option<Arc<StatOverride>>,
+}
+
+/// One `--statoverride` line: `MODE PATH` ORs MODE into the permissions,
+/// `=MODE PATH` replaces them (the file type stays).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeOverride {
+    Add(u32),
+    Set(u32),
+}
+
+/// ostree's statoverride file: lines `MODE /path` or `=MODE /path`, MODE in
+/// decimal as ostree reads it (2048 is setuid). Every path must match an entry.
+#[derive(Debug, Default)]
+pub struct StatOverride {
+    entries: HashMap<String, ModeOverride>,
+    matched: Mutex<std::collections::HashSet<String>>,
+}
+
+impl StatOverride {
+    pub fn parse(text: &str) -> Result<StatOverride> {
+        let mut entries = HashMap::new();
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let (mode, path) = line.split_once(' ').ok_or_else(|| Error::Invalid("Malformed statoverride file (no space found)".into()))?;
+            let (set, digits) = match mode.strip_prefix('=') {
+                Some(d) => (true, d),
+                None => (false, mode),
+            };
+            let m: u32 = digits.parse().map_err(|_| Error::Invalid(format!("Malformed statoverride file (invalid mode '{mode}')")))?;
+            entries.insert(path.to_string(), if set { ModeOverride::Set(m) } else { ModeOverride::Add(m) });
+        }
+        Ok(StatOverride { entries, matched: Default::default() })
+    }
+
+    /// Applies the entry for `path` (relative to the commit root, with a leading '/').
+    fn apply(&self, path: &str, mode: &mut u32) {
+        let Some(o) = self.entries.get(path) else { return };
+        match *o {
+            ModeOverride::Add(m) => *mode |= m,
+            ModeOverride::Set(m) => *mode = (*mode & S_IFMT) | m,
+        }
+        self.matched.lock().unwrap_or_else(|e| e.into_inner()).insert(path.to_string());
+    }
+
+    /// Entries no committed path matched, sorted.
+    pub fn unmatched(&self) -> Vec<String> {
+        let matched = self.matched.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<String> = self.entries.keys().filter(|k| !matched.contains(*k)).cloned().collect();
+        v.sort();
+        v
+    }
 }
 
 impl Modifier {
     /// True if entries can change; a ref layer is then rewritten, not reused.
     pub fn is_active(&self) -> bool {
-        self.owner_uid.is_some() || self.owner_gid.is_some() || self.no_xattrs || self.canonical_permissions
+        self.owner_uid.is_some() || self.owner_gid.is_some() || self.no_xattrs || self.canonical_permissions || self.statoverride.is_some()
+    }
+
+    fn apply_path(&self, path: &str, mode: &mut u32) {
+        if let Some(so) = &self.statoverride {
+            so.apply(path, mode);
+        }
     }
 
     fn apply(&self, uid: &mut u32, gid: &mut u32, mode: &mut u32, xattrs: &mut Xattrs) {
@@ -212,7 +270,7 @@ impl MTree {
 
 enum Job {
     /// A regular file or symlink under a directory fd.
-    Path { dir: Arc<OwnedFd>, dir_path: Arc<PathBuf>, name: std::ffi::OsString, slot: u32, is_link: bool },
+    Path { dir: Arc<OwnedFd>, dir_path: Arc<PathBuf>, rel_dir: Arc<String>, name: std::ffi::OsString, slot: u32, is_link: bool },
     /// A file whose metadata and bytes are already known (tar entries).
     Data { meta: FileMeta, data: Vec<u8>, slot: u32, path: String },
 }
@@ -385,20 +443,23 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
         // The root may be given through a symlink; everything below is not followed.
         let root_fd = open_dir(path, true)?;
         let mut root = std::mem::take(&mut self.root);
-        let r = self.walk_dir(&mut root, path, root_fd, pool);
+        let r = self.walk_dir(&mut root, path, "", root_fd, pool);
         self.root = root;
         r
     }
 
-    fn walk_dir(&mut self, node: &mut MTree, path: &Path, fd: OwnedFd, pool: &mut Pool) -> Result<()> {
+    /// `rel` is the directory's path in the commit: "" for the root, else "/a/b".
+    fn walk_dir(&mut self, node: &mut MTree, path: &Path, rel: &str, fd: OwnedFd, pool: &mut Pool) -> Result<()> {
         let st = nix::sys::stat::fstat(&fd).at(path)?;
         let mut xattrs = if self.opts.modifier.no_xattrs { Vec::new() } else { read_xattrs(xattr::Target::Fd(fd.as_fd())).at(path)? };
         let (mut uid, mut gid, mut mode) = (st.st_uid, st.st_gid, st.st_mode);
+        self.opts.modifier.apply_path(if rel.is_empty() { "/" } else { rel }, &mut mode);
         self.opts.modifier.apply(&mut uid, &mut gid, &mut mode, &mut xattrs);
         let meta = self.write_dirmeta(DirMeta { uid, gid, mode, xattrs })?;
         node.set_meta(meta);
         let dir = Arc::new(fd);
         let dir_path = Arc::new(path.to_path_buf());
+        let rel_dir = Arc::new(rel.to_string());
         let mut subdirs = Vec::new();
         for e in fs::read_dir(path).at(path)? {
             let e = e.at(path)?;
@@ -415,7 +476,17 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
             } else if ft.is_file() || ft.is_symlink() {
                 let slot = self.new_slot();
                 node.replace_file(self.repo(), &name, FileSlot::Pending(slot))?;
-                self.submit(pool, Job::Path { dir: Arc::clone(&dir), dir_path: Arc::clone(&dir_path), name: name_os, slot, is_link: ft.is_symlink() })?;
+                self.submit(
+                    pool,
+                    Job::Path {
+                        dir: Arc::clone(&dir),
+                        dir_path: Arc::clone(&dir_path),
+                        rel_dir: Arc::clone(&rel_dir),
+                        name: name_os,
+                        slot,
+                        is_link: ft.is_symlink(),
+                    },
+                )?;
             } else {
                 return Err(Error::Unsupported {
                     path: e.path(),
@@ -435,7 +506,7 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
                 continue;
             }
             let child = node.ensure_dir(self.repo(), &name)?;
-            self.walk_dir(child, &child_path, child_fd, pool)?;
+            self.walk_dir(child, &child_path, &format!("{rel}/{name}"), child_fd, pool)?;
         }
         Ok(())
     }
@@ -854,9 +925,10 @@ fn process_job(txn: &Transaction<'_>, modifier: &Modifier, devino: Option<&DevIn
             let r = txn.write_content(&meta, ContentSource::Bytes(&data), buf).map_err(|e| e.context(format!("tar entry {path}")));
             (slot, r)
         }
-        Job::Path { dir, dir_path, name, slot, is_link } => {
+        Job::Path { dir, dir_path, rel_dir, name, slot, is_link } => {
             let full = dir_path.join(&name);
-            let r = process_path(txn, modifier, devino, &dir, &name, &full, is_link, buf).map_err(|e| e.context(format!("{}", full.display())));
+            let rel = format!("{rel_dir}/{}", name.to_string_lossy());
+            let r = process_path(txn, modifier, devino, &dir, &name, &full, &rel, is_link, buf).map_err(|e| e.context(format!("{}", full.display())));
             (slot, r)
         }
     }
@@ -870,6 +942,7 @@ fn process_path(
     dir: &OwnedFd,
     name: &std::ffi::OsStr,
     full: &Path,
+    rel: &str,
     is_link: bool,
     buf: &mut Vec<u8>,
 ) -> Result<Checksum> {
@@ -892,6 +965,7 @@ fn process_path(
         let target = target.into_string().map_err(|_| Error::Invalid("symlink target is not valid UTF-8".into()))?;
         let mut xattrs = if modifier.no_xattrs { Vec::new() } else { read_xattrs(xattr::Target::Path(full)).at(full)? };
         let (mut uid, mut gid, mut mode) = (st.st_uid, st.st_gid, st.st_mode);
+        modifier.apply_path(rel, &mut mode);
         modifier.apply(&mut uid, &mut gid, &mut mode, &mut xattrs);
         let meta = FileMeta { uid, gid, mode, symlink_target: target, xattrs };
         return txn.write_content(&meta, ContentSource::Bytes(&[]), buf);
@@ -917,6 +991,7 @@ fn process_path(
             (uid, gid, mode, xattrs) = (m.uid, m.gid, m.mode, m.xattrs);
         }
     }
+    modifier.apply_path(rel, &mut mode);
     modifier.apply(&mut uid, &mut gid, &mut mode, &mut xattrs);
     let meta = FileMeta { uid, gid, mode, symlink_target: String::new(), xattrs };
     txn.write_content(&meta, ContentSource::File(&mut file, st.len()), buf)
@@ -1116,6 +1191,7 @@ fn build_commit(
     parent: Option<Checksum>,
     timestamp: u64,
 ) -> Result<CommitResult> {
+    let statoverride = opts.modifier.statoverride.clone();
     let mut builder = TreeBuilder::new(txn, opts)?;
     if let Some(b) = &spec.base {
         builder.add_base(b)?;
@@ -1132,6 +1208,12 @@ fn build_commit(
     }
     let linux = if spec.bootable { Some(builder.linux_release()?) } else { None };
     let (root_tree, root_meta) = builder.finish()?;
+    if let Some(so) = &statoverride {
+        let unmatched = so.unmatched();
+        if !unmatched.is_empty() {
+            return Err(Error::UnmatchedStatOverride { paths: unmatched });
+        }
+    }
     if let (true, Some(p)) = (spec.skip_if_unchanged, parent) {
         let pc = repo.load_commit(&p)?;
         if (pc.root_tree, pc.root_meta) == (root_tree, root_meta) {

@@ -41,6 +41,9 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    /// `--statoverride` entries no committed path matched.
+    #[error("Unmatched statoverride paths: {}", paths.join(", "))]
+    UnmatchedStatOverride { paths: Vec<String> },
     #[error("{}: another process holds the repository lock", path.display())]
     Locked { path: PathBuf },
     #[error("{context}: {source}")]

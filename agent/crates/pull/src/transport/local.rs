@@ -8,7 +8,7 @@ use ostree_repo::object::{content_checksum, Checksum, ObjectType};
 use ostree_repo::repo::{Content, RepoMode, Transaction};
 use ostree_repo::Repo;
 
-use super::{store_err, verify_err, verify_filez, Stats, Transport};
+use super::{mismatch_err, store_err, verify_err, verify_filez, Stats, Transport};
 use crate::error::{Error, Result};
 
 #[derive(Debug)]
@@ -93,7 +93,7 @@ impl Transport for Local {
             Content::Symlink => {
                 let actual = content_checksum(&meta, &[]);
                 if !self.trusted && actual != *csum {
-                    return Err(verify_err(csum, format!("checksum mismatch, content hashes to {actual}")));
+                    return Err(mismatch_err(csum, actual));
                 }
                 txn.write_content_trusted(&meta, csum, &mut std::io::empty(), 0, false)?;
                 Ok(0)

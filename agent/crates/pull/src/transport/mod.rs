@@ -155,7 +155,7 @@ pub fn verify_filez<R: Read>(csum: &Checksum, mut r: R) -> Result<(FileMeta, u64
     }
     let actual = h.finish();
     if actual != *csum {
-        return Err(verify_err(csum, format!("checksum mismatch, content hashes to {actual}")));
+        return Err(mismatch_err(csum, actual));
     }
     Ok((meta, size))
 }
@@ -164,10 +164,15 @@ pub fn verify_filez<R: Read>(csum: &Checksum, mut r: R) -> Result<(FileMeta, u64
 /// error naming the object; anything else (disk full, …) stays as it is.
 pub(crate) fn store_err(csum: &Checksum, e: ostree_repo::Error) -> Error {
     match e.root() {
-        ostree_repo::Error::ChecksumMismatch { actual, .. } => verify_err(csum, format!("checksum mismatch, content hashes to {actual}")),
+        ostree_repo::Error::ChecksumMismatch { actual, .. } => mismatch_err(csum, actual),
         ostree_repo::Error::Corrupt(what) => verify_err(csum, what.replace(&format!("content object {csum}: "), "")),
         _ => Error::from(e),
     }
+}
+
+/// In ostree's words, which scripts grep ("Corrupted.*CHECKSUM").
+pub(crate) fn mismatch_err(csum: &Checksum, actual: impl std::fmt::Display) -> Error {
+    verify_err(csum, format!("Corrupted file object; checksum expected='{csum}' actual='{actual}'"))
 }
 
 pub(crate) fn verify_err(csum: &Checksum, what: String) -> Error {
@@ -205,7 +210,7 @@ fn store_inflated<R: Read>(txn: &Transaction<'_>, csum: &Checksum, mut r: R) -> 
     if meta.is_symlink() {
         let actual = ostree_repo::object::content_checksum(&meta, &[]);
         if actual != *csum {
-            return Err(verify_err(csum, format!("checksum mismatch, content hashes to {actual}")));
+            return Err(mismatch_err(csum, actual));
         }
         txn.write_content_trusted(&meta, csum, &mut io::empty(), 0, false)?;
         return Ok(0);
