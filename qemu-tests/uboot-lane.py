@@ -735,6 +735,25 @@ def wait_status(d, cond, timeout):
         time.sleep(2)
 
 
+def wait_status_or_reboot(d, cond, timeout):
+    """wait_status, or None when the guest went down meanwhile: the agent
+    may reboot the board into what it waits for before a poll (each one a
+    few seconds of TCG) sees it."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            st = d.status()
+        except (GuestError, OSError):
+            if d.g.proc.poll() is not None:
+                return None
+            raise
+        if cond(st) or time.monotonic() > end:
+            return st
+        if d.g.proc.poll() is not None:
+            return None
+        time.sleep(2)
+
+
 def agent_of(st):
     return st.get("agent") or {}
 
@@ -847,21 +866,25 @@ def scenario_6(lab, c, cuts, seed):
         _, now = d.g.sh("sleep 1; date +%s")
         t_guest = int(now.strip().splitlines()[-1])
         plug(3, "signed")
-        st = wait_status(d, lambda s: (agent_of(s).get("usb") or {}).get("result") == "deployed", 300)
-        usb, deps = agent_of(st).get("usb") or {}, st["deployments"]
-        ok = usb.get("result") == "deployed" and deps[0]["checksum"] == lab.commits["C6"] and deps[0]["pending"]
-        c.ok(ok, "s6b: the signed stick re-inserted: mdev started usb-update, C6 deployed, pending",
-             json.dumps(usb) + json.dumps(deps)[:1500])
-        if not ok:
-            return
-        # The release reaches the server too (else the agent's rounds would
-        # see the network offer older than what is pending).
+        st = wait_status_or_reboot(d, lambda s: (agent_of(s).get("usb") or {}).get("result") == "deployed", 300)
+        if st is not None:
+            usb, deps = agent_of(st).get("usb") or {}, st["deployments"]
+            ok = usb.get("result") == "deployed" and deps[0]["checksum"] == lab.commits["C6"] and deps[0]["pending"]
+            c.ok(ok, "s6b: the signed stick re-inserted: mdev started usb-update, C6 deployed, pending",
+                 json.dumps(usb) + json.dumps(deps)[:1500])
+            if not ok:
+                return
+        # The release reaches the server too (the agent's rounds would
+        # otherwise see the network offer older than what is deployed).
         lab.set_ref("C6")
-        try:
-            d.g.wait_exit(AGENT_INTERVAL + 5 + lab.timeout)
-        except GuestError as e:
-            c.ok(False, "s6b: the agent rebooted into the stick's update in its window", f"{e}\n{d.g.tail()}")
-            return
+        if st is not None:
+            try:
+                d.g.wait_exit(AGENT_INTERVAL + 5 + lab.timeout)
+            except GuestError as e:
+                c.ok(False, "s6b: the agent rebooted into the stick's update in its window", f"{e}\n{d.g.tail()}")
+                return
+        # (Else the agent rebooted the board before a status poll saw the
+        # deployment; the boot below shows where it went.)
         d.g.kill()
         if d.boot(expect_version="3.0", what="(b) the agent rebooted the board into C6 from the stick") is None:
             return

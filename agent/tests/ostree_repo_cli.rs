@@ -64,6 +64,13 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     assert!(st.success());
 }
 
+/// The smallest tree to commit: `DIR/tree` holding one file.
+fn one_file_tree(dir: &std::path::Path) -> std::path::PathBuf {
+    let tree = dir.join("tree");
+    build_tree(&tree, "f a 644 one");
+    tree
+}
+
 fn run_out(program: &str, args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(program).args(args).env("LC_ALL", "C.UTF-8").output().expect("run");
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
@@ -113,8 +120,7 @@ fn fsck_reports_and_marks_as_ostree() {
 #[test]
 fn source_date_epoch_overflow_as_ostree() {
     let t = scratch();
-    let tree = t.path().join("tree");
-    build_tree(&tree, "f a 644 one");
+    let tree = one_file_tree(t.path());
     let (orepo, urepo) = init_both(t.path(), "archive");
     for (program, repo) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
         let err = fails(program, os_args![repo_arg(repo), "commit", "-b", "env", tree.display().to_string()], &[("SOURCE_DATE_EPOCH", "12345678901234567890")]);
@@ -127,8 +133,7 @@ fn source_date_epoch_overflow_as_ostree() {
 #[test]
 fn summary_view_and_raw_as_ostree() {
     let t = scratch();
-    let tree = t.path().join("tree");
-    build_tree(&tree, "f a 644 one");
+    let tree = one_file_tree(t.path());
     let (orepo, _) = init_both(t.path(), "archive");
     ostree(os_args![repo_arg(&orepo), "commit", "-b", "main", "--add-metadata-string=version=3.2", tree.display().to_string()]);
     ostree(os_args![repo_arg(&orepo), "commit", "-b", "other", "--timestamp=2024-01-02 03:04:05", tree.display().to_string()]);
@@ -147,8 +152,7 @@ fn summary_view_and_raw_as_ostree() {
 #[test]
 fn summary_follows_refs_when_configured() {
     let t = scratch();
-    let tree = t.path().join("tree");
-    build_tree(&tree, "f a 644 one");
+    let tree = one_file_tree(t.path());
     let (_, urepo) = init_both(t.path(), "archive");
     let r = repo_arg(&urepo);
     let dir = tree.display().to_string();
@@ -171,8 +175,7 @@ fn summary_follows_refs_when_configured() {
 #[test]
 fn ref_aliases_as_ostree() {
     let t = scratch();
-    let tree = t.path().join("tree");
-    build_tree(&tree, "f a 644 one");
+    let tree = one_file_tree(t.path());
     let (orepo, urepo) = init_both(t.path(), "archive");
     for (program, repo) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
         let r = repo_arg(repo);
@@ -251,8 +254,7 @@ fn remotes_inherited_from_parent_and_forced_add() {
 #[test]
 fn collection_refs_as_ostree() {
     let t = scratch();
-    let tree = t.path().join("tree");
-    build_tree(&tree, "f a 644 one");
+    let tree = one_file_tree(t.path());
     let repos = [t.path().join("o"), t.path().join("u")];
     for (program, repo) in [("ostree", &repos[0]), (uptree_bin(), &repos[1])] {
         let r = repo_arg(repo);
@@ -282,8 +284,7 @@ fn collection_refs_as_ostree() {
 #[test]
 fn summary_collection_map_as_ostree() {
     let t = scratch();
-    let tree = t.path().join("tree");
-    build_tree(&tree, "f a 644 one");
+    let tree = one_file_tree(t.path());
     let (orepo, urepo) = init_both(t.path(), "archive");
     for (program, repo) in [("ostree", &orepo), (uptree_bin(), &urepo)] {
         let r = repo_arg(repo);
@@ -312,8 +313,7 @@ fn summary_collection_map_as_ostree() {
 #[test]
 fn fsck_bindings_as_ostree() {
     let t = scratch();
-    let tree = t.path().join("tree");
-    build_tree(&tree, "f a 644 one");
+    let tree = one_file_tree(t.path());
     let repos = [t.path().join("o"), t.path().join("u")];
     for repo in &repos {
         let r = repo_arg(repo);
@@ -364,8 +364,7 @@ fn fsck_bindings_as_ostree() {
 #[test]
 fn prune_keeps_mirrored_refs() {
     let t = scratch();
-    let tree = t.path().join("tree");
-    build_tree(&tree, "f a 644 one");
+    let tree = one_file_tree(t.path());
     let (_, urepo) = init_both(t.path(), "archive");
     let r = repo_arg(&urepo);
     up(os_args![r, "commit", "-b", "orig", tree.display().to_string()]);
@@ -386,8 +385,7 @@ fn prune_keeps_mirrored_refs() {
 #[test]
 fn delta_generate_if_not_exists() {
     let t = scratch();
-    let tree = t.path().join("tree");
-    build_tree(&tree, "f a 644 one");
+    let tree = one_file_tree(t.path());
     let (_, urepo) = init_both(t.path(), "archive");
     let r = repo_arg(&urepo);
     let c = up(os_args![r, "commit", "-b", "main", tree.display().to_string()]);
