@@ -502,7 +502,10 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
             let child_path = path.join(&name);
             let child_fd = open_dir_at(&dir, &name, &child_path)?;
             let cst = nix::sys::stat::fstat(&child_fd).at(&child_path)?;
-            if scratch == Some((cst.st_dev, cst.st_ino)) {
+            // st_ino is 32-bit in 32-bit glibc's struct stat.
+            #[allow(clippy::useless_conversion)]
+            let here = (cst.st_dev, u64::from(cst.st_ino));
+            if scratch == Some(here) {
                 continue;
             }
             let child = node.ensure_dir(self.repo(), &name)?;
