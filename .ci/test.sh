@@ -13,6 +13,8 @@ need_pkgs ostree tar gzip python3 attr nginx-light openssl u-boot-tools libuboot
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The opt-in features too: GPG (rpgp) and delta generation.
+cargo clippy -p uptree -p uptree-pull --features uptree/gpg,uptree-pull/gpg,uptree/generate --all-targets --locked -- -D warnings
 
 step "board configs: generated files up to date, boot scripts accepted by mkimage"
 python3 board-configs/generate.py --check
