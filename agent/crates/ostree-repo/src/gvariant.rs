@@ -806,6 +806,20 @@ fn quote(s: &str, out: &mut String) {
     out.push(q);
 }
 
+/// `[a, b]`, or `{k: v, …}` for an array of dict entries, each element
+/// printed by `each` (given its index).
+fn print_array(elem: &Type, items: &[Value], out: &mut String, mut each: impl FnMut(usize, &Value, &mut String)) {
+    let dict = matches!(elem, Type::DictEntry(..));
+    out.push(if dict { '{' } else { '[' });
+    for (i, it) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        each(i, it, out);
+    }
+    out.push(if dict { '}' } else { ']' });
+}
+
 fn print_into(v: &Value, out: &mut String) {
     use std::fmt::Write;
     match v {
@@ -871,17 +885,7 @@ fn print_into(v: &Value, out: &mut String) {
             }
             out.push(']');
         }
-        Value::Array(elem, items) => {
-            let dict = matches!(elem, Type::DictEntry(..));
-            out.push(if dict { '{' } else { '[' });
-            for (i, it) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                print_into(it, out);
-            }
-            out.push(if dict { '}' } else { ']' });
-        }
+        Value::Array(elem, items) => print_array(elem, items, out, |_, it, out| print_into(it, out)),
         Value::Maybe(_, inner) => match inner {
             None => out.push_str("nothing"),
             Some(v) => print_into(v, out),
@@ -953,17 +957,7 @@ fn print_typed_into(v: &Value, annotate: bool, out: &mut String) {
             }
             out.push_str(if dict { "{}" } else { "[]" });
         }
-        Value::Array(elem, items) => {
-            let dict = matches!(elem, Type::DictEntry(..));
-            out.push(if dict { '{' } else { '[' });
-            for (i, it) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                print_typed_into(it, annotate && i == 0, out);
-            }
-            out.push(if dict { '}' } else { ']' });
-        }
+        Value::Array(elem, items) => print_array(elem, items, out, |i, it, out| print_typed_into(it, annotate && i == 0, out)),
         Value::Maybe(t, None) => {
             if annotate {
                 out.push_str(&format!("@m{t} "));
