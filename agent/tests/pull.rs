@@ -1098,18 +1098,37 @@ fn remote_config_matches_ostree() {
     assert!(err.contains("already exists"), "{err}");
     up_fails(os_args![repo_arg(&u), "remote", "add", "--no-sign-verify", "--sign-verify=ed25519", "both", "https://x"]);
     up(os_args![repo_arg(&u), "remote", "add", "--if-not-exists", "origin", "https://x"]);
-    // The system repository also reads remotes.d, as ostree does.
-    let sysroot = t.path().join("sysroot");
-    let sysrepo = sysroot.join("ostree/repo");
-    up(os_args![repo_arg(&sysrepo), "init", "--mode=bare"]);
-    fs::create_dir_all(sysroot.join("etc/ostree/remotes.d")).expect("remotes.d");
-    fs::write(sysroot.join("etc/ostree/remotes.d/vendor.conf"), "[remote \"vendor\"]\nurl=https://vendor.example.com/os\ngpg-verify=false\n").expect("conf");
-    let env = [("OSTREE_SYSROOT", sysroot.to_str().expect("utf8"))];
-    assert_eq!(up_env(os_args![repo_arg(&sysrepo), "remote", "list", "-u"], &env), "vendor  https://vendor.example.com/os");
-    up_env(os_args![repo_arg(&sysrepo), "remote", "add", "--no-gpg-verify", "local", "file:///media/usb"], &env);
-    assert!(sysroot.join("etc/ostree/remotes.d/local.conf").exists(), "system repo remotes go to remotes.d");
-    up_env(os_args![repo_arg(&sysrepo), "remote", "delete", "vendor"], &env);
-    assert!(!sysroot.join("etc/ostree/remotes.d/vendor.conf").exists());
+    // remotes.d belongs to the system repository: one reached through its
+    // sysroot. With OSTREE_SYSROOT=S, `--repo=S/ostree/repo` is not it, for
+    // real ostree and for uptree: remotes.d is neither read nor written.
+    for (tool, name) in [(&ostree as &dyn Fn(&[&std::ffi::OsStr]) -> String, "ostree"), (&up, "uptree")] {
+        let sysroot = t.path().join(format!("sysroot-{name}"));
+        let sysrepo = sysroot.join("ostree/repo");
+        fs::create_dir_all(&sysrepo).expect("mkdir");
+        tool(os_args![repo_arg(&sysrepo), "init", "--mode=bare"]);
+        fs::create_dir_all(sysroot.join("etc/ostree/remotes.d")).expect("remotes.d");
+        fs::write(sysroot.join("etc/ostree/remotes.d/vendor.conf"), "[remote \"vendor\"]\nurl=https://vendor.example.com/os\n").expect("conf");
+        let env = [("OSTREE_SYSROOT", sysroot.to_str().expect("utf8"))];
+        let run = |a: &[&std::ffi::OsStr]| if name == "ostree" { ostree_env(a, &env) } else { up_env(a, &env) };
+        run(os_args![repo_arg(&sysrepo), "remote", "add", "--no-gpg-verify", "local", "file:///media/usb"]);
+        assert_eq!(run(os_args![repo_arg(&sysrepo), "remote", "list"]), "local", "{name}");
+        assert!(!sysroot.join("etc/ostree/remotes.d/local.conf").exists(), "{name}");
+        assert!(fs::read_to_string(sysrepo.join("config")).expect("config").contains("[remote \"local\"]"), "{name}");
+    }
+    // Through its sysroot (as `admin` opens it), the repository reads
+    // remotes.d, and `core.add-remotes-config-dir=false` only sends new
+    // remotes to the config: remotes.d is still read.
+    let sysroot = t.path().join("sysroot-uptree");
+    let mut repo = ostree_repo::Repo::open(&sysroot.join("ostree/repo")).expect("open").in_sysroot(&sysroot);
+    let names = |r: &ostree_repo::Repo| ostree_repo::remote::list(r).expect("list").into_iter().map(|r| r.name).collect::<Vec<_>>();
+    assert_eq!(names(&repo), ["local", "vendor"]);
+    ostree_repo::remote::add(&mut repo, "drop", Some("https://d"), &[], ostree_repo::remote::IfExists::Fail).expect("add");
+    assert!(sysroot.join("etc/ostree/remotes.d/drop.conf").exists(), "the system repository's new remotes go to remotes.d");
+    up(os_args![repo_arg(&sysroot.join("ostree/repo")), "config", "set", "core.add-remotes-config-dir", "false"]);
+    let mut repo = ostree_repo::Repo::open(&sysroot.join("ostree/repo")).expect("open").in_sysroot(&sysroot);
+    ostree_repo::remote::add(&mut repo, "cfg", Some("https://c"), &[], ostree_repo::remote::IfExists::Fail).expect("add");
+    assert!(!sysroot.join("etc/ostree/remotes.d/cfg.conf").exists());
+    assert_eq!(names(&repo), ["cfg", "drop", "local", "vendor"]);
 }
 
 #[test]

@@ -272,7 +272,7 @@ impl Sysroot {
     /// Read the state; callers in this crate hold the lock.
     pub(crate) fn read(path: &Path) -> Result<Sysroot> {
         let repo_path = check_sysroot(path)?;
-        let repo = Repo::open(&repo_path)?;
+        let repo = Repo::open(&repo_path)?.in_sysroot(path);
         let backend = backend::detect(path, repo.config())?;
         let bootversion = backend.live(path)?.unwrap_or(0);
         let subbootversion = read_link_version(&path.join(format!("ostree/boot.{bootversion}")), &format!("boot.{bootversion}."))?.unwrap_or(0);

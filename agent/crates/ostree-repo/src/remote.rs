@@ -86,17 +86,29 @@ impl Remote {
     }
 }
 
-/// Where remotes.d lives for a repository: only the system repository
-/// (`<sysroot>/ostree/repo`, sysroot from `OSTREE_SYSROOT` or `/`) reads it,
-/// unless `core.add-remotes-config-dir` says otherwise — ostree's rule.
+/// The remotes.d directory ostree reads for a repository: only the system
+/// repository has one. That is a repository opened through its sysroot
+/// (`admin`: `<sysroot>/etc/ostree/remotes.d`), or `/ostree/repo` opened by
+/// path. Real ostree 2022.7 does not take `OSTREE_SYSROOT` into account for a
+/// repository opened by path: `OSTREE_SYSROOT=S ostree --repo=S/ostree/repo`
+/// neither reads nor writes `S/etc/ostree/remotes.d`.
 pub fn remotes_dir(repo: &Repo) -> Option<PathBuf> {
-    let sysroot = std::env::var_os("OSTREE_SYSROOT").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
-    let is_system = match (fs::canonicalize(repo.path()), fs::canonicalize(sysroot.join("ostree/repo"))) {
+    if let Some(sysroot) = repo.sysroot() {
+        return Some(sysroot.join("etc/ostree/remotes.d"));
+    }
+    let is_system = match (fs::canonicalize(repo.path()), fs::canonicalize("/ostree/repo")) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
     };
-    let enabled = repo.config().get_bool("core", "add-remotes-config-dir").ok().flatten().unwrap_or(is_system);
-    enabled.then(|| sysroot.join("etc/ostree/remotes.d"))
+    is_system.then(|| PathBuf::from("/etc/ostree/remotes.d"))
+}
+
+/// Where `remote add` writes a new remote: the system repository's remotes.d
+/// unless `core.add-remotes-config-dir=false`, else the repo config. That
+/// setting decides only where new remotes go; remotes.d is read either way.
+fn remotes_add_dir(repo: &Repo) -> Result<Option<PathBuf>> {
+    let enabled = repo.config().get_bool("core", "add-remotes-config-dir").map_err(Error::Invalid)?.unwrap_or(true);
+    Ok(remotes_dir(repo).filter(|_| enabled))
 }
 
 /// All remotes: this repository's (config, then remotes.d files), then
@@ -192,7 +204,7 @@ pub fn sysroot_remotes_dir(repo: &Repo, sysroot: &Path) -> Result<Option<PathBuf
 /// `remote add`: options in the order ostree writes them (url, then the
 /// `--set`/flag options in order). Written to remotes.d for the system repo.
 pub fn add(repo: &mut Repo, name: &str, url: Option<&str>, options: &[(String, String)], if_exists: IfExists) -> Result<()> {
-    let dir = remotes_dir(repo);
+    let dir = remotes_add_dir(repo)?;
     add_to(repo, dir, name, url, options, if_exists)
 }
 

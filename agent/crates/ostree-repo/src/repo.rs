@@ -134,6 +134,9 @@ pub struct Repo {
     lock_timeout: Option<Duration>,
     min_free: MinFreeSpace,
     disable_xattrs: bool,
+    /// Set when opened as a sysroot's repository (`admin`): libostree then
+    /// counts it as the system repository of that sysroot.
+    sysroot: Option<PathBuf>,
 }
 
 /// Content of a file object as read back.
@@ -228,7 +231,7 @@ impl Repo {
                 return Err(Error::io(&tmp, e));
             }
         }
-        Ok(Repo { path: path.to_path_buf(), mode, config, fsync, zlib_level, lock_timeout, min_free, disable_xattrs })
+        Ok(Repo { path: path.to_path_buf(), mode, config, fsync, zlib_level, lock_timeout, min_free, disable_xattrs, sysroot: None })
     }
 
     fn parse_min_free(config: &KeyFile) -> std::result::Result<MinFreeSpace, String> {
@@ -262,6 +265,18 @@ impl Repo {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Mark this as the repository of the sysroot at `sysroot`, as libostree
+    /// does for a repository it reaches through its sysroot.
+    pub fn in_sysroot(mut self, sysroot: &Path) -> Repo {
+        self.sysroot = Some(sysroot.to_path_buf());
+        self
+    }
+
+    /// The sysroot this repository was opened through, if any.
+    pub fn sysroot(&self) -> Option<&Path> {
+        self.sysroot.as_deref()
     }
 
     pub fn mode(&self) -> RepoMode {

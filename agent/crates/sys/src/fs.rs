@@ -4,6 +4,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::Duration;
 
 const FS_IMMUTABLE_FL: libc::c_int = 0x0000_0010;
 
@@ -51,6 +52,11 @@ pub fn unsupported(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOTTY) | Some(libc::EOPNOTSUPP) | Some(libc::EINVAL))
 }
 
+/// How long the watchdog lets a live process keep the filesystem frozen
+/// (ostree's 30 s): a freezer stuck inside, not only a dead one, must not
+/// hang the board.
+pub const WATCHDOG_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Freeze then thaw the filesystem holding `fd` (flushes its journal so a
 /// bootloader reading the raw device, which does not replay it, sees
 /// everything).
@@ -58,24 +64,31 @@ pub fn unsupported(e: &io::Error) -> bool {
 /// A process killed between the two ioctls would leave the filesystem
 /// frozen — with the ostree layout in a booted system that is the root
 /// filesystem, and the board hangs. So, as ostree does, a forked watchdog
-/// holds the read end of a pipe and thaws when it closes: when we are done,
-/// or when we die.
+/// holds the read end of a pipe and thaws when it closes (we are done, or
+/// dead) or after [`WATCHDOG_TIMEOUT`] (we are stuck). It ignores SIGINT and
+/// SIGTERM, so a Ctrl-C or a service stop that reaches both processes does
+/// not take the watchdog down with its freezer.
 pub fn freeze_thaw(fd: BorrowedFd<'_>) -> io::Result<()> {
-    frozen_section(fd, || ())
+    frozen_section(fd, WATCHDOG_TIMEOUT, || ())
 }
 
 /// Run `while_frozen` with the filesystem frozen, then thaw (the watchdog
-/// thaws if the process dies inside). `while_frozen` must not write to that
-/// filesystem. The tests use it to die while frozen.
-pub fn frozen_section(fd: BorrowedFd<'_>, while_frozen: impl FnOnce()) -> io::Result<()> {
+/// thaws if the process dies inside, or after `timeout`). `while_frozen`
+/// must not write to that filesystem. The tests use it to die or hang while
+/// frozen.
+pub fn frozen_section(fd: BorrowedFd<'_>, timeout: Duration, while_frozen: impl FnOnce()) -> io::Result<()> {
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
-    let watchdog = fork_watchdog(fd, &rd, wr.as_raw_fd())?;
+    let watchdog = fork_watchdog(fd, &rd, wr.as_raw_fd(), timeout, false)?;
     drop(rd);
     let mut zero: libc::c_int = 0;
     let frozen = ioctl_int(fd, FIFREEZE, &mut zero);
     let thawed = if frozen.is_ok() {
         while_frozen();
-        ioctl_int(fd, FITHAW, &mut zero)
+        match ioctl_int(fd, FITHAW, &mut zero) {
+            // Not frozen any more: the watchdog's timeout thawed it.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+            r => r,
+        }
     } else {
         Ok(())
     };
@@ -84,24 +97,65 @@ pub fn frozen_section(fd: BorrowedFd<'_>, while_frozen: impl FnOnce()) -> io::Re
     frozen.and(thawed)
 }
 
+/// libostree's `OSTREE_SYSROOT_DEBUG=test-fifreeze`: start the watchdog
+/// with a 1 s timeout, freeze nothing, and wait until it has timed out and
+/// thawed (it says "fifreeze watchdog was run" on stderr). Ok when the
+/// watchdog exited cleanly.
+pub fn watchdog_selftest(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    let watchdog = fork_watchdog(fd, &rd, wr.as_raw_fd(), Duration::from_secs(1), true)?;
+    drop(rd);
+    // The write end stays open until the watchdog is gone: it must time out.
+    let status = nix::sys::wait::waitpid(watchdog, None).map_err(io::Error::from);
+    drop(wr);
+    match status? {
+        nix::sys::wait::WaitStatus::Exited(_, 0) => Ok(()),
+        other => Err(io::Error::other(format!("the watchdog ended with {other:?}"))),
+    }
+}
+
 #[allow(unsafe_code)] // opt-in: fork, and only async-signal-safe calls in the child
-fn fork_watchdog(fd: BorrowedFd<'_>, rd: &std::os::fd::OwnedFd, wr: std::os::fd::RawFd) -> io::Result<nix::unistd::Pid> {
+fn fork_watchdog(fd: BorrowedFd<'_>, rd: &std::os::fd::OwnedFd, wr: std::os::fd::RawFd, timeout: Duration, announce: bool) -> io::Result<nix::unistd::Pid> {
     use nix::unistd::{fork, ForkResult};
-    // SAFETY: the child only calls read(2), ioctl(2) and _exit(2), which are
-    // async-signal-safe, so forking a multi-threaded process is sound; it
-    // allocates nothing and touches no lock.
+    let timeout_ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    const RAN: &[u8] = b"fifreeze watchdog was run\n";
+    // SAFETY: the child only calls close(2), sigaction (signal), poll(2),
+    // read(2), ioctl(2), write(2) and _exit(2), which are async-signal-safe,
+    // so forking a multi-threaded process is sound; it allocates nothing
+    // and touches no lock.
     match unsafe { fork() }.map_err(io::Error::from)? {
         ForkResult::Child => {
             // SAFETY: close(2) of our copy of the write end, so the parent's
             // is the only one left.
             unsafe { libc::close(wr) };
+            // SAFETY: setting a signal's disposition to SIG_IGN runs no code of ours.
+            unsafe {
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                libc::signal(libc::SIGTERM, libc::SIG_IGN);
+            }
+            let mut pfd = libc::pollfd { fd: rd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
             let mut b = [0u8; 1];
-            // SAFETY: plain read(2) into a local buffer; returns 0 (EOF)
-            // once the parent's write end closes: it is done, or dead.
-            while unsafe { libc::read(rd.as_raw_fd(), b.as_mut_ptr().cast(), 1) } > 0 {}
+            loop {
+                // SAFETY: poll(2) on one pollfd we own.
+                let r = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+                if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                // SAFETY: plain read(2) into a local buffer: 0 (EOF) once the
+                // parent's write end closes, because it is done or dead.
+                if r > 0 && unsafe { libc::read(rd.as_raw_fd(), b.as_mut_ptr().cast(), 1) } > 0 {
+                    continue;
+                }
+                // Timed out, EOF, or an error: thaw.
+                break;
+            }
             let mut zero: libc::c_int = 0;
             // SAFETY: as in ioctl_int; EINVAL (not frozen) is expected.
             unsafe { libc::ioctl(fd.as_raw_fd(), FITHAW as _, &mut zero as *mut libc::c_int) };
+            if announce {
+                // SAFETY: write(2) of a static buffer to stderr.
+                unsafe { libc::write(libc::STDERR_FILENO, RAN.as_ptr().cast(), RAN.len()) };
+            }
             // SAFETY: leave without running the parent's atexit handlers or destructors.
             unsafe { libc::_exit(0) }
         }

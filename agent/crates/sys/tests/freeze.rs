@@ -64,7 +64,7 @@ const TEST_NAME: &str = "a_process_killed_while_frozen_does_not_leave_it_frozen"
 fn a_process_killed_while_frozen_does_not_leave_it_frozen() {
     if let Some(mnt) = std::env::var_os(CHILD_ROLE) {
         let d = fs::File::open(mnt).expect("open");
-        let r = uptree_sys::fs::frozen_section(d.as_fd(), || {
+        let r = uptree_sys::fs::frozen_section(d.as_fd(), uptree_sys::fs::WATCHDOG_TIMEOUT, || {
             let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
         });
         panic!("still alive after SIGKILL inside the frozen section: {r:?}");
@@ -82,4 +82,31 @@ fn a_process_killed_while_frozen_does_not_leave_it_frozen() {
         let _ = Command::new("fsfreeze").arg("-u").arg(&fs_.mnt).status();
     }
     assert!(ok, "the filesystem stayed frozen after its freezer died");
+}
+
+/// A freezer that is alive but stuck inside the frozen section: the
+/// watchdog thaws after its timeout, so writes go through again.
+#[test]
+fn a_freezer_stuck_while_frozen_is_thawed_after_the_timeout() {
+    let fs_ = LoopExt4::new();
+    let d = fs::File::open(&fs_.mnt).expect("open");
+    let mut thawed_inside = false;
+    let r = uptree_sys::fs::frozen_section(d.as_fd(), Duration::from_secs(1), || thawed_inside = writable(&fs_.mnt));
+    if !thawed_inside {
+        let _ = Command::new("fsfreeze").arg("-u").arg(&fs_.mnt).status();
+    }
+    assert!(thawed_inside, "the filesystem stayed frozen past the watchdog's timeout");
+    r.expect("freeze, then the watchdog's thaw");
+    assert!(writable(&fs_.mnt));
+}
+
+/// `OSTREE_SYSROOT_DEBUG=test-fifreeze`'s self-test: the watchdog times
+/// out, thaws (nothing is frozen) and exits cleanly.
+#[test]
+fn the_watchdog_selftest_times_out_and_exits_cleanly() {
+    let dir = tempfile::tempdir_in("/var/tmp").expect("tmp");
+    let d = fs::File::open(dir.path()).expect("open");
+    let start = std::time::Instant::now();
+    uptree_sys::fs::watchdog_selftest(d.as_fd()).expect("selftest");
+    assert!(start.elapsed() >= Duration::from_millis(900), "returned before the watchdog's 1 s timeout");
 }

@@ -63,6 +63,11 @@ fn is_vfat(p: &Path) -> bool {
 }
 
 /// syncfs the sysroot's filesystem, and the boot filesystem if it is another.
+///
+/// `OSTREE_SYSROOT_DEBUG=test-fifreeze` (libostree's test of its freeze
+/// watchdog, which ostree's own test suite runs): after the sync, the
+/// watchdog runs to its timeout with nothing frozen, and the deployment
+/// fails here, before the switch.
 pub(crate) fn full_sync(root: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
 
@@ -74,6 +79,11 @@ pub(crate) fn full_sync(root: &Path) -> Result<()> {
         if b.metadata().at(&boot)?.dev() != r.metadata().at(root)?.dev() {
             nix::unistd::syncfs(&b).at(&boot)?;
         }
+    }
+    if crate::deploy::debug_flag("test-fifreeze") {
+        use std::os::fd::AsFd;
+        uptree_sys::fs::watchdog_selftest(r.as_fd()).map_err(|e| crate::Error::Invalid(format!("During fsfreeze-thaw: test-fifreeze: {e}")))?;
+        return Err(crate::Error::Invalid("During fsfreeze-thaw: aborting due to test-fifreeze".into()));
     }
     Ok(())
 }
