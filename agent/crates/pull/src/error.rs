@@ -37,7 +37,9 @@ pub enum Error {
     BadPublicKey { origin: String },
     #[error("invalid ed25519 secret key: {what}")]
     BadSecretKey { what: String },
-    #[error("reading keys from {}: {source}", path.display())]
+    /// `open(PATH)` as ostree's `opendir(PATH)`: an empty `gpgkeypath=`
+    /// entry still shows as `()`.
+    #[error("reading keys: open({}): {source}", path.display())]
     KeyFile { path: std::path::PathBuf, source: std::io::Error },
     /// Built without the `gpg` feature and the remote asks for GPG.
     #[error("remote {remote} has {option} enabled, and this uptree was built without GPG support (cargo feature `gpg`): use ed25519 signatures (sign-verify), set {option}=false, or build with --features gpg")]
