@@ -365,6 +365,9 @@ pub struct StatusOpts {
     /// Also print kernel arguments and /etc merge details.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Check each deployment's commit against its remote's signature policy.
+    #[arg(short = 'V', long)]
+    pub verify: bool,
 }
 
 #[derive(Debug, Args)]

@@ -52,6 +52,10 @@ pub enum Error {
     GpgBadSignature { object: String, problems: Vec<String> },
     #[error("GPG keyring {origin}: {what}")]
     GpgKeyring { origin: String, what: String },
+    /// Only with `OSTREE_REPO_TEST_ERROR=invalid-cache` (ostree's wording):
+    /// otherwise such a cache is replaced by the server's summary.
+    #[error("OSTREE_REPO_TEST_ERROR_INVALID_CACHE: the cached summary of remote {remote} does not match its signature")]
+    InvalidSummaryCache { remote: String },
     #[error("remote {remote}: sign-verify-summary is set but the remote has no summary")]
     SummaryMissing { remote: String },
     #[error(transparent)]

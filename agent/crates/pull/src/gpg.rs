@@ -542,24 +542,25 @@ impl GpgVerifier {
     /// ostree's account of each signature (`show`): `None` if there are
     /// none. Says what each signature is; refuses nothing.
     pub fn describe(&self, object: &str, data: &[u8], detached: Option<&[u8]>) -> Result<Option<String>> {
-        let each = self.describe_each(object, data, detached)?;
+        let each = self.describe_each(object, data, detached, "  ")?;
         if each.is_empty() {
             return Ok(None);
         }
         let n = each.len();
-        Ok(Some(format!("\nFound {n} signature{}:\n{}", if n == 1 { "" } else { "s" }, each.concat())))
+        Ok(Some(format!("\nFound {n} signature{}:\n\n{}", if n == 1 { "" } else { "s" }, each.join("\n"))))
     }
 
     /// As ostree prints a verification result (`remote summary`): a
     /// count, then each signature.
     pub fn describe_result(&self, object: &str, data: &[u8], detached: Option<&[u8]>) -> Result<String> {
-        let each = self.describe_each(object, data, detached)?;
+        let each = self.describe_each(object, data, detached, "  ")?;
         let n = each.len();
-        Ok(format!("GPG: Verification enabled, found {n} signature{}:\n{}", if n == 1 { "" } else { "s" }, each.concat()))
+        Ok(format!("GPG: Verification enabled, found {n} signature{}:\n\n{}", if n == 1 { "" } else { "s" }, each.join("\n")))
     }
 
-    /// Each signature's lines, each block starting with a blank line.
-    fn describe_each(&self, object: &str, data: &[u8], detached: Option<&[u8]>) -> Result<Vec<String>> {
+    /// Each signature's lines, each line starting with `prefix` (`admin
+    /// status` prints them as `    GPG: …`).
+    pub fn describe_each(&self, object: &str, data: &[u8], detached: Option<&[u8]>, prefix: &str) -> Result<Vec<String>> {
         let blobs = match detached {
             Some(d) => signatures_under(object, d, GPGSIGS_KEY)?,
             None => Vec::new(),
@@ -571,16 +572,16 @@ impl GpgVerifier {
             sigs.extend(parsed.flatten().map(|s| s.signature).take(MAX_SIGNATURES));
         }
         let now = now();
-        Ok(sigs.iter().map(|sig| self.describe_one(sig, data, now)).collect())
+        Ok(sigs.iter().map(|sig| self.describe_one(sig, data, now, prefix)).collect())
     }
 
-    fn describe_one(&self, sig: &Signature, data: &[u8], now: DateTime<Utc>) -> String {
-        let mut out = String::from("\n");
+    fn describe_one(&self, sig: &Signature, data: &[u8], now: DateTime<Utc>, p: &str) -> String {
+        let mut out = String::new();
         let fpr = sig.issuer_fingerprint().first().map(|f| hex(f.as_ref()));
         let key_id =
             fpr.as_ref().map(|f| f[f.len().saturating_sub(16)..].to_string()).or_else(|| sig.issuer().first().map(|k| hex(k.as_ref()))).unwrap_or_default();
         let made = sig.created().map(|t| ostree_repo::datetime::format_c(u64::try_from(t.timestamp()).unwrap_or(0))).unwrap_or_default();
-        out.push_str(&format!("  Signature made {made} using {} key ID {key_id}\n", algo_name(sig)));
+        out.push_str(&format!("{p}Signature made {made} using {} key ID {key_id}\n", algo_name(sig)));
         let mut found = None;
         for key in &self.keys {
             if hex(key.key_id().as_ref()) == key_id {
@@ -593,7 +594,7 @@ impl GpgVerifier {
             }
         }
         let Some((key, sub)) = found else {
-            out.push_str("  Can't check signature: public key not found\n");
+            out.push_str(&format!("{p}Can't check signature: public key not found\n"));
             return out;
         };
         let user = user_of(key);
@@ -604,19 +605,19 @@ impl GpgVerifier {
             None => sig.verify(&key.primary_key, data).is_ok(),
         };
         if good && !revoked && !expired {
-            out.push_str(&format!("  Good signature from \"{user}\"\n"));
+            out.push_str(&format!("{p}Good signature from \"{user}\"\n"));
         } else if revoked {
-            out.push_str("  Key revoked\n");
+            out.push_str(&format!("{p}Key revoked\n"));
         } else {
-            out.push_str(&format!("  BAD signature from \"{user}\"\n"));
+            out.push_str(&format!("{p}BAD signature from \"{user}\"\n"));
         }
         if sub.is_some() {
-            out.push_str(&format!("  Primary key ID {}\n", hex(key.key_id().as_ref())));
+            out.push_str(&format!("{p}Primary key ID {}\n", hex(key.key_id().as_ref())));
         }
         if let Some(exp) = key.expires_at() {
             let when = ostree_repo::datetime::format_c(u64::try_from(exp.timestamp()).unwrap_or(0));
             let verb = if exp <= now { "expired" } else { "expires" };
-            out.push_str(&format!("  {} {verb} {when}\n", if sub.is_some() { "Primary key" } else { "Key" }));
+            out.push_str(&format!("{p}{} {verb} {when}\n", if sub.is_some() { "Primary key" } else { "Key" }));
         }
         out
     }
