@@ -50,6 +50,9 @@ pub enum Error {
     /// GPG signatures present, none valid from a trusted key; why, per signature.
     #[error("Can't verify {object}: GPG signatures found, but none are valid from a trusted key: {}", problems.join("; "))]
     GpgBadSignature { object: String, problems: Vec<String> },
+    /// Running GnuPG for the secret keys of a GnuPG 2.1+ home.
+    #[error("GPG home {}: {what}", homedir.display())]
+    GpgTool { homedir: std::path::PathBuf, what: String },
     #[error("GPG keyring {origin}: {what}")]
     GpgKeyring { origin: String, what: String },
     /// Only with `OSTREE_REPO_TEST_ERROR=invalid-cache` (ostree's wording):

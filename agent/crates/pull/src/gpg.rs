@@ -403,23 +403,37 @@ pub fn default_homedir() -> PathBuf {
     PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".gnupg")
 }
 
-/// The secret keys of a GnuPG home: its `secring.gpg` (OpenPGP packets,
-/// what GnuPG 1 kept and `gpg --export-secret-keys` writes). GnuPG 2.1+
-/// keeps them in `private-keys-v1.d/` in its own format, which is not read.
-pub fn secret_keys(homedir: &Path) -> Result<Vec<SignedSecretKey>> {
+/// The secret keys of a GnuPG home (all, or those `key_id` names): its
+/// `secring.gpg` (OpenPGP packets, what GnuPG 1 kept) where there is one;
+/// else, as gpgme does it, GnuPG 2.1+ itself (`gpg --export-secret-keys`:
+/// its agent holds them in `private-keys-v1.d/` in a format of its own).
+pub fn secret_keys(homedir: &Path, key_id: Option<&str>) -> Result<Vec<SignedSecretKey>> {
     let path = homedir.join("secring.gpg");
-    if !path.is_file() {
-        return Err(Error::GpgKeyring {
-            origin: homedir.display().to_string(),
-            what:
-                "no secring.gpg (GnuPG 2.1+ keeps secret keys in private-keys-v1.d, which uptree does not read: `gpg --export-secret-keys > DIR/secring.gpg`)"
-                    .into(),
-        });
-    }
-    let origin = path.display().to_string();
-    let packets = key_packets(&origin, &read_bounded(&path)?)?;
+    let (origin, data) = if path.is_file() { (path.display().to_string(), read_bounded(&path)?) } else { (homedir.display().to_string(), export_secret_keys(homedir, key_id)?) };
+    let packets = key_packets(&origin, &data)?;
     let bad = |e: pgp::errors::Error| Error::GpgKeyring { origin: origin.clone(), what: e.to_string() };
     SignedSecretKey::from_packets(packets.into_iter().map(Ok).peekable()).map(|k| k.map_err(bad)).collect()
+}
+
+/// `gpg --homedir HOMEDIR --batch --export-secret-keys [KEY-ID]`. Keys
+/// without a passphrase (a build server's) export as they are; a key with
+/// one fails in gpg, which says why.
+fn export_secret_keys(homedir: &Path, key_id: Option<&str>) -> Result<Vec<u8>> {
+    let fail = |what: String| Error::GpgTool { homedir: homedir.to_path_buf(), what };
+    let mut cmd = std::process::Command::new("gpg");
+    cmd.arg("--homedir").arg(homedir).args(["--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", "", "--export-secret-keys"]);
+    cmd.args(key_id.map(|k| format!("0x{}", k.trim_start_matches("0x"))));
+    let out = cmd.stdin(std::process::Stdio::null()).output().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => fail("gpg (GnuPG 2) is not installed, and the home has no secring.gpg".into()),
+        _ => fail(format!("running gpg: {e}")),
+    })?;
+    if !out.status.success() {
+        return Err(fail(format!("gpg --export-secret-keys failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    if out.stdout.len() as u64 > MAX_KEYRING_SIZE {
+        return Err(fail("gpg exported more than 16 MiB of secret keys".into()));
+    }
+    Ok(out.stdout)
 }
 
 fn id_matches(id: &str, key_id: &KeyId, fpr: &Fingerprint) -> bool {
@@ -436,7 +450,7 @@ pub fn sign(homedir: &Path, key_id: &str, data: &[u8]) -> Result<Vec<u8>> {
     use pgp::crypto::hash::HashAlgorithm;
     use pgp::ser::Serialize;
     use pgp::types::Password;
-    let keys = secret_keys(homedir)?;
+    let keys = secret_keys(homedir, Some(key_id))?;
     let fail = |e: pgp::errors::Error| Error::GpgKeyring { origin: format!("signing with {key_id}"), what: e.to_string() };
     let rng = rand::thread_rng();
     let pw = Password::empty();
@@ -458,7 +472,7 @@ pub fn sign(homedir: &Path, key_id: &str, data: &[u8]) -> Result<Vec<u8>> {
                 .map_err(fail)?;
             }
         }
-        return Err(Error::GpgKeyring { origin: homedir.join("secring.gpg").display().to_string(), what: format!("no secret key \"{key_id}\"") });
+        return Err(Error::GpgKeyring { origin: homedir.display().to_string(), what: format!("no secret key \"{key_id}\"") });
     };
     sig.to_bytes().map_err(fail)
 }
@@ -748,7 +762,7 @@ mod tests {
             assert_eq!(k.public_subkeys.len(), 1, "{}", user_of(k));
             assert!(user_of(k).starts_with("Ostree Tester"), "{}", user_of(k));
         }
-        let secret = secret_keys(Path::new(SUITE_GPGHOME)).expect("secring.gpg");
+        let secret = secret_keys(Path::new(SUITE_GPGHOME), None).expect("secring.gpg");
         assert_eq!(secret.len(), 3);
         assert!(secret.iter().all(|k| k.secret_subkeys.len() == 1));
         let sig = sign(Path::new(SUITE_GPGHOME), "7FCA23D8472CDAFA", b"commit bytes").expect("sign");
