@@ -236,6 +236,16 @@ fn subkey_state(primary: &SignedPublicKey, sub: &SignedPublicSubKey, now: DateTi
     Ok(())
 }
 
+/// When a subkey expires: per its newest valid binding signature.
+fn subkey_expires_at(primary: &SignedPublicKey, sub: &SignedPublicSubKey) -> Option<DateTime<Utc>> {
+    let binding = sub
+        .signatures
+        .iter()
+        .filter(|s| s.typ() == Some(SignatureType::SubkeyBinding) && s.verify_subkey_binding(&primary.primary_key, &sub.key).is_ok())
+        .max_by_key(|s| s.created().copied())?;
+    sub.key.created_at().checked_add_signed(*binding.key_expiration_time()?)
+}
+
 /// The trusted GPG keys of one source.
 #[derive(Debug, Clone, Default)]
 pub struct GpgVerifier {
@@ -628,10 +638,18 @@ impl GpgVerifier {
         if sub.is_some() {
             out.push_str(&format!("{p}Primary key ID {}\n", hex(key.key_id().as_ref())));
         }
-        if let Some(exp) = key.expires_at() {
-            let when = ostree_repo::datetime::format_c(u64::try_from(exp.timestamp()).unwrap_or(0));
-            let verb = if exp <= now { "expired" } else { "expires" };
-            out.push_str(&format!("{p}{} {verb} {when}\n", if sub.is_some() { "Primary key" } else { "Key" }));
+        // As gpgme reports it: the signing key's expiry, then (for a
+        // subkey) its primary's.
+        let expiry = |what: &str, exp: DateTime<Utc>| format!("{p}{what} {} {}\n", if exp <= now { "expired" } else { "expires" }, format_time(&exp));
+        let signing_expiry = match sub {
+            Some(s) => subkey_expires_at(key, s),
+            None => key.expires_at(),
+        };
+        if let Some(exp) = signing_expiry {
+            out.push_str(&expiry("Key", exp));
+        }
+        if let (Some(_), Some(exp)) = (sub, key.expires_at()) {
+            out.push_str(&expiry("Primary key", exp));
         }
         out
     }
@@ -679,8 +697,7 @@ pub fn list_keys(repo: &Repo, remote_name: Option<&str>) -> Result<String> {
             let state = subkey_state(key, sub, now);
             out.push_str(&format!("  Subkey: {}{}\n", hex(sub.fingerprint().as_ref()), mark(revoked || state == Err("Key revoked"))));
             out.push_str(&format!("    Created: {}\n", format_time(sub.key.created_at())));
-            let binding = sub.signatures.iter().filter(|s| s.typ() == Some(SignatureType::SubkeyBinding)).max_by_key(|s| s.created().copied());
-            if let Some(exp) = binding.and_then(|b| b.key_expiration_time()).and_then(|d| sub.key.created_at().checked_add_signed(*d)) {
+            if let Some(exp) = subkey_expires_at(key, sub) {
                 out.push_str(&format!("    {}: {}\n", if exp <= now { "Expired" } else { "Expires" }, format_time(&exp)));
             }
         }
