@@ -388,7 +388,8 @@ fn resolve_targets(
 /// space separated, or `all`): fail where it would otherwise recover
 /// silently, so the recovery path can be shown to be taken.
 fn test_error_requested(key: &str) -> bool {
-    std::env::var("OSTREE_REPO_TEST_ERROR").is_ok_and(|v| v.split([',', ':', ';', ' ', '\t']).any(|k| k.eq_ignore_ascii_case(key) || k.eq_ignore_ascii_case("all")))
+    std::env::var("OSTREE_REPO_TEST_ERROR")
+        .is_ok_and(|v| v.split([',', ':', ';', ' ', '\t']).any(|k| k.eq_ignore_ascii_case(key) || k.eq_ignore_ascii_case("all")))
 }
 
 /// ostree's summary cache: `summaries/NAME` and `NAME.sig` under

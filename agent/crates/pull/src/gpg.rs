@@ -419,7 +419,8 @@ pub fn default_homedir() -> PathBuf {
 /// its agent holds them in `private-keys-v1.d/` in a format of its own).
 pub fn secret_keys(homedir: &Path, key_id: Option<&str>) -> Result<Vec<SignedSecretKey>> {
     let path = homedir.join("secring.gpg");
-    let (origin, data) = if path.is_file() { (path.display().to_string(), read_bounded(&path)?) } else { (homedir.display().to_string(), export_secret_keys(homedir, key_id)?) };
+    let (origin, data) =
+        if path.is_file() { (path.display().to_string(), read_bounded(&path)?) } else { (homedir.display().to_string(), export_secret_keys(homedir, key_id)?) };
     let packets = key_packets(&origin, &data)?;
     let bad = |e: pgp::errors::Error| Error::GpgKeyring { origin: origin.clone(), what: e.to_string() };
     SignedSecretKey::from_packets(packets.into_iter().map(Ok).peekable()).map(|k| k.map_err(bad)).collect()
@@ -687,7 +688,9 @@ pub fn list_keys(repo: &Repo, remote_name: Option<&str>) -> Result<String> {
             let uid = String::from_utf8_lossy(user.id.id()).into_owned();
             // A revoked key's user IDs are revoked with it, as gpg lists them.
             let uid_revoked = revoked
-                || user.signatures.iter().any(|s| s.typ() == Some(SignatureType::CertRevocation) && s.verify_certification(&key.primary_key, pgp::types::Tag::UserId, &user.id).is_ok());
+                || user.signatures.iter().any(|s| {
+                    s.typ() == Some(SignatureType::CertRevocation) && s.verify_certification(&key.primary_key, pgp::types::Tag::UserId, &user.id).is_ok()
+                });
             out.push_str(&format!("  UID: {uid}{}\n", mark(uid_revoked)));
             if let Some((advanced, direct)) = wkd_urls(&uid) {
                 out.push_str(&format!("  Advanced update URL: {advanced}\n  Direct update URL: {direct}\n"));
@@ -724,10 +727,8 @@ pub fn wkd_urls(uid: &str) -> Option<(String, String)> {
     let domain = domain.to_ascii_lowercase();
     let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, local.to_ascii_lowercase().as_bytes());
     let hash = zbase32(digest.as_ref());
-    let l: String = local
-        .bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect();
+    let l: String =
+        local.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
     Some((
         format!("https://openpgpkey.{domain}/.well-known/openpgpkey/{domain}/hu/{hash}?l={l}"),
         format!("https://{domain}/.well-known/openpgpkey/hu/{hash}?l={l}"),
@@ -766,6 +767,15 @@ mod tests {
     /// ostree's test suite ships GnuPG 1 keyrings (installed by .ci/test.sh
     /// with ostree-tests): trust packets between each key's packets.
     const SUITE_GPGHOME: &str = "/usr/libexec/installed-tests/libostree/gpghome";
+
+    /// ostree's test-remote-gpg-list-keys.sh has these URLs for its key.
+    #[test]
+    fn wkd_urls_as_ostree_lists_them() {
+        let (advanced, direct) = wkd_urls("Ostree Tester <test@test.com>").expect("an address");
+        assert_eq!(advanced, "https://openpgpkey.test.com/.well-known/openpgpkey/test.com/hu/iffe93qcsgp4c8ncbb378rxjo6cn9q6u?l=test");
+        assert_eq!(direct, "https://test.com/.well-known/openpgpkey/hu/iffe93qcsgp4c8ncbb378rxjo6cn9q6u?l=test");
+        assert_eq!(wkd_urls("Test Key 1"), None);
+    }
 
     /// rpgp alone dropped every packet after a trust packet up to the next
     /// key: subkeys were lost, and a secret keyring's subkeys too.
