@@ -670,10 +670,10 @@ pub struct PullLocalOpts {
     #[arg(long)]
     pub untrusted: bool,
     /// GPG verify commits (needs --remote; feature `gpg`).
-    #[arg(long, requires = "remote", num_args = 0..=1, require_equals = true, value_name = "IGNORED", value_parser = glib_flag)]
+    #[arg(long, requires = "remote", num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "IGNORED", value_parser = glib_flag)]
     pub gpg_verify: Option<bool>,
     /// GPG verify the summary (needs --remote; feature `gpg`).
-    #[arg(long, requires = "remote", num_args = 0..=1, require_equals = true, value_name = "IGNORED", value_parser = glib_flag)]
+    #[arg(long, requires = "remote", num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "IGNORED", value_parser = glib_flag)]
     pub gpg_verify_summary: Option<bool>,
     /// Let a ref of a signed remote move to an older commit.
     #[arg(long)]
