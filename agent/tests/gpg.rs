@@ -210,6 +210,20 @@ fn https_remote_with_imported_keyring() {
     assert!(dev.join("origin.trustedkeys.gpg").is_file(), "keyring beside the repo config, as ostree keeps it");
     assert_policy_holds(&dev, "origin", &s.good);
 
+    // A cached summary that no longer matches its signature is replaced by
+    // the server's; libostree's OSTREE_REPO_TEST_ERROR=invalid-cache makes
+    // that an error instead, the cache left as it was.
+    let cached = dev.join("tmp/cache/summaries/origin");
+    let good_summary = fs::read(&cached).expect("cached summary");
+    let mut broken = good_summary.clone();
+    broken[0] ^= 0x01;
+    fs::write(&cached, &broken).expect("break the cache");
+    let err = fails(uptree_bin(), os_args![repo_arg(&dev), "pull", "origin", "os/stable"], &[("OSTREE_REPO_TEST_ERROR", "invalid-cache")]);
+    assert!(err.contains("OSTREE_REPO_TEST_ERROR_INVALID_CACHE"), "{err}");
+    assert_eq!(fs::read(&cached).expect("cache"), broken);
+    up(os_args![repo_arg(&dev), "pull", "origin", "os/stable"]);
+    assert_eq!(fs::read(&cached).expect("cache"), good_summary, "the server's summary cached again");
+
     // The summary is checked before it is used: one byte changed, refused.
     // (The cached copy would stand in while summary.sig is unchanged.)
     fs::remove_dir_all(dev.join("tmp/cache/summaries")).expect("clear the summary cache");
@@ -236,6 +250,16 @@ fn file_remote_with_gpgkeypath() {
     let url = format!("file://{}", s.repo.display());
     up(os_args![repo_arg(&dev), "remote", "add", format!("--set=gpgkeypath={}", s.keyring_bin.display()), "usb", &url]);
     assert_policy_holds(&dev, "usb", &s.good);
+
+    // Split as GLib splits lists (ostree reads them so): an empty entry
+    // before a separator is a path that does not exist; a trailing
+    // separator adds nothing.
+    let keys = s.keyring_bin.display();
+    up(os_args![repo_arg(&dev), "remote", "add", format!("--set=gpgkeypath=,{keys}"), "leading", &url]);
+    let err = up_fails(os_args![repo_arg(&dev), "pull", "leading", "os/stable"]);
+    assert!(err.contains("open(): No such file or directory"), "{err}");
+    up(os_args![repo_arg(&dev), "remote", "add", format!("--set=gpgkeypath={keys},"), "trailing", &url]);
+    up(os_args![repo_arg(&dev), "pull", "trailing", "os/stable"]);
 }
 
 /// No keyring for the remote: ostree's global directory (`OSTREE_GPG_HOME`

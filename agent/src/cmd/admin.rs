@@ -423,6 +423,10 @@ fn gpg_remote(repo: &ostree_repo::Repo, refspec: Option<&str>) -> Result<Option<
 fn gpg_status(repo: &ostree_repo::Repo, csum: &ostree_repo::object::Checksum, refspec: Option<&str>) -> Result<String> {
     use ostree_repo::object::ObjectType;
     let Some(r) = gpg_remote(repo, refspec)? else { return Ok(String::new()) };
+    // As ostree: a commit that is not there (pruned) has no signatures to show.
+    if !repo.has_object(csum, ObjectType::Commit) {
+        return Ok(String::new());
+    }
     let bytes = repo.read_metadata_verified(ObjectType::Commit, csum)?;
     let detached = std::fs::read(repo.object_path(csum, ObjectType::CommitMeta)).ok();
     let v = uptree_pull::gpg::GpgVerifier::for_remote(repo, &r.name, Some(&r))?;
