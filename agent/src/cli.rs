@@ -365,6 +365,9 @@ pub struct StatusOpts {
     /// Also print kernel arguments and /etc merge details.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Check each deployment's commit against its remote's signature policy.
+    #[arg(short = 'V', long)]
+    pub verify: bool,
 }
 
 #[derive(Debug, Args)]
@@ -469,6 +472,15 @@ pub enum RemoteCommand {
     ListCookies { name: String },
     /// Import GPG keys into the remote's keyring (NAME.trustedkeys.gpg).
     GpgImport(RemoteGpgImportOpts),
+    /// Show the remote's summary (and its GPG signatures, where it checks them).
+    Summary {
+        name: String,
+        /// Show raw variant data.
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Show the GPG keys trusted for the remote (no NAME: the global keyrings).
+    GpgListKeys { name: Option<String> },
 }
 
 #[derive(Debug, Args)]
@@ -657,12 +669,12 @@ pub struct PullLocalOpts {
     /// Re-hash every object from the source (always, with --remote).
     #[arg(long)]
     pub untrusted: bool,
-    /// GPG verify commits (needs --remote; uptree refuses: it does not verify GPG).
-    #[arg(long, requires = "remote")]
-    pub gpg_verify: bool,
-    /// GPG verify the summary (needs --remote; refused like --gpg-verify).
-    #[arg(long, requires = "remote")]
-    pub gpg_verify_summary: bool,
+    /// GPG verify commits (needs --remote; feature `gpg`).
+    #[arg(long, requires = "remote", num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "IGNORED", value_parser = glib_flag)]
+    pub gpg_verify: Option<bool>,
+    /// GPG verify the summary (needs --remote; feature `gpg`).
+    #[arg(long, requires = "remote", num_args = 0..=1, require_equals = true, default_missing_value = "", value_name = "IGNORED", value_parser = glib_flag)]
+    pub gpg_verify_summary: Option<bool>,
     /// Let a ref of a signed remote move to an older commit.
     #[arg(long)]
     pub allow_downgrade: bool,
@@ -674,6 +686,12 @@ pub struct PullLocalOpts {
     pub disable_verify_bindings: bool,
     #[command(flatten)]
     pub net: NetArgs,
+}
+
+/// A GLib boolean option (`G_OPTION_ARG_NONE`): `--flag=VALUE` turns it on
+/// whatever VALUE says, as in ostree (scripts write `--gpg-verify=true`).
+fn glib_flag(_: &str) -> std::result::Result<bool, std::convert::Infallible> {
+    Ok(true)
 }
 
 #[derive(Debug, Args)]
@@ -1028,6 +1046,18 @@ mod tests {
         let Command::Prune(p) = c.command else { panic!("prune") };
         assert!(p.refs_only && p.depth == -1);
         assert!(Cli::try_parse_from(["uptree", "frobnicate"]).is_err());
+    }
+
+    /// GLib ignores the value of a flag given as `--flag=VALUE`:
+    /// test-admin-gpg.sh runs `pull-local --gpg-verify=true`.
+    #[test]
+    fn glib_flags_take_an_ignored_value() {
+        for (arg, on) in [("--gpg-verify", true), ("--gpg-verify=true", true), ("--gpg-verify=false", true), ("--untrusted", false)] {
+            let c = parse(&["pull-local", "--remote=r", arg, "src", "main"]);
+            let Command::PullLocal(o) = c.command else { panic!("pull-local") };
+            assert_eq!(o.gpg_verify.is_some(), on, "{arg}");
+            assert_eq!(o.refs, vec!["main"], "{arg}: the ref is not taken as the flag's value");
+        }
     }
 }
 

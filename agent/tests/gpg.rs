@@ -210,6 +210,20 @@ fn https_remote_with_imported_keyring() {
     assert!(dev.join("origin.trustedkeys.gpg").is_file(), "keyring beside the repo config, as ostree keeps it");
     assert_policy_holds(&dev, "origin", &s.good);
 
+    // A cached summary that no longer matches its signature is replaced by
+    // the server's; libostree's OSTREE_REPO_TEST_ERROR=invalid-cache makes
+    // that an error instead, the cache left as it was.
+    let cached = dev.join("tmp/cache/summaries/origin");
+    let good_summary = fs::read(&cached).expect("cached summary");
+    let mut broken = good_summary.clone();
+    broken[0] ^= 0x01;
+    fs::write(&cached, &broken).expect("break the cache");
+    let err = fails(uptree_bin(), os_args![repo_arg(&dev), "pull", "origin", "os/stable"], &[("OSTREE_REPO_TEST_ERROR", "invalid-cache")]);
+    assert!(err.contains("OSTREE_REPO_TEST_ERROR_INVALID_CACHE"), "{err}");
+    assert_eq!(fs::read(&cached).expect("cache"), broken);
+    up(os_args![repo_arg(&dev), "pull", "origin", "os/stable"]);
+    assert_eq!(fs::read(&cached).expect("cache"), good_summary, "the server's summary cached again");
+
     // The summary is checked before it is used: one byte changed, refused.
     // (The cached copy would stand in while summary.sig is unchanged.)
     fs::remove_dir_all(dev.join("tmp/cache/summaries")).expect("clear the summary cache");
@@ -236,6 +250,16 @@ fn file_remote_with_gpgkeypath() {
     let url = format!("file://{}", s.repo.display());
     up(os_args![repo_arg(&dev), "remote", "add", format!("--set=gpgkeypath={}", s.keyring_bin.display()), "usb", &url]);
     assert_policy_holds(&dev, "usb", &s.good);
+
+    // Split as GLib splits lists (ostree reads them so): an empty entry
+    // before a separator is a path that does not exist; a trailing
+    // separator adds nothing.
+    let keys = s.keyring_bin.display();
+    up(os_args![repo_arg(&dev), "remote", "add", format!("--set=gpgkeypath=,{keys}"), "leading", &url]);
+    let err = up_fails(os_args![repo_arg(&dev), "pull", "leading", "os/stable"]);
+    assert!(err.contains("open(): No such file or directory"), "{err}");
+    up(os_args![repo_arg(&dev), "remote", "add", format!("--set=gpgkeypath={keys},"), "trailing", &url]);
+    up(os_args![repo_arg(&dev), "pull", "trailing", "os/stable"]);
 }
 
 /// No keyring for the remote: ostree's global directory (`OSTREE_GPG_HOME`
@@ -370,6 +394,66 @@ fn uptree_signs_and_ostree_verifies() {
 
     // A key that is not there: refused before the branch moves.
     let err = up_fails(os_args![repo_arg(&server), "commit", "-b", "os/stable", "--gpg-sign=0123456789ABCDEF", &home, tr.display().to_string()]);
+    assert!(err.contains("no secret key \"0123456789ABCDEF\""), "{err}");
+    assert_eq!(up(os_args![repo_arg(&server), "rev-parse", "os/stable"]), c);
+}
+
+/// `remote summary` (with its signature account, and `--raw`) and `remote
+/// gpg-list-keys` print what ostree prints for the same remote and keys,
+/// byte for byte (TZ=UTC, as ostree's tests run them).
+#[test]
+fn remote_summary_and_gpg_list_keys_match_ostree() {
+    let t = scratch();
+    let gpg = Gpg::new(t.path());
+    let s = serve(t.path(), &gpg);
+    let url = format!("file://{}", s.repo.display());
+    let (o, u) = (t.path().join("o"), t.path().join("u"));
+    let empty = t.path().join("no-global-keys");
+    fs::create_dir_all(&empty).expect("mkdir");
+    let envs = [("TZ", "UTC"), ("OSTREE_GPG_HOME", empty.to_str().expect("utf-8"))];
+    for (prog, repo) in [("ostree", &o), (uptree_bin(), &u)] {
+        ok(prog, os_args![repo_arg(repo), "init", "--mode=bare-user"], &envs);
+        ok(prog, os_args![repo_arg(repo), "remote", "add", "--set=gpg-verify-summary=true", "origin", &url], &envs);
+        // No key yet: the signed summary is not shown, and no key listed.
+        let err = fails(prog, os_args![repo_arg(repo), "remote", "summary", "origin"], &envs);
+        assert!(err.contains("public key not found"), "{prog}: {err}");
+        assert_eq!(ok(prog, os_args![repo_arg(repo), "remote", "gpg-list-keys", "origin"], &envs), "", "{prog}");
+        ok(prog, os_args![repo_arg(repo), "remote", "gpg-import", format!("--keyring={}", s.keyring_bin.display()), "origin"], &envs);
+    }
+    for args in [&["remote", "summary", "origin"][..], &["remote", "summary", "--raw", "origin"], &["remote", "gpg-list-keys", "origin"]] {
+        let theirs = ok("ostree", &[&[repo_arg(&o).as_ref()], &args.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>()[..]].concat(), &envs);
+        // GLib pads a one-digit day with U+2007 (a figure space); uptree,
+        // like C's %c, with a space.
+        let theirs = theirs.replace('\u{2007}', " ");
+        let ours = ok(uptree_bin(), &[&[repo_arg(&u).as_ref()], &args.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>()[..]].concat(), &envs);
+        assert_eq!(ours, theirs, "{args:?}");
+    }
+    let shown = ok(uptree_bin(), os_args![repo_arg(&u), "remote", "summary", "origin"], &envs);
+    assert!(shown.contains("GPG: Verification enabled, found 1 signature:") && shown.contains("Good signature from \"uptree summaries"), "{shown}");
+}
+
+/// A build server's GnuPG 2.1+ home (secret keys in private-keys-v1.d, no
+/// secring.gpg): uptree signs through gpg, and real ostree verifies it.
+#[test]
+fn signs_with_a_gnupg2_home() {
+    let t = scratch();
+    let gpg = Gpg::new(t.path());
+    let rsa = gpg.key("build server <build@example.com>", "rsa2048");
+    assert!(gpg.home.join("private-keys-v1.d").is_dir() && !gpg.home.join("secring.gpg").exists());
+    let server = t.path().join("server");
+    up(os_args![repo_arg(&server), "init", "--mode=archive"]);
+    let tr = tree(t.path(), "one");
+    let c = up(os_args![repo_arg(&server), "commit", "-b", "os/stable", format!("--gpg-sign={rsa}"), gpg.home_arg(), tr.display().to_string()]);
+    let keyring = t.path().join("trusted.gpg");
+    gpg.export(&[&rsa], &keyring, false);
+    let o = t.path().join("o");
+    ostree(os_args![repo_arg(&o), "init", "--mode=bare-user"]);
+    let url = format!("file://{}", server.display());
+    ostree(os_args![repo_arg(&o), "remote", "add", format!("--gpg-import={}", keyring.display()), "origin", &url]);
+    ostree(os_args![repo_arg(&o), "pull", "origin", "os/stable"]);
+    assert_eq!(ostree(os_args![repo_arg(&o), "rev-parse", "origin:os/stable"]), c);
+    // A key the home does not hold: refused, the branch stays.
+    let err = up_fails(os_args![repo_arg(&server), "commit", "-b", "os/stable", "--gpg-sign=0123456789ABCDEF", gpg.home_arg(), tr.display().to_string()]);
     assert!(err.contains("no secret key \"0123456789ABCDEF\""), "{err}");
     assert_eq!(up(os_args![repo_arg(&server), "rev-parse", "os/stable"]), c);
 }

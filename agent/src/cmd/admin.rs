@@ -235,6 +235,10 @@ fn status(root: &Path, o: &StatusOpts) -> Result<i32> {
         if let (Some(_), Some(t)) = (&d.origin, &source_title) {
             text.push_str(&format!("    `- {t}\n"));
         }
+        text.push_str(&gpg_status(&s.repo, &d.csum, d.refspec().as_deref())?);
+        if o.verify {
+            verify_deployment(&s.repo, i, &d.csum, d.refspec().as_deref())?;
+        }
         if let Some(f) = failure {
             text.push_str(&format!("    Failed to boot: {}\n", f.reason));
         }
@@ -403,4 +407,49 @@ fn mark_good(root: &Path, m: &MarkGoodOpts) -> Result<i32> {
         }
     }
     Ok(if r.healthy { 0 } else { 1 })
+}
+
+/// The remote (if any) of an origin refspec that verifies GPG signatures.
+#[cfg(feature = "gpg")]
+fn gpg_remote(repo: &ostree_repo::Repo, refspec: Option<&str>) -> Result<Option<ostree_repo::remote::Remote>> {
+    let Some((name, _)) = refspec.and_then(|r| r.split_once(':')) else { return Ok(None) };
+    let Ok(r) = ostree_repo::remote::get(repo, name) else { return Ok(None) };
+    Ok(r.gpg_verify()?.then_some(r))
+}
+
+/// The deployment's GPG signatures, as ostree prints them (`    GPG: `
+/// lines), where its origin's remote verifies GPG.
+#[cfg(feature = "gpg")]
+fn gpg_status(repo: &ostree_repo::Repo, csum: &ostree_repo::object::Checksum, refspec: Option<&str>) -> Result<String> {
+    use ostree_repo::object::ObjectType;
+    let Some(r) = gpg_remote(repo, refspec)? else { return Ok(String::new()) };
+    // As ostree: a commit that is not there (pruned) has no signatures to show.
+    if !repo.has_object(csum, ObjectType::Commit) {
+        return Ok(String::new());
+    }
+    let bytes = repo.read_metadata_verified(ObjectType::Commit, csum)?;
+    let detached = std::fs::read(repo.object_path(csum, ObjectType::CommitMeta)).ok();
+    let v = uptree_pull::gpg::GpgVerifier::for_remote(repo, &r.name, Some(&r))?;
+    Ok(v.describe_each(&format!("commit {csum}"), &bytes, detached.as_deref(), "    GPG: ")?.concat())
+}
+
+/// As ostree built without GPG: nothing to show.
+#[cfg(not(feature = "gpg"))]
+fn gpg_status(_: &ostree_repo::Repo, _: &ostree_repo::object::Checksum, _: Option<&str>) -> Result<String> {
+    Ok(String::new())
+}
+
+/// `status --verify`: the deployment's commit must hold up to its origin
+/// remote's signature policy (ed25519 and GPG), as a pull would check it.
+fn verify_deployment(repo: &ostree_repo::Repo, index: usize, csum: &ostree_repo::object::Checksum, refspec: Option<&str>) -> Result<()> {
+    use ostree_repo::object::ObjectType;
+    let Some((name, _)) = refspec.and_then(|r| r.split_once(':')) else {
+        return Err(format!("Deployment {index}: cannot verify a deployment with no origin remote").into());
+    };
+    let r = ostree_repo::remote::get(repo, name)?;
+    let policy = uptree_pull::trust::Policy::for_remote(repo, &r)?;
+    let bytes = repo.read_metadata_verified(ObjectType::Commit, csum)?;
+    let detached = std::fs::read(repo.object_path(csum, ObjectType::CommitMeta)).ok();
+    policy.verify_commit(csum, &bytes, detached.as_deref()).map_err(|e| format!("Deployment {index}: {e}"))?;
+    Ok(())
 }

@@ -13,8 +13,8 @@ pub fn run(repo: &Repo, o: &PullLocalOpts) -> Result<i32> {
     opts.untrusted = o.untrusted;
     opts.local_remote_name = o.remote.clone();
     opts.disable_verify_bindings = o.disable_verify_bindings;
-    opts.gpg_verify = o.gpg_verify;
-    opts.gpg_verify_summary = o.gpg_verify_summary;
+    opts.gpg_verify = o.gpg_verify.is_some();
+    opts.gpg_verify_summary = o.gpg_verify_summary.is_some();
     opts.allow_downgrade = o.allow_downgrade;
     // As ostree: no REF means every local branch of the source repository.
     let refs = if o.refs.is_empty() { Repo::open(&o.src)?.list_refs()?.into_keys().filter(|r| !r.contains(':')).collect() } else { o.refs.clone() };

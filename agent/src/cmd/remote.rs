@@ -1,4 +1,4 @@
-//! `remote add|list|delete|show-url|refs|add-cookie|delete-cookie|list-cookies`.
+//! `remote add|list|delete|show-url|refs|add-cookie|delete-cookie|list-cookies|gpg-import|gpg-list-keys|summary`.
 
 use ostree_repo::Repo;
 use ostree_repo::{cookies, remote};
@@ -122,6 +122,19 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
             }
             imported(&g.name, gpg_import(&repo, &g.name, &keys, &g.key_ids)?)?;
         }
+        RemoteCommand::Summary { name, raw } => {
+            let signed =
+                uptree_pull::summary::fetch_signed(&repo, name, &NetOptions::default())?.ok_or_else(|| "Remote server has no summary file".to_string())?;
+            if *raw {
+                // As ostree: no signatures with --raw, to keep it parseable.
+                out(&format!("{}\n", ostree_repo::summary::raw_text(&signed.summary)?))?;
+            } else {
+                let mut s = ostree_repo::summary::Summary::from_bytes(&signed.summary)?.view_text();
+                s.push_str(&summary_signatures(&repo, name, &signed)?);
+                out(&s)?;
+            }
+        }
+        RemoteCommand::GpgListKeys { name } => out(&gpg_list_keys(&repo, name.as_deref())?)?,
     }
     Ok(0)
 }
@@ -137,5 +150,33 @@ fn gpg_import(repo: &Repo, name: &str, keys: &[u8], ids: &[String]) -> Result<us
 
 #[cfg(not(feature = "gpg"))]
 fn gpg_import(_: &Repo, _: &str, _: &[u8], _: &[String]) -> Result<usize> {
+    Err("GPG has been disabled at build time (uptree built without the `gpg` feature)".into())
+}
+
+/// The summary's GPG signatures as ostree prints them after it, where the
+/// remote checks them (`gpg-verify-summary`); they were verified already.
+#[cfg(feature = "gpg")]
+fn summary_signatures(repo: &Repo, name: &str, signed: &uptree_pull::summary::SignedSummary) -> Result<String> {
+    let r = remote::get(repo, name)?;
+    if !r.get_bool("gpg-verify-summary", false)? {
+        return Ok(String::new());
+    }
+    let Some(sig) = &signed.sig else { return Ok(String::new()) };
+    let v = uptree_pull::gpg::GpgVerifier::for_remote(repo, name, Some(&r))?;
+    Ok(format!("\n{}", v.describe_result("summary", &signed.summary, Some(sig))?))
+}
+
+#[cfg(not(feature = "gpg"))]
+fn summary_signatures(_: &Repo, _: &str, _: &uptree_pull::summary::SignedSummary) -> Result<String> {
+    Ok(String::new())
+}
+
+#[cfg(feature = "gpg")]
+fn gpg_list_keys(repo: &Repo, name: Option<&str>) -> Result<String> {
+    Ok(uptree_pull::gpg::list_keys(repo, name)?)
+}
+
+#[cfg(not(feature = "gpg"))]
+fn gpg_list_keys(_: &Repo, _: Option<&str>) -> Result<String> {
     Err("GPG has been disabled at build time (uptree built without the `gpg` feature)".into())
 }

@@ -37,7 +37,9 @@ pub enum Error {
     BadPublicKey { origin: String },
     #[error("invalid ed25519 secret key: {what}")]
     BadSecretKey { what: String },
-    #[error("reading keys from {}: {source}", path.display())]
+    /// `open(PATH)` as ostree's `opendir(PATH)`: an empty `gpgkeypath=`
+    /// entry still shows as `()`.
+    #[error("reading keys: open({}): {source}", path.display())]
     KeyFile { path: std::path::PathBuf, source: std::io::Error },
     /// Built without the `gpg` feature and the remote asks for GPG.
     #[error("remote {remote} has {option} enabled, and this uptree was built without GPG support (cargo feature `gpg`): use ed25519 signatures (sign-verify), set {option}=false, or build with --features gpg")]
@@ -48,8 +50,15 @@ pub enum Error {
     /// GPG signatures present, none valid from a trusted key; why, per signature.
     #[error("Can't verify {object}: GPG signatures found, but none are valid from a trusted key: {}", problems.join("; "))]
     GpgBadSignature { object: String, problems: Vec<String> },
+    /// Running GnuPG for the secret keys of a GnuPG 2.1+ home.
+    #[error("GPG home {}: {what}", homedir.display())]
+    GpgTool { homedir: std::path::PathBuf, what: String },
     #[error("GPG keyring {origin}: {what}")]
     GpgKeyring { origin: String, what: String },
+    /// Only with `OSTREE_REPO_TEST_ERROR=invalid-cache` (ostree's wording):
+    /// otherwise such a cache is replaced by the server's summary.
+    #[error("OSTREE_REPO_TEST_ERROR_INVALID_CACHE: the cached summary of remote {remote} does not match its signature")]
+    InvalidSummaryCache { remote: String },
     #[error("remote {remote}: sign-verify-summary is set but the remote has no summary")]
     SummaryMissing { remote: String },
     #[error(transparent)]

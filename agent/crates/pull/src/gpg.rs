@@ -157,25 +157,35 @@ pub type KeyringFile = (PathBuf, bool);
 /// The keyring files a remote's signatures are checked against, in
 /// ostree's order (see the module comment).
 pub fn keyring_files(repo: &Repo, remote_name: &str, r: Option<&Remote>) -> Result<Vec<KeyringFile>> {
+    keyring_files_of(repo, remote_name, r, true)
+}
+
+/// [`keyring_files`], the global directory left out unless `global`
+/// (`remote gpg-list-keys NAME` lists only the remote's own keys).
+fn keyring_files_of(repo: &Repo, remote_name: &str, r: Option<&Remote>, global: bool) -> Result<Vec<KeyringFile>> {
     let mut files = Vec::new();
     let own = remote_keyring_path(repo, remote_name);
     let in_remotes_d = remote::remotes_dir(repo).map(|d| d.join(format!("{remote_name}.trustedkeys.gpg")));
     let found = [Some(own), in_remotes_d].into_iter().flatten().find(|p| p.is_file());
     let have_remote_keyring = found.is_some();
     files.extend(found.map(|f| (f, false)));
-    if let Some(list) = r.and_then(|r| r.get("gpgkeypath")) {
+    if let Some(list) = r.and_then(|r| r.get("gpgkeypath")).filter(|l| !l.is_empty()) {
         if list.contains(';') && list.contains(',') {
             return Err(Error::GpgKeyring {
                 origin: format!("remote {remote_name} gpgkeypath"),
                 what: "key value list contains more than one separator".into(),
             });
         }
-        for p in list.split([';', ',']).map(str::trim).filter(|p| !p.is_empty()) {
+        // Split as GLib's string lists are: a separator ends an entry, so
+        // one trailing separator adds nothing, while an empty entry before
+        // it stays (and fails as a missing path, as in ostree).
+        let list = list.strip_suffix([';', ',']).unwrap_or(list);
+        for p in list.split([';', ',']).map(str::trim) {
             let is_dir = Path::new(p).is_dir();
             files.extend(keyfile_path(Path::new(p))?.into_iter().map(|f| (f, is_dir)));
         }
     }
-    if !have_remote_keyring {
+    if global && !have_remote_keyring {
         files.extend(keyring_dir_files(&global_keyring_dir())?.into_iter().map(|f| (f, false)));
     }
     Ok(files)
@@ -224,6 +234,16 @@ fn subkey_state(primary: &SignedPublicKey, sub: &SignedPublicSubKey, now: DateTi
         }
     }
     Ok(())
+}
+
+/// When a subkey expires: per its newest valid binding signature.
+fn subkey_expires_at(primary: &SignedPublicKey, sub: &SignedPublicSubKey) -> Option<DateTime<Utc>> {
+    let binding = sub
+        .signatures
+        .iter()
+        .filter(|s| s.typ() == Some(SignatureType::SubkeyBinding) && s.verify_subkey_binding(&primary.primary_key, &sub.key).is_ok())
+        .max_by_key(|s| s.created().copied())?;
+    sub.key.created_at().checked_add_signed(*binding.key_expiration_time()?)
 }
 
 /// The trusted GPG keys of one source.
@@ -393,23 +413,38 @@ pub fn default_homedir() -> PathBuf {
     PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".gnupg")
 }
 
-/// The secret keys of a GnuPG home: its `secring.gpg` (OpenPGP packets,
-/// what GnuPG 1 kept and `gpg --export-secret-keys` writes). GnuPG 2.1+
-/// keeps them in `private-keys-v1.d/` in its own format, which is not read.
-pub fn secret_keys(homedir: &Path) -> Result<Vec<SignedSecretKey>> {
+/// The secret keys of a GnuPG home (all, or those `key_id` names): its
+/// `secring.gpg` (OpenPGP packets, what GnuPG 1 kept) where there is one;
+/// else, as gpgme does it, GnuPG 2.1+ itself (`gpg --export-secret-keys`:
+/// its agent holds them in `private-keys-v1.d/` in a format of its own).
+pub fn secret_keys(homedir: &Path, key_id: Option<&str>) -> Result<Vec<SignedSecretKey>> {
     let path = homedir.join("secring.gpg");
-    if !path.is_file() {
-        return Err(Error::GpgKeyring {
-            origin: homedir.display().to_string(),
-            what:
-                "no secring.gpg (GnuPG 2.1+ keeps secret keys in private-keys-v1.d, which uptree does not read: `gpg --export-secret-keys > DIR/secring.gpg`)"
-                    .into(),
-        });
-    }
-    let origin = path.display().to_string();
-    let packets = key_packets(&origin, &read_bounded(&path)?)?;
+    let (origin, data) =
+        if path.is_file() { (path.display().to_string(), read_bounded(&path)?) } else { (homedir.display().to_string(), export_secret_keys(homedir, key_id)?) };
+    let packets = key_packets(&origin, &data)?;
     let bad = |e: pgp::errors::Error| Error::GpgKeyring { origin: origin.clone(), what: e.to_string() };
     SignedSecretKey::from_packets(packets.into_iter().map(Ok).peekable()).map(|k| k.map_err(bad)).collect()
+}
+
+/// `gpg --homedir HOMEDIR --batch --export-secret-keys [KEY-ID]`. Keys
+/// without a passphrase (a build server's) export as they are; a key with
+/// one fails in gpg, which says why.
+fn export_secret_keys(homedir: &Path, key_id: Option<&str>) -> Result<Vec<u8>> {
+    let fail = |what: String| Error::GpgTool { homedir: homedir.to_path_buf(), what };
+    let mut cmd = std::process::Command::new("gpg");
+    cmd.arg("--homedir").arg(homedir).args(["--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", "", "--export-secret-keys"]);
+    cmd.args(key_id.map(|k| format!("0x{}", k.trim_start_matches("0x"))));
+    let out = cmd.stdin(std::process::Stdio::null()).output().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => fail("gpg (GnuPG 2) is not installed, and the home has no secring.gpg".into()),
+        _ => fail(format!("running gpg: {e}")),
+    })?;
+    if !out.status.success() {
+        return Err(fail(format!("gpg --export-secret-keys failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    if out.stdout.len() as u64 > MAX_KEYRING_SIZE {
+        return Err(fail("gpg exported more than 16 MiB of secret keys".into()));
+    }
+    Ok(out.stdout)
 }
 
 fn id_matches(id: &str, key_id: &KeyId, fpr: &Fingerprint) -> bool {
@@ -426,7 +461,7 @@ pub fn sign(homedir: &Path, key_id: &str, data: &[u8]) -> Result<Vec<u8>> {
     use pgp::crypto::hash::HashAlgorithm;
     use pgp::ser::Serialize;
     use pgp::types::Password;
-    let keys = secret_keys(homedir)?;
+    let keys = secret_keys(homedir, Some(key_id))?;
     let fail = |e: pgp::errors::Error| Error::GpgKeyring { origin: format!("signing with {key_id}"), what: e.to_string() };
     let rng = rand::thread_rng();
     let pw = Password::empty();
@@ -448,7 +483,7 @@ pub fn sign(homedir: &Path, key_id: &str, data: &[u8]) -> Result<Vec<u8>> {
                 .map_err(fail)?;
             }
         }
-        return Err(Error::GpgKeyring { origin: homedir.join("secring.gpg").display().to_string(), what: format!("no secret key \"{key_id}\"") });
+        return Err(Error::GpgKeyring { origin: homedir.display().to_string(), what: format!("no secret key \"{key_id}\"") });
     };
     sig.to_bytes().map_err(fail)
 }
@@ -532,6 +567,25 @@ impl GpgVerifier {
     /// ostree's account of each signature (`show`): `None` if there are
     /// none. Says what each signature is; refuses nothing.
     pub fn describe(&self, object: &str, data: &[u8], detached: Option<&[u8]>) -> Result<Option<String>> {
+        let each = self.describe_each(object, data, detached, "  ")?;
+        if each.is_empty() {
+            return Ok(None);
+        }
+        let n = each.len();
+        Ok(Some(format!("\nFound {n} signature{}:\n\n{}", if n == 1 { "" } else { "s" }, each.join("\n"))))
+    }
+
+    /// As ostree prints a verification result (`remote summary`): a
+    /// count, then each signature.
+    pub fn describe_result(&self, object: &str, data: &[u8], detached: Option<&[u8]>) -> Result<String> {
+        let each = self.describe_each(object, data, detached, "  ")?;
+        let n = each.len();
+        Ok(format!("GPG: Verification enabled, found {n} signature{}:\n\n{}", if n == 1 { "" } else { "s" }, each.join("\n")))
+    }
+
+    /// Each signature's lines, each line starting with `prefix` (`admin
+    /// status` prints them as `    GPG: …`).
+    pub fn describe_each(&self, object: &str, data: &[u8], detached: Option<&[u8]>, prefix: &str) -> Result<Vec<String>> {
         let blobs = match detached {
             Some(d) => signatures_under(object, d, GPGSIGS_KEY)?,
             None => Vec::new(),
@@ -542,59 +596,162 @@ impl GpgVerifier {
                 .map_err(|_| Error::MalformedSignatures { object: object.to_string(), what: "an ostree.gpgsigs entry is not OpenPGP" })?;
             sigs.extend(parsed.flatten().map(|s| s.signature).take(MAX_SIGNATURES));
         }
-        if sigs.is_empty() {
-            return Ok(None);
-        }
         let now = now();
-        let n = sigs.len();
-        let mut out = format!("\nFound {n} signature{}:\n", if n == 1 { "" } else { "s" });
-        for sig in &sigs {
-            out.push('\n');
-            let fpr = sig.issuer_fingerprint().first().map(|f| hex(f.as_ref()));
-            let key_id =
-                fpr.as_ref().map(|f| f[f.len().saturating_sub(16)..].to_string()).or_else(|| sig.issuer().first().map(|k| hex(k.as_ref()))).unwrap_or_default();
-            let made = sig.created().map(|t| ostree_repo::datetime::format_c(u64::try_from(t.timestamp()).unwrap_or(0))).unwrap_or_default();
-            out.push_str(&format!("  Signature made {made} using {} key ID {key_id}\n", algo_name(sig)));
-            let mut found = None;
-            for key in &self.keys {
-                if hex(key.key_id().as_ref()) == key_id {
-                    found = Some((key, None));
-                    break;
-                }
-                if let Some(sub) = key.public_subkeys.iter().find(|s| hex(s.key_id().as_ref()) == key_id) {
-                    found = Some((key, Some(sub)));
-                    break;
-                }
+        Ok(sigs.iter().map(|sig| self.describe_one(sig, data, now, prefix)).collect())
+    }
+
+    fn describe_one(&self, sig: &Signature, data: &[u8], now: DateTime<Utc>, p: &str) -> String {
+        let mut out = String::new();
+        let fpr = sig.issuer_fingerprint().first().map(|f| hex(f.as_ref()));
+        let key_id =
+            fpr.as_ref().map(|f| f[f.len().saturating_sub(16)..].to_string()).or_else(|| sig.issuer().first().map(|k| hex(k.as_ref()))).unwrap_or_default();
+        let made = sig.created().map(|t| ostree_repo::datetime::format_c(u64::try_from(t.timestamp()).unwrap_or(0))).unwrap_or_default();
+        out.push_str(&format!("{p}Signature made {made} using {} key ID {key_id}\n", algo_name(sig)));
+        let mut found = None;
+        for key in &self.keys {
+            if hex(key.key_id().as_ref()) == key_id {
+                found = Some((key, None));
+                break;
             }
-            let Some((key, sub)) = found else {
-                out.push_str("  Can't check signature: public key not found\n");
-                continue;
-            };
-            let user = user_of(key);
-            let revoked = key_state(key, now) == Some("Key revoked") || sub.is_some_and(|s| subkey_state(key, s, now) == Err("Key revoked"));
-            let expired = key_state(key, now) == Some("Key expired") || sub.is_some_and(|s| subkey_state(key, s, now) == Err("Key expired"));
-            let good = match sub {
-                Some(s) => sig.verify(&s.key, data).is_ok(),
-                None => sig.verify(&key.primary_key, data).is_ok(),
-            };
-            if good && !revoked && !expired {
-                out.push_str(&format!("  Good signature from \"{user}\"\n"));
-            } else if revoked {
-                out.push_str("  Key revoked\n");
-            } else {
-                out.push_str(&format!("  BAD signature from \"{user}\"\n"));
-            }
-            if sub.is_some() {
-                out.push_str(&format!("  Primary key ID {}\n", hex(key.key_id().as_ref())));
-            }
-            if let Some(exp) = key.expires_at() {
-                let when = ostree_repo::datetime::format_c(u64::try_from(exp.timestamp()).unwrap_or(0));
-                let verb = if exp <= now { "expired" } else { "expires" };
-                out.push_str(&format!("  {} {verb} {when}\n", if sub.is_some() { "Primary key" } else { "Key" }));
+            if let Some(sub) = key.public_subkeys.iter().find(|s| hex(s.key_id().as_ref()) == key_id) {
+                found = Some((key, Some(sub)));
+                break;
             }
         }
-        Ok(Some(out))
+        let Some((key, sub)) = found else {
+            out.push_str(&format!("{p}Can't check signature: public key not found\n"));
+            return out;
+        };
+        let user = user_of(key);
+        let revoked = key_state(key, now) == Some("Key revoked") || sub.is_some_and(|s| subkey_state(key, s, now) == Err("Key revoked"));
+        let expired = key_state(key, now) == Some("Key expired") || sub.is_some_and(|s| subkey_state(key, s, now) == Err("Key expired"));
+        let good = match sub {
+            Some(s) => sig.verify(&s.key, data).is_ok(),
+            None => sig.verify(&key.primary_key, data).is_ok(),
+        };
+        if good && !revoked && !expired {
+            out.push_str(&format!("{p}Good signature from \"{user}\"\n"));
+        } else if revoked {
+            out.push_str(&format!("{p}Key revoked\n"));
+        } else {
+            out.push_str(&format!("{p}BAD signature from \"{user}\"\n"));
+        }
+        if sub.is_some() {
+            out.push_str(&format!("{p}Primary key ID {}\n", hex(key.key_id().as_ref())));
+        }
+        // As gpgme reports it: the signing key's expiry, then (for a
+        // subkey) its primary's.
+        let expiry = |what: &str, exp: DateTime<Utc>| format!("{p}{what} {} {}\n", if exp <= now { "expired" } else { "expires" }, format_time(&exp));
+        let signing_expiry = match sub {
+            Some(s) => subkey_expires_at(key, s),
+            None => key.expires_at(),
+        };
+        if let Some(exp) = signing_expiry {
+            out.push_str(&expiry("Key", exp));
+        }
+        if let (Some(_), Some(exp)) = (sub, key.expires_at()) {
+            out.push_str(&expiry("Primary key", exp));
+        }
+        out
     }
+}
+
+/// `remote gpg-list-keys`: the keys remote `remote_name` trusts (its own
+/// keyring and `gpgkeypath=`, not the global directory), or with no name
+/// the global directory's, listed as ostree lists them.
+pub fn list_keys(repo: &Repo, remote_name: Option<&str>) -> Result<String> {
+    let keys = match remote_name {
+        Some(name) => {
+            let r = remote::get(repo, name)?;
+            let mut v = GpgVerifier::default();
+            for (f, lenient) in keyring_files_of(repo, name, Some(&r), false)? {
+                match v.add_keyring(&f) {
+                    Err(e) if lenient => log::info!("{}: not a key file, skipped: {e}", f.display()),
+                    other => other?,
+                }
+            }
+            v.keys
+        }
+        None => global_verifier()?.keys,
+    };
+    let now = now();
+    let mut out = String::new();
+    for key in &keys {
+        let revoked = key_state(key, now) == Some("Key revoked");
+        let mark = |r: bool| if r { " (revoked)" } else { "" };
+        out.push_str(&format!("Key: {}{}\n", hex(key.fingerprint().as_ref()), mark(revoked)));
+        out.push_str(&format!("  Created: {}\n", format_time(key.primary_key.created_at())));
+        if let Some(exp) = key.expires_at() {
+            out.push_str(&format!("  {}: {}\n", if exp <= now { "Expired" } else { "Expires" }, format_time(&exp)));
+        }
+        for user in &key.details.users {
+            let uid = String::from_utf8_lossy(user.id.id()).into_owned();
+            // A revoked key's user IDs are revoked with it, as gpg lists them.
+            let uid_revoked = revoked
+                || user.signatures.iter().any(|s| {
+                    s.typ() == Some(SignatureType::CertRevocation) && s.verify_certification(&key.primary_key, pgp::types::Tag::UserId, &user.id).is_ok()
+                });
+            out.push_str(&format!("  UID: {uid}{}\n", mark(uid_revoked)));
+            if let Some((advanced, direct)) = wkd_urls(&uid) {
+                out.push_str(&format!("  Advanced update URL: {advanced}\n  Direct update URL: {direct}\n"));
+            }
+        }
+        for sub in &key.public_subkeys {
+            let state = subkey_state(key, sub, now);
+            out.push_str(&format!("  Subkey: {}{}\n", hex(sub.fingerprint().as_ref()), mark(revoked || state == Err("Key revoked"))));
+            out.push_str(&format!("    Created: {}\n", format_time(sub.key.created_at())));
+            if let Some(exp) = subkey_expires_at(key, sub) {
+                out.push_str(&format!("    {}: {}\n", if exp <= now { "Expired" } else { "Expires" }, format_time(&exp)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn format_time(t: &DateTime<Utc>) -> String {
+    ostree_repo::datetime::format_c(u64::try_from(t.timestamp()).unwrap_or(0))
+}
+
+/// The OpenPGP Web Key Directory URLs (advanced, direct) of a user ID's
+/// e-mail address, where ostree's `remote update-gpg-keys` looks for a
+/// newer copy of the key: the z-base-32 SHA-1 of the lower-cased local part.
+pub fn wkd_urls(uid: &str) -> Option<(String, String)> {
+    let email = match (uid.rfind('<'), uid.ends_with('>')) {
+        (Some(i), true) => uid.get(i + 1..uid.len() - 1)?,
+        _ => uid,
+    };
+    let (local, domain) = email.rsplit_once('@')?;
+    if local.is_empty() || domain.is_empty() || domain.contains(['/', ' ', '?', '#']) {
+        return None;
+    }
+    let domain = domain.to_ascii_lowercase();
+    let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, local.to_ascii_lowercase().as_bytes());
+    let hash = zbase32(digest.as_ref());
+    let l: String =
+        local.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+    Some((
+        format!("https://openpgpkey.{domain}/.well-known/openpgpkey/{domain}/hu/{hash}?l={l}"),
+        format!("https://{domain}/.well-known/openpgpkey/hu/{hash}?l={l}"),
+    ))
+}
+
+/// z-base-32 (RFC 6189 alphabet), most significant bits first.
+fn zbase32(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ybndrfg8ejkmcpqxot1uwisza345h769";
+    let mut out = String::new();
+    let (mut buf, mut bits) = (0u32, 0u32);
+    for &b in data {
+        buf = ((buf << 8) | u32::from(b)) & 0xFFFF;
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(ALPHABET[((buf >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((buf << (5 - bits)) & 31) as usize]));
+    }
+    out
 }
 
 /// Whether `detached` already holds a GPG signature by `key_id` (ostree
@@ -611,6 +768,15 @@ mod tests {
     /// with ostree-tests): trust packets between each key's packets.
     const SUITE_GPGHOME: &str = "/usr/libexec/installed-tests/libostree/gpghome";
 
+    /// ostree's test-remote-gpg-list-keys.sh has these URLs for its key.
+    #[test]
+    fn wkd_urls_as_ostree_lists_them() {
+        let (advanced, direct) = wkd_urls("Ostree Tester <test@test.com>").expect("an address");
+        assert_eq!(advanced, "https://openpgpkey.test.com/.well-known/openpgpkey/test.com/hu/iffe93qcsgp4c8ncbb378rxjo6cn9q6u?l=test");
+        assert_eq!(direct, "https://test.com/.well-known/openpgpkey/hu/iffe93qcsgp4c8ncbb378rxjo6cn9q6u?l=test");
+        assert_eq!(wkd_urls("Test Key 1"), None);
+    }
+
     /// rpgp alone dropped every packet after a trust packet up to the next
     /// key: subkeys were lost, and a secret keyring's subkeys too.
     #[test]
@@ -623,7 +789,7 @@ mod tests {
             assert_eq!(k.public_subkeys.len(), 1, "{}", user_of(k));
             assert!(user_of(k).starts_with("Ostree Tester"), "{}", user_of(k));
         }
-        let secret = secret_keys(Path::new(SUITE_GPGHOME)).expect("secring.gpg");
+        let secret = secret_keys(Path::new(SUITE_GPGHOME), None).expect("secring.gpg");
         assert_eq!(secret.len(), 3);
         assert!(secret.iter().all(|k| k.secret_subkeys.len() == 1));
         let sig = sign(Path::new(SUITE_GPGHOME), "7FCA23D8472CDAFA", b"commit bytes").expect("sign");
