@@ -250,7 +250,8 @@ fn remotes_inherited_from_parent_and_forced_add() {
 
 /// `refs --collections` lists, creates (refs/mirrors) and deletes
 /// collection–refs as ostree does; `remote add --collection-id` writes
-/// ostree's config (test-refs-collections.sh).
+/// ostree's config, taking the ID unchecked as ostree does
+/// (test-refs-collections.sh, test-remote-add-collections.sh).
 #[test]
 fn collection_refs_as_ostree() {
     let t = scratch();
@@ -262,6 +263,8 @@ fn collection_refs_as_ostree() {
         ok(program, os_args![r, "commit", "-b", "main", "--timestamp=2024-01-01", tree.display().to_string()], &[]);
         ok(program, os_args![r, "refs", "--collections", "--create=org.example.Other:mirror/x", "main"], &[]);
         ok(program, os_args![r, "remote", "add", "--no-sign-verify", "--collection-id=org.example.Remote", "rem", "http://r.example.com/"], &[]);
+        // ostree does not check a remote's collection ID (test-remote-add-collections.sh uses "example-id").
+        ok(program, os_args![r, "remote", "add", "--no-sign-verify", "--collection-id", "example-id", "unchecked", "http://u.example.com/"], &[]);
         ok(program, os_args![r, "refs", "main", "--create=rem:rref"], &[]);
     }
     for repo in &repos {
