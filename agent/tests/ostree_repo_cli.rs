@@ -281,6 +281,62 @@ fn collection_refs_as_ostree() {
     assert_eq!(ostree(os_args![repo_arg(&repos[1]), "refs", "--collections"]), "(org.example.Own, main)\n(org.example.Remote, rref)");
 }
 
+/// A pull from a source with a collection ID (the remote's `collection-id`,
+/// or a local source repository's own) takes a ref's commit only when it is
+/// bound to that ref and collection; `--disable-verify-bindings` takes it
+/// anyway. ostree (which made the commits) agrees on each case
+/// (test-pull-collections.sh).
+#[test]
+fn pull_verifies_collection_bindings_as_ostree() {
+    let t = scratch();
+    let tree = one_file_tree(t.path());
+    let src = t.path().join("src");
+    let s = repo_arg(&src);
+    ostree(os_args![s, "init", "--mode=archive"]);
+    let commit = |branch: &str, extra: &[&str]| {
+        let mut a = vec![s.clone(), "commit".into(), "-b".into(), branch.to_string(), tree.display().to_string()];
+        a.extend(extra.iter().map(|x| x.to_string()));
+        let a: Vec<&std::ffi::OsStr> = a.iter().map(std::ffi::OsStr::new).collect();
+        ostree(&a)
+    };
+    commit("unbound", &[]);
+    let mut config = fs::read_to_string(src.join("config")).expect("config");
+    config.push_str("collection-id=org.example.Src\n");
+    fs::write(src.join("config"), config).expect("config");
+    commit("other", &["--add-metadata-string=ostree.collection-binding=org.example.Other"]);
+    let good = commit("good", &[]);
+    ostree(os_args![s, "refs", format!("--create=stolen"), good]);
+    let url = format!("file://{}", src.display());
+    for program in ["ostree", uptree_bin()] {
+        for via_remote in [true, false] {
+            let dest = t.path().join(format!("dest-{via_remote}-{}", program.len()));
+            let d = repo_arg(&dest);
+            ok(program, os_args![d, "init", "--mode=archive"], &[]);
+            ok(program, os_args![d, "remote", "add", "--no-gpg-verify", "--collection-id=org.example.Src", "src", url], &[]);
+            let pull = |branch: &str, disable: bool| {
+                let mut a: Vec<String> = vec![d.clone()];
+                a.extend(if via_remote { vec!["pull".to_string(), "src".into()] } else { vec!["pull-local".to_string(), src.display().to_string()] });
+                a.push(branch.into());
+                if disable {
+                    a.push("--disable-verify-bindings".into());
+                }
+                let a: Vec<&str> = a.iter().map(String::as_str).collect();
+                let (success, _, err) = run_out(program, &a);
+                (success, err)
+            };
+            let what = format!("{program} via_remote={via_remote}");
+            let (success, err) = pull("good", false);
+            assert!(success, "{what}: {err}");
+            for bad in ["unbound", "other", "stolen"] {
+                let (success, err) = pull(bad, false);
+                assert!(!success, "{what}: {bad} was taken");
+                assert!(err.contains("binding"), "{what}: {bad}: {err}");
+                assert!(pull(bad, true).0, "{what}: {bad} with --disable-verify-bindings");
+            }
+        }
+    }
+}
+
 /// The summary of a repository with mirrored and remote collection refs
 /// holds ostree's collection map, byte for byte but the time it was made
 /// (test-summary-collections.sh); `summary --view` names them "(C, REF)".

@@ -806,6 +806,12 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
         caches: &caches,
     };
 
+    // ostree binds a remote's refs to its configured collection ID, and a
+    // local source's to the source repository's own.
+    let collection_id = match remote {
+        Some(r) => r.get("collection-id").map(str::to_string),
+        None => transport.collection_id(),
+    };
     // Commits first, on this thread: verify before anything of theirs is stored.
     let mut fetched_commits: Vec<Checksum> = Vec::new();
     for (t, floors) in targets.iter().zip(&floors) {
@@ -814,7 +820,8 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
         while let Some((c, max, ref_name, depth, required)) = next.take() {
             // Only the commit asked for is held to the floors, not its parents.
             let check = if required { Some((shown.as_str(), floors.as_slice())) } else { None };
-            let commit = match fetch_commit(&walk, policy, &c, max, ref_name.as_deref().filter(|_| !opts.disable_verify_bindings), check) {
+            let bound_to = ref_name.as_deref().filter(|_| !opts.disable_verify_bindings).map(|n| (n, collection_id.as_deref()));
+            let commit = match fetch_commit(&walk, policy, &c, max, bound_to, check) {
                 Ok(Some(x)) => x,
                 Ok(None) if !required => break, // missing parents are fine
                 Ok(None) => return Err(Error::NotFound { url: format!("{}/{}", transport.describe(), repo.object_rel_path(&c, ObjectType::Commit)) }),
@@ -950,14 +957,15 @@ fn dry_run(
 /// Order matters: the commit is hashed and its signature checked over the
 /// raw bytes (only the signature list of `.commitmeta` is parsed, bounded)
 /// before the commit or the rest of its detached metadata is decoded.
-/// `bound_to`: the ref whose binding is checked. `check`: the ref as
+/// `bound_to`: the ref whose binding is checked, with the collection ID of
+/// the source (then the commit must be bound to it too). `check`: the ref as
 /// shown and the floors its new commit must not be older than.
 fn fetch_commit(
     walk: &Walk<'_, '_>,
     policy: &Policy,
     c: &Checksum,
     max: u64,
-    bound_to: Option<&str>,
+    bound_to: Option<(&str, Option<&str>)>,
     check: Option<(&str, &[Floor])>,
 ) -> Result<Option<Commit>> {
     let txn = walk.txn;
@@ -999,16 +1007,8 @@ fn fetch_commit(
             check_floor(policy, what, f, c, commit.timestamp)?;
         }
     }
-    if let Some(name) = bound_to {
-        if let Some(Value::Array(_, items)) = commit.meta("ostree.ref-binding") {
-            if !items.iter().any(|i| i.as_str() == Some(name)) {
-                let bound: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
-                return Err(Error::Verify {
-                    object: format!("{c}.commit"),
-                    what: format!("Commit has no requested ref '{name}' in ref binding metadata ({})", bound.join(", ")),
-                });
-            }
-        }
+    if let Some((name, collection_id)) = bound_to {
+        ostree_repo::fsck::verify_bindings(&commit, collection_id, Some(name)).map_err(|what| Error::Verify { object: format!("{c}.commit"), what })?;
     }
     if complete_locally {
         return Ok(Some(commit));
