@@ -900,6 +900,12 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
     };
     for t in &targets {
         let Some(name) = &t.ref_name else { continue };
+        // A mirror keeps another collection's refs apart (refs/mirrors/ID/…), as ostree does.
+        if let (true, Some(cid)) = (opts.mirror, &collection_id) {
+            repo.set_collection_ref(cid, name, Some(&t.commit))?;
+            report.refs.push((format!("({cid}, {name})"), t.commit));
+            continue;
+        }
         let r = dest_ref(policy, opts, name);
         if repo.read_ref(&r)? != Some(t.commit) {
             repo.set_ref(&r, Some(&t.commit))?;

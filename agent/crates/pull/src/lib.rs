@@ -16,6 +16,7 @@
 pub mod delta;
 pub mod engine;
 pub mod error;
+pub mod find;
 #[cfg(feature = "gpg")]
 pub mod gpg;
 pub mod metalink;
