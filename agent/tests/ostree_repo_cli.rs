@@ -262,6 +262,8 @@ fn collection_refs_as_ostree() {
         ok(program, os_args![r, "init", "--collection-id=org.example.Own"], &[]);
         ok(program, os_args![r, "commit", "-b", "main", "--timestamp=2024-01-01", tree.display().to_string()], &[]);
         ok(program, os_args![r, "refs", "--collections", "--create=org.example.Other:mirror/x", "main"], &[]);
+        // ostree replaces a collection–ref without --force (test-find-remotes.sh).
+        ok(program, os_args![r, "refs", "--collections", "--create=org.example.Other:mirror/x", "main"], &[]);
         ok(program, os_args![r, "remote", "add", "--no-sign-verify", "--collection-id=org.example.Remote", "rem", "http://r.example.com/"], &[]);
         // ostree does not check a remote's collection ID (test-remote-add-collections.sh uses "example-id").
         ok(program, os_args![r, "remote", "add", "--no-sign-verify", "--collection-id", "example-id", "unchecked", "http://u.example.com/"], &[]);
@@ -335,6 +337,41 @@ fn pull_verifies_collection_bindings_as_ostree() {
             }
         }
     }
+}
+
+/// `find-remotes` names the configured remotes serving collection–refs in
+/// ostree's words (the same text as ostree on the same repositories), and
+/// `--pull --mirror` fetches them into refs/mirrors (test-find-remotes.sh).
+#[test]
+fn find_remotes_as_ostree() {
+    let t = scratch();
+    let tree = one_file_tree(t.path());
+    let src = t.path().join("src");
+    let s = repo_arg(&src);
+    ostree(os_args![s, "init", "--mode=archive", "--collection-id=org.example.Apps"]);
+    let app1 = ostree(os_args![s, "commit", "-b", "app1", tree.display().to_string()]);
+    ostree(os_args![s, "summary", "-u"]);
+    let local = t.path().join("local");
+    let l = repo_arg(&local);
+    ostree(os_args![l, "init"]);
+    ostree(os_args![l, "remote", "add", "--no-gpg-verify", "--collection-id=org.example.Apps", "apps", format!("file://{}", src.display())]);
+    ostree(os_args![l, "remote", "add", "--no-gpg-verify", "--collection-id=org.example.Other", "other", format!("file://{}", src.display())]);
+    let both: &[&std::ffi::OsStr] = os_args![l, "find-remotes", "--finders=config", "org.example.Apps", "app1", "org.example.Apps", "nope"];
+    let missing: &[&std::ffi::OsStr] = os_args![l, "find-remotes", "--finders=config", "org.example.Apps", "nope"];
+    assert_eq!(up(missing), "No results.");
+    for args in [both, &both[..5], missing] {
+        let o = ostree(args).replace("    - (org.example.Apps, nope) = (not found)\n", "");
+        let u = up(args).replace("    - (org.example.Apps, nope) = (not found)\n", "");
+        // ostree lists a result's refs in hash order; the lines are the same.
+        assert_eq!(u, o);
+    }
+    assert!(up(os_args![l, "find-remotes", "--finders=config", "org.example.Apps", "app1"]).contains(&format!("\n    - (org.example.Apps, app1) = {app1}\n")));
+    let err = up_fails(os_args![l, "find-remotes", "--finders=config,bogus", "org.example.Apps", "app1"]);
+    assert!(err.contains("Unknown or duplicate finder type given in --finders option: ‘bogus’"), "{err}");
+    let pulled = up(os_args![l, "find-remotes", "--finders=config", "--pull", "--mirror", "org.example.Apps", "app1"]);
+    assert!(pulled.ends_with("1/1 refs were found.\nPulled 1/1 refs successfully."), "{pulled}");
+    assert_eq!(fs::read_to_string(local.join("refs/mirrors/org.example.Apps/app1")).expect("mirrored ref"), format!("{app1}\n"));
+    assert_eq!(ostree(os_args![l, "refs", "--collections"]), "(org.example.Apps, app1)");
 }
 
 /// The summary of a repository with mirrored and remote collection refs
