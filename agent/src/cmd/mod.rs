@@ -7,6 +7,7 @@ mod checkout;
 mod checksum;
 mod commit;
 mod config;
+mod create_usb;
 mod find_remotes;
 mod fsck;
 mod gpg_sign;
@@ -57,6 +58,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Pull(o) => pull::run(repo()?, &o),
         Command::PullLocal(o) => pull_local::run(&repo()?, &o),
         Command::FindRemotes(o) => find_remotes::run(repo()?, &o),
+        Command::CreateUsb(o) => create_usb::run(&repo()?, &o),
         Command::Sign(o) => sign::run(&repo()?, &o),
         Command::GpgSign(o) => gpg_sign::run(&repo()?, &o),
         Command::Config(o) => config::run(repo()?, &o),

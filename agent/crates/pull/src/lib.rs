@@ -13,6 +13,7 @@
 //! Every object is hashed before it enters `objects/`; nothing a server
 //! sends is trusted.
 
+pub mod create_usb;
 pub mod delta;
 pub mod engine;
 pub mod error;
