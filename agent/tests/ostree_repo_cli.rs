@@ -374,6 +374,63 @@ fn find_remotes_as_ostree() {
     assert_eq!(ostree(os_args![l, "refs", "--collections"]), "(org.example.Apps, app1)");
 }
 
+/// `create-usb` writes ostree's stick layout: the same files as ostree
+/// (archive repository, refs/mirrors, summary, the repos.d symlink for a
+/// non-standard place), the same words, and a second run adds refs and no
+/// second symlink (test-create-usb.sh).
+#[test]
+fn create_usb_as_ostree() {
+    let t = scratch();
+    let tree = one_file_tree(t.path());
+    let src = t.path().join("src");
+    let s = repo_arg(&src);
+    ostree(os_args![s, "init", "--mode=archive", "--collection-id=org.example.C"]);
+    // Not "a"/"b": ostree reads hex-looking names as partial checksums.
+    for b in ["app1", "app2"] {
+        ostree(os_args![s, "commit", "-b", b, tree.display().to_string()]);
+    }
+    ostree(os_args![s, "commit", "--no-bindings", "-b", "unbound", tree.display().to_string()]);
+    let local = t.path().join("local");
+    let l = repo_arg(&local);
+    ostree(os_args![l, "init"]);
+    ostree(os_args![l, "remote", "add", "--no-gpg-verify", "--collection-id=org.example.C", "r", format!("file://{}", src.display())]);
+    ostree(os_args![l, "pull", "r", "app1", "app2", "unbound", "--disable-verify-bindings"]);
+    let listing = |m: &std::path::Path| {
+        let out = std::process::Command::new("find").arg(".").current_dir(m).output().expect("find");
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    let mut made = Vec::new();
+    for program in ["ostree", uptree_bin()] {
+        let m = t.path().join(format!("mount-{}", program.len()));
+        fs::create_dir(&m).expect("mkdir");
+        let first = ok(program, os_args![l, "create-usb", "--destination-repo=some/dest", m, "org.example.C", "app1"], &[]);
+        assert_eq!(first, format!("Copied 1/1 refs successfully from ‘{}’ to ‘some/dest’ repository in ‘{}’.", local.display(), m.display()));
+        ok(program, os_args![l, "create-usb", "--destination-repo=some/dest", m, "org.example.C", "app2"], &[]);
+        assert_eq!(fs::read_link(m.join(".ostree/repos.d/00-generated")).expect("symlink"), std::path::Path::new("../../some/dest"));
+        let d = repo_arg(&m.join(".ostree/repos.d/00-generated"));
+        let mut refs: Vec<String> = ostree(os_args![d, "refs", "--collections"]).lines().map(str::to_string).collect();
+        refs.sort();
+        assert_eq!(refs, ["(org.example.C, app1)", "(org.example.C, app2)"], "{program}");
+        assert!(ostree(os_args![d, "summary", "--view"]).contains("* (org.example.C, app2)\n"), "{program}");
+        ostree(os_args![d, "fsck"]);
+        made.push(listing(&m));
+    }
+    // ostree 2022.7 means to reuse a repos.d link that leads to the
+    // repository but compares the link's own inode, so its second run adds
+    // 01-generated; uptree reuses 00-generated as intended.
+    made[0].retain(|p| p != "./.ostree/repos.d/01-generated");
+    assert_eq!(made[1], made[0], "uptree's stick has ostree's files");
+    // Stricter than ostree, which copies it: a pull from the stick would
+    // refuse a commit not bound to its collection–ref, so it is not written.
+    let m = t.path().join("mount-unbound");
+    fs::create_dir(&m).expect("mkdir");
+    let err = up_fails(os_args![l, "create-usb", m, "org.example.C", "unbound"]);
+    assert!(err.contains("Expected commit metadata to have ref binding information"), "{err}");
+    assert!(!m.join(".ostree/repo/refs/mirrors/org.example.C/unbound").exists());
+}
+
 /// The summary of a repository with mirrored and remote collection refs
 /// holds ostree's collection map, byte for byte but the time it was made
 /// (test-summary-collections.sh); `summary --view` names them "(C, REF)".

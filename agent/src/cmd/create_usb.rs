@@ -18,9 +18,11 @@ pub fn run(repo: &Repo, o: &CreateUsbOpts) -> Result<i32> {
     let now = ostree_repo::commit::default_timestamp()?;
     create_usb(repo, &o.mount, &o.destination_repo, &refs, commit.as_ref(), now)?;
     let n = refs.len();
+    // ostree names the source by its absolute path, the rest as given.
+    let src = std::path::absolute(repo.path()).unwrap_or_else(|_| repo.path().to_path_buf());
     out(&format!(
         "Copied {n}/{n} refs successfully from ‘{}’ to ‘{}’ repository in ‘{}’.\n",
-        repo.path().display(),
+        src.display(),
         o.destination_repo,
         o.mount.display()
     ))?;
