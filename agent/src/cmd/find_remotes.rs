@@ -27,7 +27,8 @@ pub fn run(mut repo: Repo, o: &FindRemotesOpts) -> Result<i32> {
     }
     let opts = PullOptions { mirror: o.mirror, cache_dir: o.cache_dir.clone(), ..PullOptions::default() };
     // The LAN finder (Avahi) is not built in: it finds nothing.
-    let found = if finders.contains(&"config") { find::find_in_config(&repo, &wanted, &opts.net)? } else { Vec::new() };
+    let mounts = finders.contains(&"mount").then(find::user_visible_mounts);
+    let found = find::find(&repo, &wanted, finders.contains(&"config"), mounts.as_deref(), &opts.net)?;
     let mut s = String::new();
     for (i, f) in found.iter().enumerate() {
         let modified = f.summary_last_modified.filter(|t| *t > 0).map_or_else(|| "unknown".to_string(), format_iso);

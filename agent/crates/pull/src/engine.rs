@@ -86,6 +86,10 @@ pub struct PullOptions {
     /// `--cache-dir`: where signed summaries are cached (`summaries/`)
     /// instead of the repo's `tmp/cache`.
     pub cache_dir: Option<std::path::PathBuf>,
+    /// The collection the pulled refs belong to when the source does not
+    /// say (a repository on a stick): their commits must be bound to it,
+    /// and a mirror pull files them under refs/mirrors/ID.
+    pub collection_id: Option<String>,
 }
 
 /// Largest metadata object a pull accepts: ostree's default
@@ -128,6 +132,7 @@ impl Default for PullOptions {
             localcache: Vec::new(),
             subpaths: Vec::new(),
             cache_dir: None,
+            collection_id: None,
         }
     }
 }
@@ -808,10 +813,10 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
 
     // ostree binds a remote's refs to its configured collection ID, and a
     // local source's to the source repository's own.
-    let collection_id = match remote {
+    let collection_id = opts.collection_id.clone().or_else(|| match remote {
         Some(r) => r.get("collection-id").map(str::to_string),
         None => transport.collection_id(),
-    };
+    });
     // Commits first, on this thread: verify before anything of theirs is stored.
     let mut fetched_commits: Vec<Checksum> = Vec::new();
     for (t, floors) in targets.iter().zip(&floors) {

@@ -6,13 +6,17 @@
 //! COLLECTION and its summary, verified as a pull verifies it, lists REF for
 //! that collection (the summary's own collection or its collection map).
 
+use std::os::unix::fs::MetadataExt;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
 use ostree_repo::gvariant::Value;
 use ostree_repo::object::Checksum;
 use ostree_repo::remote;
 use ostree_repo::summary::{Summary, SummaryRef};
 use ostree_repo::Repo;
 
-use crate::engine::{pull, PullOptions};
+use crate::engine::{pull, pull_local, PullOptions};
 use crate::error::{Error, Result};
 use crate::transport::NetOptions;
 
@@ -37,6 +41,9 @@ pub struct Found {
     /// The configured remote it is pulled through (its keys apply).
     pub remote: String,
     pub url: String,
+    /// A repository on a mounted volume (the mount finder), pulled as a
+    /// local source under `remote`'s policy; `None`: the remote's URL.
+    pub path: Option<PathBuf>,
     /// Lower is preferred (ostree: config 100).
     pub priority: i32,
     /// `ostree.summary.last-modified` of its summary.
@@ -71,8 +78,9 @@ fn be_u64(v: Option<&Value>) -> Option<u64> {
 /// The configured remotes (with a `collection-id`) that serve any of
 /// `wanted`, keeping for each ref only the sources with its newest commit
 /// (by the summaries' commit timestamps). A remote whose summary cannot be
-/// fetched or verified is left out, as ostree does.
-pub fn find_in_config(repo: &Repo, wanted: &[CollectionRef], net: &NetOptions) -> Result<Vec<Found>> {
+/// fetched or verified is left out, as ostree does. Each with its refs'
+/// commit timestamps.
+pub fn find_in_config(repo: &Repo, wanted: &[CollectionRef], net: &NetOptions) -> Result<Vec<(Found, Vec<u64>)>> {
     let mut found: Vec<(Found, Vec<u64>)> = Vec::new();
     for r in remote::list(repo)? {
         let Some(cid) = r.get("collection-id").map(str::to_string) else { continue };
@@ -100,9 +108,148 @@ pub fn find_in_config(repo: &Repo, wanted: &[CollectionRef], net: &NetOptions) -
         }
         let url = r.get("url").unwrap_or_default().to_string();
         let summary_last_modified = be_u64(summary.meta("ostree.summary.last-modified"));
-        found.push((Found { finder: "OstreeRepoFinderConfig", remote: r.name.clone(), url, priority: 100, summary_last_modified, refs }, stamps));
+        let f = Found { finder: "OstreeRepoFinderConfig", remote: r.name.clone(), url, path: None, priority: 100, summary_last_modified, refs };
+        found.push((f, stamps));
     }
-    Ok(keep_newest(found))
+    Ok(found)
+}
+
+/// Where ostree's mount finder looks on a volume, after `.ostree/repos.d/*`.
+const MOUNT_REPOS: [&str; 3] = [".ostree/repo", "ostree/repo", "var/lib/flatpak/repo"];
+
+/// ostree's mount finder (`OstreeRepoFinderMount`): on each mounted volume,
+/// the repositories of `.ostree/repos.d` (by name) and the well-known
+/// places, each staying on the volume. A wanted ref is taken from the first
+/// repository that has it (its own or mirrored refs), pulled under the
+/// policy of the configured remote with the ref's collection ID (none: the
+/// ref is not offered).
+pub fn find_in_mounts(repo: &Repo, wanted: &[CollectionRef], mounts: &[PathBuf]) -> Result<Vec<(Found, Vec<u64>)>> {
+    let remotes = remote::list(repo)?;
+    let keyring_remote = |cid: &str| remotes.iter().find(|r| r.get("collection-id") == Some(cid)).map(|r| r.name.clone());
+    let mut found: Vec<(Found, Vec<u64>)> = Vec::new();
+    for m in mounts {
+        let Ok(root) = std::fs::metadata(m) else { continue };
+        let mut candidates: Vec<PathBuf> = match std::fs::read_dir(m.join(".ostree/repos.d")) {
+            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+            Err(_) => Vec::new(),
+        };
+        candidates.sort();
+        candidates.extend(MOUNT_REPOS.iter().map(|r| m.join(r)));
+        let mut seen = Vec::new();
+        let mut repos = Vec::new();
+        for c in candidates {
+            // A symlink out of the volume is not the volume's repository.
+            let Ok(meta) = std::fs::metadata(&c) else { continue };
+            if meta.dev() != root.dev() || seen.contains(&meta.ino()) {
+                continue;
+            }
+            seen.push(meta.ino());
+            let Ok(r) = Repo::open(&c) else { continue };
+            let Ok(refs) = own_collection_refs(&r) else { continue };
+            let canonical = std::fs::canonicalize(&c).unwrap_or(c);
+            repos.push((canonical, r, refs));
+        }
+        for (i, w) in wanted.iter().enumerate() {
+            let Some(keyring) = keyring_remote(&w.collection_id) else { continue };
+            let Some((path, r, c)) =
+                repos.iter().find_map(|(p, r, refs)| refs.get(&(w.collection_id.clone(), w.ref_name.clone())).map(|c| (p, r, *c)))
+            else {
+                continue;
+            };
+            let stamp = r.load_commit(&c).map(|k| k.timestamp).unwrap_or(0);
+            let url = format!("file://{}", path.display());
+            let at = match found.iter().position(|(f, _)| f.url == url && f.remote == keyring) {
+                Some(at) => at,
+                None => {
+                    let refs = wanted.iter().map(|w| (w.clone(), None)).collect();
+                    let summary = std::fs::read(path.join("summary")).ok().and_then(|b| Summary::from_bytes(&b).ok());
+                    let summary_last_modified = summary.and_then(|s| be_u64(s.meta("ostree.summary.last-modified")));
+                    let f = Found { finder: "OstreeRepoFinderMount", remote: keyring, url, path: Some(path.clone()), priority: 50, summary_last_modified, refs };
+                    found.push((f, vec![0; wanted.len()]));
+                    found.len() - 1
+                }
+            };
+            found[at].0.refs[i].1 = Some(c);
+            found[at].1[i] = stamp;
+        }
+    }
+    Ok(found)
+}
+
+/// A repository's collection–refs but those of its remotes: its branches
+/// under its own collection ID, and its mirrors.
+fn own_collection_refs(r: &Repo) -> Result<BTreeMap<(String, String), Checksum>> {
+    let mut out = r.list_mirror_refs()?;
+    if let Some(cid) = r.config().get("core", "collection-id") {
+        for (name, c) in r.list_refs()? {
+            if !name.contains(':') {
+                out.insert((cid.clone(), name), c);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Mount points a desktop shows as volumes (GLib's rule, which ostree's
+/// mount finder goes by): under /media/ or /run/media/, or marked
+/// `x-gvfs-show`, and not a system file system.
+pub fn user_visible_mounts() -> Vec<PathBuf> {
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    text.lines().filter_map(visible_mount).collect()
+}
+
+const SYSTEM_FS: [&str; 20] = [
+    "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts", "devtmpfs", "fusectl", "hugetlbfs", "mqueue", "overlay",
+    "proc", "pstore", "rpc_pipefs", "securityfs", "selinuxfs", "sysfs", "tmpfs",
+];
+
+/// One line of /proc/self/mountinfo: its mount point when it is shown.
+fn visible_mount(line: &str) -> Option<PathBuf> {
+    let (left, right) = line.split_once(" - ")?;
+    let fields: Vec<&str> = left.split(' ').collect();
+    let point = unescape(fields.get(4)?);
+    let options = fields.get(5).copied().unwrap_or_default();
+    let fs_type = right.split(' ').next()?;
+    // GLib does not show bind mounts (a root below the file system's top).
+    if fields.get(3) != Some(&"/") {
+        return None;
+    }
+    let shown = point.starts_with("/media/") || point.starts_with("/run/media/") || options.split(',').any(|o| o == "x-gvfs-show");
+    (shown && !SYSTEM_FS.contains(&fs_type)).then(|| PathBuf::from(point))
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b.get(i + 1..i + 4).filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match oct {
+            Some(d) => {
+                out.push(d.iter().fold(0u8, |a, c| a.wrapping_mul(8).wrapping_add(c - b'0')));
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Every finder asked for, merged: only the newest commit of each ref
+/// counts, preferred sources (lower priority) first.
+pub fn find(repo: &Repo, wanted: &[CollectionRef], config: bool, mounts: Option<&[PathBuf]>, net: &NetOptions) -> Result<Vec<Found>> {
+    let mut all = Vec::new();
+    if config {
+        all.extend(find_in_config(repo, wanted, net)?);
+    }
+    if let Some(m) = mounts {
+        all.extend(find_in_mounts(repo, wanted, m)?);
+    }
+    Ok(keep_newest(all))
 }
 
 /// ostree's rule: for each ref only sources with its newest commit count;
@@ -136,7 +283,16 @@ pub fn pull_found(repo: &Repo, found: &[Found], opts: &PullOptions) -> Result<Ve
         }
         taken.extend(mine.iter().map(|(r, _)| *r));
         let specs: Vec<String> = mine.iter().map(|(r, c)| format!("{}@{c}", r.ref_name)).collect();
-        if let Err(e) = pull(repo, &f.remote, &specs, opts) {
+        let pulled = match &f.path {
+            None => pull(repo, &f.remote, &specs, opts),
+            Some(p) => {
+                // The refs' collection, which a repository on a stick need not name.
+                let cid = mine[0].0.collection_id.clone();
+                let opts = PullOptions { local_remote_name: Some(f.remote.clone()), collection_id: Some(cid), ..opts.clone() };
+                pull_local(repo, p, &specs, &opts)
+            }
+        };
+        if let Err(e) = pulled {
             log::warn!("find-remotes: pulling from {}: {e}", f.remote);
             failed.extend(mine.iter().map(|(r, _)| (*r).clone()));
         }
@@ -171,7 +327,7 @@ mod tests {
 
     fn found(remote: &str, priority: i32, refs: &[Option<u8>], stamps: &[u64]) -> (Found, Vec<u64>) {
         let refs = refs.iter().enumerate().map(|(i, c)| (cref("org.example.C", &format!("r{i}")), c.map(|b| Checksum([b; 32])))).collect();
-        (Found { finder: "OstreeRepoFinderConfig", remote: remote.into(), url: String::new(), priority, summary_last_modified: None, refs }, stamps.to_vec())
+        (Found { finder: "OstreeRepoFinderConfig", remote: remote.into(), url: String::new(), path: None, priority, summary_last_modified: None, refs }, stamps.to_vec())
     }
 
     /// A source with an older commit of a ref no longer offers it, and one
@@ -183,6 +339,18 @@ mod tests {
         assert_eq!(out[0].remote, "new");
         let out = keep_newest(vec![found("a", 100, &[Some(1)], &[10]), found("b", 50, &[Some(1)], &[10])]);
         assert_eq!(out.iter().map(|f| f.remote.as_str()).collect::<Vec<_>>(), ["b", "a"], "both, by priority");
+    }
+
+    #[test]
+    fn shown_mounts_as_glib() {
+        let line = |point: &str, opts: &str, fs: &str| format!("36 35 8:1 / {point} {opts} shared:1 - {fs} /dev/sdb1 rw");
+        assert_eq!(visible_mount(&line("/media/stick\\040one", "rw,nosuid", "vfat")), Some(PathBuf::from("/media/stick one")));
+        assert_eq!(visible_mount(&line("/run/media/u/S", "rw", "ext4")), Some(PathBuf::from("/run/media/u/S")));
+        assert_eq!(visible_mount(&line("/mnt/x", "rw,x-gvfs-show", "ext4")), Some(PathBuf::from("/mnt/x")));
+        assert_eq!(visible_mount(&line("/mnt/x", "rw", "ext4")), None);
+        assert_eq!(visible_mount(&line("/media/ram", "rw", "tmpfs")), None, "a system file system");
+        let bind = "36 35 8:1 /tmp/stick /media/b rw shared:1 - ext4 /dev/sda1 rw";
+        assert_eq!(visible_mount(bind), None, "a bind mount");
     }
 
     #[test]
