@@ -341,6 +341,44 @@ mod tests {
         assert_eq!(out.iter().map(|f| f.remote.as_str()).collect::<Vec<_>>(), ["b", "a"], "both, by priority");
     }
 
+    fn ostree(args: &[&str]) -> String {
+        let out = std::process::Command::new("ostree").args(args).output().expect("ostree (the tests install it)");
+        assert!(out.status.success(), "ostree {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A stick written by ostree's `create-usb` (repository behind a
+    /// repos.d link) is found on its volume with the keys of the remote of
+    /// that collection, and pulled as that remote's ref; with no such
+    /// remote there is nothing to trust it with, so nothing is found.
+    #[test]
+    fn finds_and_pulls_an_ostree_stick() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let p = |n: &str| t.path().join(n).display().to_string();
+        std::fs::create_dir_all(t.path().join("tree")).expect("mkdir");
+        std::fs::write(t.path().join("tree/f"), b"one").expect("write");
+        std::fs::create_dir_all(t.path().join("volume")).expect("mkdir");
+        ostree(&["init", "--mode=archive", "--collection-id=org.example.C", &format!("--repo={}", p("src"))]);
+        let c = ostree(&["commit", &format!("--repo={}", p("src")), "-b", "app", &p("tree")]);
+        ostree(&["create-usb", &format!("--repo={}", p("src")), "--destination-repo=some/dest", &p("volume"), "org.example.C", "app"]);
+        let local = Repo::init(&t.path().join("local"), ostree_repo::repo::RepoMode::Archive).expect("init");
+        let wanted = [cref("org.example.C", "app"), cref("org.example.C", "missing")];
+        let mounts = [t.path().join("volume")];
+        assert!(find_in_mounts(&local, &wanted, &mounts).expect("find").is_empty(), "no remote holds the keys");
+        ostree(&["remote", "add", &format!("--repo={}", p("local")), "--no-gpg-verify", "--collection-id=org.example.C", "keys", "file:///nonexistent"]);
+        // The test build's prune-race hook prunes inside the pull: fail it at once rather than wait out the lock.
+        ostree(&["config", &format!("--repo={}", p("local")), "set", "core.lock-timeout-secs", "0"]);
+        let local = Repo::open(&t.path().join("local")).expect("open");
+        let found = keep_newest(find_in_mounts(&local, &wanted, &mounts).expect("find"));
+        assert_eq!(found.len(), 1);
+        let dest = std::fs::canonicalize(t.path().join("volume/some/dest")).expect("dest");
+        assert_eq!(found[0].url, format!("file://{}", dest.display()));
+        assert_eq!((found[0].remote.as_str(), found[0].finder, found[0].priority), ("keys", "OstreeRepoFinderMount", 50));
+        assert_eq!(found[0].refs, [(wanted[0].clone(), Some(c.parse().expect("checksum"))), (wanted[1].clone(), None)]);
+        assert!(pull_found(&local, &found, &PullOptions::default()).expect("pull").is_empty());
+        assert_eq!(ostree(&["rev-parse", &format!("--repo={}", p("local")), "keys:app"]), c);
+    }
+
     #[test]
     fn shown_mounts_as_glib() {
         let line = |point: &str, opts: &str, fs: &str| format!("36 35 8:1 / {point} {opts} shared:1 - {fs} /dev/sdb1 rw");
