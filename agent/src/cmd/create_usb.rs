@@ -20,11 +20,6 @@ pub fn run(repo: &Repo, o: &CreateUsbOpts) -> Result<i32> {
     let n = refs.len();
     // ostree names the source by its absolute path, the rest as given.
     let src = std::path::absolute(repo.path()).unwrap_or_else(|_| repo.path().to_path_buf());
-    out(&format!(
-        "Copied {n}/{n} refs successfully from ‘{}’ to ‘{}’ repository in ‘{}’.\n",
-        src.display(),
-        o.destination_repo,
-        o.mount.display()
-    ))?;
+    out(&format!("Copied {n}/{n} refs successfully from ‘{}’ to ‘{}’ repository in ‘{}’.\n", src.display(), o.destination_repo, o.mount.display()))?;
     Ok(0)
 }

@@ -6,8 +6,8 @@
 //! COLLECTION and its summary, verified as a pull verifies it, lists REF for
 //! that collection (the summary's own collection or its collection map).
 
-use std::os::unix::fs::MetadataExt;
 use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use ostree_repo::gvariant::Value;
@@ -151,9 +151,7 @@ pub fn find_in_mounts(repo: &Repo, wanted: &[CollectionRef], mounts: &[PathBuf])
         }
         for (i, w) in wanted.iter().enumerate() {
             let Some(keyring) = keyring_remote(&w.collection_id) else { continue };
-            let Some((path, r, c)) =
-                repos.iter().find_map(|(p, r, refs)| refs.get(&(w.collection_id.clone(), w.ref_name.clone())).map(|c| (p, r, *c)))
-            else {
+            let Some((path, r, c)) = repos.iter().find_map(|(p, r, refs)| refs.get(&(w.collection_id.clone(), w.ref_name.clone())).map(|c| (p, r, *c))) else {
                 continue;
             };
             let stamp = r.load_commit(&c).map(|k| k.timestamp).unwrap_or(0);
@@ -164,7 +162,8 @@ pub fn find_in_mounts(repo: &Repo, wanted: &[CollectionRef], mounts: &[PathBuf])
                     let refs = wanted.iter().map(|w| (w.clone(), None)).collect();
                     let summary = std::fs::read(path.join("summary")).ok().and_then(|b| Summary::from_bytes(&b).ok());
                     let summary_last_modified = summary.and_then(|s| be_u64(s.meta("ostree.summary.last-modified")));
-                    let f = Found { finder: "OstreeRepoFinderMount", remote: keyring, url, path: Some(path.clone()), priority: 50, summary_last_modified, refs };
+                    let f =
+                        Found { finder: "OstreeRepoFinderMount", remote: keyring, url, path: Some(path.clone()), priority: 50, summary_last_modified, refs };
                     found.push((f, vec![0; wanted.len()]));
                     found.len() - 1
                 }
@@ -199,8 +198,26 @@ pub fn user_visible_mounts() -> Vec<PathBuf> {
 }
 
 const SYSTEM_FS: [&str; 20] = [
-    "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts", "devtmpfs", "fusectl", "hugetlbfs", "mqueue", "overlay",
-    "proc", "pstore", "rpc_pipefs", "securityfs", "selinuxfs", "sysfs", "tmpfs",
+    "autofs",
+    "binfmt_misc",
+    "bpf",
+    "cgroup",
+    "cgroup2",
+    "configfs",
+    "debugfs",
+    "devpts",
+    "devtmpfs",
+    "fusectl",
+    "hugetlbfs",
+    "mqueue",
+    "overlay",
+    "proc",
+    "pstore",
+    "rpc_pipefs",
+    "securityfs",
+    "selinuxfs",
+    "sysfs",
+    "tmpfs",
 ];
 
 /// One line of /proc/self/mountinfo: its mount point when it is shown.
@@ -276,8 +293,7 @@ pub fn pull_found(repo: &Repo, found: &[Found], opts: &PullOptions) -> Result<Ve
     let mut taken: Vec<&CollectionRef> = Vec::new();
     let mut failed = Vec::new();
     for f in found {
-        let mine: Vec<(&CollectionRef, Checksum)> =
-            f.refs.iter().filter_map(|(r, c)| c.map(|c| (r, c))).filter(|(r, _)| !taken.contains(r)).collect();
+        let mine: Vec<(&CollectionRef, Checksum)> = f.refs.iter().filter_map(|(r, c)| c.map(|c| (r, c))).filter(|(r, _)| !taken.contains(r)).collect();
         if mine.is_empty() {
             continue;
         }
@@ -305,7 +321,7 @@ pub fn parse_pairs(args: &[String]) -> Result<Vec<CollectionRef>> {
     if args.is_empty() {
         return Err(Error::Config("At least one COLLECTION-ID REF pair must be specified".into()));
     }
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(Error::Config("Only complete COLLECTION-ID REF pairs may be specified".into()));
     }
     args.chunks(2)
@@ -327,7 +343,10 @@ mod tests {
 
     fn found(remote: &str, priority: i32, refs: &[Option<u8>], stamps: &[u64]) -> (Found, Vec<u64>) {
         let refs = refs.iter().enumerate().map(|(i, c)| (cref("org.example.C", &format!("r{i}")), c.map(|b| Checksum([b; 32])))).collect();
-        (Found { finder: "OstreeRepoFinderConfig", remote: remote.into(), url: String::new(), path: None, priority, summary_last_modified: None, refs }, stamps.to_vec())
+        (
+            Found { finder: "OstreeRepoFinderConfig", remote: remote.into(), url: String::new(), path: None, priority, summary_last_modified: None, refs },
+            stamps.to_vec(),
+        )
     }
 
     /// A source with an older commit of a ref no longer offers it, and one
