@@ -19,6 +19,7 @@ use ostree_repo::Repo;
 use crate::engine::{pull, pull_local, PullOptions};
 use crate::error::{Error, Result};
 use crate::transport::NetOptions;
+use crate::trust::Policy;
 
 /// A (collection ID, ref name) pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -302,9 +303,14 @@ pub fn pull_found(repo: &Repo, found: &[Found], opts: &PullOptions) -> Result<Ve
         let pulled = match &f.path {
             None => pull(repo, &f.remote, &specs, opts),
             Some(p) => {
+                // ostree pulls a volume's repository with gpg-verify forced
+                // on; a remote whose own policy requires signatures (ed25519)
+                // keeps that instead. Never unsigned.
+                let signed = remote::get(repo, &f.remote).map_err(Error::from).and_then(|r| Policy::for_remote(repo, &r));
+                let signed = signed.map(|p| p.requires_signatures()).unwrap_or(false);
                 // The refs' collection, which a repository on a stick need not name.
                 let cid = mine[0].0.collection_id.clone();
-                let opts = PullOptions { local_remote_name: Some(f.remote.clone()), collection_id: Some(cid), ..opts.clone() };
+                let opts = PullOptions { local_remote_name: Some(f.remote.clone()), collection_id: Some(cid), gpg_verify: !signed, ..opts.clone() };
                 pull_local(repo, p, &specs, &opts)
             }
         };
@@ -379,6 +385,13 @@ mod tests {
         std::fs::create_dir_all(t.path().join("volume")).expect("mkdir");
         ostree(&["init", "--mode=archive", "--collection-id=org.example.C", &format!("--repo={}", p("src"))]);
         let c = ostree(&["commit", &format!("--repo={}", p("src")), "-b", "app", &p("tree")]);
+        // Signed with ed25519 (uptree's signing; the remote below trusts the key).
+        let secret = crate::sign::base64_encode(&[7u8; 32]);
+        let public = crate::sign::public_of(&secret).expect("public");
+        let obj = t.path().join(format!("src/objects/{}/{}", &c[..2], &c[2..]));
+        let bytes = std::fs::read(obj.with_extension("commit")).expect("commit");
+        let meta = crate::sign::add_signature(None, &crate::sign::sign(&bytes, &secret).expect("sign")).expect("meta");
+        std::fs::write(obj.with_extension("commitmeta"), meta).expect("commitmeta");
         ostree(&["create-usb", &format!("--repo={}", p("src")), "--destination-repo=some/dest", &p("volume"), "org.example.C", "app"]);
         let local = Repo::init(&t.path().join("local"), ostree_repo::repo::RepoMode::Archive).expect("init");
         let wanted = [cref("org.example.C", "app"), cref("org.example.C", "missing")];
@@ -394,6 +407,16 @@ mod tests {
         assert_eq!(found[0].url, format!("file://{}", dest.display()));
         assert_eq!((found[0].remote.as_str(), found[0].finder, found[0].priority), ("keys", "OstreeRepoFinderMount", 50));
         assert_eq!(found[0].refs, [(wanted[0].clone(), Some(c.parse().expect("checksum"))), (wanted[1].clone(), None)]);
+        // A remote that verifies nothing does not make a stick's commits
+        // trusted: as ostree, GPG is then required (and here missing).
+        assert_eq!(pull_found(&local, &found, &PullOptions::default()).expect("pull"), [wanted[0].clone()]);
+        assert!(local.read_ref(&ostree_repo::repo::RefName::parse("keys:app").expect("ref")).expect("read").is_none());
+        ostree(&["remote", "delete", &format!("--repo={}", p("local")), "keys"]);
+        // This ostree is built without ed25519: the keys go in as plain options.
+        let key = format!("--set=verification-ed25519-key={public}");
+        let args = ["--no-gpg-verify", "--set=sign-verify=ed25519", &key, "--collection-id=org.example.C", "keys", "file:///nonexistent"];
+        ostree(&[&["remote", "add", &format!("--repo={}", p("local"))][..], &args].concat());
+        let local = Repo::open(&t.path().join("local")).expect("open");
         assert!(pull_found(&local, &found, &PullOptions::default()).expect("pull").is_empty());
         assert_eq!(ostree(&["rev-parse", &format!("--repo={}", p("local")), "keys:app"]), c);
     }
