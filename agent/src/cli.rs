@@ -53,6 +53,10 @@ pub enum Command {
     Pull(PullOpts),
     /// Copy commits from a repository on this machine.
     PullLocal(PullLocalOpts),
+    /// Find remotes that serve collection–refs, and optionally pull them.
+    FindRemotes(FindRemotesOpts),
+    /// Copy collection–refs onto a mounted volume as ostree's USB layout.
+    CreateUsb(CreateUsbOpts),
     /// Sign a commit with an ed25519 key (detached metadata).
     Sign(SignOpts),
     /// Sign a commit with GPG keys, or delete their signatures (feature `gpg`).
@@ -846,6 +850,47 @@ pub struct RefsOpts {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateUsbOpts {
+    /// The mounted volume.
+    #[arg(value_name = "MOUNT-PATH")]
+    pub mount: PathBuf,
+    /// COLLECTION-ID REF [COLLECTION-ID REF...]
+    #[arg(value_name = "COLLECTION-ID REF", required = true)]
+    pub pairs: Vec<String>,
+    /// Use custom repository directory within the mount.
+    #[arg(long, value_name = "DEST", default_value = ".ostree/repo")]
+    pub destination_repo: String,
+    /// Pull a specific commit (only works when a single ref is specified).
+    #[arg(long, value_name = "COMMIT")]
+    pub commit: Option<String>,
+    /// Accepted as ostree's; ignored: a stick is unplugged next, so it is always written durably.
+    #[arg(long)]
+    pub disable_fsync: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FindRemotesOpts {
+    /// COLLECTION-ID REF [COLLECTION-ID REF...]
+    #[arg(value_name = "COLLECTION-ID REF")]
+    pub pairs: Vec<String>,
+    /// Comma separated finders to use (config, mount).
+    #[arg(long, value_name = "FINDERS")]
+    pub finders: Option<String>,
+    /// Pull the updates after finding them.
+    #[arg(long)]
+    pub pull: bool,
+    /// Do a mirror pull (see pull --mirror); needs --pull.
+    #[arg(long, requires = "pull")]
+    pub mirror: bool,
+    /// Use custom cache dir.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not invoke fsync().
+    #[arg(long)]
+    pub disable_fsync: bool,
 }
 
 #[derive(Debug, Args)]

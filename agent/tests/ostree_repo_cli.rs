@@ -250,7 +250,8 @@ fn remotes_inherited_from_parent_and_forced_add() {
 
 /// `refs --collections` lists, creates (refs/mirrors) and deletes
 /// collection–refs as ostree does; `remote add --collection-id` writes
-/// ostree's config (test-refs-collections.sh).
+/// ostree's config, taking the ID unchecked as ostree does
+/// (test-refs-collections.sh, test-remote-add-collections.sh).
 #[test]
 fn collection_refs_as_ostree() {
     let t = scratch();
@@ -261,7 +262,11 @@ fn collection_refs_as_ostree() {
         ok(program, os_args![r, "init", "--collection-id=org.example.Own"], &[]);
         ok(program, os_args![r, "commit", "-b", "main", "--timestamp=2024-01-01", tree.display().to_string()], &[]);
         ok(program, os_args![r, "refs", "--collections", "--create=org.example.Other:mirror/x", "main"], &[]);
+        // ostree replaces a collection–ref without --force (test-find-remotes.sh).
+        ok(program, os_args![r, "refs", "--collections", "--create=org.example.Other:mirror/x", "main"], &[]);
         ok(program, os_args![r, "remote", "add", "--no-sign-verify", "--collection-id=org.example.Remote", "rem", "http://r.example.com/"], &[]);
+        // ostree does not check a remote's collection ID (test-remote-add-collections.sh uses "example-id").
+        ok(program, os_args![r, "remote", "add", "--no-sign-verify", "--collection-id", "example-id", "unchecked", "http://u.example.com/"], &[]);
         ok(program, os_args![r, "refs", "main", "--create=rem:rref"], &[]);
     }
     for repo in &repos {
@@ -276,6 +281,154 @@ fn collection_refs_as_ostree() {
     up(os_args![repo_arg(&repos[1]), "refs", "--collections", "--delete", "org.example.Other"]);
     assert!(!repos[1].join("refs/mirrors/org.example.Other").exists());
     assert_eq!(ostree(os_args![repo_arg(&repos[1]), "refs", "--collections"]), "(org.example.Own, main)\n(org.example.Remote, rref)");
+}
+
+/// A pull from a source with a collection ID (the remote's `collection-id`,
+/// or a local source repository's own) takes a ref's commit only when it is
+/// bound to that ref and collection; `--disable-verify-bindings` takes it
+/// anyway. ostree (which made the commits) agrees on each case
+/// (test-pull-collections.sh).
+#[test]
+fn pull_verifies_collection_bindings_as_ostree() {
+    let t = scratch();
+    let tree = one_file_tree(t.path());
+    let src = t.path().join("src");
+    let s = repo_arg(&src);
+    ostree(os_args![s, "init", "--mode=archive"]);
+    let commit = |branch: &str, extra: &[&str]| {
+        let mut a = vec![s.clone(), "commit".into(), "-b".into(), branch.to_string(), tree.display().to_string()];
+        a.extend(extra.iter().map(|x| x.to_string()));
+        let a: Vec<&std::ffi::OsStr> = a.iter().map(std::ffi::OsStr::new).collect();
+        ostree(&a)
+    };
+    commit("unbound", &[]);
+    let mut config = fs::read_to_string(src.join("config")).expect("config");
+    config.push_str("collection-id=org.example.Src\n");
+    fs::write(src.join("config"), config).expect("config");
+    commit("other", &["--add-metadata-string=ostree.collection-binding=org.example.Other"]);
+    let good = commit("good", &[]);
+    ostree(os_args![s, "refs", format!("--create=stolen"), good]);
+    let url = format!("file://{}", src.display());
+    for program in ["ostree", uptree_bin()] {
+        for via_remote in [true, false] {
+            let dest = t.path().join(format!("dest-{via_remote}-{}", program.len()));
+            let d = repo_arg(&dest);
+            ok(program, os_args![d, "init", "--mode=archive"], &[]);
+            ok(program, os_args![d, "remote", "add", "--no-gpg-verify", "--collection-id=org.example.Src", "src", url], &[]);
+            let pull = |branch: &str, disable: bool| {
+                let mut a: Vec<String> = vec![d.clone()];
+                a.extend(if via_remote { vec!["pull".to_string(), "src".into()] } else { vec!["pull-local".to_string(), src.display().to_string()] });
+                a.push(branch.into());
+                if disable {
+                    a.push("--disable-verify-bindings".into());
+                }
+                let a: Vec<&str> = a.iter().map(String::as_str).collect();
+                let (success, _, err) = run_out(program, &a);
+                (success, err)
+            };
+            let what = format!("{program} via_remote={via_remote}");
+            let (success, err) = pull("good", false);
+            assert!(success, "{what}: {err}");
+            for bad in ["unbound", "other", "stolen"] {
+                let (success, err) = pull(bad, false);
+                assert!(!success, "{what}: {bad} was taken");
+                assert!(err.contains("binding"), "{what}: {bad}: {err}");
+                assert!(pull(bad, true).0, "{what}: {bad} with --disable-verify-bindings");
+            }
+        }
+    }
+}
+
+/// `find-remotes` names the configured remotes serving collection–refs in
+/// ostree's words (the same text as ostree on the same repositories), and
+/// `--pull --mirror` fetches them into refs/mirrors (test-find-remotes.sh).
+#[test]
+fn find_remotes_as_ostree() {
+    let t = scratch();
+    let tree = one_file_tree(t.path());
+    let src = t.path().join("src");
+    let s = repo_arg(&src);
+    ostree(os_args![s, "init", "--mode=archive", "--collection-id=org.example.Apps"]);
+    let app1 = ostree(os_args![s, "commit", "-b", "app1", tree.display().to_string()]);
+    ostree(os_args![s, "summary", "-u"]);
+    let local = t.path().join("local");
+    let l = repo_arg(&local);
+    ostree(os_args![l, "init"]);
+    ostree(os_args![l, "remote", "add", "--no-gpg-verify", "--collection-id=org.example.Apps", "apps", format!("file://{}", src.display())]);
+    ostree(os_args![l, "remote", "add", "--no-gpg-verify", "--collection-id=org.example.Other", "other", format!("file://{}", src.display())]);
+    let both: &[&std::ffi::OsStr] = os_args![l, "find-remotes", "--finders=config", "org.example.Apps", "app1", "org.example.Apps", "nope"];
+    let missing: &[&std::ffi::OsStr] = os_args![l, "find-remotes", "--finders=config", "org.example.Apps", "nope"];
+    assert_eq!(up(missing), "No results.");
+    for args in [both, &both[..5], missing] {
+        let o = ostree(args).replace("    - (org.example.Apps, nope) = (not found)\n", "");
+        let u = up(args).replace("    - (org.example.Apps, nope) = (not found)\n", "");
+        // ostree lists a result's refs in hash order; the lines are the same.
+        assert_eq!(u, o);
+    }
+    assert!(up(os_args![l, "find-remotes", "--finders=config", "org.example.Apps", "app1"]).contains(&format!("\n    - (org.example.Apps, app1) = {app1}\n")));
+    let err = up_fails(os_args![l, "find-remotes", "--finders=config,bogus", "org.example.Apps", "app1"]);
+    assert!(err.contains("Unknown or duplicate finder type given in --finders option: ‘bogus’"), "{err}");
+    let pulled = up(os_args![l, "find-remotes", "--finders=config", "--pull", "--mirror", "org.example.Apps", "app1"]);
+    assert!(pulled.ends_with("1/1 refs were found.\nPulled 1/1 refs successfully."), "{pulled}");
+    assert_eq!(fs::read_to_string(local.join("refs/mirrors/org.example.Apps/app1")).expect("mirrored ref"), format!("{app1}\n"));
+    assert_eq!(ostree(os_args![l, "refs", "--collections"]), "(org.example.Apps, app1)");
+}
+
+/// `create-usb` writes ostree's stick layout: the same files as ostree
+/// (archive repository, refs/mirrors, summary, the repos.d symlink for a
+/// non-standard place), the same words, and a second run adds refs and no
+/// second symlink (test-create-usb.sh).
+#[test]
+fn create_usb_as_ostree() {
+    let t = scratch();
+    let tree = one_file_tree(t.path());
+    let src = t.path().join("src");
+    let s = repo_arg(&src);
+    ostree(os_args![s, "init", "--mode=archive", "--collection-id=org.example.C"]);
+    // Not "a"/"b": ostree reads hex-looking names as partial checksums.
+    for b in ["app1", "app2"] {
+        ostree(os_args![s, "commit", "-b", b, tree.display().to_string()]);
+    }
+    ostree(os_args![s, "commit", "--no-bindings", "-b", "unbound", tree.display().to_string()]);
+    let local = t.path().join("local");
+    let l = repo_arg(&local);
+    ostree(os_args![l, "init"]);
+    ostree(os_args![l, "remote", "add", "--no-gpg-verify", "--collection-id=org.example.C", "r", format!("file://{}", src.display())]);
+    ostree(os_args![l, "pull", "r", "app1", "app2", "unbound", "--disable-verify-bindings"]);
+    let listing = |m: &std::path::Path| {
+        let out = std::process::Command::new("find").arg(".").current_dir(m).output().expect("find");
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    let mut made = Vec::new();
+    for program in ["ostree", uptree_bin()] {
+        let m = t.path().join(format!("mount-{}", program.len()));
+        fs::create_dir(&m).expect("mkdir");
+        let first = ok(program, os_args![l, "create-usb", "--destination-repo=some/dest", m, "org.example.C", "app1"], &[]);
+        assert_eq!(first, format!("Copied 1/1 refs successfully from ‘{}’ to ‘some/dest’ repository in ‘{}’.", local.display(), m.display()));
+        ok(program, os_args![l, "create-usb", "--destination-repo=some/dest", m, "org.example.C", "app2"], &[]);
+        assert_eq!(fs::read_link(m.join(".ostree/repos.d/00-generated")).expect("symlink"), std::path::Path::new("../../some/dest"));
+        let d = repo_arg(&m.join(".ostree/repos.d/00-generated"));
+        let mut refs: Vec<String> = ostree(os_args![d, "refs", "--collections"]).lines().map(str::to_string).collect();
+        refs.sort();
+        assert_eq!(refs, ["(org.example.C, app1)", "(org.example.C, app2)"], "{program}");
+        assert!(ostree(os_args![d, "summary", "--view"]).contains("* (org.example.C, app2)\n"), "{program}");
+        ostree(os_args![d, "fsck"]);
+        made.push(listing(&m));
+    }
+    // ostree 2022.7 means to reuse a repos.d link that leads to the
+    // repository but compares the link's own inode, so its second run adds
+    // 01-generated; uptree reuses 00-generated as intended.
+    made[0].retain(|p| p != "./.ostree/repos.d/01-generated");
+    assert_eq!(made[1], made[0], "uptree's stick has ostree's files");
+    // Stricter than ostree, which copies it: a pull from the stick would
+    // refuse a commit not bound to its collection–ref, so it is not written.
+    let m = t.path().join("mount-unbound");
+    fs::create_dir(&m).expect("mkdir");
+    let err = up_fails(os_args![l, "create-usb", m, "org.example.C", "unbound"]);
+    assert!(err.contains("Expected commit metadata to have ref binding information"), "{err}");
+    assert!(!m.join(".ostree/repo/refs/mirrors/org.example.C/unbound").exists());
 }
 
 /// The summary of a repository with mirrored and remote collection refs

@@ -7,6 +7,8 @@ mod checkout;
 mod checksum;
 mod commit;
 mod config;
+mod create_usb;
+mod find_remotes;
 mod fsck;
 mod gpg_sign;
 mod init;
@@ -55,6 +57,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Summary(o) => summary::run(repo()?, &o),
         Command::Pull(o) => pull::run(repo()?, &o),
         Command::PullLocal(o) => pull_local::run(&repo()?, &o),
+        Command::FindRemotes(o) => find_remotes::run(repo()?, &o),
+        Command::CreateUsb(o) => create_usb::run(&repo()?, &o),
         Command::Sign(o) => sign::run(&repo()?, &o),
         Command::GpgSign(o) => gpg_sign::run(&repo()?, &o),
         Command::Config(o) => config::run(repo()?, &o),

@@ -87,7 +87,10 @@ fn run_collections(repo: &Repo, o: &RefsOpts) -> Result<i32> {
             return Err(Error::Invalid("--create requires exactly one PREFIX (the ref or commit to point at)".into()).into());
         };
         let (cid, name) = new.split_once(':').ok_or_else(|| Error::Invalid(format!("Invalid collection–ref {new}: expected COLLECTION:REF")))?;
-        if !o.force && repo.list_collection_refs()?.contains_key(&(cid.to_string(), name.to_string())) {
+        // As ostree (test-find-remotes re-points a mirrored ref so): the
+        // existing-ref check reads COLLECTION:REF as a remote ref, so a
+        // collection–ref is replaced without --force.
+        if !o.force && RefName::parse(new).ok().map(|r| repo.read_ref(&r)).transpose()?.flatten().is_some() {
             return Err(Error::Conflict(format!("--create specified but ref ({cid}, {name}) already exists")).into());
         }
         let c = repo.resolve_rev(target)?;

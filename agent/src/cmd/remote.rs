@@ -36,8 +36,8 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
                 options.push(("gpg-verify".to_string(), "false".to_string()));
                 options.push(("sign-verify".to_string(), "false".to_string()));
             }
+            // Unchecked, as ostree: only init and the refs it binds validate collection IDs.
             if let Some(c) = &a.collection_id {
-                ostree_repo::object::validate_collection_id(c)?;
                 options.push(("collection-id".to_string(), c.clone()));
             }
             let if_exists = match (a.if_not_exists, a.force) {

@@ -86,6 +86,10 @@ pub struct PullOptions {
     /// `--cache-dir`: where signed summaries are cached (`summaries/`)
     /// instead of the repo's `tmp/cache`.
     pub cache_dir: Option<std::path::PathBuf>,
+    /// The collection the pulled refs belong to when the source does not
+    /// say (a repository on a stick): their commits must be bound to it,
+    /// and a mirror pull files them under refs/mirrors/ID.
+    pub collection_id: Option<String>,
 }
 
 /// Largest metadata object a pull accepts: ostree's default
@@ -128,6 +132,7 @@ impl Default for PullOptions {
             localcache: Vec::new(),
             subpaths: Vec::new(),
             cache_dir: None,
+            collection_id: None,
         }
     }
 }
@@ -816,6 +821,12 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
         caches: &caches,
     };
 
+    // ostree binds a remote's refs to its configured collection ID, and a
+    // local source's to the source repository's own.
+    let collection_id = opts.collection_id.clone().or_else(|| match remote {
+        Some(r) => r.get("collection-id").map(str::to_string),
+        None => transport.collection_id(),
+    });
     // Commits first, on this thread: verify before anything of theirs is stored.
     let mut fetched_commits: Vec<Checksum> = Vec::new();
     for (t, floors) in targets.iter().zip(&floors) {
@@ -824,7 +835,8 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
         while let Some((c, max, ref_name, depth, required)) = next.take() {
             // Only the commit asked for is held to the floors, not its parents.
             let check = if required { Some((shown.as_str(), floors.as_slice())) } else { None };
-            let commit = match fetch_commit(&walk, policy, &c, max, ref_name.as_deref().filter(|_| !opts.disable_verify_bindings), check) {
+            let bound_to = ref_name.as_deref().filter(|_| !opts.disable_verify_bindings).map(|n| (n, collection_id.as_deref()));
+            let commit = match fetch_commit(&walk, policy, &c, max, bound_to, check) {
                 Ok(Some(x)) => x,
                 Ok(None) if !required => break, // missing parents are fine
                 Ok(None) => return Err(Error::NotFound { url: format!("{}/{}", transport.describe(), repo.object_rel_path(&c, ObjectType::Commit)) }),
@@ -903,6 +915,12 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
     };
     for t in &targets {
         let Some(name) = &t.ref_name else { continue };
+        // A mirror keeps another collection's refs apart (refs/mirrors/ID/…), as ostree does.
+        if let (true, Some(cid)) = (opts.mirror, &collection_id) {
+            repo.set_collection_ref(cid, name, Some(&t.commit))?;
+            report.refs.push((format!("({cid}, {name})"), t.commit));
+            continue;
+        }
         let r = dest_ref(policy, opts, name);
         if repo.read_ref(&r)? != Some(t.commit) {
             repo.set_ref(&r, Some(&t.commit))?;
@@ -960,14 +978,15 @@ fn dry_run(
 /// Order matters: the commit is hashed and its signature checked over the
 /// raw bytes (only the signature list of `.commitmeta` is parsed, bounded)
 /// before the commit or the rest of its detached metadata is decoded.
-/// `bound_to`: the ref whose binding is checked. `check`: the ref as
+/// `bound_to`: the ref whose binding is checked, with the collection ID of
+/// the source (then the commit must be bound to it too). `check`: the ref as
 /// shown and the floors its new commit must not be older than.
 fn fetch_commit(
     walk: &Walk<'_, '_>,
     policy: &Policy,
     c: &Checksum,
     max: u64,
-    bound_to: Option<&str>,
+    bound_to: Option<(&str, Option<&str>)>,
     check: Option<(&str, &[Floor])>,
 ) -> Result<Option<Commit>> {
     let txn = walk.txn;
@@ -1009,16 +1028,8 @@ fn fetch_commit(
             check_floor(policy, what, f, c, commit.timestamp)?;
         }
     }
-    if let Some(name) = bound_to {
-        if let Some(Value::Array(_, items)) = commit.meta("ostree.ref-binding") {
-            if !items.iter().any(|i| i.as_str() == Some(name)) {
-                let bound: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
-                return Err(Error::Verify {
-                    object: format!("{c}.commit"),
-                    what: format!("Commit has no requested ref '{name}' in ref binding metadata ({})", bound.join(", ")),
-                });
-            }
-        }
+    if let Some((name, collection_id)) = bound_to {
+        ostree_repo::fsck::verify_bindings(&commit, collection_id, Some(name)).map_err(|what| Error::Verify { object: format!("{c}.commit"), what })?;
     }
     if complete_locally {
         return Ok(Some(commit));

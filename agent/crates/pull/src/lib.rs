@@ -13,9 +13,11 @@
 //! Every object is hashed before it enters `objects/`; nothing a server
 //! sends is trusted.
 
+pub mod create_usb;
 pub mod delta;
 pub mod engine;
 pub mod error;
+pub mod find;
 #[cfg(feature = "gpg")]
 pub mod gpg;
 pub mod metalink;

@@ -44,6 +44,10 @@ impl Transport for Local {
         true
     }
 
+    fn collection_id(&self) -> Option<String> {
+        self.src.config().get("core", "collection-id")
+    }
+
     fn get_file(&self, rel: &str, max: u64) -> Result<Option<Vec<u8>>> {
         // A stick's files are opened without following symlinks, regular
         // files only, and read up to `max`: `summary` as a symlink to

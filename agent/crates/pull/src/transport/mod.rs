@@ -65,6 +65,12 @@ pub trait Transport: Send + Sync {
         false
     }
 
+    /// The source repository's own `core.collection-id`, where it can be
+    /// read (a repository on this machine).
+    fn collection_id(&self) -> Option<String> {
+        None
+    }
+
     /// True for a repository on this machine: ostree reports its objects
     /// as imported rather than fetched.
     fn is_local(&self) -> bool {
