@@ -45,7 +45,8 @@ pub enum Error {
     #[error("remote {remote}: No keys found for required signapi type {kind}")]
     NoKeysForType { remote: String, kind: &'static str },
     /// The detached metadata holding the signatures is not what ostree writes.
-    #[error("Can't verify {object}: malformed signature metadata: {what}")]
+    /// Ends in ostree's wording for it, which scripts grep.
+    #[error("Can't verify {object}: malformed signature metadata ({what}): No signatures found")]
     MalformedSignatures { object: String, what: &'static str },
     #[error("remote {remote}: sign-verify is enabled but no ed25519 public key is configured")]
     NoTrustedKeys { remote: String },
