@@ -1010,7 +1010,8 @@ fn fetch_commit(
             }
         }
     }
-    let normal = |d: &[u8]| Value::from_bytes_normal(d, vardict_type()).map(drop).map_err(|e| Error::Verify { object: format!("{c}.commitmeta"), what: e.to_string() });
+    let normal =
+        |d: &[u8]| Value::from_bytes_normal(d, vardict_type()).map(drop).map_err(|e| Error::Verify { object: format!("{c}.commitmeta"), what: e.to_string() });
     if complete_locally {
         // As ostree: the remote's detached metadata replaces a local copy
         // that differs or is gone (a signature added or removed since).

@@ -499,4 +499,45 @@ mod tests {
         let many = entries(Value::Array(aay, vec![Value::Bytes(sig); MAX_SIGNATURES + 1]));
         assert!(matches!(signatures("c", &many), Err(Error::MalformedSignatures { what: "more than 256 signatures", .. })));
     }
+
+    /// The only test that touches `OSTREE_DUMMY_SIGN_ENABLED`, so no other
+    /// test sees it change.
+    #[test]
+    fn dummy_type_signs_with_the_key_string_and_only_when_enabled() {
+        let msg = b"commit bytes";
+        std::env::remove_var(DUMMY_ENABLED_ENV);
+        assert!(matches!(SignType::Dummy.sign(msg, "k"), Err(Error::DummyDisabled)));
+        let meta = SignType::Dummy.add_signature(None, b"dummysign").expect("meta");
+        let v = SignType::Dummy.verifier(&["dummysign".to_string()], None).expect("verifier");
+        assert!(matches!(v.check("c", msg, Some(&meta)), Err(Error::DummyDisabled)));
+        std::env::set_var(DUMMY_ENABLED_ENV, "1");
+        assert_eq!(SignType::Dummy.sign(msg, "dummysign").expect("sign"), b"dummysign");
+        assert_eq!(v.check("c", msg, Some(&meta)).expect("verifies"), "dummy: Signature verified");
+        let wrong = SignType::Dummy.verifier(&["other".to_string()], None).expect("verifier");
+        assert!(matches!(wrong.check("c", msg, Some(&meta)), Err(Error::DummyIncorrect { checked: 1, .. })));
+        assert!(matches!(v.check("c", msg, None), Err(Error::DummyUnsigned { .. })));
+        // The two types keep to their own keys in the same metadata.
+        let both = add_signature(Some(&meta), &sign(msg, &base64_encode(&[3u8; 32])).expect("sign")).expect("meta");
+        assert_eq!(signatures_under("c", &both, DUMMY_KEY).expect("sigs"), vec![&b"dummysign"[..]]);
+        assert_eq!(signatures("c", &both).expect("sigs").len(), 1);
+        v.check("c", msg, Some(&both)).expect("dummy still verifies");
+        assert!(matches!(SignType::Dummy.verifier(&[], Some(Path::new("/"))), Err(Error::Config(_))));
+        std::env::remove_var(DUMMY_ENABLED_ENV);
+        assert!(matches!(SignType::from_name("nosuch"), Err(Error::UnknownSignType { .. })));
+    }
+
+    #[test]
+    fn ed25519_failures_use_ostrees_wording() {
+        let msg = b"commit bytes";
+        let meta = add_signature(None, &sign(msg, &base64_encode(&[7u8; 32])).expect("sign")).expect("meta");
+        let few = Ed25519Verifier::with_keys(vec![[1u8; 32]]);
+        let err = few.check("c", msg, Some(&meta)).expect_err("wrong key").to_string();
+        assert!(err.ends_with(&format!("ed25519: Signature couldn't be verified with: key '{}'", "01".repeat(32))), "{err}");
+        let many = Ed25519Verifier::with_keys(vec![[1u8; 32], [2u8; 32], [4u8; 32], [5u8; 32]]);
+        let err = many.check("c", msg, Some(&meta)).expect_err("wrong keys").to_string();
+        assert!(err.ends_with("ed25519: Signature couldn't be verified; tried 4 keys"), "{err}");
+        let pk = <[u8; 32]>::try_from(base64_decode(&public_of(&base64_encode(&[7u8; 32])).expect("pk")).expect("b64").as_slice()).expect("32");
+        let ok = many.merged(Ed25519Verifier::with_keys(vec![pk])).check("c", msg, Some(&meta)).expect("verifies");
+        assert_eq!(ok, format!("ed25519: Signature verified successfully with key '{}'", hex(&pk)));
+    }
 }
