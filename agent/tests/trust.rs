@@ -610,3 +610,28 @@ fn ed25519_verify_messages_and_key_locations() {
     fs::write(dir.join("revoked.ed25519"), &public).expect("write");
     up_fails(os_args![repo_arg(&repo), "sign", "--verify", "--keys-dir", &dir, &c]);
 }
+
+/// `sign-verify=TYPE` names a type that must have keys; an unknown type
+/// is refused, in ostree's words, before anything is fetched.
+#[test]
+fn sign_verify_type_without_keys_or_unknown_is_refused() {
+    let t = scratch();
+    let server = server_repo(t.path());
+    commit(&server, t.path(), "main", "a", "2024-01-01");
+    let url = format!("file://{}", server.display());
+    for (name, opts, err) in [
+        ("dummy", vec!["--set=sign-verify=dummy".to_string()], "No keys found for required signapi type dummy"),
+        (
+            "nosuch",
+            vec!["--set=sign-verify=nosuchsystem".to_string(), "--set=verification-dummy-key=k".to_string()],
+            "Requested signature type is not implemented",
+        ),
+        ("none", vec!["--set=sign-verify=true".to_string()], "sign-verify is enabled but no ed25519 public key is configured"),
+    ] {
+        let d = device(t.path(), name);
+        remote_add(&d, "origin", &url, &opts);
+        let got = fails(uptree_bin(), os_args![repo_arg(&d), "pull", "origin", "main"], DUMMY_ON);
+        assert!(got.contains(err), "{name}: {got}");
+        assert_ref(&d, "origin:main", None);
+    }
+}
