@@ -722,9 +722,12 @@ pub struct SignOpts {
     /// Signature type.
     #[arg(short = 's', long, default_value = "ed25519")]
     pub sign_type: String,
-    /// Read secret keys from FILE, one base64 key per line.
+    /// Read keys from FILE, one per line.
     #[arg(long, value_name = "FILE")]
     pub keys_file: Option<PathBuf>,
+    /// With --verify: also the keys under DIR (trusted.ed25519{,.d}, revoked.ed25519{,.d}).
+    #[arg(long, value_name = "DIR")]
+    pub keys_dir: Option<PathBuf>,
     /// Verify instead of signing, with base64 public keys.
     #[arg(long)]
     pub verify: bool,
@@ -818,6 +821,15 @@ pub struct CommitOpts {
     /// GPG home directory with the secret keys (its secring.gpg).
     #[arg(long, value_name = "HOMEDIR")]
     pub gpg_homedir: Option<PathBuf>,
+    /// Sign the commit with this secret key (repeatable; see --sign-type).
+    #[arg(long, value_name = "KEY-ID")]
+    pub sign: Vec<String>,
+    /// Signature type for --sign: ed25519 (or ostree's test-only dummy).
+    #[arg(long, value_name = "NAME", default_value = "ed25519")]
+    pub sign_type: String,
+    /// Read secret keys for --sign-type from FILE, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub keys_file: Option<PathBuf>,
     #[arg(long, value_name = "BOOL")]
     pub fsync: Option<bool>,
     /// Directory to commit (default: .), same as --tree=dir=PATH.
@@ -920,6 +932,9 @@ pub struct ShowOpts {
     /// Print only the GVariant text of this metadata key.
     #[arg(long, value_name = "KEY")]
     pub print_metadata_key: Option<String>,
+    /// Print only the GVariant text of this detached metadata key.
+    #[arg(long, value_name = "KEY")]
+    pub print_detached_metadata_key: Option<String>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -1138,9 +1153,15 @@ pub enum StaticDeltaCommand {
     Verify {
         delta: String,
         keys: Vec<String>,
-        /// Signature type (only ed25519).
+        /// Signature type: ed25519 (or ostree's test-only dummy).
         #[arg(long, default_value = "ed25519")]
         sign_type: String,
+        /// Read public keys from FILE, one per line.
+        #[arg(long, value_name = "FILE")]
+        keys_file: Option<PathBuf>,
+        /// Also the keys under DIR (trusted.ed25519{,.d}, revoked.ed25519{,.d}).
+        #[arg(long, value_name = "DIR")]
+        keys_dir: Option<PathBuf>,
     },
 }
 
@@ -1148,6 +1169,18 @@ pub enum StaticDeltaCommand {
 pub struct ApplyOfflineOpts {
     /// Delta directory, or its superblock file.
     pub path: PathBuf,
+    /// Public keys: with any key (or core.sign-verify-deltas) the
+    /// superblock's signature is checked first.
+    pub keys: Vec<String>,
+    /// Signature type: ed25519 (or ostree's test-only dummy).
+    #[arg(long, default_value = "ed25519")]
+    pub sign_type: String,
+    /// Read public keys from FILE, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub keys_file: Option<PathBuf>,
+    /// Also the keys under DIR (trusted.ed25519{,.d}, revoked.ed25519{,.d}).
+    #[arg(long, value_name = "DIR")]
+    pub keys_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -1184,9 +1217,12 @@ pub struct GenerateOpts {
     /// Sign the superblock with this base64 ed25519 secret key (repeatable).
     #[arg(long, value_name = "KEY")]
     pub sign: Vec<String>,
-    /// Signature type (only ed25519).
+    /// Signature type: ed25519 (or ostree's test-only dummy).
     #[arg(long, default_value = "ed25519")]
     pub sign_type: String,
+    /// Read secret keys for --sign-type from FILE, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub keys_file: Option<PathBuf>,
     /// Write the superblock to PATH and the parts beside it, not into the
     /// repository (as ostree's --filename).
     #[arg(long, value_name = "PATH")]

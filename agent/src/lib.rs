@@ -118,8 +118,9 @@ fn run_extension(e: &clap::Error, args: &[OsString]) -> Result<Option<i32>> {
 /// other ostree build options; uptree's own version has its own key.
 pub fn version_yaml() -> String {
     // Only what this build really has: `- gpgme` switches on GPG sections
-    // of scripts (and of ostree's own test suite).
-    let features = if cfg!(feature = "gpg") { "\n  - gpgme" } else { " []" };
+    // of scripts (and of ostree's own test suite), `- sign-ed25519` the
+    // ed25519 ones (ostree's name when built with libsodium).
+    let features = if cfg!(feature = "gpg") { "\n  - gpgme\n  - sign-ed25519" } else { "\n  - sign-ed25519" };
     format!("libostree:\n Version: '{}'\n Features:{features}\nuptree:\n Version: '{}'\n", uptree_pull::transport::LIBOSTREE_VERSION, env!("CARGO_PKG_VERSION"))
 }
 

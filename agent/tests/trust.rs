@@ -485,3 +485,153 @@ fn signed_summary_is_cached_and_checked() {
     assert!(!cache.join("gone").exists() && !cache.join("gone.sig").exists());
     assert!(cache.join("origin").is_file() && cache.join("origin.sig").is_file());
 }
+
+/// ostree's test-only switch for its dummy sign type.
+const DUMMY_ON: &[(&str, &str)] = &[("OSTREE_DUMMY_SIGN_ENABLED", "1")];
+
+/// ostree's `dummy` type (its test suite signs with it) works both ways:
+/// what ostree signs uptree verifies and what uptree signs ostree
+/// verifies, in ostree's detached-metadata layout; a wrong key, or the
+/// type without ostree's test switch, is refused.
+#[test]
+fn dummy_signatures_interoperate_with_ostree() {
+    let t = scratch();
+    let repo = server_repo(t.path());
+    let by_ostree = commit(&repo, t.path(), "a", "a", "2024-01-01");
+    let by_uptree = commit(&repo, t.path(), "b", "b", "2024-01-02");
+    ostree_env(os_args![repo_arg(&repo), "sign", "--sign-type=dummy", &by_ostree, "dummysign"], DUMMY_ON);
+    up_env(os_args![repo_arg(&repo), "sign", "--sign-type=dummy", &by_uptree, "dummysign"], DUMMY_ON);
+    for c in [&by_ostree, &by_uptree] {
+        assert_eq!(
+            ostree(os_args![repo_arg(&repo), "show", c, "--print-detached-metadata-key=ostree.sign.dummy"]),
+            "[[byte 0x64, 0x75, 0x6d, 0x6d, 0x79, 0x73, 0x69, 0x67, 0x6e]]"
+        );
+        assert_eq!(ostree_env(os_args![repo_arg(&repo), "sign", "--sign-type=dummy", "--verify", c, "dummysign"], DUMMY_ON), "dummy: Signature verified");
+        assert_eq!(up_env(os_args![repo_arg(&repo), "sign", "--sign-type=dummy", "--verify", c, "dummysign"], DUMMY_ON), "dummy: Signature verified");
+        let err = fails(uptree_bin(), os_args![repo_arg(&repo), "sign", "--sign-type=dummy", "--verify", c, "wrongkey"], DUMMY_ON);
+        assert!(err.contains("No valid signatures found") && err.contains("signature: dummy: incorrect signatures found: 1"), "{err}");
+        let err = fails(uptree_bin(), os_args![repo_arg(&repo), "sign", "--sign-type=dummy", "--verify", c, "dummysign"], &[]);
+        assert!(err.contains("dummy signature type is only for ostree testing"), "{err}");
+    }
+    // Signing without the switch fails too, and writes nothing.
+    let unsigned = commit(&repo, t.path(), "c", "c", "2024-01-03");
+    let err = fails(
+        uptree_bin(),
+        os_args![repo_arg(&repo), "commit", "-b", "c", "--sign-type=dummy", "--sign=dummysign", tree(t.path(), "c2").display().to_string()],
+        &[],
+    );
+    assert!(err.contains("only for ostree testing"), "{err}");
+    assert_eq!(ostree(os_args![repo_arg(&repo), "rev-parse", "c"]), unsigned, "no unsigned commit published");
+    let err = fails(uptree_bin(), os_args![repo_arg(&repo), "sign", "--sign-type=nosuch", &unsigned, "k"], &[]);
+    assert!(err.contains("Requested signature type is not implemented"), "{err}");
+}
+
+/// `sign-verify=true` with only a `verification-dummy-key` pulls a
+/// commit ostree signed with that key and refuses another key; a
+/// signature deleted locally comes back with the next pull, as in ostree.
+#[test]
+fn pull_verifies_dummy_signatures_and_restores_a_deleted_one() {
+    let t = scratch();
+    let server = server_repo(t.path());
+    let tr = tree(t.path(), "v1");
+    let c = ostree_env(
+        os_args![repo_arg(&server), "commit", "-b", "main", "-s", "v1", "--sign-type=dummy", "--sign=dummysign", tr.display().to_string()],
+        DUMMY_ON,
+    );
+    ostree(os_args![repo_arg(&server), "summary", "-u"]);
+    let origin = TestServer::origin(server.clone());
+    let pull = |name: &str, key: &str| {
+        let d = device(t.path(), name);
+        remote_add(&d, "origin", &origin.url(), &["--set=sign-verify=true".to_string(), format!("--set=verification-dummy-key={key}")]);
+        let r = if key == "dummysign" {
+            Ok(up_env(os_args![repo_arg(&d), "pull", "origin", "main"], DUMMY_ON))
+        } else {
+            Err(fails(uptree_bin(), os_args![repo_arg(&d), "pull", "origin", "main"], DUMMY_ON))
+        };
+        (d, r)
+    };
+    let (wrong, r) = pull("wrong", "otherkey");
+    let err = r.expect_err("refused");
+    assert!(err.contains("signature: dummy: incorrect signatures found: 1"), "{err}");
+    assert_ref(&wrong, "origin:main", None);
+    let (good, _) = pull("good", "dummysign");
+    assert_ref(&good, "origin:main", Some(&c));
+    let meta = find_object(&good, &c, "commitmeta");
+    fs::remove_file(&meta).expect("rm commitmeta");
+    up_env(os_args![repo_arg(&good), "pull", "origin", "main"], DUMMY_ON);
+    assert_eq!(fs::read(&meta).expect("commitmeta back"), fs::read(find_object(&server, &c, "commitmeta")).expect("server commitmeta"));
+    // Without ostree's switch the dummy type verifies nothing.
+    let err = fails(uptree_bin(), os_args![repo_arg(&good), "pull", "origin", "main"], &[]);
+    assert!(err.contains("only for ostree testing"), "{err}");
+}
+
+/// `remote add --sign-verify=TYPE=inline:KEY|file:PATH` as ostree parses it.
+#[test]
+fn remote_add_sign_verify_is_parsed_as_ostree_does() {
+    let t = scratch();
+    let d = device(t.path(), "d");
+    for (spec, err) in [
+        ("trustme=inline:ok", "Requested signature type is not implemented"),
+        ("dummy", "Failed to parse KEYTYPE=[inline|file]:DATA in dummy"),
+        ("dummy=foo:bar", "Invalid key reference foo, expected inline|file"),
+    ] {
+        let got = up_fails(os_args![repo_arg(&d), "remote", "add", format!("--sign-verify={spec}"), "other", "http://localhost"]);
+        assert!(got.contains(err), "{spec}: {got}");
+    }
+    up(os_args![repo_arg(&d), "remote", "add", "--sign-verify=dummy=inline:x", "o4", "http://localhost"]);
+    let config = fs::read_to_string(d.join("config")).expect("config");
+    assert!(config.ends_with("[remote \"o4\"]\nurl=http://localhost\nverification-dummy-key=x\nsign-verify=dummy\n"), "{config}");
+}
+
+/// ostree's messages for ed25519 verification, which scripts grep, and
+/// `--keys-file` / `--keys-dir` (trusted and revoked keys).
+#[test]
+fn ed25519_verify_messages_and_key_locations() {
+    let t = scratch();
+    let repo = server_repo(t.path());
+    let c = commit(&repo, t.path(), "main", "a", "2024-01-01");
+    let (secret, public) = key(1);
+    up(os_args![repo_arg(&repo), "sign", &c, &secret]);
+    let hex: String = sign::base64_decode(&public).expect("b64").iter().map(|b| format!("{b:02x}")).collect();
+    let ok = up(os_args![repo_arg(&repo), "sign", "--verify", &c, key(2).1, &public]);
+    assert_eq!(ok, format!("ed25519: Signature verified successfully with key '{hex}'"));
+    let wrong: Vec<String> = (10..14).map(|s| key(s).1).collect();
+    let keys = t.path().join("keys");
+    fs::write(&keys, wrong.join("\n")).expect("write");
+    let err = up_fails(os_args![repo_arg(&repo), "sign", "--verify", "--keys-file", &keys, &c]);
+    assert!(err.contains("ed25519: Signature couldn't be verified; tried 4 keys"), "{err}");
+    let err = up_fails(os_args![repo_arg(&repo), "sign", "--verify", &c, &wrong[0]]);
+    let wrong_hex: String = sign::base64_decode(&wrong[0]).expect("b64").iter().map(|b| format!("{b:02x}")).collect();
+    assert!(err.contains(&format!("ed25519: Signature couldn't be verified with: key '{wrong_hex}'")), "{err}");
+    let dir = t.path().join("etc");
+    fs::create_dir_all(dir.join("trusted.ed25519.d")).expect("mkdir");
+    fs::write(dir.join("trusted.ed25519.d/k"), &public).expect("write");
+    up(os_args![repo_arg(&repo), "sign", "--verify", "--keys-dir", &dir, &c]);
+    fs::write(dir.join("revoked.ed25519"), &public).expect("write");
+    up_fails(os_args![repo_arg(&repo), "sign", "--verify", "--keys-dir", &dir, &c]);
+}
+
+/// `sign-verify=TYPE` names a type that must have keys; an unknown type
+/// is refused, in ostree's words, before anything is fetched.
+#[test]
+fn sign_verify_type_without_keys_or_unknown_is_refused() {
+    let t = scratch();
+    let server = server_repo(t.path());
+    commit(&server, t.path(), "main", "a", "2024-01-01");
+    let url = format!("file://{}", server.display());
+    for (name, opts, err) in [
+        ("dummy", vec!["--set=sign-verify=dummy".to_string()], "No keys found for required signapi type dummy"),
+        (
+            "nosuch",
+            vec!["--set=sign-verify=nosuchsystem".to_string(), "--set=verification-dummy-key=k".to_string()],
+            "Requested signature type is not implemented",
+        ),
+        ("none", vec!["--set=sign-verify=true".to_string()], "sign-verify is enabled but no ed25519 public key is configured"),
+    ] {
+        let d = device(t.path(), name);
+        remote_add(&d, "origin", &url, &opts);
+        let got = fails(uptree_bin(), os_args![repo_arg(&d), "pull", "origin", "main"], DUMMY_ON);
+        assert!(got.contains(err), "{name}: {got}");
+        assert_ref(&d, "origin:main", None);
+    }
+}

@@ -69,6 +69,12 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         // sign is found out first, so no unsigned commit gets published.
         super::gpg_sign::sign_into(None, b"", &o.gpg_sign, o.gpg_homedir.as_deref())?;
     }
+    let sign_keys = super::sign::keys_with_file(&o.sign, o.keys_file.as_deref())?;
+    let sign_type = uptree_pull::sign::SignType::from_name(&o.sign_type)?;
+    for k in &sign_keys {
+        // As for GPG: a key that cannot sign fails before the commit.
+        sign_type.sign(b"", k)?;
+    }
     let r = commit::commit(&repo, &spec, &layers, opts).map_err(|e| e.context(format!("committing to {}", o.branch.as_deref().unwrap_or("(orphan)"))))?;
     log::info!(
         "{} content objects written ({} bytes), {} metadata objects, {} reused via hardlinks",
@@ -83,6 +89,7 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         let meta = super::gpg_sign::sign_into(std::fs::read(&path).ok(), &bytes, &o.gpg_sign, o.gpg_homedir.as_deref())?;
         ostree_repo::fsutil::atomic_write(&path, &meta, 0o644, repo.fsync_enabled())?;
     }
+    super::sign::sign_commit(&repo, &r.checksum, sign_type, &sign_keys)?;
     if o.consume {
         // Only once every object is durable: the source is the only other copy.
         for l in &layers {

@@ -76,6 +76,16 @@ pub fn run(repo: &Repo, o: &ShowOpts) -> Result<i32> {
     } else if let Some(key) = &o.print_metadata_key {
         let v = c.meta(key).ok_or_else(|| Error::Invalid(format!("No such metadata key '{key}'")))?;
         out(&format!("{}\n", gvariant::print(v)))?;
+    } else if let Some(key) = &o.print_detached_metadata_key {
+        let path = repo.object_path(&csum, ostree_repo::object::ObjectType::CommitMeta);
+        let bytes = match std::fs::read(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(format!("No detached metadata for commit {csum}").into()),
+            r => r.map_err(|e| Error::io(&path, e))?,
+        };
+        let meta = Value::from_bytes(&bytes, ostree_repo::object::vardict_type())?;
+        let entries = gvariant::vardict_entries(&meta);
+        let v = entries.iter().find(|(k, _)| k == key).ok_or_else(|| Error::Invalid(format!("No such detached metadata key '{key}'")))?.1;
+        out(&format!("{}\n", gvariant::print(v)))?;
     } else if o.json {
         out(&format!("{}\n", commit_json(&csum, &c, repo.is_partial(&csum))))?;
     } else {

@@ -2,7 +2,7 @@
 
 use ostree_repo::summary::{self, Summary};
 use ostree_repo::Repo;
-use uptree_pull::sign;
+use uptree_pull::sign::SignType;
 
 use super::out;
 use crate::cli::SummaryOpts;
@@ -25,12 +25,10 @@ pub fn run(mut repo: Repo, o: &SummaryOpts) -> Result<i32> {
             meta = Some(super::gpg_sign::sign_into(None, &bytes, &o.gpg_sign, o.gpg_homedir.as_deref())?);
         }
         if !o.sign.is_empty() {
-            if o.sign_type != "ed25519" {
-                return Err(format!("unsupported signature type {:?}", o.sign_type).into());
-            }
+            let kind = SignType::from_name(&o.sign_type)?;
             let bytes = std::fs::read(repo.path().join("summary"))?;
             for k in &o.sign {
-                meta = Some(sign::add_signature(meta.as_deref(), &sign::sign(&bytes, k)?)?);
+                meta = Some(kind.add_signature(meta.as_deref(), &kind.sign(&bytes, k)?)?);
             }
         }
         if let Some(m) = meta {

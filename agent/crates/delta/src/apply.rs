@@ -388,7 +388,18 @@ fn read_part(dir: &Path, idx: usize, header: &PartHeader) -> Result<Vec<u8>> {
 /// `static-delta apply-offline PATH`: apply a delta from a directory (or a
 /// superblock file with its parts beside it). Returns the target commit.
 pub fn apply_offline(repo: &Repo, path: &Path) -> Result<Checksum> {
-    let (sb, dir) = read_superblock(path)?;
+    let (bytes, dir) = read_superblock_file(path)?;
+    apply_offline_superblock(repo, &bytes, &dir)
+}
+
+/// [`apply_offline`] of superblock bytes already read (and, where a
+/// signature is required, verified by the caller: so what runs is exactly
+/// what was checked); the parts are read from `dir`.
+pub fn apply_offline_superblock(repo: &Repo, bytes: &[u8], dir: &Path) -> Result<Checksum> {
+    let sb = match format::unwrap_signed(bytes)? {
+        Some((inner, _)) => Superblock::from_bytes(inner)?,
+        None => Superblock::from_bytes(bytes)?,
+    };
     if let Some(from) = &sb.from {
         if !repo.has_object(from, ObjectType::Commit) {
             return Err(Error::MissingSource(*from));
@@ -402,7 +413,7 @@ pub fn apply_offline(repo: &Repo, path: &Path) -> Result<Checksum> {
     let txn = repo.begin()?;
     match apply_parts(&txn, &sb, |idx, h| match sb.inline_part(idx) {
         Some(b) => Ok(b.to_vec()),
-        None => read_part(&dir, idx, h),
+        None => read_part(dir, idx, h),
     }) {
         Ok(()) => {
             txn.commit()?;

@@ -72,11 +72,11 @@ impl Remote {
     }
 
     /// `sign-verify`: `None` if off, else the list of signature types
-    /// (`true` means every type uptree knows: ed25519).
+    /// (empty for `true`: every type that has keys).
     pub fn sign_verify(&self) -> Result<Option<Vec<String>>> {
         match self.get("sign-verify").map(str::trim) {
             None | Some("false") | Some("0") => Ok(None),
-            Some("true") | Some("1") => Ok(Some(vec!["ed25519".to_string()])),
+            Some("true") | Some("1") => Ok(Some(Vec::new())),
             Some(list) => Ok(Some(list.split([',', ';']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())),
         }
     }
@@ -287,28 +287,18 @@ pub fn parse_set(s: &str) -> Result<(String, String)> {
 /// `--sign-verify=TYPE=inline:KEY` / `TYPE=file:PATH` / `TYPE`, as ostree
 /// translates them into options.
 pub fn sign_verify_options(spec: &str) -> Result<Vec<(String, String)>> {
-    let (ty, key) = match spec.split_once('=') {
-        Some((t, k)) => (t, Some(k)),
-        None => (spec, None),
+    // ostree's wording and order of checks, so scripts that grep it keep working.
+    let (ty, key) = spec.split_once('=').ok_or_else(|| Error::Invalid(format!("Failed to parse KEYTYPE=[inline|file]:DATA in {spec}")))?;
+    if !["ed25519", "dummy"].contains(&ty) {
+        return Err(Error::Invalid(format!("Requested signature type is not implemented: {ty:?}")));
+    }
+    let (how, data) = key.split_once(':').unwrap_or((key, ""));
+    let option = match how {
+        "inline" => format!("verification-{ty}-key"),
+        "file" => format!("verification-{ty}-file"),
+        _ => return Err(Error::Invalid(format!("Invalid key reference {how}, expected inline|file"))),
     };
-    if ty != "ed25519" {
-        return Err(Error::Invalid(format!("unsupported signature type {ty:?} (uptree verifies ed25519)")));
-    }
-    let mut out = Vec::new();
-    match key {
-        None => {}
-        Some(k) => {
-            if let Some(inline) = k.strip_prefix("inline:") {
-                out.push(("verification-ed25519-key".to_string(), inline.to_string()));
-            } else if let Some(file) = k.strip_prefix("file:") {
-                out.push(("verification-ed25519-file".to_string(), file.to_string()));
-            } else {
-                return Err(Error::Invalid(format!("--sign-verify key must be inline:KEY or file:PATH, got {k:?}")));
-            }
-        }
-    }
-    out.push(("sign-verify".to_string(), ty.to_string()));
-    Ok(out)
+    Ok(vec![(option, data.to_string()), ("sign-verify".to_string(), ty.to_string())])
 }
 
 /// Resolve a file path option relative to nothing (absolute expected).

@@ -190,7 +190,7 @@ fn fetch_superblock(src: &DeltaSource<'_>, name: &DeltaName, signed_by: Option<&
         return Err(delta_err(name, format!("superblock hashes to {actual}, the summary lists {digest}")));
     }
     let plain = match signed_by {
-        Some(v) => verify_signed(name, &sb_bytes, v)?,
+        Some(v) => verify_signed(name, &sb_bytes, v)?.0,
         None => format::unwrap_signed(&sb_bytes).map_err(|e| delta_err(name, e))?.map_or(sb_bytes.as_slice(), |(inner, _)| inner),
     };
     let sb = Superblock::from_bytes(plain).map_err(|e| delta_err(name, e))?;
@@ -248,11 +248,11 @@ pub fn plan(repo: &ostree_repo::Repo, src: &DeltaSource<'_>, name: &DeltaName, s
 /// signed form `(taya{sv})`, one ed25519 signature per secret key over the
 /// plain superblock's bytes, as ostree does.
 pub fn sign_delta(repo: &ostree_repo::Repo, name: &DeltaName, secrets: &[String]) -> Result<()> {
-    sign_superblock(&repo.path().join(name.path()).join("superblock"), name, secrets, repo.fsync_enabled())
+    sign_superblock(&repo.path().join(name.path()).join("superblock"), name, crate::sign::SignType::Ed25519, secrets, repo.fsync_enabled())
 }
 
 /// [`sign_delta`] for a superblock file anywhere (`generate --filename`).
-pub fn sign_superblock(path: &std::path::Path, name: &DeltaName, secrets: &[String], durable: bool) -> Result<()> {
+pub fn sign_superblock(path: &std::path::Path, name: &DeltaName, kind: crate::sign::SignType, secrets: &[String], durable: bool) -> Result<()> {
     let (bytes, _) = uptree_delta::apply::read_superblock_file(path).map_err(|e| delta_err(name, e))?;
     let plain = match format::unwrap_signed(&bytes).map_err(|e| delta_err(name, e))? {
         Some((inner, _)) => inner.to_vec(),
@@ -260,7 +260,7 @@ pub fn sign_superblock(path: &std::path::Path, name: &DeltaName, secrets: &[Stri
     };
     let mut sigs: Option<Vec<u8>> = None;
     for k in secrets {
-        sigs = Some(crate::sign::add_signature(sigs.as_deref(), &crate::sign::sign(&plain, k)?)?);
+        sigs = Some(kind.add_signature(sigs.as_deref(), &kind.sign(&plain, k)?)?);
     }
     let Some(sigs) = sigs else { return Ok(()) };
     let signed = format::wrap_signed(&plain, &sigs).map_err(|e| delta_err(name, e))?;
@@ -268,14 +268,16 @@ pub fn sign_superblock(path: &std::path::Path, name: &DeltaName, secrets: &[Stri
     Ok(())
 }
 
-/// Check a superblock file's ed25519 signatures (over the plain
-/// superblock's bytes, before it is decoded); returns the plain bytes.
-pub fn verify_signed<'a>(name: &DeltaName, file: &'a [u8], verifier: &crate::sign::Ed25519Verifier) -> Result<&'a [u8]> {
-    match format::unwrap_signed(file).map_err(|e| delta_err(name, e))? {
+/// Check a superblock file's signatures (over the plain superblock's
+/// bytes, before it is decoded); returns the plain bytes and ostree's
+/// success message.
+pub fn verify_signed<'a>(name: &dyn std::fmt::Display, file: &'a [u8], verifier: &dyn crate::sign::Verify) -> Result<(&'a [u8], String)> {
+    let framing = |e: uptree_delta::Error| Error::Verify { object: format!("static delta {name}"), what: e.to_string() };
+    match format::unwrap_signed(file).map_err(framing)? {
         Some((inner, sigs)) => {
-            verifier.verify(&format!("static delta {name}"), inner, Some(sigs))?;
-            Ok(inner)
+            let msg = verifier.check(&format!("static delta {name}"), inner, Some(sigs))?;
+            Ok((inner, msg))
         }
-        None => Err(Error::Unsigned { object: format!("static delta {name}") }),
+        None => Err(Error::DeltaUnsigned { name: name.to_string() }),
     }
 }

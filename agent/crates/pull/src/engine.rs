@@ -992,7 +992,7 @@ fn fetch_commit(
     let txn = walk.txn;
     let repo = txn.repo();
     let complete_locally = txn.has_object(c, ObjectType::Commit) && !repo.is_partial(c);
-    let detached = if policy.ed25519.is_some() || policy.gpg.is_some() || !complete_locally {
+    let detached = if policy.requires_signatures() || !complete_locally {
         let d = walk.with_retries(&format!("{c}.commitmeta"), || walk.transport.get_metadata(c, ObjectType::CommitMeta, MAX_DETACHED_SIZE))?;
         // ostree counts the request as a metadata fetch, found or not.
         walk.stats.metadata_fetched.fetch_add(1, Ordering::Relaxed);
@@ -1031,11 +1031,21 @@ fn fetch_commit(
     if let Some((name, collection_id)) = bound_to {
         ostree_repo::fsck::verify_bindings(&commit, collection_id, Some(name)).map_err(|what| Error::Verify { object: format!("{c}.commit"), what })?;
     }
+    let normal =
+        |d: &[u8]| Value::from_bytes_normal(d, vardict_type()).map(drop).map_err(|e| Error::Verify { object: format!("{c}.commitmeta"), what: e.to_string() });
     if complete_locally {
+        // As ostree: the remote's detached metadata replaces a local copy
+        // that differs or is gone (a signature added or removed since).
+        if let Some(d) = &detached {
+            if std::fs::read(repo.object_path(c, ObjectType::CommitMeta)).ok().as_deref() != Some(d.as_slice()) {
+                normal(d)?;
+                txn.write_metadata_trusted(ObjectType::CommitMeta, c, d)?;
+            }
+        }
         return Ok(Some(commit));
     }
     if let Some(d) = &detached {
-        Value::from_bytes_normal(d, vardict_type()).map_err(|e| Error::Verify { object: format!("{c}.commitmeta"), what: e.to_string() })?;
+        normal(d)?;
     }
     // Mark first: a commit object without its tree is never taken as complete.
     repo.mark_partial(c)?;

@@ -24,13 +24,30 @@ pub enum Error {
     #[error("Can't verify {object}: no ed25519 signatures found")]
     Unsigned { object: String },
     /// Signatures present, none valid from a trusted, non-revoked key.
-    #[error("Can't verify {object}: no valid ed25519 signature from a trusted key ({checked} signatures checked)")]
-    BadSignature { object: String, checked: usize },
+    /// `detail` is ostree's wording of the same.
+    #[error("Can't verify {object}: no valid ed25519 signature from a trusted key ({checked} signatures checked): {detail}")]
+    BadSignature { object: String, checked: usize, detail: String },
+    /// ostree's wording, so scripts that grep it keep working.
+    #[error("Requested signature type is not implemented: {name:?}")]
+    UnknownSignType { name: String },
+    #[error("dummy signature type is only for ostree testing (set OSTREE_DUMMY_SIGN_ENABLED=1)")]
+    DummyDisabled,
+    #[error("Can't verify {object}: signature: dummy: no signatures")]
+    DummyUnsigned { object: String },
+    #[error("Can't verify {object}: signature: dummy: incorrect signatures found: {checked}")]
+    DummyIncorrect { object: String, checked: usize },
+    #[error("remote {remote}: verification-dummy-file: dummy keys cannot be loaded from a file: not implemented")]
+    DummyKeyFile { remote: String },
+    /// ostree's wording, so scripts that grep it keep working.
+    #[error("Can't verify static delta {name}: no signatures in static-delta")]
+    DeltaUnsigned { name: String },
+    /// ostree's wording for `sign-verify=TYPE` without a key of that type.
+    #[error("remote {remote}: No keys found for required signapi type {kind}")]
+    NoKeysForType { remote: String, kind: &'static str },
     /// The detached metadata holding the signatures is not what ostree writes.
-    #[error("Can't verify {object}: malformed signature metadata: {what}")]
+    /// Ends in ostree's wording for it, which scripts grep.
+    #[error("Can't verify {object}: malformed signature metadata ({what}): No signatures found")]
     MalformedSignatures { object: String, what: &'static str },
-    #[error("remote {remote}: unsupported sign-verify type {kind:?} (uptree verifies ed25519)")]
-    UnsupportedSignType { remote: String, kind: String },
     #[error("remote {remote}: sign-verify is enabled but no ed25519 public key is configured")]
     NoTrustedKeys { remote: String },
     #[error("{origin}: not a base64 ed25519 public key")]

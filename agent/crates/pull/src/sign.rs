@@ -16,6 +16,138 @@ use crate::error::{Error, Result};
 
 pub const ED25519_KEY: &str = "ostree.sign.ed25519";
 
+/// ostree's test-only sign type: the "signature" is the key string itself,
+/// so it proves nothing. As in ostree it signs and verifies only while
+/// [`DUMMY_ENABLED_ENV`] is `1`, and is never a default.
+pub const DUMMY_KEY: &str = "ostree.sign.dummy";
+
+/// The variable ostree reads to allow the dummy type (its test suite sets it).
+pub const DUMMY_ENABLED_ENV: &str = "OSTREE_DUMMY_SIGN_ENABLED";
+
+/// ostree's signapi types (`--sign-type`, `sign-verify=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignType {
+    Ed25519,
+    Dummy,
+}
+
+impl SignType {
+    /// Every type, in the order ostree tries them for `sign-verify=true`.
+    pub const ALL: [SignType; 2] = [SignType::Ed25519, SignType::Dummy];
+
+    /// ostree's wording for a name it does not know, so scripts that grep it keep working.
+    pub fn from_name(name: &str) -> Result<SignType> {
+        match name {
+            "ed25519" => Ok(SignType::Ed25519),
+            "dummy" => Ok(SignType::Dummy),
+            _ => Err(Error::UnknownSignType { name: name.to_string() }),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SignType::Ed25519 => "ed25519",
+            SignType::Dummy => "dummy",
+        }
+    }
+
+    /// The detached-metadata key holding this type's `aay` of signatures.
+    pub fn metadata_key(self) -> &'static str {
+        match self {
+            SignType::Ed25519 => ED25519_KEY,
+            SignType::Dummy => DUMMY_KEY,
+        }
+    }
+
+    /// The signature of `data` with `secret` (ed25519: a base64 secret key;
+    /// dummy: any string, which is the signature).
+    pub fn sign(self, data: &[u8], secret: &str) -> Result<Vec<u8>> {
+        match self {
+            SignType::Ed25519 => sign(data, secret),
+            SignType::Dummy => {
+                dummy_enabled()?;
+                Ok(secret.as_bytes().to_vec())
+            }
+        }
+    }
+
+    /// Detached metadata with `sig` appended to this type's list.
+    pub fn add_signature(self, existing: Option<&[u8]>, sig: &[u8]) -> Result<Vec<u8>> {
+        add_signature_under(existing, self.metadata_key(), sig)
+    }
+
+    /// A verifier for public keys given as strings (ed25519: base64) and,
+    /// for ed25519, the trusted and revoked keys under `keys_dir` (ostree's
+    /// `--keys-dir`, laid out as `/etc/ostree`).
+    pub fn verifier(self, keys: &[String], keys_dir: Option<&Path>) -> Result<Box<dyn Verify>> {
+        Ok(match self {
+            SignType::Ed25519 => {
+                let v = Ed25519Verifier::with_keys(keys.iter().map(|k| public_key(k, "public key")).collect::<Result<_>>()?);
+                Box::new(match keys_dir {
+                    Some(d) => v.merged(Ed25519Verifier::from_dir(d)?),
+                    None => v,
+                })
+            }
+            SignType::Dummy if keys_dir.is_some() => return Err(Error::Config("dummy keys cannot be loaded from a directory: not implemented".into())),
+            SignType::Dummy => Box::new(DummyVerifier::with_keys(keys.to_vec())),
+        })
+    }
+}
+
+fn dummy_enabled() -> Result<()> {
+    if std::env::var_os(DUMMY_ENABLED_ENV).is_some_and(|v| v == "1") {
+        Ok(())
+    } else {
+        Err(Error::DummyDisabled)
+    }
+}
+
+/// A check of one signapi type's signatures.
+pub trait Verify: std::fmt::Debug {
+    /// Pass if a signature in `detached` (raw bytes, read before anything
+    /// is decoded) verifies `data`; returns ostree's success message.
+    fn check(&self, object: &str, data: &[u8], detached: Option<&[u8]>) -> Result<String>;
+}
+
+/// The keys of ostree's test-only dummy type (see [`DUMMY_KEY`]).
+#[derive(Debug, Clone, Default)]
+pub struct DummyVerifier {
+    keys: Vec<String>,
+}
+
+impl DummyVerifier {
+    pub fn with_keys(keys: Vec<String>) -> DummyVerifier {
+        DummyVerifier { keys }
+    }
+
+    /// From `verification-dummy-key`; `None` if the remote has none.
+    /// ostree cannot load dummy keys from a file, so a
+    /// `verification-dummy-file` is refused rather than ignored.
+    pub fn for_remote(remote: &Remote) -> Result<Option<DummyVerifier>> {
+        if remote.get("verification-dummy-file").is_some() {
+            return Err(Error::DummyKeyFile { remote: remote.name.clone() });
+        }
+        Ok(remote.get("verification-dummy-key").map(|k| DummyVerifier::with_keys(vec![k.to_string()])))
+    }
+}
+
+impl Verify for DummyVerifier {
+    fn check(&self, object: &str, _data: &[u8], detached: Option<&[u8]>) -> Result<String> {
+        dummy_enabled()?;
+        let sigs = match detached {
+            Some(d) => signatures_under(object, d, DUMMY_KEY)?,
+            None => Vec::new(),
+        };
+        if sigs.is_empty() {
+            return Err(Error::DummyUnsigned { object: object.to_string() });
+        }
+        if sigs.iter().any(|s| self.keys.iter().any(|k| k.as_bytes() == *s)) {
+            return Ok("dummy: Signature verified".to_string());
+        }
+        Err(Error::DummyIncorrect { object: object.to_string(), checked: sigs.len() })
+    }
+}
+
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 pub fn base64_encode(data: &[u8]) -> String {
@@ -67,10 +199,17 @@ fn public_key(b64: &str, origin: &str) -> Result<[u8; 32]> {
 }
 
 fn keys_from_file(path: &Path) -> Result<Vec<[u8; 32]>> {
+    key_lines(path)?.iter().map(|l| public_key(l, &path.display().to_string())).collect()
+}
+
+/// The keys in a key file (`--keys-file`): one a line, blank lines and
+/// `#` comments skipped; not decoded (they may be secret or public keys of
+/// any type).
+pub fn key_lines(path: &Path) -> Result<Vec<String>> {
     let key_err = |source| Error::KeyFile { path: path.to_path_buf(), source };
     let mut text = String::new();
     std::fs::File::open(path).and_then(|f| f.take(MAX_KEY_FILE_SIZE).read_to_string(&mut text)).map_err(key_err)?;
-    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(|l| public_key(l, &path.display().to_string())).collect()
+    Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect())
 }
 
 /// A key given as config (`trusted-keys=`): a file of keys if it is an
@@ -86,17 +225,24 @@ pub fn keys_from_spec(spec: &str) -> Result<Vec<[u8; 32]>> {
 fn keys_from_default_locations(sysroot: &Path, base: &str) -> Result<Vec<[u8; 32]>> {
     let mut keys = Vec::new();
     for dir in ["etc/ostree", "usr/share/ostree"] {
-        let file = sysroot.join(dir).join(base);
-        if file.is_file() {
-            keys.extend(keys_from_file(&file)?);
-        }
-        let d = sysroot.join(dir).join(format!("{base}.d"));
-        if let Ok(rd) = std::fs::read_dir(&d) {
-            let mut files: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
-            files.sort();
-            for f in files {
-                keys.extend(keys_from_file(&f)?);
-            }
+        keys.extend(keys_from_dir(&sysroot.join(dir), base)?);
+    }
+    Ok(keys)
+}
+
+/// The keys of `DIR/BASE` and `DIR/BASE.d/*` (ostree's layout, also what
+/// `--keys-dir` names).
+fn keys_from_dir(dir: &Path, base: &str) -> Result<Vec<[u8; 32]>> {
+    let mut keys = Vec::new();
+    let file = dir.join(base);
+    if file.is_file() {
+        keys.extend(keys_from_file(&file)?);
+    }
+    if let Ok(rd) = std::fs::read_dir(dir.join(format!("{base}.d"))) {
+        let mut files: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+        files.sort();
+        for f in files {
+            keys.extend(keys_from_file(&f)?);
         }
     }
     Ok(keys)
@@ -136,6 +282,19 @@ impl Ed25519Verifier {
         Ed25519Verifier { keys, revoked: Vec::new() }
     }
 
+    /// The trusted and revoked keys under `dir` (`trusted.ed25519{,.d}`,
+    /// `revoked.ed25519{,.d}`), as ostree's `--keys-dir`.
+    pub fn from_dir(dir: &Path) -> Result<Ed25519Verifier> {
+        Ok(Ed25519Verifier { keys: keys_from_dir(dir, "trusted.ed25519")?, revoked: keys_from_dir(dir, "revoked.ed25519")? })
+    }
+
+    /// Also trust the keys of `other`, and honour its revocations.
+    pub fn merged(mut self, other: Ed25519Verifier) -> Ed25519Verifier {
+        self.keys.extend(other.keys);
+        self.revoked.extend(other.revoked);
+        self
+    }
+
     /// Trust `extra` keys too (the agent's `trusted-keys`); revocations
     /// still apply to them.
     pub fn with_extra_keys(mut self, extra: &[[u8; 32]]) -> Ed25519Verifier {
@@ -156,6 +315,12 @@ impl Ed25519Verifier {
     /// is decoded, and of `detached` only the framing that leads to the
     /// signatures (see [`signatures`]).
     pub fn verify(&self, object: &str, data: &[u8], detached: Option<&[u8]>) -> Result<()> {
+        self.check(object, data, detached).map(drop)
+    }
+}
+
+impl Verify for Ed25519Verifier {
+    fn check(&self, object: &str, data: &[u8], detached: Option<&[u8]>) -> Result<String> {
         let sigs = match detached {
             Some(d) => signatures(object, d)?,
             None => Vec::new(),
@@ -163,14 +328,26 @@ impl Ed25519Verifier {
         if sigs.is_empty() {
             return Err(Error::Unsigned { object: object.to_string() });
         }
+        let mut failed: Vec<&[u8; 32]> = Vec::new();
         for key in self.keys.iter().filter(|k| !self.revoked.contains(k)) {
             let pk = UnparsedPublicKey::new(&ED25519, key);
             if sigs.iter().any(|s| pk.verify(data, s).is_ok()) {
-                return Ok(());
+                return Ok(format!("ed25519: Signature verified successfully with key '{}'", hex(key)));
             }
+            failed.extend(std::iter::repeat_n(key, sigs.len()));
         }
-        Err(Error::BadSignature { object: object.to_string(), checked: sigs.len() })
+        // ostree's wording (scripts grep it): up to 3 keys by name, else a count.
+        let detail = if failed.len() > 3 {
+            format!("ed25519: Signature couldn't be verified; tried {} keys", failed.len())
+        } else {
+            format!("ed25519: Signature couldn't be verified with: {}", failed.iter().map(|k| format!("key '{}'", hex(&k[..]))).collect::<Vec<_>>().join("; "))
+        };
+        Err(Error::BadSignature { object: object.to_string(), checked: sigs.len(), detail })
     }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// The ed25519 signatures in detached metadata (an `a{sv}`), found without
@@ -187,7 +364,11 @@ pub fn signatures<'a>(object: &str, detached: &'a [u8]) -> Result<Vec<&'a [u8]>>
 /// `ostree.gpgsigs` for GPG), found as [`signatures`] finds it.
 pub fn signatures_under<'a>(object: &str, detached: &'a [u8], key: &str) -> Result<Vec<&'a [u8]>> {
     let bad = |what| Error::MalformedSignatures { object: object.to_string(), what };
-    let not_aay = if key == ED25519_KEY { "ostree.sign.ed25519 is not an aay" } else { "ostree.gpgsigs is not an aay" };
+    let not_aay = match key {
+        ED25519_KEY => "ostree.sign.ed25519 is not an aay",
+        DUMMY_KEY => "ostree.sign.dummy is not an aay",
+        _ => "ostree.gpgsigs is not an aay",
+    };
     if detached.len() as u64 > MAX_DETACHED_SIZE {
         return Err(bad("larger than 16 MiB"));
     }
@@ -317,5 +498,46 @@ mod tests {
         assert!(matches!(signatures("c", &[0xff, 0x07]), Err(Error::MalformedSignatures { .. })));
         let many = entries(Value::Array(aay, vec![Value::Bytes(sig); MAX_SIGNATURES + 1]));
         assert!(matches!(signatures("c", &many), Err(Error::MalformedSignatures { what: "more than 256 signatures", .. })));
+    }
+
+    /// The only test that touches `OSTREE_DUMMY_SIGN_ENABLED`, so no other
+    /// test sees it change.
+    #[test]
+    fn dummy_type_signs_with_the_key_string_and_only_when_enabled() {
+        let msg = b"commit bytes";
+        std::env::remove_var(DUMMY_ENABLED_ENV);
+        assert!(matches!(SignType::Dummy.sign(msg, "k"), Err(Error::DummyDisabled)));
+        let meta = SignType::Dummy.add_signature(None, b"dummysign").expect("meta");
+        let v = SignType::Dummy.verifier(&["dummysign".to_string()], None).expect("verifier");
+        assert!(matches!(v.check("c", msg, Some(&meta)), Err(Error::DummyDisabled)));
+        std::env::set_var(DUMMY_ENABLED_ENV, "1");
+        assert_eq!(SignType::Dummy.sign(msg, "dummysign").expect("sign"), b"dummysign");
+        assert_eq!(v.check("c", msg, Some(&meta)).expect("verifies"), "dummy: Signature verified");
+        let wrong = SignType::Dummy.verifier(&["other".to_string()], None).expect("verifier");
+        assert!(matches!(wrong.check("c", msg, Some(&meta)), Err(Error::DummyIncorrect { checked: 1, .. })));
+        assert!(matches!(v.check("c", msg, None), Err(Error::DummyUnsigned { .. })));
+        // The two types keep to their own keys in the same metadata.
+        let both = add_signature(Some(&meta), &sign(msg, &base64_encode(&[3u8; 32])).expect("sign")).expect("meta");
+        assert_eq!(signatures_under("c", &both, DUMMY_KEY).expect("sigs"), vec![&b"dummysign"[..]]);
+        assert_eq!(signatures("c", &both).expect("sigs").len(), 1);
+        v.check("c", msg, Some(&both)).expect("dummy still verifies");
+        assert!(matches!(SignType::Dummy.verifier(&[], Some(Path::new("/"))), Err(Error::Config(_))));
+        std::env::remove_var(DUMMY_ENABLED_ENV);
+        assert!(matches!(SignType::from_name("nosuch"), Err(Error::UnknownSignType { .. })));
+    }
+
+    #[test]
+    fn ed25519_failures_use_ostrees_wording() {
+        let msg = b"commit bytes";
+        let meta = add_signature(None, &sign(msg, &base64_encode(&[7u8; 32])).expect("sign")).expect("meta");
+        let few = Ed25519Verifier::with_keys(vec![[1u8; 32]]);
+        let err = few.check("c", msg, Some(&meta)).expect_err("wrong key").to_string();
+        assert!(err.ends_with(&format!("ed25519: Signature couldn't be verified with: key '{}'", "01".repeat(32))), "{err}");
+        let many = Ed25519Verifier::with_keys(vec![[1u8; 32], [2u8; 32], [4u8; 32], [5u8; 32]]);
+        let err = many.check("c", msg, Some(&meta)).expect_err("wrong keys").to_string();
+        assert!(err.ends_with("ed25519: Signature couldn't be verified; tried 4 keys"), "{err}");
+        let pk = <[u8; 32]>::try_from(base64_decode(&public_of(&base64_encode(&[7u8; 32])).expect("pk")).expect("b64").as_slice()).expect("32");
+        let ok = many.merged(Ed25519Verifier::with_keys(vec![pk])).check("c", msg, Some(&meta)).expect("verifies");
+        assert_eq!(ok, format!("ed25519: Signature verified successfully with key '{}'", hex(&pk)));
     }
 }

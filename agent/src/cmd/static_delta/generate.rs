@@ -46,13 +46,12 @@ pub fn run(repo: &Repo, o: &GenerateOpts) -> Result<i32> {
         g.max_chunk_size = mb(v)?;
     }
     eprintln!("Generating static delta:\n  From: {}\n  To:   {to}", from.map_or("empty".to_string(), |f| f.to_hex()));
-    if !o.sign.is_empty() && o.sign_type != "ed25519" {
-        return Err(format!("unsupported signature type {:?}", o.sign_type).into());
-    }
+    let secrets = crate::cmd::sign::keys_with_file(&o.sign, o.keys_file.as_deref())?;
+    let kind = uptree_pull::sign::SignType::from_name(&o.sign_type)?;
     g.filename = o.filename.clone();
     let (name, st) = generate(repo, &g)?;
     let superblock = o.filename.clone().unwrap_or_else(|| repo.path().join(name.path()).join("superblock"));
-    uptree_pull::delta::sign_superblock(&superblock, &name, &o.sign, repo.fsync_enabled())?;
+    uptree_pull::delta::sign_superblock(&superblock, &name, kind, &secrets, repo.fsync_enabled())?;
     // ostree's statistics line that scripts grep (test-delta.sh).
     eprintln!("bsdiff={} objects", st.bsdiffs);
     log::info!(

@@ -25,7 +25,9 @@ pub fn run(repo: Repo, o: &StaticDeltaOpts) -> Result<i32> {
         StaticDeltaCommand::Generate(g) => generate::run(&repo, g),
         StaticDeltaCommand::Indexes => indexes::run(&repo),
         StaticDeltaCommand::Reindex { to } => reindex::run(&repo, to.as_deref()),
-        StaticDeltaCommand::Verify { delta, keys, sign_type } => verify::run(&repo, delta, keys, sign_type),
+        StaticDeltaCommand::Verify { delta, keys, sign_type, keys_file, keys_dir } => {
+            verify::run(&repo, delta, keys, sign_type, keys_file.as_deref(), keys_dir.as_deref())
+        }
     }
 }
 
