@@ -1106,6 +1106,12 @@ pub struct GenerateOpts {
     /// Never use bsdiff.
     #[arg(long)]
     pub disable_bsdiff: bool,
+    /// Choose metadata endianness ('l' or 'B').
+    #[arg(long, value_name = "ENDIAN")]
+    pub set_endianness: Option<String>,
+    /// Swap metadata endianness from host order.
+    #[arg(long)]
+    pub swap_endianness: bool,
     /// Sign the superblock with this base64 ed25519 secret key (repeatable).
     #[arg(long, value_name = "KEY")]
     pub sign: Vec<String>,
