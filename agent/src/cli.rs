@@ -672,6 +672,9 @@ pub struct PullLocalOpts {
     pub depth: i64,
     #[arg(long)]
     pub disable_verify_bindings: bool,
+    /// Require static deltas (fail where the source has none).
+    #[arg(long)]
+    pub require_static_deltas: bool,
     #[command(flatten)]
     pub net: NetArgs,
 }

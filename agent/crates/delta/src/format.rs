@@ -85,7 +85,8 @@ pub struct DeltaName {
 impl DeltaName {
     /// Parse `FROM-TO` or `TO` (hex), as the CLI and the summary spell it.
     pub fn parse(s: &str) -> Result<DeltaName> {
-        let hex = |h: &str| h.parse::<Checksum>().map_err(|_| Error::Invalid(format!("invalid delta name {s:?}: expected TO or FROM-TO checksums")));
+        // ostree's words, naming the half that is not a checksum.
+        let hex = |h: &str| h.parse::<Checksum>().map_err(|_| Error::Invalid(format!("Invalid rev {h}")));
         match s.split_once('-') {
             Some((f, t)) => Ok(DeltaName { from: Some(hex(f)?), to: hex(t)? }),
             None => Ok(DeltaName { from: None, to: hex(s)? }),

@@ -206,7 +206,10 @@ pub fn generate(repo: &Repo, now: u64) -> Result<Summary> {
         ("ostree.summary.last-modified".to_string(), Value::U64(now.swap_bytes())),
         ("ostree.summary.tombstone-commits".to_string(), Value::Bool(tombstones)),
     ];
-    let deltas = static_deltas(repo)?;
+    // `core.no-deltas-in-summary`: clients find the deltas through
+    // `delta-indexes/` only.
+    let no_deltas = repo.config().get_bool("core", "no-deltas-in-summary").ok().flatten().unwrap_or(false);
+    let deltas = if no_deltas { Vec::new() } else { static_deltas(repo)? };
     if !deltas.is_empty() {
         let entries = deltas.into_iter().map(|(name, digest)| (name, Value::Bytes(digest.0.to_vec())));
         metadata.push(("ostree.static-deltas".to_string(), build::vardict(entries)));
