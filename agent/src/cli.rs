@@ -547,6 +547,10 @@ pub struct SummaryOpts {
     /// GPG home directory with the secret keys (its secring.gpg).
     #[arg(long, value_name = "HOMEDIR")]
     pub gpg_homedir: Option<PathBuf>,
+    /// Additional metadata field to add to the summary (VALUE in GVariant
+    /// text format, e.g. `'text'`, `true`, `@t 123`; repeatable).
+    #[arg(short = 'm', long, value_name = "KEY=VALUE")]
+    pub add_metadata: Vec<String>,
 }
 
 #[derive(Debug, Args)]

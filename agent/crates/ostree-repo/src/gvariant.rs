@@ -89,7 +89,7 @@ impl Type {
     /// `limit` is how many more containers may open here: GLib's
     /// `g_variant_type_string_is_valid` accepts 128 nested `a` around a `y`
     /// and refuses 129, and the bound keeps this recursion shallow.
-    fn parse_at(b: &[u8], i: usize, limit: usize) -> Option<(Type, usize)> {
+    pub(crate) fn parse_at(b: &[u8], i: usize, limit: usize) -> Option<(Type, usize)> {
         let c = *b.get(i)?;
         let basic = match c {
             b'b' => Some(Type::Bool),
@@ -908,6 +908,42 @@ fn print_into(v: &Value, out: &mut String) {
             out.push_str(": ");
             print_into(v, out);
         }
+    }
+}
+
+/// GVariant text as `g_variant_print(v, FALSE)` prints it (`ostree summary
+/// --view` for keys it does not know): like [`print`] but an empty array
+/// outside a variant is a bare `[]` or `{}` (`map: {}`).
+pub fn print_unannotated(v: &Value) -> String {
+    let mut out = String::new();
+    print_unannotated_into(v, &mut out);
+    out
+}
+
+fn print_unannotated_into(v: &Value, out: &mut String) {
+    match v {
+        Value::Bytes(b) if b.is_empty() => out.push_str("[]"),
+        Value::Array(elem, items) => print_array(elem, items, out, |_, it, out| print_unannotated_into(it, out)),
+        Value::Maybe(_, Some(inner)) => print_unannotated_into(inner, out),
+        Value::Tuple(m) => {
+            out.push('(');
+            for (i, it) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                print_unannotated_into(it, out);
+            }
+            if m.len() == 1 {
+                out.push(',');
+            }
+            out.push(')');
+        }
+        Value::DictEntry(k, val) => {
+            print_unannotated_into(k, out);
+            out.push_str(": ");
+            print_unannotated_into(val, out);
+        }
+        other => print_into(other, out),
     }
 }
 
