@@ -873,6 +873,9 @@ pub struct ShowOpts {
     /// Show GPG signatures as checked with this remote's keys.
     #[arg(long, value_name = "REMOTE")]
     pub gpg_verify_remote: Option<String>,
+    /// Show raw variant data.
+    #[arg(long)]
+    pub raw: bool,
 }
 
 #[derive(Debug, Args)]

@@ -345,7 +345,45 @@ pub fn update_with(repo: &mut Repo, now: u64, extra: &[(String, Value)]) -> Resu
     if repo.config().get("core", "indexed-deltas").as_deref() != Some("true") {
         repo.update_config(|kf| kf.set("core", "indexed-deltas", "true"))?;
     }
+    if let Some(cid) = repo.config().get("core", "collection-id") {
+        write_metadata_commit(repo, &cid, now, extra)?;
+    }
     write(repo, now, extra)
+}
+
+/// The ref ostree keeps a repository's `--add-metadata` history on.
+pub const METADATA_REF: &str = "ostree-metadata";
+
+/// With a collection ID, ostree's `summary -u` first records the extra
+/// metadata as a new commit on `(COLLECTION, ostree-metadata)`: an empty
+/// root (0:0, 0755), the previous such commit as parent, bound to that
+/// ref and collection. Clients that find the repository by collection
+/// (USB sticks, LAN peers) read the metadata from there, signed like any
+/// commit; the summary then lists the ref.
+fn write_metadata_commit(repo: &Repo, cid: &str, now: u64, extra: &[(String, Value)]) -> Result<Checksum> {
+    use crate::object::{Commit, DirMeta, DirTree};
+    let mut metadata = extra.to_vec();
+    metadata.push(("ostree.collection-binding".to_string(), build::s(cid)));
+    metadata.push(("ostree.ref-binding".to_string(), build::strv(&[METADATA_REF])));
+    let name = crate::repo::RefName::parse(METADATA_REF)?;
+    let parent = repo.read_ref(&name)?;
+    let txn = repo.begin()?;
+    let written = (|| {
+        let root_meta = txn.write_metadata(ObjectType::DirMeta, &DirMeta { uid: 0, gid: 0, mode: 0o040755, xattrs: Vec::new() }.to_bytes())?;
+        let root_tree = txn.write_metadata(ObjectType::DirTree, &DirTree::default().to_bytes())?;
+        let c = Commit { metadata: glib_dict_order(metadata), parent, subject: String::new(), body: String::new(), timestamp: now, root_tree, root_meta };
+        txn.write_metadata(ObjectType::Commit, &c.to_bytes())
+    })();
+    let csum = match written {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = txn.abort();
+            return Err(e);
+        }
+    };
+    txn.commit()?;
+    repo.set_collection_ref(cid, METADATA_REF, Some(&csum))?;
+    Ok(csum)
 }
 
 fn write(repo: &Repo, now: u64, extra: &[(String, Value)]) -> Result<Summary> {
