@@ -820,6 +820,32 @@ fn print_array(elem: &Type, items: &[Value], out: &mut String, mut each: impl Fn
     out.push(if dict { '}' } else { ']' });
 }
 
+/// A double as GLib prints it: `g_ascii_dtostr` (C's `%.17g`: 17
+/// significant digits, trailing zeros dropped, exponent from 1e-5 or
+/// 1e17) and a `.0` when that left neither `.` nor an exponent.
+fn glib_double(d: f64) -> String {
+    if d.is_nan() {
+        return "nan".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let sci = format!("{d:.16e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: &str| if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s.to_string() };
+    let text = if !(-4..17).contains(&exp) {
+        format!("{}e{}{:02}", trim(mantissa), if exp < 0 { '-' } else { '+' }, exp.unsigned_abs())
+    } else {
+        trim(&format!("{d:.*}", usize::try_from(16 - exp).unwrap_or(0)))
+    };
+    if text.contains(['.', 'e', 'n', 'N']) {
+        text
+    } else {
+        text + ".0"
+    }
+}
+
 fn print_into(v: &Value, out: &mut String) {
     use std::fmt::Write;
     match v {
@@ -845,9 +871,7 @@ fn print_into(v: &Value, out: &mut String) {
         Value::U64(n) => {
             let _ = write!(out, "{n}");
         }
-        Value::Double(n) => {
-            let _ = write!(out, "{n:?}");
-        }
+        Value::Double(n) => out.push_str(&glib_double(*n)),
         Value::Str(s) | Value::ObjectPath(s) | Value::Signature(s) => quote(s, out),
         // GLib annotates a variant's content whatever it was told.
         Value::Variant(inner) => {
@@ -1061,6 +1085,25 @@ mod tests {
 
     fn t(s: &str) -> Type {
         Type::parse(s).expect("valid type")
+    }
+
+    /// C's `%.17g` (as Python's `'%.17g' %`) with GLib's `.0`.
+    #[test]
+    fn doubles_print_as_glib() {
+        for (d, want) in [
+            (0.1, "0.10000000000000001"),
+            (-2.5, "-2.5"),
+            (1e20, "1e+20"),
+            (100.0, "100.0"),
+            (6.007838253429558e-321, "6.007838253429558e-321"),
+            (1e-5, "1.0000000000000001e-05"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
+            (0.0001, "0.0001"),
+            (-0.0, "-0.0"),
+            (f64::INFINITY, "inf"),
+        ] {
+            assert_eq!(print(&Value::Double(d)), want, "{d:?}");
+        }
     }
 
     #[test]
