@@ -578,3 +578,27 @@ fn a_cut_part_download_resumes_with_range() {
     assert!(!log.iter().any(|e| e.path.ends_with(".filez")), "{log:?}");
     assert!(listing(&c.join("tmp"), &[]).iter().all(|p| !p.contains("delta-")), "the partial part file is gone");
 }
+
+/// `core.no-deltas-in-summary` (test-delta.sh): the summary stops listing
+/// deltas and a pull finds them in `delta-indexes/` instead, from a commit
+/// it has though no ref names it; without the index a required delta is
+/// "none found", in ostree's words.
+#[test]
+fn required_deltas_are_found_through_the_index() {
+    let f = fixture();
+    let src = repo_arg(&f.src);
+    up(os_args![src, "static-delta", "generate", format!("--from={}", f.v1), format!("--to={}", f.v2)]);
+    up(os_args![src, "config", "set", "core.no-deltas-in-summary", "true"]);
+    up(os_args![src, "summary", "-u"]);
+    assert!(!ostree(os_args![src, "summary", "--raw"]).contains("ostree.static-deltas"));
+    let d = f.dir.join("dest");
+    up(os_args![repo_arg(&d), "init", "--mode=bare-user"]);
+    up(os_args![repo_arg(&d), "pull-local", f.src, f.v1]);
+    fs::remove_dir_all(f.src.join("delta-indexes")).expect("rm");
+    let err = up_fails(os_args![repo_arg(&d), "pull-local", "--require-static-deltas", f.src, f.v2]);
+    assert!(err.contains("Static deltas required, but none found for"), "{err}");
+    up(os_args![src, "static-delta", "reindex"]);
+    up(os_args![repo_arg(&d), "pull-local", "--require-static-deltas", f.src, f.v2]);
+    ostree(os_args!["fsck", repo_arg(&d)]);
+    assert_eq!(ostree(os_args!["ls", "-R", "-C", repo_arg(&d), f.v2]), ostree(os_args!["ls", "-R", "-C", src, f.v2]));
+}
