@@ -769,6 +769,30 @@ mod golden {
         }
     }
 
+    /// ostree's guess, including the little-endian delta it calls big
+    /// (593 bytes for 482: a ratio over 1.2).
+    #[test]
+    fn endianness_guess_as_ostree() {
+        assert!(!guess_big_endian(&[(100, 400, 2), (50, 50, 1)]));
+        assert!(guess_big_endian(&[(593, 482, 3)]));
+        assert!(guess_big_endian(&[(10, 10, 1), (100u64.swap_bytes(), 400u64.swap_bytes(), 1)]));
+        assert!(guess_big_endian(&[(5 << 32, 6 << 32, 1)]), "objects average over 4 GiB");
+        assert!(!guess_big_endian(&[]));
+        assert!(!guess_big_endian(&[(u64::MAX, u64::MAX, 0), (u64::MAX, u64::MAX, 0)]), "sums wrap, no panic");
+    }
+
+    #[test]
+    fn ops_are_counted_as_the_applier_walks_them() {
+        let file = (ObjectType::File, Checksum([1; 32]));
+        let meta = (ObjectType::DirTree, Checksum([2; 32]));
+        let mut ops = vec![op::OPEN_SPLICE_AND_CLOSE, 5, 0, op::OPEN_SPLICE_AND_CLOSE, 0, 0, 3, 5];
+        ops.extend([op::SET_READ_SOURCE, 0, op::OPEN, 0, 0, 9, op::WRITE, 9, 0, op::BSPATCH, 0, 1, op::CLOSE, op::UNSET_READ_SOURCE]);
+        assert_eq!(count_ops(0, &[meta, file, file], &ops).expect("counts"), [2, 1, 1, 1, 1, 1, 1]);
+        assert!(count_ops(0, &[meta], &ops).is_err(), "more objects than listed");
+        assert!(count_ops(0, &[meta], &[op::OPEN_SPLICE_AND_CLOSE, 5]).is_err(), "truncated");
+        assert!(count_ops(0, &[], &[b'?']).is_err(), "unknown opcode");
+    }
+
     #[test]
     fn truncated_superblocks_are_errors() {
         for n in [0, 1, 8, FROM.len() / 2, FROM.len() - 1] {
