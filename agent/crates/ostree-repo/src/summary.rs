@@ -377,7 +377,9 @@ fn write_metadata_commit(repo: &Repo, cid: &str, now: u64, extra: &[(String, Val
     let csum = match written {
         Ok(c) => c,
         Err(e) => {
-            let _ = txn.abort();
+            if let Err(abort_err) = txn.abort() {
+                log::warn!("cleaning up after a failed ostree-metadata commit: {abort_err}");
+            }
             return Err(e);
         }
     };
