@@ -20,6 +20,16 @@ pub fn run(mut repo: Repo, o: &SummaryOpts) -> Result<i32> {
         }
         let extra = o.add_metadata.iter().map(|a| metadata_arg(a)).collect::<Result<Vec<_>>>()?;
         summary::update_with(&mut repo, now, &extra)?;
+        if !o.gpg_sign.is_empty() && repo.config().get("core", "collection-id").is_some() {
+            // ostree signs the new ostree-metadata commit with the same keys.
+            let name = ostree_repo::RefName::parse(summary::METADATA_REF)?;
+            if let Some(c) = repo.read_ref(&name)? {
+                let bytes = repo.read_metadata_verified(ostree_repo::ObjectType::Commit, &c)?;
+                let path = repo.object_path(&c, ostree_repo::ObjectType::CommitMeta);
+                let meta = super::gpg_sign::sign_into(std::fs::read(&path).ok(), &bytes, &o.gpg_sign, o.gpg_homedir.as_deref())?;
+                ostree_repo::fsutil::atomic_write(&path, &meta, 0o644, repo.fsync_enabled())?;
+            }
+        }
         let mut meta: Option<Vec<u8>> = None;
         if !o.gpg_sign.is_empty() {
             let bytes = std::fs::read(repo.path().join("summary"))?;
