@@ -790,7 +790,7 @@ mod golden {
         assert_eq!(count_ops(0, &[meta, file, file], &ops).expect("counts"), [2, 1, 1, 1, 1, 1, 1]);
         assert!(count_ops(0, &[meta], &ops).is_err(), "more objects than listed");
         assert!(count_ops(0, &[meta], &[op::OPEN_SPLICE_AND_CLOSE, 5]).is_err(), "truncated");
-        assert!(count_ops(0, &[], &[b'?']).is_err(), "unknown opcode");
+        assert!(count_ops(0, &[], b"?").is_err(), "unknown opcode");
     }
 
     #[test]
