@@ -563,6 +563,10 @@ pub struct SummaryOpts {
     /// GPG home directory with the secret keys (its secring.gpg).
     #[arg(long, value_name = "HOMEDIR")]
     pub gpg_homedir: Option<PathBuf>,
+    /// Additional metadata field to add to the summary (VALUE in GVariant
+    /// text format, e.g. `'text'`, `true`, `@t 123`; repeatable).
+    #[arg(short = 'm', long, value_name = "KEY=VALUE")]
+    pub add_metadata: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -688,6 +692,9 @@ pub struct PullLocalOpts {
     pub depth: i64,
     #[arg(long)]
     pub disable_verify_bindings: bool,
+    /// Require static deltas (fail where the source has none).
+    #[arg(long)]
+    pub require_static_deltas: bool,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -944,6 +951,9 @@ pub struct ShowOpts {
     /// Show GPG signatures as checked with this remote's keys.
     #[arg(long, value_name = "REMOTE")]
     pub gpg_verify_remote: Option<String>,
+    /// Show raw variant data.
+    #[arg(long)]
+    pub raw: bool,
 }
 
 #[derive(Debug, Args)]
@@ -1214,6 +1224,12 @@ pub struct GenerateOpts {
     /// Never use bsdiff.
     #[arg(long)]
     pub disable_bsdiff: bool,
+    /// Choose metadata endianness ('l' or 'B').
+    #[arg(long, value_name = "ENDIAN")]
+    pub set_endianness: Option<String>,
+    /// Swap metadata endianness from host order.
+    #[arg(long)]
+    pub swap_endianness: bool,
     /// Sign the superblock with this base64 ed25519 secret key (repeatable).
     #[arg(long, value_name = "KEY")]
     pub sign: Vec<String>,

@@ -457,3 +457,26 @@ fn signs_with_a_gnupg2_home() {
     assert!(err.contains("no secret key \"0123456789ABCDEF\""), "{err}");
     assert_eq!(up(os_args![repo_arg(&server), "rev-parse", "os/stable"]), c);
 }
+
+/// With a collection ID, `summary -u --gpg-sign` also signs the new
+/// ostree-metadata commit with the same keys, as ostree does
+/// (test-summary-update.sh); ostree finds the signature good.
+#[test]
+fn summary_signs_the_ostree_metadata_commit() {
+    let t = scratch();
+    let gpg = Gpg::new(t.path());
+    let rsa = gpg.key("uptree signer <signer@example.com>", "rsa2048");
+    let signhome = t.path().join("signhome");
+    fs::create_dir_all(&signhome).expect("mkdir");
+    gpg.run(&["--output", signhome.join("secring.gpg").to_str().expect("utf-8"), "--export-secret-keys"]);
+    let keydir = t.path().join("keys");
+    fs::create_dir_all(&keydir).expect("mkdir");
+    gpg.export(&[&rsa], &keydir.join("trusted.gpg"), false);
+
+    let server = t.path().join("server");
+    up(os_args![repo_arg(&server), "init", "--mode=archive", "--collection-id=org.example.C1"]);
+    up(os_args![repo_arg(&server), "commit", "-b", "main", tree(t.path(), "one").display().to_string()]);
+    up(os_args![repo_arg(&server), "summary", "-u", format!("--gpg-sign={rsa}"), format!("--gpg-homedir={}", signhome.display()), "-m", "k=1"]);
+    let shown = ostree(os_args![repo_arg(&server), "show", "ostree-metadata", format!("--gpg-homedir={}", keydir.display())]);
+    assert!(shown.contains("Found 1 signature") && shown.contains("Good signature from \"uptree signer"), "{shown}");
+}

@@ -86,6 +86,13 @@ pub fn run(repo: &Repo, o: &ShowOpts) -> Result<i32> {
         let entries = gvariant::vardict_entries(&meta);
         let v = entries.iter().find(|(k, _)| k == key).ok_or_else(|| Error::Invalid(format!("No such detached metadata key '{key}'")))?.1;
         out(&format!("{}\n", gvariant::print(v)))?;
+    } else if o.raw {
+        // As ostree's ot_dump_variant: numbers in host order, annotated.
+        let bytes = repo.read_metadata_verified(ostree_repo::ObjectType::Commit, &csum)?;
+        let v = Value::from_bytes(&bytes, ostree_repo::object::commit_type())?;
+        let mut text = format!("commit {csum}\n{}\n", gvariant::print_annotated(&gvariant::byteswap(&v)));
+        text.push_str(&signatures(repo, &csum, o)?);
+        out(&text)?;
     } else if o.json {
         out(&format!("{}\n", commit_json(&csum, &c, repo.is_partial(&csum))))?;
     } else {

@@ -381,7 +381,8 @@ pub(crate) fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(DeltaName
         fallbacks,
         inline_parts: out.inline_parts,
         commitmeta,
-        big_endian: false,
+        big_endian: opts.big_endian,
+        endianness_guessed: false,
     };
     let bytes = sb.to_bytes();
     let mut stats = out.stats;

@@ -85,7 +85,8 @@ pub struct DeltaName {
 impl DeltaName {
     /// Parse `FROM-TO` or `TO` (hex), as the CLI and the summary spell it.
     pub fn parse(s: &str) -> Result<DeltaName> {
-        let hex = |h: &str| h.parse::<Checksum>().map_err(|_| Error::Invalid(format!("invalid delta name {s:?}: expected TO or FROM-TO checksums")));
+        // ostree's words, naming the half that is not a checksum.
+        let hex = |h: &str| h.parse::<Checksum>().map_err(|_| Error::Invalid(format!("Invalid rev {h}")));
         match s.split_once('-') {
             Some((f, t)) => Ok(DeltaName { from: Some(hex(f)?), to: hex(t)? }),
             None => Ok(DeltaName { from: None, to: hex(s)? }),
@@ -168,6 +169,29 @@ pub struct Superblock {
     pub commitmeta: Option<Vec<u8>>,
     /// The generator's byte order for part and fallback sizes.
     pub big_endian: bool,
+    /// The superblock has no `ostree.endianness` key (ostree before 2016):
+    /// `big_endian` is ostree's guess from the sizes ([`guess_big_endian`]);
+    /// when nothing looked swapped ostree calls the order "invalid".
+    pub endianness_guessed: bool,
+}
+
+/// ostree's guess at the byte order of a superblock without
+/// `ostree.endianness` (`_ostree_delta_get_endianness`), from the part
+/// sizes as read little-endian: swapped when a part is more than 1.2
+/// times its uncompressed size, or objects average over 4 GiB. Kept
+/// exactly as ostree has it (it calls some little-endian deltas big) so
+/// both read the same delta the same way.
+pub fn guess_big_endian(parts: &[(u64, u64, usize)]) -> bool {
+    let (mut total_size, mut total_objects) = (0u64, 0u64);
+    for &(size, usize, objects) in parts {
+        // As in ostree: sums wrap; the guess only needs their order of magnitude.
+        total_size = total_size.wrapping_add(size);
+        total_objects = total_objects.wrapping_add(objects as u64);
+        if size > usize && size as f64 / usize as f64 > 1.2 {
+            return true;
+        }
+    }
+    total_objects > 0 && total_size / total_objects > u64::from(u32::MAX)
 }
 
 fn checksum_of(b: &[u8], what: &str) -> Result<Checksum> {
@@ -210,15 +234,15 @@ impl Superblock {
         }
         let name = DeltaName { from, to };
         let prefix = format!("{}/", name.path());
-        let mut big_endian = false;
+        let mut big_endian = None;
         let mut metadata = Vec::new();
         let mut inline_parts = Vec::new();
         let mut commitmeta = None;
         for (k, v) in gvariant::vardict_entries(&meta) {
             if k == "ostree.endianness" {
                 big_endian = match v {
-                    Value::Byte(b'l') => false,
-                    Value::Byte(b'B') => true,
+                    Value::Byte(b'l') => Some(false),
+                    Value::Byte(b'B') => Some(true),
                     _ => return Err(Error::superblock("ostree.endianness is neither 'l' nor 'B'")),
                 };
             } else if let Some(rest) = k.strip_prefix(&prefix) {
@@ -240,6 +264,21 @@ impl Superblock {
                 metadata.push((k.to_string(), v.clone()));
             }
         }
+        let endianness_guessed = big_endian.is_none();
+        let big_endian = match big_endian {
+            Some(b) => b,
+            None => {
+                let mut sizes = Vec::new();
+                for e in gvariant::array_elements(m[6], part_header_type()).map_err(|e| Error::superblock(e.to_string()))? {
+                    let Value::Tuple(t) = Value::from_bytes(e, part_header_type()).map_err(|e| Error::superblock(e.to_string()))? else {
+                        unreachable!("decoded per type")
+                    };
+                    let (Value::U64(size), Value::U64(usize)) = (&t[2], &t[3]) else { unreachable!("decoded per type") };
+                    sizes.push((*size, *usize, t[4].as_bytes().map_or(0, |b| b.len() / 33)));
+                }
+                guess_big_endian(&sizes)
+            }
+        };
         let u32_of = |v: &Value| match v {
             Value::U32(n) if big_endian => n.swap_bytes(),
             Value::U32(n) => *n,
@@ -285,10 +324,11 @@ impl Superblock {
                 return Err(Error::superblock(format!("inline part {idx} has no header")));
             }
         }
-        Ok(Superblock { metadata, timestamp, from, to, commit, parts, fallbacks, inline_parts, commitmeta, big_endian })
+        Ok(Superblock { metadata, timestamp, from, to, commit, parts, fallbacks, inline_parts, commitmeta, big_endian, endianness_guessed })
     }
 
-    /// Serialise as the generator does (little-endian sizes).
+    /// Serialise as the generator does (sizes in `big_endian` order, which
+    /// the `ostree.endianness` key records).
     pub fn to_bytes(&self) -> Vec<u8> {
         let name = self.name();
         let mut meta = self.metadata.clone();
@@ -492,6 +532,44 @@ impl<'a> Payload<'a> {
     }
 }
 
+/// How many of each operation a part's stream holds, in the order
+/// `static-delta show` prints them (ostree's opcode table): open-splice-close,
+/// open, write, set-read-source, unset-read-source, close, bspatch. The
+/// stream is walked as the applier walks it (an open-splice-close takes two
+/// arguments for a metadata object, four for a file) without running it.
+pub fn count_ops(idx: usize, objects: &[(ObjectType, Checksum)], ops: &[u8]) -> Result<[u32; 7]> {
+    let mut counts = [0u32; 7];
+    let (mut pos, mut next) = (0usize, 0usize);
+    while let Some(&opcode) = ops.get(pos) {
+        let at = pos;
+        pos += 1;
+        let fail = |what: &str| Error::Opcode { part: idx, offset: at, opcode, what: what.into() };
+        let mut next_object = || {
+            let o = objects.get(next).ok_or_else(|| fail("more objects than the part header lists"))?;
+            next += 1;
+            Ok::<_, Error>(o.0)
+        };
+        let (slot, args) = match opcode {
+            op::OPEN_SPLICE_AND_CLOSE => (0, if next_object()?.is_meta() { 2 } else { 4 }),
+            op::OPEN => {
+                next_object()?;
+                (1, 3)
+            }
+            op::WRITE => (2, 2),
+            op::SET_READ_SOURCE => (3, 1),
+            op::UNSET_READ_SOURCE => (4, 0),
+            op::CLOSE => (5, 0),
+            op::BSPATCH => (6, 2),
+            _ => return Err(fail("unknown opcode")),
+        };
+        for _ in 0..args {
+            read_varint(ops, &mut pos).ok_or_else(|| fail("truncated or oversized argument"))?;
+        }
+        counts[slot] = counts[slot].checked_add(1).ok_or_else(|| fail("too many operations"))?;
+    }
+    Ok(counts)
+}
+
 /// Read an unsigned LEB128 varint at `*pos`, advancing it. `None` on
 /// truncation or a value over 64 bits.
 pub fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
@@ -689,6 +767,30 @@ mod golden {
                 }
             }
         }
+    }
+
+    /// ostree's guess, including the little-endian delta it calls big
+    /// (593 bytes for 482: a ratio over 1.2).
+    #[test]
+    fn endianness_guess_as_ostree() {
+        assert!(!guess_big_endian(&[(100, 400, 2), (50, 50, 1)]));
+        assert!(guess_big_endian(&[(593, 482, 3)]));
+        assert!(guess_big_endian(&[(10, 10, 1), (100u64.swap_bytes(), 400u64.swap_bytes(), 1)]));
+        assert!(guess_big_endian(&[(5 << 32, 6 << 32, 1)]), "objects average over 4 GiB");
+        assert!(!guess_big_endian(&[]));
+        assert!(!guess_big_endian(&[(u64::MAX, u64::MAX, 0), (u64::MAX, u64::MAX, 0)]), "sums wrap, no panic");
+    }
+
+    #[test]
+    fn ops_are_counted_as_the_applier_walks_them() {
+        let file = (ObjectType::File, Checksum([1; 32]));
+        let meta = (ObjectType::DirTree, Checksum([2; 32]));
+        let mut ops = vec![op::OPEN_SPLICE_AND_CLOSE, 5, 0, op::OPEN_SPLICE_AND_CLOSE, 0, 0, 3, 5];
+        ops.extend([op::SET_READ_SOURCE, 0, op::OPEN, 0, 0, 9, op::WRITE, 9, 0, op::BSPATCH, 0, 1, op::CLOSE, op::UNSET_READ_SOURCE]);
+        assert_eq!(count_ops(0, &[meta, file, file], &ops).expect("counts"), [2, 1, 1, 1, 1, 1, 1]);
+        assert!(count_ops(0, &[meta], &ops).is_err(), "more objects than listed");
+        assert!(count_ops(0, &[meta], &[op::OPEN_SPLICE_AND_CLOSE, 5]).is_err(), "truncated");
+        assert!(count_ops(0, &[], b"?").is_err(), "unknown opcode");
     }
 
     #[test]

@@ -63,6 +63,10 @@ pub struct GenerateOptions {
     /// ostree's `--filename`: the superblock goes to this file and the
     /// parts beside it (`0`, `1`, …), not into the repository.
     pub filename: Option<PathBuf>,
+    /// Write the superblock's part and fallback sizes big-endian (ostree's
+    /// `--swap-endianness` on a little-endian host), as the
+    /// `ostree.endianness` key then says.
+    pub big_endian: bool,
 }
 
 impl GenerateOptions {
@@ -80,6 +84,7 @@ impl GenerateOptions {
             disable_bsdiff: false,
             timestamp,
             filename: None,
+            big_endian: cfg!(target_endian = "big"),
         }
     }
 }

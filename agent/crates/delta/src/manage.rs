@@ -101,6 +101,44 @@ pub fn indexes(repo: &Repo) -> Result<Vec<Checksum>> {
     Ok(out)
 }
 
+/// What `static-delta show` prints of one part's payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartSummary {
+    pub modes: usize,
+    pub xattrs: usize,
+    pub blob_size: usize,
+    pub ops_size: usize,
+    /// Per operation, as [`format::count_ops`] orders them.
+    pub op_counts: [u32; 7],
+}
+
+/// Read, verify and decode part `idx` of a delta (from its file, or from
+/// the superblock when inline) and count what it holds. Its size is not
+/// taken from the header, which a misread byte order garbles.
+pub fn part_summary(repo: &Repo, name: &DeltaName, sb: &Superblock, idx: usize) -> Result<PartSummary> {
+    let header = sb.parts.get(idx).ok_or_else(|| Error::Part { part: idx, what: "no such part".into() })?;
+    let bytes = match sb.inline_part(idx) {
+        Some(b) => b.to_vec(),
+        None => {
+            let p = dir(repo, name)?.join(idx.to_string());
+            let f = fs::File::open(&p).map_err(|e| Error::io(&p, e))?;
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, format::MAX_PART_SIZE), &mut bytes).map_err(|e| Error::io(&p, e))?;
+            bytes
+        }
+    };
+    format::verify_part(idx, header, &bytes)?;
+    let payload_bytes = format::decompress_part(idx, &bytes, format::MAX_PART_SIZE)?;
+    let payload = format::Payload::parse(idx, &payload_bytes)?;
+    Ok(PartSummary {
+        modes: payload.modes.len(),
+        xattrs: payload.xattrs.len(),
+        blob_size: payload.blob.len(),
+        ops_size: payload.ops.len(),
+        op_counts: format::count_ops(idx, &header.objects, payload.ops)?,
+    })
+}
+
 /// Check every part of a delta against the checksum in its superblock.
 pub fn verify(repo: &Repo, name: &DeltaName) -> Result<()> {
     let d = dir(repo, name)?;

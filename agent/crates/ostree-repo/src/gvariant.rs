@@ -89,7 +89,7 @@ impl Type {
     /// `limit` is how many more containers may open here: GLib's
     /// `g_variant_type_string_is_valid` accepts 128 nested `a` around a `y`
     /// and refuses 129, and the bound keeps this recursion shallow.
-    fn parse_at(b: &[u8], i: usize, limit: usize) -> Option<(Type, usize)> {
+    pub(crate) fn parse_at(b: &[u8], i: usize, limit: usize) -> Option<(Type, usize)> {
         let c = *b.get(i)?;
         let basic = match c {
             b'b' => Some(Type::Bool),
@@ -820,6 +820,32 @@ fn print_array(elem: &Type, items: &[Value], out: &mut String, mut each: impl Fn
     out.push(if dict { '}' } else { ']' });
 }
 
+/// A double as GLib prints it: `g_ascii_dtostr` (C's `%.17g`: 17
+/// significant digits, trailing zeros dropped, exponent from 1e-5 or
+/// 1e17) and a `.0` when that left neither `.` nor an exponent.
+fn glib_double(d: f64) -> String {
+    if d.is_nan() {
+        return "nan".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let sci = format!("{d:.16e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: &str| if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s.to_string() };
+    let text = if !(-4..17).contains(&exp) {
+        format!("{}e{}{:02}", trim(mantissa), if exp < 0 { '-' } else { '+' }, exp.unsigned_abs())
+    } else {
+        trim(&format!("{d:.*}", usize::try_from(16 - exp).unwrap_or(0)))
+    };
+    if text.contains(['.', 'e', 'n', 'N']) {
+        text
+    } else {
+        text + ".0"
+    }
+}
+
 fn print_into(v: &Value, out: &mut String) {
     use std::fmt::Write;
     match v {
@@ -845,9 +871,7 @@ fn print_into(v: &Value, out: &mut String) {
         Value::U64(n) => {
             let _ = write!(out, "{n}");
         }
-        Value::Double(n) => {
-            let _ = write!(out, "{n:?}");
-        }
+        Value::Double(n) => out.push_str(&glib_double(*n)),
         Value::Str(s) | Value::ObjectPath(s) | Value::Signature(s) => quote(s, out),
         // GLib annotates a variant's content whatever it was told.
         Value::Variant(inner) => {
@@ -908,6 +932,42 @@ fn print_into(v: &Value, out: &mut String) {
             out.push_str(": ");
             print_into(v, out);
         }
+    }
+}
+
+/// GVariant text as `g_variant_print(v, FALSE)` prints it (`ostree summary
+/// --view` for keys it does not know): like [`print`] but an empty array
+/// outside a variant is a bare `[]` or `{}` (`map: {}`).
+pub fn print_unannotated(v: &Value) -> String {
+    let mut out = String::new();
+    print_unannotated_into(v, &mut out);
+    out
+}
+
+fn print_unannotated_into(v: &Value, out: &mut String) {
+    match v {
+        Value::Bytes(b) if b.is_empty() => out.push_str("[]"),
+        Value::Array(elem, items) => print_array(elem, items, out, |_, it, out| print_unannotated_into(it, out)),
+        Value::Maybe(_, Some(inner)) => print_unannotated_into(inner, out),
+        Value::Tuple(m) => {
+            out.push('(');
+            for (i, it) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                print_unannotated_into(it, out);
+            }
+            if m.len() == 1 {
+                out.push(',');
+            }
+            out.push(')');
+        }
+        Value::DictEntry(k, val) => {
+            print_unannotated_into(k, out);
+            out.push_str(": ");
+            print_unannotated_into(val, out);
+        }
+        other => print_into(other, out),
     }
 }
 
@@ -1025,6 +1085,25 @@ mod tests {
 
     fn t(s: &str) -> Type {
         Type::parse(s).expect("valid type")
+    }
+
+    /// C's `%.17g` (as Python's `'%.17g' %`) with GLib's `.0`.
+    #[test]
+    fn doubles_print_as_glib() {
+        for (d, want) in [
+            (0.1, "0.10000000000000001"),
+            (-2.5, "-2.5"),
+            (1e20, "1e+20"),
+            (100.0, "100.0"),
+            (f64::from_bits(1216), "6.007838253429558e-321"),
+            (1e-5, "1.0000000000000001e-05"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
+            (0.0001, "0.0001"),
+            (-0.0, "-0.0"),
+            (f64::INFINITY, "inf"),
+        ] {
+            assert_eq!(print(&Value::Double(d)), want, "{d:?}");
+        }
     }
 
     #[test]

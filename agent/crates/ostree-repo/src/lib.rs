@@ -17,6 +17,7 @@ pub mod error;
 pub mod fsck;
 pub mod fsutil;
 pub mod gvariant;
+pub mod gvariant_text;
 pub mod keyfile;
 pub mod object;
 pub mod prune;

@@ -153,7 +153,7 @@ impl Summary {
             };
             match pretty {
                 Some((name, text)) => s.push_str(&format!("{name} ({k}): {text}\n")),
-                None => s.push_str(&format!("{k}: {}\n", gvariant::print(v))),
+                None => s.push_str(&format!("{k}: {}\n", gvariant::print_unannotated(v))),
             }
         }
         s
@@ -177,6 +177,13 @@ pub fn raw_text(data: &[u8]) -> Result<String> {
 /// collection's refs), the collection map those of other collections
 /// (mirrors, remotes with a collection ID).
 pub fn generate(repo: &Repo, now: u64) -> Result<Summary> {
+    generate_with(repo, now, &[])
+}
+
+/// [`generate`] with `summary --add-metadata` entries, which come first
+/// (in command-line order) so that a well-known key given there is
+/// overwritten, as ostree does.
+pub fn generate_with(repo: &Repo, now: u64, extra: &[(String, Value)]) -> Result<Summary> {
     let own = repo.config().get("core", "collection-id");
     let mut refs = Vec::new();
     let mut others: std::collections::BTreeMap<String, Vec<SummaryRef>> = Default::default();
@@ -200,27 +207,118 @@ pub fn generate(repo: &Repo, now: u64) -> Result<Summary> {
         v.sort_by(|a, b| a.name.cmp(&b.name));
     }
     let tombstones = repo.config().get_bool("core", "tombstone-commits").ok().flatten().unwrap_or(false);
-    // Key order as GLib's hash table gives it for ostree 2022.7.
-    let mut metadata = vec![
-        ("ostree.summary.mode".to_string(), build::s(repo.mode().config_name())),
-        ("ostree.summary.last-modified".to_string(), Value::U64(now.swap_bytes())),
-        ("ostree.summary.tombstone-commits".to_string(), Value::Bool(tombstones)),
-    ];
-    let deltas = static_deltas(repo)?;
+    // ostree's insertion order into its GVariantDict; the file has them in
+    // that hash table's order ([`glib_dict_order`]).
+    let mut metadata = extra.to_vec();
+    // `core.no-deltas-in-summary`: clients find the deltas through
+    // `delta-indexes/` only.
+    let no_deltas = repo.config().get_bool("core", "no-deltas-in-summary").ok().flatten().unwrap_or(false);
+    let deltas = if no_deltas { Vec::new() } else { static_deltas(repo)? };
     if !deltas.is_empty() {
         let entries = deltas.into_iter().map(|(name, digest)| (name, Value::Bytes(digest.0.to_vec())));
         metadata.push(("ostree.static-deltas".to_string(), build::vardict(entries)));
     }
+    metadata.push(("ostree.summary.last-modified".to_string(), Value::U64(now.swap_bytes())));
+    metadata.push(("ostree.summary.mode".to_string(), build::s(repo.mode().config_name())));
+    metadata.push(("ostree.summary.tombstone-commits".to_string(), Value::Bool(tombstones)));
+    metadata.push(("ostree.summary.indexed-deltas".to_string(), Value::Bool(true)));
     if !others.is_empty() {
         let map = others.into_iter().map(|(cid, refs)| Value::DictEntry(Box::new(Value::Str(cid)), Box::new(refs_value(&refs)))).collect();
         let entry = Type::DictEntry(Box::new(Type::Str), Box::new(Type::Array(Box::new(ref_entry_type()))));
         metadata.push(("ostree.summary.collection-map".to_string(), Value::Array(entry, map)));
     }
-    metadata.push(("ostree.summary.indexed-deltas".to_string(), Value::Bool(true)));
     if let Some(own) = own {
         metadata.push(("ostree.summary.collection-id".to_string(), build::s(own)));
     }
-    Ok(Summary { refs, metadata })
+    Ok(Summary { refs, metadata: glib_dict_order(metadata) })
+}
+
+/// Entries in the order GLib's `GVariantDict` (a `GHashTable` of string
+/// keys, GLib 2.74 as in Debian's ostree 2022.7) gives them back after
+/// they were inserted in this order: a later entry with the same key
+/// replaces the value and keeps the slot. ostree writes a summary's
+/// metadata in that order, so a byte-identical summary needs it.
+///
+/// The table: `g_str_hash` (djb2 over signed chars), 8 buckets to start,
+/// bucket `(hash * 11) % prime`, quadratic probing, grown when 15/16 full
+/// to the power of two above `4/3 * entries`, rehashed in bucket order.
+pub fn glib_dict_order(entries: Vec<(String, Value)>) -> Vec<(String, Value)> {
+    const PRIMES: [u32; 32] = [
+        1, 2, 3, 7, 13, 31, 61, 127, 251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521, 131071, 262139, 524287, 1048573, 2097143, 4194301, 8388593,
+        16777213, 33554393, 67108859, 134217689, 268435399, 536870909, 1073741789, 2147483647,
+    ];
+    fn str_hash(k: &str) -> u32 {
+        // GLib hashes `signed char`s: bytes from 0x80 count negative.
+        let h = k.bytes().fold(5381u32, |h, b| h.wrapping_mul(33).wrapping_add(b as i8 as u32));
+        h.max(2) // 0 and 1 mark empty and deleted buckets
+    }
+    struct Table {
+        shift: usize,
+        slots: Vec<Option<(u32, String, Value)>>,
+        nodes: usize,
+    }
+    impl Table {
+        fn mask(&self) -> usize {
+            (1 << self.shift) - 1
+        }
+        fn bucket(&self, hash: u32) -> usize {
+            (hash.wrapping_mul(11) % PRIMES[self.shift]) as usize
+        }
+        /// Where `hash` lands, skipping the buckets `taken` says are done.
+        fn probe(&self, hash: u32, taken: impl Fn(usize) -> bool) -> usize {
+            let (mut i, mut step) = (self.bucket(hash), 0);
+            while taken(i) {
+                step += 1;
+                i = (i + step) & self.mask();
+            }
+            i
+        }
+        fn insert(&mut self, key: String, value: Value) {
+            let hash = str_hash(&key);
+            let i = self.probe(hash, |i| matches!(&self.slots[i], Some((h, k, _)) if !(*h == hash && *k == key)));
+            if let Some(slot) = &mut self.slots[i] {
+                slot.2 = value;
+                return;
+            }
+            self.slots[i] = Some((hash, key, value));
+            self.nodes += 1;
+            let size = self.slots.len();
+            if size <= self.nodes + self.nodes / 16 {
+                self.grow();
+            }
+        }
+        /// GLib's in-place rehash: old buckets in order, each entry placed
+        /// at its first free-of-rehashed bucket, evicting what was there
+        /// (which is then placed the same way).
+        fn grow(&mut self) {
+            let old = self.slots.len();
+            let target = self.nodes * 1333 / 1000;
+            self.shift = (usize::BITS - target.leading_zeros()).max(3) as usize;
+            let size = 1usize << self.shift;
+            self.slots.resize_with(size.max(old), || None);
+            let mut done = vec![false; size.max(old)];
+            for i in 0..old {
+                if done[i] {
+                    continue;
+                }
+                let Some(mut carried) = self.slots[i].take() else { continue };
+                loop {
+                    let j = self.probe(carried.0, |j| done[j]);
+                    done[j] = true;
+                    match self.slots[j].replace(carried) {
+                        Some(evicted) => carried = evicted,
+                        None => break,
+                    }
+                }
+            }
+            self.slots.truncate(size);
+        }
+    }
+    let mut t = Table { shift: 3, slots: (0..8).map(|_| None).collect(), nodes: 0 };
+    for (k, v) in entries {
+        t.insert(k, v);
+    }
+    t.slots.into_iter().flatten().map(|(_, k, v)| (k, v)).collect()
 }
 
 /// One ref's summary entry: its commit's size, version and timestamp.
@@ -239,14 +337,59 @@ fn summary_ref(repo: &Repo, name: String, csum: Checksum) -> Result<SummaryRef> 
 /// `summary -u`: write `summary` atomically, drop a stale `summary.sig`,
 /// and record `core.indexed-deltas=true` as ostree does.
 pub fn update(repo: &mut Repo, now: u64) -> Result<Summary> {
+    update_with(repo, now, &[])
+}
+
+/// [`update`] with `--add-metadata` entries ([`generate_with`]).
+pub fn update_with(repo: &mut Repo, now: u64, extra: &[(String, Value)]) -> Result<Summary> {
     if repo.config().get("core", "indexed-deltas").as_deref() != Some("true") {
         repo.update_config(|kf| kf.set("core", "indexed-deltas", "true"))?;
     }
-    write(repo, now)
+    if let Some(cid) = repo.config().get("core", "collection-id") {
+        write_metadata_commit(repo, &cid, now, extra)?;
+    }
+    write(repo, now, extra)
 }
 
-fn write(repo: &Repo, now: u64) -> Result<Summary> {
-    let s = generate(repo, now)?;
+/// The ref ostree keeps a repository's `--add-metadata` history on.
+pub const METADATA_REF: &str = "ostree-metadata";
+
+/// With a collection ID, ostree's `summary -u` first records the extra
+/// metadata as a new commit on `(COLLECTION, ostree-metadata)`: an empty
+/// root (0:0, 0755), the previous such commit as parent, bound to that
+/// ref and collection. Clients that find the repository by collection
+/// (USB sticks, LAN peers) read the metadata from there, signed like any
+/// commit; the summary then lists the ref.
+fn write_metadata_commit(repo: &Repo, cid: &str, now: u64, extra: &[(String, Value)]) -> Result<Checksum> {
+    use crate::object::{Commit, DirMeta, DirTree};
+    let mut metadata = extra.to_vec();
+    metadata.push(("ostree.collection-binding".to_string(), build::s(cid)));
+    metadata.push(("ostree.ref-binding".to_string(), build::strv(&[METADATA_REF])));
+    let name = crate::repo::RefName::parse(METADATA_REF)?;
+    let parent = repo.read_ref(&name)?;
+    let txn = repo.begin()?;
+    let written = (|| {
+        let root_meta = txn.write_metadata(ObjectType::DirMeta, &DirMeta { uid: 0, gid: 0, mode: 0o040755, xattrs: Vec::new() }.to_bytes())?;
+        let root_tree = txn.write_metadata(ObjectType::DirTree, &DirTree::default().to_bytes())?;
+        let c = Commit { metadata: glib_dict_order(metadata), parent, subject: String::new(), body: String::new(), timestamp: now, root_tree, root_meta };
+        txn.write_metadata(ObjectType::Commit, &c.to_bytes())
+    })();
+    let csum = match written {
+        Ok(c) => c,
+        Err(e) => {
+            if let Err(abort_err) = txn.abort() {
+                log::warn!("cleaning up after a failed ostree-metadata commit: {abort_err}");
+            }
+            return Err(e);
+        }
+    };
+    txn.commit()?;
+    repo.set_collection_ref(cid, METADATA_REF, Some(&csum))?;
+    Ok(csum)
+}
+
+fn write(repo: &Repo, now: u64, extra: &[(String, Value)]) -> Result<Summary> {
+    let s = generate_with(repo, now, extra)?;
     fsutil::atomic_write(&repo.path().join("summary"), &s.to_bytes(), 0o644, repo.fsync_enabled())?;
     let sig = repo.path().join("summary.sig");
     match fs::remove_file(&sig) {
@@ -263,7 +406,7 @@ fn write(repo: &Repo, now: u64) -> Result<Summary> {
 pub fn refs_changed(repo: &Repo, by_commit: bool) -> Result<()> {
     let on = |key| repo.config().get_bool("core", key).ok().flatten().unwrap_or(false);
     if on("auto-update-summary") || (by_commit && on("commit-update-summary")) {
-        write(repo, crate::commit::default_timestamp()?)?;
+        write(repo, crate::commit::default_timestamp()?, &[])?;
     }
     Ok(())
 }

@@ -110,7 +110,7 @@ pub fn before_walk(
         return Ok(None);
     }
     let from = from.filter(|f| txn.repo().has_object(f, ostree_repo::ObjectType::Commit) && !txn.repo().is_partial(f));
-    let from = best_from(txn.repo(), src.summary, from, to)?;
+    let from = best_from(txn.repo(), src, from, to)?;
     let name = DeltaName { from, to: *to };
     match pull_delta(txn, src, &name, commit_bytes, signed_by) {
         Ok(Some(r)) => {
@@ -200,16 +200,37 @@ fn fetch_superblock(src: &DeltaSource<'_>, name: &DeltaName, signed_by: Option<&
     Ok(Some((sb, sb_bytes.len() as u64)))
 }
 
+/// The sources of the deltas to `to` the remote offers: those its summary
+/// lists and, when the summary says deltas are indexed (or there is no
+/// summary), those in `to`'s delta index (`core.no-deltas-in-summary`
+/// leaves them only there).
+fn offered_sources(src: &DeltaSource<'_>, to: &Checksum) -> Result<Vec<Checksum>> {
+    let mut names = Vec::new();
+    let mut indexed = true;
+    if let Some(bytes) = src.summary {
+        let s = ostree_repo::summary::Summary::from_bytes(bytes)?;
+        if let Some(v) = s.meta("ostree.static-deltas") {
+            names.extend(gvariant::vardict_entries(v).into_iter().map(|(k, _)| k.to_string()));
+        }
+        indexed = s.meta("ostree.summary.indexed-deltas") == Some(&Value::Bool(true));
+    }
+    if indexed {
+        let b = ostree_repo::summary::checksum_to_mbase64(to);
+        let rel = format!("delta-indexes/{}/{}.index", &b[..2], &b[2..]);
+        if let Some(idx) = src.transport.get_file(&rel, 1024 * 1024)? {
+            let entries = format::parse_index(&idx).map_err(|e| Error::Verify { object: rel.clone(), what: e.to_string() })?;
+            names.extend(entries.into_iter().map(|(n, _)| n));
+        }
+    }
+    Ok(names.iter().filter_map(|k| DeltaName::parse(k).ok()).filter(|n| n.to == *to).filter_map(|n| n.from).collect())
+}
+
 /// The commit to take the delta to `to` from, as ostree picks it: `preferred`
-/// (the ref's commit) when the summary lists a delta from it, else any
-/// listed source this repository has complete, else `preferred` (no
-/// summary to ask, or only a from-scratch delta listed).
-pub fn best_from(repo: &ostree_repo::Repo, summary: Option<&[u8]>, preferred: Option<Checksum>, to: &Checksum) -> Result<Option<Checksum>> {
-    let Some(bytes) = summary else { return Ok(preferred) };
-    let s = ostree_repo::summary::Summary::from_bytes(bytes)?;
-    let Some(v) = s.meta("ostree.static-deltas") else { return Ok(preferred) };
-    let listed: Vec<Checksum> =
-        gvariant::vardict_entries(v).into_iter().filter_map(|(k, _)| DeltaName::parse(k).ok()).filter(|n| n.to == *to).filter_map(|n| n.from).collect();
+/// (the ref's commit) when the remote offers a delta from it, else any
+/// offered source this repository has complete, else `preferred` (only a
+/// from-scratch delta offered, or none).
+pub fn best_from(repo: &ostree_repo::Repo, src: &DeltaSource<'_>, preferred: Option<Checksum>, to: &Checksum) -> Result<Option<Checksum>> {
+    let listed = offered_sources(src, to)?;
     if preferred.is_some_and(|p| listed.contains(&p)) {
         return Ok(preferred);
     }

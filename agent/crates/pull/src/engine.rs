@@ -960,7 +960,7 @@ fn dry_run(
             continue;
         }
         let current = current.filter(|c| repo.has_object(c, ObjectType::Commit) && !repo.is_partial(c));
-        let from = crate::delta::best_from(repo, summary, current, &t.commit)?;
+        let from = crate::delta::best_from(repo, &src, current, &t.commit)?;
         let name = uptree_delta::format::DeltaName { from, to: t.commit };
         let p = crate::delta::plan(repo, &src, &name, policy.deltas_ed25519.as_ref())?.ok_or_else(|| {
             Error::Config(format!("Static deltas required, but none found for {} to {}", from.map_or_else(|| "(null)".to_string(), |f| f.to_hex()), t.commit))

@@ -35,6 +35,13 @@ pub fn run(repo: &Repo, o: &GenerateOpts) -> Result<i32> {
     let mut g = GenerateOptions::new(from, to, now);
     g.inline = o.inline;
     g.disable_bsdiff = o.disable_bsdiff;
+    match o.set_endianness.as_deref() {
+        Some("l") => g.big_endian = false,
+        Some("B") => g.big_endian = true,
+        Some(other) => return Err(format!("Invalid endianness '{other}'").into()),
+        None if o.swap_endianness => g.big_endian = !g.big_endian,
+        None => {}
+    }
     let mb = |v: u64| v.checked_mul(MB).ok_or("size in MB is too large");
     if let Some(v) = o.min_fallback_size {
         g.fallback = FallbackRule::AtLeast(mb(v)?);

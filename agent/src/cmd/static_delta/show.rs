@@ -15,24 +15,42 @@ pub fn run(repo: &Repo, delta: &str) -> Result<i32> {
         None => s.push_str("From <scratch>\n"),
     }
     s.push_str(&format!("To: {}\n", sb.to));
-    s.push_str(&format!("Endianness: {}\n", if sb.big_endian { "big" } else { "little" }));
+    let endianness = match (sb.big_endian, sb.endianness_guessed) {
+        (true, false) => "big",
+        (false, false) => "little",
+        (true, true) => "big (heuristic)",
+        // ostree's name for "no key, and nothing looked swapped".
+        (false, true) => "invalid",
+    };
+    s.push_str(&format!("Endianness: {endianness}\n"));
     s.push_str(&format!("Timestamp: {}\n", sb.timestamp));
     s.push_str("Number of parents: 0\n");
-    let fb_size: u64 = sb.fallbacks.iter().map(|f| f.size).sum();
-    let fb_usize: u64 = sb.fallbacks.iter().map(|f| f.uncompressed_size).sum();
+    // Sums wrap as ostree's guint64 ones do: the sizes are the file's
+    // numbers (garbled when the byte order was misguessed), printed only.
+    let total = |it: &mut dyn Iterator<Item = u64>| it.fold(0u64, u64::wrapping_add);
+    let fb_size = total(&mut sb.fallbacks.iter().map(|f| f.size));
+    let fb_usize = total(&mut sb.fallbacks.iter().map(|f| f.uncompressed_size));
     s.push_str(&format!("Number of fallback entries: {}\n", sb.fallbacks.len()));
+    for f in &sb.fallbacks {
+        s.push_str(&format!("  {}\n", f.checksum));
+    }
     s.push_str(&format!("Total Fallback Size: {fb_size} ({})\n", format_size(fb_size)));
     s.push_str(&format!("Total Fallback Uncompressed Size: {fb_usize} ({})\n", format_size(fb_usize)));
     s.push_str(&format!("Number of parts: {}\n", sb.parts.len()));
     for (i, p) in sb.parts.iter().enumerate() {
         s.push_str(&format!("PartMeta{i}: nobjects={} size={} usize={}\n", p.objects.len(), p.size, p.uncompressed_size));
+        let ps = uptree_delta::manage::part_summary(repo, &name, &sb, i)?;
+        s.push_str(&format!("PartPayload{i}: nmodes={} nxattrs={} blobsize={} opsize={}\n", ps.modes, ps.xattrs, ps.blob_size, ps.ops_size));
+        let [sc, o, w, r, ur, c, b] = ps.op_counts;
+        s.push_str(&format!("PartPayloadOps{i}: openspliceclose={sc} open={o} write={w} setread={r} unsetread={ur} close={c} bspatch={b}\n"));
     }
-    let size: u64 = sb.parts.iter().map(|p| p.size).sum();
-    let usize: u64 = sb.parts.iter().map(|p| p.uncompressed_size).sum();
+    let size = total(&mut sb.parts.iter().map(|p| p.size));
+    let usize = total(&mut sb.parts.iter().map(|p| p.uncompressed_size));
     s.push_str(&format!("Total Part Size: {size} ({})\n", format_size(size)));
     s.push_str(&format!("Total Part Uncompressed Size: {usize} ({})\n", format_size(usize)));
-    s.push_str(&format!("Total Size: {} ({})\n", size + fb_size, format_size(size + fb_size)));
-    s.push_str(&format!("Total Uncompressed Size: {} ({})\n", usize + fb_usize, format_size(usize + fb_usize)));
+    let (all, uall) = (size.wrapping_add(fb_size), usize.wrapping_add(fb_usize));
+    s.push_str(&format!("Total Size: {all} ({})\n", format_size(all)));
+    s.push_str(&format!("Total Uncompressed Size: {uall} ({})\n", format_size(uall)));
     out(&s)?;
     Ok(0)
 }
