@@ -300,7 +300,9 @@ pub fn usb_update(root: &Path, req: &UsbRequest, pulled: &mut dyn FnMut(&PullRep
                 None => format!("the origin remote {remote_name} has no collection-id"),
                 Some(c) => format!("the stick has no refs/mirrors/{c}/"),
             };
-            return Err(e.context(format!("{why}, so the stick's refs/mirrors/ (an `ostree create-usb` stick) cannot be matched; looked in {}", refs.dir.display())));
+            return Err(
+                e.context(format!("{why}, so the stick's refs/mirrors/ (an `ostree create-usb` stick) cannot be matched; looked in {}", refs.dir.display()))
+            );
         }
         x => x?,
     };
