@@ -3,8 +3,11 @@
 //! stick given as a block device (a loop device holding a vfat image) is
 //! mounted read-only, deployed from and unmounted; a stick whose
 //! repository loses objects part-way (as when pulled out) gives a clear
-//! error, leaves the repo consistent and deploys nothing. Refusals are
-//! recorded for `admin status --json`.
+//! error, leaves the repo consistent and deploys nothing. A stick the real
+//! `ostree create-usb` wrote is taken by the origin remote's collection ID,
+//! held to the same signatures and to the commit's collection binding, and
+//! never through a link leading out of the stick. Refusals are recorded
+//! for `admin status --json`.
 
 mod common;
 

@@ -67,12 +67,11 @@ impl Drop for StickMount {
 /// ostree's mount finder takes (an `ostree create-usb` stick's), which
 /// must stay on the stick.
 pub fn find_repo(top: &Path, configured: Option<&Path>) -> Result<PathBuf> {
-    let mut looked: Vec<String> = Vec::new();
     let mut candidates: Vec<PathBuf> = match configured {
         Some(p) => vec![top.join(p.strip_prefix("/").unwrap_or(p))],
         None => vec![top.join("ostree_repo"), top.join("ostree/repo")],
     };
-    looked.extend(candidates.iter().map(|c| c.display().to_string()));
+    let mut looked: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
     if configured.is_none() {
         candidates.extend(uptree_pull::find::volume_repos(top));
         looked.push(format!("{0}/.ostree/repos.d/*, {0}/.ostree/repo", top.display()));
