@@ -3,8 +3,11 @@
 //! stick given as a block device (a loop device holding a vfat image) is
 //! mounted read-only, deployed from and unmounted; a stick whose
 //! repository loses objects part-way (as when pulled out) gives a clear
-//! error, leaves the repo consistent and deploys nothing. Refusals are
-//! recorded for `admin status --json`.
+//! error, leaves the repo consistent and deploys nothing. A stick the real
+//! `ostree create-usb` wrote is taken by the origin remote's collection ID,
+//! held to the same signatures and to the commit's collection binding, and
+//! never through a link leading out of the stick. Refusals are recorded
+//! for `admin status --json`.
 
 mod common;
 
@@ -303,4 +306,129 @@ fn stick_on_loop_device(dir: &Path, d: &Device, size: u64) -> LoopDev {
     stick_dir(d, &fill);
     ok("umount", os_args![fill.as_os_str()], &[]);
     dev
+}
+
+/// The origin remote's collection, which `ostree create-usb` sticks are made for.
+const COLLECTION: &str = "org.example.Os";
+
+/// A device on v1 whose origin remote has collection ID [`COLLECTION`]
+/// and trusts `public`; the server repo binds its commits to it.
+fn collection_device(dir: &Path, public: &str) -> (Device, String) {
+    let d = Device::new(dir);
+    ostree(os_args![repo_arg(&d.server), "config", "set", "core.collection-id", COLLECTION]);
+    d.commit("v1", "2024-01-01 00:00:00 +0000", false);
+    d.first_deploy(&format!("file://{}", d.server.display()), &[format!("--set=verification-ed25519-key={public}"), format!("--collection-id={COLLECTION}")]);
+    d.config("[agent]\nusb=true\n");
+    let v1 = origin_ref(&d);
+    (d, v1)
+}
+
+/// The real `ostree create-usb` writes `REF` of `repo` (of `collection`) to `top`.
+fn create_usb(repo: &Path, top: &Path, collection: &str) {
+    fs::create_dir_all(top).expect("stick top");
+    ostree(os_args![repo_arg(repo), "create-usb", top.as_os_str(), collection, REF]);
+    assert!(top.join(format!(".ostree/repo/refs/mirrors/{collection}/{REF}")).is_file(), "ostree's stick layout");
+}
+
+#[test]
+fn signed_create_usb_stick_for_the_origins_collection_updates_the_device() {
+    let t = scratch();
+    let (secret, public) = key(7);
+    let (d, v1) = collection_device(t.path(), &public);
+    let v2 = d.commit("v2", "2024-02-01 00:00:00 +0000", false);
+    up(os_args![repo_arg(&d.server), "sign", &v2, &secret]);
+    let top = t.path().join("stick");
+    create_usb(&d.server, &top, COLLECTION);
+
+    // A remote without a collection ID cannot match the stick's mirrored
+    // refs: refused, naming what was looked for.
+    let config = d.repo().join("config");
+    let text = fs::read_to_string(&config).expect("config");
+    fs::write(&config, text.replace(&format!("collection-id={COLLECTION}\n"), "")).expect("config");
+    let out = usb_update(&d, &top, &[]);
+    assert_refused(&d, &out, &v1, "the origin remote origin has no collection-id, so the stick's refs/mirrors/");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refs/heads"), "{out:?}");
+    fs::write(&config, text).expect("config");
+
+    let out = usb_update(&d, &top, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("Deployed {v2}.0 from the stick")), "{out:?}");
+    let st = d.status();
+    assert_eq!(st["deployments"][0]["checksum"], Value::from(v2.clone()), "{st:#}");
+    assert_eq!(st["deployments"][0]["refspec"], format!("origin:{REF}"), "{st:#}");
+    assert_eq!(st["agent"]["usb"]["result"], "deployed", "{st:#}");
+    assert_eq!(origin_ref(&d), v2);
+    validate(&st, t.path()).expect("status after a create-usb stick");
+    up(os_args![repo_arg(&d.repo()), "fsck"]);
+
+    // usb-ref=stick finds the OS's ref among the mirrored ones: nothing new.
+    let out = usb_update(&d, &top, &["--usb-ref=stick"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("No update on the stick"), "{out:?}");
+}
+
+#[test]
+fn unsigned_create_usb_stick_is_refused() {
+    let t = scratch();
+    let (_, public) = key(7);
+    let (d, v1) = collection_device(t.path(), &public);
+    d.commit("v2", "2024-02-01 00:00:00 +0000", false);
+    let top = t.path().join("stick");
+    create_usb(&d.server, &top, COLLECTION);
+    let out = usb_update(&d, &top, &[]);
+    assert_refused(&d, &out, &v1, "no ed25519 signatures found");
+}
+
+#[test]
+fn create_usb_stick_with_a_commit_bound_to_another_collection_is_refused() {
+    let t = scratch();
+    let (secret, public) = key(7);
+    let (d, v1) = collection_device(t.path(), &public);
+    // Signed by the trusted key, but made for org.example.Other, and its
+    // mirror directory renamed to pass for the origin's collection.
+    let other = t.path().join("other");
+    ostree(os_args![repo_arg(&other), "init", "--mode=archive", "--collection-id=org.example.Other"]);
+    let tree = os_tree(t.path(), "v2", false);
+    let v2 = ostree(os_args![repo_arg(&other), "commit", "-b", REF, "-s", "v2", "--timestamp=2024-02-01 00:00:00 +0000", tree.display().to_string()]);
+    up(os_args![repo_arg(&other), "sign", &v2, &secret]);
+    let top = t.path().join("stick");
+    create_usb(&other, &top, "org.example.Other");
+    let mirrors = top.join(".ostree/repo/refs/mirrors");
+    fs::rename(mirrors.join("org.example.Other"), mirrors.join(COLLECTION)).expect("rename");
+    let out = usb_update(&d, &top, &[]);
+    assert_refused(&d, &out, &v1, "Commit has collection ID ‘org.example.Other’ in collection binding metadata");
+}
+
+#[test]
+fn create_usb_stick_linking_a_repository_outside_the_stick_is_not_followed() {
+    let t = scratch();
+    let (secret, public) = key(7);
+    let (d, v1) = collection_device(t.path(), &public);
+    let v2 = d.commit("v2", "2024-02-01 00:00:00 +0000", false);
+    up(os_args![repo_arg(&d.server), "sign", &v2, &secret]);
+    let top = t.path().join("stick");
+    create_usb(&d.server, &top, COLLECTION);
+    let parked = t.path().join("parked");
+    fs::rename(top.join(".ostree/repo"), &parked).expect("park");
+    // A newer commit, signed by the trusted key, outside the stick (on the
+    // same file system): the stick's repos.d must not lead there.
+    let v3 = d.commit("v3", "2024-03-01 00:00:00 +0000", false);
+    up(os_args![repo_arg(&d.server), "sign", &v3, &secret]);
+    let outside = t.path().join("outside");
+    create_usb(&d.server, &outside, COLLECTION);
+    let repos_d = top.join(".ostree/repos.d");
+    fs::create_dir_all(&repos_d).expect("repos.d");
+    std::os::unix::fs::symlink(outside.join(".ostree/repo"), repos_d.join("00-absolute")).expect("symlink");
+    std::os::unix::fs::symlink("../../../outside/.ostree/repo", repos_d.join("01-relative")).expect("symlink");
+    assert!(repos_d.join("01-relative/config").is_file(), "the relative link reaches the outside repo");
+
+    let out = usb_update(&d, &top, &[]);
+    assert_refused(&d, &out, &v1, "no OSTree repository on the stick");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("00-absolute: it leads out of") && err.contains("01-relative: it leads out of"), "{err}");
+
+    // The stick's own repository is taken, never the linked one.
+    fs::rename(&parked, top.join(".ostree/repo")).expect("unpark");
+    let out = usb_update(&d, &top, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(d.status()["deployments"][0]["checksum"], Value::from(v2), "the stick's commit, not {v3}");
 }

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ostree_repo::gvariant::Value;
 use ostree_repo::object::Checksum;
@@ -118,6 +118,43 @@ pub fn find_in_config(repo: &Repo, wanted: &[CollectionRef], net: &NetOptions) -
 /// Where ostree's mount finder looks on a volume, after `.ostree/repos.d/*`.
 const MOUNT_REPOS: [&str; 3] = [".ostree/repo", "ostree/repo", "var/lib/flatpak/repo"];
 
+/// At most this many `.ostree/repos.d` entries are looked at: a volume is
+/// anyone's to write, and cannot keep the listing going.
+const MAX_REPOS_D: usize = 256;
+
+/// The repositories ostree's mount finder looks at on the volume at `top`,
+/// canonical, in its order: `.ostree/repos.d/*` by name, then the
+/// well-known places. Each is counted once and must stay inside the volume:
+/// a symlink out of it (to another file system, or elsewhere on this one)
+/// does not lead to the volume's repository.
+pub fn volume_repos(top: &Path) -> Vec<PathBuf> {
+    let (Ok(root), Ok(canonical_top)) = (std::fs::metadata(top), std::fs::canonicalize(top)) else { return Vec::new() };
+    let repos_d = top.join(".ostree/repos.d");
+    let mut candidates: Vec<PathBuf> = match std::fs::read_dir(&repos_d) {
+        Ok(rd) => rd.take(MAX_REPOS_D).filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(_) => Vec::new(),
+    };
+    if candidates.len() == MAX_REPOS_D {
+        log::warn!("{}: only the first {MAX_REPOS_D} entries are looked at", repos_d.display());
+    }
+    candidates.sort();
+    candidates.extend(MOUNT_REPOS.iter().map(|r| top.join(r)));
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for c in candidates {
+        let (Ok(meta), Ok(canonical)) = (std::fs::metadata(&c), std::fs::canonicalize(&c)) else { continue };
+        if meta.dev() != root.dev() || !canonical.starts_with(&canonical_top) {
+            log::warn!("ignoring {}: it leads out of {} (to {})", c.display(), top.display(), canonical.display());
+            continue;
+        }
+        if !seen.contains(&meta.ino()) {
+            seen.push(meta.ino());
+            out.push(canonical);
+        }
+    }
+    out
+}
+
 /// ostree's mount finder (`OstreeRepoFinderMount`): on each mounted volume,
 /// the repositories of `.ostree/repos.d` (by name) and the well-known
 /// places, each staying on the volume. A wanted ref is taken from the first
@@ -129,26 +166,11 @@ pub fn find_in_mounts(repo: &Repo, wanted: &[CollectionRef], mounts: &[PathBuf])
     let keyring_remote = |cid: &str| remotes.iter().find(|r| r.get("collection-id") == Some(cid)).map(|r| r.name.clone());
     let mut found: Vec<(Found, Vec<u64>)> = Vec::new();
     for m in mounts {
-        let Ok(root) = std::fs::metadata(m) else { continue };
-        let mut candidates: Vec<PathBuf> = match std::fs::read_dir(m.join(".ostree/repos.d")) {
-            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-            Err(_) => Vec::new(),
-        };
-        candidates.sort();
-        candidates.extend(MOUNT_REPOS.iter().map(|r| m.join(r)));
-        let mut seen = Vec::new();
         let mut repos = Vec::new();
-        for c in candidates {
-            // A symlink out of the volume is not the volume's repository.
-            let Ok(meta) = std::fs::metadata(&c) else { continue };
-            if meta.dev() != root.dev() || seen.contains(&meta.ino()) {
-                continue;
-            }
-            seen.push(meta.ino());
+        for c in volume_repos(m) {
             let Ok(r) = Repo::open(&c) else { continue };
             let Ok(refs) = own_collection_refs(&r) else { continue };
-            let canonical = std::fs::canonicalize(&c).unwrap_or(c);
-            repos.push((canonical, r, refs));
+            repos.push((c, r, refs));
         }
         for (i, w) in wanted.iter().enumerate() {
             let Some(keyring) = keyring_remote(&w.collection_id) else { continue };

@@ -34,8 +34,10 @@ pub enum Error {
     Unconfigured { state: String },
     #[error("the deployment's origin kept changing while pulling (last {refspec}); run the upgrade again")]
     OriginKeptChanging { refspec: String },
-    #[error("the stick at {} has no ref for {osname} (usb-ref=stick takes the one ref named {osname} or {osname}/…)", repo.display())]
-    NoStickRef { osname: String, repo: std::path::PathBuf },
+    #[error("the stick has no ref for {osname} in {} (usb-ref=stick takes the one ref named {osname} or {osname}/…)", refs.display())]
+    NoStickRef { osname: String, refs: std::path::PathBuf },
+    #[error("the stick has no {} (an `ostree create-usb` stick's ref for the origin remote's collection)", path.display())]
+    NoStickMirrorRef { path: std::path::PathBuf },
     #[error("the stick has several refs for {osname} ({}); name one with usb-ref=REF", refs.join(", "))]
     AmbiguousStickRef { osname: String, refs: Vec<String> },
     #[error("{}: only {free} bytes free, the agent needs {needed}", path.display())]

@@ -1,9 +1,10 @@
 //! `uptree usb-update`: an update from a repository on a stick. The stick
 //! is mounted read-only (`nosuid,nodev,noexec`) when given as a device and
 //! unmounted when [`StickMount`] drops; its repository is `ostree_repo/`
-//! or `ostree/repo/` at the top (or a configured path). The booted
-//! origin's ref (or, per [`UsbRef`], the stick's ref for the same OS name
-//! or a named one) is pulled into the origin remote's namespace through an
+//! or `ostree/repo/` at the top (or a configured path), else one that
+//! `ostree create-usb` wrote (`.ostree/repos.d/*`, `.ostree/repo`). The
+//! booted origin's ref (or, per [`UsbRef`], the stick's ref for the same OS
+//! name or a named one) is pulled into the origin remote's namespace through an
 //! explicit trust policy: signatures are REQUIRED by default, even where
 //! the network remote does not require them. Then the common
 //! [`crate::upgrade::upgrade`] deploys it (downgrade and failed-commit
@@ -62,18 +63,24 @@ impl Drop for StickMount {
 }
 
 /// The repository on a stick mounted at `top`: `configured` (relative to
-/// the top) if given, else `ostree_repo/` or `ostree/repo/`.
+/// the top) if given, else `ostree_repo/` or `ostree/repo/`, else those
+/// ostree's mount finder takes (an `ostree create-usb` stick's), which
+/// must stay on the stick.
 pub fn find_repo(top: &Path, configured: Option<&Path>) -> Result<PathBuf> {
-    let candidates: Vec<PathBuf> = match configured {
+    let mut candidates: Vec<PathBuf> = match configured {
         Some(p) => vec![top.join(p.strip_prefix("/").unwrap_or(p))],
         None => vec![top.join("ostree_repo"), top.join("ostree/repo")],
     };
-    candidates.iter().find(|c| c.join("config").is_file()).cloned().ok_or_else(|| {
-        Error::Config(format!(
-            "no OSTree repository on the stick (looked for {})",
-            candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", ")
-        ))
-    })
+    let mut looked: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
+    if configured.is_none() {
+        candidates.extend(uptree_pull::find::volume_repos(top));
+        looked.push(format!("{0}/.ostree/repos.d/*, {0}/.ostree/repo", top.display()));
+    }
+    candidates
+        .iter()
+        .find(|c| c.join("config").is_file())
+        .cloned()
+        .ok_or_else(|| Error::Config(format!("no OSTree repository on the stick (looked for {})", looked.join(", "))))
 }
 
 /// Which of the stick's refs an update comes from (`usb-ref=`).
@@ -109,14 +116,62 @@ impl UsbRef {
 /// are looked at: a hostile stick cannot keep the listing going.
 const MAX_STICK_REF_ENTRIES: usize = 4096;
 
-/// The stick's refs for the OS `osname`: `refs/heads/OSNAME` and every
-/// `refs/heads/OSNAME/…`, sorted. The stick is untrusted: symlinks and
-/// names that are no valid ref are skipped.
-pub fn stick_refs(stick_repo: &Path, osname: &str) -> Result<Vec<String>> {
+/// Where a stick keeps the refs an update is taken from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickRefs {
+    /// `refs/mirrors/COLLECTION-ID` or `refs/heads` of the stick's repository.
+    pub dir: PathBuf,
+    /// The collection whose mirrored refs `dir` holds: their commits must
+    /// be bound to it.
+    pub collection_id: Option<String>,
+}
+
+impl StickRefs {
+    /// `refs/mirrors/COLLECTION-ID` when the stick was made by `ostree
+    /// create-usb` for the origin remote's `collection_id`, else
+    /// `refs/heads` (a stick without, or a remote without a collection ID).
+    pub fn of(stick_repo: &Path, collection_id: Option<&str>) -> StickRefs {
+        if let Some(cid) = collection_id.filter(|c| ostree_repo::object::validate_collection_id(c).is_ok()) {
+            let dir = stick_repo.join("refs/mirrors").join(cid);
+            if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+                return StickRefs { dir, collection_id: Some(cid.to_string()) };
+            }
+        }
+        StickRefs { dir: stick_repo.join("refs/heads"), collection_id: None }
+    }
+
+    /// What to pull for `stick_ref`: a mirrored ref is read here (a pull
+    /// reads only `refs/heads` or the summary's main refs) and its commit
+    /// pinned, `REF@COMMIT`.
+    fn pull_spec(&self, stick_ref: &str) -> Result<String> {
+        if self.collection_id.is_none() {
+            return Ok(stick_ref.to_string());
+        }
+        ostree_repo::object::validate_ref_name(stick_ref)?;
+        let path = self.dir.join(stick_ref);
+        let text = match ostree_repo::fsutil::read_regular(&path, 256) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NoStickMirrorRef { path }),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let commit = std::str::from_utf8(&text)
+            .ok()
+            .map(str::trim)
+            .filter(|t| ostree_repo::Checksum::is_valid_hex(t))
+            .ok_or_else(|| Error::Config(format!("{}: not a commit checksum", path.display())))?;
+        Ok(format!("{stick_ref}@{commit}"))
+    }
+}
+
+/// The stick's refs for the OS `osname` in `refs` (its `refs/heads` or
+/// `refs/mirrors/COLLECTION-ID`): `OSNAME` and every `OSNAME/…`, sorted.
+/// The stick is untrusted: symlinks and names that are no valid ref are
+/// skipped.
+pub fn stick_refs(refs: &Path, osname: &str) -> Result<Vec<String>> {
     if ostree_repo::object::validate_ref_name(osname).is_err() || osname.contains('/') {
         return Ok(Vec::new());
     }
-    let heads = stick_repo.join("refs/heads");
+    let heads = refs;
     let mut found = Vec::new();
     let mut seen = 0usize;
     let mut todo = vec![osname.to_string()];
@@ -151,14 +206,14 @@ pub fn stick_refs(stick_repo: &Path, osname: &str) -> Result<Vec<String>> {
 }
 
 /// `usb-ref=stick`: the origin's ref `origin_ref` if the stick has it
-/// among its refs for `osname`, else the one such ref.
-fn stick_ref_for(stick_repo: &Path, osname: &str, origin_ref: &str) -> Result<String> {
-    let mut refs = stick_refs(stick_repo, osname)?;
+/// among its refs for `osname` in `refs`, else the one such ref.
+fn stick_ref_for(refs_dir: &Path, osname: &str, origin_ref: &str) -> Result<String> {
+    let mut refs = stick_refs(refs_dir, osname)?;
     if refs.iter().any(|r| r == origin_ref) {
         return Ok(origin_ref.to_string());
     }
     match refs.len() {
-        0 => Err(Error::NoStickRef { osname: osname.to_string(), repo: stick_repo.to_path_buf() }),
+        0 => Err(Error::NoStickRef { osname: osname.to_string(), refs: refs_dir.to_path_buf() }),
         1 => Ok(refs.remove(0)),
         _ => Err(Error::AmbiguousStickRef { osname: osname.to_string(), refs }),
     }
@@ -216,16 +271,40 @@ pub fn usb_update(root: &Path, req: &UsbRequest, pulled: &mut dyn FnMut(&PullRep
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .ok_or_else(|| Error::Config(format!("the deployment's origin {} names no remote: nothing to take a stick's commits for", plan.refspec)))?;
     let policy = stick_policy(&snapshot.repo, &remote_name, req)?;
-    let stick_ref = match &req.usb_ref {
-        UsbRef::Origin => rf.clone(),
-        UsbRef::Named(r) => r.clone(),
-        UsbRef::Stick => stick_ref_for(&req.repo, &plan.osname, &rf)?,
+    let collection_id = remote::get(&snapshot.repo, &remote_name)?.get("collection-id").map(str::to_string);
+    let refs = StickRefs::of(&req.repo, collection_id.as_deref());
+    let take = || -> Result<(String, PullReport)> {
+        let stick_ref = match &req.usb_ref {
+            UsbRef::Origin => rf.clone(),
+            UsbRef::Named(r) => r.clone(),
+            UsbRef::Stick => stick_ref_for(&refs.dir, &plan.osname, &rf)?,
+        };
+        let spec = refs.pull_spec(&stick_ref)?;
+        let mut opts = req.pull.clone();
+        // Nothing older than what runs now, as for the network.
+        opts.timestamp_check_from_rev = Some(plan.current.csum.to_hex());
+        opts.allow_downgrade = false;
+        // A mirrored ref's commit must be bound to the collection it was found under.
+        if refs.collection_id.is_some() {
+            opts.collection_id.clone_from(&refs.collection_id);
+        }
+        let r = uptree_pull::pull_local_with_policy(&snapshot.repo, &req.repo, std::slice::from_ref(&spec), &opts, &policy)?;
+        Ok((stick_ref, r))
     };
-    let mut opts = req.pull.clone();
-    // Nothing older than what runs now, as for the network.
-    opts.timestamp_check_from_rev = Some(plan.current.csum.to_hex());
-    opts.allow_downgrade = false;
-    let r = uptree_pull::pull_local_with_policy(&snapshot.repo, &req.repo, std::slice::from_ref(&stick_ref), &opts, &policy)?;
+    let (stick_ref, r) = match take() {
+        // An `ostree create-usb` stick not matched by collection: say why
+        // its mirrored refs were passed over.
+        Err(e) if refs.collection_id.is_none() && req.repo.join("refs/mirrors").is_dir() => {
+            let why = match &collection_id {
+                None => format!("the origin remote {remote_name} has no collection-id"),
+                Some(c) => format!("the stick has no refs/mirrors/{c}/"),
+            };
+            return Err(
+                e.context(format!("{why}, so the stick's refs/mirrors/ (an `ostree create-usb` stick) cannot be matched; looked in {}", refs.dir.display()))
+            );
+        }
+        x => x?,
+    };
     pulled(&r);
     let switch_to = (stick_ref != rf).then(|| format!("{remote_name}:{stick_ref}"));
     if switch_to.is_some() && snapshot.repo.resolve_rev(&format!("{remote_name}:{stick_ref}"))? == plan.current.csum {
@@ -252,13 +331,34 @@ mod tests {
         }
         std::os::unix::fs::symlink("/etc/passwd", heads.join("testos/link")).expect("symlink");
         std::os::unix::fs::symlink("../otheros", heads.join("testos/dirlink")).expect("symlink");
-        assert_eq!(stick_refs(dir.path(), "testos").expect("refs"), ["testos/a", "testos/sub/b"]);
-        assert_eq!(stick_ref_for(dir.path(), "testos", "testos/sub/b").expect("origin's wins"), "testos/sub/b");
-        assert!(matches!(stick_ref_for(dir.path(), "testos", "testos/stable"), Err(Error::AmbiguousStickRef { .. })));
-        assert_eq!(stick_ref_for(dir.path(), "otheros", "otheros/x").expect("the only one"), "otheros/stable");
-        assert!(matches!(stick_ref_for(dir.path(), "nosuch", "nosuch/x"), Err(Error::NoStickRef { .. })));
-        assert_eq!(stick_refs(dir.path(), "../refs").expect("no escape"), Vec::<String>::new());
+        assert_eq!(stick_refs(&heads, "testos").expect("refs"), ["testos/a", "testos/sub/b"]);
+        assert_eq!(stick_ref_for(&heads, "testos", "testos/sub/b").expect("origin's wins"), "testos/sub/b");
+        assert!(matches!(stick_ref_for(&heads, "testos", "testos/stable"), Err(Error::AmbiguousStickRef { .. })));
+        assert_eq!(stick_ref_for(&heads, "otheros", "otheros/x").expect("the only one"), "otheros/stable");
+        assert!(matches!(stick_ref_for(&heads, "nosuch", "nosuch/x"), Err(Error::NoStickRef { .. })));
+        assert_eq!(stick_refs(&heads, "../refs").expect("no escape"), Vec::<String>::new());
         assert_eq!(UsbRef::parse("stick").expect("stick"), UsbRef::Stick);
         assert!(UsbRef::parse("a/../b").is_err());
+    }
+
+    #[test]
+    fn mirrored_refs_are_used_only_for_the_origins_collection_and_pinned() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mirrors = dir.path().join("refs/mirrors/org.example.Os/testos");
+        std::fs::create_dir_all(&mirrors).expect("dir");
+        std::fs::create_dir_all(dir.path().join("refs/mirrors/org.example.Link")).expect("dir");
+        std::fs::write(mirrors.join("stable"), format!("{}\n", "a".repeat(64))).expect("ref");
+        std::fs::write(mirrors.join("junk"), "not a checksum").expect("ref");
+        std::os::unix::fs::symlink("org.example.Os", dir.path().join("refs/mirrors/org.example.Sym")).expect("symlink");
+        let heads = StickRefs { dir: dir.path().join("refs/heads"), collection_id: None };
+        assert_eq!(StickRefs::of(dir.path(), None), heads);
+        assert_eq!(StickRefs::of(dir.path(), Some("org.example.Other")), heads);
+        assert_eq!(StickRefs::of(dir.path(), Some("org.example.Sym")), heads, "a symlinked collection is not followed");
+        assert_eq!(heads.pull_spec("testos/stable").expect("heads"), "testos/stable");
+        let os = StickRefs::of(dir.path(), Some("org.example.Os"));
+        assert_eq!(os.pull_spec("testos/stable").expect("mirrored"), format!("testos/stable@{}", "a".repeat(64)));
+        assert!(matches!(os.pull_spec("testos/beta"), Err(Error::NoStickMirrorRef { .. })));
+        assert!(os.pull_spec("testos/junk").is_err());
+        assert_eq!(stick_refs(&os.dir, "testos").expect("refs"), ["testos/junk", "testos/stable"]);
     }
 }
