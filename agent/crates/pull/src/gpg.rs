@@ -413,14 +413,21 @@ pub fn default_homedir() -> PathBuf {
     PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".gnupg")
 }
 
-/// The secret keys of a GnuPG home (all, or those `key_id` names): its
-/// `secring.gpg` (OpenPGP packets, what GnuPG 1 kept) where there is one;
-/// else, as gpgme does it, GnuPG 2.1+ itself (`gpg --export-secret-keys`:
-/// its agent holds them in `private-keys-v1.d/` in a format of its own).
+/// The secret keys of a GnuPG home (all, or those `key_id` names), as
+/// gpgme gets them: from GnuPG 2.1+ itself (`gpg --export-secret-keys`: its
+/// agent holds them in `private-keys-v1.d/`, in a format of its own, and
+/// moves a GnuPG 1 `secring.gpg` there on first use, which later gpg calls
+/// on the home count on). The home's `secring.gpg` (OpenPGP packets) is read
+/// directly where gpg is not installed or has no such key.
 pub fn secret_keys(homedir: &Path, key_id: Option<&str>) -> Result<Vec<SignedSecretKey>> {
     let path = homedir.join("secring.gpg");
-    let (origin, data) =
-        if path.is_file() { (path.display().to_string(), read_bounded(&path)?) } else { (homedir.display().to_string(), export_secret_keys(homedir, key_id)?) };
+    let (origin, data) = match export_secret_keys(homedir, key_id) {
+        Ok(data) if !data.is_empty() => (homedir.display().to_string(), data),
+        _ if path.is_file() => (path.display().to_string(), read_bounded(&path)?),
+        // Nothing exported: the "no secret key" error below names the key.
+        Ok(data) => (homedir.display().to_string(), data),
+        Err(e) => return Err(e),
+    };
     let packets = key_packets(&origin, &data)?;
     let bad = |e: pgp::errors::Error| Error::GpgKeyring { origin: origin.clone(), what: e.to_string() };
     SignedSecretKey::from_packets(packets.into_iter().map(Ok).peekable()).map(|k| k.map_err(bad)).collect()
