@@ -960,6 +960,9 @@ pub struct FsckOpts {
     /// Check that each commit's bound refs exist.
     #[arg(long)]
     pub verify_back_refs: bool,
+    /// Replace commits whose parent is missing with tombstones.
+    #[arg(long)]
+    pub add_tombstones: bool,
 }
 
 #[derive(Debug, Args)]
@@ -982,6 +985,18 @@ pub struct PruneOpts {
     /// Delete this commit first (refused while a ref points at it).
     #[arg(long, value_name = "COMMIT")]
     pub delete_commit: Option<String>,
+    /// With --delete-commit: delete only the static deltas to that commit.
+    #[arg(long)]
+    pub static_deltas_only: bool,
+    /// Additionally retain BRANCH=DEPTH commits.
+    #[arg(long, value_name = "BRANCH=DEPTH")]
+    pub retain_branch_depth: Vec<String>,
+    /// Only prune BRANCH (may be given more than once).
+    #[arg(long = "only-branch", value_name = "BRANCH")]
+    pub only_branch: Vec<String>,
+    /// Only traverse and delete commit objects.
+    #[arg(long)]
+    pub commit_only: bool,
 }
 
 #[cfg(test)]

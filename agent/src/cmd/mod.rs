@@ -48,8 +48,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Cat(o) => cat::run(&repo()?, &o),
         Command::Checksum(o) => checksum::run(&o),
         Command::Checkout(o) => checkout::run(&repo()?, &o),
-        Command::Fsck(o) => fsck::run(&repo()?, &o),
-        Command::Prune(o) => prune::run(&repo()?, &o),
+        Command::Fsck(o) => fsck::run(repo()?, &o),
+        Command::Prune(o) => prune::run(repo()?, &o),
         // As ostree: a remote verb's --sysroot overrides --repo.
         Command::Remote(o) => remote::run(if let Some(r) = &o.sysroot { open_repo(Some(r.join("ostree/repo")))? } else { repo()? }, &o),
         Command::Summary(o) => summary::run(repo()?, &o),

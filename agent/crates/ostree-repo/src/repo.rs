@@ -123,6 +123,9 @@ impl std::fmt::Display for RefName {
     }
 }
 
+/// How many `core.parent` links a repository may chain through.
+const MAX_PARENT_DEPTH: usize = 8;
+
 /// An open repository.
 #[derive(Debug)]
 pub struct Repo {
@@ -134,6 +137,9 @@ pub struct Repo {
     lock_timeout: Option<Duration>,
     min_free: MinFreeSpace,
     disable_xattrs: bool,
+    /// `core.parent`: objects missing here are read from there (ostree's
+    /// parent repositories; writes and listings stay in this one).
+    parent: Option<Box<Repo>>,
 }
 
 /// Content of a file object as read back.
@@ -189,6 +195,10 @@ impl Repo {
 
     /// Open an existing repository and read its `config`.
     pub fn open(path: &Path) -> Result<Repo> {
+        Self::open_chain(path, 0)
+    }
+
+    fn open_chain(path: &Path, depth: usize) -> Result<Repo> {
         let config_path = path.join("config");
         // Bounded, regular file, not through a symlink: the repository may
         // be on a USB stick anyone can write.
@@ -228,7 +238,13 @@ impl Repo {
                 return Err(Error::io(&tmp, e));
             }
         }
-        Ok(Repo { path: path.to_path_buf(), mode, config, fsync, zlib_level, lock_timeout, min_free, disable_xattrs })
+        let parent = match config.get("core", "parent") {
+            // A cycle of parents would never end.
+            Some(_) if depth >= MAX_PARENT_DEPTH => return Err(cfg_err(format!("more than {MAX_PARENT_DEPTH} parent repositories"))),
+            Some(p) => Some(Box::new(Self::open_chain(Path::new(p.trim()), depth + 1).map_err(|e| e.context(format!("parent of {}", path.display())))?)),
+            None => None,
+        };
+        Ok(Repo { path: path.to_path_buf(), mode, config, fsync, zlib_level, lock_timeout, min_free, disable_xattrs, parent })
     }
 
     fn parse_min_free(config: &KeyFile) -> std::result::Result<MinFreeSpace, String> {
@@ -304,7 +320,7 @@ impl Repo {
     }
 
     pub fn has_object(&self, csum: &Checksum, ty: ObjectType) -> bool {
-        fs::symlink_metadata(self.object_path(csum, ty)).is_ok()
+        fs::symlink_metadata(self.object_path(csum, ty)).is_ok() || self.parent.as_ref().is_some_and(|p| p.has_object(csum, ty))
     }
 
     /// Take the repository lock (`.lock`, OFD, as libostree).
@@ -324,7 +340,12 @@ impl Repo {
         let p = self.object_path(csum, ty);
         let f = match uptree_sys::fs::open_regular(&p) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::MissingObject(*csum, ty)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return match &self.parent {
+                    Some(parent) => parent.read_metadata(ty, csum),
+                    None => Err(Error::MissingObject(*csum, ty)),
+                }
+            }
             Err(e) => return Err(Error::io(&p, e)),
         };
         let mut buf = Vec::new();
@@ -423,6 +444,11 @@ impl Repo {
 
     fn load_file_inner(&self, csum: &Checksum, want_data: bool) -> Result<(FileMeta, u64, Option<Content>)> {
         let p = self.object_path(csum, ObjectType::File);
+        if let Some(parent) = &self.parent {
+            if fs::symlink_metadata(&p).is_err() {
+                return parent.load_file_inner(csum, want_data);
+            }
+        }
         let missing = |e: io::Error| if e.kind() == io::ErrorKind::NotFound { Error::MissingObject(*csum, ObjectType::File) } else { Error::io(&p, e) };
         let ctx = |e: Error| e.context(format!("content object {csum}"));
         match self.mode {
@@ -1465,6 +1491,18 @@ impl<'r> Transaction<'r> {
             for o in objs {
                 let dest = dest_dir.join(&o);
                 fs::rename(self.staging.join(&dir).join(&o), &dest).at(&dest)?;
+                // A commit written again (pulled back) is no longer deleted:
+                // its tombstone goes, as in ostree.
+                if let Some(stem) = o.as_bytes().strip_suffix(b".commit") {
+                    let mut tomb = stem.to_vec();
+                    tomb.extend_from_slice(b".tombstone-commit");
+                    let tomb = dest_dir.join(std::ffi::OsStr::from_bytes(&tomb));
+                    match fs::remove_file(&tomb) {
+                        Ok(()) => {}
+                        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                        Err(err) => return Err(Error::io(&tomb, err)),
+                    }
+                }
             }
             touched.push(dest_dir);
         }
