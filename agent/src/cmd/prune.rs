@@ -48,7 +48,7 @@ pub fn run(mut repo: Repo, o: &PruneOpts) -> Result<i32> {
     if !o.no_prune {
         uptree_delta::manage::prune(&repo, None)?;
     }
-    let freed = ostree_repo::fsutil::format_size(st.freed);
+    let freed = ostree_repo::fsutil::format_size_glib(st.freed);
     let mut s = if o.commit_only { format!("Total (commit only) objects: {}\n", st.total) } else { format!("Total objects: {}\n", st.total) };
     if st.deleted == 0 {
         s.push_str("No unreachable objects\n");
