@@ -35,6 +35,8 @@ pub enum Command {
     Log(LogOpts),
     /// List a path of a commit.
     Ls(LsOpts),
+    /// Compare two trees (revisions, or directories given as /… or ./…).
+    Diff(DiffOpts),
     /// Print the contents of a file of a commit.
     Cat(CatOpts),
     /// Checksum a file or directory.
@@ -893,6 +895,31 @@ pub struct LsOpts {
     /// Show extended attributes.
     #[arg(short = 'X', long)]
     pub xattrs: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffOpts {
+    /// The old side (with no second argument: its parent, and it is the new side).
+    #[arg(value_name = "REV_OR_DIR")]
+    pub from: String,
+    /// The new side.
+    #[arg(value_name = "REV_OR_DIR")]
+    pub to: Option<String>,
+    /// Print object counts: each commit's and the ones they share.
+    #[arg(long)]
+    pub stats: bool,
+    /// Print the file system diff (the default without --stats).
+    #[arg(long)]
+    pub fs_diff: bool,
+    /// Leave extended attributes out of the comparison.
+    #[arg(long)]
+    pub no_xattrs: bool,
+    /// Use file ownership user id for local files.
+    #[arg(long, value_name = "UID")]
+    pub owner_uid: Option<u32>,
+    /// Use file ownership group id for local files.
+    #[arg(long, value_name = "GID")]
+    pub owner_gid: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod checkout;
 mod checksum;
 mod commit;
 mod config;
+mod diff;
 mod fsck;
 mod gpg_sign;
 mod init;
@@ -45,6 +46,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Show(o) => show::run(&repo()?, &o),
         Command::Log(o) => log::run(&repo()?, &o),
         Command::Ls(o) => ls::run(&repo()?, &o),
+        Command::Diff(o) => diff::run(&repo()?, &o),
         Command::Cat(o) => cat::run(&repo()?, &o),
         Command::Checksum(o) => checksum::run(&o),
         Command::Checkout(o) => checkout::run(&repo()?, &o),
