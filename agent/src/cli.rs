@@ -914,11 +914,11 @@ pub struct DiffOpts {
     /// Leave extended attributes out of the comparison.
     #[arg(long)]
     pub no_xattrs: bool,
-    /// Use file ownership user id for local files.
-    #[arg(long, value_name = "UID")]
+    /// Use file ownership user id for local files (the last one given counts, as in ostree).
+    #[arg(long, value_name = "UID", overrides_with = "owner_uid")]
     pub owner_uid: Option<u32>,
     /// Use file ownership group id for local files.
-    #[arg(long, value_name = "GID")]
+    #[arg(long, value_name = "GID", overrides_with = "owner_gid")]
     pub owner_gid: Option<u32>,
 }
 

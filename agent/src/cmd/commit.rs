@@ -59,6 +59,7 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
             no_xattrs: o.no_xattrs,
             canonical_permissions: o.canonical_permissions,
             statoverride,
+            consume: o.consume,
         },
         link_checkout_speedup: o.link_checkout_speedup,
         tar_autocreate_parents: o.tar_autocreate_parents,

@@ -40,6 +40,9 @@ pub struct Modifier {
     pub canonical_permissions: bool,
     /// Per-path mode changes (`--statoverride`), matched on dir layers.
     pub statoverride: Option<Arc<StatOverride>>,
+    /// `--consume`: the source files may become the objects (bare-user-only
+    /// links them in); changes nothing about the entries.
+    pub consume: bool,
 }
 
 /// One `--statoverride` line: `MODE PATH` ORs MODE into the permissions,
@@ -997,6 +1000,11 @@ fn process_path(
     modifier.apply_path(rel, &mut mode);
     modifier.apply(&mut uid, &mut gid, &mut mode, &mut xattrs);
     let meta = FileMeta { uid, gid, mode, symlink_target: String::new(), xattrs };
+    if modifier.consume {
+        if let Some(c) = txn.adopt_content(&meta, &file, full, st.len())? {
+            return Ok(c);
+        }
+    }
     txn.write_content(&meta, ContentSource::File(&mut file, st.len()), buf)
 }
 

@@ -1440,6 +1440,76 @@ impl<'r> Transaction<'r> {
         r.map(|()| self.count_content(size))
     }
 
+    /// `commit --consume` into a bare-user-only repository: the source file
+    /// itself becomes the object (hardlinked into staging, as ostree renames
+    /// it), when its stored form would be the file as it is: regular, owner
+    /// 0, no xattrs. Its mode and mtime are set as an object's and its data
+    /// fsynced before it is linked; the caller deletes the source only after
+    /// the transaction is committed. `None`: not adoptable here (another
+    /// mode, another filesystem, the file swapped), so write it normally.
+    pub fn adopt_content(&self, meta: &FileMeta, file: &File, path: &Path, size: u64) -> Result<Option<Checksum>> {
+        if self.repo.mode != RepoMode::BareUserOnly || !meta.is_regular() || meta.uid != 0 || meta.gid != 0 || !meta.xattrs.is_empty() {
+            return Ok(None);
+        }
+        meta.validate()?;
+        let mut h = crate::object::ContentHasher::new(meta);
+        let mut chunk = vec![0u8; fsutil::buffer_len(size, STREAM_CHUNK)];
+        let mut total = 0u64;
+        loop {
+            let n = std::os::unix::fs::FileExt::read_at(file, &mut chunk, total).at(path)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&chunk[..n]);
+            total += n as u64;
+        }
+        if total != size {
+            return Err(Error::Invalid(format!("file changed size while being committed ({size} -> {total} bytes)")));
+        }
+        let csum = h.finish();
+        if !self.claim(&csum, ObjectType::File) {
+            return Ok(Some(csum));
+        }
+        let r = (|| -> Result<bool> {
+            file.set_permissions(fs::Permissions::from_mode(meta.mode & 0o7777)).at(path)?;
+            let zero = nix::sys::time::TimeSpec::new(0, 0);
+            nix::sys::stat::futimens(file.as_fd(), &nix::sys::time::TimeSpec::UTIME_OMIT, &zero).at(path)?;
+            if self.repo.fsync {
+                file.sync_all().at(path)?;
+            }
+            self.ensure_staging_subdir(&csum)?;
+            let tmp = self.staging.join(&csum.to_hex()[..2]).join(fsutil::tmp_name("adopt"));
+            if fs::hard_link(path, &tmp).is_err() {
+                return Ok(false);
+            }
+            // The path may name another file by now: only the inode that
+            // was hashed may become the object.
+            let (linked, ours) = (fs::symlink_metadata(&tmp).at(&tmp)?, file.metadata().at(path)?);
+            if (linked.dev(), linked.ino()) != (ours.dev(), ours.ino()) {
+                let _ = fs::remove_file(&tmp);
+                return Ok(false);
+            }
+            self.publish(&tmp, &csum, ObjectType::File).inspect_err(|_| {
+                let _ = fs::remove_file(&tmp);
+            })?;
+            Ok(true)
+        })();
+        match r {
+            Ok(true) => {
+                self.count_content(size);
+                Ok(Some(csum))
+            }
+            Ok(false) => {
+                self.unclaim(&csum, ObjectType::File);
+                Ok(None)
+            }
+            Err(e) => {
+                self.unclaim(&csum, ObjectType::File);
+                Err(e)
+            }
+        }
+    }
+
     fn count_content(&self, size: u64) {
         self.stats.content_written.fetch_add(1, Ordering::Relaxed);
         self.stats.content_bytes_written.fetch_add(size, Ordering::Relaxed);
