@@ -1239,6 +1239,29 @@ impl<'r> Transaction<'r> {
         Ok(csum)
     }
 
+    /// Store metadata object `csum` as a hardlink to `src`, the same object
+    /// in a trusted repository on this filesystem (metadata is stored alike
+    /// in every mode). False if it cannot be linked: write it instead.
+    pub fn link_metadata(&self, ty: ObjectType, csum: &Checksum, src: &Path) -> Result<bool> {
+        if !self.claim(csum, ty) {
+            return Ok(true);
+        }
+        self.ensure_staging_subdir(csum)?;
+        let tmp = self.staging.join(&csum.to_hex()[..2]).join(fsutil::tmp_name("link"));
+        let linked = fs::hard_link(src, &tmp).is_ok() && fs::symlink_metadata(&tmp).is_ok_and(|m| m.file_type().is_file());
+        if !linked {
+            let _ = fs::remove_file(&tmp);
+            self.unclaim(csum, ty);
+            return Ok(false);
+        }
+        self.publish(&tmp, csum, ty).inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+            self.unclaim(csum, ty);
+        })?;
+        self.stats.metadata_written.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
+    }
+
     /// Store a metadata object whose checksum the caller has computed.
     pub fn write_metadata_trusted(&self, ty: ObjectType, csum: &Checksum, data: &[u8]) -> Result<()> {
         if !self.claim(csum, ty) {

@@ -44,6 +44,10 @@ impl Transport for Local {
         true
     }
 
+    fn linkable_metadata(&self, csum: &Checksum, ty: ObjectType) -> Option<std::path::PathBuf> {
+        self.trusted.then(|| self.src.object_path(csum, ty))
+    }
+
     fn get_file(&self, rel: &str, max: u64) -> Result<Option<Vec<u8>>> {
         // A stick's files are opened without following symlinks, regular
         // files only, and read up to `max`: `summary` as a symlink to
