@@ -674,6 +674,9 @@ pub struct PullLocalOpts {
     pub depth: i64,
     #[arg(long)]
     pub disable_verify_bindings: bool,
+    /// Refuse regular files with modes outside 0775 (bare-user-only rules).
+    #[arg(long)]
+    pub bareuseronly_files: bool,
     #[command(flatten)]
     pub net: NetArgs,
 }

@@ -16,6 +16,7 @@ pub fn run(repo: &Repo, o: &PullLocalOpts) -> Result<i32> {
     opts.gpg_verify = o.gpg_verify;
     opts.gpg_verify_summary = o.gpg_verify_summary;
     opts.allow_downgrade = o.allow_downgrade;
+    opts.bareuseronly_files = o.bareuseronly_files;
     // As ostree: no REF means every local branch of the source repository.
     let refs = if o.refs.is_empty() { Repo::open(&o.src)?.list_refs()?.into_keys().filter(|r| !r.contains(':')).collect() } else { o.refs.clone() };
     let r = uptree_pull::pull_local(repo, &o.src, &refs, &opts)?;
