@@ -449,6 +449,12 @@ impl Repo {
                 return parent.load_file_inner(csum, want_data);
             }
         }
+        self.load_file_at(&p, csum, want_data)
+    }
+
+    /// Read content object `csum` stored (in this repository's mode) at `p`.
+    fn load_file_at(&self, p: &Path, csum: &Checksum, want_data: bool) -> Result<(FileMeta, u64, Option<Content>)> {
+        let p = p.to_path_buf();
         let missing = |e: io::Error| if e.kind() == io::ErrorKind::NotFound { Error::MissingObject(*csum, ObjectType::File) } else { Error::io(&p, e) };
         let ctx = |e: Error| e.context(format!("content object {csum}"));
         match self.mode {
@@ -1237,6 +1243,58 @@ impl<'r> Transaction<'r> {
         let csum = Checksum::of(data);
         self.write_metadata_trusted(ty, &csum, data)?;
         Ok(csum)
+    }
+
+    /// Store content object `csum` as a hardlink to `src`, the same object
+    /// in a repository of this mode on this filesystem (ostree's local
+    /// pulls link them). With `verify` (an untrusted source) the linked
+    /// file is re-hashed, and linked only if nobody but us can change it
+    /// afterwards: a regular file owned by our user and not group or world
+    /// writable, or a symlink. False if it cannot be linked: copy it instead.
+    pub fn link_content(&self, csum: &Checksum, src: &Path, verify: bool) -> Result<bool> {
+        if !self.repo.mode.is_bare() {
+            return Ok(false);
+        }
+        if !self.claim(csum, ObjectType::File) {
+            return Ok(true);
+        }
+        self.ensure_staging_subdir(csum)?;
+        let tmp = self.staging.join(&csum.to_hex()[..2]).join(fsutil::tmp_name("link"));
+        let r = (|| -> Result<bool> {
+            if fs::hard_link(src, &tmp).is_err() {
+                return Ok(false);
+            }
+            if verify {
+                let st = fs::symlink_metadata(&tmp).at(&tmp)?;
+                let private = st.file_type().is_symlink() || (st.file_type().is_file() && st.uid() == nix::unistd::geteuid().as_raw() && st.mode() & 0o022 == 0);
+                if !private {
+                    return Ok(false);
+                }
+                let (meta, _, content) = self.repo.load_file_at(&tmp, csum, true)?;
+                let mut h = crate::object::ContentHasher::new(&meta);
+                if let Some(Content::Regular(mut r, _)) = content {
+                    let mut chunk = vec![0u8; STREAM_CHUNK];
+                    loop {
+                        let n = r.read(&mut chunk).at(&tmp)?;
+                        if n == 0 {
+                            break;
+                        }
+                        h.update(&chunk[..n]);
+                    }
+                }
+                let actual = h.finish();
+                if actual != *csum {
+                    return Err(Error::ChecksumMismatch { checksum: *csum, kind: ObjectType::File, actual });
+                }
+            }
+            self.publish(&tmp, csum, ObjectType::File)?;
+            Ok(true)
+        })();
+        if !matches!(r, Ok(true)) {
+            let _ = fs::remove_file(&tmp);
+            self.unclaim(csum, ObjectType::File);
+        }
+        r
     }
 
     /// Store metadata object `csum` as a hardlink to `src`, the same object
