@@ -721,6 +721,10 @@ pub struct InitOpts {
     /// Set core.collection-id.
     #[arg(long, value_name = "ID")]
     pub collection_id: Option<String>,
+    /// Ignored, as ostree ignores extra arguments here (basic-test.sh
+    /// runs `init init --mode=archive`).
+    #[arg(hide = true)]
+    pub ignored: Vec<String>,
 }
 
 #[derive(Debug, Args)]
