@@ -774,6 +774,9 @@ pub struct CommitOpts {
     /// Canonicalize permissions as bare-user-only does.
     #[arg(long)]
     pub canonical_permissions: bool,
+    /// Ensure executable files are not writable.
+    #[arg(long)]
+    pub mode_ro_executables: bool,
     /// File of mode changes: lines "MODE /path" (added) or "=MODE /path" (set), MODE in decimal.
     #[arg(long, value_name = "PATH")]
     pub statoverride: Option<PathBuf>,

@@ -59,6 +59,7 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
             no_xattrs: o.no_xattrs,
             canonical_permissions: o.canonical_permissions,
             statoverride,
+            ro_executables: o.mode_ro_executables,
             consume: o.consume,
         },
         link_checkout_speedup: o.link_checkout_speedup,

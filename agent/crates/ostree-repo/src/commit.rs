@@ -40,6 +40,9 @@ pub struct Modifier {
     pub canonical_permissions: bool,
     /// Per-path mode changes (`--statoverride`), matched on dir layers.
     pub statoverride: Option<Arc<StatOverride>>,
+    /// `--mode-ro-executables`: files with an execute bit lose their
+    /// write bits.
+    pub ro_executables: bool,
     /// `--consume`: the source files may become the objects (bare-user-only
     /// links them in); changes nothing about the entries.
     pub consume: bool,
@@ -98,7 +101,7 @@ impl StatOverride {
 impl Modifier {
     /// True if entries can change; a ref layer is then rewritten, not reused.
     pub fn is_active(&self) -> bool {
-        self.owner_uid.is_some() || self.owner_gid.is_some() || self.no_xattrs || self.canonical_permissions || self.statoverride.is_some()
+        self.owner_uid.is_some() || self.owner_gid.is_some() || self.no_xattrs || self.canonical_permissions || self.ro_executables || self.statoverride.is_some()
     }
 
     fn apply_path(&self, path: &str, mode: &mut u32) {
@@ -122,6 +125,9 @@ impl Modifier {
             }
             *uid = 0;
             *gid = 0;
+        }
+        if self.ro_executables && *mode & S_IFMT == S_IFREG && *mode & 0o111 != 0 {
+            *mode &= !0o222;
         }
         if self.no_xattrs || self.canonical_permissions {
             xattrs.clear();
