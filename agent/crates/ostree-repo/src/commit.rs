@@ -473,7 +473,8 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
         for e in fs::read_dir(path).at(path)? {
             let e = e.at(path)?;
             let name_os = e.file_name();
-            let name = name_os.to_str().ok_or_else(|| Error::Invalid(format!("{}: file name is not valid UTF-8", e.path().display())))?.to_string();
+            // ostree's words: scripts grep "Invalid UTF-8 in filename".
+            let name = name_os.to_str().ok_or_else(|| Error::Invalid(format!("Invalid UTF-8 in filename {}", e.path().display())))?.to_string();
             let mut ft = e.file_type().at(&e.path())?;
             if !(ft.is_dir() || ft.is_file() || ft.is_symlink()) {
                 // d_type may be DT_UNKNOWN on some filesystems; std falls back
