@@ -777,6 +777,9 @@ pub struct CommitOpts {
     /// Ensure executable files are not writable.
     #[arg(long)]
     pub mode_ro_executables: bool,
+    /// File listing paths ("/a/b", one a line) to leave out of the commit.
+    #[arg(long, value_name = "PATH")]
+    pub skip_list: Option<PathBuf>,
     /// File of mode changes: lines "MODE /path" (added) or "=MODE /path" (set), MODE in decimal.
     #[arg(long, value_name = "PATH")]
     pub statoverride: Option<PathBuf>,

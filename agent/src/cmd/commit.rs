@@ -52,6 +52,11 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         Some(p) => Some(std::sync::Arc::new(StatOverride::parse(&std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?)?)),
         None => None,
     };
+    // One path per line, as ostree reads --skip-list.
+    let skip_list = match &o.skip_list {
+        Some(p) => Some(std::sync::Arc::new(std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())),
+        None => None,
+    };
     let opts = TreeOptions {
         modifier: Modifier {
             owner_uid: o.owner_uid,
@@ -60,6 +65,7 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
             canonical_permissions: o.canonical_permissions,
             statoverride,
             ro_executables: o.mode_ro_executables,
+            skip_list,
             consume: o.consume,
         },
         link_checkout_speedup: o.link_checkout_speedup,

@@ -40,6 +40,9 @@ pub struct Modifier {
     pub canonical_permissions: bool,
     /// Per-path mode changes (`--statoverride`), matched on dir layers.
     pub statoverride: Option<Arc<StatOverride>>,
+    /// `--skip-list`: paths in the commit ("/a/b") left out, with
+    /// everything below them.
+    pub skip_list: Option<Arc<std::collections::BTreeSet<String>>>,
     /// `--mode-ro-executables`: files with an execute bit lose their
     /// write bits.
     pub ro_executables: bool,
@@ -101,7 +104,7 @@ impl StatOverride {
 impl Modifier {
     /// True if entries can change; a ref layer is then rewritten, not reused.
     pub fn is_active(&self) -> bool {
-        self.owner_uid.is_some() || self.owner_gid.is_some() || self.no_xattrs || self.canonical_permissions || self.ro_executables || self.statoverride.is_some()
+        self.owner_uid.is_some() || self.owner_gid.is_some() || self.no_xattrs || self.canonical_permissions || self.ro_executables || self.statoverride.is_some() || self.skip_list.is_some()
     }
 
     fn apply_path(&self, path: &str, mode: &mut u32) {
@@ -475,6 +478,9 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
             let name_os = e.file_name();
             // ostree's words: scripts grep "Invalid UTF-8 in filename".
             let name = name_os.to_str().ok_or_else(|| Error::Invalid(format!("Invalid UTF-8 in filename {}", e.path().display())))?.to_string();
+            if self.opts.modifier.skip_list.as_ref().is_some_and(|l| l.contains(&format!("{rel}/{name}"))) {
+                continue;
+            }
             let mut ft = e.file_type().at(&e.path())?;
             if !(ft.is_dir() || ft.is_file() || ft.is_symlink()) {
                 // d_type may be DT_UNKNOWN on some filesystems; std falls back
