@@ -526,6 +526,23 @@ impl Repo {
         Ok(out)
     }
 
+    /// ostree lists refs by opening `refs/heads` and `refs/remotes`, so
+    /// `refs` fails on a repository missing either (ostree's words);
+    /// uptree's own listing tolerates it.
+    pub fn check_refs_layout(&self) -> Result<()> {
+        for d in ["refs/heads", "refs/remotes"] {
+            let p = self.path.join(d);
+            match fs::metadata(&p) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(Error::Invalid(format!("Listing refs: opendir({d}): No such file or directory")));
+                }
+                Err(e) => return Err(Error::io(p, e)),
+            }
+        }
+        Ok(())
+    }
+
     fn collect_refs(&self, dir: &Path, prefix: &str, remote: Option<&str>, out: &mut BTreeMap<String, Checksum>) -> Result<()> {
         let rd = match fs::read_dir(dir) {
             Ok(rd) => rd,
