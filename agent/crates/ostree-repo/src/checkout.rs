@@ -113,7 +113,7 @@ pub fn checkout(repo: &Repo, commit: &Checksum, dest: &Path, opts: &CheckoutOpti
 
     // Resolve --subpath to a dirtree or a single file.
     let (mut tree, mut meta) = (c.root_tree, c.root_meta);
-    let mut single_file = None;
+    let mut single_file: Option<(Checksum, String)> = None;
     if let Some(sub) = &opts.subpath {
         let comps: Vec<&str> = sub.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
         for (i, comp) in comps.iter().enumerate() {
@@ -121,24 +121,31 @@ pub fn checkout(repo: &Repo, commit: &Checksum, dest: &Path, opts: &CheckoutOpti
             if let Some((_, t, m)) = dt.dirs.iter().find(|(n, _, _)| n == comp) {
                 (tree, meta) = (*t, *m);
             } else if let (Some((_, f)), true) = (dt.files.iter().find(|(n, _)| n == comp), i + 1 == comps.len()) {
-                single_file = Some(*f);
+                single_file = Some((*f, comp.to_string()));
             } else {
                 return Err(Error::Invalid(format!("No such file or directory: {sub}")));
             }
         }
     }
 
-    let dest_parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let dest_name = dest.file_name().ok_or_else(|| Error::Invalid(format!("invalid destination {}", dest.display())))?;
-    let parent_fd = open_dir_follow(dest_parent)?;
-
-    if let Some(f) = single_file {
-        // A file subpath lands at DEST itself.
-        let job = Job { dir: Arc::new(parent_fd), dir_path: Arc::new(dest_parent.to_path_buf()), name: dest_name.to_string_lossy().into_owned(), csum: f };
+    if let Some((f, name)) = single_file {
+        // As ostree: a file subpath lands in DEST (made, private, if
+        // missing) under its own name.
+        match std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700).create(dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(dest, e)),
+        }
+        let dir = open_dir_follow(dest)?;
+        let job = Job { dir: Arc::new(dir), dir_path: Arc::new(dest.to_path_buf()), name, csum: f };
         let mut stats = CheckoutStats::default();
         checkout_file(&ctx, &job, &mut stats)?;
         return Ok(stats);
     }
+
+    let dest_parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dest_name = dest.file_name().ok_or_else(|| Error::Invalid(format!("invalid destination {}", dest.display())))?;
+    let parent_fd = open_dir_follow(dest_parent)?;
 
     let n = if opts.threads > 0 { opts.threads } else { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(8) };
     // Whole directories' files go to workers as one batch: a hand-off per
