@@ -1,0 +1,100 @@
+//! Smaller pieces of basic-test.sh, each checked against the real `ostree`
+//! on the same input: commit modifiers (--mode-ro-executables,
+//! --skip-list), invalid file names, `cat` through symlinks, `checkout
+//! --subpath` of a file, `refs` without refs/remotes, `init` with extra
+//! arguments.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::symlink;
+
+use common::*;
+
+/// Run the same arguments with both tools on their own repository.
+fn both(orepo: &std::path::Path, urepo: &std::path::Path, args: &[&str]) -> (String, String) {
+    let (ro, ru) = (repo_arg(orepo), repo_arg(urepo));
+    let oa: Vec<&std::ffi::OsStr> = std::iter::once(ro.as_str()).chain(args.iter().copied()).map(std::ffi::OsStr::new).collect();
+    let ua: Vec<&std::ffi::OsStr> = std::iter::once(ru.as_str()).chain(args.iter().copied()).map(std::ffi::OsStr::new).collect();
+    (ostree(&oa), up(&ua))
+}
+
+#[test]
+fn commit_modifiers_as_ostree() {
+    let t = scratch();
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f user-wx 755 a\nf group-wx 575 b\nf both-wx 775 c\nf ugox 555 d\nf user-writable 644 e\nf a/nested/3 644 three\nf a/nested/4 644 four");
+    let dir = format!("--tree=dir={}", tree.display());
+    let (o, u) = both(&orepo, &urepo, &["commit", "-b", "rox", "--timestamp=2020-01-01", "--mode-ro-executables", &dir]);
+    assert_eq!(u, o, "--mode-ro-executables");
+    let ls = up(os_args![repo_arg(&urepo), "ls", "rox"]);
+    assert!(ls.lines().any(|l| l.starts_with("-00555 ") && l.ends_with("/both-wx")), "{ls}");
+    assert!(ls.lines().any(|l| l.starts_with("-00644 ") && l.ends_with("/user-writable")), "{ls}");
+
+    let skip = t.path().join("skip.txt");
+    fs::write(&skip, "/a/nested/3\n").expect("write");
+    let skip_arg = format!("--skip-list={}", skip.display());
+    let (o, u) = both(&orepo, &urepo, &["commit", "-b", "skip", "--timestamp=2020-01-01", &skip_arg, &dir]);
+    assert_eq!(u, o, "--skip-list");
+    assert!(!up(os_args![repo_arg(&urepo), "ls", "-R", "skip"]).contains("/a/nested/3"));
+
+    let bad = t.path().join("bad");
+    fs::create_dir(&bad).expect("mkdir");
+    fs::write(bad.join(std::ffi::OsStr::from_bytes(b"\x80")), "x").expect("write");
+    let err = up_fails(os_args![repo_arg(&urepo), "commit", "-b", "bad", format!("--tree=dir={}", bad.display())]);
+    assert!(err.contains("Invalid UTF-8 in filename"), "{err}");
+}
+
+use std::os::unix::ffi::OsStrExt;
+
+#[test]
+fn cat_checkout_refs_init_as_ostree() {
+    let t = scratch();
+    let (orepo, urepo) = init_both(t.path(), "archive");
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f baz/cow 644 moo\nf baz/saucer 644 alien\nd four 755");
+    symlink("four", tree.join("four-link")).expect("symlink");
+    symlink("baz/cow", tree.join("cow-link")).expect("symlink");
+    symlink("cow-link", tree.join("cow-link-link")).expect("symlink");
+    symlink("../baz/./cow", tree.join("four/up")).expect("symlink");
+    let dir = format!("--tree=dir={}", tree.display());
+    both(&orepo, &urepo, &["commit", "-b", "t", "--timestamp=2020-01-01", &dir]);
+    for p in ["/cow-link", "/cow-link-link", "/baz/cow"] {
+        let (o, u) = both(&orepo, &urepo, &["cat", "t", p]);
+        assert_eq!((u.as_str(), o.as_str()), ("moo", "moo"), "cat {p}");
+    }
+    // ostree does not resolve ".." in a link ("No such file or directory:
+    // /four/.."); uptree does, without leaving the commit.
+    assert_eq!(up(os_args![repo_arg(&urepo), "cat", "t", "/four/up"]), "moo");
+    for p in ["/", "/baz", "/four-link"] {
+        let err = up_fails(os_args![repo_arg(&urepo), "cat", "t", p]);
+        assert!(err.contains("open directory"), "cat {p}: {err}");
+    }
+
+    for (tool, repo) in [("ostree", &orepo), ("uptree", &urepo)] {
+        let run = |args: &[&std::ffi::OsStr]| if tool == "ostree" { ostree(args) } else { up(args) };
+        let dest = t.path().join(format!("{tool}-sub"));
+        run(os_args![repo_arg(repo), "checkout", "--subpath", "/baz/saucer", "t", dest.display().to_string()]);
+        assert_eq!(fs::read_to_string(dest.join("saucer")).expect("saucer"), "alien", "{tool}");
+        let here = t.path().join(format!("{tool}-here"));
+        fs::create_dir(&here).expect("mkdir");
+        let out = std::process::Command::new(if tool == "ostree" { "ostree" } else { uptree_bin() })
+            .args([repo_arg(repo).as_str(), "checkout", "--subpath", "/baz/saucer", "t", "."])
+            .current_dir(&here)
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(fs::read_to_string(here.join("saucer")).expect("saucer"), "alien", "{tool}");
+    }
+
+    fs::rename(urepo.join("refs/remotes"), urepo.join("refs/remotes.orig")).expect("mv");
+    let err = up_fails(os_args![repo_arg(&urepo), "refs", "--list"]);
+    assert!(err.contains("Listing refs: opendir(refs/remotes): No such file or directory"), "{err}");
+    fs::rename(urepo.join("refs/remotes.orig"), urepo.join("refs/remotes")).expect("mv");
+    up(os_args![repo_arg(&urepo), "refs", "--list"]);
+
+    let extra = t.path().join("extra");
+    up(os_args![repo_arg(&extra), "init", "init", "--mode=archive"]);
+    assert_eq!(up(os_args![repo_arg(&extra), "config", "get", "core.mode"]), "archive-z2");
+}
