@@ -975,6 +975,9 @@ pub struct CheckoutOpts {
     /// Turn `.ostree-wh.NAME` files into overlayfs whiteouts (char devices 0:0).
     #[arg(long)]
     pub process_passthrough_whiteouts: bool,
+    /// File listing paths ("/a/b", one a line) not to check out.
+    #[arg(long, value_name = "PATH")]
+    pub skip_list: Option<PathBuf>,
     /// Sync the destination's filesystem when done.
     #[arg(long, value_name = "BOOL", default_value_t = false)]
     pub fsync: bool,

@@ -1,7 +1,7 @@
 //! Smaller pieces of basic-test.sh, each checked against the real `ostree`
 //! on the same input: commit modifiers (--mode-ro-executables,
 //! --skip-list), invalid file names, `cat` through symlinks, `checkout
-//! --subpath` of a file, `refs` without refs/remotes, `init` with extra
+//! --subpath` of a file and `--skip-list`, `refs` without refs/remotes, `init` with extra
 //! arguments.
 
 mod common;
@@ -86,6 +86,17 @@ fn cat_checkout_refs_init_as_ostree() {
             .expect("run");
         assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(fs::read_to_string(here.join("saucer")).expect("saucer"), "alien", "{tool}");
+    }
+
+    let skip = t.path().join("skip.txt");
+    fs::write(&skip, "/baz/saucer\n/four\n").expect("write");
+    for (tool, repo) in [("ostree", &orepo), ("uptree", &urepo)] {
+        let run = |args: &[&std::ffi::OsStr]| if tool == "ostree" { ostree(args) } else { up(args) };
+        let dest = t.path().join(format!("{tool}-skip"));
+        run(os_args![repo_arg(repo), "checkout", "--skip-list", skip.display().to_string(), "t", dest.display().to_string()]);
+        // ostree checks out a listed directory all the same.
+        assert!(!dest.join("baz/saucer").exists() && dest.join("four/up").exists(), "{tool}");
+        assert!(dest.join("baz/cow").is_file(), "{tool}");
     }
 
     fs::rename(urepo.join("refs/remotes"), urepo.join("refs/remotes.orig")).expect("mv");

@@ -50,6 +50,10 @@ pub struct CheckoutOptions {
     /// an overlayfs whiteout `NAME` (a char device 0:0 with the file's
     /// mode and owner), as libostree does for deployments.
     pub process_passthrough_whiteouts: bool,
+    /// `--skip-list`: paths of files in the commit ("/a/b") not checked
+    /// out. Directories are checked out even when listed, as by ostree
+    /// 2022.7 (its checkout filter never sees them).
+    pub skip_list: Option<std::collections::BTreeSet<String>>,
 }
 
 /// The name prefix of an overlayfs whiteout stored as a plain file.
@@ -186,7 +190,7 @@ pub fn checkout(repo: &Repo, commit: &Checksum, dest: &Path, opts: &CheckoutOpti
                 }
             });
         }
-        let r = walk(&ctx, &parent_fd, dest_parent, &dest_name.to_string_lossy(), &tree, &meta, &tx, &mut finalize);
+        let r = walk(&ctx, &parent_fd, dest_parent, &dest_name.to_string_lossy(), "", &tree, &meta, &tx, &mut finalize);
         drop(tx);
         r
     });
@@ -230,6 +234,7 @@ fn walk(
     parent: &OwnedFd,
     parent_path: &Path,
     name: &str,
+    rel: &str,
     tree: &Checksum,
     meta: &Checksum,
     tx: &mpsc::SyncSender<Vec<Job>>,
@@ -251,13 +256,15 @@ fn walk(
     }
     let dir = Arc::new(fd.try_clone().at(&path)?);
     let dir_path = Arc::new(path.clone());
-    for chunk in dt.files.chunks(256) {
+    let skipped = |n: &str| ctx.opts.skip_list.as_ref().is_some_and(|l| l.contains(&format!("{rel}/{n}")));
+    let files: Vec<&(String, Checksum)> = dt.files.iter().filter(|(n, _)| !skipped(n)).collect();
+    for chunk in files.chunks(256) {
         let jobs = chunk.iter().map(|(fname, csum)| Job { dir: Arc::clone(&dir), dir_path: Arc::clone(&dir_path), name: fname.clone(), csum: *csum }).collect();
         tx.send(jobs).map_err(|_| Error::Invalid("checkout workers exited".into()))?;
     }
     finalize.push((fd, path.clone(), dm, created));
     for (dname, t, m) in &dt.dirs {
-        walk(ctx, &dir, &path, dname, t, m, tx, finalize)?;
+        walk(ctx, &dir, &path, dname, &format!("{rel}/{dname}"), t, m, tx, finalize)?;
     }
     Ok(())
 }
