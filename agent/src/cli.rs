@@ -963,6 +963,9 @@ pub struct CheckoutOpts {
     /// Keep existing files, add missing ones.
     #[arg(long)]
     pub union_add: bool,
+    /// Keep existing files identical to the commit's, fail on others (needs -H).
+    #[arg(long)]
+    pub union_identical: bool,
     /// Check out only this path of the commit.
     #[arg(long, value_name = "PATH")]
     pub subpath: Option<String>,

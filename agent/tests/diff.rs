@@ -45,7 +45,8 @@ fn diff_as_ostree() {
     let uid = (nix::unistd::geteuid().as_raw() + 1).to_string();
     for extra in [&[][..], &["--owner-uid=0", &format!("--owner-uid={uid}")], &["--owner-gid=7"], &["--no-xattrs"]] {
         let head = [r.as_str(), "diff"];
-        let a: Vec<&std::ffi::OsStr> = head.iter().copied().chain(extra.iter().map(|s| s.as_ref())).chain(["test2", dir.as_str()]).map(std::ffi::OsStr::new).collect();
+        let a: Vec<&std::ffi::OsStr> =
+            head.iter().copied().chain(extra.iter().map(|s| s.as_ref())).chain(["test2", dir.as_str()]).map(std::ffi::OsStr::new).collect();
         let (o, u) = (ostree(&a), up(&a));
         assert_eq!(lines(&u), lines(&o), "diff {extra:?}");
         assert!(u.contains("M    /four") && u.contains("A    oh-look-a-file"), "{u}");

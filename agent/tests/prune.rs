@@ -131,8 +131,12 @@ fn branch_options_as_ostree() {
     ];
     for (i, args) in cases.iter().enumerate() {
         let (o, u) = copies(t.path(), &src, &format!("c{i}"));
-        let oout = ostree(&[&[std::ffi::OsStr::new(&repo_arg(&o)), std::ffi::OsStr::new("prune")][..], &args.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>()].concat());
-        let uout = up(&[&[std::ffi::OsStr::new(&repo_arg(&u)), std::ffi::OsStr::new("prune")][..], &args.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>()].concat());
+        let oout = ostree(
+            &[&[std::ffi::OsStr::new(&repo_arg(&o)), std::ffi::OsStr::new("prune")][..], &args.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>()].concat(),
+        );
+        let uout =
+            up(&[&[std::ffi::OsStr::new(&repo_arg(&u)), std::ffi::OsStr::new("prune")][..], &args.iter().map(std::ffi::OsStr::new).collect::<Vec<_>>()]
+                .concat());
         assert_eq!(uout, oout, "{args:?}");
         assert_eq!(objects(&o), objects(&u), "{args:?}");
     }

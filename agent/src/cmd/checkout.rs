@@ -18,6 +18,7 @@ pub fn run(repo: &Repo, o: &CheckoutOpts) -> Result<i32> {
         user_mode: o.user_mode,
         union: o.union,
         union_add: o.union_add,
+        union_identical: o.union_identical,
         force_copy: o.force_copy,
         require_hardlinks: o.require_hardlinks,
         subpath: o.subpath.clone(),

@@ -54,7 +54,9 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
     };
     // One path per line, as ostree reads --skip-list.
     let skip_list = match &o.skip_list {
-        Some(p) => Some(std::sync::Arc::new(std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())),
+        Some(p) => {
+            Some(std::sync::Arc::new(std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()))
+        }
         None => None,
     };
     let opts = TreeOptions {

@@ -12,7 +12,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -36,6 +36,9 @@ pub struct CheckoutOptions {
     pub union: bool,
     /// `--union-add`: keep existing files, add missing ones.
     pub union_add: bool,
+    /// `--union-identical`: keep existing files identical to the commit's
+    /// (same inode, or same content and metadata), fail on any other.
+    pub union_identical: bool,
     /// `--force-copy`: never hardlink.
     pub force_copy: bool,
     /// `--require-hardlinks`: fail rather than copy regular files.
@@ -64,6 +67,7 @@ enum Overwrite {
     None,
     Replace,
     Keep,
+    Identical,
 }
 
 struct Job {
@@ -94,10 +98,13 @@ pub fn checkout(repo: &Repo, commit: &Checksum, dest: &Path, opts: &CheckoutOpti
         return Err(Error::Invalid(format!("commit {commit} is partial (an interrupted pull); pull it again before checking it out")));
     }
     let c = repo.load_commit(commit)?;
-    let overwrite = match (opts.union, opts.union_add) {
-        (true, true) => return Err(Error::Invalid("--union and --union-add are mutually exclusive".into())),
-        (true, false) => Overwrite::Replace,
-        (false, true) => Overwrite::Keep,
+    let overwrite = match (opts.union, opts.union_add, opts.union_identical) {
+        (true, true, _) => return Err(Error::Invalid("--union and --union-add are mutually exclusive".into())),
+        (true, _, true) | (_, true, true) => return Err(Error::Invalid("--union-identical excludes --union and --union-add".into())),
+        (false, false, true) if !opts.require_hardlinks => return Err(Error::Invalid("--union-identical requires --require-hardlinks".into())),
+        (false, false, true) => Overwrite::Identical,
+        (true, false, false) => Overwrite::Replace,
+        (false, true, false) => Overwrite::Keep,
         _ => Overwrite::None,
     };
     let can_hardlink = !opts.force_copy
@@ -293,7 +300,8 @@ fn prepare_slot(ctx: &Ctx<'_>, dir: &OwnedFd, name: &str, full: &Path) -> Result
         Err(Errno::ENOENT) => Ok(true),
         Err(e) => Err(Error::io(full, e.into())),
         Ok(st) => match ctx.overwrite {
-            Overwrite::None => Err(Error::io(full, io::Error::from_raw_os_error(libc_eexist()))),
+            // An identical entry was kept before we get here.
+            Overwrite::None | Overwrite::Identical => Err(Error::io(full, io::Error::from_raw_os_error(libc_eexist()))),
             Overwrite::Keep => Ok(false),
             Overwrite::Replace => {
                 if st.st_mode & crate::object::S_IFMT == crate::object::S_IFDIR {
@@ -339,6 +347,40 @@ fn checkout_whiteout(ctx: &Ctx<'_>, job: &Job, target: &str, meta: &FileMeta, st
     Ok(())
 }
 
+/// `--union-identical`: whether the existing `full` is the commit's file
+/// already: the object's own inode, the same symlink target, or a regular
+/// file that would get the same checksum (its xattrs aside, as ostree).
+fn is_identical(ctx: &Ctx<'_>, job: &Job, meta: &FileMeta, full: &Path) -> Result<bool> {
+    let st = match nix::sys::stat::fstatat(&*job.dir, job.name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(Errno::ENOENT) => return Ok(false),
+        Err(e) => return Err(Error::io(full, e.into())),
+    };
+    let fmt = st.st_mode & crate::object::S_IFMT;
+    if meta.is_symlink() {
+        if fmt != crate::object::S_IFLNK {
+            return Ok(false);
+        }
+        let target = nix::fcntl::readlinkat(&*job.dir, job.name.as_str()).at(full)?;
+        return Ok(target.as_encoded_bytes() == meta.symlink_target.as_bytes());
+    }
+    if fmt != crate::object::S_IFREG {
+        return Ok(false);
+    }
+    let obj = ctx.repo.object_path(&job.csum, ObjectType::File);
+    if let Ok(o) = std::fs::symlink_metadata(&obj) {
+        // st_ino is 32-bit in 32-bit glibc's struct stat.
+        #[allow(clippy::useless_conversion)]
+        if (o.dev(), o.ino()) == (st.st_dev, u64::from(st.st_ino)) {
+            return Ok(true);
+        }
+    }
+    if !meta.xattrs.is_empty() {
+        return Ok(false);
+    }
+    Ok(crate::commit::checksum_path_as(full, true, Some(meta.uid), Some(meta.gid))? == job.csum)
+}
+
 fn checkout_file(ctx: &Ctx<'_>, job: &Job, stats: &mut CheckoutStats) -> Result<()> {
     let full = job.dir_path.join(&job.name);
     crate::object::validate_filename(&job.name)?;
@@ -346,6 +388,9 @@ fn checkout_file(ctx: &Ctx<'_>, job: &Job, stats: &mut CheckoutStats) -> Result<
     let (meta, size) = repo.load_file_info(&job.csum)?;
     if let Some(target) = job.name.strip_prefix(OVERLAYFS_WHITEOUT_PREFIX).filter(|_| ctx.opts.process_passthrough_whiteouts && !meta.is_symlink()) {
         return checkout_whiteout(ctx, job, target, &meta, stats);
+    }
+    if ctx.overwrite == Overwrite::Identical && is_identical(ctx, job, &meta, &full)? {
+        return Ok(());
     }
     if !prepare_slot(ctx, &job.dir, &job.name, &full)? {
         return Ok(());

@@ -104,7 +104,13 @@ impl StatOverride {
 impl Modifier {
     /// True if entries can change; a ref layer is then rewritten, not reused.
     pub fn is_active(&self) -> bool {
-        self.owner_uid.is_some() || self.owner_gid.is_some() || self.no_xattrs || self.canonical_permissions || self.ro_executables || self.statoverride.is_some() || self.skip_list.is_some()
+        self.owner_uid.is_some()
+            || self.owner_gid.is_some()
+            || self.no_xattrs
+            || self.canonical_permissions
+            || self.ro_executables
+            || self.statoverride.is_some()
+            || self.skip_list.is_some()
     }
 
     fn apply_path(&self, path: &str, mode: &mut u32) {

@@ -1283,7 +1283,8 @@ impl<'r> Transaction<'r> {
             }
             if verify {
                 let st = fs::symlink_metadata(&tmp).at(&tmp)?;
-                let private = st.file_type().is_symlink() || (st.file_type().is_file() && st.uid() == nix::unistd::geteuid().as_raw() && st.mode() & 0o022 == 0);
+                let private =
+                    st.file_type().is_symlink() || (st.file_type().is_file() && st.uid() == nix::unistd::geteuid().as_raw() && st.mode() & 0o022 == 0);
                 if !private {
                     return Ok(false);
                 }
