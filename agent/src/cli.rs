@@ -966,6 +966,9 @@ pub struct CheckoutOpts {
     /// Keep existing files identical to the commit's, fail on others (needs -H).
     #[arg(long)]
     pub union_identical: bool,
+    /// Accepted for ostree compatibility: empty files are never hardlinked.
+    #[arg(short = 'z', long)]
+    pub force_copy_zerosized: bool,
     /// Check out only this path of the commit.
     #[arg(long, value_name = "PATH")]
     pub subpath: Option<String>,
