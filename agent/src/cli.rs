@@ -969,6 +969,9 @@ pub struct CheckoutOpts {
     /// Accepted for ostree compatibility: empty files are never hardlinked.
     #[arg(short = 'z', long)]
     pub force_copy_zerosized: bool,
+    /// Suppress mode bits outside of 0775 for directories (suid, world writable, etc.).
+    #[arg(short = 'M', long)]
+    pub bareuseronly_dirs: bool,
     /// Check out only this path of the commit.
     #[arg(long, value_name = "PATH")]
     pub subpath: Option<String>,

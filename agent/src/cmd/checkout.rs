@@ -19,6 +19,7 @@ pub fn run(repo: &Repo, o: &CheckoutOpts) -> Result<i32> {
         union: o.union,
         union_add: o.union_add,
         union_identical: o.union_identical,
+        bareuseronly_dirs: o.bareuseronly_dirs,
         force_copy: o.force_copy,
         require_hardlinks: o.require_hardlinks,
         subpath: o.subpath.clone(),

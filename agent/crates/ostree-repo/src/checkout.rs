@@ -36,6 +36,9 @@ pub struct CheckoutOptions {
     pub union: bool,
     /// `--union-add`: keep existing files, add missing ones.
     pub union_add: bool,
+    /// `-M`, `--bareuseronly-dirs`: directories lose mode bits outside
+    /// 0775 (setuid, world-writable…).
+    pub bareuseronly_dirs: bool,
     /// `--union-identical`: keep existing files identical to the commit's
     /// (same inode, or same content and metadata), fail on any other.
     pub union_identical: bool,
@@ -278,7 +281,7 @@ fn walk(
 
 fn apply_dir_meta(ctx: &Ctx<'_>, fd: &OwnedFd, path: &Path, m: &DirMeta) -> Result<()> {
     let mut mode = m.mode & 0o7777;
-    if ctx.repo.mode() == RepoMode::BareUserOnly {
+    if ctx.repo.mode() == RepoMode::BareUserOnly || ctx.opts.bareuseronly_dirs {
         mode &= 0o775;
     }
     fchmod(fd, Mode::from_bits_truncate(mode)).at(path)?;
