@@ -109,3 +109,44 @@ fn cat_checkout_refs_init_as_ostree() {
     up(os_args![repo_arg(&extra), "init", "init", "--mode=archive"]);
     assert_eq!(up(os_args![repo_arg(&extra), "config", "get", "core.mode"]), "archive-z2");
 }
+
+/// `checkout --union-identical` (needs -H) merges trees that agree and
+/// refuses a file that differs; `-M` strips directory modes to 0775; `-z`
+/// is accepted. Both tools, same repository (bare-user: -U -H links).
+#[test]
+fn checkout_union_identical_and_modes_as_ostree() {
+    let t = scratch();
+    let repo = t.path().join("repo");
+    ostree(os_args![repo_arg(&repo), "init", "--mode=bare-user"]);
+    let r = repo_arg(&repo);
+    for x in 1..=2 {
+        let pkg = t.path().join(format!("pkg{x}"));
+        build_tree(&pkg, &format!("f usr/bin/pkg{x} 755 binary{x}\nf usr/share/COPYING 644 GPL\nd ww 777\nf empty 644 "));
+        symlink("COPYING", pkg.join("usr/share/LICENSE")).expect("symlink");
+        ostree(os_args![r, "commit", "-b", format!("pkg{x}"), format!("--tree=dir={}", pkg.display())]);
+    }
+    let conflict = t.path().join("conflict");
+    build_tree(&conflict, "f usr/share/COPYING 644 not the GPL");
+    ostree(os_args![r, "commit", "-b", "conflict", format!("--tree=dir={}", conflict.display())]);
+    for (tool, program) in [("ostree", "ostree"), ("uptree", uptree_bin())] {
+        let run = |args: &[&std::ffi::OsStr]| ok(program, args, &[]);
+        let dest = t.path().join(format!("{tool}-union")).display().to_string();
+        for x in 1..=2 {
+            run(os_args![r, "checkout", "-U", "-H", "-z", "--union-identical", format!("pkg{x}"), dest]);
+        }
+        assert_eq!(fs::read_to_string(format!("{dest}/usr/bin/pkg2")).expect("pkg2"), "binary2", "{tool}");
+        let err = fails(program, os_args![r, "checkout", "-U", "-H", "--union-identical", "conflict", dest], &[]);
+        assert!(err.contains("File exists"), "{tool}: {err}");
+        let err = fails(program, os_args![r, "checkout", "-U", "--union-identical", "pkg1", format!("{dest}-2")], &[]);
+        assert!(err.contains("--union-identical requires --require-hardlinks"), "{tool}: {err}");
+        // A copy of the same content counts as identical too.
+        let copy = t.path().join(format!("{tool}-copy")).display().to_string();
+        run(os_args![r, "checkout", "-U", "--force-copy", "pkg1", copy]);
+        run(os_args![r, "checkout", "-U", "-H", "--union-identical", "pkg2", copy]);
+
+        let m = t.path().join(format!("{tool}-m")).display().to_string();
+        run(os_args![r, "checkout", "-U", "-H", "-M", "pkg1", m]);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(fs::metadata(format!("{m}/ww")).expect("ww").permissions().mode() & 0o7777, 0o775, "{tool}");
+    }
+}
