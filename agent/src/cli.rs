@@ -972,6 +972,9 @@ pub struct CheckoutOpts {
     /// Suppress mode bits outside of 0775 for directories (suid, world writable, etc.).
     #[arg(short = 'M', long)]
     pub bareuseronly_dirs: bool,
+    /// Do nothing if the --subpath does not exist.
+    #[arg(long)]
+    pub allow_noent: bool,
     /// Check out only this path of the commit.
     #[arg(long, value_name = "PATH")]
     pub subpath: Option<String>,

@@ -20,6 +20,7 @@ pub fn run(repo: &Repo, o: &CheckoutOpts) -> Result<i32> {
         union_add: o.union_add,
         union_identical: o.union_identical,
         bareuseronly_dirs: o.bareuseronly_dirs,
+        allow_noent: o.allow_noent,
         force_copy: o.force_copy,
         require_hardlinks: o.require_hardlinks,
         subpath: o.subpath.clone(),

@@ -36,6 +36,8 @@ pub struct CheckoutOptions {
     pub union: bool,
     /// `--union-add`: keep existing files, add missing ones.
     pub union_add: bool,
+    /// `--allow-noent`: a missing `subpath` checks out nothing, without error.
+    pub allow_noent: bool,
     /// `-M`, `--bareuseronly-dirs`: directories lose mode bits outside
     /// 0775 (setuid, world-writable…).
     pub bareuseronly_dirs: bool,
@@ -136,6 +138,8 @@ pub fn checkout(repo: &Repo, commit: &Checksum, dest: &Path, opts: &CheckoutOpti
                 (tree, meta) = (*t, *m);
             } else if let (Some((_, f)), true) = (dt.files.iter().find(|(n, _)| n == comp), i + 1 == comps.len()) {
                 single_file = Some((*f, comp.to_string()));
+            } else if opts.allow_noent {
+                return Ok(CheckoutStats::default());
             } else {
                 return Err(Error::Invalid(format!("No such file or directory: {sub}")));
             }
@@ -415,8 +419,9 @@ fn checkout_file(ctx: &Ctx<'_>, job: &Job, stats: &mut CheckoutStats) -> Result<
                 stats.hardlinked += 1;
                 return Ok(());
             }
-            // Cross-device, too many links, or not permitted: copy instead.
-            Err(Errno::EXDEV) | Err(Errno::EMLINK) | Err(Errno::EPERM) if !ctx.opts.require_hardlinks => {}
+            // Cross-device, too many links, not permitted, or an object of a
+            // parent repository (core.parent): copy instead.
+            Err(Errno::EXDEV) | Err(Errno::EMLINK) | Err(Errno::EPERM) | Err(Errno::ENOENT) if !ctx.opts.require_hardlinks => {}
             Err(e) => return Err(Error::io(&full, e.into())),
         }
     }
