@@ -777,6 +777,9 @@ pub struct CommitOpts {
     /// Ensure executable files are not writable.
     #[arg(long)]
     pub mode_ro_executables: bool,
+    /// Print a table of what was written instead of the checksum.
+    #[arg(long)]
+    pub table_output: bool,
     /// File listing paths ("/a/b", one a line) to leave out of the commit.
     #[arg(long, value_name = "PATH")]
     pub skip_list: Option<PathBuf>,

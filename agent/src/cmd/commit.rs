@@ -101,6 +101,13 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
             }
         }
     }
+    if o.table_output {
+        out(&format!(
+            "Commit: {}\nMetadata Total: {}\nMetadata Written: {}\nContent Total: {}\nContent Written: {}\nContent Cache Hits: {}\nContent Bytes Written: {}\n",
+            r.checksum, r.metadata_total, r.metadata_written, r.content_total, r.content_written, r.devino_hits, r.content_bytes_written
+        ))?;
+        return Ok(0);
+    }
     out(&format!("{}\n", r.checksum))?;
     Ok(0)
 }

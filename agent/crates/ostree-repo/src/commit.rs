@@ -945,6 +945,7 @@ fn open_dir_at(parent: &OwnedFd, name: &str, full: &Path) -> Result<OwnedFd> {
 }
 
 fn process_job(txn: &Transaction<'_>, modifier: &Modifier, devino: Option<&DevIno>, job: Job, buf: &mut Vec<u8>) -> JobResult {
+    txn.stats.content_total.fetch_add(1, Ordering::Relaxed);
     match job {
         Job::Data { meta, data, slot, path } => {
             let r = txn.write_content(&meta, ContentSource::Bytes(&data), buf).map_err(|e| e.context(format!("tar entry {path}")));
@@ -1122,6 +1123,8 @@ pub struct CommitResult {
     pub checksum: Checksum,
     /// `skip_if_unchanged` found the parent's tree: `checksum` is the parent.
     pub skipped: bool,
+    pub metadata_total: u64,
+    pub content_total: u64,
     pub content_written: u64,
     pub content_bytes_written: u64,
     pub metadata_written: u64,
@@ -1247,7 +1250,8 @@ fn build_commit(
     if let (true, Some(p)) = (spec.skip_if_unchanged, parent) {
         let pc = repo.load_commit(&p)?;
         if (pc.root_tree, pc.root_meta) == (root_tree, root_meta) {
-            return Ok(CommitResult { checksum: p, skipped: true, content_written: 0, content_bytes_written: 0, metadata_written: 0, devino_hits: 0 });
+            let r = CommitResult { checksum: p, skipped: true, metadata_total: 0, content_total: 0, content_written: 0, content_bytes_written: 0, metadata_written: 0, devino_hits: 0 };
+            return Ok(r);
         }
     }
     let mut metadata: Vec<(String, Value)> = spec.metadata_strings.iter().map(|(k, v)| (k.clone(), build::s(v.as_str()))).collect();
@@ -1274,6 +1278,8 @@ fn build_commit(
     let result = CommitResult {
         checksum,
         skipped: false,
+        metadata_total: s.metadata_total.load(Ordering::Relaxed),
+        content_total: s.content_total.load(Ordering::Relaxed),
         content_written: s.content_written.load(Ordering::Relaxed),
         content_bytes_written: s.content_bytes_written.load(Ordering::Relaxed),
         metadata_written: s.metadata_written.load(Ordering::Relaxed),

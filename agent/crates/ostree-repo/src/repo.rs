@@ -1032,7 +1032,11 @@ impl std::fmt::Debug for Transaction<'_> {
 /// Counters of a transaction.
 #[derive(Debug, Default)]
 pub struct TxnStats {
+    /// Metadata objects stored or found already there (`commit --table-output`).
+    pub metadata_total: AtomicU64,
     pub metadata_written: AtomicU64,
+    /// Files committed, new or not.
+    pub content_total: AtomicU64,
     pub content_written: AtomicU64,
     pub content_bytes_written: AtomicU64,
     pub devino_hits: AtomicU64,
@@ -1340,6 +1344,7 @@ impl<'r> Transaction<'r> {
 
     /// Store a metadata object whose checksum the caller has computed.
     pub fn write_metadata_trusted(&self, ty: ObjectType, csum: &Checksum, data: &[u8]) -> Result<()> {
+        self.stats.metadata_total.fetch_add(1, Ordering::Relaxed);
         if !self.claim(csum, ty) {
             return Ok(());
         }
