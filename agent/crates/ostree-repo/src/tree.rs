@@ -16,7 +16,7 @@ pub fn lookup(repo: &Repo, commit: &Checksum, path: &str) -> Result<Entry> {
     let c = repo.load_commit(commit)?;
     let mut cur = Entry::Dir { tree: c.root_tree, meta: c.root_meta };
     for comp in path.split('/').filter(|s| !s.is_empty() && *s != ".") {
-        let Entry::Dir { tree, .. } = cur else { return Err(Error::Invalid(format!("{path}: not a directory"))) };
+        let Entry::Dir { tree, .. } = cur else { return Err(Error::Invalid(format!("Inspecting path '{path}': Not a directory"))) };
         let dt = repo.load_dirtree(&tree)?;
         cur = if let Some((_, f)) = dt.files.iter().find(|(n, _)| n == comp) {
             Entry::File(*f)
