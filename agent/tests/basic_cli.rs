@@ -150,3 +150,35 @@ fn checkout_union_identical_and_modes_as_ostree() {
         assert_eq!(fs::metadata(format!("{m}/ww")).expect("ww").permissions().mode() & 0o7777, 0o775, "{tool}");
     }
 }
+
+/// `commit --table-output` prints ostree's table; `checkout --allow-noent`
+/// of a missing subpath does nothing; a repository with `core.parent`
+/// checks out objects it only finds in its parent; `ls` through a file is
+/// "Not a directory".
+#[test]
+fn table_output_noent_parent_checkout_as_ostree() {
+    let t = scratch();
+    let (orepo, urepo) = init_both(t.path(), "bare-user");
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f baz/cow 644 moo\nf baz/saucer 644 alien");
+    let dir = format!("--tree=dir={}", tree.display());
+    let (o, u) = both(&orepo, &urepo, &["commit", "-b", "t", "--timestamp=2020-01-01", "--table-output", &dir]);
+    assert_eq!(u, o, "--table-output, new objects");
+    let (o, u) = both(&orepo, &urepo, &["commit", "-b", "t", "--timestamp=2020-01-02", "--table-output", &dir]);
+    assert_eq!(u, o, "--table-output, nothing new");
+    assert!(u.contains("\nContent Total: 2\nContent Written: 0\n"), "{u}");
+
+    let dest = t.path().join("noent");
+    up(os_args![repo_arg(&urepo), "checkout", "--allow-noent", "--subpath", "/enoent", "t", dest.display().to_string()]);
+    assert!(!dest.exists());
+    let err = up_fails(os_args![repo_arg(&urepo), "ls", "t", "/baz/cow/notadir"]);
+    assert!(err.contains("Not a directory"), "{err}");
+
+    let shadow = t.path().join("shadow");
+    up(os_args![repo_arg(&shadow), "init"]);
+    up(os_args![repo_arg(&shadow), "config", "set", "core.parent", urepo.display().to_string()]);
+    let c = up(os_args![repo_arg(&urepo), "rev-parse", "t"]);
+    let co = t.path().join("shadow-co");
+    up(os_args![repo_arg(&shadow), "checkout", "-U", c, co.display().to_string()]);
+    assert_eq!(fs::read_to_string(co.join("baz/saucer")).expect("saucer"), "alien");
+}

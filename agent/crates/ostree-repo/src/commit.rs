@@ -351,6 +351,8 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
 
     fn write_dirmeta(&mut self, meta: DirMeta) -> Result<Checksum> {
         if let Some(c) = self.dirmeta_cache.get(&meta) {
+            // Counted as ostree counts it: once per directory.
+            self.txn.stats.metadata_total.fetch_add(1, Ordering::Relaxed);
             return Ok(*c);
         }
         let c = self.txn.write_metadata(ObjectType::DirMeta, &meta.to_bytes())?;
