@@ -1252,7 +1252,16 @@ fn build_commit(
     if let (true, Some(p)) = (spec.skip_if_unchanged, parent) {
         let pc = repo.load_commit(&p)?;
         if (pc.root_tree, pc.root_meta) == (root_tree, root_meta) {
-            let r = CommitResult { checksum: p, skipped: true, metadata_total: 0, content_total: 0, content_written: 0, content_bytes_written: 0, metadata_written: 0, devino_hits: 0 };
+            let r = CommitResult {
+                checksum: p,
+                skipped: true,
+                metadata_total: 0,
+                content_total: 0,
+                content_written: 0,
+                content_bytes_written: 0,
+                metadata_written: 0,
+                devino_hits: 0,
+            };
             return Ok(r);
         }
     }
