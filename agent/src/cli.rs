@@ -35,6 +35,8 @@ pub enum Command {
     Log(LogOpts),
     /// List a path of a commit.
     Ls(LsOpts),
+    /// Compare two trees (revisions, or directories given as /… or ./…).
+    Diff(DiffOpts),
     /// Print the contents of a file of a commit.
     Cat(CatOpts),
     /// Checksum a file or directory.
@@ -695,6 +697,9 @@ pub struct PullLocalOpts {
     /// Require static deltas (fail where the source has none).
     #[arg(long)]
     pub require_static_deltas: bool,
+    /// Refuse regular files with modes outside 0775 (bare-user-only rules).
+    #[arg(long)]
+    pub bareuseronly_files: bool,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -748,6 +753,10 @@ pub struct InitOpts {
     /// Set core.collection-id.
     #[arg(long, value_name = "ID")]
     pub collection_id: Option<String>,
+    /// Ignored, as ostree ignores extra arguments here (basic-test.sh
+    /// runs `init init --mode=archive`).
+    #[arg(hide = true)]
+    pub ignored: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -797,6 +806,15 @@ pub struct CommitOpts {
     /// Canonicalize permissions as bare-user-only does.
     #[arg(long)]
     pub canonical_permissions: bool,
+    /// Ensure executable files are not writable.
+    #[arg(long)]
+    pub mode_ro_executables: bool,
+    /// Print a table of what was written instead of the checksum.
+    #[arg(long)]
+    pub table_output: bool,
+    /// File listing paths ("/a/b", one a line) to leave out of the commit.
+    #[arg(long, value_name = "PATH")]
+    pub skip_list: Option<PathBuf>,
     /// File of mode changes: lines "MODE /path" (added) or "=MODE /path" (set), MODE in decimal.
     #[arg(long, value_name = "PATH")]
     pub statoverride: Option<PathBuf>,
@@ -984,6 +1002,31 @@ pub struct LsOpts {
 }
 
 #[derive(Debug, Args)]
+pub struct DiffOpts {
+    /// The old side (with no second argument: its parent, and it is the new side).
+    #[arg(value_name = "REV_OR_DIR")]
+    pub from: String,
+    /// The new side.
+    #[arg(value_name = "REV_OR_DIR")]
+    pub to: Option<String>,
+    /// Print object counts: each commit's and the ones they share.
+    #[arg(long)]
+    pub stats: bool,
+    /// Print the file system diff (the default without --stats).
+    #[arg(long)]
+    pub fs_diff: bool,
+    /// Leave extended attributes out of the comparison.
+    #[arg(long)]
+    pub no_xattrs: bool,
+    /// Use file ownership user id for local files (the last one given counts, as in ostree).
+    #[arg(long, value_name = "UID", overrides_with = "owner_uid")]
+    pub owner_uid: Option<u32>,
+    /// Use file ownership group id for local files.
+    #[arg(long, value_name = "GID", overrides_with = "owner_gid")]
+    pub owner_gid: Option<u32>,
+}
+
+#[derive(Debug, Args)]
 pub struct ChecksumOpts {
     pub path: PathBuf,
     /// Don't include xattrs in checksum.
@@ -1011,6 +1054,18 @@ pub struct CheckoutOpts {
     /// Keep existing files, add missing ones.
     #[arg(long)]
     pub union_add: bool,
+    /// Keep existing files identical to the commit's, fail on others (needs -H).
+    #[arg(long)]
+    pub union_identical: bool,
+    /// Accepted for ostree compatibility: empty files are never hardlinked.
+    #[arg(short = 'z', long)]
+    pub force_copy_zerosized: bool,
+    /// Suppress mode bits outside of 0775 for directories (suid, world writable, etc.).
+    #[arg(short = 'M', long)]
+    pub bareuseronly_dirs: bool,
+    /// Do nothing if the --subpath does not exist.
+    #[arg(long)]
+    pub allow_noent: bool,
     /// Check out only this path of the commit.
     #[arg(long, value_name = "PATH")]
     pub subpath: Option<String>,
@@ -1023,6 +1078,9 @@ pub struct CheckoutOpts {
     /// Turn `.ostree-wh.NAME` files into overlayfs whiteouts (char devices 0:0).
     #[arg(long)]
     pub process_passthrough_whiteouts: bool,
+    /// File listing paths ("/a/b", one a line) not to check out.
+    #[arg(long, value_name = "PATH")]
+    pub skip_list: Option<PathBuf>,
     /// Sync the destination's filesystem when done.
     #[arg(long, value_name = "BOOL", default_value_t = false)]
     pub fsync: bool,
@@ -1048,6 +1106,9 @@ pub struct FsckOpts {
     /// Check that each commit's bound refs exist.
     #[arg(long)]
     pub verify_back_refs: bool,
+    /// Replace commits whose parent is missing with tombstones.
+    #[arg(long)]
+    pub add_tombstones: bool,
 }
 
 #[derive(Debug, Args)]
@@ -1070,6 +1131,18 @@ pub struct PruneOpts {
     /// Delete this commit first (refused while a ref points at it).
     #[arg(long, value_name = "COMMIT")]
     pub delete_commit: Option<String>,
+    /// With --delete-commit: delete only the static deltas to that commit.
+    #[arg(long)]
+    pub static_deltas_only: bool,
+    /// Additionally retain BRANCH=DEPTH commits.
+    #[arg(long, value_name = "BRANCH=DEPTH")]
+    pub retain_branch_depth: Vec<String>,
+    /// Only prune BRANCH (may be given more than once).
+    #[arg(long = "only-branch", value_name = "BRANCH")]
+    pub only_branch: Vec<String>,
+    /// Only traverse and delete commit objects.
+    #[arg(long)]
+    pub commit_only: bool,
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use crate::Result;
 pub fn run(repo: &Repo, o: &CatOpts) -> Result<i32> {
     let csum = repo.resolve_rev(&o.rev)?;
     for p in &o.paths {
-        let Entry::File(f) = tree::lookup(repo, &csum, p)? else {
-            return Err(Error::Invalid(format!("{p}: is a directory")).into());
+        // ostree's words: scripts grep "open directory".
+        let Entry::File(f) = tree::lookup_follow(repo, &csum, p)? else {
+            return Err(Error::Invalid(format!("{p}: Can't open directory")).into());
         };
         match repo.load_file(&f)? {
             (_, Content::Regular(mut r, _)) => {

@@ -18,12 +18,20 @@ pub fn run(repo: &Repo, o: &CheckoutOpts) -> Result<i32> {
         user_mode: o.user_mode,
         union: o.union,
         union_add: o.union_add,
+        union_identical: o.union_identical,
+        bareuseronly_dirs: o.bareuseronly_dirs,
+        allow_noent: o.allow_noent,
         force_copy: o.force_copy,
         require_hardlinks: o.require_hardlinks,
         subpath: o.subpath.clone(),
         fsync: o.fsync,
         threads: 0,
         process_passthrough_whiteouts: o.process_passthrough_whiteouts,
+        // One path per line, as ostree reads --skip-list.
+        skip_list: match &o.skip_list {
+            Some(p) => Some(std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()),
+            None => None,
+        },
     };
     let st = checkout::checkout(repo, &csum, &dest, &opts).map_err(|e| e.context(format!("checking out {csum} to {}", dest.display())))?;
     log::info!("{} files ({} hardlinked), {} directories", st.files, st.hardlinked, st.dirs);

@@ -52,6 +52,13 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         Some(p) => Some(std::sync::Arc::new(StatOverride::parse(&std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?)?)),
         None => None,
     };
+    // One path per line, as ostree reads --skip-list.
+    let skip_list = match &o.skip_list {
+        Some(p) => {
+            Some(std::sync::Arc::new(std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()))
+        }
+        None => None,
+    };
     let opts = TreeOptions {
         modifier: Modifier {
             owner_uid: o.owner_uid,
@@ -59,6 +66,9 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
             no_xattrs: o.no_xattrs,
             canonical_permissions: o.canonical_permissions,
             statoverride,
+            ro_executables: o.mode_ro_executables,
+            skip_list,
+            consume: o.consume,
         },
         link_checkout_speedup: o.link_checkout_speedup,
         tar_autocreate_parents: o.tar_autocreate_parents,
@@ -97,6 +107,13 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
                 std::fs::remove_dir_all(p).map_err(|e| Error::io(p, e).context("--consume"))?;
             }
         }
+    }
+    if o.table_output {
+        out(&format!(
+            "Commit: {}\nMetadata Total: {}\nMetadata Written: {}\nContent Total: {}\nContent Written: {}\nContent Cache Hits: {}\nContent Bytes Written: {}\n",
+            r.checksum, r.metadata_total, r.metadata_written, r.content_total, r.content_written, r.devino_hits, r.content_bytes_written
+        ))?;
+        return Ok(0);
     }
     out(&format!("{}\n", r.checksum))?;
     Ok(0)

@@ -6,7 +6,8 @@ use super::{out, progress_enabled};
 use crate::cli::FsckOpts;
 use crate::Result;
 
-pub fn run(repo: &Repo, o: &FsckOpts) -> Result<i32> {
+pub fn run(mut repo: Repo, o: &FsckOpts) -> Result<i32> {
+    let repo = &mut repo;
     let show_progress = progress_enabled() && !o.json && !o.quiet;
     if !o.json && !o.quiet {
         // As ostree: partial commits are not verified, so not counted here.
@@ -23,6 +24,8 @@ pub fn run(repo: &Repo, o: &FsckOpts) -> Result<i32> {
     if show_progress {
         eprintln!();
     }
+    let tombstones = if o.add_tombstones { ostree_repo::prune::commits_with_missing_parent(repo)? } else { Vec::new() };
+    ostree_repo::prune::add_tombstones(repo, &tombstones)?;
     let binding_problems =
         if o.verify_bindings || o.verify_back_refs { ostree_repo::fsck::verify_ref_bindings(repo, o.verify_bindings, o.verify_back_refs)? } else { Vec::new() };
     let removed = if o.delete && !report.is_clean() { ostree_repo::fsck::repair(repo, &report)? } else { 0 };
@@ -69,6 +72,9 @@ pub fn run(repo: &Repo, o: &FsckOpts) -> Result<i32> {
         err.push_str("error: Repository corruption encountered\n");
     }
     let mut s = String::new();
+    for c in &tombstones {
+        s.push_str(&format!("Adding tombstone for commit {c}\n"));
+    }
     if report.partial_commits > 0 {
         s.push_str(&format!("{} partial commits not verified\n", report.partial_commits));
     }

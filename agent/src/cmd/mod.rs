@@ -9,6 +9,7 @@ mod commit;
 mod config;
 mod create_usb;
 mod find_remotes;
+mod diff;
 mod fsck;
 mod gpg_sign;
 mod init;
@@ -47,11 +48,12 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Show(o) => show::run(&repo()?, &o),
         Command::Log(o) => log::run(&repo()?, &o),
         Command::Ls(o) => ls::run(&repo()?, &o),
+        Command::Diff(o) => diff::run(&repo()?, &o),
         Command::Cat(o) => cat::run(&repo()?, &o),
         Command::Checksum(o) => checksum::run(&o),
         Command::Checkout(o) => checkout::run(&repo()?, &o),
-        Command::Fsck(o) => fsck::run(&repo()?, &o),
-        Command::Prune(o) => prune::run(&repo()?, &o),
+        Command::Fsck(o) => fsck::run(repo()?, &o),
+        Command::Prune(o) => prune::run(repo()?, &o),
         // As ostree: a remote verb's --sysroot overrides --repo.
         Command::Remote(o) => remote::run(if let Some(r) = &o.sysroot { open_repo(Some(r.join("ostree/repo")))? } else { repo()? }, &o),
         Command::Summary(o) => summary::run(repo()?, &o),

@@ -19,6 +19,7 @@ pub fn run(repo: &Repo, o: &PullLocalOpts) -> Result<i32> {
     if o.require_static_deltas {
         opts.static_deltas = uptree_pull::delta::DeltaPolicy::Require;
     }
+    opts.bareuseronly_files = o.bareuseronly_files;
     // As ostree: no REF means every local branch of the source repository.
     let refs = if o.refs.is_empty() { Repo::open(&o.src)?.list_refs()?.into_keys().filter(|r| !r.contains(':')).collect() } else { o.refs.clone() };
     let r = uptree_pull::pull_local(repo, &o.src, &refs, &opts)?;

@@ -33,6 +33,7 @@ pub fn run(repo: &Repo, o: &RefsOpts) -> Result<i32> {
     }
     // flatpak's "REMOTE:." means every ref of REMOTE, like "REMOTE:".
     let prefixes: Vec<&str> = o.prefixes.iter().map(|p| p.strip_suffix(":.").map_or(p.as_str(), |r| &p[..r.len() + 1])).collect();
+    repo.check_refs_layout()?;
     let all = repo.list_refs()?;
     let matches = |k: &str, p: &str| k == p || k.starts_with(&format!("{}/", p.trim_end_matches('/'))) || (p.ends_with(':') && k.starts_with(p));
     let selected: Vec<(&String, &Checksum, Option<&str>)> = all

@@ -155,3 +155,22 @@ pub fn verify(repo: &Repo, name: &DeltaName) -> Result<()> {
     }
     Ok(())
 }
+
+/// Prune's share of the deltas (ostree's `prune_static_deltas`): with
+/// `to`, every delta to that commit goes (`prune --static-deltas-only
+/// --delete-commit`); without, every delta whose target commit is no
+/// longer in the repository. Returns how many were deleted.
+pub fn prune(repo: &Repo, to: Option<&Checksum>) -> Result<usize> {
+    let mut n = 0;
+    for (name, _) in list(repo)? {
+        let gone = match to {
+            Some(t) => name.to == *t,
+            None => !repo.has_object(&name.to, ostree_repo::ObjectType::Commit),
+        };
+        if gone {
+            delete(repo, &name)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}

@@ -622,7 +622,7 @@ pub fn cleanup(sysroot: &mut LockedSysroot) -> Result<()> {
             repo.set_ref(&r, Some(csum))?;
         }
     }
-    prune::prune(repo, &PruneOptions { refs_only: true, depth: 0, keep_younger_than: None, dry_run: false })?;
+    prune::prune(repo, &PruneOptions { refs_only: true, depth: 0, ..PruneOptions::default() })?;
     Ok(())
 }
 

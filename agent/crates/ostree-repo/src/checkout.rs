@@ -12,7 +12,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -36,6 +36,14 @@ pub struct CheckoutOptions {
     pub union: bool,
     /// `--union-add`: keep existing files, add missing ones.
     pub union_add: bool,
+    /// `--allow-noent`: a missing `subpath` checks out nothing, without error.
+    pub allow_noent: bool,
+    /// `-M`, `--bareuseronly-dirs`: directories lose mode bits outside
+    /// 0775 (setuid, world-writable…).
+    pub bareuseronly_dirs: bool,
+    /// `--union-identical`: keep existing files identical to the commit's
+    /// (same inode, or same content and metadata), fail on any other.
+    pub union_identical: bool,
     /// `--force-copy`: never hardlink.
     pub force_copy: bool,
     /// `--require-hardlinks`: fail rather than copy regular files.
@@ -50,6 +58,10 @@ pub struct CheckoutOptions {
     /// an overlayfs whiteout `NAME` (a char device 0:0 with the file's
     /// mode and owner), as libostree does for deployments.
     pub process_passthrough_whiteouts: bool,
+    /// `--skip-list`: paths of files in the commit ("/a/b") not checked
+    /// out. Directories are checked out even when listed, as by ostree
+    /// 2022.7 (its checkout filter never sees them).
+    pub skip_list: Option<std::collections::BTreeSet<String>>,
 }
 
 /// The name prefix of an overlayfs whiteout stored as a plain file.
@@ -60,6 +72,7 @@ enum Overwrite {
     None,
     Replace,
     Keep,
+    Identical,
 }
 
 struct Job {
@@ -90,10 +103,13 @@ pub fn checkout(repo: &Repo, commit: &Checksum, dest: &Path, opts: &CheckoutOpti
         return Err(Error::Invalid(format!("commit {commit} is partial (an interrupted pull); pull it again before checking it out")));
     }
     let c = repo.load_commit(commit)?;
-    let overwrite = match (opts.union, opts.union_add) {
-        (true, true) => return Err(Error::Invalid("--union and --union-add are mutually exclusive".into())),
-        (true, false) => Overwrite::Replace,
-        (false, true) => Overwrite::Keep,
+    let overwrite = match (opts.union, opts.union_add, opts.union_identical) {
+        (true, true, _) => return Err(Error::Invalid("--union and --union-add are mutually exclusive".into())),
+        (true, _, true) | (_, true, true) => return Err(Error::Invalid("--union-identical excludes --union and --union-add".into())),
+        (false, false, true) if !opts.require_hardlinks => return Err(Error::Invalid("--union-identical requires --require-hardlinks".into())),
+        (false, false, true) => Overwrite::Identical,
+        (true, false, false) => Overwrite::Replace,
+        (false, true, false) => Overwrite::Keep,
         _ => Overwrite::None,
     };
     let can_hardlink = !opts.force_copy
@@ -113,7 +129,7 @@ pub fn checkout(repo: &Repo, commit: &Checksum, dest: &Path, opts: &CheckoutOpti
 
     // Resolve --subpath to a dirtree or a single file.
     let (mut tree, mut meta) = (c.root_tree, c.root_meta);
-    let mut single_file = None;
+    let mut single_file: Option<(Checksum, String)> = None;
     if let Some(sub) = &opts.subpath {
         let comps: Vec<&str> = sub.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
         for (i, comp) in comps.iter().enumerate() {
@@ -121,24 +137,33 @@ pub fn checkout(repo: &Repo, commit: &Checksum, dest: &Path, opts: &CheckoutOpti
             if let Some((_, t, m)) = dt.dirs.iter().find(|(n, _, _)| n == comp) {
                 (tree, meta) = (*t, *m);
             } else if let (Some((_, f)), true) = (dt.files.iter().find(|(n, _)| n == comp), i + 1 == comps.len()) {
-                single_file = Some(*f);
+                single_file = Some((*f, comp.to_string()));
+            } else if opts.allow_noent {
+                return Ok(CheckoutStats::default());
             } else {
                 return Err(Error::Invalid(format!("No such file or directory: {sub}")));
             }
         }
     }
 
-    let dest_parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let dest_name = dest.file_name().ok_or_else(|| Error::Invalid(format!("invalid destination {}", dest.display())))?;
-    let parent_fd = open_dir_follow(dest_parent)?;
-
-    if let Some(f) = single_file {
-        // A file subpath lands at DEST itself.
-        let job = Job { dir: Arc::new(parent_fd), dir_path: Arc::new(dest_parent.to_path_buf()), name: dest_name.to_string_lossy().into_owned(), csum: f };
+    if let Some((f, name)) = single_file {
+        // As ostree: a file subpath lands in DEST (made, private, if
+        // missing) under its own name.
+        match std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700).create(dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(dest, e)),
+        }
+        let dir = open_dir_follow(dest)?;
+        let job = Job { dir: Arc::new(dir), dir_path: Arc::new(dest.to_path_buf()), name, csum: f };
         let mut stats = CheckoutStats::default();
         checkout_file(&ctx, &job, &mut stats)?;
         return Ok(stats);
     }
+
+    let dest_parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dest_name = dest.file_name().ok_or_else(|| Error::Invalid(format!("invalid destination {}", dest.display())))?;
+    let parent_fd = open_dir_follow(dest_parent)?;
 
     let n = if opts.threads > 0 { opts.threads } else { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(8) };
     // Whole directories' files go to workers as one batch: a hand-off per
@@ -179,7 +204,7 @@ pub fn checkout(repo: &Repo, commit: &Checksum, dest: &Path, opts: &CheckoutOpti
                 }
             });
         }
-        let r = walk(&ctx, &parent_fd, dest_parent, &dest_name.to_string_lossy(), &tree, &meta, &tx, &mut finalize);
+        let r = walk(&ctx, &parent_fd, dest_parent, &dest_name.to_string_lossy(), "", &tree, &meta, &tx, &mut finalize);
         drop(tx);
         r
     });
@@ -223,6 +248,7 @@ fn walk(
     parent: &OwnedFd,
     parent_path: &Path,
     name: &str,
+    rel: &str,
     tree: &Checksum,
     meta: &Checksum,
     tx: &mpsc::SyncSender<Vec<Job>>,
@@ -244,20 +270,22 @@ fn walk(
     }
     let dir = Arc::new(fd.try_clone().at(&path)?);
     let dir_path = Arc::new(path.clone());
-    for chunk in dt.files.chunks(256) {
+    let skipped = |n: &str| ctx.opts.skip_list.as_ref().is_some_and(|l| l.contains(&format!("{rel}/{n}")));
+    let files: Vec<&(String, Checksum)> = dt.files.iter().filter(|(n, _)| !skipped(n)).collect();
+    for chunk in files.chunks(256) {
         let jobs = chunk.iter().map(|(fname, csum)| Job { dir: Arc::clone(&dir), dir_path: Arc::clone(&dir_path), name: fname.clone(), csum: *csum }).collect();
         tx.send(jobs).map_err(|_| Error::Invalid("checkout workers exited".into()))?;
     }
     finalize.push((fd, path.clone(), dm, created));
     for (dname, t, m) in &dt.dirs {
-        walk(ctx, &dir, &path, dname, t, m, tx, finalize)?;
+        walk(ctx, &dir, &path, dname, &format!("{rel}/{dname}"), t, m, tx, finalize)?;
     }
     Ok(())
 }
 
 fn apply_dir_meta(ctx: &Ctx<'_>, fd: &OwnedFd, path: &Path, m: &DirMeta) -> Result<()> {
     let mut mode = m.mode & 0o7777;
-    if ctx.repo.mode() == RepoMode::BareUserOnly {
+    if ctx.repo.mode() == RepoMode::BareUserOnly || ctx.opts.bareuseronly_dirs {
         mode &= 0o775;
     }
     fchmod(fd, Mode::from_bits_truncate(mode)).at(path)?;
@@ -279,7 +307,8 @@ fn prepare_slot(ctx: &Ctx<'_>, dir: &OwnedFd, name: &str, full: &Path) -> Result
         Err(Errno::ENOENT) => Ok(true),
         Err(e) => Err(Error::io(full, e.into())),
         Ok(st) => match ctx.overwrite {
-            Overwrite::None => Err(Error::io(full, io::Error::from_raw_os_error(libc_eexist()))),
+            // An identical entry was kept before we get here.
+            Overwrite::None | Overwrite::Identical => Err(Error::io(full, io::Error::from_raw_os_error(libc_eexist()))),
             Overwrite::Keep => Ok(false),
             Overwrite::Replace => {
                 if st.st_mode & crate::object::S_IFMT == crate::object::S_IFDIR {
@@ -325,6 +354,40 @@ fn checkout_whiteout(ctx: &Ctx<'_>, job: &Job, target: &str, meta: &FileMeta, st
     Ok(())
 }
 
+/// `--union-identical`: whether the existing `full` is the commit's file
+/// already: the object's own inode, the same symlink target, or a regular
+/// file that would get the same checksum (its xattrs aside, as ostree).
+fn is_identical(ctx: &Ctx<'_>, job: &Job, meta: &FileMeta, full: &Path) -> Result<bool> {
+    let st = match nix::sys::stat::fstatat(&*job.dir, job.name.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(Errno::ENOENT) => return Ok(false),
+        Err(e) => return Err(Error::io(full, e.into())),
+    };
+    let fmt = st.st_mode & crate::object::S_IFMT;
+    if meta.is_symlink() {
+        if fmt != crate::object::S_IFLNK {
+            return Ok(false);
+        }
+        let target = nix::fcntl::readlinkat(&*job.dir, job.name.as_str()).at(full)?;
+        return Ok(target.as_encoded_bytes() == meta.symlink_target.as_bytes());
+    }
+    if fmt != crate::object::S_IFREG {
+        return Ok(false);
+    }
+    let obj = ctx.repo.object_path(&job.csum, ObjectType::File);
+    if let Ok(o) = std::fs::symlink_metadata(&obj) {
+        // st_ino is 32-bit in 32-bit glibc's struct stat.
+        #[allow(clippy::useless_conversion)]
+        if (o.dev(), o.ino()) == (st.st_dev, u64::from(st.st_ino)) {
+            return Ok(true);
+        }
+    }
+    if !meta.xattrs.is_empty() {
+        return Ok(false);
+    }
+    Ok(crate::commit::checksum_path_as(full, true, Some(meta.uid), Some(meta.gid))? == job.csum)
+}
+
 fn checkout_file(ctx: &Ctx<'_>, job: &Job, stats: &mut CheckoutStats) -> Result<()> {
     let full = job.dir_path.join(&job.name);
     crate::object::validate_filename(&job.name)?;
@@ -332,6 +395,9 @@ fn checkout_file(ctx: &Ctx<'_>, job: &Job, stats: &mut CheckoutStats) -> Result<
     let (meta, size) = repo.load_file_info(&job.csum)?;
     if let Some(target) = job.name.strip_prefix(OVERLAYFS_WHITEOUT_PREFIX).filter(|_| ctx.opts.process_passthrough_whiteouts && !meta.is_symlink()) {
         return checkout_whiteout(ctx, job, target, &meta, stats);
+    }
+    if ctx.overwrite == Overwrite::Identical && is_identical(ctx, job, &meta, &full)? {
+        return Ok(());
     }
     if !prepare_slot(ctx, &job.dir, &job.name, &full)? {
         return Ok(());
@@ -353,8 +419,9 @@ fn checkout_file(ctx: &Ctx<'_>, job: &Job, stats: &mut CheckoutStats) -> Result<
                 stats.hardlinked += 1;
                 return Ok(());
             }
-            // Cross-device, too many links, or not permitted: copy instead.
-            Err(Errno::EXDEV) | Err(Errno::EMLINK) | Err(Errno::EPERM) if !ctx.opts.require_hardlinks => {}
+            // Cross-device, too many links, not permitted, or an object of a
+            // parent repository (core.parent): copy instead.
+            Err(Errno::EXDEV) | Err(Errno::EMLINK) | Err(Errno::EPERM) | Err(Errno::ENOENT) if !ctx.opts.require_hardlinks => {}
             Err(e) => return Err(Error::io(&full, e.into())),
         }
     }

@@ -40,6 +40,15 @@ pub struct Modifier {
     pub canonical_permissions: bool,
     /// Per-path mode changes (`--statoverride`), matched on dir layers.
     pub statoverride: Option<Arc<StatOverride>>,
+    /// `--skip-list`: paths in the commit ("/a/b") left out, with
+    /// everything below them.
+    pub skip_list: Option<Arc<std::collections::BTreeSet<String>>>,
+    /// `--mode-ro-executables`: files with an execute bit lose their
+    /// write bits.
+    pub ro_executables: bool,
+    /// `--consume`: the source files may become the objects (bare-user-only
+    /// links them in); changes nothing about the entries.
+    pub consume: bool,
 }
 
 /// One `--statoverride` line: `MODE PATH` ORs MODE into the permissions,
@@ -95,7 +104,13 @@ impl StatOverride {
 impl Modifier {
     /// True if entries can change; a ref layer is then rewritten, not reused.
     pub fn is_active(&self) -> bool {
-        self.owner_uid.is_some() || self.owner_gid.is_some() || self.no_xattrs || self.canonical_permissions || self.statoverride.is_some()
+        self.owner_uid.is_some()
+            || self.owner_gid.is_some()
+            || self.no_xattrs
+            || self.canonical_permissions
+            || self.ro_executables
+            || self.statoverride.is_some()
+            || self.skip_list.is_some()
     }
 
     fn apply_path(&self, path: &str, mode: &mut u32) {
@@ -119,6 +134,9 @@ impl Modifier {
             }
             *uid = 0;
             *gid = 0;
+        }
+        if self.ro_executables && *mode & S_IFMT == S_IFREG && *mode & 0o111 != 0 {
+            *mode &= !0o222;
         }
         if self.no_xattrs || self.canonical_permissions {
             xattrs.clear();
@@ -333,6 +351,8 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
 
     fn write_dirmeta(&mut self, meta: DirMeta) -> Result<Checksum> {
         if let Some(c) = self.dirmeta_cache.get(&meta) {
+            // Counted as ostree counts it: once per directory.
+            self.txn.stats.metadata_total.fetch_add(1, Ordering::Relaxed);
             return Ok(*c);
         }
         let c = self.txn.write_metadata(ObjectType::DirMeta, &meta.to_bytes())?;
@@ -464,7 +484,11 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
         for e in fs::read_dir(path).at(path)? {
             let e = e.at(path)?;
             let name_os = e.file_name();
-            let name = name_os.to_str().ok_or_else(|| Error::Invalid(format!("{}: file name is not valid UTF-8", e.path().display())))?.to_string();
+            // ostree's words: scripts grep "Invalid UTF-8 in filename".
+            let name = name_os.to_str().ok_or_else(|| Error::Invalid(format!("Invalid UTF-8 in filename {}", e.path().display())))?.to_string();
+            if self.opts.modifier.skip_list.as_ref().is_some_and(|l| l.contains(&format!("{rel}/{name}"))) {
+                continue;
+            }
             let mut ft = e.file_type().at(&e.path())?;
             if !(ft.is_dir() || ft.is_file() || ft.is_symlink()) {
                 // d_type may be DT_UNKNOWN on some filesystems; std falls back
@@ -923,6 +947,7 @@ fn open_dir_at(parent: &OwnedFd, name: &str, full: &Path) -> Result<OwnedFd> {
 }
 
 fn process_job(txn: &Transaction<'_>, modifier: &Modifier, devino: Option<&DevIno>, job: Job, buf: &mut Vec<u8>) -> JobResult {
+    txn.stats.content_total.fetch_add(1, Ordering::Relaxed);
     match job {
         Job::Data { meta, data, slot, path } => {
             let r = txn.write_content(&meta, ContentSource::Bytes(&data), buf).map_err(|e| e.context(format!("tar entry {path}")));
@@ -997,6 +1022,11 @@ fn process_path(
     modifier.apply_path(rel, &mut mode);
     modifier.apply(&mut uid, &mut gid, &mut mode, &mut xattrs);
     let meta = FileMeta { uid, gid, mode, symlink_target: String::new(), xattrs };
+    if modifier.consume {
+        if let Some(c) = txn.adopt_content(&meta, &file, full, st.len())? {
+            return Ok(c);
+        }
+    }
     txn.write_content(&meta, ContentSource::File(&mut file, st.len()), buf)
 }
 
@@ -1095,6 +1125,8 @@ pub struct CommitResult {
     pub checksum: Checksum,
     /// `skip_if_unchanged` found the parent's tree: `checksum` is the parent.
     pub skipped: bool,
+    pub metadata_total: u64,
+    pub content_total: u64,
     pub content_written: u64,
     pub content_bytes_written: u64,
     pub metadata_written: u64,
@@ -1220,7 +1252,17 @@ fn build_commit(
     if let (true, Some(p)) = (spec.skip_if_unchanged, parent) {
         let pc = repo.load_commit(&p)?;
         if (pc.root_tree, pc.root_meta) == (root_tree, root_meta) {
-            return Ok(CommitResult { checksum: p, skipped: true, content_written: 0, content_bytes_written: 0, metadata_written: 0, devino_hits: 0 });
+            let r = CommitResult {
+                checksum: p,
+                skipped: true,
+                metadata_total: 0,
+                content_total: 0,
+                content_written: 0,
+                content_bytes_written: 0,
+                metadata_written: 0,
+                devino_hits: 0,
+            };
+            return Ok(r);
         }
     }
     let mut metadata: Vec<(String, Value)> = spec.metadata_strings.iter().map(|(k, v)| (k.clone(), build::s(v.as_str()))).collect();
@@ -1247,6 +1289,8 @@ fn build_commit(
     let result = CommitResult {
         checksum,
         skipped: false,
+        metadata_total: s.metadata_total.load(Ordering::Relaxed),
+        content_total: s.content_total.load(Ordering::Relaxed),
         content_written: s.content_written.load(Ordering::Relaxed),
         content_bytes_written: s.content_bytes_written.load(Ordering::Relaxed),
         metadata_written: s.metadata_written.load(Ordering::Relaxed),
@@ -1320,7 +1364,14 @@ mod tests {
 /// committed as is — a content checksum for a file or symlink, a dirmeta
 /// checksum for a directory. Symlinks are not followed.
 pub fn checksum_path(path: &Path, ignore_xattrs: bool) -> Result<Checksum> {
+    checksum_path_as(path, ignore_xattrs, None, None)
+}
+
+/// [`checksum_path`] as if the file belonged to `uid`/`gid` where given
+/// (`diff --owner-uid`, `--owner-gid`).
+pub fn checksum_path_as(path: &Path, ignore_xattrs: bool, uid: Option<u32>, gid: Option<u32>) -> Result<Checksum> {
     let st = fs::symlink_metadata(path).at(path)?;
+    let (uid, gid) = (uid.unwrap_or(st.uid()), gid.unwrap_or(st.gid()));
     let xattrs = |t: xattr::Target<'_>| -> Result<Xattrs> {
         if ignore_xattrs {
             return Ok(Vec::new());
@@ -1329,20 +1380,20 @@ pub fn checksum_path(path: &Path, ignore_xattrs: bool) -> Result<Checksum> {
     };
     let ft = st.file_type();
     if ft.is_dir() {
-        let dm = DirMeta { uid: st.uid(), gid: st.gid(), mode: st.mode(), xattrs: xattrs(xattr::Target::Path(path))? };
+        let dm = DirMeta { uid, gid, mode: st.mode(), xattrs: xattrs(xattr::Target::Path(path))? };
         return Ok(Checksum::of(&dm.to_bytes()));
     }
     if ft.is_symlink() {
         let target = fs::read_link(path).at(path)?;
         let target = target.into_os_string().into_string().map_err(|_| Error::Invalid("symlink target is not valid UTF-8".into()))?;
-        let meta = FileMeta { uid: st.uid(), gid: st.gid(), mode: st.mode(), symlink_target: target, xattrs: xattrs(xattr::Target::Path(path))? };
+        let meta = FileMeta { uid, gid, mode: st.mode(), symlink_target: target, xattrs: xattrs(xattr::Target::Path(path))? };
         return Ok(crate::object::content_checksum(&meta, &[]));
     }
     if !ft.is_file() {
         return Err(Error::Invalid(format!("{}: not a regular file, symlink or directory", path.display())));
     }
     let mut file = fs::OpenOptions::new().read(true).custom_flags(OFlag::O_NOFOLLOW.bits()).open(path).at(path)?;
-    let meta = FileMeta { uid: st.uid(), gid: st.gid(), mode: st.mode(), symlink_target: String::new(), xattrs: xattrs(xattr::Target::Fd(file.as_fd()))? };
+    let meta = FileMeta { uid, gid, mode: st.mode(), symlink_target: String::new(), xattrs: xattrs(xattr::Target::Fd(file.as_fd()))? };
     let mut h = crate::object::ContentHasher::new(&meta);
     let mut buf = vec![0u8; 256 * 1024];
     loop {

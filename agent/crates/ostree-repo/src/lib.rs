@@ -4,7 +4,7 @@
 //! [`object`] (checksums, dirmeta, dirtree, commit, content headers),
 //! [`keyfile`] (GLib INI text), [`datetime`] — then the store: [`repo`]
 //! (layout, config, refs, locks, transactions: where file I/O enters),
-//! [`commit`], [`checkout`], [`fsck`], [`prune`], [`tree`], [`remote`]
+//! [`commit`], [`checkout`], [`diff`], [`fsck`], [`prune`], [`tree`], [`remote`]
 //! (remote configuration), [`cookies`] (a remote's cookie jar) and [`summary`].
 //!
 //! Format reference: ostree-format.md; the judge is the real `ostree`.
@@ -13,6 +13,7 @@ pub mod checkout;
 pub mod commit;
 pub mod cookies;
 pub mod datetime;
+pub mod diff;
 pub mod error;
 pub mod fsck;
 pub mod fsutil;

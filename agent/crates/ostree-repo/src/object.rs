@@ -88,7 +88,7 @@ impl ObjectType {
             ObjectType::DirTree => "dirtree",
             ObjectType::DirMeta => "dirmeta",
             ObjectType::Commit => "commit",
-            ObjectType::TombstoneCommit => "commit-tombstone",
+            ObjectType::TombstoneCommit => "tombstone-commit",
             ObjectType::CommitMeta => "commitmeta",
             ObjectType::PayloadLink => "payload-link",
         }
@@ -100,7 +100,7 @@ impl ObjectType {
             "dirtree" => ObjectType::DirTree,
             "dirmeta" => ObjectType::DirMeta,
             "commit" => ObjectType::Commit,
-            "commit-tombstone" => ObjectType::TombstoneCommit,
+            "tombstone-commit" => ObjectType::TombstoneCommit,
             "commitmeta" => ObjectType::CommitMeta,
             "payload-link" => ObjectType::PayloadLink,
             _ => return None,

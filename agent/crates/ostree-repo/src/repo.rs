@@ -123,6 +123,9 @@ impl std::fmt::Display for RefName {
     }
 }
 
+/// How many `core.parent` links a repository may chain through.
+const MAX_PARENT_DEPTH: usize = 8;
+
 /// An open repository.
 #[derive(Debug)]
 pub struct Repo {
@@ -137,6 +140,9 @@ pub struct Repo {
     /// Set when opened as a sysroot's repository (`admin`): libostree then
     /// counts it as the system repository of that sysroot.
     sysroot: Option<PathBuf>,
+    /// `core.parent`: objects missing here are read from there (ostree's
+    /// parent repositories; writes and listings stay in this one).
+    parent: Option<Box<Repo>>,
 }
 
 /// Content of a file object as read back.
@@ -192,6 +198,10 @@ impl Repo {
 
     /// Open an existing repository and read its `config`.
     pub fn open(path: &Path) -> Result<Repo> {
+        Self::open_chain(path, 0)
+    }
+
+    fn open_chain(path: &Path, depth: usize) -> Result<Repo> {
         let config_path = path.join("config");
         // Bounded, regular file, not through a symlink: the repository may
         // be on a USB stick anyone can write.
@@ -231,7 +241,13 @@ impl Repo {
                 return Err(Error::io(&tmp, e));
             }
         }
-        Ok(Repo { path: path.to_path_buf(), mode, config, fsync, zlib_level, lock_timeout, min_free, disable_xattrs, sysroot: None })
+        let parent = match config.get("core", "parent") {
+            // A cycle of parents would never end.
+            Some(_) if depth >= MAX_PARENT_DEPTH => return Err(cfg_err(format!("more than {MAX_PARENT_DEPTH} parent repositories"))),
+            Some(p) => Some(Box::new(Self::open_chain(Path::new(p.trim()), depth + 1).map_err(|e| e.context(format!("parent of {}", path.display())))?)),
+            None => None,
+        };
+        Ok(Repo { path: path.to_path_buf(), mode, config, fsync, zlib_level, lock_timeout, min_free, disable_xattrs, sysroot: None, parent })
     }
 
     fn parse_min_free(config: &KeyFile) -> std::result::Result<MinFreeSpace, String> {
@@ -319,7 +335,7 @@ impl Repo {
     }
 
     pub fn has_object(&self, csum: &Checksum, ty: ObjectType) -> bool {
-        fs::symlink_metadata(self.object_path(csum, ty)).is_ok()
+        fs::symlink_metadata(self.object_path(csum, ty)).is_ok() || self.parent.as_ref().is_some_and(|p| p.has_object(csum, ty))
     }
 
     /// Take the repository lock (`.lock`, OFD, as libostree).
@@ -339,7 +355,12 @@ impl Repo {
         let p = self.object_path(csum, ty);
         let f = match uptree_sys::fs::open_regular(&p) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::MissingObject(*csum, ty)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return match &self.parent {
+                    Some(parent) => parent.read_metadata(ty, csum),
+                    None => Err(Error::MissingObject(*csum, ty)),
+                }
+            }
             Err(e) => return Err(Error::io(&p, e)),
         };
         let mut buf = Vec::new();
@@ -438,6 +459,17 @@ impl Repo {
 
     fn load_file_inner(&self, csum: &Checksum, want_data: bool) -> Result<(FileMeta, u64, Option<Content>)> {
         let p = self.object_path(csum, ObjectType::File);
+        if let Some(parent) = &self.parent {
+            if fs::symlink_metadata(&p).is_err() {
+                return parent.load_file_inner(csum, want_data);
+            }
+        }
+        self.load_file_at(&p, csum, want_data)
+    }
+
+    /// Read content object `csum` stored (in this repository's mode) at `p`.
+    fn load_file_at(&self, p: &Path, csum: &Checksum, want_data: bool) -> Result<(FileMeta, u64, Option<Content>)> {
+        let p = p.to_path_buf();
         let missing = |e: io::Error| if e.kind() == io::ErrorKind::NotFound { Error::MissingObject(*csum, ObjectType::File) } else { Error::io(&p, e) };
         let ctx = |e: Error| e.context(format!("content object {csum}"));
         match self.mode {
@@ -507,6 +539,23 @@ impl Repo {
             }
         }
         Ok(out)
+    }
+
+    /// ostree lists refs by opening `refs/heads` and `refs/remotes`, so
+    /// `refs` fails on a repository missing either (ostree's words);
+    /// uptree's own listing tolerates it.
+    pub fn check_refs_layout(&self) -> Result<()> {
+        for d in ["refs/heads", "refs/remotes"] {
+            let p = self.path.join(d);
+            match fs::metadata(&p) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(Error::Invalid(format!("Listing refs: opendir({d}): No such file or directory")));
+                }
+                Err(e) => return Err(Error::io(p, e)),
+            }
+        }
+        Ok(())
     }
 
     fn collect_refs(&self, dir: &Path, prefix: &str, remote: Option<&str>, out: &mut BTreeMap<String, Checksum>) -> Result<()> {
@@ -998,7 +1047,11 @@ impl std::fmt::Debug for Transaction<'_> {
 /// Counters of a transaction.
 #[derive(Debug, Default)]
 pub struct TxnStats {
+    /// Metadata objects stored or found already there (`commit --table-output`).
+    pub metadata_total: AtomicU64,
     pub metadata_written: AtomicU64,
+    /// Files committed, new or not.
+    pub content_total: AtomicU64,
     pub content_written: AtomicU64,
     pub content_bytes_written: AtomicU64,
     pub devino_hits: AtomicU64,
@@ -1228,8 +1281,85 @@ impl<'r> Transaction<'r> {
         Ok(csum)
     }
 
+    /// Store content object `csum` as a hardlink to `src`, the same object
+    /// in a repository of this mode on this filesystem (ostree's local
+    /// pulls link them). With `verify` (an untrusted source) the linked
+    /// file is re-hashed, and linked only if nobody but us can change it
+    /// afterwards: a regular file owned by our user and not group or world
+    /// writable, or a symlink. False if it cannot be linked: copy it instead.
+    pub fn link_content(&self, csum: &Checksum, src: &Path, verify: bool) -> Result<bool> {
+        if !self.repo.mode.is_bare() {
+            return Ok(false);
+        }
+        if !self.claim(csum, ObjectType::File) {
+            return Ok(true);
+        }
+        self.ensure_staging_subdir(csum)?;
+        let tmp = self.staging.join(&csum.to_hex()[..2]).join(fsutil::tmp_name("link"));
+        let r = (|| -> Result<bool> {
+            if fs::hard_link(src, &tmp).is_err() {
+                return Ok(false);
+            }
+            if verify {
+                let st = fs::symlink_metadata(&tmp).at(&tmp)?;
+                let private =
+                    st.file_type().is_symlink() || (st.file_type().is_file() && st.uid() == nix::unistd::geteuid().as_raw() && st.mode() & 0o022 == 0);
+                if !private {
+                    return Ok(false);
+                }
+                let (meta, _, content) = self.repo.load_file_at(&tmp, csum, true)?;
+                let mut h = crate::object::ContentHasher::new(&meta);
+                if let Some(Content::Regular(mut r, _)) = content {
+                    let mut chunk = vec![0u8; STREAM_CHUNK];
+                    loop {
+                        let n = r.read(&mut chunk).at(&tmp)?;
+                        if n == 0 {
+                            break;
+                        }
+                        h.update(&chunk[..n]);
+                    }
+                }
+                let actual = h.finish();
+                if actual != *csum {
+                    return Err(Error::ChecksumMismatch { checksum: *csum, kind: ObjectType::File, actual });
+                }
+            }
+            self.publish(&tmp, csum, ObjectType::File)?;
+            Ok(true)
+        })();
+        if !matches!(r, Ok(true)) {
+            let _ = fs::remove_file(&tmp);
+            self.unclaim(csum, ObjectType::File);
+        }
+        r
+    }
+
+    /// Store metadata object `csum` as a hardlink to `src`, the same object
+    /// in a trusted repository on this filesystem (metadata is stored alike
+    /// in every mode). False if it cannot be linked: write it instead.
+    pub fn link_metadata(&self, ty: ObjectType, csum: &Checksum, src: &Path) -> Result<bool> {
+        if !self.claim(csum, ty) {
+            return Ok(true);
+        }
+        self.ensure_staging_subdir(csum)?;
+        let tmp = self.staging.join(&csum.to_hex()[..2]).join(fsutil::tmp_name("link"));
+        let linked = fs::hard_link(src, &tmp).is_ok() && fs::symlink_metadata(&tmp).is_ok_and(|m| m.file_type().is_file());
+        if !linked {
+            let _ = fs::remove_file(&tmp);
+            self.unclaim(csum, ty);
+            return Ok(false);
+        }
+        self.publish(&tmp, csum, ty).inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+            self.unclaim(csum, ty);
+        })?;
+        self.stats.metadata_written.fetch_add(1, Ordering::Relaxed);
+        Ok(true)
+    }
+
     /// Store a metadata object whose checksum the caller has computed.
     pub fn write_metadata_trusted(&self, ty: ObjectType, csum: &Checksum, data: &[u8]) -> Result<()> {
+        self.stats.metadata_total.fetch_add(1, Ordering::Relaxed);
         if !self.claim(csum, ty) {
             return Ok(());
         }
@@ -1429,6 +1559,76 @@ impl<'r> Transaction<'r> {
         r.map(|()| self.count_content(size))
     }
 
+    /// `commit --consume` into a bare-user-only repository: the source file
+    /// itself becomes the object (hardlinked into staging, as ostree renames
+    /// it), when its stored form would be the file as it is: regular, owner
+    /// 0, no xattrs. Its mode and mtime are set as an object's and its data
+    /// fsynced before it is linked; the caller deletes the source only after
+    /// the transaction is committed. `None`: not adoptable here (another
+    /// mode, another filesystem, the file swapped), so write it normally.
+    pub fn adopt_content(&self, meta: &FileMeta, file: &File, path: &Path, size: u64) -> Result<Option<Checksum>> {
+        if self.repo.mode != RepoMode::BareUserOnly || !meta.is_regular() || meta.uid != 0 || meta.gid != 0 || !meta.xattrs.is_empty() {
+            return Ok(None);
+        }
+        meta.validate()?;
+        let mut h = crate::object::ContentHasher::new(meta);
+        let mut chunk = vec![0u8; fsutil::buffer_len(size, STREAM_CHUNK)];
+        let mut total = 0u64;
+        loop {
+            let n = std::os::unix::fs::FileExt::read_at(file, &mut chunk, total).at(path)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&chunk[..n]);
+            total += n as u64;
+        }
+        if total != size {
+            return Err(Error::Invalid(format!("file changed size while being committed ({size} -> {total} bytes)")));
+        }
+        let csum = h.finish();
+        if !self.claim(&csum, ObjectType::File) {
+            return Ok(Some(csum));
+        }
+        let r = (|| -> Result<bool> {
+            file.set_permissions(fs::Permissions::from_mode(meta.mode & 0o7777)).at(path)?;
+            let zero = nix::sys::time::TimeSpec::new(0, 0);
+            nix::sys::stat::futimens(file.as_fd(), &nix::sys::time::TimeSpec::UTIME_OMIT, &zero).at(path)?;
+            if self.repo.fsync {
+                file.sync_all().at(path)?;
+            }
+            self.ensure_staging_subdir(&csum)?;
+            let tmp = self.staging.join(&csum.to_hex()[..2]).join(fsutil::tmp_name("adopt"));
+            if fs::hard_link(path, &tmp).is_err() {
+                return Ok(false);
+            }
+            // The path may name another file by now: only the inode that
+            // was hashed may become the object.
+            let (linked, ours) = (fs::symlink_metadata(&tmp).at(&tmp)?, file.metadata().at(path)?);
+            if (linked.dev(), linked.ino()) != (ours.dev(), ours.ino()) {
+                let _ = fs::remove_file(&tmp);
+                return Ok(false);
+            }
+            self.publish(&tmp, &csum, ObjectType::File).inspect_err(|_| {
+                let _ = fs::remove_file(&tmp);
+            })?;
+            Ok(true)
+        })();
+        match r {
+            Ok(true) => {
+                self.count_content(size);
+                Ok(Some(csum))
+            }
+            Ok(false) => {
+                self.unclaim(&csum, ObjectType::File);
+                Ok(None)
+            }
+            Err(e) => {
+                self.unclaim(&csum, ObjectType::File);
+                Err(e)
+            }
+        }
+    }
+
     fn count_content(&self, size: u64) {
         self.stats.content_written.fetch_add(1, Ordering::Relaxed);
         self.stats.content_bytes_written.fetch_add(size, Ordering::Relaxed);
@@ -1480,6 +1680,18 @@ impl<'r> Transaction<'r> {
             for o in objs {
                 let dest = dest_dir.join(&o);
                 fs::rename(self.staging.join(&dir).join(&o), &dest).at(&dest)?;
+                // A commit written again (pulled back) is no longer deleted:
+                // its tombstone goes, as in ostree.
+                if let Some(stem) = o.as_bytes().strip_suffix(b".commit") {
+                    let mut tomb = stem.to_vec();
+                    tomb.extend_from_slice(b".tombstone-commit");
+                    let tomb = dest_dir.join(std::ffi::OsStr::from_bytes(&tomb));
+                    match fs::remove_file(&tomb) {
+                        Ok(()) => {}
+                        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                        Err(err) => return Err(Error::io(&tomb, err)),
+                    }
+                }
             }
             touched.push(dest_dir);
         }

@@ -16,7 +16,7 @@ pub fn lookup(repo: &Repo, commit: &Checksum, path: &str) -> Result<Entry> {
     let c = repo.load_commit(commit)?;
     let mut cur = Entry::Dir { tree: c.root_tree, meta: c.root_meta };
     for comp in path.split('/').filter(|s| !s.is_empty() && *s != ".") {
-        let Entry::Dir { tree, .. } = cur else { return Err(Error::Invalid(format!("{path}: not a directory"))) };
+        let Entry::Dir { tree, .. } = cur else { return Err(Error::Invalid(format!("Inspecting path '{path}': Not a directory"))) };
         let dt = repo.load_dirtree(&tree)?;
         cur = if let Some((_, f)) = dt.files.iter().find(|(n, _)| n == comp) {
             Entry::File(*f)
@@ -27,6 +27,34 @@ pub fn lookup(repo: &Repo, commit: &Checksum, path: &str) -> Result<Entry> {
         };
     }
     Ok(cur)
+}
+
+/// Like [`lookup`], but a symlink is followed inside the commit (relative
+/// to its directory, or from the root when absolute), as `ostree cat`
+/// reads a file; at most 40 links, as the kernel allows.
+pub fn lookup_follow(repo: &Repo, commit: &Checksum, path: &str) -> Result<Entry> {
+    let mut path = path.to_string();
+    for _ in 0..40 {
+        let entry = lookup(repo, commit, &path)?;
+        let Entry::File(f) = entry else { return Ok(entry) };
+        let (meta, _) = repo.load_file_info(&f)?;
+        if !meta.is_symlink() {
+            return Ok(entry);
+        }
+        let base = if meta.symlink_target.starts_with('/') { String::new() } else { path.rsplit_once('/').map_or(String::new(), |(d, _)| d.to_string()) };
+        let mut parts: Vec<&str> = Vec::new();
+        for comp in base.split('/').chain(meta.symlink_target.split('/')) {
+            match comp {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                c => parts.push(c),
+            }
+        }
+        path = format!("/{}", parts.join("/"));
+    }
+    Err(Error::Invalid(format!("{path}: Too many levels of symbolic links")))
 }
 
 /// One line of a listing.

@@ -512,6 +512,18 @@ struct Walk<'a, 'r> {
     caches: &'a [Local],
 }
 
+/// Store a fetched metadata object: hardlinked from a trusted local source
+/// where it can be (as ostree), else written from `data`.
+fn store_metadata(txn: &Transaction<'_>, transport: &dyn Transport, kind: ObjectType, csum: &Checksum, data: &[u8]) -> Result<()> {
+    if let Some(src) = transport.linkable_metadata(csum, kind) {
+        if txn.link_metadata(kind, csum, &src)? {
+            return Ok(());
+        }
+    }
+    txn.write_metadata_trusted(kind, csum, data)?;
+    Ok(())
+}
+
 fn verify_metadata(kind: ObjectType, csum: &Checksum, data: &[u8]) -> Result<()> {
     ostree_repo::fsck::verify_metadata(kind, csum, data).map_err(|e| Error::Verify { object: format!("{csum}.{kind}"), what: e.root().to_string() })
 }
@@ -593,7 +605,7 @@ impl Walk<'_, '_> {
         if !self.transport.trusted() {
             verify_metadata(kind, csum, &data)?;
         }
-        self.txn.write_metadata_trusted(kind, csum, &data)?;
+        store_metadata(self.txn, self.transport, kind, csum, &data)?;
         self.stats.metadata_fetched.fetch_add(1, Ordering::Relaxed);
         Ok(data)
     }
@@ -1050,9 +1062,9 @@ fn fetch_commit(
     // Mark first: a commit object without its tree is never taken as complete.
     repo.mark_partial(c)?;
     if let Some(d) = &detached {
-        txn.write_metadata_trusted(ObjectType::CommitMeta, c, d)?;
+        store_metadata(txn, walk.transport, ObjectType::CommitMeta, c, d)?;
     }
-    txn.write_metadata_trusted(ObjectType::Commit, c, &bytes)?;
+    store_metadata(txn, walk.transport, ObjectType::Commit, c, &bytes)?;
     if fetched {
         walk.stats.add_bytes(bytes.len() as u64);
         walk.stats.metadata_fetched.fetch_add(1, Ordering::Relaxed);

@@ -48,6 +48,10 @@ impl Transport for Local {
         self.src.config().get("core", "collection-id")
     }
 
+    fn linkable_metadata(&self, csum: &Checksum, ty: ObjectType) -> Option<std::path::PathBuf> {
+        self.trusted.then(|| self.src.object_path(csum, ty))
+    }
+
     fn get_file(&self, rel: &str, max: u64) -> Result<Option<Vec<u8>>> {
         // A stick's files are opened without following symlinks, regular
         // files only, and read up to `max`: `summary` as a symlink to
@@ -87,6 +91,22 @@ impl Transport for Local {
             txn.import_filez(csum, &p, false)?;
             stats.add_bytes(len);
             return Ok(written);
+        }
+        if self.src.mode() == txn.repo().mode() {
+            let p = self.src.object_path(csum, ObjectType::File);
+            // --bareuseronly-files applies to linked objects too.
+            match self.src.load_file_info(csum) {
+                Ok((meta, _)) => txn.check_content_mode(csum, &meta)?,
+                Err(e) if e.is_not_found() => return Err(Error::NotFound { url: p.display().to_string() }),
+                Err(e) => return Err(verify_err(csum, e.root().to_string())),
+            }
+            let linked = txn.link_content(csum, &p, !self.trusted).map_err(|e| match e {
+                ostree_repo::Error::ChecksumMismatch { actual, .. } => mismatch_err(csum, actual),
+                e => verify_err(csum, e.root().to_string()),
+            })?;
+            if linked {
+                return Ok(0);
+            }
         }
         let (meta, content) = match self.src.load_file(csum) {
             Ok(x) => x,

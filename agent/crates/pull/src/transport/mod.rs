@@ -77,6 +77,12 @@ pub trait Transport: Send + Sync {
         false
     }
 
+    /// The file of a metadata object a trusted local source lets us
+    /// hardlink instead of copying (as ostree's local pulls do).
+    fn linkable_metadata(&self, _csum: &Checksum, _ty: ObjectType) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// A file of exactly `size` bytes (a static delta part) whose download
     /// survives an interruption: HTTP keeps what arrived and a later call
     /// continues with a Range request. The bytes are unverified; `None`
