@@ -17,6 +17,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the largest verb's options costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a repository.
@@ -788,6 +790,15 @@ pub struct CommitOpts {
     /// Add KEY=VALUE string metadata (repeatable, order kept).
     #[arg(long, value_name = "KEY=VALUE")]
     pub add_metadata_string: Vec<String>,
+    /// Add KEY=VALUE metadata, VALUE in GVariant text format (e.g. 'uint64 42').
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub add_metadata: Vec<String>,
+    /// Keep metadata KEY and its value from the parent commit.
+    #[arg(long, value_name = "KEY")]
+    pub keep_metadata: Vec<String>,
+    /// Add KEY=VALUE string to the detached metadata.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub add_detached_metadata_string: Vec<String>,
     /// Commit timestamp (e.g. "2024-01-31 12:00:00", "@1700000000").
     #[arg(long, value_name = "TIMESTAMP")]
     pub timestamp: Option<String>,
@@ -821,6 +832,10 @@ pub struct CommitOpts {
     /// Reuse checksums of files hardlinked from this repository's objects.
     #[arg(long)]
     pub link_checkout_speedup: bool,
+    /// Assume files hardlinked from this repository's objects are unmodified
+    /// (implies --link-checkout-speedup).
+    #[arg(short = 'I', long)]
+    pub devino_canonical: bool,
     /// Create missing parent directories of tar entries.
     #[arg(long)]
     pub tar_autocreate_parents: bool,
@@ -972,6 +987,9 @@ pub struct ShowOpts {
     /// Show raw variant data.
     #[arg(long)]
     pub raw: bool,
+    /// Do not convert printed metadata values from big endian.
+    #[arg(short = 'B', long)]
+    pub no_byteswap: bool,
 }
 
 #[derive(Debug, Args)]
@@ -1048,6 +1066,10 @@ pub struct CheckoutOpts {
     /// User mode: no chown, no xattrs, no setuid/setgid.
     #[arg(short = 'U', long)]
     pub user_mode: bool,
+    /// Do not update or use the repository's uncompressed object cache
+    /// (user-mode checkouts of archive repositories).
+    #[arg(long)]
+    pub disable_cache: bool,
     /// Overwrite existing files, merge into existing directories.
     #[arg(long)]
     pub union: bool,

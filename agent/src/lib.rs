@@ -23,7 +23,7 @@ pub fn run<I: IntoIterator<Item = OsString>>(args: I) -> Result<i32> {
         std::io::stdout().write_all(version_yaml().as_bytes())?;
         return Ok(0);
     }
-    let cli = match cli::Cli::try_parse_from(options_after_verb(args.clone())) {
+    let cli = match cli::Cli::try_parse_from(options_after_subverb(options_after_verb(args.clone()))) {
         Ok(c) => c,
         Err(e) => {
             if let Some(code) = run_extension(&e, &args)? {
@@ -167,9 +167,48 @@ fn options_after_verb(mut args: Vec<OsString>) -> Vec<OsString> {
     out
 }
 
+/// The same for the verbs with verbs of their own (`ostree remote
+/// --set=K=V add NAME URL`): `--name=value` options between the two move
+/// after the second. An option written apart from its value stops this,
+/// as nothing here knows which options take one.
+fn options_after_subverb(mut args: Vec<OsString>) -> Vec<OsString> {
+    let Some(verb) = args.iter().skip(1).position(|a| !a.as_encoded_bytes().starts_with(b"-")).map(|p| p + 1) else { return args };
+    if !["remote", "admin", "static-delta"].iter().any(|v| args[verb] == *v) {
+        return args;
+    }
+    let mut j = verb + 1;
+    while let Some(a) = args.get(j) {
+        let b = a.as_encoded_bytes();
+        if !b.starts_with(b"-") {
+            break;
+        }
+        if a == "--" || !b.starts_with(b"--") || !b.contains(&b'=') {
+            return args;
+        }
+        j += 1;
+    }
+    if j < args.len() && j > verb + 1 {
+        let sub = args.remove(j);
+        args.insert(verb + 1, sub);
+    }
+    args
+}
+
 #[cfg(test)]
 mod tests {
-    use super::options_after_verb;
+    use super::{options_after_subverb, options_after_verb};
+
+    #[test]
+    fn options_before_a_subverb_are_the_subverbs() {
+        assert_eq!(
+            options_after_subverb(v(&["ostree", "--repo=r", "remote", "--set=a=b", "add", "n", "u"])),
+            v(&["ostree", "--repo=r", "remote", "add", "--set=a=b", "n", "u"])
+        );
+        for same in [&["ostree", "remote", "--repo", "r", "add", "n"][..], &["ostree", "show", "--x=y", "rev"], &["ostree", "remote", "add", "--set=a=b", "n"]]
+        {
+            assert_eq!(options_after_subverb(v(same)), v(same));
+        }
+    }
 
     fn v(a: &[&str]) -> Vec<std::ffi::OsString> {
         a.iter().map(Into::into).collect()

@@ -27,6 +27,7 @@ pub fn run(repo: &Repo, o: &CheckoutOpts) -> Result<i32> {
         fsync: o.fsync,
         threads: 0,
         process_passthrough_whiteouts: o.process_passthrough_whiteouts,
+        uncompressed_cache: !o.disable_cache,
         // One path per line, as ostree reads --skip-list.
         skip_list: match &o.skip_list {
             Some(p) => Some(std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()),

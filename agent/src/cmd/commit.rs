@@ -30,6 +30,8 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         subject: o.subject.clone(),
         body,
         metadata_strings: o.add_metadata_string.iter().map(|s| key_value(s)).collect::<Result<_>>()?,
+        metadata_values: o.add_metadata.iter().map(|a| super::metadata_arg(a)).collect::<Result<_>>()?,
+        keep_metadata: o.keep_metadata.clone(),
         parent,
         parent_none,
         orphan: o.orphan,
@@ -69,8 +71,9 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
             ro_executables: o.mode_ro_executables,
             skip_list,
             consume: o.consume,
+            devino_canonical: o.devino_canonical,
         },
-        link_checkout_speedup: o.link_checkout_speedup,
+        link_checkout_speedup: o.link_checkout_speedup || o.devino_canonical,
         tar_autocreate_parents: o.tar_autocreate_parents,
         threads: 0,
     };
@@ -85,6 +88,7 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         // As for GPG: a key that cannot sign fails before the commit.
         sign_type.sign(b"", k)?;
     }
+    let detached: Vec<(String, String)> = o.add_detached_metadata_string.iter().map(|s| key_value(s)).collect::<Result<_>>()?;
     let r = commit::commit(&repo, &spec, &layers, opts).map_err(|e| e.context(format!("committing to {}", o.branch.as_deref().unwrap_or("(orphan)"))))?;
     log::info!(
         "{} content objects written ({} bytes), {} metadata objects, {} reused via hardlinks",
@@ -93,6 +97,9 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         r.metadata_written,
         r.devino_hits
     );
+    if !detached.is_empty() {
+        add_detached_strings(&repo, &r.checksum, &detached)?;
+    }
     if !o.gpg_sign.is_empty() {
         let bytes = repo.read_metadata_verified(ObjectType::Commit, &r.checksum)?;
         let path = repo.object_path(&r.checksum, ObjectType::CommitMeta);
@@ -117,4 +124,26 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
     }
     out(&format!("{}\n", r.checksum))?;
     Ok(0)
+}
+
+/// `--add-detached-metadata-string`: the pairs go into the commit's
+/// detached metadata (kept entries first, a repeated key replaced), written
+/// whole to a temp file and renamed in.
+fn add_detached_strings(repo: &Repo, csum: &Checksum, pairs: &[(String, String)]) -> Result<()> {
+    use ostree_repo::gvariant::{self, build, Value};
+    let path = repo.object_path(csum, ObjectType::CommitMeta);
+    let mut entries: Vec<(String, Value)> = match std::fs::read(&path) {
+        Ok(bytes) => {
+            let meta = Value::from_bytes(&bytes, ostree_repo::object::vardict_type())?;
+            gvariant::vardict_entries(&meta).into_iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(&path, e).into()),
+    };
+    for (k, v) in pairs {
+        entries.retain(|(e, _)| e != k);
+        entries.push((k.clone(), build::s(v.as_str())));
+    }
+    ostree_repo::fsutil::atomic_write(&path, &build::vardict(entries).to_bytes(), 0o644, repo.fsync_enabled())?;
+    Ok(())
 }

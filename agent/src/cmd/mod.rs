@@ -8,8 +8,8 @@ mod checksum;
 mod commit;
 mod config;
 mod create_usb;
-mod find_remotes;
 mod diff;
+mod find_remotes;
 mod fsck;
 mod gpg_sign;
 mod init;
@@ -103,6 +103,17 @@ pub(crate) fn out(s: &str) -> Result<()> {
 }
 
 /// Parse "K=V".
+/// `--add-metadata=KEY=VALUE` (`summary`, `commit`): VALUE in GVariant text format.
+pub(crate) fn metadata_arg(arg: &str) -> Result<(String, ostree_repo::gvariant::Value)> {
+    let (key, text) = arg.split_once('=').ok_or_else(|| format!("Missing '=' in KEY=VALUE metadata '{arg}'"))?;
+    let value = ostree_repo::gvariant_text::parse(text).map_err(|e| format!("Error parsing variant \u{2018}{text}\u{2019}: {e}"))?;
+    Ok((key.to_string(), value))
+}
+
 pub(crate) fn key_value(s: &str) -> Result<(String, String)> {
-    Ok(s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| Error::Invalid(format!("Missing '=' in KEY=VALUE metadata '{s}'")))?)
+    let (k, v) = s.split_once('=').ok_or_else(|| Error::Invalid(format!("Missing '=' in KEY=VALUE metadata '{s}'")))?;
+    if k.is_empty() {
+        return Err(Error::Invalid("Empty metadata key".into()).into());
+    }
+    Ok((k.to_string(), v.to_string()))
 }

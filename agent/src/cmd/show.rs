@@ -75,7 +75,7 @@ pub fn run(repo: &Repo, o: &ShowOpts) -> Result<i32> {
         ))?;
     } else if let Some(key) = &o.print_metadata_key {
         let v = c.meta(key).ok_or_else(|| Error::Invalid(format!("No such metadata key '{key}'")))?;
-        out(&format!("{}\n", gvariant::print(v)))?;
+        out(&format!("{}\n", print_value(v, o)))?;
     } else if let Some(key) = &o.print_detached_metadata_key {
         let path = repo.object_path(&csum, ostree_repo::object::ObjectType::CommitMeta);
         let bytes = match std::fs::read(&path) {
@@ -85,7 +85,7 @@ pub fn run(repo: &Repo, o: &ShowOpts) -> Result<i32> {
         let meta = Value::from_bytes(&bytes, ostree_repo::object::vardict_type())?;
         let entries = gvariant::vardict_entries(&meta);
         let v = entries.iter().find(|(k, _)| k == key).ok_or_else(|| Error::Invalid(format!("No such detached metadata key '{key}'")))?.1;
-        out(&format!("{}\n", gvariant::print(v)))?;
+        out(&format!("{}\n", print_value(v, o)))?;
     } else if o.raw {
         // As ostree's ot_dump_variant: numbers in host order, annotated.
         let bytes = repo.read_metadata_verified(ostree_repo::ObjectType::Commit, &csum)?;
@@ -127,4 +127,15 @@ fn signatures(_: &Repo, _: &Checksum, o: &ShowOpts) -> Result<String> {
         return Err("GPG has been disabled at build time (uptree built without the `gpg` feature)".into());
     }
     Ok(String::new())
+}
+
+/// A metadata value as ostree's `show` prints it: type-annotated, and
+/// converted from big endian (ostree's convention for numbers in metadata)
+/// unless `-B`.
+fn print_value(v: &Value, o: &ShowOpts) -> String {
+    if o.no_byteswap {
+        gvariant::print_annotated(v)
+    } else {
+        gvariant::print_annotated(&gvariant::byteswap(v))
+    }
 }

@@ -18,7 +18,7 @@ pub fn run(mut repo: Repo, o: &SummaryOpts) -> Result<i32> {
             // the new summary replaces the old one.
             super::gpg_sign::sign_into(None, b"", &o.gpg_sign, o.gpg_homedir.as_deref())?;
         }
-        let extra = o.add_metadata.iter().map(|a| metadata_arg(a)).collect::<Result<Vec<_>>>()?;
+        let extra = o.add_metadata.iter().map(|a| super::metadata_arg(a)).collect::<Result<Vec<_>>>()?;
         summary::update_with(&mut repo, now, &extra)?;
         if !o.gpg_sign.is_empty() && repo.config().get("core", "collection-id").is_some() {
             // ostree signs the new ostree-metadata commit with the same keys.
@@ -55,11 +55,4 @@ pub fn run(mut repo: Repo, o: &SummaryOpts) -> Result<i32> {
         }
     }
     Ok(0)
-}
-
-/// One `--add-metadata=KEY=VALUE`, in ostree's words when it is wrong.
-fn metadata_arg(arg: &str) -> Result<(String, ostree_repo::gvariant::Value)> {
-    let (key, text) = arg.split_once('=').ok_or_else(|| format!("Missing '=' in KEY=VALUE metadata '{arg}'"))?;
-    let value = ostree_repo::gvariant_text::parse(text).map_err(|e| format!("Error parsing variant \u{2018}{text}\u{2019}: {e}"))?;
-    Ok((key.to_string(), value))
 }

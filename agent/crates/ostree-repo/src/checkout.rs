@@ -62,6 +62,10 @@ pub struct CheckoutOptions {
     /// out. Directories are checked out even when listed, as by ostree
     /// 2022.7 (its checkout filter never sees them).
     pub skip_list: Option<std::collections::BTreeSet<String>>,
+    /// A user-mode checkout from an archive repository keeps an uncompressed
+    /// copy of each regular file in `uncompressed-objects-cache/` and
+    /// hardlinks it, as ostree does (`--disable-cache` turns this off).
+    pub uncompressed_cache: bool,
 }
 
 /// The name prefix of an overlayfs whiteout stored as a plain file.
@@ -425,6 +429,16 @@ fn checkout_file(ctx: &Ctx<'_>, job: &Job, stats: &mut CheckoutStats) -> Result<
             Err(e) => return Err(Error::io(&full, e.into())),
         }
     }
+    if ctx.opts.uncompressed_cache && ctx.opts.user_mode && repo.mode() == RepoMode::Archive && meta.is_regular() && !zero_sized && !ctx.opts.force_copy {
+        let cached = cached_uncompressed(ctx, job, &meta)?;
+        let tmp_name = if replace { fsutil::tmp_name("co") } else { job.name.clone() };
+        linkat(nix::fcntl::AT_FDCWD, &cached, &*job.dir, tmp_name.as_str(), AtFlags::empty()).at(&full)?;
+        if replace {
+            nix::fcntl::renameat(&*job.dir, tmp_name.as_str(), &*job.dir, job.name.as_str()).at(&full)?;
+        }
+        stats.hardlinked += 1;
+        return Ok(());
+    }
     if ctx.opts.require_hardlinks && meta.is_regular() && !zero_sized {
         return Err(Error::Invalid(format!("{}: cannot hardlink and --require-hardlinks is set", full.display())));
     }
@@ -439,6 +453,34 @@ fn checkout_file(ctx: &Ctx<'_>, job: &Job, stats: &mut CheckoutStats) -> Result<
         nix::fcntl::renameat(&*job.dir, name.as_str(), &*job.dir, job.name.as_str()).at(&full)?;
     }
     Ok(())
+}
+
+/// The uncompressed copy of a file object in the repository's
+/// `uncompressed-objects-cache/XX/REST.file`, written (re-hashed,
+/// fsynced, renamed in) when missing. Its mode is the user-mode checkout's.
+fn cached_uncompressed(ctx: &Ctx<'_>, job: &Job, meta: &FileMeta) -> Result<PathBuf> {
+    let hex = job.csum.to_hex();
+    let dir = ctx.repo.path().join("uncompressed-objects-cache").join(&hex[..2]);
+    let path = dir.join(format!("{}.file", &hex[2..]));
+    if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(&dir).at(&dir)?;
+    let dfd: OwnedFd = nix::fcntl::open(&dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).at(&dir)?;
+    let tmp = fsutil::tmp_name("cache");
+    let (_, content) = ctx.repo.load_file(&job.csum)?;
+    let r = write_copy(ctx, &dfd, &tmp, &path, meta, content, &job.csum).and_then(|()| {
+        if ctx.repo.fsync_enabled() {
+            File::open(dir.join(&tmp)).and_then(|f| f.sync_all()).at(&path)?;
+        }
+        nix::fcntl::renameat(&dfd, tmp.as_str(), &dfd, path.file_name().and_then(|n| n.to_str()).unwrap_or_default()).at(&path)?;
+        Ok(())
+    });
+    if r.is_err() {
+        let _ = unlinkat(&dfd, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+    }
+    r?;
+    Ok(path)
 }
 
 /// Copy an object out, re-hashing it on the way: a copy is never made of
@@ -495,7 +537,9 @@ fn write_copy(ctx: &Ctx<'_>, dir: &OwnedFd, name: &str, full: &Path, meta: &File
             }
             let mut mode = meta.mode & 0o7777;
             if user {
-                mode &= !0o6000;
+                // As ostree: the user can always read what it checked out
+                // (a file committed with mode 0 comes out 0400).
+                mode = (mode & !0o6000) | 0o400;
             } else {
                 fchown(&f, Some(meta.uid.into()), Some(meta.gid.into())).at(full)?;
                 for (n, v) in &meta.xattrs {

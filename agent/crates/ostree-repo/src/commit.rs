@@ -49,6 +49,9 @@ pub struct Modifier {
     /// `--consume`: the source files may become the objects (bare-user-only
     /// links them in); changes nothing about the entries.
     pub consume: bool,
+    /// `-I`, `--devino-canonical`: a file hardlinked from an object of this
+    /// repository is that object, modifiers or not (changes nothing else).
+    pub devino_canonical: bool,
 }
 
 /// One `--statoverride` line: `MODE PATH` ORs MODE into the permissions,
@@ -984,7 +987,7 @@ fn process_path(
         #[allow(clippy::useless_conversion)]
         let key = (st.st_dev, u64::from(st.st_ino));
         if let Some(c) = devino.and_then(|d| d.get(&key)) {
-            if !modifier.is_active() {
+            if !modifier.is_active() || modifier.devino_canonical {
                 txn.stats.devino_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(*c);
             }
@@ -1005,7 +1008,7 @@ fn process_path(
         return Err(Error::Invalid("changed type while being committed".into()));
     }
     if let Some(c) = devino.and_then(|d| d.get(&(st.dev(), st.ino()))) {
-        if !modifier.is_active() {
+        if !modifier.is_active() || modifier.devino_canonical {
             txn.stats.devino_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(*c);
         }
@@ -1084,6 +1087,10 @@ pub struct CommitSpec {
     pub body: String,
     /// `--add-metadata-string` pairs in command-line order.
     pub metadata_strings: Vec<(String, String)>,
+    /// `--add-metadata` pairs (values from GVariant text), after the strings.
+    pub metadata_values: Vec<(String, Value)>,
+    /// `--keep-metadata`: keys copied from the parent commit, after those.
+    pub keep_metadata: Vec<String>,
     /// Explicit parent; `None` with `parent_none == false` means "the branch's current commit".
     pub parent: Option<Checksum>,
     pub parent_none: bool,
@@ -1266,6 +1273,15 @@ fn build_commit(
         }
     }
     let mut metadata: Vec<(String, Value)> = spec.metadata_strings.iter().map(|(k, v)| (k.clone(), build::s(v.as_str()))).collect();
+    metadata.extend(spec.metadata_values.iter().cloned());
+    if !spec.keep_metadata.is_empty() {
+        let p = parent.ok_or_else(|| Error::Invalid("Either --branch or --parent must be specified when using --keep-metadata".into()))?;
+        let pc = repo.load_commit(&p)?;
+        for key in &spec.keep_metadata {
+            let v = pc.meta(key).ok_or_else(|| Error::Invalid(format!("Missing metadata key '{key}' from commit '{p}'")))?;
+            metadata.push((key.clone(), v.clone()));
+        }
+    }
     if let Some(release) = linux {
         metadata.push(("ostree.bootable".to_string(), Value::Bool(true)));
         metadata.push(("ostree.linux".to_string(), build::s(&release)));

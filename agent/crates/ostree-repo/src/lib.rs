@@ -29,4 +29,4 @@ pub mod tree;
 
 pub use error::{Error, Result};
 pub use object::{Checksum, ObjectType};
-pub use repo::{RefName, Repo, RepoMode};
+pub use repo::{test_error_requested, RefName, Repo, RepoMode};

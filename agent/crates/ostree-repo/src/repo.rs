@@ -1161,12 +1161,15 @@ impl<'r> Transaction<'r> {
         self.bareuseronly_files = on;
     }
 
-    /// The `--bareuseronly-files` check for one object about to be stored;
+    /// The `--bareuseronly-files` check for one object about to be stored
+    /// (always on in a bare-user-only repository);
     /// callers that store `.filez` bytes as they are call it with the
     /// header they parsed.
     pub fn check_content_mode(&self, csum: &Checksum, meta: &FileMeta) -> Result<()> {
         let bits = meta.mode & !S_IFMT & !0o775;
-        if self.bareuseronly_files && meta.is_regular() && bits != 0 {
+        // A bare-user-only repository cannot hold such a file at all (ostree
+        // refuses it there with the same words).
+        if (self.bareuseronly_files || self.repo.mode == RepoMode::BareUserOnly) && meta.is_regular() && bits != 0 {
             return Err(Error::UnsafeMode { checksum: *csum, mode: meta.mode, bits });
         }
         Ok(())
@@ -1706,6 +1709,11 @@ impl<'r> Transaction<'r> {
 
     /// Make everything staged durable and visible, and end the transaction.
     pub fn commit(self) -> Result<()> {
+        // As a crash just before the commit: everything stays staged, for
+        // the same boot to resume.
+        if test_error_requested("pre-commit") {
+            return Err(Error::Invalid("OSTREE_REPO_TEST_ERROR_PRE_COMMIT".into()));
+        }
         self.checkpoint()?;
         fsutil::remove_tree(&self.staging)?;
         let _ = fs::remove_file(&self.staging_lock_path);
@@ -1865,6 +1873,14 @@ fn cleanup_stale_staging(repo: &Repo) {
             let _ = fs::remove_file(&lock_path);
         }
     }
+}
+
+/// libostree's `OSTREE_REPO_TEST_ERROR` (GLib debug keys: `,` `:` `;` or
+/// space separated, or `all`): fail at a point that is otherwise reached
+/// only by a crash or a silent recovery, so that path can be shown to work.
+pub fn test_error_requested(key: &str) -> bool {
+    std::env::var("OSTREE_REPO_TEST_ERROR")
+        .is_ok_and(|v| v.split([',', ':', ';', ' ', '\t']).any(|k| k.eq_ignore_ascii_case(key) || k.eq_ignore_ascii_case("all")))
 }
 
 #[cfg(test)]

@@ -332,7 +332,7 @@ fn resolve_targets(
             if policy.verify_summary(&b, sig.as_deref()).is_ok() {
                 from_cache = true;
                 fetched = Some(b);
-            } else if test_error_requested("invalid-cache") {
+            } else if ostree_repo::test_error_requested("invalid-cache") {
                 return Err(Error::InvalidSummaryCache { remote: remote.map(|r| r.name.clone()).unwrap_or_default() });
             } else {
                 log::warn!("the cached summary does not match its signature; fetching it again");
@@ -387,14 +387,6 @@ fn resolve_targets(
         targets.push(Target { ref_name: Some(w), commit: c, max_size: MAX_PULLED_METADATA });
     }
     Ok((targets, summary_raw))
-}
-
-/// libostree's `OSTREE_REPO_TEST_ERROR` (GLib debug keys: `,` `:` `;` or
-/// space separated, or `all`): fail where it would otherwise recover
-/// silently, so the recovery path can be shown to be taken.
-fn test_error_requested(key: &str) -> bool {
-    std::env::var("OSTREE_REPO_TEST_ERROR")
-        .is_ok_and(|v| v.split([',', ':', ';', ' ', '\t']).any(|k| k.eq_ignore_ascii_case(key) || k.eq_ignore_ascii_case("all")))
 }
 
 /// ostree's summary cache: `summaries/NAME` and `NAME.sig` under

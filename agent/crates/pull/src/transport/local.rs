@@ -92,20 +92,28 @@ impl Transport for Local {
             stats.add_bytes(len);
             return Ok(written);
         }
-        if self.src.mode() == txn.repo().mode() {
+        let same_mode = self.src.mode() == txn.repo().mode();
+        if same_mode || (self.src.mode() == RepoMode::BareUser && txn.repo().mode() == RepoMode::BareUserOnly) {
             let p = self.src.object_path(csum, ObjectType::File);
             // --bareuseronly-files applies to linked objects too.
-            match self.src.load_file_info(csum) {
-                Ok((meta, _)) => txn.check_content_mode(csum, &meta)?,
+            let meta = match self.src.load_file_info(csum) {
+                Ok((meta, _)) => meta,
                 Err(e) if e.is_not_found() => return Err(Error::NotFound { url: p.display().to_string() }),
                 Err(e) => return Err(verify_err(csum, e.root().to_string())),
-            }
-            let linked = txn.link_content(csum, &p, !self.trusted).map_err(|e| match e {
-                ostree_repo::Error::ChecksumMismatch { actual, .. } => mismatch_err(csum, actual),
-                e => verify_err(csum, e.root().to_string()),
-            })?;
-            if linked {
-                return Ok(0);
+            };
+            txn.check_content_mode(csum, &meta)?;
+            // bare-user to bare-user-only, as ostree converts: a regular file
+            // whose metadata is what bare-user-only records (owned by 0:0, no
+            // xattrs) is the same object, stored the same way.
+            let linkable = same_mode || (meta.is_regular() && meta.uid == 0 && meta.gid == 0 && meta.xattrs.is_empty());
+            if linkable {
+                let linked = txn.link_content(csum, &p, !self.trusted).map_err(|e| match e {
+                    ostree_repo::Error::ChecksumMismatch { actual, .. } => mismatch_err(csum, actual),
+                    e => verify_err(csum, e.root().to_string()),
+                })?;
+                if linked {
+                    return Ok(0);
+                }
             }
         }
         let (meta, content) = match self.src.load_file(csum) {
