@@ -113,7 +113,10 @@ run_one() {
         if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
             detail="timed out after ${timeout_s}s"
         else
-            detail=$(grep -m1 -E '^not ok|^Bail out|(^|[^[:alnum:]])([Ee]rror|ERROR)[: ]|command not found|^Usage:|[Uu]nknown|[Uu]nrecognized|^assertion' "$out" || true)
+            # A command the test expected to succeed failed: its error (the
+            # line before), not an earlier error the test expected.
+            detail=$(grep -v -e '^gpg-connect-agent: ' "$out" | grep -B1 -m1 '^Unexpected nonzero exit status' | paste -sd ' ' || true)
+            [ -n "$detail" ] || detail=$(grep -m1 -E '^not ok|^Bail out|(^|[^[:alnum:]])([Ee]rror|ERROR)[: ]|command not found|^Usage:|[Uu]nknown|[Uu]nrecognized|^assertion' "$out" || true)
             # Else the last line the test printed, not the gpg-agent shutdown after it.
             [ -n "$detail" ] || detail=$(grep -v -e '^[[:space:]]*$' -e '^gpg-connect-agent: ' -e '^OK closing connection' "$out" | tail -n1 || true)
             [ -n "$detail" ] || detail="exit $rc, no output"
