@@ -39,6 +39,11 @@ pub enum Command {
     Cat(CatOpts),
     /// Checksum a file or directory.
     Checksum(ChecksumOpts),
+    /// Compare two trees, each a commit or a directory.
+    Diff(DiffOpts),
+    /// Write a commit's tree as a tar file (feature `tar`).
+    #[cfg(feature = "tar")]
+    Export(ExportOpts),
     /// Check out a commit into a directory.
     Checkout(CheckoutOpts),
     /// Verify every object against its checksum.
@@ -989,6 +994,35 @@ pub struct ChecksumOpts {
     /// Don't include xattrs in checksum.
     #[arg(long)]
     pub ignore_xattrs: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffOpts {
+    /// A revision, or a directory when it starts with `/` or `./`.
+    pub a: String,
+    /// As the first; default: the first revision's parent, compared against it.
+    pub b: Option<String>,
+    /// Skip output of extended attributes
+    #[arg(long)]
+    pub no_xattrs: bool,
+}
+
+#[cfg(feature = "tar")]
+#[derive(Debug, Args)]
+pub struct ExportOpts {
+    pub rev: String,
+    /// Skip output of extended attributes
+    #[arg(long)]
+    pub no_xattrs: bool,
+    /// Checkout sub-directory PATH
+    #[arg(long, value_name = "PATH")]
+    pub subpath: Option<String>,
+    /// Add PATH as prefix to archive pathnames
+    #[arg(long, value_name = "PATH")]
+    pub prefix: Option<String>,
+    /// Output to PATH
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,9 @@ mod checksum;
 mod commit;
 mod config;
 mod create_usb;
+mod diff;
+#[cfg(feature = "tar")]
+mod export;
 mod find_remotes;
 mod fsck;
 mod gpg_sign;
@@ -49,6 +52,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Ls(o) => ls::run(&repo()?, &o),
         Command::Cat(o) => cat::run(&repo()?, &o),
         Command::Checksum(o) => checksum::run(&o),
+        Command::Diff(o) => diff::run(&repo()?, &o),
+        #[cfg(feature = "tar")]
+        Command::Export(o) => export::run(&repo()?, &o),
         Command::Checkout(o) => checkout::run(&repo()?, &o),
         Command::Fsck(o) => fsck::run(&repo()?, &o),
         Command::Prune(o) => prune::run(&repo()?, &o),

@@ -13,7 +13,10 @@ pub mod checkout;
 pub mod commit;
 pub mod cookies;
 pub mod datetime;
+pub mod diff;
 pub mod error;
+#[cfg(feature = "tar")]
+pub mod export;
 pub mod fsck;
 pub mod fsutil;
 pub mod gvariant;
