@@ -805,6 +805,9 @@ pub struct CommitOpts {
     /// File of mode changes: lines "MODE /path" (added) or "=MODE /path" (set), MODE in decimal.
     #[arg(long, value_name = "PATH")]
     pub statoverride: Option<PathBuf>,
+    /// File containing list of files to skip (lines "/path").
+    #[arg(long, value_name = "PATH")]
+    pub skip_list: Option<PathBuf>,
     /// Reuse checksums of files hardlinked from this repository's objects.
     #[arg(long)]
     pub link_checkout_speedup: bool,

@@ -722,3 +722,40 @@ fn refs_with_a_prefix_list_as_ostree() {
         assert_eq!(sorted(up(os_args![repo_arg(&urepo), "refs", prefix])), o, "refs {prefix}");
     }
 }
+
+/// `--statoverride` and `--skip-list` apply to tar entries as ostree's
+/// commit filter applies them (test-libarchive), and `--skip-list` to
+/// directory layers.
+#[test]
+fn tar_statoverride_and_skip_list_match_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(
+        &tree,
+        r"
+        d . 755
+        d usr 755
+        d usr/bin 755
+        f usr/bin/setuidme 755 setuidme
+        f usr/bin/skipme 755 skipme
+        f usr/bin/keep 644 keep
+        d usr/skipdir 755
+        f usr/skipdir/inner 644 inner
+        ",
+    );
+    let tar = t.path().join("tree.tar");
+    ok("tar", os_args!["--numeric-owner", "-C", tree.display().to_string(), "-cf", tar.display().to_string(), "."], &[]);
+    let so = t.path().join("statoverride.txt");
+    fs::write(&so, "2048 /usr/bin/setuidme\n").expect("write");
+    let skip = t.path().join("skiplist.txt");
+    fs::write(&skip, "/usr/bin/skipme\n/usr/skipdir/inner\n").expect("write");
+    let (orepo, urepo) = init_both(t.path(), "bare-user");
+    let so_arg = format!("--statoverride={}", so.display());
+    let skip_arg = format!("--skip-list={}", skip.display());
+    for layer in [format!("--tree=tar={}", tar.display()), format!("--tree=dir={}", tree.display())] {
+        let (o, u) = commit_both(&orepo, &urepo, &["-b", "t", "--timestamp=2024-01-01", &so_arg, &skip_arg, &layer], &[]);
+        assert_eq!(o, u, "{layer}");
+        let ls = up(os_args![repo_arg(&urepo), "ls", "-R", "t"]);
+        assert!(ls.contains("-04755 ") && !ls.contains("skipme") && !ls.contains("inner"), "{layer}:\n{ls}");
+    }
+}

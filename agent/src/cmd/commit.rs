@@ -52,6 +52,12 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         Some(p) => Some(std::sync::Arc::new(StatOverride::parse(&std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?)?)),
         None => None,
     };
+    let skip_list = match &o.skip_list {
+        Some(p) => {
+            Some(std::sync::Arc::new(std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?.lines().filter(|l| !l.is_empty()).map(String::from).collect()))
+        }
+        None => None,
+    };
     let opts = TreeOptions {
         modifier: Modifier {
             owner_uid: o.owner_uid,
@@ -59,6 +65,7 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
             no_xattrs: o.no_xattrs,
             canonical_permissions: o.canonical_permissions,
             statoverride,
+            skip_list,
         },
         link_checkout_speedup: o.link_checkout_speedup,
         tar_autocreate_parents: o.tar_autocreate_parents,

@@ -38,8 +38,10 @@ pub struct Modifier {
     pub no_xattrs: bool,
     /// uid/gid 0 and no setuid/setgid/sticky/o+w (bare-user-only style).
     pub canonical_permissions: bool,
-    /// Per-path mode changes (`--statoverride`), matched on dir layers.
+    /// Per-path mode changes (`--statoverride`), matched on dir and tar layers.
     pub statoverride: Option<Arc<StatOverride>>,
+    /// Paths left out (`--skip-list`): "/usr/bin/x", as ostree's commit filter sees them.
+    pub skip_list: Option<Arc<std::collections::HashSet<String>>>,
 }
 
 /// One `--statoverride` line: `MODE PATH` ORs MODE into the permissions,
@@ -95,7 +97,17 @@ impl StatOverride {
 impl Modifier {
     /// True if entries can change; a ref layer is then rewritten, not reused.
     pub fn is_active(&self) -> bool {
-        self.owner_uid.is_some() || self.owner_gid.is_some() || self.no_xattrs || self.canonical_permissions || self.statoverride.is_some()
+        self.owner_uid.is_some()
+            || self.owner_gid.is_some()
+            || self.no_xattrs
+            || self.canonical_permissions
+            || self.statoverride.is_some()
+            || self.skip_list.is_some()
+    }
+
+    /// `--skip-list`: leave `path` (with its leading '/') out of the commit.
+    fn skips(&self, path: &str) -> bool {
+        self.skip_list.as_ref().is_some_and(|s| s.contains(path))
     }
 
     fn apply_path(&self, path: &str, mode: &mut u32) {
@@ -471,6 +483,9 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
                 // to lstat, so what remains is a device, FIFO or socket.
                 ft = fs::symlink_metadata(e.path()).at(&e.path())?.file_type();
             }
+            if self.opts.modifier.skips(&format!("{rel}/{name}")) {
+                continue;
+            }
             if ft.is_dir() {
                 subdirs.push(name);
             } else if ft.is_file() || ft.is_symlink() {
@@ -635,7 +650,12 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
                     })
                 }
             };
+            let commit_path = format!("/{rel}");
+            if !rel.is_empty() && self.opts.modifier.skips(&commit_path) {
+                continue;
+            }
             let mut xattrs = if self.opts.modifier.no_xattrs { Vec::new() } else { pax.xattrs.clone() };
+            self.opts.modifier.apply_path(&commit_path, &mut mode);
             self.opts.modifier.apply(&mut uid, &mut gid, &mut mode, &mut xattrs);
             let (parent_components, name) = match components.split_last() {
                 Some((n, p)) => (p.to_vec(), n.clone()),
