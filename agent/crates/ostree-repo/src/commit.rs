@@ -24,6 +24,7 @@ use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{fstatat, Mode};
 use uptree_sys::xattr;
 
+use crate::archive;
 use crate::error::{Error, IoContext, Result};
 use crate::gvariant::{build, Value};
 use crate::object::{Checksum, Commit, DirMeta, DirTree, FileMeta, ObjectType, Xattrs, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
@@ -597,56 +598,46 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
         let input: Box<dyn Read> = if path == Path::new("-") { Box::new(io::stdin().lock()) } else { Box::new(File::open(path).at(path)?) };
         let mut input = io::BufReader::with_capacity(256 * 1024, input);
         let magic = io::BufRead::fill_buf(&mut input).at(path)?;
-        let reader: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) { Box::new(flate2::read::MultiGzDecoder::new(input)) } else { Box::new(input) };
-        let mut archive = tar::Archive::new(reader);
+        let mut reader: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) { Box::new(flate2::read::MultiGzDecoder::new(input)) } else { Box::new(input) };
+        // Like libarchive, tell tar from cpio by the (decompressed) magic.
+        let mut head = [0u8; 6];
+        let got = read_up_to(&mut reader, &mut head).at(path)?;
+        let reader: Box<dyn Read> = Box::new(io::Cursor::new(head[..got].to_vec()).chain(reader));
         let mut root = std::mem::take(&mut self.root);
-        let r = self.import_tar(&mut root, &mut archive, path, pool);
+        let r = if archive::is_cpio_newc(&head[..got]) {
+            self.import_members(&mut root, &mut archive::CpioMembers::new(reader), path, pool)
+        } else {
+            let mut ar = tar::Archive::new(reader);
+            archive::TarMembers::new(&mut ar).and_then(|mut m| self.import_members(&mut root, &mut m, path, pool))
+        };
         self.root = root;
         r
     }
 
-    fn import_tar(&mut self, root: &mut MTree, archive: &mut tar::Archive<Box<dyn Read>>, tar_path: &Path, pool: &mut Pool) -> Result<()> {
+    fn import_members(&mut self, root: &mut MTree, members: &mut dyn archive::Members, tar_path: &Path, pool: &mut Pool) -> Result<()> {
         let repo = self.repo();
         let bad = |what: String| Error::Invalid(format!("{}: {what}", tar_path.display()));
         // target path -> [(parent components, name, size)]
         let mut deferred: BTreeMap<String, Vec<(Vec<String>, String, u64)>> = BTreeMap::new();
         let mut imported_any_root = false;
-        for entry in archive.entries().map_err(|e| bad(format!("reading tar: {e}")))? {
-            let mut entry = entry.map_err(|e| bad(format!("reading tar: {e}")))?;
-            let kind = entry.header().entry_type();
-            if matches!(kind, tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink) {
-                continue;
-            }
-            let raw_path = entry.path_bytes().into_owned();
-            let raw_path = String::from_utf8(raw_path).map_err(|_| bad("entry path is not valid UTF-8".into()))?;
+        while let Some(m) = members.next_member().map_err(|e| e.context(tar_path.display().to_string()))? {
+            let raw_path = m.path;
             let rel = tar_relative(&raw_path).map_err(|e| bad(format!("entry {raw_path:?}: {e}")))?;
             let components: Vec<String> = split_validate(&rel).map_err(|e| bad(format!("entry {raw_path:?}: {e}")))?;
-            let mut pax = TarPax::default();
-            if let Some(exts) = entry.pax_extensions().map_err(|e| bad(format!("PAX header of {raw_path:?}: {e}")))? {
-                for ext in exts {
-                    let ext = ext.map_err(|e| bad(format!("PAX header of {raw_path:?}: {e}")))?;
-                    pax.add(ext.key_bytes(), ext.value_bytes());
-                }
-            }
-            let h = entry.header();
-            let mut uid = pax.uid.unwrap_or(h.uid().map_err(|e| bad(e.to_string()))? as u32);
-            let mut gid = pax.gid.unwrap_or(h.gid().map_err(|e| bad(e.to_string()))? as u32);
-            let perm = h.mode().map_err(|e| bad(e.to_string()))? & 0o7777;
-            let hardlink = if kind == tar::EntryType::Link {
-                let t = entry.link_name_bytes().ok_or_else(|| bad(format!("hardlink {raw_path:?} without target")))?;
-                let t = String::from_utf8(t.into_owned()).map_err(|_| bad("hardlink target is not UTF-8".into()))?;
-                Some(split_validate(&tar_relative(&t).map_err(|e| bad(e.to_string()))?).map_err(|e| bad(e.to_string()))?.join("/"))
+            let (mut uid, mut gid, perm) = (m.uid, m.gid, m.perm);
+            let hardlink = if let archive::Kind::Hardlink(t) = &m.kind {
+                Some(split_validate(&tar_relative(t).map_err(|e| bad(e.to_string()))?).map_err(|e| bad(e.to_string()))?.join("/"))
             } else {
                 None
             };
-            let mut mode = match kind {
-                tar::EntryType::Directory => S_IFDIR | perm,
-                tar::EntryType::Symlink => S_IFLNK | perm,
-                tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Link => S_IFREG | perm,
-                other => {
+            let mut mode = match &m.kind {
+                archive::Kind::Dir => S_IFDIR | perm,
+                archive::Kind::Symlink(_) => S_IFLNK | perm,
+                archive::Kind::Regular | archive::Kind::Hardlink(_) => S_IFREG | perm,
+                archive::Kind::Other(what) => {
                     return Err(Error::Unsupported {
                         path: PathBuf::from(&raw_path),
-                        what: format!("unsupported tar entry type {other:?} (device nodes, FIFOs and sockets cannot be committed)"),
+                        what: format!("{what} (device nodes, FIFOs and sockets cannot be committed)"),
                     })
                 }
             };
@@ -654,7 +645,7 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
             if !rel.is_empty() && self.opts.modifier.skips(&commit_path) {
                 continue;
             }
-            let mut xattrs = if self.opts.modifier.no_xattrs { Vec::new() } else { pax.xattrs.clone() };
+            let mut xattrs = if self.opts.modifier.no_xattrs { Vec::new() } else { m.xattrs };
             self.opts.modifier.apply_path(&commit_path, &mut mode);
             self.opts.modifier.apply(&mut uid, &mut gid, &mut mode, &mut xattrs);
             let (parent_components, name) = match components.split_last() {
@@ -681,7 +672,7 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
             if name.is_empty() {
                 return Err(bad(format!("entry {raw_path:?}: the root must be a directory")));
             }
-            let size = entry.size();
+            let size = m.data.len() as u64;
             if hardlink.is_some() && size == 0 {
                 // Resolved after the whole archive, like libostree.
                 if let Some(t) = hardlink {
@@ -689,24 +680,12 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
                 }
                 continue;
             }
-            let target = if mode & S_IFMT == S_IFLNK {
-                let t = entry.link_name_bytes().ok_or_else(|| bad(format!("symlink {raw_path:?} without target")))?;
-                String::from_utf8(t.into_owned()).map_err(|_| bad(format!("symlink target of {raw_path:?} is not UTF-8")))?
-            } else {
-                String::new()
-            };
+            let target = if let archive::Kind::Symlink(t) = m.kind { t } else { String::new() };
             let meta = FileMeta { uid, gid, mode, symlink_target: target, xattrs };
             meta.validate().map_err(|e| bad(format!("entry {raw_path:?}: {e}")))?;
             let slot = self.new_slot();
             parent.replace_file(repo, &name, FileSlot::Pending(slot))?;
-            let mut data = Vec::new();
-            if meta.is_regular() {
-                data.reserve(usize::try_from(size).unwrap_or(0).min(64 << 20));
-                entry.read_to_end(&mut data).map_err(|e| bad(format!("entry {raw_path:?}: {e}")))?;
-                if data.len() as u64 != size {
-                    return Err(bad(format!("entry {raw_path:?} is truncated")));
-                }
-            }
+            let data = m.data;
             if let Some(t) = hardlink {
                 deferred.entry(t).or_default().push((parent_components, name, size));
             }
@@ -861,28 +840,18 @@ fn walk_or_create<'a>(
     Ok(cur)
 }
 
-#[derive(Default)]
-struct TarPax {
-    uid: Option<u32>,
-    gid: Option<u32>,
-    xattrs: Xattrs,
-}
-
-impl TarPax {
-    fn add(&mut self, key: &[u8], value: &[u8]) {
-        let num = || std::str::from_utf8(value).ok().and_then(|v| v.trim().parse::<u32>().ok());
-        if key == b"uid" {
-            self.uid = num();
-        } else if key == b"gid" {
-            self.gid = num();
-        } else if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
-            // Not sorted: libarchive hands ostree the PAX xattr records in
-            // reverse order (observed with ostree 2022.7: records b, c, a
-            // become a, c, b in the object), and the checksum covers that order.
-            self.xattrs.retain(|(n, _)| n.as_slice() != name);
-            self.xattrs.insert(0, (name.to_vec(), value.to_vec()));
+/// Fill `buf` as far as `r` goes (a short archive is not an error here).
+fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
+    Ok(n)
 }
 
 /// libostree's `path_relative`: strip leading `/`, `/../`, `./`.

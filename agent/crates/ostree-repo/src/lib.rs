@@ -9,6 +9,7 @@
 //!
 //! Format reference: ostree-format.md; the judge is the real `ostree`.
 
+pub(crate) mod archive;
 pub mod checkout;
 pub mod commit;
 pub mod cookies;
