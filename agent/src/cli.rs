@@ -22,7 +22,7 @@ pub enum Command {
     /// Create a repository.
     Init(InitOpts),
     /// Commit a tree (directories, tarballs, existing commits) to a branch.
-    Commit(CommitOpts),
+    Commit(Box<CommitOpts>),
     /// List, create or delete refs.
     Refs(RefsOpts),
     /// Print the commit a ref points to.
@@ -814,6 +814,9 @@ pub struct CommitOpts {
     /// Create missing parent directories of tar entries.
     #[arg(long)]
     pub tar_autocreate_parents: bool,
+    /// When loading tar archives, use REGEX,REPLACEMENT to match and replace path names (feature `tar`).
+    #[arg(long, value_name = "REGEX,REPLACEMENT")]
+    pub tar_pathname_filter: Option<String>,
     /// Do nothing if the tree equals the parent's.
     #[arg(long)]
     pub skip_if_unchanged: bool,

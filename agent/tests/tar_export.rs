@@ -134,3 +134,38 @@ fn version_lists_libarchive() {
     let v = up(os_args!["--version"]);
     assert!(v.lines().any(|l| l == "  - libarchive"), "{v}");
 }
+
+/// `--tar-pathname-filter=REGEX,REPLACEMENT` (the regex needs `tar`):
+/// entries and hardlink targets renamed as ostree renames them, same commit.
+#[test]
+fn tar_pathname_filter_matches_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(
+        &tree,
+        r"
+        d . 755
+        d usr 755
+        d usr/bin 755
+        f usr/bin/foo 755 contents
+        h usr/bin/bar usr/bin/foo
+        d usr/local 755
+        d usr/local/bin 755
+        h usr/local/bin/baz usr/bin/foo
+        l usr/bin/sl foo
+        d usr/lib 755
+        f usr/lib/libfoo.so 644 a library
+        ",
+    );
+    let tar = t.path().join("tree.tar.gz");
+    ok("tar", os_args!["--numeric-owner", "-C", tree.display().to_string(), "-czf", tar.display().to_string(), "."], &[]);
+    let (orepo, urepo) = init_both(t.path(), "bare-user");
+    let layer = format!("--tree=tar={}", tar.display());
+    for filter in ["^nosuchfile/,nootherfile/", "^,foo/", "^usr/bin/,usr/sbin/", "/bin/,/sbin/"] {
+        let f = format!("--tar-pathname-filter={filter}");
+        let (o, u) = commit_both(&orepo, &urepo, &["-b", "t", "--timestamp=2024-01-01", "--tar-autocreate-parents", &f, &layer], &[]);
+        assert_eq!(o, u, "{filter}");
+    }
+    let err = up_fails(os_args![repo_arg(&urepo), "commit", "-b", "t", "--tar-pathname-filter=no-comma", &layer]);
+    assert!(err.contains("Missing ','"), "{err}");
+}

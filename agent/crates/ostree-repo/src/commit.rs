@@ -139,6 +139,47 @@ impl Modifier {
     }
 }
 
+/// `--tar-pathname-filter=REGEX,REPLACEMENT` (feature `tar`, for the regex
+/// engine): the first match of REGEX in a tar entry's path (and in a
+/// hardlink's target), taken after leading `/` and `./` are stripped, is
+/// replaced by REPLACEMENT as is, as ostree's handle_translate_pathname does.
+#[derive(Debug, Clone)]
+pub struct PathnameFilter {
+    #[cfg(feature = "tar")]
+    re: regex::Regex,
+    #[cfg(feature = "tar")]
+    replacement: String,
+}
+
+impl PathnameFilter {
+    pub fn parse(spec: &str) -> Result<PathnameFilter> {
+        let (re, replacement) = spec.split_once(',').ok_or_else(|| Error::Invalid("Missing ',' in --tar-pathname-filter".into()))?;
+        #[cfg(feature = "tar")]
+        {
+            let re = regex::Regex::new(re).map_err(|e| Error::Invalid(format!("--tar-pathname-filter: {e}")))?;
+            Ok(PathnameFilter { re, replacement: replacement.to_string() })
+        }
+        #[cfg(not(feature = "tar"))]
+        {
+            let _ = (re, replacement);
+            Err(Error::Invalid("--tar-pathname-filter needs uptree built with the `tar` feature".into()))
+        }
+    }
+
+    #[cfg(feature = "tar")]
+    fn apply(&self, path: String) -> String {
+        match self.re.find(&path) {
+            Some(m) => format!("{}{}{}", &path[..m.start()], self.replacement, &path[m.end()..]),
+            None => path,
+        }
+    }
+
+    #[cfg(not(feature = "tar"))]
+    fn apply(&self, path: String) -> String {
+        path
+    }
+}
+
 /// Options for building a tree.
 #[derive(Debug, Clone, Default)]
 pub struct TreeOptions {
@@ -147,6 +188,8 @@ pub struct TreeOptions {
     pub link_checkout_speedup: bool,
     /// Create missing parent directories of tar entries.
     pub tar_autocreate_parents: bool,
+    /// `--tar-pathname-filter`: rename tar entries.
+    pub tar_pathname_filter: Option<PathnameFilter>,
     /// Worker threads (0 = one per core).
     pub threads: usize,
 }
@@ -623,10 +666,18 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
         while let Some(m) = members.next_member().map_err(|e| e.context(tar_path.display().to_string()))? {
             let raw_path = m.path;
             let rel = tar_relative(&raw_path).map_err(|e| bad(format!("entry {raw_path:?}: {e}")))?;
+            let rename = |p: String| match &self.opts.tar_pathname_filter {
+                Some(f) => f.apply(p),
+                None => p,
+            };
+            // ostree matches the filter before a directory's trailing '/' goes
+            // ("^usr/bin/" renames the usr/bin/ entry itself).
+            let rel =
+                if raw_path.ends_with('/') && !rel.is_empty() && self.opts.tar_pathname_filter.is_some() { rename(format!("{rel}/")) } else { rename(rel) };
             let components: Vec<String> = split_validate(&rel).map_err(|e| bad(format!("entry {raw_path:?}: {e}")))?;
             let (mut uid, mut gid, perm) = (m.uid, m.gid, m.perm);
             let hardlink = if let archive::Kind::Hardlink(t) = &m.kind {
-                Some(split_validate(&tar_relative(t).map_err(|e| bad(e.to_string()))?).map_err(|e| bad(e.to_string()))?.join("/"))
+                Some(split_validate(&rename(tar_relative(t).map_err(|e| bad(e.to_string()))?)).map_err(|e| bad(e.to_string()))?.join("/"))
             } else {
                 None
             };
@@ -641,6 +692,7 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
                     })
                 }
             };
+            let rel = components.join("/");
             let commit_path = format!("/{rel}");
             if !rel.is_empty() && self.opts.modifier.skips(&commit_path) {
                 continue;
