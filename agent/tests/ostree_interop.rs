@@ -801,4 +801,18 @@ fn cpio_layer_matches_ostree() {
     fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
     up_fails(os_args![repo_arg(&urepo), "commit", "-b", "cut", format!("--tree=tar={}", cut.display())]);
     assert_eq!(up(os_args![repo_arg(&urepo), "refs"]), "c", "no ref from a truncated archive");
+    // A member named "../x": refused (as ostree refuses it), nothing written outside.
+    fs::create_dir(t.path().join("sub")).expect("mkdir");
+    fs::write(t.path().join("x"), "outside").expect("write");
+    let evil = t.path().join("evil.cpio");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("cd {}/sub && echo ../x | cpio -o -H newc > {}", t.path().display(), evil.display()))
+        .output()
+        .expect("cpio");
+    assert!(out.status.success(), "{out:?}");
+    let err = up_fails(os_args![repo_arg(&urepo), "commit", "-b", "evil", format!("--tree=tar={}", evil.display())]);
+    assert!(err.contains("Invalid uplink '..'"), "{err}");
+    assert_eq!(up(os_args![repo_arg(&urepo), "refs"]), "c", "no ref from a hostile archive");
+    up(os_args![repo_arg(&urepo), "fsck"]);
 }
