@@ -1011,6 +1011,12 @@ pub struct DiffOpts {
     /// Skip output of extended attributes
     #[arg(long)]
     pub no_xattrs: bool,
+    /// Use file ownership user id for local files
+    #[arg(long, value_name = "UID")]
+    pub owner_uid: Option<u32>,
+    /// Use file ownership group id for local files
+    #[arg(long, value_name = "GID")]
+    pub owner_gid: Option<u32>,
 }
 
 #[cfg(feature = "tar")]

@@ -103,6 +103,10 @@ fn diff_matches_ostree() {
     ostree(os_args![repo_arg(&repo), "checkout", "os", co.display().to_string()]);
     let dir = format!("{}", co.display());
     assert_eq!(up(os_args![repo_arg(&repo), "diff", "os", &dir]), "", "a fresh checkout");
+    // Local files taken as another owner's: every entry differs, as in ostree.
+    let owned = up(os_args![repo_arg(&repo), "diff", "--owner-uid=4242", "os", &dir]);
+    assert_eq!(owned, ostree(os_args![repo_arg(&repo), "diff", "--owner-uid=4242", "os", &dir]));
+    assert!(owned.contains("M    /usr/bin/tool"), "{owned}");
     fs::set_permissions(co.join("srv"), std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
     fs::write(co.join("usr/bin/tool"), "changed").expect("write");
     fs::remove_file(co.join("usr/lib/f2")).expect("rm");
@@ -111,7 +115,12 @@ fn diff_matches_ostree() {
     fs::write(co.join("new/sub/file"), "n").expect("write");
     fs::remove_file(co.join("usr/lib64")).expect("rm");
     fs::write(co.join("usr/lib64"), "now a file").expect("write");
-    for args in [vec!["os".to_string(), dir.clone()], vec![dir.clone(), "os".into()], vec!["--no-xattrs".into(), "os".into(), dir.clone()]] {
+    for args in [
+        vec!["os".to_string(), dir.clone()],
+        vec![dir.clone(), "os".into()],
+        vec!["--no-xattrs".into(), "os".into(), dir.clone()],
+        vec!["--owner-uid=4242".into(), "--owner-gid=7".into(), "os".into(), dir.clone()],
+    ] {
         let mut a = vec![repo_arg(&repo), "diff".into()];
         a.extend(args.iter().cloned());
         let a: Vec<&std::ffi::OsStr> = a.iter().map(std::ffi::OsStr::new).collect();

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use ostree_repo::diff::{diff, Tree};
+use ostree_repo::diff::{diff, DiffOptions, Tree};
 use ostree_repo::{Error, Repo};
 
 use super::out;
@@ -28,7 +28,7 @@ pub fn run(repo: &Repo, o: &DiffOpts) -> Result<i32> {
             (Tree::Commit(parent), Tree::Commit(c))
         }
     };
-    let d = diff(repo, &a, &b, o.no_xattrs)?;
+    let d = diff(repo, &a, &b, DiffOptions { ignore_xattrs: o.no_xattrs, owner_uid: o.owner_uid, owner_gid: o.owner_gid })?;
     let mut s = String::new();
     for (tag, paths) in [('M', &d.modified), ('D', &d.removed), ('A', &d.added)] {
         for p in paths {

@@ -1361,7 +1361,14 @@ mod tests {
 /// committed as is — a content checksum for a file or symlink, a dirmeta
 /// checksum for a directory. Symlinks are not followed.
 pub fn checksum_path(path: &Path, ignore_xattrs: bool) -> Result<Checksum> {
+    checksum_path_owned(path, ignore_xattrs, None, None)
+}
+
+/// `checksum_path` as if `path` belonged to `uid`/`gid` where given
+/// (`diff --owner-uid/--owner-gid`).
+pub fn checksum_path_owned(path: &Path, ignore_xattrs: bool, uid: Option<u32>, gid: Option<u32>) -> Result<Checksum> {
     let st = fs::symlink_metadata(path).at(path)?;
+    let (uid, gid) = (uid.unwrap_or(st.uid()), gid.unwrap_or(st.gid()));
     let xattrs = |t: xattr::Target<'_>| -> Result<Xattrs> {
         if ignore_xattrs {
             return Ok(Vec::new());
@@ -1370,20 +1377,20 @@ pub fn checksum_path(path: &Path, ignore_xattrs: bool) -> Result<Checksum> {
     };
     let ft = st.file_type();
     if ft.is_dir() {
-        let dm = DirMeta { uid: st.uid(), gid: st.gid(), mode: st.mode(), xattrs: xattrs(xattr::Target::Path(path))? };
+        let dm = DirMeta { uid, gid, mode: st.mode(), xattrs: xattrs(xattr::Target::Path(path))? };
         return Ok(Checksum::of(&dm.to_bytes()));
     }
     if ft.is_symlink() {
         let target = fs::read_link(path).at(path)?;
         let target = target.into_os_string().into_string().map_err(|_| Error::Invalid("symlink target is not valid UTF-8".into()))?;
-        let meta = FileMeta { uid: st.uid(), gid: st.gid(), mode: st.mode(), symlink_target: target, xattrs: xattrs(xattr::Target::Path(path))? };
+        let meta = FileMeta { uid, gid, mode: st.mode(), symlink_target: target, xattrs: xattrs(xattr::Target::Path(path))? };
         return Ok(crate::object::content_checksum(&meta, &[]));
     }
     if !ft.is_file() {
         return Err(Error::Invalid(format!("{}: not a regular file, symlink or directory", path.display())));
     }
     let mut file = fs::OpenOptions::new().read(true).custom_flags(OFlag::O_NOFOLLOW.bits()).open(path).at(path)?;
-    let meta = FileMeta { uid: st.uid(), gid: st.gid(), mode: st.mode(), symlink_target: String::new(), xattrs: xattrs(xattr::Target::Fd(file.as_fd()))? };
+    let meta = FileMeta { uid, gid, mode: st.mode(), symlink_target: String::new(), xattrs: xattrs(xattr::Target::Fd(file.as_fd()))? };
     let mut h = crate::object::ContentHasher::new(&meta);
     let mut buf = vec![0u8; 256 * 1024];
     loop {

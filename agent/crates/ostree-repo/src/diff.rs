@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use crate::commit::checksum_path;
+use crate::commit::checksum_path_owned;
 use crate::error::{Error, IoContext, Result};
 use crate::object::Checksum;
 use crate::repo::Repo;
@@ -50,9 +50,17 @@ struct Child {
     node: Node,
 }
 
-/// Compare `a` against `b`. `ignore_xattrs` leaves a directory's extended
-/// attributes out of its checksums (a commit's are what it recorded).
-pub fn diff(repo: &Repo, a: &Tree, b: &Tree, ignore_xattrs: bool) -> Result<Diff> {
+/// How local directories are read (`--no-xattrs`, `--owner-uid`, `--owner-gid`);
+/// a commit's entries are compared as recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiffOptions {
+    pub ignore_xattrs: bool,
+    pub owner_uid: Option<u32>,
+    pub owner_gid: Option<u32>,
+}
+
+/// Compare `a` against `b`.
+pub fn diff(repo: &Repo, a: &Tree, b: &Tree, opts: DiffOptions) -> Result<Diff> {
     let root = |t: &Tree| -> Result<Node> {
         Ok(match t {
             Tree::Commit(c) => Node::Repo { shown: "/".into(), entry: tree::lookup(repo, c, "/")? },
@@ -60,14 +68,14 @@ pub fn diff(repo: &Repo, a: &Tree, b: &Tree, ignore_xattrs: bool) -> Result<Diff
         })
     };
     let mut out = Diff::default();
-    let cx = Cx { repo, ignore_xattrs };
+    let cx = Cx { repo, opts };
     cx.diff_dirs(&root(a)?, &root(b)?, &mut out)?;
     Ok(out)
 }
 
 struct Cx<'r> {
     repo: &'r Repo,
-    ignore_xattrs: bool,
+    opts: DiffOptions,
 }
 
 impl Cx<'_> {
@@ -109,7 +117,7 @@ impl Cx<'_> {
         match n {
             Node::Repo { entry: Entry::File(c), .. } => Ok(*c),
             Node::Repo { entry: Entry::Dir { meta, .. }, .. } => Ok(*meta),
-            Node::Local { path, .. } => checksum_path(path, self.ignore_xattrs),
+            Node::Local { path, .. } => checksum_path_owned(path, self.opts.ignore_xattrs, self.opts.owner_uid, self.opts.owner_gid),
         }
     }
 
