@@ -17,14 +17,12 @@ pub struct Cli {
     pub command: Command,
 }
 
-// Parsed once per process: the size of the largest verb's options costs nothing.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a repository.
     Init(InitOpts),
     /// Commit a tree (directories, tarballs, existing commits) to a branch.
-    Commit(CommitOpts),
+    Commit(Box<CommitOpts>),
     /// List, create or delete refs.
     Refs(RefsOpts),
     /// Print the commit a ref points to.
@@ -43,6 +41,9 @@ pub enum Command {
     Cat(CatOpts),
     /// Checksum a file or directory.
     Checksum(ChecksumOpts),
+    /// Write a commit's tree as a tar file (feature `tar`).
+    #[cfg(feature = "tar")]
+    Export(ExportOpts),
     /// Check out a commit into a directory.
     Checkout(CheckoutOpts),
     /// Verify every object against its checksum.
@@ -839,6 +840,9 @@ pub struct CommitOpts {
     /// Create missing parent directories of tar entries.
     #[arg(long)]
     pub tar_autocreate_parents: bool,
+    /// When loading tar archives, use REGEX,REPLACEMENT to match and replace path names (feature `tar`).
+    #[arg(long, value_name = "REGEX,REPLACEMENT")]
+    pub tar_pathname_filter: Option<String>,
     /// Do nothing if the tree equals the parent's.
     #[arg(long)]
     pub skip_if_unchanged: bool,
@@ -1050,6 +1054,24 @@ pub struct ChecksumOpts {
     /// Don't include xattrs in checksum.
     #[arg(long)]
     pub ignore_xattrs: bool,
+}
+
+#[cfg(feature = "tar")]
+#[derive(Debug, Args)]
+pub struct ExportOpts {
+    pub rev: String,
+    /// Skip output of extended attributes
+    #[arg(long)]
+    pub no_xattrs: bool,
+    /// Checkout sub-directory PATH
+    #[arg(long, value_name = "PATH")]
+    pub subpath: Option<String>,
+    /// Add PATH as prefix to archive pathnames
+    #[arg(long, value_name = "PATH")]
+    pub prefix: Option<String>,
+    /// Output to PATH
+    #[arg(short = 'o', long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -120,7 +120,15 @@ pub fn version_yaml() -> String {
     // Only what this build really has: `- gpgme` switches on GPG sections
     // of scripts (and of ostree's own test suite), `- sign-ed25519` the
     // ed25519 ones (ostree's name when built with libsodium).
-    let features = if cfg!(feature = "gpg") { "\n  - gpgme\n  - sign-ed25519" } else { "\n  - sign-ed25519" };
+    // `- libarchive` (ostree's name) promises `export`, so only a `tar` build lists it.
+    let mut features = String::new();
+    if cfg!(feature = "gpg") {
+        features.push_str("\n  - gpgme");
+    }
+    if cfg!(feature = "tar") {
+        features.push_str("\n  - libarchive");
+    }
+    features.push_str("\n  - sign-ed25519");
     format!("libostree:\n Version: '{}'\n Features:{features}\nuptree:\n Version: '{}'\n", uptree_pull::transport::LIBOSTREE_VERSION, env!("CARGO_PKG_VERSION"))
 }
 
@@ -224,5 +232,11 @@ mod tests {
         for same in [&["ostree", "show", "--print-metadata-key=k", "rev"][..], &["ostree", "--version"], &["ostree", "--", "-x"]] {
             assert_eq!(options_after_verb(v(same)), v(same));
         }
+    }
+
+    /// `- libarchive` promises `export`: listed exactly when it is built in.
+    #[test]
+    fn version_lists_libarchive_only_with_tar() {
+        assert_eq!(super::version_yaml().lines().any(|l| l == "  - libarchive"), cfg!(feature = "tar"));
     }
 }

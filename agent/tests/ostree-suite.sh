@@ -64,9 +64,11 @@ if [ "$mode" = uptree ]; then
     if [ -z "${UPTREE:-}" ]; then
         root=$(cd "$here/../.." && pwd)
         # --features generate: the suite generates static deltas (test-delta*,
-        # test-demo-buildsystem). UPTREE_FEATURES=gpg: the GPG tests run instead
-        # of skipping (`--version` then says gpgme); the device build has neither.
-        (cd "$root" && cargo build --quiet --bin uptree --features "generate${UPTREE_FEATURES:+,$UPTREE_FEATURES}")
+        # test-demo-buildsystem); tar: `export` (test-export, test-libarchive
+        # skip unless `--version` says libarchive). UPTREE_FEATURES=gpg: the GPG
+        # tests run instead of skipping (`--version` then says gpgme); the
+        # device build has none of them.
+        (cd "$root" && cargo build --quiet --bin uptree --features "generate,tar${UPTREE_FEATURES:+,$UPTREE_FEATURES}")
         UPTREE="${CARGO_TARGET_DIR:-$root/target}/debug/uptree"
     fi
     mkdir "$work/bin"

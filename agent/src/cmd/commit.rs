@@ -75,6 +75,7 @@ pub fn run(mut repo: Repo, o: &CommitOpts) -> Result<i32> {
         },
         link_checkout_speedup: o.link_checkout_speedup || o.devino_canonical,
         tar_autocreate_parents: o.tar_autocreate_parents,
+        tar_pathname_filter: o.tar_pathname_filter.as_deref().map(ostree_repo::commit::PathnameFilter::parse).transpose()?,
         threads: 0,
     };
     if !o.gpg_sign.is_empty() {

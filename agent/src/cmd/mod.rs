@@ -9,6 +9,8 @@ mod commit;
 mod config;
 mod create_usb;
 mod diff;
+#[cfg(feature = "tar")]
+mod export;
 mod find_remotes;
 mod fsck;
 mod gpg_sign;
@@ -51,6 +53,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Diff(o) => diff::run(&repo()?, &o),
         Command::Cat(o) => cat::run(&repo()?, &o),
         Command::Checksum(o) => checksum::run(&o),
+        #[cfg(feature = "tar")]
+        Command::Export(o) => export::run(&repo()?, &o),
         Command::Checkout(o) => checkout::run(&repo()?, &o),
         Command::Fsck(o) => fsck::run(repo()?, &o),
         Command::Prune(o) => prune::run(repo()?, &o),

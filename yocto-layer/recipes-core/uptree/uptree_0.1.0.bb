@@ -12,10 +12,11 @@ do_compile() {
     oe_cargo_build -p uptree
 }
 
-# The build host's uptree makes static deltas (UPTREE_DELTA_FROM); the
-# device's leaves the generator out to stay within its size budget.
+# The build host's uptree makes static deltas (UPTREE_DELTA_FROM) and
+# exports commits as tar files (`export`); the device's leaves both out to
+# stay within its size budget.
 do_compile:class-native() {
-    oe_cargo_build -p uptree --features generate
+    oe_cargo_build -p uptree --features generate,tar
 }
 
 # The units come from the checkout's agent/dist/ as they are (one source

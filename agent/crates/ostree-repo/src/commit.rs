@@ -24,6 +24,7 @@ use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{fstatat, Mode};
 use uptree_sys::xattr;
 
+use crate::archive;
 use crate::error::{Error, IoContext, Result};
 use crate::gvariant::{build, Value};
 use crate::object::{Checksum, Commit, DirMeta, DirTree, FileMeta, ObjectType, Xattrs, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
@@ -38,7 +39,7 @@ pub struct Modifier {
     pub no_xattrs: bool,
     /// uid/gid 0 and no setuid/setgid/sticky/o+w (bare-user-only style).
     pub canonical_permissions: bool,
-    /// Per-path mode changes (`--statoverride`), matched on dir layers.
+    /// Per-path mode changes (`--statoverride`), matched on dir and tar layers.
     pub statoverride: Option<Arc<StatOverride>>,
     /// `--skip-list`: paths in the commit ("/a/b") left out, with
     /// everything below them.
@@ -116,6 +117,11 @@ impl Modifier {
             || self.skip_list.is_some()
     }
 
+    /// `--skip-list`: leave `path` (with its leading '/') out of the commit.
+    fn skips(&self, path: &str) -> bool {
+        self.skip_list.as_ref().is_some_and(|s| s.contains(path))
+    }
+
     fn apply_path(&self, path: &str, mode: &mut u32) {
         if let Some(so) = &self.statoverride {
             so.apply(path, mode);
@@ -147,6 +153,47 @@ impl Modifier {
     }
 }
 
+/// `--tar-pathname-filter=REGEX,REPLACEMENT` (feature `tar`, for the regex
+/// engine): the first match of REGEX in a tar entry's path (and in a
+/// hardlink's target), taken after leading `/` and `./` are stripped, is
+/// replaced by REPLACEMENT as is, as ostree's handle_translate_pathname does.
+#[derive(Debug, Clone)]
+pub struct PathnameFilter {
+    #[cfg(feature = "tar")]
+    re: regex::Regex,
+    #[cfg(feature = "tar")]
+    replacement: String,
+}
+
+impl PathnameFilter {
+    pub fn parse(spec: &str) -> Result<PathnameFilter> {
+        let (re, replacement) = spec.split_once(',').ok_or_else(|| Error::Invalid("Missing ',' in --tar-pathname-filter".into()))?;
+        #[cfg(feature = "tar")]
+        {
+            let re = regex::Regex::new(re).map_err(|e| Error::Invalid(format!("--tar-pathname-filter: {e}")))?;
+            Ok(PathnameFilter { re, replacement: replacement.to_string() })
+        }
+        #[cfg(not(feature = "tar"))]
+        {
+            let _ = (re, replacement);
+            Err(Error::Invalid("--tar-pathname-filter needs uptree built with the `tar` feature".into()))
+        }
+    }
+
+    #[cfg(feature = "tar")]
+    fn apply(&self, path: String) -> String {
+        match self.re.find(&path) {
+            Some(m) => format!("{}{}{}", &path[..m.start()], self.replacement, &path[m.end()..]),
+            None => path,
+        }
+    }
+
+    #[cfg(not(feature = "tar"))]
+    fn apply(&self, path: String) -> String {
+        path
+    }
+}
+
 /// Options for building a tree.
 #[derive(Debug, Clone, Default)]
 pub struct TreeOptions {
@@ -155,6 +202,8 @@ pub struct TreeOptions {
     pub link_checkout_speedup: bool,
     /// Create missing parent directories of tar entries.
     pub tar_autocreate_parents: bool,
+    /// `--tar-pathname-filter`: rename tar entries.
+    pub tar_pathname_filter: Option<PathnameFilter>,
     /// Worker threads (0 = one per core).
     pub threads: usize,
 }
@@ -489,7 +538,7 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
             let name_os = e.file_name();
             // ostree's words: scripts grep "Invalid UTF-8 in filename".
             let name = name_os.to_str().ok_or_else(|| Error::Invalid(format!("Invalid UTF-8 in filename {}", e.path().display())))?.to_string();
-            if self.opts.modifier.skip_list.as_ref().is_some_and(|l| l.contains(&format!("{rel}/{name}"))) {
+            if self.opts.modifier.skips(&format!("{rel}/{name}")) {
                 continue;
             }
             let mut ft = e.file_type().at(&e.path())?;
@@ -609,60 +658,64 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
         let input: Box<dyn Read> = if path == Path::new("-") { Box::new(io::stdin().lock()) } else { Box::new(File::open(path).at(path)?) };
         let mut input = io::BufReader::with_capacity(256 * 1024, input);
         let magic = io::BufRead::fill_buf(&mut input).at(path)?;
-        let reader: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) { Box::new(flate2::read::MultiGzDecoder::new(input)) } else { Box::new(input) };
-        let mut archive = tar::Archive::new(reader);
+        let mut reader: Box<dyn Read> = if magic.starts_with(&[0x1f, 0x8b]) { Box::new(flate2::read::MultiGzDecoder::new(input)) } else { Box::new(input) };
+        // Like libarchive, tell tar from cpio by the (decompressed) magic.
+        let mut head = [0u8; 6];
+        let got = read_up_to(&mut reader, &mut head).at(path)?;
+        let reader: Box<dyn Read> = Box::new(io::Cursor::new(head[..got].to_vec()).chain(reader));
         let mut root = std::mem::take(&mut self.root);
-        let r = self.import_tar(&mut root, &mut archive, path, pool);
+        let r = if archive::is_cpio_newc(&head[..got]) {
+            self.import_members(&mut root, &mut archive::CpioMembers::new(reader), path, pool)
+        } else {
+            let mut ar = tar::Archive::new(reader);
+            archive::TarMembers::new(&mut ar).and_then(|mut m| self.import_members(&mut root, &mut m, path, pool))
+        };
         self.root = root;
         r
     }
 
-    fn import_tar(&mut self, root: &mut MTree, archive: &mut tar::Archive<Box<dyn Read>>, tar_path: &Path, pool: &mut Pool) -> Result<()> {
+    fn import_members(&mut self, root: &mut MTree, members: &mut dyn archive::Members, tar_path: &Path, pool: &mut Pool) -> Result<()> {
         let repo = self.repo();
         let bad = |what: String| Error::Invalid(format!("{}: {what}", tar_path.display()));
         // target path -> [(parent components, name, size)]
         let mut deferred: BTreeMap<String, Vec<(Vec<String>, String, u64)>> = BTreeMap::new();
         let mut imported_any_root = false;
-        for entry in archive.entries().map_err(|e| bad(format!("reading tar: {e}")))? {
-            let mut entry = entry.map_err(|e| bad(format!("reading tar: {e}")))?;
-            let kind = entry.header().entry_type();
-            if matches!(kind, tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink) {
-                continue;
-            }
-            let raw_path = entry.path_bytes().into_owned();
-            let raw_path = String::from_utf8(raw_path).map_err(|_| bad("entry path is not valid UTF-8".into()))?;
+        while let Some(m) = members.next_member().map_err(|e| e.context(tar_path.display().to_string()))? {
+            let raw_path = m.path;
             let rel = tar_relative(&raw_path).map_err(|e| bad(format!("entry {raw_path:?}: {e}")))?;
+            let rename = |p: String| match &self.opts.tar_pathname_filter {
+                Some(f) => f.apply(p),
+                None => p,
+            };
+            // ostree matches the filter before a directory's trailing '/' goes
+            // ("^usr/bin/" renames the usr/bin/ entry itself).
+            let rel =
+                if raw_path.ends_with('/') && !rel.is_empty() && self.opts.tar_pathname_filter.is_some() { rename(format!("{rel}/")) } else { rename(rel) };
             let components: Vec<String> = split_validate(&rel).map_err(|e| bad(format!("entry {raw_path:?}: {e}")))?;
-            let mut pax = TarPax::default();
-            if let Some(exts) = entry.pax_extensions().map_err(|e| bad(format!("PAX header of {raw_path:?}: {e}")))? {
-                for ext in exts {
-                    let ext = ext.map_err(|e| bad(format!("PAX header of {raw_path:?}: {e}")))?;
-                    pax.add(ext.key_bytes(), ext.value_bytes());
-                }
-            }
-            let h = entry.header();
-            let mut uid = pax.uid.unwrap_or(h.uid().map_err(|e| bad(e.to_string()))? as u32);
-            let mut gid = pax.gid.unwrap_or(h.gid().map_err(|e| bad(e.to_string()))? as u32);
-            let perm = h.mode().map_err(|e| bad(e.to_string()))? & 0o7777;
-            let hardlink = if kind == tar::EntryType::Link {
-                let t = entry.link_name_bytes().ok_or_else(|| bad(format!("hardlink {raw_path:?} without target")))?;
-                let t = String::from_utf8(t.into_owned()).map_err(|_| bad("hardlink target is not UTF-8".into()))?;
-                Some(split_validate(&tar_relative(&t).map_err(|e| bad(e.to_string()))?).map_err(|e| bad(e.to_string()))?.join("/"))
+            let (mut uid, mut gid, perm) = (m.uid, m.gid, m.perm);
+            let hardlink = if let archive::Kind::Hardlink(t) = &m.kind {
+                Some(split_validate(&rename(tar_relative(t).map_err(|e| bad(e.to_string()))?)).map_err(|e| bad(e.to_string()))?.join("/"))
             } else {
                 None
             };
-            let mut mode = match kind {
-                tar::EntryType::Directory => S_IFDIR | perm,
-                tar::EntryType::Symlink => S_IFLNK | perm,
-                tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::Link => S_IFREG | perm,
-                other => {
+            let mut mode = match &m.kind {
+                archive::Kind::Dir => S_IFDIR | perm,
+                archive::Kind::Symlink(_) => S_IFLNK | perm,
+                archive::Kind::Regular | archive::Kind::Hardlink(_) => S_IFREG | perm,
+                archive::Kind::Other(what) => {
                     return Err(Error::Unsupported {
                         path: PathBuf::from(&raw_path),
-                        what: format!("unsupported tar entry type {other:?} (device nodes, FIFOs and sockets cannot be committed)"),
+                        what: format!("{what} (device nodes, FIFOs and sockets cannot be committed)"),
                     })
                 }
             };
-            let mut xattrs = if self.opts.modifier.no_xattrs { Vec::new() } else { pax.xattrs.clone() };
+            let rel = components.join("/");
+            let commit_path = format!("/{rel}");
+            if !rel.is_empty() && self.opts.modifier.skips(&commit_path) {
+                continue;
+            }
+            let mut xattrs = if self.opts.modifier.no_xattrs { Vec::new() } else { m.xattrs };
+            self.opts.modifier.apply_path(&commit_path, &mut mode);
             self.opts.modifier.apply(&mut uid, &mut gid, &mut mode, &mut xattrs);
             let (parent_components, name) = match components.split_last() {
                 Some((n, p)) => (p.to_vec(), n.clone()),
@@ -688,7 +741,7 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
             if name.is_empty() {
                 return Err(bad(format!("entry {raw_path:?}: the root must be a directory")));
             }
-            let size = entry.size();
+            let size = m.data.len() as u64;
             if hardlink.is_some() && size == 0 {
                 // Resolved after the whole archive, like libostree.
                 if let Some(t) = hardlink {
@@ -696,24 +749,12 @@ impl<'t, 'r> TreeBuilder<'t, 'r> {
                 }
                 continue;
             }
-            let target = if mode & S_IFMT == S_IFLNK {
-                let t = entry.link_name_bytes().ok_or_else(|| bad(format!("symlink {raw_path:?} without target")))?;
-                String::from_utf8(t.into_owned()).map_err(|_| bad(format!("symlink target of {raw_path:?} is not UTF-8")))?
-            } else {
-                String::new()
-            };
+            let target = if let archive::Kind::Symlink(t) = m.kind { t } else { String::new() };
             let meta = FileMeta { uid, gid, mode, symlink_target: target, xattrs };
             meta.validate().map_err(|e| bad(format!("entry {raw_path:?}: {e}")))?;
             let slot = self.new_slot();
             parent.replace_file(repo, &name, FileSlot::Pending(slot))?;
-            let mut data = Vec::new();
-            if meta.is_regular() {
-                data.reserve(usize::try_from(size).unwrap_or(0).min(64 << 20));
-                entry.read_to_end(&mut data).map_err(|e| bad(format!("entry {raw_path:?}: {e}")))?;
-                if data.len() as u64 != size {
-                    return Err(bad(format!("entry {raw_path:?} is truncated")));
-                }
-            }
+            let data = m.data;
             if let Some(t) = hardlink {
                 deferred.entry(t).or_default().push((parent_components, name, size));
             }
@@ -868,28 +909,18 @@ fn walk_or_create<'a>(
     Ok(cur)
 }
 
-#[derive(Default)]
-struct TarPax {
-    uid: Option<u32>,
-    gid: Option<u32>,
-    xattrs: Xattrs,
-}
-
-impl TarPax {
-    fn add(&mut self, key: &[u8], value: &[u8]) {
-        let num = || std::str::from_utf8(value).ok().and_then(|v| v.trim().parse::<u32>().ok());
-        if key == b"uid" {
-            self.uid = num();
-        } else if key == b"gid" {
-            self.gid = num();
-        } else if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
-            // Not sorted: libarchive hands ostree the PAX xattr records in
-            // reverse order (observed with ostree 2022.7: records b, c, a
-            // become a, c, b in the object), and the checksum covers that order.
-            self.xattrs.retain(|(n, _)| n.as_slice() != name);
-            self.xattrs.insert(0, (name.to_vec(), value.to_vec()));
+/// Fill `buf` as far as `r` goes (a short archive is not an error here).
+fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
+    Ok(n)
 }
 
 /// libostree's `path_relative`: strip leading `/`, `/../`, `./`.

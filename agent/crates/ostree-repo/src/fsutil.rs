@@ -7,7 +7,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -79,12 +79,23 @@ pub fn create_dir_all_durable(dir: &Path, durable: bool) -> Result<()> {
 /// Replace `path` with `data`: write a temp file beside it, fsync, rename,
 /// fsync the directory. Readers see the old or the new content, never a mix.
 pub fn atomic_write(path: &Path, data: &[u8], mode: u32, durable: bool) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    atomic_write_with(path, mode, durable, |f| f.write_all(data).at(path))
+}
+
+/// `atomic_write` for content streamed by `write` (a tar export): nothing
+/// appears under `path` unless `write` succeeds.
+pub fn atomic_write_with(path: &Path, mode: u32, durable: bool, write: impl FnOnce(&mut io::BufWriter<fs::File>) -> Result<()>) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(tmp_name(&name));
     let result = (|| -> Result<()> {
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp).at(&tmp)?;
-        f.write_all(data).at(&tmp)?;
+        let f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp).at(&tmp)?;
+        let mut w = io::BufWriter::new(f);
+        write(&mut w)?;
+        let f = w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
         if durable {
             f.sync_all().at(&tmp)?;
         }

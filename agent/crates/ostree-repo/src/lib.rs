@@ -9,12 +9,15 @@
 //!
 //! Format reference: ostree-format.md; the judge is the real `ostree`.
 
+pub(crate) mod archive;
 pub mod checkout;
 pub mod commit;
 pub mod cookies;
 pub mod datetime;
 pub mod diff;
 pub mod error;
+#[cfg(feature = "tar")]
+pub mod export;
 pub mod fsck;
 pub mod fsutil;
 pub mod gvariant;
