@@ -14,7 +14,7 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The opt-in features too: GPG (rpgp) and delta generation.
-cargo clippy -p uptree -p uptree-pull --features uptree/gpg,uptree-pull/gpg,uptree/generate,uptree/tar --all-targets --locked -- -D warnings
+cargo clippy -p uptree -p uptree-pull --features uptree/gpg,uptree-pull/gpg,uptree/generate,uptree/tar,uptree/p2p --all-targets --locked -- -D warnings
 
 step "board configs: generated files up to date, boot scripts accepted by mkimage"
 python3 board-configs/generate.py --check
@@ -33,8 +33,8 @@ UPTREE_TEST_TMP=${UPTREE_TEST_TMP:-/var/tmp} cargo test --workspace --locked
 # GPG verification is a cargo feature the device build leaves out: its tests (signed by real ostree with gnupg), and trust.rs with it on.
 UPTREE_TEST_TMP=${UPTREE_TEST_TMP:-/var/tmp} cargo test -p uptree --locked --features gpg --test gpg --test trust
 cargo test -p uptree-pull --locked --features gpg --lib
-# `export` (ostree's libarchive feature) is in host builds only: its tests with the feature on.
-UPTREE_TEST_TMP=${UPTREE_TEST_TMP:-/var/tmp} cargo test -p uptree --locked --features tar,generate --test tar_export
+# `export` (ostree's libarchive feature) and create-usb/find-remotes (its p2p feature) are in host builds only: their tests with the features on.
+UPTREE_TEST_TMP=${UPTREE_TEST_TMP:-/var/tmp} cargo test -p uptree --locked --features tar,generate,p2p --test tar_export --test ostree_repo_cli
 
 step "ostree's own test suite with uptree as ostree (red only on a regression from agent/tests/ostree-suite.pass)"
 # With GPG, as the ostree it is compared with (Debian's, built with gpgme).

@@ -58,9 +58,11 @@ pub enum Command {
     Pull(PullOpts),
     /// Copy commits from a repository on this machine.
     PullLocal(PullLocalOpts),
-    /// Find remotes that serve collection–refs, and optionally pull them.
+    /// Find remotes that serve collection–refs, and optionally pull them (feature `p2p`).
+    #[cfg(feature = "p2p")]
     FindRemotes(FindRemotesOpts),
-    /// Copy collection–refs onto a mounted volume as ostree's USB layout.
+    /// Copy collection–refs onto a mounted volume as ostree's USB layout (feature `p2p`).
+    #[cfg(feature = "p2p")]
     CreateUsb(CreateUsbOpts),
     /// Sign a commit with an ed25519 key (detached metadata).
     Sign(SignOpts),
@@ -908,6 +910,7 @@ pub struct RefsOpts {
     pub json: bool,
 }
 
+#[cfg(feature = "p2p")]
 #[derive(Debug, Args)]
 pub struct CreateUsbOpts {
     /// The mounted volume.
@@ -927,6 +930,7 @@ pub struct CreateUsbOpts {
     pub disable_fsync: bool,
 }
 
+#[cfg(feature = "p2p")]
 #[derive(Debug, Args)]
 pub struct FindRemotesOpts {
     /// COLLECTION-ID REF [COLLECTION-ID REF...]

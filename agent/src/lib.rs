@@ -114,8 +114,9 @@ fn run_extension(e: &clap::Error, args: &[OsString]) -> Result<Option<i32>> {
 
 /// `--version`: ostree's YAML shape. `libostree.Version` is the ostree
 /// release uptree follows (and names in its User-Agent); the feature list
-/// stays empty so test suites and scripts do not assume GPG, libarchive or
-/// other ostree build options; uptree's own version has its own key.
+/// names only the ostree build options this build really has, so test
+/// suites and scripts do not assume the others; uptree's own version has
+/// its own key.
 pub fn version_yaml() -> String {
     // Only what this build really has: `- gpgme` switches on GPG sections
     // of scripts (and of ostree's own test suite), `- sign-ed25519` the
@@ -127,6 +128,10 @@ pub fn version_yaml() -> String {
     }
     if cfg!(feature = "tar") {
         features.push_str("\n  - libarchive");
+    }
+    // `- p2p` (ostree's name) promises `create-usb` and `find-remotes`.
+    if cfg!(feature = "p2p") {
+        features.push_str("\n  - p2p");
     }
     features.push_str("\n  - sign-ed25519");
     format!("libostree:\n Version: '{}'\n Features:{features}\nuptree:\n Version: '{}'\n", uptree_pull::transport::LIBOSTREE_VERSION, env!("CARGO_PKG_VERSION"))

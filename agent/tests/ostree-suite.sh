@@ -68,7 +68,7 @@ if [ "$mode" = uptree ]; then
         # skip unless `--version` says libarchive). UPTREE_FEATURES=gpg: the GPG
         # tests run instead of skipping (`--version` then says gpgme); the
         # device build has none of them.
-        (cd "$root" && cargo build --quiet --bin uptree --features "generate,tar${UPTREE_FEATURES:+,$UPTREE_FEATURES}")
+        (cd "$root" && cargo build --quiet --bin uptree --features "generate,tar,p2p${UPTREE_FEATURES:+,$UPTREE_FEATURES}")
         UPTREE="${CARGO_TARGET_DIR:-$root/target}/debug/uptree"
     fi
     mkdir "$work/bin"

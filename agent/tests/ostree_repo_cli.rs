@@ -342,6 +342,7 @@ fn pull_verifies_collection_bindings_as_ostree() {
 /// `find-remotes` names the configured remotes serving collection–refs in
 /// ostree's words (the same text as ostree on the same repositories), and
 /// `--pull --mirror` fetches them into refs/mirrors (test-find-remotes.sh).
+#[cfg(feature = "p2p")]
 #[test]
 fn find_remotes_as_ostree() {
     let t = scratch();
@@ -378,6 +379,7 @@ fn find_remotes_as_ostree() {
 /// (archive repository, refs/mirrors, summary, the repos.d symlink for a
 /// non-standard place), the same words, and a second run adds refs and no
 /// second symlink (test-create-usb.sh).
+#[cfg(feature = "p2p")]
 #[test]
 fn create_usb_as_ostree() {
     let t = scratch();

@@ -52,17 +52,20 @@ cross_build() {
   triple=$(cross_target "$arch")
   cross_setup "$arch"
   upper=$(echo "$triple" | tr 'a-z-' 'A-Z_')
+  # --no-eh-frame-hdr: the release profile aborts on panic, so nothing ever
+  # unwinds; the unwinder's lookup table (110 KB on arm64) would only serve
+  # a backtrace in a panic message. The Yocto recipe links the same way.
   (
     cd "$root" || exit
     case $arch in
       arm64)
         export "CARGO_TARGET_${upper}_LINKER=rust-lld"
-        export "CARGO_TARGET_${upper}_RUSTFLAGS=-C linker-flavor=ld.lld -C target-feature=+crt-static"
+        export "CARGO_TARGET_${upper}_RUSTFLAGS=-C linker-flavor=ld.lld -C target-feature=+crt-static -C link-arg=--no-eh-frame-hdr"
         export "CC_${triple//-/_}=aarch64-linux-gnu-gcc"
         ;;
       armhf)
         export "CARGO_TARGET_${upper}_LINKER=arm-linux-gnueabihf-gcc"
-        export "CARGO_TARGET_${upper}_RUSTFLAGS=-C target-feature=+crt-static"
+        export "CARGO_TARGET_${upper}_RUSTFLAGS=-C target-feature=+crt-static -C link-arg=-Wl,--no-eh-frame-hdr"
         export "CC_${triple//-/_}=arm-linux-gnueabihf-gcc"
         ;;
     esac

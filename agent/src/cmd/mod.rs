@@ -7,10 +7,12 @@ mod checkout;
 mod checksum;
 mod commit;
 mod config;
+#[cfg(feature = "p2p")]
 mod create_usb;
 mod diff;
 #[cfg(feature = "tar")]
 mod export;
+#[cfg(feature = "p2p")]
 mod find_remotes;
 mod fsck;
 mod gpg_sign;
@@ -63,7 +65,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Summary(o) => summary::run(repo()?, &o),
         Command::Pull(o) => pull::run(repo()?, &o),
         Command::PullLocal(o) => pull_local::run(&repo()?, &o),
+        #[cfg(feature = "p2p")]
         Command::FindRemotes(o) => find_remotes::run(repo()?, &o),
+        #[cfg(feature = "p2p")]
         Command::CreateUsb(o) => create_usb::run(&repo()?, &o),
         Command::Sign(o) => sign::run(&repo()?, &o),
         Command::GpgSign(o) => gpg_sign::run(&repo()?, &o),

@@ -12,11 +12,16 @@ do_compile() {
     oe_cargo_build -p uptree
 }
 
+# The device binary aborts on panic (release profile), so nothing unwinds:
+# the unwinder's lookup table (.eh_frame_hdr, about 110 KB) is left out, as
+# in qemu-tests/lib/build.sh.
+RUSTFLAGS:append:class-target = " -C link-arg=-Wl,--no-eh-frame-hdr"
+
 # The build host's uptree makes static deltas (UPTREE_DELTA_FROM) and
-# exports commits as tar files (`export`); the device's leaves both out to
-# stay within its size budget.
+# exports commits as tar files (`export`), and writes ostree's USB sticks
+# (`create-usb`); the device's leaves these out to stay within its size budget.
 do_compile:class-native() {
-    oe_cargo_build -p uptree --features generate,tar
+    oe_cargo_build -p uptree --features generate,tar,p2p
 }
 
 # The units come from the checkout's agent/dist/ as they are (one source
