@@ -143,3 +143,29 @@ fn pre_commit_test_error_leaves_the_staging_directory_as_ostree() {
         ok(prog, os_args![repo_arg(&repo), "commit", "-b", "m", format!("--tree=dir={}", tree.display())], &[("OSTREE_BOOTID", BOOTID)]);
     }
 }
+
+/// `pull-local SRC` with no refs takes every ref of SRC; a remote-tracking
+/// one (`origin:main`) is refused before anything is copied, in ostree's
+/// words (pull-test.sh), and naming the branch works.
+#[test]
+fn pull_local_of_every_ref_refuses_remote_refs_as_ostree() {
+    let t = scratch();
+    let tree = t.path().join("tree");
+    build_tree(&tree, "f a 644 a");
+    let src = t.path().join("src");
+    ostree(os_args![repo_arg(&src), "init", "--mode=archive"]);
+    ostree(os_args![repo_arg(&src), "commit", "-b", "main", format!("--tree=dir={}", tree.display())]);
+    let other = t.path().join("other");
+    ostree(os_args![repo_arg(&other), "init", "--mode=archive"]);
+    ostree(os_args![repo_arg(&other), "commit", "-b", "localbranch", format!("--tree=dir={}", tree.display())]);
+    ostree(os_args![repo_arg(&other), "remote", "add", "--set=gpg-verify=false", "origin", format!("file://{}", src.display())]);
+    ostree(os_args![repo_arg(&other), "pull", "origin", "main"]);
+    for (prog, name) in [("ostree", "o"), (uptree_bin(), "u")] {
+        let dest = t.path().join(format!("mirror-{name}"));
+        ok(prog, os_args![repo_arg(&dest), "init", "--mode=archive"], &[]);
+        let err = fails(prog, os_args![repo_arg(&dest), "pull-local", &other], &[]);
+        assert!(err.contains("error: Invalid ref name origin:main"), "{prog}: {err}");
+        assert!(fails(prog, os_args![repo_arg(&dest), "rev-parse", "localbranch"], &[]).contains("localbranch"), "{prog}: nothing copied");
+        ok(prog, os_args![repo_arg(&dest), "pull-local", &other, "localbranch"], &[]);
+    }
+}

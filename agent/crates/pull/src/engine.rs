@@ -377,9 +377,11 @@ fn resolve_targets(
             targets.push(Target { ref_name: Some(w), commit: r.checksum, max_size: r.commit_size.clamp(1, MAX_PULLED_METADATA) });
             continue;
         }
-        let text = transport
-            .get_file(&format!("refs/heads/{w}"), 256)?
-            .ok_or_else(|| Error::Config(format!("ref {w} not found on the remote (no summary and no refs/heads/{w})")))?;
+        let text = transport.get_file(&format!("refs/heads/{w}"), 256)?.ok_or_else(|| {
+            // ostree's error names the HTTP status; scripts look for it.
+            let missing = if transport.is_local() { format!("no refs/heads/{w}") } else { format!("refs/heads/{w}: HTTP 404") };
+            Error::Config(format!("ref {w} not found on the remote (no summary, and {missing})"))
+        })?;
         let c = std::str::from_utf8(&text)
             .ok()
             .and_then(|t| hex_or_none(t.trim()))
