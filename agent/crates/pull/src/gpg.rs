@@ -796,10 +796,17 @@ mod tests {
             assert_eq!(k.public_subkeys.len(), 1, "{}", user_of(k));
             assert!(user_of(k).starts_with("Ostree Tester"), "{}", user_of(k));
         }
-        let secret = secret_keys(Path::new(SUITE_GPGHOME), None).expect("secring.gpg");
+        // A copy, as the suite's libtest.sh makes one: gpg writes into a home
+        // it uses (an agent's sockets, the keys it migrates from secring.gpg).
+        let tmp = tempfile::Builder::new().prefix("uptree-gpghome-").tempdir_in("/var/tmp").expect("tmp");
+        let home = tmp.path().join("gpghome");
+        assert!(std::process::Command::new("cp").arg("-a").arg(SUITE_GPGHOME).arg(&home).status().expect("cp").success());
+        std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).expect("chmod");
+        let secret = secret_keys(&home, None).expect("secret keys");
         assert_eq!(secret.len(), 3);
         assert!(secret.iter().all(|k| k.secret_subkeys.len() == 1));
-        let sig = sign(Path::new(SUITE_GPGHOME), "7FCA23D8472CDAFA", b"commit bytes").expect("sign");
+        let sig = sign(&home, "7FCA23D8472CDAFA", b"commit bytes").expect("sign");
+        let _ = std::process::Command::new("gpgconf").arg("--homedir").arg(&home).args(["--kill", "gpg-agent"]).status();
         let meta = crate::sign::add_signature_under(None, GPGSIGS_KEY, &sig).expect("meta");
         let v = GpgVerifier::with_keys(keys);
         v.verify("commit", b"commit bytes", Some(&meta)).expect("verifies");
