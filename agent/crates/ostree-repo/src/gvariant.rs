@@ -808,6 +808,28 @@ fn quote(s: &str, out: &mut String) {
 
 /// `[a, b]`, or `{k: v, …}` for an array of dict entries, each element
 /// printed by `each` (given its index).
+/// `(a, b)`, and `(a,)` for one member, each member printed by `each`.
+fn print_tuple(items: &[Value], out: &mut String, mut each: impl FnMut(&Value, &mut String)) {
+    out.push('(');
+    for (i, it) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        each(it, out);
+    }
+    if items.len() == 1 {
+        out.push(',');
+    }
+    out.push(')');
+}
+
+/// `key: value`, both printed by `each`.
+fn print_entry(k: &Value, v: &Value, out: &mut String, mut each: impl FnMut(&Value, &mut String)) {
+    each(k, out);
+    out.push_str(": ");
+    each(v, out);
+}
+
 fn print_array(elem: &Type, items: &[Value], out: &mut String, mut each: impl FnMut(usize, &Value, &mut String)) {
     let dict = matches!(elem, Type::DictEntry(..));
     out.push(if dict { '{' } else { '[' });
@@ -914,24 +936,8 @@ fn print_into(v: &Value, out: &mut String) {
             None => out.push_str("nothing"),
             Some(v) => print_into(v, out),
         },
-        Value::Tuple(m) => {
-            out.push('(');
-            for (i, it) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                print_into(it, out);
-            }
-            if m.len() == 1 {
-                out.push(',');
-            }
-            out.push(')');
-        }
-        Value::DictEntry(k, v) => {
-            print_into(k, out);
-            out.push_str(": ");
-            print_into(v, out);
-        }
+        Value::Tuple(m) => print_tuple(m, out, print_into),
+        Value::DictEntry(k, v) => print_entry(k, v, out, print_into),
     }
 }
 
@@ -949,24 +955,8 @@ fn print_unannotated_into(v: &Value, out: &mut String) {
         Value::Bytes(b) if b.is_empty() => out.push_str("[]"),
         Value::Array(elem, items) => print_array(elem, items, out, |_, it, out| print_unannotated_into(it, out)),
         Value::Maybe(_, Some(inner)) => print_unannotated_into(inner, out),
-        Value::Tuple(m) => {
-            out.push('(');
-            for (i, it) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                print_unannotated_into(it, out);
-            }
-            if m.len() == 1 {
-                out.push(',');
-            }
-            out.push(')');
-        }
-        Value::DictEntry(k, val) => {
-            print_unannotated_into(k, out);
-            out.push_str(": ");
-            print_unannotated_into(val, out);
-        }
+        Value::Tuple(m) => print_tuple(m, out, print_unannotated_into),
+        Value::DictEntry(k, val) => print_entry(k, val, out, print_unannotated_into),
         other => print_into(other, out),
     }
 }
@@ -1030,24 +1020,8 @@ fn print_typed_into(v: &Value, annotate: bool, out: &mut String) {
             }
             print_typed_into(inner, annotate, out);
         }
-        Value::Tuple(m) => {
-            out.push('(');
-            for (i, it) in m.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                print_typed_into(it, annotate, out);
-            }
-            if m.len() == 1 {
-                out.push(',');
-            }
-            out.push(')');
-        }
-        Value::DictEntry(k, val) => {
-            print_typed_into(k, annotate, out);
-            out.push_str(": ");
-            print_typed_into(val, annotate, out);
-        }
+        Value::Tuple(m) => print_tuple(m, out, |it, out| print_typed_into(it, annotate, out)),
+        Value::DictEntry(k, val) => print_entry(k, val, out, |x, out| print_typed_into(x, annotate, out)),
         scalar => {
             if annotate {
                 out.push_str(prefix);
