@@ -212,10 +212,17 @@ pub fn key_lines(path: &Path) -> Result<Vec<String>> {
     Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect())
 }
 
-/// A key given as config (`trusted-keys=`): a file of keys if it is an
-/// absolute path, else one base64 public key.
+/// A key given as config (`trusted-keys=`): one base64 public key, else
+/// a file of keys if it is an absolute path. The key is tried first: `/`
+/// is a base64 digit, so one key in 64 starts with it. Only a canonical
+/// encoding counts (44 characters, one `=`, 32 bytes), which no key file's
+/// path is in practice.
 pub fn keys_from_spec(spec: &str) -> Result<Vec<[u8; 32]>> {
-    if spec.starts_with('/') {
+    let spec = spec.trim();
+    let canonical = spec.len() == 44 && spec.ends_with('=') && !spec.as_bytes()[..43].contains(&b'=');
+    if let Some(key) = canonical.then(|| public_key(spec, "trusted-keys").ok()).flatten() {
+        Ok(vec![key])
+    } else if spec.starts_with('/') {
         keys_from_file(Path::new(spec))
     } else {
         Ok(vec![public_key(spec, "trusted-keys")?])
@@ -456,6 +463,26 @@ mod tests {
         }
         assert_eq!(base64_encode(b"hello"), "aGVsbG8=");
         assert!(base64_decode("!!").is_none());
+    }
+
+    #[test]
+    fn trusted_keys_spec_takes_a_key_that_starts_with_a_slash() {
+        let key = [0xff_u8; 32];
+        let b64 = base64_encode(&key);
+        assert!(b64.starts_with('/'), "{b64}");
+        assert_eq!(keys_from_spec(&b64).unwrap(), vec![key]);
+
+        let dir = std::env::temp_dir().join(format!("uptree-keys-spec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("trusted.ed25519");
+        std::fs::write(&file, format!("# comment\n{}\n", base64_encode(&[1u8; 32]))).unwrap();
+        assert_eq!(keys_from_spec(file.to_str().unwrap()).unwrap(), vec![[1u8; 32]]);
+        let missing = keys_from_spec(dir.join("missing").to_str().unwrap()).unwrap_err();
+        assert!(matches!(missing, Error::KeyFile { .. }), "{missing}");
+        assert!(matches!(keys_from_spec("AAAA").unwrap_err(), Error::BadPublicKey { .. }));
+        // 44 bytes, not ASCII at the cut: refused, not a panic.
+        assert!(keys_from_spec(&format!("{}é=", "A".repeat(41))).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
