@@ -20,22 +20,7 @@ pub fn run(repo: &Repo, o: &PullLocalOpts) -> Result<i32> {
         opts.static_deltas = uptree_pull::delta::DeltaPolicy::Require;
     }
     opts.bareuseronly_files = o.bareuseronly_files;
-    // As ostree: no REF means every ref of the source repository, and a
-    // remote-tracking one (`origin:main`) is refused before anything is
-    // copied, in ostree's words (its pull-test.sh pins that error).
-    let src_refs = Repo::open(&o.src)?.list_refs()?;
-    let refs: Vec<String> = if o.refs.is_empty() { src_refs.keys().cloned().collect() } else { o.refs.clone() };
-    if o.refs.is_empty() {
-        if let Some(bad) = refs.iter().find(|r| ostree_repo::object::validate_ref_name(r).is_err()) {
-            return Err(ostree_repo::Error::Invalid(format!("Invalid ref name {bad}")).into());
-        }
-    }
-    // A branch name the source does not have, in ostree's words (a
-    // checksum or REF@COMMIT goes to the pull as it is).
-    if let Some(missing) = refs.iter().find(|r| !r.contains('@') && r.parse::<ostree_repo::Checksum>().is_err() && !src_refs.contains_key(r.as_str())) {
-        return Err(ostree_repo::Error::Invalid(format!("Refspec '{missing}' not found")).into());
-    }
-    let r = uptree_pull::pull_local(repo, &o.src, &refs, &opts)?;
+    let r = uptree_pull::pull_local(repo, &o.src, &o.refs, &opts)?;
     print_report(&r)?;
     Ok(0)
 }

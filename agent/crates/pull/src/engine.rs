@@ -228,7 +228,25 @@ pub fn pull(repo: &Repo, remote_name: &str, refs: &[String], opts: &PullOptions)
 /// deploy NAME:REF` take, so uptree is stricter: NAME's policy applies
 /// as it would to `pull NAME` (signatures, downgrade refusal) and every
 /// object is re-hashed.
+///
+/// No `refs` means every ref of `src`. A branch `src` lacks is refused
+/// up front, in ostree's words; a checksum or `REF@COMMIT` goes to the
+/// pull as it is.
 pub fn pull_local(repo: &Repo, src: &Path, refs: &[String], opts: &PullOptions) -> Result<PullReport> {
+    let src_refs = Repo::open(src).map_err(|e| Error::from(e).context(format!("opening {}", src.display())))?.list_refs()?;
+    let all: Vec<String>;
+    let refs = if refs.is_empty() {
+        all = src_refs.keys().cloned().collect();
+        if let Some(bad) = all.iter().find(|r| ostree_repo::object::validate_ref_name(r).is_err()) {
+            return Err(Error::InvalidRefName { name: bad.clone() });
+        }
+        &all[..]
+    } else {
+        refs
+    };
+    if let Some(missing) = refs.iter().find(|r| !r.contains('@') && hex_or_none(r).is_none() && !src_refs.contains_key(r.as_str())) {
+        return Err(Error::RefspecNotFound { refspec: missing.clone() });
+    }
     let (mut policy, trusted) = match &opts.local_remote_name {
         Some(name) => {
             ostree_repo::object::validate_remote_name(name)?;

@@ -8,6 +8,14 @@ pub enum Error {
     Repo(#[from] ostree_repo::Error),
     #[error("{url}: not found (HTTP 404)")]
     NotFound { url: String },
+    /// A branch `pull-local` was asked for that the source lacks
+    /// (ostree's words; its pull-test.sh greps them).
+    #[error("Refspec '{refspec}' not found")]
+    RefspecNotFound { refspec: String },
+    /// `pull-local SRC` with no refs takes every ref of SRC, and refuses
+    /// a remote-tracking one (`origin:main`) as ostree does.
+    #[error("Invalid ref name {name}")]
+    InvalidRefName { name: String },
     #[error("{url}: range from byte {offset} not satisfiable (HTTP 416)")]
     RangeNotSatisfiable { url: String, offset: u64 },
     #[error("{url}: HTTP status {status}")]

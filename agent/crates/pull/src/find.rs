@@ -142,17 +142,30 @@ pub fn volume_repos(top: &Path) -> Vec<PathBuf> {
     let mut seen = Vec::new();
     let mut out = Vec::new();
     for c in candidates {
-        let (Ok(meta), Ok(canonical)) = (std::fs::metadata(&c), std::fs::canonicalize(&c)) else { continue };
-        if meta.dev() != root.dev() || !canonical.starts_with(&canonical_top) {
-            log::warn!("ignoring {}: it leads out of {} (to {})", c.display(), top.display(), canonical.display());
-            continue;
-        }
-        if !seen.contains(&meta.ino()) {
-            seen.push(meta.ino());
+        let Ok(Some((canonical, ino))) = on_volume(&root, &canonical_top, &c) else { continue };
+        if !seen.contains(&ino) {
+            seen.push(ino);
             out.push(canonical);
         }
     }
     out
+}
+
+/// `path` resolved, if it exists and stays on the volume at `top` (same
+/// file system, under its top once symlinks are followed); `Err` with
+/// where it leads if it leads out.
+pub fn within_volume(top: &Path, path: &Path) -> std::result::Result<Option<PathBuf>, PathBuf> {
+    let (Ok(root), Ok(canonical_top)) = (std::fs::metadata(top), std::fs::canonicalize(top)) else { return Ok(None) };
+    on_volume(&root, &canonical_top, path).map(|found| found.map(|(p, _)| p))
+}
+
+fn on_volume(root: &std::fs::Metadata, canonical_top: &Path, path: &Path) -> std::result::Result<Option<(PathBuf, u64)>, PathBuf> {
+    let (Ok(meta), Ok(canonical)) = (std::fs::metadata(path), std::fs::canonicalize(path)) else { return Ok(None) };
+    if meta.dev() != root.dev() || !canonical.starts_with(canonical_top) {
+        log::warn!("ignoring {}: it leads out of {} (to {})", path.display(), canonical_top.display(), canonical.display());
+        return Err(canonical);
+    }
+    Ok(Some((canonical, meta.ino())))
 }
 
 /// ostree's mount finder (`OstreeRepoFinderMount`): on each mounted volume,

@@ -470,19 +470,19 @@ mod tests {
         let key = [0xff_u8; 32];
         let b64 = base64_encode(&key);
         assert!(b64.starts_with('/'), "{b64}");
-        assert_eq!(keys_from_spec(&b64).unwrap(), vec![key]);
+        assert_eq!(keys_from_spec(&b64).expect("key"), vec![key]);
 
         let dir = std::env::temp_dir().join(format!("uptree-keys-spec-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("mkdir");
         let file = dir.join("trusted.ed25519");
-        std::fs::write(&file, format!("# comment\n{}\n", base64_encode(&[1u8; 32]))).unwrap();
-        assert_eq!(keys_from_spec(file.to_str().unwrap()).unwrap(), vec![[1u8; 32]]);
-        let missing = keys_from_spec(dir.join("missing").to_str().unwrap()).unwrap_err();
+        std::fs::write(&file, format!("# comment\n{}\n", base64_encode(&[1u8; 32]))).expect("write");
+        assert_eq!(keys_from_spec(&file.display().to_string()).expect("file"), vec![[1u8; 32]]);
+        let missing = keys_from_spec(&dir.join("missing").display().to_string()).expect_err("missing");
         assert!(matches!(missing, Error::KeyFile { .. }), "{missing}");
-        assert!(matches!(keys_from_spec("AAAA").unwrap_err(), Error::BadPublicKey { .. }));
+        assert!(matches!(keys_from_spec("AAAA").expect_err("short"), Error::BadPublicKey { .. }));
         // 44 bytes, not ASCII at the cut: refused, not a panic.
         assert!(keys_from_spec(&format!("{}é=", "A".repeat(41))).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).expect("rm");
     }
 
     #[test]

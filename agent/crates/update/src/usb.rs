@@ -64,8 +64,10 @@ impl Drop for StickMount {
 
 /// The repository on a stick mounted at `top`: `configured` (relative to
 /// the top) if given, else `ostree_repo/` or `ostree/repo/`, else those
-/// ostree's mount finder takes (an `ostree create-usb` stick's), which
-/// must stay on the stick.
+/// ostree's mount finder takes (an `ostree create-usb` stick's). Each must
+/// stay on the stick: a symlink from the stick to the device's own
+/// repository, or anywhere else, is not followed. The path is returned
+/// resolved.
 pub fn find_repo(top: &Path, configured: Option<&Path>) -> Result<PathBuf> {
     let mut candidates: Vec<PathBuf> = match configured {
         Some(p) => vec![top.join(p.strip_prefix("/").unwrap_or(p))],
@@ -76,11 +78,16 @@ pub fn find_repo(top: &Path, configured: Option<&Path>) -> Result<PathBuf> {
         candidates.extend(uptree_pull::find::volume_repos(top));
         looked.push(format!("{0}/.ostree/repos.d/*, {0}/.ostree/repo", top.display()));
     }
-    candidates
-        .iter()
-        .find(|c| c.join("config").is_file())
-        .cloned()
-        .ok_or_else(|| Error::Config(format!("no OSTree repository on the stick (looked for {})", looked.join(", "))))
+    let mut off_stick = Vec::new();
+    for c in &candidates {
+        match uptree_pull::find::within_volume(top, c) {
+            Ok(Some(repo)) if repo.join("config").is_file() => return Ok(repo),
+            Ok(_) => {}
+            Err(to) => off_stick.push(format!("{} leads to {}", c.display(), to.display())),
+        }
+    }
+    let refused = if off_stick.is_empty() { String::new() } else { format!("; not followed off the stick: {}", off_stick.join(", ")) };
+    Err(Error::Config(format!("no OSTree repository on the stick (looked for {}){refused}", looked.join(", "))))
 }
 
 /// Which of the stick's refs an update comes from (`usb-ref=`).
@@ -360,5 +367,27 @@ mod tests {
         assert!(matches!(os.pull_spec("testos/beta"), Err(Error::NoStickMirrorRef { .. })));
         assert!(os.pull_spec("testos/junk").is_err());
         assert_eq!(stick_refs(&os.dir, "testos").expect("refs"), ["testos/junk", "testos/stable"]);
+    }
+
+    #[test]
+    fn a_stick_repository_that_leads_off_the_stick_is_not_followed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (stick, device) = (dir.path().join("stick"), dir.path().join("device-repo"));
+        for d in [&stick, &device, &stick.join("real")] {
+            std::fs::create_dir_all(d).expect("mkdir");
+        }
+        std::fs::write(device.join("config"), "[core]\nrepo_version=1\nmode=bare\n").expect("config");
+        std::fs::write(stick.join("real/config"), "[core]\nrepo_version=1\nmode=archive-z2\n").expect("config");
+
+        std::os::unix::fs::symlink(&device, stick.join("ostree_repo")).expect("symlink");
+        let err = find_repo(&stick, None).expect_err("off the stick").to_string();
+        assert!(err.contains("not followed off the stick") && err.contains("ostree_repo leads to"), "{err}");
+        let err = find_repo(&stick, Some(Path::new("ostree_repo"))).expect_err("configured, off the stick").to_string();
+        assert!(err.contains("not followed off the stick"), "{err}");
+
+        std::fs::create_dir_all(stick.join("ostree")).expect("mkdir");
+        std::os::unix::fs::symlink("../real", stick.join("ostree/repo")).expect("symlink");
+        let found = find_repo(&stick, None).expect("a link within the stick");
+        assert_eq!(found, std::fs::canonicalize(stick.join("real")).expect("canonical"));
     }
 }
