@@ -1174,3 +1174,48 @@ fn min_free_space_stops_a_pull_midway() {
     assert!(err.contains("min-free-space-size"), "{err}");
     assert_untouched(&repo, "usb:os/stable", None);
 }
+
+/// A remote that keeps tombstones (`core.tombstone-commits`, read once it
+/// has a summary): a parent commit it lacks must have its tombstone, else
+/// `pull --depth=-1` fails, as ostree's does. Without a summary both tools
+/// take the missing parent as the end of the history. Same outcome and
+/// same "N metadata" count as ostree in each case.
+#[test]
+fn depth_pull_requires_the_tombstone_of_a_deleted_parent_as_ostree() {
+    let t = scratch();
+    let (server, v2) = ostree_server_repo(t.path());
+    let v1 = ostree(os_args![repo_arg(&server), "rev-parse", format!("{v2}^")]);
+    ostree(os_args![repo_arg(&server), "config", "set", "core.tombstone-commits", "true"]);
+    ostree(os_args![repo_arg(&server), "prune", format!("--delete-commit={v1}")]);
+    let tombstone = find_object(&server, &v1, "tombstone-commit");
+    let hidden = t.path().join("tombstone.hidden");
+    let srv = TestServer::origin(server.clone());
+    let mut n = 0;
+    let mut pull = |tool: &str| {
+        n += 1;
+        let repo = t.path().join(format!("{tool}-{n}"));
+        ostree(os_args![repo_arg(&repo), "init", "--mode=archive"]);
+        ostree(os_args![repo_arg(&repo), "remote", "add", "--no-gpg-verify", "origin", srv.url()]);
+        let prog = if tool == "ostree" { "ostree" } else { uptree_bin() };
+        let out = std::process::Command::new(prog).arg(repo_arg(&repo)).args(["pull", "--depth=-1", "origin", "os/stable"]).output().expect("run");
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        let metadata = text.split(" metadata,").next().and_then(|s| s.rsplit(|c: char| !c.is_ascii_digit()).next()).map(str::to_string);
+        (out.status.success(), if out.status.success() { metadata } else { None }, text)
+    };
+    for (case, with_summary, with_tombstone, succeeds) in
+        [("summary, tombstone", true, true, true), ("summary, no tombstone", true, false, false), ("no summary, no tombstone", false, false, true)]
+    {
+        if !with_summary {
+            fs::remove_file(server.join("summary")).expect("rm summary");
+        }
+        if !with_tombstone && tombstone.exists() {
+            fs::rename(&tombstone, &hidden).expect("hide tombstone");
+        }
+        let (o, u) = (pull("ostree"), pull("uptree"));
+        assert_eq!(o.0, succeeds, "{case}: ostree: {}", o.2);
+        assert_eq!((u.0, &u.1), (o.0, &o.1), "{case}: uptree vs ostree:\n{}\n{}", u.2, o.2);
+        if !succeeds {
+            assert!(u.2.contains(".tombstone-commit") && u.2.contains("404"), "{case}: {}", u.2);
+        }
+    }
+}

@@ -445,20 +445,40 @@ impl SummaryCache {
     }
 }
 
-fn check_remote_mode(net: &Stats, retries: u32, transport: &dyn Transport, remote: Option<&Remote>) -> Result<()> {
-    // Only HTTP remotes must be archives; file:// reads any mode.
+/// An HTTP remote's `config`: it must be an archive (file:// reads any
+/// mode). Returns its `core.tombstone-commits`: whether a commit missing
+/// there was deleted on purpose and left a tombstone, as ostree reads it.
+fn check_remote_config(net: &Stats, retries: u32, transport: &dyn Transport, remote: Option<&Remote>) -> Result<bool> {
     if !remote.and_then(|r| r.get("url")).is_some_and(|u| u.starts_with("http")) {
-        return Ok(());
+        return Ok(false);
     }
-    if let Some(bytes) = with_retries(net, retries, "config", || transport.get_file("config", 64 * 1024))? {
-        let text = String::from_utf8_lossy(&bytes);
-        let kf = KeyFile::parse(&text).map_err(|e| Error::Config(format!("remote config: {e}")))?;
-        let mode = kf.get("core", "mode").unwrap_or_else(|| "bare".into());
-        if RepoMode::parse(&mode) != Some(RepoMode::Archive) {
-            return Err(Error::Config(format!("Can't pull from archives with mode \"{mode}\"")));
+    let Some(bytes) = with_retries(net, retries, "config", || transport.get_file("config", 64 * 1024))? else { return Ok(false) };
+    let text = String::from_utf8_lossy(&bytes);
+    let kf = KeyFile::parse(&text).map_err(|e| Error::Config(format!("remote config: {e}")))?;
+    let mode = kf.get("core", "mode").unwrap_or_else(|| "bare".into());
+    if RepoMode::parse(&mode) != Some(RepoMode::Archive) {
+        return Err(Error::Config(format!("Can't pull from archives with mode \"{mode}\"")));
+    }
+    kf.get_bool("core", "tombstone-commits").map(|b| b.unwrap_or(false)).map_err(|e| Error::Config(format!("remote config: {e}")))
+}
+
+/// Largest tombstone read: ostree's is an `a{sv}` of one 65-byte string.
+const MAX_TOMBSTONE_SIZE: u64 = 4096;
+
+/// A parent commit the remote lacks, on a remote with tombstones: ostree
+/// requires its tombstone (the commit was deleted on purpose) and fails
+/// the pull otherwise; the tombstone is checked, not stored.
+fn require_tombstone(walk: &Walk<'_, '_>, c: &Checksum) -> Result<()> {
+    let rel = walk.txn.repo().object_rel_path(c, ObjectType::TombstoneCommit);
+    let bytes = walk.with_retries(&format!("{c}.tombstone-commit"), || walk.transport.get_metadata(c, ObjectType::TombstoneCommit, MAX_TOMBSTONE_SIZE))?;
+    walk.stats.metadata_fetched.fetch_add(1, Ordering::Relaxed);
+    match bytes {
+        Some(b) => {
+            walk.stats.add_bytes(b.len() as u64);
+            Ok(())
         }
+        None => Err(Error::NotFound { url: format!("{}/{rel}", walk.transport.describe()) }),
     }
-    Ok(())
 }
 
 /// A queued object to fetch or scan.
@@ -819,8 +839,10 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
     }
     repo.check_free_space()?;
     let stats = Stats::default();
-    check_remote_mode(&stats, opts.retries, transport, remote)?;
+    let remote_tombstones = check_remote_config(&stats, opts.retries, transport, remote)?;
     let (targets, summary_raw) = resolve_targets(repo, &stats, transport, remote, policy, refs, opts)?;
+    // ostree 2022.7 reads the remote's config only once it has a summary.
+    let remote_tombstones = remote_tombstones && summary_raw.is_some();
     let floors = floors(repo, policy, opts, &targets)?;
     if opts.dry_run {
         return dry_run(repo, policy, transport, &stats, &targets, summary_raw.as_ref().map(|(b, _)| b.as_slice()), opts);
@@ -862,7 +884,14 @@ fn run(repo: &Repo, remote: Option<&Remote>, policy: &Policy, transport: &dyn Tr
             let bound_to = ref_name.as_deref().filter(|_| !opts.disable_verify_bindings).map(|n| (n, collection_id.as_deref()));
             let commit = match fetch_commit(&walk, policy, &c, max, bound_to, check) {
                 Ok(Some(x)) => x,
-                Ok(None) if !required => break, // missing parents are fine
+                // Missing parents are fine (a partial history), unless the
+                // remote keeps tombstones and this one has none.
+                Ok(None) if !required => {
+                    if remote_tombstones {
+                        require_tombstone(&walk, &c)?;
+                    }
+                    break;
+                }
                 Ok(None) => return Err(Error::NotFound { url: format!("{}/{}", transport.describe(), repo.object_rel_path(&c, ObjectType::Commit)) }),
                 Err(e) => return Err(e),
             };
@@ -1034,7 +1063,11 @@ fn fetch_commit(
             Some(b) => (b, false),
             None => match walk.with_retries(&format!("{c}.commit"), || walk.transport.get_metadata(c, ObjectType::Commit, max))? {
                 Some(b) => (b, true),
-                None => return Ok(None),
+                None => {
+                    // ostree counts the request, found or not.
+                    walk.stats.metadata_fetched.fetch_add(1, Ordering::Relaxed);
+                    return Ok(None);
+                }
             },
         }
     };
