@@ -489,6 +489,9 @@ pub enum RemoteCommand {
         /// Show raw variant data.
         #[arg(long)]
         raw: bool,
+        /// Use custom cache dir (the summary is cached in DIR/summaries).
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
     },
     /// Show the GPG keys trusted for the remote (no NAME: the global keyrings).
     GpgListKeys { name: Option<String> },

@@ -47,14 +47,16 @@ fn agent_once_takes_an_update_from_nginx_and_pulls_nothing_when_nothing_changed(
     assert_eq!(access_log_lines(&nginx).len(), before, "a skipped round asks the server nothing");
     assert_eq!(d.status()["agent"]["result"], "skipped");
 
-    // Nothing new: the round reads the summary and nothing else.
+    // Nothing new: the round reads the summary and nothing else (its
+    // summary.sig first, as ostree: with one, an unchanged summary comes
+    // from the cache, see pull.rs remote_summary_uses_ostrees_summary_cache).
     let before = access_log_lines(&nginx).len();
     let out = d.agent_cmd(&["--once"]).output().expect("agent");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("uptree-agent round result=up-to-date"), "{err}");
     let requests: Vec<String> = access_log_lines(&nginx).split_off(before);
-    assert!(requests.len() == 1 && requests[0].contains("GET /summary "), "only the summary: {requests:#?}");
+    assert!(requests.len() == 2 && requests[0].contains("GET /summary.sig ") && requests[1].contains("GET /summary "), "only the summary: {requests:#?}");
     let st = d.status();
     assert_eq!(st["agent"]["result"], "up-to-date", "{st:#}");
     assert_eq!(st["agent"]["available"], Value::from(v1.clone()), "{st:#}");

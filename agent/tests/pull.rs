@@ -1219,3 +1219,50 @@ fn depth_pull_requires_the_tombstone_of_a_deleted_parent_as_ostree() {
         }
     }
 }
+
+/// ostree's summary cache: with a `summary.sig`, `remote summary` (and
+/// the agent's check, which reads it the same way) fetches the summary
+/// only when the signature changed. `--cache-dir DIR` keeps it in
+/// `DIR/summaries/NAME`, and DIR must exist, as with ostree.
+#[test]
+fn remote_summary_uses_ostrees_summary_cache() {
+    let t = scratch();
+    let (server, _) = ostree_server_repo(t.path());
+    let dummy = [("OSTREE_DUMMY_SIGN_ENABLED", "1")];
+    ostree_env(os_args![repo_arg(&server), "summary", "-u", "--sign-type=dummy", "--sign=abc"], &dummy);
+    let srv = TestServer::origin(server.clone());
+    let (o, u) = (t.path().join("o"), device(t.path(), "archive"));
+    ostree(os_args![repo_arg(&o), "init", "--mode=archive"]);
+    for repo in [&o, &u] {
+        ostree(os_args![repo_arg(repo), "remote", "add", "--no-gpg-verify", "origin", srv.url()]);
+    }
+    let want = ostree(os_args![repo_arg(&o), "remote", "summary", "origin"]);
+    let summaries = |repo: &Path| fs::read(repo.join("tmp/cache/summaries/origin")).ok();
+    assert_eq!(summaries(&o).as_deref(), Some(&fs::read(server.join("summary")).expect("summary")[..]), "ostree caches it");
+
+    let fetched = |f: &dyn Fn() -> String| {
+        let before = srv.seen().len();
+        let out = f();
+        (out, srv.seen()[before..].to_vec())
+    };
+    let (first, paths) = fetched(&|| up(os_args![repo_arg(&u), "remote", "summary", "origin"]));
+    assert_eq!((first.as_str(), paths.as_slice()), (want.as_str(), &["/summary.sig".to_string(), "/summary".to_string()][..]));
+    assert_eq!(summaries(&u), summaries(&o), "uptree caches what ostree caches");
+    let (again, paths) = fetched(&|| up(os_args![repo_arg(&u), "remote", "summary", "origin"]));
+    assert_eq!((again.as_str(), paths.as_slice()), (want.as_str(), &["/summary.sig".to_string()][..]), "unchanged signature: from the cache");
+
+    // A new summary (and signature) on the server is fetched again. (A
+    // dummy signature is its key, not a digest: a new key makes it new.)
+    ostree(os_args![repo_arg(&server), "commit", "-b", "os/other", "--tree=ref=os/stable"]);
+    ostree_env(os_args![repo_arg(&server), "summary", "-u", "--sign-type=dummy", "--sign=abd"], &dummy);
+    let (changed, paths) = fetched(&|| up(os_args![repo_arg(&u), "remote", "summary", "origin"]));
+    assert!(changed.contains("os/other") && paths.len() == 2, "{changed}\n{paths:?}");
+
+    let dir = t.path().join("cache");
+    let missing = up_fails(os_args![repo_arg(&u), "remote", "summary", format!("--cache-dir={}", dir.display()), "origin"]);
+    let ostree_missing = fails("ostree", os_args![repo_arg(&o), "remote", "summary", format!("--cache-dir={}", dir.display()), "origin"], &[]);
+    assert!(missing.contains(&dir.display().to_string()) && ostree_missing.contains("No such file or directory"), "{missing}\n{ostree_missing}");
+    fs::create_dir(&dir).expect("mkdir");
+    up(os_args![repo_arg(&u), "remote", "summary", format!("--cache-dir={}", dir.display()), "origin"]);
+    assert_eq!(fs::read(dir.join("summaries/origin")).ok(), fs::read(server.join("summary")).ok(), "--cache-dir");
+}

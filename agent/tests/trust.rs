@@ -471,9 +471,13 @@ fn signed_summary_is_cached_and_checked() {
     assert_eq!(fs::read(cache.join("origin")).expect("cached"), fs::read(s.server.join("summary")).expect("served"));
     assert_eq!(fetched_summaries(), before + 1);
 
-    // --cache-dir instead of the repo's tmp/cache.
+    // --cache-dir instead of the repo's tmp/cache; as with ostree, it
+    // must exist ("opendir(DIR): No such file or directory").
     let elsewhere = t.join("cachedir");
     fs::remove_dir_all(&cache).expect("rm cache");
+    let missing = up_fails(os_args![repo_arg(&dev), "pull", format!("--cache-dir={}", elsewhere.display()), "origin", "os/stable"]);
+    assert!(missing.contains(&elsewhere.display().to_string()) && missing.contains("No such file or directory"), "{missing}");
+    fs::create_dir(&elsewhere).expect("mkdir");
     up(os_args![repo_arg(&dev), "pull", format!("--cache-dir={}", elsewhere.display()), "origin", "os/stable"]);
     assert!(elsewhere.join("summaries/origin.sig").is_file() && !cache.join("origin").exists());
 

@@ -122,9 +122,9 @@ pub fn run(mut repo: Repo, o: &RemoteOpts) -> Result<i32> {
             }
             imported(&g.name, gpg_import(&repo, &g.name, &keys, &g.key_ids)?)?;
         }
-        RemoteCommand::Summary { name, raw } => {
-            let signed =
-                uptree_pull::summary::fetch_signed(&repo, name, &NetOptions::default())?.ok_or_else(|| "Remote server has no summary file".to_string())?;
+        RemoteCommand::Summary { name, raw, cache_dir } => {
+            let signed = uptree_pull::summary::fetch_signed(&repo, name, &NetOptions::default(), cache_dir.as_deref())?
+                .ok_or_else(|| "Remote server has no summary file".to_string())?;
             if *raw {
                 // As ostree: no signatures with --raw, to keep it parseable.
                 out(&format!("{}\n", ostree_repo::summary::raw_text(&signed.summary)?))?;

@@ -309,7 +309,7 @@ fn split_override(w: &str) -> Option<(&str, Checksum)> {
 }
 
 /// The remote summary as fetched, with its signature file if any.
-type RawSummary = (Vec<u8>, Option<Vec<u8>>);
+pub(crate) type RawSummary = (Vec<u8>, Option<Vec<u8>>);
 
 fn resolve_targets(
     repo: &Repo,
@@ -333,43 +333,9 @@ fn resolve_targets(
     let mut summary_raw = None;
     let mut summary = None;
     if need_summary {
-        let get = |rel: &str| with_retries(net, opts.retries, rel, || transport.get_file(rel, MAX_SUMMARY_SIZE));
-        let sig = get("summary.sig")?;
-        let cache = summary_cache(repo, remote, opts);
-        // A signed summary is fetched again only when its signature changed.
-        let cached = match (&cache, &sig) {
-            (Some(c), Some(sig)) => c.load_if_same_sig(sig),
-            _ => None,
-        };
-        // Raw bytes first: a summary is decoded only once it verified. A
-        // cached one is checked too, and one that fails (a cache written
-        // by something else) is replaced by the server's, not obeyed.
-        let mut from_cache = false;
-        let mut fetched = None;
-        if let Some(b) = cached {
-            if policy.verify_summary(&b, sig.as_deref()).is_ok() {
-                from_cache = true;
-                fetched = Some(b);
-            } else if ostree_repo::test_error_requested("invalid-cache") {
-                return Err(Error::InvalidSummaryCache { remote: remote.map(|r| r.name.clone()).unwrap_or_default() });
-            } else {
-                log::warn!("the cached summary does not match its signature; fetching it again");
-            }
-        }
-        if fetched.is_none() {
-            fetched = get("summary")?;
-        }
-        if let Some(bytes) = fetched {
-            if !from_cache {
-                policy.verify_summary(&bytes, sig.as_deref())?;
-                if let (Some(c), Some(s)) = (&cache, &sig) {
-                    c.store(&bytes, s)?;
-                }
-            }
+        if let Some((bytes, sig)) = fetch_summary(repo, net, opts.retries, transport, remote, policy, opts.cache_dir.as_deref())? {
             summary = Some(Summary::from_bytes(&bytes).map_err(|e| Error::from(e).context("decoding the remote summary"))?);
             summary_raw = Some((bytes, sig));
-        } else if policy.summary_required() {
-            return Err(policy.missing_summary());
         }
     }
     if wanted.is_empty() {
@@ -409,6 +375,50 @@ fn resolve_targets(
     Ok((targets, summary_raw))
 }
 
+/// The remote's summary and `summary.sig`, raw and verified (nothing is
+/// decoded before), or `None` if it has none and the policy allows that.
+/// `summary.sig` is asked first, as ostree does: a network remote's
+/// summary is fetched again only when its signature changed, else it
+/// comes from the cache (verified again: a cache written by something
+/// else is replaced, not obeyed).
+pub(crate) fn fetch_summary(
+    repo: &Repo,
+    net: &Stats,
+    retries: u32,
+    transport: &dyn Transport,
+    remote: Option<&Remote>,
+    policy: &Policy,
+    cache_dir: Option<&Path>,
+) -> Result<Option<RawSummary>> {
+    if let Some(d) = cache_dir {
+        // As ostree, which opens it: a cache directory is not made up.
+        std::fs::read_dir(d).map_err(|e| ostree_repo::Error::io(d, e))?;
+    }
+    let get = |rel: &str| with_retries(net, retries, rel, || transport.get_file(rel, MAX_SUMMARY_SIZE));
+    let sig = get("summary.sig")?;
+    let cache = summary_cache(repo, remote, cache_dir);
+    let cached = match (&cache, &sig) {
+        (Some(c), Some(sig)) => c.load_if_same_sig(sig),
+        _ => None,
+    };
+    if let Some(b) = cached {
+        if policy.verify_summary(&b, sig.as_deref()).is_ok() {
+            return Ok(Some((b, sig)));
+        } else if ostree_repo::test_error_requested("invalid-cache") {
+            return Err(Error::InvalidSummaryCache { remote: remote.map(|r| r.name.clone()).unwrap_or_default() });
+        }
+        log::warn!("the cached summary does not match its signature; fetching it again");
+    }
+    let Some(bytes) = get("summary")? else {
+        return if policy.summary_required() { Err(policy.missing_summary()) } else { Ok(None) };
+    };
+    policy.verify_summary(&bytes, sig.as_deref())?;
+    if let (Some(c), Some(s)) = (&cache, &sig) {
+        c.store(&bytes, s)?;
+    }
+    Ok(Some((bytes, sig)))
+}
+
 /// ostree's summary cache: `summaries/NAME` and `NAME.sig` under
 /// `--cache-dir` or the repo's `tmp/cache`, for network remotes only.
 struct SummaryCache {
@@ -417,12 +427,12 @@ struct SummaryCache {
     fsync: bool,
 }
 
-fn summary_cache(repo: &Repo, remote: Option<&Remote>, opts: &PullOptions) -> Option<SummaryCache> {
+fn summary_cache(repo: &Repo, remote: Option<&Remote>, cache_dir: Option<&Path>) -> Option<SummaryCache> {
     let r = remote?;
     if !r.get("url").is_some_and(|u| u.starts_with("http")) {
         return None;
     }
-    let dir = opts.cache_dir.clone().unwrap_or_else(|| repo.path().join("tmp/cache")).join("summaries");
+    let dir = cache_dir.map_or_else(|| repo.path().join("tmp/cache"), Path::to_path_buf).join("summaries");
     Some(SummaryCache { summary: dir.join(&r.name), sig: dir.join(format!("{}.sig", r.name)), fsync: repo.fsync_enabled() })
 }
 
@@ -517,6 +527,9 @@ pub(crate) fn with_retries<T>(stats: &Stats, retries: u32, what: &str, mut op: i
             Err(e) if e.is_transient() => {
                 if stats.bytes.load(Ordering::Relaxed) >= before + PROGRESS {
                     attempt = 0;
+                }
+                if total == 1 && retries == 0 {
+                    return Err(e);
                 }
                 if attempt >= retries || total >= MAX_ATTEMPTS {
                     return Err(e.context(format!("{what}: giving up after {total} attempts")));
