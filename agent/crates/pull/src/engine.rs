@@ -233,20 +233,6 @@ pub fn pull(repo: &Repo, remote_name: &str, refs: &[String], opts: &PullOptions)
 /// up front, in ostree's words; a checksum or `REF@COMMIT` goes to the
 /// pull as it is.
 pub fn pull_local(repo: &Repo, src: &Path, refs: &[String], opts: &PullOptions) -> Result<PullReport> {
-    let src_refs = Repo::open(src).map_err(|e| Error::from(e).context(format!("opening {}", src.display())))?.list_refs()?;
-    let all: Vec<String>;
-    let refs = if refs.is_empty() {
-        all = src_refs.keys().cloned().collect();
-        if let Some(bad) = all.iter().find(|r| ostree_repo::object::validate_ref_name(r).is_err()) {
-            return Err(Error::InvalidRefName { name: bad.clone() });
-        }
-        &all[..]
-    } else {
-        refs
-    };
-    if let Some(missing) = refs.iter().find(|r| !r.contains('@') && hex_or_none(r).is_none() && !src_refs.contains_key(r.as_str())) {
-        return Err(Error::RefspecNotFound { refspec: missing.clone() });
-    }
     let (mut policy, trusted) = match &opts.local_remote_name {
         Some(name) => {
             ostree_repo::object::validate_remote_name(name)?;
@@ -272,23 +258,24 @@ pub fn pull_local(repo: &Repo, src: &Path, refs: &[String], opts: &PullOptions) 
             policy.summary_gpg = Some(keys);
         }
     }
-    local_with(repo, src, trusted, refs, opts, &policy)
+    let transport = Local::open(src, trusted)?;
+    let refs = transport.pull_local_refs(refs)?;
+    local_with(repo, src, &transport, &refs, opts, &policy)
 }
 
 /// `pull-local` held to `policy` whatever the remote's config says (a USB
 /// stick: signatures required by default). Refs are written as
 /// `refs/remotes/<policy.remote>/…`; every object is re-hashed.
 pub fn pull_local_with_policy(repo: &Repo, src: &Path, refs: &[String], opts: &PullOptions, policy: &Policy) -> Result<PullReport> {
-    local_with(repo, src, false, refs, opts, policy)
+    local_with(repo, src, &Local::open(src, false)?, refs, opts, policy)
 }
 
-fn local_with(repo: &Repo, src: &Path, trusted: bool, refs: &[String], opts: &PullOptions, policy: &Policy) -> Result<PullReport> {
-    let transport = Local::open(src, trusted).map_err(|e| e.context(format!("opening {}", src.display())))?;
+fn local_with(repo: &Repo, src: &Path, transport: &Local, refs: &[String], opts: &PullOptions, policy: &Policy) -> Result<PullReport> {
     let mut opts = opts.clone();
     if opts.workers == 0 {
         opts.workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 8);
     }
-    run(repo, None, policy, &transport, refs, &opts).map_err(|e| e.context(format!("pulling from {}", src.display())))
+    run(repo, None, policy, transport, refs, &opts).map_err(|e| e.context(format!("pulling from {}", src.display())))
 }
 
 struct Target {

@@ -122,50 +122,58 @@ const MOUNT_REPOS: [&str; 3] = [".ostree/repo", "ostree/repo", "var/lib/flatpak/
 /// anyone's to write, and cannot keep the listing going.
 const MAX_REPOS_D: usize = 256;
 
-/// The repositories ostree's mount finder looks at on the volume at `top`,
-/// canonical, in its order: `.ostree/repos.d/*` by name, then the
-/// well-known places. Each is counted once and must stay inside the volume:
-/// a symlink out of it (to another file system, or elsewhere on this one)
-/// does not lead to the volume's repository.
-pub fn volume_repos(top: &Path) -> Vec<PathBuf> {
-    let (Ok(root), Ok(canonical_top)) = (std::fs::metadata(top), std::fs::canonicalize(top)) else { return Vec::new() };
-    let repos_d = top.join(".ostree/repos.d");
-    let mut candidates: Vec<PathBuf> = match std::fs::read_dir(&repos_d) {
-        Ok(rd) => rd.take(MAX_REPOS_D).filter_map(|e| e.ok().map(|e| e.path())).collect(),
-        Err(_) => Vec::new(),
-    };
-    if candidates.len() == MAX_REPOS_D {
-        log::warn!("{}: only the first {MAX_REPOS_D} entries are looked at", repos_d.display());
+/// A mounted volume (a USB stick) whose paths may be symlinks: what they
+/// lead to counts only if it stays on the volume.
+#[derive(Debug)]
+pub struct Volume {
+    top: PathBuf,
+    dev: u64,
+}
+
+impl Volume {
+    /// The volume at `top`, `None` if it cannot be read.
+    pub fn open(top: &Path) -> Option<Volume> {
+        let (Ok(meta), Ok(top)) = (std::fs::metadata(top), std::fs::canonicalize(top)) else { return None };
+        Some(Volume { top, dev: meta.dev() })
     }
-    candidates.sort();
-    candidates.extend(MOUNT_REPOS.iter().map(|r| top.join(r)));
-    let mut seen = Vec::new();
-    let mut out = Vec::new();
-    for c in candidates {
-        let Ok(Some((canonical, ino))) = on_volume(&root, &canonical_top, &c) else { continue };
-        if !seen.contains(&ino) {
-            seen.push(ino);
-            out.push(canonical);
+
+    /// `path` resolved with its inode, if it exists and stays on the
+    /// volume (same file system, under its top once symlinks are
+    /// followed); `Err` with where it leads if it leads out.
+    pub fn resolve(&self, path: &Path) -> std::result::Result<Option<(PathBuf, u64)>, PathBuf> {
+        let (Ok(meta), Ok(canonical)) = (std::fs::metadata(path), std::fs::canonicalize(path)) else { return Ok(None) };
+        if meta.dev() != self.dev || !canonical.starts_with(&self.top) {
+            log::warn!("ignoring {}: it leads out of {} (to {})", path.display(), self.top.display(), canonical.display());
+            return Err(canonical);
         }
+        Ok(Some((canonical, meta.ino())))
     }
-    out
-}
 
-/// `path` resolved, if it exists and stays on the volume at `top` (same
-/// file system, under its top once symlinks are followed); `Err` with
-/// where it leads if it leads out.
-pub fn within_volume(top: &Path, path: &Path) -> std::result::Result<Option<PathBuf>, PathBuf> {
-    let (Ok(root), Ok(canonical_top)) = (std::fs::metadata(top), std::fs::canonicalize(top)) else { return Ok(None) };
-    on_volume(&root, &canonical_top, path).map(|found| found.map(|(p, _)| p))
-}
-
-fn on_volume(root: &std::fs::Metadata, canonical_top: &Path, path: &Path) -> std::result::Result<Option<(PathBuf, u64)>, PathBuf> {
-    let (Ok(meta), Ok(canonical)) = (std::fs::metadata(path), std::fs::canonicalize(path)) else { return Ok(None) };
-    if meta.dev() != root.dev() || !canonical.starts_with(canonical_top) {
-        log::warn!("ignoring {}: it leads out of {} (to {})", path.display(), canonical_top.display(), canonical.display());
-        return Err(canonical);
+    /// The repositories ostree's mount finder looks at here, resolved, in
+    /// its order: `.ostree/repos.d/*` by name, then the well-known places.
+    /// Each is counted once, and one that leads off the volume is skipped.
+    pub fn repos(&self) -> Vec<PathBuf> {
+        let repos_d = self.top.join(".ostree/repos.d");
+        let mut candidates: Vec<PathBuf> = match std::fs::read_dir(&repos_d) {
+            Ok(rd) => rd.take(MAX_REPOS_D).filter_map(|e| e.ok().map(|e| e.path())).collect(),
+            Err(_) => Vec::new(),
+        };
+        if candidates.len() == MAX_REPOS_D {
+            log::warn!("{}: only the first {MAX_REPOS_D} entries are looked at", repos_d.display());
+        }
+        candidates.sort();
+        candidates.extend(MOUNT_REPOS.iter().map(|r| self.top.join(r)));
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        for c in candidates {
+            let Ok(Some((canonical, ino))) = self.resolve(&c) else { continue };
+            if !seen.contains(&ino) {
+                seen.push(ino);
+                out.push(canonical);
+            }
+        }
+        out
     }
-    Ok(Some((canonical, meta.ino())))
 }
 
 /// ostree's mount finder (`OstreeRepoFinderMount`): on each mounted volume,
@@ -180,7 +188,7 @@ pub fn find_in_mounts(repo: &Repo, wanted: &[CollectionRef], mounts: &[PathBuf])
     let mut found: Vec<(Found, Vec<u64>)> = Vec::new();
     for m in mounts {
         let mut repos = Vec::new();
-        for c in volume_repos(m) {
+        for c in Volume::open(m).map(|v| v.repos()).unwrap_or_default() {
             let Ok(r) = Repo::open(&c) else { continue };
             let Ok(refs) = own_collection_refs(&r) else { continue };
             repos.push((c, r, refs));

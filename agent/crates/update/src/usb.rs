@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::MsFlags;
 use ostree_repo::remote;
 use uptree_deploy::sysroot::Sysroot;
+use uptree_pull::find::Volume;
 use uptree_pull::sign::{self, Ed25519Verifier};
 use uptree_pull::trust::Policy;
 use uptree_pull::{PullOptions, PullReport};
@@ -69,22 +70,27 @@ impl Drop for StickMount {
 /// repository, or anywhere else, is not followed. The path is returned
 /// resolved.
 pub fn find_repo(top: &Path, configured: Option<&Path>) -> Result<PathBuf> {
-    let mut candidates: Vec<PathBuf> = match configured {
+    let volume = Volume::open(top).ok_or_else(|| Error::Config(format!("cannot read the stick at {}", top.display())))?;
+    let mut looked = Vec::new();
+    let mut off_stick = Vec::new();
+    let places: Vec<PathBuf> = match configured {
         Some(p) => vec![top.join(p.strip_prefix("/").unwrap_or(p))],
         None => vec![top.join("ostree_repo"), top.join("ostree/repo")],
     };
-    let mut looked: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
-    if configured.is_none() {
-        candidates.extend(uptree_pull::find::volume_repos(top));
-        looked.push(format!("{0}/.ostree/repos.d/*, {0}/.ostree/repo", top.display()));
-    }
-    let mut off_stick = Vec::new();
-    for c in &candidates {
-        match uptree_pull::find::within_volume(top, c) {
-            Ok(Some(repo)) if repo.join("config").is_file() => return Ok(repo),
+    for c in &places {
+        looked.push(c.display().to_string());
+        match volume.resolve(c) {
+            Ok(Some((repo, _))) if repo.join("config").is_file() => return Ok(repo),
             Ok(_) => {}
             Err(to) => off_stick.push(format!("{} leads to {}", c.display(), to.display())),
         }
+    }
+    if configured.is_none() {
+        // ostree's mount finder's places, already resolved on the stick.
+        if let Some(repo) = volume.repos().into_iter().find(|r| r.join("config").is_file()) {
+            return Ok(repo);
+        }
+        looked.push(format!("{0}/.ostree/repos.d/*, {0}/.ostree/repo", top.display()));
     }
     let refused = if off_stick.is_empty() { String::new() } else { format!("; not followed off the stick: {}", off_stick.join(", ")) };
     Err(Error::Config(format!("no OSTree repository on the stick (looked for {}){refused}", looked.join(", "))))

@@ -25,6 +25,24 @@ impl Local {
 }
 
 impl Local {
+    /// What `pull-local SRC [REF…]` pulls, checked before anything is
+    /// copied, in ostree's words: no REF means every ref of the source,
+    /// refusing a remote-tracking one (`origin:main`); a branch the source
+    /// lacks is refused; a checksum or `REF@COMMIT` goes to the pull as is.
+    pub fn pull_local_refs(&self, refs: &[String]) -> Result<Vec<String>> {
+        let have = self.src.list_refs()?;
+        if refs.is_empty() {
+            if let Some(bad) = have.keys().find(|r| ostree_repo::object::validate_ref_name(r).is_err()) {
+                return Err(Error::InvalidRefName { name: bad.clone() });
+            }
+            return Ok(have.into_keys().collect());
+        }
+        if let Some(missing) = refs.iter().find(|r| !r.contains('@') && !Checksum::is_valid_hex(r) && !have.contains_key(r.as_str())) {
+            return Err(Error::RefspecNotFound { refspec: missing.clone() });
+        }
+        Ok(refs.to_vec())
+    }
+
     /// Whether the repository has content object `csum` (`--localcache-repo`).
     pub fn has_content(&self, csum: &Checksum) -> bool {
         self.src.has_object(csum, ObjectType::File)
